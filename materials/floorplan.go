@@ -1,0 +1,163 @@
+package materials
+
+import (
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// State is how much the inspector trusts a thing it found.
+type State string
+
+const (
+	// StateComplete: whole and named as edgewright names things.
+	StateComplete State = "complete"
+	// StatePartial: work in progress (a .tmp, a partial ingest, an item the
+	// journal says was in flight). Uncertain: resume it or clean it up.
+	StatePartial State = "partial"
+	// StateBroken: named right but its content is damaged (a corrupt qcow2
+	// header). Reason says why.
+	StateBroken State = "broken"
+	// StateUnknown: a name the inspector cannot parse. Never a reason to
+	// delete.
+	StateUnknown State = "unknown"
+)
+
+// LegacyName is what an old-layout file name `<SHA>-<app-uuid>[#purge].<format>`
+// under persist/img says.
+type LegacyName struct {
+	SHA256 string `json:"sha256"`
+	App    string `json:"app"`
+	Purge  int64  `json:"purge"`
+}
+
+// VolumeFile is one volume (file, or directory for a container volume) found
+// on disk, in either layout.
+type VolumeFile struct {
+	// ID and Generation come from the new-layout name; empty/0 for legacy
+	// and unknown files.
+	ID         string `json:"id"`
+	Generation int64  `json:"generation"`
+	// Format is read from the header (qcow2 magic), not the extension;
+	// FormatContainer for a directory.
+	Format Format `json:"format"`
+	// Path is relative to the surveyed root, with forward slashes.
+	Path      string `json:"path"`
+	Dir       bool   `json:"dir,omitempty"`
+	ClearText bool   `json:"clearText,omitempty"`
+	// Temp is true for `<final>.tmp` work in progress.
+	Temp          bool      `json:"temp,omitempty"`
+	VirtualSize   int64     `json:"virtualSize"`
+	ApparentSize  int64     `json:"apparentSize"`
+	AllocatedSize int64     `json:"allocatedSize"`
+	BackingFile   string    `json:"backingFile,omitempty"`
+	ModTime       time.Time `json:"modTime"`
+	State         State     `json:"state"`
+	// Reason explains a broken, partial or unknown state.
+	Reason string      `json:"reason,omitempty"`
+	Legacy *LegacyName `json:"legacy"`
+}
+
+// Key is the volume key, meaningful for new-layout files only.
+func (f VolumeFile) Key() VolumeKey { return VolumeKey{ID: f.ID, Generation: f.Generation} }
+
+// BlobStore names where a blob lives.
+type BlobStore string
+
+const (
+	BlobStoreDir        BlobStore = "dir"
+	BlobStoreContainerd BlobStore = "containerd"
+)
+
+// BlobRecord is one blob found in a blob directory or a containerd content
+// store, complete or partially ingested.
+type BlobRecord struct {
+	Digest digest.Digest `json:"digest"`
+	Store  BlobStore     `json:"store"`
+	// Size is the committed size, or the expected total of a partial
+	// ingest when known (0 when not).
+	Size int64 `json:"size"`
+	// Offset is the bytes written so far for a partial ingest.
+	Offset    int64             `json:"offset"`
+	State     State             `json:"state"`
+	Reason    string            `json:"reason,omitempty"`
+	MediaType string            `json:"mediaType,omitempty"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	// Ref is the ingest reference of a partial containerd ingest.
+	Ref string `json:"ref,omitempty"`
+	// Children are the blobs this one references (an index's manifests, a
+	// manifest's config and layers), from gc labels or the parsed manifest.
+	Children  []digest.Digest `json:"children,omitempty"`
+	CreatedAt time.Time       `json:"createdAt"`
+	UpdatedAt time.Time       `json:"updatedAt"`
+}
+
+// ImageRecord is a containerd image record.
+type ImageRecord struct {
+	Name      string            `json:"name"`
+	Target    digest.Digest     `json:"target"`
+	MediaType string            `json:"mediaType,omitempty"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	// Blobs are every blob reachable from Target in the content store.
+	Blobs     []digest.Digest `json:"blobs,omitempty"`
+	CreatedAt time.Time       `json:"createdAt"`
+	UpdatedAt time.Time       `json:"updatedAt"`
+}
+
+// Space is the free and total space of the file system holding the root.
+type Space struct {
+	TotalBytes uint64 `json:"totalBytes"`
+	FreeBytes  uint64 `json:"freeBytes"`
+}
+
+// InFlight is a remodel whose intent the journal recorded without its
+// completion: it was running when the last apply stopped.
+type InFlight struct {
+	RemodelID string      `json:"remodelId"`
+	Action    string      `json:"action"`
+	Target    MaterialRef `json:"target"`
+	StartedAt time.Time   `json:"startedAt"`
+}
+
+// Unreferenced records since when a material has not been needed, so that
+// grace periods before deletion survive restarts.
+type Unreferenced struct {
+	Target MaterialRef `json:"target"`
+	Since  time.Time   `json:"since"`
+}
+
+// TagLatch pins an OCI tag to the digest it resolved to, per content tree id
+// and generation, so a later tag move does not change a running volume.
+type TagLatch struct {
+	ContentTree string        `json:"contentTree"`
+	Generation  int64         `json:"generation"`
+	URL         string        `json:"url"`
+	Digest      digest.Digest `json:"digest"`
+	ResolvedAt  time.Time     `json:"resolvedAt"`
+}
+
+// JournalState is what the assembler's journal says about past applies.
+type JournalState struct {
+	InFlight     []InFlight     `json:"inFlight,omitempty"`
+	Unreferenced []Unreferenced `json:"unreferenced,omitempty"`
+	Latches      []TagLatch     `json:"latches,omitempty"`
+	// LastApplied is the Blueprint checkpointed after the last successful
+	// apply: the foreman's third input, to tell a volume the config dropped
+	// from a file no config ever named.
+	LastApplied *Blueprint `json:"lastApplied,omitempty"`
+}
+
+// Floorplan is what exists now. Slices are sorted (volumes by path, blobs by
+// digest then store, images by name) so two surveys of the same disk are
+// equal.
+type Floorplan struct {
+	Root string `json:"root"`
+	// Fingerprint is Fingerprint(this floorplan), set by the inspector.
+	Fingerprint string        `json:"fingerprint,omitempty"`
+	Volumes     []VolumeFile  `json:"volumes"`
+	Blobs       []BlobRecord  `json:"blobs"`
+	Images      []ImageRecord `json:"images"`
+	Space       Space         `json:"space"`
+	Journal     *JournalState `json:"journal,omitempty"`
+	Diagnostics Diagnostics   `json:"diagnostics"`
+}

@@ -1,0 +1,237 @@
+package materials
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Format is the format of a content tree or a volume, in edgewright's own
+// lower-case spelling of EVE's Format enum.
+type Format string
+
+const (
+	FormatUnknown   Format = ""
+	FormatRaw       Format = "raw"
+	FormatQcow      Format = "qcow"
+	FormatQcow2     Format = "qcow2"
+	FormatVHD       Format = "vhd"
+	FormatVMDK      Format = "vmdk"
+	FormatOVA       Format = "ova"
+	FormatVHDX      Format = "vhdx"
+	FormatContainer Format = "container"
+	FormatISO       Format = "iso"
+	FormatPVC       Format = "pvc"
+)
+
+// DatastoreType is EVE's DsType in edgewright's spelling.
+type DatastoreType string
+
+const (
+	DatastoreUnknown           DatastoreType = ""
+	DatastoreHTTP              DatastoreType = "http"
+	DatastoreHTTPS             DatastoreType = "https"
+	DatastoreS3                DatastoreType = "s3"
+	DatastoreSFTP              DatastoreType = "sftp"
+	DatastoreContainerRegistry DatastoreType = "container-registry"
+	DatastoreAzureBlob         DatastoreType = "azure-blob"
+	DatastoreGoogleStorage     DatastoreType = "google-storage"
+)
+
+// Origin says where a volume's initial content comes from.
+type Origin string
+
+const (
+	OriginBlank    Origin = "blank"
+	OriginDownload Origin = "download"
+)
+
+// VolumeKey identifies one generation of one volume. Two generations of the
+// same volume are different materials: a purge creates the new one and
+// deletes the old.
+type VolumeKey struct {
+	ID         string `json:"id"`
+	Generation int64  `json:"generation"`
+}
+
+// String renders the key as it appears in file names: `<uuid>#<generation>`.
+func (k VolumeKey) String() string { return k.ID + "#" + strconv.FormatInt(k.Generation, 10) }
+
+// ParseVolumeKey parses `<uuid>#<generation>`.
+func ParseVolumeKey(s string) (VolumeKey, error) {
+	id, gen, ok := strings.Cut(s, "#")
+	if !ok {
+		return VolumeKey{}, fmt.Errorf("volume key %q: want <id>#<generation>", s)
+	}
+	g, err := strconv.ParseInt(gen, 10, 64)
+	if err != nil || g < 0 {
+		return VolumeKey{}, fmt.Errorf("volume key %q: generation %q is not a non-negative integer", s, gen)
+	}
+	return VolumeKey{ID: id, Generation: g}, nil
+}
+
+// Less orders keys by id, then generation.
+func (k VolumeKey) Less(o VolumeKey) bool {
+	if k.ID != o.ID {
+		return k.ID < o.ID
+	}
+	return k.Generation < o.Generation
+}
+
+// Datastore is where content trees are fetched from. Credentials are kept
+// out of every JSON rendering and every log line.
+type Datastore struct {
+	ID     string        `json:"id"`
+	Type   DatastoreType `json:"type"`
+	FQDN   string        `json:"fqdn"`
+	Path   string        `json:"path,omitempty"` // dpath
+	Region string        `json:"region,omitempty"`
+	// HasCredentials is true when APIKey or Password is set; it is what a
+	// person may see of them.
+	HasCredentials bool     `json:"hasCredentials,omitempty"`
+	APIKey         string   `json:"-"`
+	Password       string   `json:"-"`
+	CertPEM        [][]byte `json:"-"` // extra CA certificates (dsCertPEM)
+}
+
+// Signature is a content tree's configured signature (EVE's SignatureInfo).
+type Signature struct {
+	IntermediateCertsURL string `json:"intermediateCertsUrl,omitempty"`
+	SignerCertURL        string `json:"signerCertUrl,omitempty"`
+	Signature            []byte `json:"signature,omitempty"`
+}
+
+// ContentTree is immutable content a volume is made from: a VM disk image
+// (one blob) or an OCI image (a tree of blobs under one top digest).
+type ContentTree struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"displayName,omitempty"`
+	// URL is relative to the datastore: a path for HTTP-like stores,
+	// `repo:tag` or `repo@sha256:…` for a container registry.
+	URL    string `json:"url"`
+	Format Format `json:"format"`
+	// SHA256 is the lower-case hex digest of the top blob, when the config
+	// gives it. Empty for an OCI tag that must be resolved first.
+	SHA256       string     `json:"sha256"`
+	MaxSizeBytes uint64     `json:"maxSizeBytes,omitempty"`
+	Datastores   []string   `json:"datastores"` // in order of preference
+	Generation   int64      `json:"generation,omitempty"`
+	Signature    *Signature `json:"signature,omitempty"`
+	// Implicit is true for a content tree made from a legacy drive's image.
+	Implicit bool `json:"implicit,omitempty"`
+}
+
+// Digest is the top blob's digest, or "" when it is not known yet.
+func (c ContentTree) Digest() digest.Digest {
+	if c.SHA256 == "" {
+		return ""
+	}
+	return digest.NewDigestFromEncoded(digest.SHA256, c.SHA256)
+}
+
+// Blob is one content-addressed object.
+type Blob struct {
+	Digest    digest.Digest `json:"digest"`
+	Size      int64         `json:"size,omitempty"`
+	MediaType string        `json:"mediaType,omitempty"`
+}
+
+// Volume is one generation of a volume the config asks for.
+type Volume struct {
+	ID          string `json:"id"`
+	Generation  int64  `json:"generation"`
+	DisplayName string `json:"displayName,omitempty"`
+	Origin      Origin `json:"origin"`
+	// ContentTree is the id of the content tree for OriginDownload.
+	ContentTree string `json:"contentTree,omitempty"`
+	// Format is the volume's on-disk format: the content tree's for raw,
+	// qcow2 and container; qcow2 for blank volumes and for other VM formats
+	// (converted).
+	Format       Format `json:"format"`
+	MaxSizeBytes int64  `json:"maxSizeBytes"`
+	ReadOnly     bool   `json:"readOnly"`
+	ClearText    bool   `json:"clearText,omitempty"`
+	// RefCount is the number of apps that refer to the volume plus one for
+	// the config itself.
+	RefCount int `json:"refCount"`
+	// Apps are the uuids of the apps that refer to the volume, sorted.
+	Apps []string `json:"apps,omitempty"`
+	// Implicit is true for a volume made from a legacy drive; App and Image
+	// then say which app and which image uuid it came from.
+	Implicit bool   `json:"implicit"`
+	App      string `json:"app,omitempty"`
+	Image    string `json:"image,omitempty"`
+}
+
+// Key is the volume's (id, generation).
+func (v Volume) Key() VolumeKey { return VolumeKey{ID: v.ID, Generation: v.Generation} }
+
+// MaterialKind names a kind of material.
+type MaterialKind string
+
+const (
+	KindDatastore   MaterialKind = "datastore"
+	KindContentTree MaterialKind = "contentTree"
+	KindBlob        MaterialKind = "blob"
+	KindVolume      MaterialKind = "volume"
+	KindApp         MaterialKind = "app"
+	// KindFile is a path under the root that is not (yet) a known material:
+	// a .tmp leftover, an unknown or a broken file.
+	KindFile MaterialKind = "file"
+)
+
+// MaterialRef names one material. For a volume, ID is the uuid (all
+// generations) or a VolumeKey string (one generation); for a blob, the digest.
+type MaterialRef struct {
+	Kind MaterialKind `json:"kind"`
+	ID   string       `json:"id"`
+}
+
+func (r MaterialRef) String() string { return string(r.Kind) + " " + r.ID }
+
+// AdditionKind names a local change outside the config.
+type AdditionKind string
+
+const (
+	// AdditionProtect guards a material against deletion even when the
+	// config forgets it (prevent_destroy).
+	AdditionProtect AdditionKind = "protect"
+	// AdditionHold leaves a material alone entirely: no remodel touches it.
+	AdditionHold AdditionKind = "hold"
+	// AdditionPurge asks for a volume to be recreated locally from its
+	// origin, as if its generation had been bumped.
+	AdditionPurge AdditionKind = "purge"
+)
+
+// Addition is a local change to the Blueprint that did not come from the
+// controller (seed word: digression).
+type Addition struct {
+	Kind   AdditionKind `json:"kind"`
+	Target MaterialRef  `json:"target"`
+	Reason string       `json:"reason,omitempty"`
+}
+
+// Blueprint is everything the config asks for. Slices are sorted (by id, or
+// by key for volumes) so two Blueprints of the same config are equal.
+type Blueprint struct {
+	// Complete is false when the config could not be decoded or read in
+	// full. No stage may delete anything on the strength of an incomplete
+	// Blueprint.
+	Complete bool `json:"complete"`
+	// Epoch is the controller's controller_epoch.
+	Epoch        int64         `json:"epoch,omitempty"`
+	Volumes      []Volume      `json:"volumes"`
+	ContentTrees []ContentTree `json:"contentTrees"`
+	Datastores   []Datastore   `json:"datastores"`
+	Additions    []Addition    `json:"additions,omitempty"`
+	// Withheld names materials the config mentions but that an error kept
+	// out of the Blueprint. They are still wanted: never deleted.
+	Withheld    []MaterialRef `json:"withheld,omitempty"`
+	Diagnostics Diagnostics   `json:"diagnostics"`
+}
+
+// Valid reports whether the Blueprint is complete and free of errors, the
+// condition for any destructive remodel.
+func (b *Blueprint) Valid() bool { return b != nil && b.Complete && !b.Diagnostics.HasErrors() }

@@ -1,0 +1,114 @@
+package remodel
+
+import (
+	"time"
+
+	"github.com/edgewright/edgewright/materials"
+)
+
+// Action is what a Remodel does.
+type Action string
+
+const (
+	// ActionResolve turns an OCI tag into a digest and latches it.
+	ActionResolve Action = "resolve"
+	// ActionDownload fetches one blob (for an OCI tree, its top blob first;
+	// the next round plans the layers the manifest names).
+	ActionDownload Action = "download"
+	// ActionVerify checks a blob whose integrity is uncertain.
+	ActionVerify Action = "verify"
+	// ActionCreate makes a volume generation, from content or blank.
+	ActionCreate Action = "create"
+	// ActionPurge replaces a volume's old generation with a new one.
+	ActionPurge Action = "purge-generation"
+	// ActionAdopt renames an old-layout volume into the new layout.
+	ActionAdopt Action = "adopt"
+	// ActionDelete removes a volume, a blob or a leftover file.
+	ActionDelete Action = "delete"
+	// ActionResize grows a volume up to its maxsizebytes; never shrinks.
+	ActionResize Action = "resize"
+)
+
+// Actions lists every action in precedence order.
+var Actions = []Action{ActionResolve, ActionDownload, ActionVerify, ActionAdopt, ActionCreate, ActionPurge, ActionResize, ActionDelete}
+
+// Destructive reports whether the action can lose data.
+func (a Action) Destructive() bool { return a == ActionDelete || a == ActionPurge }
+
+// PurgeStrategy says in which order a purge makes the new generation and
+// breaks the old.
+type PurgeStrategy string
+
+const (
+	// MakeBeforeBreak creates the new generation, then deletes the old; it
+	// needs room for both.
+	MakeBeforeBreak PurgeStrategy = "make-before-break"
+	// BreakBeforeMake deletes the old generation first, when the disk has
+	// no room for both.
+	BreakBeforeMake PurgeStrategy = "break-before-make"
+)
+
+// Remodel is one action on one material, with the reason it is planned and
+// the remodels it must wait for. Its ID is stable: the same need on the same
+// material gives the same ID in every plan.
+type Remodel struct {
+	ID        string                `json:"id"`
+	Action    Action                `json:"action"`
+	Target    materials.MaterialRef `json:"target"`
+	Reason    string                `json:"reason"`
+	DependsOn []string              `json:"dependsOn"`
+	// Stage is the remodel's depth in the DAG: every dependency has a lower
+	// stage. Remodels of one stage may run together.
+	Stage int `json:"stage"`
+
+	// What the assembler needs to carry it out; which are set depends on
+	// the action.
+	Volume      *materials.Volume      `json:"volume,omitempty"`      // create, purge, resize, adopt (the desired volume)
+	ContentTree *materials.ContentTree `json:"contentTree,omitempty"` // resolve, download, create
+	Blob        *materials.Blob        `json:"blob,omitempty"`        // download, verify, delete of a blob
+	Store       materials.BlobStore    `json:"store,omitempty"`       // verify, delete of a blob
+	// Path is an existing file or directory relative to the root: the
+	// source of an adopt, the victim of a delete.
+	Path string `json:"path,omitempty"`
+	// Replaces is the old generation a purge deletes.
+	Replaces *materials.VolumeKey `json:"replaces,omitempty"`
+	Strategy PurgeStrategy        `json:"strategy,omitempty"`
+	// Bytes is the disk space the remodel needs, when known.
+	Bytes int64 `json:"bytes,omitempty"`
+}
+
+// Held is a remodel a guard held back, with why.
+type Held struct {
+	RemodelID string                `json:"remodelId"`
+	Action    Action                `json:"action"`
+	Target    materials.MaterialRef `json:"target"`
+	Reason    string                `json:"reason"`
+}
+
+// Summary counts remodels by action, and the held ones.
+type Summary struct {
+	Counts map[Action]int `json:"counts"`
+	Held   int            `json:"held"`
+	Text   string         `json:"text"`
+}
+
+// Plan is the foreman's answer: every remodel, ordered by precedence, every
+// held remodel with its reason, and bookkeeping the assembler must make
+// durable (since when things have been unreferenced).
+type Plan struct {
+	// Fingerprint is that of the Floorplan the plan was made from. The
+	// assembler refuses a plan whose fingerprint no longer matches.
+	Fingerprint string `json:"fingerprint"`
+	// MadeAt is the time given to the foreman.
+	MadeAt   time.Time `json:"madeAt"`
+	Remodels []Remodel `json:"remodels"`
+	Held     []Held    `json:"held"`
+	// Unreferenced are the grace-period clocks to record in the journal:
+	// materials no longer needed, and since when.
+	Unreferenced []materials.Unreferenced `json:"unreferenced,omitempty"`
+	Summary      Summary                  `json:"summary"`
+	Diagnostics  materials.Diagnostics    `json:"diagnostics"`
+}
+
+// Empty reports whether nothing is left to do (held remodels aside).
+func (p *Plan) Empty() bool { return len(p.Remodels) == 0 }
