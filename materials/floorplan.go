@@ -85,6 +85,9 @@ type BlobRecord struct {
 	Labels    map[string]string `json:"labels,omitempty"`
 	// Ref is the ingest reference of a partial containerd ingest.
 	Ref string `json:"ref,omitempty"`
+	// Path is the blob's file relative to the root, forward slashes, for a
+	// blob in the blob directory (empty for containerd).
+	Path string `json:"path,omitempty"`
 	// Children are the blobs this one references (an index's manifests, a
 	// manifest's config and layers), from gc labels or the parsed manifest.
 	Children  []digest.Digest `json:"children,omitempty"`
