@@ -163,6 +163,12 @@ type Volume struct {
 	Implicit bool   `json:"implicit"`
 	App      string `json:"app,omitempty"`
 	Image    string `json:"image,omitempty"`
+	// LegacyDrive is true for an explicit volume when an app that refers
+	// to it still names the same content by a legacy drive too (transition
+	// phase 1): an old agent could still be given this config after a
+	// downgrade, so the foreman leaves a matching old-layout file at its
+	// old name instead of adopting it.
+	LegacyDrive bool `json:"legacyDrive,omitempty"`
 }
 
 // Key is the volume's (id, generation).
