@@ -1,0 +1,751 @@
+package architect
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/edgewright/edgewright/materials"
+	"github.com/edgewright/edgewright/materials/eve"
+)
+
+// ImplicitVolumeNamespace is the UUID namespace of the volumes edgewright
+// makes for legacy drives. It is itself uuid.NewSHA1(uuid.NameSpaceURL,
+// "https://github.com/edgewright/edgewright#implicit-volume"), fixed forever:
+// changing it would rename every legacy volume on every device.
+var ImplicitVolumeNamespace = uuid.MustParse("da14c808-e0a7-5bb6-aadb-981dc9f4bb7a")
+
+// ImplicitVolumeID is the id of the volume made for the drive of app whose
+// image is image (both canonical UUIDs): a name-based UUID, so the same
+// (app, image) pair always gets the same volume.
+func ImplicitVolumeID(app, image string) string {
+	return uuid.NewSHA1(ImplicitVolumeNamespace, []byte(app+"/"+image)).String()
+}
+
+// Draw turns a decoded config into a Blueprint. Every problem is reported;
+// an error withholds only the material it concerns (and those that need
+// it), which are then listed in Blueprint.Withheld so that no later stage
+// deletes them. Draw never panics on any config and its output is sorted,
+// so equal configs give equal Blueprints.
+func Draw(cfg *eve.EdgeDevConfig) *materials.Blueprint {
+	bp := emptyBlueprint()
+	if cfg == nil {
+		bp.Diagnostics = append(bp.Diagnostics, materials.Diagnostic{
+			Severity: materials.SeverityError, Path: "config", Message: "no config",
+		})
+		return bp
+	}
+	bp.Complete = true
+	d := &drawer{
+		withheld: map[materials.MaterialRef]bool{},
+		ds:       map[string]*dsEntry{},
+		trees:    map[string]*treeEntry{},
+		vols:     map[string]*volEntry{},
+	}
+	if e := cfg.GetControllerEpoch(); e > math.MaxInt64 {
+		d.warn("controller_epoch", strconv.FormatUint(e, 10), "out of range; epoch left at 0")
+	} else {
+		bp.Epoch = int64(e)
+	}
+	d.datastores(cfg.GetDatastores())
+	d.contentTrees(cfg.GetContentInfo())
+	d.volumes(cfg.GetVolumes())
+	d.apps(cfg.GetApps())
+	d.fill(bp)
+	return bp
+}
+
+type dsEntry struct {
+	ds materials.Datastore
+	ok bool // false: withheld by an error
+}
+
+type treeEntry struct {
+	tree     materials.ContentTree
+	path     string // where it was defined
+	ok       bool
+	explicit bool // from contentInfo, not from a legacy drive
+}
+
+type volEntry struct {
+	vol  materials.Volume
+	ok   bool
+	apps map[string]bool
+}
+
+type drawer struct {
+	diags    materials.Diagnostics
+	withheld map[materials.MaterialRef]bool
+	ds       map[string]*dsEntry
+	trees    map[string]*treeEntry
+	vols     map[string]*volEntry
+}
+
+func (d *drawer) err(path, value, msg string) {
+	d.diags = append(d.diags, materials.Diagnostic{Severity: materials.SeverityError, Path: path, Value: value, Message: msg})
+}
+
+func (d *drawer) warn(path, value, msg string) {
+	d.diags = append(d.diags, materials.Diagnostic{Severity: materials.SeverityWarning, Path: path, Value: value, Message: msg})
+}
+
+func (d *drawer) withhold(kind materials.MaterialKind, id string) {
+	if id != "" {
+		d.withheld[materials.MaterialRef{Kind: kind, ID: id}] = true
+	}
+}
+
+// duplicates maps each canonical id that occurs more than once to the index
+// of its first occurrence.
+func duplicates(n int, id func(i int) string) map[string]int {
+	first := map[string]int{}
+	dup := map[string]int{}
+	for i := 0; i < n; i++ {
+		c, p := canonicalUUID(id(i))
+		if p != "" {
+			continue
+		}
+		if f, seen := first[c]; seen {
+			dup[c] = f
+		} else {
+			first[c] = i
+		}
+	}
+	return dup
+}
+
+func (d *drawer) datastores(list []*eve.DatastoreConfig) {
+	dup := duplicates(len(list), func(i int) string { return list[i].GetId() })
+	for i, c := range list {
+		path := fmt.Sprintf("datastores[%d]", i)
+		id, p := canonicalUUID(c.GetId())
+		ok := p == ""
+		if !ok {
+			d.err(path+".id", c.GetId(), p)
+			d.withhold(materials.KindDatastore, c.GetId())
+		} else if f, isDup := dup[id]; isDup {
+			ok = false
+			if f != i {
+				d.err(path+".id", c.GetId(), fmt.Sprintf("duplicate datastore id (also at datastores[%d]); every definition is withheld", f))
+			}
+		}
+		typ, p := datastoreType(c.GetDType())
+		if p != "" {
+			ok = false
+			d.err(path+".dType", c.GetDType().String(), p)
+		}
+		if c.GetFqdn() == "" {
+			ok = false
+			d.err(path+".fqdn", "", "empty fqdn")
+		} else if p := textProblem(c.GetFqdn()); p != "" {
+			ok = false
+			d.err(path+".fqdn", c.GetFqdn(), "fqdn "+p)
+		}
+		if p := textProblem(c.GetDpath()); p != "" {
+			ok = false
+			d.err(path+".dpath", c.GetDpath(), "dpath "+p)
+		}
+		if id == "" {
+			continue
+		}
+		if e, seen := d.ds[id]; seen {
+			e.ok = false
+			continue
+		}
+		var certs [][]byte
+		for _, pem := range c.GetDsCertPEM() {
+			certs = append(certs, append([]byte(nil), pem...))
+		}
+		d.ds[id] = &dsEntry{ok: ok, ds: materials.Datastore{
+			ID:             id,
+			Type:           typ,
+			FQDN:           c.GetFqdn(),
+			Path:           c.GetDpath(),
+			Region:         c.GetRegion(),
+			HasCredentials: c.GetApiKey() != "" || c.GetPassword() != "" || c.GetCipherData() != nil,
+			APIKey:         c.GetApiKey(),
+			Password:       c.GetPassword(),
+			CertPEM:        certs,
+		}}
+	}
+	for id, e := range d.ds {
+		if !e.ok {
+			d.withhold(materials.KindDatastore, id)
+		}
+	}
+}
+
+// dsRef is one datastore reference of a content tree, with its field path.
+type dsRef struct{ path, value string }
+
+// treeSpec is a content tree to check, from contentInfo or from a legacy
+// drive's image; the field paths differ, the rules do not.
+type treeSpec struct {
+	path                         string
+	urlField, shaField, fmtField string
+	url, sha                     string
+	format                       eve.Format
+	dsRefs                       []dsRef
+	noDSPath                     string
+	sizeField                    string
+	size                         int64
+	sizeProblem                  string
+	sig                          *eve.SignatureInfo
+}
+
+// buildTree checks everything about a content tree but its id, reporting
+// each problem, and returns the tree and whether it may stand.
+func (d *drawer) buildTree(s treeSpec) (materials.ContentTree, bool) {
+	ok := true
+	t := materials.ContentTree{URL: s.url, Datastores: []string{}}
+	// Datastores, in order of preference.
+	var withheldRefs []dsRef
+	registry := false
+	seen := map[string]bool{}
+	for _, r := range s.dsRefs {
+		id, p := canonicalUUID(r.value)
+		if p != "" {
+			ok = false
+			d.err(r.path, r.value, p)
+			continue
+		}
+		e := d.ds[id]
+		switch {
+		case e == nil:
+			ok = false
+			d.err(r.path, r.value, "no datastore with this id")
+		case seen[id]:
+			d.warn(r.path, r.value, "datastore listed twice")
+		case !e.ok:
+			withheldRefs = append(withheldRefs, r)
+		default:
+			t.Datastores = append(t.Datastores, id)
+			registry = registry || e.ds.Type == materials.DatastoreContainerRegistry
+		}
+		seen[id] = true
+	}
+	if len(s.dsRefs) == 0 {
+		ok = false
+		d.err(s.noDSPath, "", "content tree names no datastore")
+	}
+	for _, r := range withheldRefs {
+		if len(t.Datastores) == 0 {
+			ok = false
+			d.err(r.path, r.value, msgWithheldDS)
+		} else {
+			d.warn(r.path, r.value, msgWithheldDS+"; the content tree uses its other datastores")
+		}
+	}
+	// URL.
+	var pinned string
+	if p := urlProblem(s.url); p != "" {
+		ok = false
+		d.err(s.path+"."+s.urlField, s.url, p)
+	} else if registry {
+		dig, p := registryRef(s.url)
+		if p != "" {
+			ok = false
+			d.err(s.path+"."+s.urlField, s.url, p)
+		}
+		pinned = dig
+	}
+	// Digest.
+	if s.sha != "" {
+		sha, p := checkSHA256(s.sha)
+		if p != "" {
+			ok = false
+			d.err(s.path+"."+s.shaField, s.sha, p)
+		} else if pinned != "" && sha != pinned {
+			ok = false
+			d.err(s.path+"."+s.shaField, s.sha, "sha256 differs from the digest in URL")
+		}
+		t.SHA256 = sha
+	} else {
+		t.SHA256 = pinned
+	}
+	f, p := format(s.format)
+	if p != "" {
+		ok = false
+		d.err(s.path+"."+s.fmtField, s.format.String(), p)
+	}
+	t.Format = f
+	if s.sizeProblem != "" {
+		ok = false
+		d.err(s.path+"."+s.sizeField, strconv.FormatInt(s.size, 10), s.sizeProblem)
+	} else {
+		t.MaxSizeBytes = uint64(s.size)
+	}
+	if sig := s.sig; sig != nil && (sig.GetIntercertsurl() != "" || sig.GetSignercerturl() != "" || len(sig.GetSignature()) > 0) {
+		t.Signature = &materials.Signature{
+			IntermediateCertsURL: sig.GetIntercertsurl(),
+			SignerCertURL:        sig.GetSignercerturl(),
+			Signature:            append([]byte(nil), sig.GetSignature()...),
+		}
+	}
+	return t, ok
+}
+
+func (d *drawer) contentTrees(list []*eve.ContentTree) {
+	dup := duplicates(len(list), func(i int) string { return list[i].GetUuid() })
+	for i, c := range list {
+		path := fmt.Sprintf("contentInfo[%d]", i)
+		id, p := canonicalUUID(c.GetUuid())
+		ok := p == ""
+		if !ok {
+			d.err(path+".uuid", c.GetUuid(), p)
+			d.withhold(materials.KindContentTree, c.GetUuid())
+		} else if f, isDup := dup[id]; isDup {
+			ok = false
+			if f != i {
+				d.err(path+".uuid", c.GetUuid(), fmt.Sprintf("duplicate content tree id (also at contentInfo[%d]); every definition is withheld", f))
+			}
+		}
+		spec := treeSpec{
+			path: path, urlField: "URL", shaField: "sha256", fmtField: "iformat",
+			url: c.GetURL(), sha: c.GetSha256(), format: c.GetIformat(),
+			noDSPath: path + ".dsId", sizeField: "maxSizeBytes", sig: c.GetSiginfo(),
+		}
+		spec.size, spec.sizeProblem = uint64Size(c.GetMaxSizeBytes())
+		if list := c.GetDsIdsList(); len(list) > 0 {
+			for j, ds := range list {
+				spec.dsRefs = append(spec.dsRefs, dsRef{fmt.Sprintf("%s.ds_ids_list[%d]", path, j), ds})
+			}
+		} else if c.GetDsId() != "" {
+			spec.dsRefs = []dsRef{{path + ".dsId", c.GetDsId()}}
+		}
+		t, tok := d.buildTree(spec)
+		ok = ok && tok
+		if g := c.GetGenerationCount(); g < 0 {
+			ok = false
+			d.err(path+".generation_count", strconv.FormatInt(g, 10), msgNegativeGen)
+		} else {
+			t.Generation = g
+		}
+		if id == "" {
+			continue
+		}
+		if e, seen := d.trees[id]; seen {
+			e.ok = false
+			d.withhold(materials.KindContentTree, id)
+			continue
+		}
+		t.ID = id
+		t.DisplayName = c.GetDisplayName()
+		d.trees[id] = &treeEntry{tree: t, path: path, ok: ok, explicit: true}
+		if !ok {
+			d.withhold(materials.KindContentTree, id)
+		}
+	}
+}
+
+func (d *drawer) volumes(list []*eve.Volume) {
+	dup := duplicates(len(list), func(i int) string { return list[i].GetUuid() })
+	for i, c := range list {
+		path := fmt.Sprintf("volumes[%d]", i)
+		id, p := canonicalUUID(c.GetUuid())
+		ok := p == ""
+		if !ok {
+			d.err(path+".uuid", c.GetUuid(), p)
+			d.withhold(materials.KindVolume, c.GetUuid())
+		} else if f, isDup := dup[id]; isDup {
+			ok = false
+			if f != i {
+				d.err(path+".uuid", c.GetUuid(), fmt.Sprintf("duplicate volume id (also at volumes[%d]); every definition is withheld", f))
+			}
+		}
+		v := materials.Volume{
+			ID:           id,
+			Generation:   c.GetGenerationCount(),
+			DisplayName:  c.GetDisplayName(),
+			MaxSizeBytes: c.GetMaxsizebytes(),
+			ReadOnly:     c.GetReadonly(),
+			ClearText:    c.GetClearText(),
+		}
+		if v.Generation < 0 {
+			ok = false
+			d.err(path+".generationCount", strconv.FormatInt(v.Generation, 10), msgNegativeGen)
+		}
+		if v.MaxSizeBytes < 0 {
+			ok = false
+			d.err(path+".maxsizebytes", strconv.FormatInt(v.MaxSizeBytes, 10), msgNegativeSize)
+		}
+		o := c.GetOrigin()
+		switch t := o.GetType(); {
+		case o == nil:
+			ok = false
+			d.err(path+".origin", "", "volume has no origin")
+		case t == eve.VolumeContentOriginType_VCOT_BLANK:
+			v.Origin, v.Format = materials.OriginBlank, materials.FormatQcow2
+			if v.MaxSizeBytes == 0 {
+				ok = false
+				d.err(path+".maxsizebytes", "0", "blank volume needs maxsizebytes > 0")
+			}
+			if o.GetDownloadContentTreeID() != "" {
+				d.warn(path+".origin.downloadContentTreeID", o.GetDownloadContentTreeID(), "ignored for a blank volume")
+			}
+		case t == eve.VolumeContentOriginType_VCOT_DOWNLOAD:
+			v.Origin = materials.OriginDownload
+			tp := path + ".origin.downloadContentTreeID"
+			raw := o.GetDownloadContentTreeID()
+			tid, p := canonicalUUID(raw)
+			te := d.trees[tid]
+			switch {
+			case p != "":
+				ok = false
+				d.err(tp, raw, p)
+			case te == nil:
+				ok = false
+				d.err(tp, raw, "no content tree with this id")
+			case !te.ok:
+				ok = false
+				d.err(tp, raw, msgWithheldTree)
+			default:
+				v.ContentTree = tid
+				v.Format = volumeFormat(te.tree.Format)
+			}
+		case t == eve.VolumeContentOriginType_VCOT_UNKNOWN:
+			ok = false
+			d.err(path+".origin.type", t.String(), "volume origin type is not set (VCOT_UNKNOWN)")
+		default:
+			ok = false
+			d.err(path+".origin.type", t.String(), "unknown volume origin type "+strconv.Itoa(int(t)))
+		}
+		if id == "" {
+			continue
+		}
+		if e, seen := d.vols[id]; seen {
+			e.ok = false
+			d.withhold(materials.KindVolume, id)
+			continue
+		}
+		d.vols[id] = &volEntry{vol: v, ok: ok, apps: map[string]bool{}}
+		if !ok {
+			d.withhold(materials.KindVolume, id)
+		}
+	}
+}
+
+func (d *drawer) apps(list []*eve.AppInstanceConfig) {
+	dup := duplicates(len(list), func(i int) string { return list[i].GetUuidandversion().GetUuid() })
+	for i, a := range list {
+		path := fmt.Sprintf("apps[%d]", i)
+		raw := a.GetUuidandversion().GetUuid()
+		appID, p := canonicalUUID(raw)
+		appOK := p == ""
+		if !appOK {
+			d.err(path+".uuidandversion.uuid", raw, p)
+			d.withhold(materials.KindApp, raw)
+		} else if f, isDup := dup[appID]; isDup {
+			appOK = false
+			d.withhold(materials.KindApp, appID)
+			if f != i {
+				d.err(path+".uuidandversion.uuid", raw, fmt.Sprintf("duplicate app id (also at apps[%d]); every definition is withheld", f))
+			}
+		}
+		refs, drives := a.GetVolumeRefList(), a.GetDrives()
+		switch {
+		case len(refs) > 0:
+			// New style, or transition phase 1: the volume refs win and
+			// the drives are only cross-checked.
+			used := d.volumeRefs(path, appID, appOK, refs)
+			if len(drives) > 0 {
+				d.crossCheck(path, drives, used)
+			}
+		case len(drives) > 0:
+			d.legacyDrives(path, a, appID, appOK)
+		}
+	}
+}
+
+// volumeRefs checks an app's volume refs and counts the app on each volume
+// it validly refers to. It returns, per ref, the volume or nil.
+func (d *drawer) volumeRefs(path, appID string, appOK bool, refs []*eve.VolumeRef) []*volEntry {
+	out := make([]*volEntry, len(refs))
+	seen := map[string]bool{}
+	for j, r := range refs {
+		rp := fmt.Sprintf("%s.volumeRefList[%d]", path, j)
+		id, p := canonicalUUID(r.GetUuid())
+		if p != "" {
+			d.err(rp+".uuid", r.GetUuid(), p)
+			continue
+		}
+		e := d.vols[id]
+		switch {
+		case e == nil:
+			d.err(rp+".uuid", r.GetUuid(), "no volume with this id")
+			continue
+		case !e.ok:
+			continue // the volume's own diagnostic says why
+		case r.GetGenerationCount() != e.vol.Generation:
+			d.err(rp+".generationCount", strconv.FormatInt(r.GetGenerationCount(), 10),
+				fmt.Sprintf("generation differs from the volume's generationCount %d", e.vol.Generation))
+			continue
+		case seen[id]:
+			d.warn(rp+".uuid", r.GetUuid(), "volume referred to twice by this app")
+			continue
+		}
+		seen[id] = true
+		out[j] = e
+		if appOK {
+			e.apps[appID] = true
+		}
+	}
+	return out
+}
+
+// crossCheck compares drive i with volume ref i of a phase-1 app; the
+// volume refs win, so disagreements are warnings.
+func (d *drawer) crossCheck(path string, drives []*eve.Drive, used []*volEntry) {
+	if len(drives) != len(used) {
+		d.warn(path+".drives", strconv.Itoa(len(drives)),
+			fmt.Sprintf("%d drives but %d volume refs; the volume refs win", len(drives), len(used)))
+	}
+	for k := 0; k < len(drives) && k < len(used); k++ {
+		e := used[k]
+		if e == nil {
+			continue
+		}
+		dp := fmt.Sprintf("%s.drives[%d]", path, k)
+		dr, v := drives[k], e.vol
+		img := dr.GetImage()
+		switch {
+		case dr.GetDrvtype() == eve.DriveType_HDD_EMPTY:
+			if v.Origin != materials.OriginBlank {
+				d.warn(dp+".drvtype", dr.GetDrvtype().String(), "drive is HDD_EMPTY but the referenced volume is not blank")
+			}
+		case v.Origin == materials.OriginBlank:
+			d.warn(dp+".drvtype", dr.GetDrvtype().String(), "drive has an image but the referenced volume is blank")
+		default:
+			te := d.trees[v.ContentTree]
+			if te == nil {
+				break
+			}
+			t := te.tree
+			if img.GetName() != t.URL {
+				d.warn(dp+".image.name", img.GetName(), fmt.Sprintf("drive image name differs from the referenced volume's content tree URL %q", t.URL))
+			}
+			if f, p := format(img.GetIformat()); p != "" {
+				d.warn(dp+".image.iformat", img.GetIformat().String(), "drive image "+p)
+			} else if f != t.Format {
+				d.warn(dp+".image.iformat", img.GetIformat().String(), fmt.Sprintf("drive image format differs from the referenced volume's content tree format %s", t.Format))
+			}
+			if sha := img.GetSha256(); sha != "" && t.SHA256 != "" && !strings.EqualFold(sha, t.SHA256) {
+				d.warn(dp+".image.sha256", sha, "drive image sha256 differs from the referenced volume's content tree sha256 "+t.SHA256)
+			}
+		}
+		if dr.GetReadonly() != v.ReadOnly {
+			d.warn(dp+".readonly", strconv.FormatBool(dr.GetReadonly()), fmt.Sprintf("drive readonly differs from the referenced volume's readonly %t", v.ReadOnly))
+		}
+	}
+}
+
+// legacyDrives makes one implicit volume per drive of an app that has no
+// volume refs: id from (app, image), generation from the purge counter,
+// content tree from the image (or blank for HDD_EMPTY).
+func (d *drawer) legacyDrives(path string, a *eve.AppInstanceConfig, appID string, appOK bool) {
+	gen := int64(a.GetPurge().GetCounter())
+	seenImg := map[string]int{}
+	for k, dr := range a.GetDrives() {
+		dp := fmt.Sprintf("%s.drives[%d]", path, k)
+		ok := appOK
+		img := dr.GetImage()
+		if img == nil {
+			d.err(dp+".image", "", "drive has no image")
+			d.withhold(materials.KindApp, appID)
+			continue
+		}
+		imgRaw := img.GetUuidandversion().GetUuid()
+		imgID, p := canonicalUUID(imgRaw)
+		if p != "" {
+			ok = false
+			d.err(dp+".image.uuidandversion.uuid", imgRaw, p)
+			d.withhold(materials.KindApp, appID)
+		} else if m, dupImg := seenImg[imgID]; dupImg {
+			ok = false
+			d.err(dp+".image.uuidandversion.uuid", imgRaw, fmt.Sprintf("image used by two drives of this app (also drives[%d])", m))
+		} else {
+			seenImg[imgID] = k
+		}
+		v := materials.Volume{
+			Generation:   gen,
+			DisplayName:  a.GetDisplayname(),
+			MaxSizeBytes: dr.GetMaxsizebytes(),
+			ReadOnly:     dr.GetReadonly(),
+			Implicit:     true,
+			App:          appID,
+			Image:        imgID,
+		}
+		if v.MaxSizeBytes < 0 {
+			ok = false
+			d.err(dp+".maxsizebytes", strconv.FormatInt(v.MaxSizeBytes, 10), msgNegativeSize)
+		}
+		if dr.GetDrvtype() == eve.DriveType_HDD_EMPTY {
+			v.Origin, v.Format = materials.OriginBlank, materials.FormatQcow2
+			if v.MaxSizeBytes == 0 {
+				ok = false
+				d.err(dp+".maxsizebytes", "0", "HDD_EMPTY drive needs maxsizebytes > 0")
+			}
+		} else {
+			t, tok := d.implicitTree(dp, img, imgID, appOK)
+			ok = ok && tok
+			v.Origin, v.ContentTree, v.Format = materials.OriginDownload, imgID, volumeFormat(t.Format)
+		}
+		if appID == "" || imgID == "" {
+			continue
+		}
+		v.ID = ImplicitVolumeID(appID, imgID)
+		if e, seen := d.vols[v.ID]; seen {
+			e.ok = false
+			d.withhold(materials.KindVolume, v.ID)
+			continue
+		}
+		e := &volEntry{vol: v, ok: ok, apps: map[string]bool{}}
+		if appOK {
+			e.apps[appID] = true
+		}
+		d.vols[v.ID] = e
+		if !ok {
+			d.withhold(materials.KindVolume, v.ID)
+		}
+	}
+}
+
+// implicitTree finds or makes the content tree of a legacy drive's image,
+// identified by the image uuid. Apps sharing an image share one tree; an
+// explicit content tree with the same id wins over the image.
+func (d *drawer) implicitTree(dp string, img *eve.Image, imgID string, appOK bool) (materials.ContentTree, bool) {
+	ip := dp + ".image"
+	if e := d.trees[imgID]; imgID != "" && e != nil && e.explicit {
+		if !e.ok {
+			d.err(ip+".uuidandversion.uuid", imgID, msgWithheldTree)
+			return e.tree, false
+		}
+		if img.GetName() != e.tree.URL {
+			d.warn(ip+".name", img.GetName(), "image uuid names the content tree at "+e.path+" whose URL differs; the content tree wins")
+		}
+		return e.tree, true
+	}
+	spec := treeSpec{
+		path: ip, urlField: "name", shaField: "sha256", fmtField: "iformat",
+		url: img.GetName(), sha: img.GetSha256(), format: img.GetIformat(),
+		noDSPath: ip + ".dsId", sizeField: "sizeBytes", size: img.GetSizeBytes(), sig: img.GetSiginfo(),
+	}
+	if spec.size < 0 {
+		spec.sizeProblem = msgNegativeSize
+	}
+	if img.GetDsId() != "" {
+		spec.dsRefs = []dsRef{{ip + ".dsId", img.GetDsId()}}
+	}
+	t, ok := d.buildTree(spec)
+	if imgID == "" {
+		return t, false
+	}
+	t.ID, t.DisplayName, t.Implicit = imgID, img.GetName(), true
+	if !appOK {
+		d.withhold(materials.KindContentTree, imgID)
+		return t, false
+	}
+	if e := d.trees[imgID]; e != nil {
+		switch {
+		case !ok:
+			return t, false
+		case !e.ok:
+			d.err(ip+".uuidandversion.uuid", imgID, msgWithheldTree)
+			return t, false
+		case !sameTree(e.tree, t):
+			d.err(ip, imgID, "image differs from its first use at "+e.path)
+			return t, false
+		}
+		return e.tree, true
+	}
+	d.trees[imgID] = &treeEntry{tree: t, path: ip, ok: ok}
+	if !ok {
+		d.withhold(materials.KindContentTree, imgID)
+	}
+	return t, ok
+}
+
+func sameTree(a, b materials.ContentTree) bool {
+	if a.URL != b.URL || a.SHA256 != b.SHA256 || a.Format != b.Format || a.MaxSizeBytes != b.MaxSizeBytes ||
+		len(a.Datastores) != len(b.Datastores) {
+		return false
+	}
+	for i := range a.Datastores {
+		if a.Datastores[i] != b.Datastores[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// fill copies the materials that stand into bp and sorts everything.
+func (d *drawer) fill(bp *materials.Blueprint) {
+	present := map[materials.MaterialRef]bool{}
+	for id, e := range d.ds {
+		if e.ok {
+			bp.Datastores = append(bp.Datastores, e.ds)
+			present[materials.MaterialRef{Kind: materials.KindDatastore, ID: id}] = true
+		}
+	}
+	for id, e := range d.trees {
+		if e.ok {
+			bp.ContentTrees = append(bp.ContentTrees, e.tree)
+			present[materials.MaterialRef{Kind: materials.KindContentTree, ID: id}] = true
+		}
+	}
+	for id, e := range d.vols {
+		if !e.ok {
+			continue
+		}
+		v := e.vol
+		v.Apps = nil
+		for app := range e.apps {
+			v.Apps = append(v.Apps, app)
+		}
+		sort.Strings(v.Apps)
+		v.RefCount = len(v.Apps) + 1
+		bp.Volumes = append(bp.Volumes, v)
+		present[materials.MaterialRef{Kind: materials.KindVolume, ID: id}] = true
+	}
+	for ref := range d.withheld {
+		if !present[ref] {
+			bp.Withheld = append(bp.Withheld, ref)
+		}
+	}
+	sort.Slice(bp.Datastores, func(i, j int) bool { return bp.Datastores[i].ID < bp.Datastores[j].ID })
+	sort.Slice(bp.ContentTrees, func(i, j int) bool { return bp.ContentTrees[i].ID < bp.ContentTrees[j].ID })
+	sort.Slice(bp.Volumes, func(i, j int) bool { return bp.Volumes[i].Key().Less(bp.Volumes[j].Key()) })
+	sort.Slice(bp.Withheld, func(i, j int) bool { return refLess(bp.Withheld[i], bp.Withheld[j]) })
+	bp.Diagnostics = append(bp.Diagnostics, d.diags...)
+	SortDiagnostics(bp.Diagnostics)
+}
+
+func refLess(a, b materials.MaterialRef) bool {
+	if a.Kind != b.Kind {
+		return a.Kind < b.Kind
+	}
+	return a.ID < b.ID
+}
+
+// SortDiagnostics orders diagnostics by path, then message, value and
+// severity: a total order, so equal inputs print equal reports.
+func SortDiagnostics(ds materials.Diagnostics) {
+	sort.Slice(ds, func(i, j int) bool { return diagLess(ds[i], ds[j]) })
+}
+
+func diagLess(a, b materials.Diagnostic) bool {
+	if a.Path != b.Path {
+		return a.Path < b.Path
+	}
+	if a.Message != b.Message {
+		return a.Message < b.Message
+	}
+	if a.Value != b.Value {
+		return a.Value < b.Value
+	}
+	return a.Severity < b.Severity
+}
