@@ -70,6 +70,12 @@ type Remodel struct {
 	// Path is an existing file or directory relative to the root: the
 	// source of an adopt, the victim of a delete.
 	Path string `json:"path,omitempty"`
+	// Image is the containerd image record a delete of a content tree
+	// removes (`<content-tree-id>-<URL>`); its blobs are left to
+	// containerd's garbage collector.
+	Image string `json:"image,omitempty"`
+	// Offset is where a download resumes (bytes already written).
+	Offset int64 `json:"offset,omitempty"`
 	// Replaces is the old generation a purge deletes.
 	Replaces *materials.VolumeKey `json:"replaces,omitempty"`
 	Strategy PurgeStrategy        `json:"strategy,omitempty"`
