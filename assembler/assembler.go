@@ -1,0 +1,529 @@
+package assembler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/edgewright/edgewright/journal"
+	"github.com/edgewright/edgewright/materials"
+	"github.com/edgewright/edgewright/remodel"
+)
+
+// RetryPolicy says how often and how patiently a remodel is retried.
+type RetryPolicy struct {
+	// Attempts bounds tries on retryable errors (default 5).
+	Attempts int
+	// Base and Max bound the exponential backoff between tries
+	// (defaults 500ms and 30s).
+	Base, Max time.Duration
+	// DigestAttempts bounds tries after sha mismatches (default 3).
+	DigestAttempts int
+}
+
+func (p RetryPolicy) withDefaults() RetryPolicy {
+	if p.Attempts <= 0 {
+		p.Attempts = 5
+	}
+	if p.Base <= 0 {
+		p.Base = 500 * time.Millisecond
+	}
+	if p.Max <= 0 {
+		p.Max = 30 * time.Second
+	}
+	if p.DigestAttempts <= 0 {
+		p.DigestAttempts = 3
+	}
+	return p
+}
+
+// backoff is Base·2^n, capped at Max, with up to 20% jitter.
+func (p RetryPolicy) backoff(n int) time.Duration {
+	d := p.Base
+	for i := 0; i < n && d < p.Max; i++ {
+		d *= 2
+	}
+	if d > p.Max {
+		d = p.Max
+	}
+	return d + time.Duration(rand.Int64N(int64(d)/5+1))
+}
+
+// DefaultConcurrency is how many remodels of each action run at once.
+var DefaultConcurrency = map[remodel.Action]int{
+	remodel.ActionResolve:  2,
+	remodel.ActionDownload: 3,
+	remodel.ActionVerify:   2,
+	remodel.ActionAdopt:    2,
+	remodel.ActionCreate:   2,
+	remodel.ActionPurge:    2,
+	remodel.ActionResize:   2,
+	remodel.ActionDelete:   4,
+}
+
+// SurveyFunc surveys the root (reading the given journal) for the
+// stale-plan check and the converge loop.
+type SurveyFunc func(ctx context.Context, j *journal.Journal) (*materials.Floorplan, error)
+
+// Options configure an Assembler.
+type Options struct {
+	// Root is the device root (required).
+	Root   string
+	Logger *zap.Logger
+	// Concurrency overrides DefaultConcurrency per action.
+	Concurrency map[remodel.Action]int
+	Crafts      Crafts
+	// Progress receives monotone progress events; it must not block long.
+	Progress func(Event)
+	Retry    RetryPolicy
+	// Clock is the time source (time.Now when nil).
+	Clock func() time.Time
+	// WaitForLock makes a second assembler on the same root wait (bounded
+	// by its context) instead of failing with ErrRootLocked.
+	WaitForLock bool
+	// Survey is used to refuse stale plans and by Converge; the inspector
+	// (without containerd) when nil.
+	Survey SurveyFunc
+	// Datastores used when Apply is given no Blueprint.
+	Datastores []materials.Datastore
+	// AfterJournalWrite is called after each durable journal commit with
+	// its sequence number in this session (fault injection).
+	AfterJournalWrite func(n int)
+}
+
+// Assembler carries out plans on one root.
+type Assembler struct {
+	opts        Options
+	log         *zap.Logger
+	retry       RetryPolicy
+	concurrency map[remodel.Action]int
+	crafts      Crafts
+	now         func() time.Time
+	keys        *keyLocks
+}
+
+// New checks the options and fills in default crafts.
+func New(opts Options) (*Assembler, error) {
+	if opts.Root == "" {
+		return nil, errors.New("assembler: Options.Root is empty")
+	}
+	a := &Assembler{opts: opts, log: opts.Logger, retry: opts.Retry.withDefaults(), now: opts.Clock, keys: newKeyLocks()}
+	if a.log == nil {
+		a.log = zap.NewNop()
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	a.concurrency = map[remodel.Action]int{}
+	for k, v := range DefaultConcurrency {
+		a.concurrency[k] = v
+	}
+	for k, v := range opts.Concurrency {
+		if v <= 0 {
+			return nil, fmt.Errorf("assembler: Options.Concurrency[%s] = %d: want > 0", k, v)
+		}
+		a.concurrency[k] = v
+	}
+	c := opts.Crafts
+	fetchers := map[materials.DatastoreType]Fetcher{}
+	for k, v := range c.Fetchers {
+		fetchers[k] = v
+	}
+	if fetchers[materials.DatastoreHTTP] == nil || fetchers[materials.DatastoreHTTPS] == nil {
+		hf := &HTTPFetcher{Logger: a.log}
+		if fetchers[materials.DatastoreHTTP] == nil {
+			fetchers[materials.DatastoreHTTP] = hf
+		}
+		if fetchers[materials.DatastoreHTTPS] == nil {
+			fetchers[materials.DatastoreHTTPS] = hf
+		}
+	}
+	c.Fetchers = fetchers
+	stores := map[materials.BlobStore]BlobStore{}
+	for k, v := range c.Stores {
+		stores[k] = v
+	}
+	if stores[materials.BlobStoreDir] == nil {
+		stores[materials.BlobStoreDir] = NewBlobDir(opts.Root)
+	}
+	c.Stores = stores
+	if c.DefaultStore == "" {
+		c.DefaultStore = materials.BlobStoreDir
+	}
+	if c.Stores[c.DefaultStore] == nil {
+		return nil, fmt.Errorf("assembler: Crafts.DefaultStore %q has no store", c.DefaultStore)
+	}
+	if c.Volumes == nil {
+		c.Volumes = &QemuVolumes{Logger: a.log}
+	}
+	a.crafts = c
+	if a.opts.Survey == nil {
+		a.opts.Survey = defaultSurvey(opts.Root, a.log)
+	}
+	return a, nil
+}
+
+// Status is how a remodel ended.
+type Status string
+
+const (
+	StatusDone    Status = "done"
+	StatusFailed  Status = "failed"
+	StatusSkipped Status = "skipped"
+)
+
+// Result is one remodel's outcome.
+type Result struct {
+	RemodelID string                `json:"remodelId"`
+	Action    remodel.Action        `json:"action"`
+	Target    materials.MaterialRef `json:"target"`
+	Status    Status                `json:"status"`
+	// Error is set for failed remodels, Reason for skipped ones (and for
+	// done ones that found their work already done).
+	Error    string    `json:"error,omitempty"`
+	Err      error     `json:"-"`
+	Reason   string    `json:"reason,omitempty"`
+	Bytes    int64     `json:"bytes,omitempty"`
+	Attempts int       `json:"attempts,omitempty"`
+	Started  time.Time `json:"started,omitzero"`
+	Finished time.Time `json:"finished,omitzero"`
+}
+
+// Report is the outcome of one Apply: every remodel of the plan, in plan
+// order.
+type Report struct {
+	ApplyID  string    `json:"applyId"`
+	Results  []Result  `json:"results"`
+	Done     int       `json:"done"`
+	Failed   int       `json:"failed"`
+	Skipped  int       `json:"skipped"`
+	Bytes    int64     `json:"bytes"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+}
+
+// OK reports whether every remodel is done.
+func (r *Report) OK() bool { return r.Failed == 0 && r.Skipped == 0 }
+
+// Result returns the result of one remodel.
+func (r *Report) Result(id string) (Result, bool) {
+	for _, x := range r.Results {
+		if x.RemodelID == id {
+			return x, true
+		}
+	}
+	return Result{}, false
+}
+
+// ApplyOption adds inputs to Apply.
+type ApplyOption func(*applyConfig)
+
+type applyConfig struct {
+	blueprint *materials.Blueprint
+}
+
+// WithBlueprint gives Apply the Blueprint the plan was made from: its
+// datastores (with credentials) are used for downloads, and it is
+// checkpointed in the journal as the last applied one.
+func WithBlueprint(bp *materials.Blueprint) ApplyOption {
+	return func(c *applyConfig) { c.blueprint = bp }
+}
+
+// session is what holding the root means: its lock and its open journal.
+type session struct {
+	unlock  func() error
+	journal *journal.Journal
+}
+
+func (a *Assembler) openSession(ctx context.Context) (*session, error) {
+	fl, err := lockRoot(ctx, a.opts.Root, a.opts.WaitForLock)
+	if err != nil {
+		return nil, err
+	}
+	j, err := journal.OpenRoot(a.opts.Root, journal.Options{AfterWrite: a.opts.AfterJournalWrite})
+	if err != nil {
+		fl.Unlock()
+		return nil, err
+	}
+	return &session{unlock: fl.Unlock, journal: j}, nil
+}
+
+func (s *session) close() error {
+	err := s.journal.Close()
+	if uerr := s.unlock(); err == nil {
+		err = uerr
+	}
+	return err
+}
+
+// Apply takes the root's lock, refuses a stale plan, and carries the plan
+// out. The error is for the apply as a whole (locked root, stale plan,
+// journal failure, cancellation); each remodel's outcome is in the Report.
+func (a *Assembler) Apply(ctx context.Context, plan *remodel.Plan, opts ...ApplyOption) (*Report, error) {
+	var cfg applyConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s, err := a.openSession(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	if err := a.checkFresh(ctx, s, plan); err != nil {
+		return nil, err
+	}
+	return a.apply(ctx, s, plan, cfg.blueprint)
+}
+
+func (a *Assembler) checkFresh(ctx context.Context, s *session, plan *remodel.Plan) error {
+	fp, err := a.opts.Survey(ctx, s.journal)
+	if err != nil {
+		return fmt.Errorf("survey for the stale-plan check: %w", err)
+	}
+	if fp.Fingerprint != plan.Fingerprint {
+		return &StalePlanError{Plan: plan.Fingerprint, Now: fp.Fingerprint}
+	}
+	return nil
+}
+
+// node is one remodel during the walk.
+type node struct {
+	r          *remodel.Remodel
+	index      int
+	waiting    int
+	dependents []int
+	result     Result
+	settled    bool
+}
+
+func (a *Assembler) apply(ctx context.Context, s *session, plan *remodel.Plan, bp *materials.Blueprint) (*Report, error) {
+	applyID := uuid.NewString()
+	rep := &Report{ApplyID: applyID, Started: a.now()}
+	log := a.log.With(zap.String("apply", applyID))
+	w := &walk{
+		a: a, s: s, log: log, applyID: applyID, gate: newProgressGate(a.opts.Progress),
+		datastores: map[string]materials.Datastore{},
+		sems:       map[remodel.Action]chan struct{}{},
+	}
+	for _, ds := range a.opts.Datastores {
+		w.datastores[ds.ID] = ds
+	}
+	if bp != nil {
+		for _, ds := range bp.Datastores {
+			w.datastores[ds.ID] = ds
+		}
+	}
+	for act, n := range a.concurrency {
+		w.sems[act] = make(chan struct{}, n)
+	}
+	if err := a.recordUnreferenced(s, plan, bp); err != nil {
+		return nil, err
+	}
+	w.run(ctx, plan)
+	for i := range w.nodes {
+		r := w.nodes[i].result
+		rep.Results = append(rep.Results, r)
+		switch r.Status {
+		case StatusDone:
+			rep.Done++
+		case StatusFailed:
+			rep.Failed++
+		case StatusSkipped:
+			rep.Skipped++
+		}
+		rep.Bytes += r.Bytes
+	}
+	rep.Finished = a.now()
+	if err := w.journalErr(); err != nil {
+		return rep, err
+	}
+	if err := ctx.Err(); err != nil {
+		// In-flight intents stay: the next survey sees them as uncertain.
+		return rep, fmt.Errorf("apply cancelled: %w", err)
+	}
+	// The plan was made knowing every earlier intent; they are settled now.
+	if _, err := s.journal.DropIntents(applyID); err != nil {
+		return rep, fmt.Errorf("journal: settle earlier intents: %w", err)
+	}
+	if bp != nil && bp.Complete {
+		if err := s.journal.Checkpoint(bp); err != nil {
+			return rep, err
+		}
+	}
+	log.Info("apply finished", zap.Int("done", rep.Done), zap.Int("failed", rep.Failed), zap.Int("skipped", rep.Skipped), zap.Int64("bytes", rep.Bytes))
+	return rep, nil
+}
+
+// recordUnreferenced persists the plan's grace-period clocks and clears
+// those of materials the plan or the Blueprint needs again.
+func (a *Assembler) recordUnreferenced(s *session, plan *remodel.Plan, bp *materials.Blueprint) error {
+	listed := map[materials.MaterialRef]bool{}
+	for _, u := range plan.Unreferenced {
+		listed[u.Target] = true
+	}
+	var clear []materials.MaterialRef
+	need := func(r materials.MaterialRef) {
+		if !listed[r] {
+			clear = append(clear, r)
+		}
+	}
+	for _, r := range plan.Remodels {
+		if r.Action != remodel.ActionDelete {
+			need(r.Target)
+		}
+	}
+	if bp != nil {
+		for _, v := range bp.Volumes {
+			need(materials.MaterialRef{Kind: materials.KindVolume, ID: v.Key().String()})
+			need(materials.MaterialRef{Kind: materials.KindVolume, ID: v.ID})
+		}
+		for _, ct := range bp.ContentTrees {
+			need(materials.MaterialRef{Kind: materials.KindContentTree, ID: ct.ID})
+			if ct.SHA256 != "" {
+				need(materials.MaterialRef{Kind: materials.KindBlob, ID: string(ct.Digest())})
+			}
+		}
+	}
+	if err := s.journal.UpdateUnreferenced(plan.Unreferenced, clear); err != nil {
+		return fmt.Errorf("journal: record unreferenced: %w", err)
+	}
+	return nil
+}
+
+// walk runs a plan's DAG.
+type walk struct {
+	a          *Assembler
+	s          *session
+	log        *zap.Logger
+	applyID    string
+	gate       *progressGate
+	datastores map[string]materials.Datastore
+	sems       map[remodel.Action]chan struct{}
+
+	runCtx   context.Context
+	mu       sync.Mutex
+	nodes    []*node
+	wg       sync.WaitGroup
+	jerr     error
+	jerrOnce sync.Once
+}
+
+func (w *walk) journalErr() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.jerr
+}
+
+func (w *walk) run(ctx context.Context, plan *remodel.Plan) {
+	w.runCtx = ctx
+	byID := map[string]int{}
+	held := map[string]bool{}
+	for _, h := range plan.Held {
+		held[h.RemodelID] = true
+	}
+	w.nodes = make([]*node, len(plan.Remodels))
+	for i := range plan.Remodels {
+		r := &plan.Remodels[i]
+		w.nodes[i] = &node{r: r, index: i, result: Result{RemodelID: r.ID, Action: r.Action, Target: r.Target}}
+		byID[r.ID] = i
+	}
+	var ready []int
+	var blocked []struct {
+		i      int
+		reason string
+	}
+	for i, n := range w.nodes {
+		reason := ""
+		for _, d := range n.r.DependsOn {
+			j, ok := byID[d]
+			switch {
+			case ok && j == i:
+				reason = "depends on itself"
+			case ok:
+				n.waiting++
+				w.nodes[j].dependents = append(w.nodes[j].dependents, i)
+			case held[d]:
+				reason = fmt.Sprintf("depends on %s which is held", d)
+			default:
+				reason = fmt.Sprintf("depends on %s which is not in the plan", d)
+			}
+		}
+		if reason != "" {
+			blocked = append(blocked, struct {
+				i      int
+				reason string
+			}{i, reason})
+		}
+	}
+	w.mu.Lock()
+	for _, b := range blocked {
+		w.settleLocked(b.i, Result{Status: StatusSkipped, Reason: b.reason})
+	}
+	for i, n := range w.nodes {
+		if !n.settled && n.waiting == 0 {
+			ready = append(ready, i)
+		}
+	}
+	for _, i := range ready {
+		w.start(ctx, i)
+	}
+	w.mu.Unlock()
+	w.wg.Wait()
+	// A cycle leaves nodes that never became ready.
+	w.mu.Lock()
+	for i, n := range w.nodes {
+		if !n.settled {
+			w.settleLocked(i, Result{Status: StatusSkipped, Reason: "part of a dependency cycle"})
+		}
+	}
+	w.mu.Unlock()
+}
+
+// settleLocked records a node's outcome and releases or skips its
+// dependents. w.mu is held.
+func (w *walk) settleLocked(i int, res Result) {
+	n := w.nodes[i]
+	if n.settled {
+		return
+	}
+	n.settled = true
+	res.RemodelID, res.Action, res.Target = n.r.ID, n.r.Action, n.r.Target
+	if res.Err != nil && res.Error == "" {
+		res.Error = res.Err.Error()
+	}
+	n.result = res
+	for _, d := range n.dependents {
+		dn := w.nodes[d]
+		if dn.settled {
+			continue
+		}
+		switch res.Status {
+		case StatusFailed:
+			w.settleLocked(d, Result{Status: StatusSkipped, Reason: fmt.Sprintf("depends on %s which failed", n.r.ID)})
+		case StatusSkipped:
+			w.settleLocked(d, Result{Status: StatusSkipped, Reason: fmt.Sprintf("depends on %s which was skipped", n.r.ID)})
+		default:
+			dn.waiting--
+			if dn.waiting == 0 {
+				w.start(w.runCtx, d)
+			}
+		}
+	}
+}
+
+func (w *walk) start(ctx context.Context, i int) {
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		res := w.runOne(ctx, w.nodes[i].r)
+		w.mu.Lock()
+		w.settleLocked(i, res)
+		w.mu.Unlock()
+	}()
+}

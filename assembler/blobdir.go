@@ -1,0 +1,276 @@
+package assembler
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/edgewright/edgewright/materials"
+)
+
+// BlobDir is the plain blob directory of devices without containerd:
+// <dir>/sha256/<hex> complete blobs, <dir>/ingest/<hex> partial downloads
+// (their size is the written offset). The running sha256 state of each
+// ingest is checkpointed under stateDir, so a resume hashes only the bytes
+// written since the last checkpoint instead of re-reading the whole prefix.
+type BlobDir struct {
+	dir      string
+	stateDir string
+	// CheckpointEvery is how many bytes go between hash-state checkpoints.
+	CheckpointEvery int64
+}
+
+// NewBlobDir is the blob directory of a root (<root>/persist/blobs).
+func NewBlobDir(root string) *BlobDir {
+	return &BlobDir{
+		dir:             filepath.Join(root, "persist", "blobs"),
+		stateDir:        filepath.Join(root, "persist", "edgewright", "ingest"),
+		CheckpointEvery: 4 << 20,
+	}
+}
+
+func hexOf(d digest.Digest) (string, error) {
+	if err := d.Validate(); err != nil {
+		return "", fmt.Errorf("blob digest %q: %w", d, err)
+	}
+	if d.Algorithm() != digest.SHA256 {
+		return "", fmt.Errorf("blob digest %q: only sha256 is supported", d)
+	}
+	return d.Encoded(), nil
+}
+
+// Path is <dir>/sha256/<hex> (whether or not it exists).
+func (s *BlobDir) Path(d digest.Digest) string {
+	h, err := hexOf(d)
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(s.dir, "sha256", h)
+}
+
+func (s *BlobDir) ingestPath(h string) string { return filepath.Join(s.dir, "ingest", h) }
+func (s *BlobDir) statePath(h string) string  { return filepath.Join(s.stateDir, h+".sha256state") }
+
+// Has reports whether the complete blob is there.
+func (s *BlobDir) Has(ctx context.Context, d digest.Digest) (bool, int64, error) {
+	h, err := hexOf(d)
+	if err != nil {
+		return false, 0, err
+	}
+	st, err := os.Stat(filepath.Join(s.dir, "sha256", h))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, 0, nil
+	}
+	if err != nil {
+		return false, 0, fmt.Errorf("stat blob %s: %w", d, err)
+	}
+	return st.Mode().IsRegular(), st.Size(), nil
+}
+
+// Open reads a complete blob.
+func (s *BlobDir) Open(ctx context.Context, d digest.Digest) (io.ReadCloser, error) {
+	p := s.Path(d)
+	if p == "" {
+		return nil, fmt.Errorf("open blob: bad digest %q", d)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("open blob %s: %w", d, err)
+	}
+	return f, nil
+}
+
+// Delete removes the blob, its partial ingest and its hash state.
+func (s *BlobDir) Delete(ctx context.Context, d digest.Digest) error {
+	h, err := hexOf(d)
+	if err != nil {
+		return err
+	}
+	for _, p := range []string{filepath.Join(s.dir, "sha256", h), s.ingestPath(h), s.statePath(h)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("delete blob %s: %w", d, err)
+		}
+		_ = syncDir(filepath.Dir(p))
+	}
+	return nil
+}
+
+// Ingest opens (or resumes) the partial download of b.
+func (s *BlobDir) Ingest(ctx context.Context, b materials.Blob) (Ingest, error) {
+	h, err := hexOf(b.Digest)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{filepath.Join(s.dir, "ingest"), filepath.Join(s.dir, "sha256"), s.stateDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("ingest %s: %w", b.Digest, err)
+		}
+	}
+	f, err := os.OpenFile(s.ingestPath(h), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("ingest %s: %w", b.Digest, err)
+	}
+	in := &dirIngest{store: s, hex: h, want: b.Digest, f: f}
+	if err := in.restore(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("ingest %s: resume: %w", b.Digest, err)
+	}
+	return in, nil
+}
+
+type dirIngest struct {
+	store      *BlobDir
+	hex        string
+	want       digest.Digest
+	f          *os.File
+	h          hash.Hash
+	offset     int64
+	checkpoint int64
+	done       bool
+}
+
+const stateMagic = "ewsha256"
+
+// restore rebuilds the running hash of the bytes already written: from the
+// checkpointed state plus the tail after it, or from the whole prefix when
+// there is no usable checkpoint.
+func (in *dirIngest) restore() error {
+	st, err := in.f.Stat()
+	if err != nil {
+		return err
+	}
+	size := st.Size()
+	in.h = sha256.New()
+	from := int64(0)
+	if raw, err := os.ReadFile(in.store.statePath(in.hex)); err == nil && len(raw) > len(stateMagic)+8 && string(raw[:len(stateMagic)]) == stateMagic {
+		at := int64(binary.BigEndian.Uint64(raw[len(stateMagic):]))
+		h := sha256.New()
+		if at <= size && h.(encoding.BinaryUnmarshaler).UnmarshalBinary(raw[len(stateMagic)+8:]) == nil {
+			in.h, from = h, at
+		}
+	}
+	if _, err := in.f.Seek(from, io.SeekStart); err != nil {
+		return err
+	}
+	if _, err := io.CopyN(in.h, in.f, size-from); err != nil {
+		return fmt.Errorf("re-hash %d bytes of the partial: %w", size-from, err)
+	}
+	in.offset, in.checkpoint = size, from
+	return nil
+}
+
+func (in *dirIngest) Offset() int64 { return in.offset }
+
+func (in *dirIngest) Write(p []byte) (int, error) {
+	n, err := in.f.Write(p)
+	in.h.Write(p[:n])
+	in.offset += int64(n)
+	if err != nil {
+		return n, err
+	}
+	if in.store.CheckpointEvery > 0 && in.offset-in.checkpoint >= in.store.CheckpointEvery {
+		if err := in.saveState(); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// saveState syncs the data first, so a checkpoint never claims bytes the
+// disk may not have.
+func (in *dirIngest) saveState() error {
+	if err := in.f.Sync(); err != nil {
+		return err
+	}
+	st, err := in.h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	buf.WriteString(stateMagic)
+	binary.Write(&buf, binary.BigEndian, uint64(in.offset))
+	buf.Write(st)
+	if err := writeFileAtomic(in.store.statePath(in.hex), buf.Bytes(), false); err != nil {
+		return err
+	}
+	in.checkpoint = in.offset
+	return nil
+}
+
+func (in *dirIngest) Truncate() error {
+	_ = os.Remove(in.store.statePath(in.hex))
+	if err := in.f.Truncate(0); err != nil {
+		return err
+	}
+	if _, err := in.f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	in.h, in.offset, in.checkpoint = sha256.New(), 0, 0
+	return nil
+}
+
+func (in *dirIngest) discard() {
+	in.f.Close()
+	os.Remove(in.f.Name())
+	os.Remove(in.store.statePath(in.hex))
+	in.done = true
+}
+
+func (in *dirIngest) Commit(ctx context.Context, expectedSize int64) error {
+	if in.done {
+		return errors.New("ingest already closed")
+	}
+	got := digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(in.h.Sum(nil)))
+	if got != in.want || (expectedSize > 0 && in.offset != expectedSize) {
+		in.discard()
+		if got == in.want {
+			return &DigestMismatchError{Want: fmt.Sprintf("%s (%d bytes)", in.want, expectedSize), Got: fmt.Sprintf("%s (%d bytes)", got, in.offset)}
+		}
+		return &DigestMismatchError{Want: string(in.want), Got: string(got)}
+	}
+	if err := in.f.Sync(); err != nil {
+		return fmt.Errorf("commit blob %s: %w", in.want, err)
+	}
+	if err := in.f.Close(); err != nil {
+		return fmt.Errorf("commit blob %s: %w", in.want, err)
+	}
+	in.done = true
+	final := filepath.Join(in.store.dir, "sha256", in.hex)
+	if err := os.Rename(in.f.Name(), final); err != nil {
+		return fmt.Errorf("commit blob %s: %w", in.want, err)
+	}
+	if err := syncDir(filepath.Dir(final)); err != nil {
+		return fmt.Errorf("commit blob %s: %w", in.want, err)
+	}
+	_ = syncDir(filepath.Dir(in.f.Name()))
+	_ = os.Remove(in.store.statePath(in.hex))
+	return nil
+}
+
+// Close keeps the partial and checkpoints the hash state for a resume.
+func (in *dirIngest) Close() error {
+	if in.done {
+		return nil
+	}
+	in.done = true
+	var err error
+	if in.offset > in.checkpoint {
+		err = in.saveState()
+	}
+	if cerr := in.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

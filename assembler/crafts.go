@@ -1,0 +1,103 @@
+package assembler
+
+import (
+	"context"
+	"io"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/edgewright/edgewright/materials"
+)
+
+// Crafts are the hands of the assembler, each behind a small interface so a
+// simulator (or the OCI/containerd crafts) can swap it.
+type Crafts struct {
+	// Fetchers fetch blobs, by datastore type. New fills http and https
+	// with an HTTPFetcher when absent.
+	Fetchers map[materials.DatastoreType]Fetcher
+	// Stores hold blobs, by store name. New fills "dir" with a BlobDir
+	// under the root when absent.
+	Stores map[materials.BlobStore]BlobStore
+	// DefaultStore is where downloads go; "dir" when empty.
+	DefaultStore materials.BlobStore
+	// Volumes builds raw and qcow2 volumes; a QemuVolumes when nil.
+	Volumes VolumeBuilder
+	// Containers builds container volumes (a directory from an OCI
+	// content tree); nil means container volumes fail with ErrNoCraft.
+	Containers ContainerBuilder
+	// Resolver turns an OCI tag into a digest; nil means resolve remodels
+	// fail with ErrNoCraft.
+	Resolver Resolver
+}
+
+// FetchRequest is one blob to fetch from one datastore.
+type FetchRequest struct {
+	Datastore   materials.Datastore
+	ContentTree materials.ContentTree
+	Blob        materials.Blob
+}
+
+// Fetcher copies one blob from a datastore into an ingest, resuming at
+// the ingest's offset when the source allows it. It reports bytes through
+// progress (total bytes written to the ingest so far, and the total when
+// known, else 0).
+type Fetcher interface {
+	Fetch(ctx context.Context, req FetchRequest, dst Ingest, progress func(done, known int64)) error
+}
+
+// Ingest is a resumable write of one blob. Writes hash the content as they
+// go, so the digest is checked at Commit without reading anything back.
+type Ingest interface {
+	io.Writer
+	// Offset is the number of bytes already written (resume point).
+	Offset() int64
+	// Truncate restarts the ingest from zero (the source ignored a Range).
+	Truncate() error
+	// Commit checks the digest (and size when expected > 0) and makes the
+	// blob visible; on mismatch the partial is removed and a
+	// *DigestMismatchError returned.
+	Commit(ctx context.Context, expectedSize int64) error
+	// Close keeps the partial for a later resume; after Commit it is a no-op.
+	Close() error
+}
+
+// BlobStore holds blobs by digest.
+type BlobStore interface {
+	// Has reports whether a complete blob is there, and its size.
+	Has(ctx context.Context, d digest.Digest) (bool, int64, error)
+	// Ingest opens a resumable ingest for d (at the offset already written).
+	Ingest(ctx context.Context, b materials.Blob) (Ingest, error)
+	// Open reads a complete blob.
+	Open(ctx context.Context, d digest.Digest) (io.ReadCloser, error)
+	// Path is the blob's file for file-based stores, "" otherwise.
+	Path(d digest.Digest) string
+	// Delete removes a blob and any partial ingest of it.
+	Delete(ctx context.Context, d digest.Digest) error
+}
+
+// VolumeBuilder builds raw and qcow2 volumes at final paths. Every method
+// that makes a file works at final+".tmp" and renames into place.
+type VolumeBuilder interface {
+	// CreateBlank makes a blank volume of size bytes (sparse raw, or qcow2).
+	CreateBlank(ctx context.Context, final string, format materials.Format, size int64) error
+	// CreateFrom makes a volume from a content file of format srcFormat,
+	// grown to size when size is larger. progress gets bytes written.
+	CreateFrom(ctx context.Context, final string, format materials.Format, src string, srcFormat materials.Format, size int64, progress func(done, known int64)) error
+	// Resize grows a volume to size; it never shrinks.
+	Resize(ctx context.Context, path string, format materials.Format, size int64) error
+	// Delete removes a volume file or directory.
+	Delete(ctx context.Context, path string) error
+	// Adopt renames an existing volume into place.
+	Adopt(ctx context.Context, from, to string) error
+}
+
+// ContainerBuilder builds a container volume directory from an OCI
+// content tree held in a blob store.
+type ContainerBuilder interface {
+	CreateContainer(ctx context.Context, final string, ct materials.ContentTree, store BlobStore) error
+}
+
+// Resolver resolves an OCI content tree's tag to its top blob.
+type Resolver interface {
+	Resolve(ctx context.Context, ds materials.Datastore, ct materials.ContentTree) (materials.Blob, error)
+}

@@ -1,0 +1,659 @@
+package assembler
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"go.uber.org/zap"
+
+	"github.com/edgewright/edgewright/journal"
+	"github.com/edgewright/edgewright/materials"
+	"github.com/edgewright/edgewright/remodel"
+)
+
+// terminalError is never retried, whatever it wraps.
+type terminalError struct{ err error }
+
+func (e *terminalError) Error() string { return e.err.Error() }
+func (e *terminalError) Unwrap() error { return e.err }
+
+// outcome is what one attempt produced.
+type outcome struct {
+	bytes  int64
+	reason string // e.g. "already present"
+}
+
+// runOne runs a remodel under its action's concurrency limit, with intent
+// and completion in the journal and retries with backoff.
+func (w *walk) runOne(ctx context.Context, r *remodel.Remodel) Result {
+	a := w.a
+	if ctx.Err() != nil {
+		return Result{Status: StatusSkipped, Reason: "cancelled before it started"}
+	}
+	sem := w.sems[r.Action]
+	if sem == nil {
+		return Result{Status: StatusFailed, Err: fmt.Errorf("remodel %s: unknown action %q", r.ID, r.Action)}
+	}
+	select {
+	case sem <- struct{}{}:
+	case <-ctx.Done():
+		return Result{Status: StatusSkipped, Reason: "cancelled before it started"}
+	}
+	defer func() { <-sem }()
+	log := w.log.With(zap.String("remodel", r.ID), zap.String("action", string(r.Action)), zap.Stringer("target", r.Target))
+	in := journal.Intent{ApplyID: w.applyID, RemodelID: r.ID, Action: string(r.Action), Target: r.Target, StartedAt: a.now()}
+	res := Result{Started: in.StartedAt}
+	if err := w.s.journal.Begin(in); err != nil {
+		w.setJournalErr(err)
+		res.Status, res.Err = StatusFailed, err
+		return res
+	}
+	var err error
+	var out outcome
+	retries, digestFails := 0, 0
+	for {
+		res.Attempts++
+		out, err = w.do(ctx, r)
+		if err == nil {
+			break
+		}
+		var te *terminalError
+		class := classify(ctx, err)
+		if errors.As(err, &te) && class != classCancelled {
+			class = classTerminal
+		}
+		retry := false
+		switch class {
+		case classDigest:
+			digestFails++
+			retry = digestFails < a.retry.DigestAttempts
+		case classRetryable:
+			retries++
+			retry = retries < a.retry.Attempts
+		}
+		if !retry {
+			break
+		}
+		d := a.retry.backoff(retries + digestFails - 1)
+		log.Warn("remodel failed, retrying", zap.Error(err), zap.Int("attempt", res.Attempts), zap.Duration("backoff", d))
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+		if ctx.Err() != nil {
+			err = ctx.Err()
+			break
+		}
+	}
+	res.Finished = a.now()
+	res.Bytes = out.bytes
+	if err == nil {
+		res.Status, res.Reason = StatusDone, out.reason
+		if jerr := w.s.journal.Finish(in, journal.OutcomeDone, "", res.Finished); jerr != nil {
+			w.setJournalErr(jerr)
+		}
+		if r.Action == remodel.ActionDelete {
+			if jerr := w.s.journal.UpdateUnreferenced(nil, []materials.MaterialRef{r.Target}); jerr != nil {
+				w.setJournalErr(jerr)
+			}
+		}
+		log.Info("remodel done", zap.Int64("bytes", out.bytes), zap.String("reason", out.reason))
+		return res
+	}
+	res.Status, res.Err = StatusFailed, err
+	if ctx.Err() != nil {
+		// Interrupted: the intent stays in flight for the next survey.
+		log.Info("remodel interrupted", zap.Error(err))
+		return res
+	}
+	if jerr := w.s.journal.Finish(in, journal.OutcomeFailed, err.Error(), res.Finished); jerr != nil {
+		w.setJournalErr(jerr)
+	}
+	log.Warn("remodel failed", zap.Error(err), zap.Int("attempts", res.Attempts))
+	return res
+}
+
+func (w *walk) setJournalErr(err error) {
+	w.mu.Lock()
+	if w.jerr == nil {
+		w.jerr = err
+	}
+	w.mu.Unlock()
+}
+
+func (w *walk) do(ctx context.Context, r *remodel.Remodel) (outcome, error) {
+	switch r.Action {
+	case remodel.ActionDownload:
+		return w.download(ctx, r)
+	case remodel.ActionVerify:
+		return w.verify(ctx, r)
+	case remodel.ActionCreate:
+		return w.create(ctx, r)
+	case remodel.ActionPurge:
+		return w.purge(ctx, r)
+	case remodel.ActionResize:
+		return w.resize(ctx, r)
+	case remodel.ActionAdopt:
+		return w.adopt(ctx, r)
+	case remodel.ActionDelete:
+		return w.delete(ctx, r)
+	case remodel.ActionResolve:
+		return w.resolve(ctx, r)
+	}
+	return outcome{}, &terminalError{fmt.Errorf("remodel %s: unknown action %q", r.ID, r.Action)}
+}
+
+func terminal(format string, args ...any) error {
+	return &terminalError{fmt.Errorf(format, args...)}
+}
+
+func blobKey(d digest.Digest) string         { return "blob:" + string(d) }
+func volumeKey(k materials.VolumeKey) string { return "volume:" + k.String() }
+func (w *walk) store(name materials.BlobStore) (materials.BlobStore, BlobStore, error) {
+	if name == "" {
+		name = w.a.crafts.DefaultStore
+	}
+	s := w.a.crafts.Stores[name]
+	if s == nil {
+		return name, nil, &terminalError{fmt.Errorf("blob store %q: %w", name, ErrNoCraft)}
+	}
+	return name, s, nil
+}
+
+// blobOf is the blob a download or verify is about.
+func blobOf(r *remodel.Remodel) (materials.Blob, error) {
+	if r.Blob != nil && r.Blob.Digest != "" {
+		return *r.Blob, nil
+	}
+	if r.ContentTree != nil && r.ContentTree.SHA256 != "" {
+		return materials.Blob{Digest: r.ContentTree.Digest(), Size: 0}, nil
+	}
+	if r.Target.Kind == materials.KindBlob {
+		return materials.Blob{Digest: digest.Digest(r.Target.ID)}, nil
+	}
+	return materials.Blob{}, terminal("remodel %s: no blob digest (resolve the tag first)", r.ID)
+}
+
+func (w *walk) download(ctx context.Context, r *remodel.Remodel) (outcome, error) {
+	blob, err := blobOf(r)
+	if err != nil {
+		return outcome{}, err
+	}
+	if err := blob.Digest.Validate(); err != nil {
+		return outcome{}, terminal("download %s: digest %q: %v", r.ID, blob.Digest, err)
+	}
+	if r.ContentTree == nil {
+		return outcome{}, terminal("download %s: the remodel names no content tree to fetch from", r.ID)
+	}
+	ct := *r.ContentTree
+	_, store, err := w.store(r.Store)
+	if err != nil {
+		return outcome{}, err
+	}
+	unlock, err := w.a.keys.lock(ctx, blobKey(blob.Digest))
+	if err != nil {
+		return outcome{}, err
+	}
+	defer unlock()
+	// Re-check under the lock: another remodel may just have fetched it.
+	if ok, _, err := store.Has(ctx, blob.Digest); err != nil {
+		return outcome{}, err
+	} else if ok {
+		return outcome{reason: "already present"}, nil
+	}
+	if len(ct.Datastores) == 0 {
+		return outcome{}, terminal("download %s: content tree %s names no datastore", r.ID, ct.ID)
+	}
+	var lastErr error
+	var written int64
+	for _, dsID := range ct.Datastores {
+		ds, ok := w.datastores[dsID]
+		if !ok {
+			lastErr = terminal("download %s: content tree %s: datastore %q is not in the Blueprint", r.ID, ct.ID, dsID)
+			continue
+		}
+		f := w.a.crafts.Fetchers[ds.Type]
+		if f == nil {
+			lastErr = terminal("download %s: datastore %s type %q: %w", r.ID, ds.ID, ds.Type, ErrNoCraft)
+			continue
+		}
+		n, err := w.fetchInto(ctx, r, f, store, FetchRequest{Datastore: ds, ContentTree: ct, Blob: blob})
+		written += n
+		if err == nil {
+			return outcome{bytes: written}, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil || classify(ctx, err) != classTerminal {
+			// Retryable or a sha mismatch: the retry loop decides.
+			break
+		}
+	}
+	return outcome{bytes: written}, lastErr
+}
+
+func (w *walk) fetchInto(ctx context.Context, r *remodel.Remodel, f Fetcher, store BlobStore, req FetchRequest) (int64, error) {
+	in, err := store.Ingest(ctx, req.Blob)
+	if err != nil {
+		return 0, err
+	}
+	start := in.Offset()
+	var last int64 = start
+	progress := func(done, known int64) {
+		last = done
+		w.gate.emit(Event{RemodelID: r.ID, Kind: materials.KindBlob, ID: string(req.Blob.Digest), Done: done, Known: known})
+		w.gate.emit(Event{RemodelID: r.ID, Kind: materials.KindContentTree, ID: req.ContentTree.ID, Done: done, Known: known})
+	}
+	if err := f.Fetch(ctx, req, in, progress); err != nil {
+		in.Close()
+		return max(0, last-start), err
+	}
+	if err := in.Commit(ctx, req.Blob.Size); err != nil {
+		return max(0, last-start), fmt.Errorf("download %s from datastore %s: %w", req.Blob.Digest, req.Datastore.ID, err)
+	}
+	return max(0, in.Offset()-start), nil
+}
+
+func (w *walk) verify(ctx context.Context, r *remodel.Remodel) (outcome, error) {
+	blob, err := blobOf(r)
+	if err != nil {
+		return outcome{}, err
+	}
+	_, store, err := w.store(r.Store)
+	if err != nil {
+		return outcome{}, err
+	}
+	unlock, err := w.a.keys.lock(ctx, blobKey(blob.Digest))
+	if err != nil {
+		return outcome{}, err
+	}
+	defer unlock()
+	rc, err := store.Open(ctx, blob.Digest)
+	if err != nil {
+		return outcome{}, terminal("verify %s: %w", blob.Digest, err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, &ctxReader{ctx: ctx, r: rc})
+	if err != nil {
+		return outcome{}, fmt.Errorf("verify %s: %w", blob.Digest, err)
+	}
+	got := digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(h.Sum(nil)))
+	if got != blob.Digest {
+		// Damaged: remove it so the next round downloads it again.
+		derr := store.Delete(ctx, blob.Digest)
+		return outcome{}, &terminalError{errors.Join(&DigestMismatchError{Want: string(blob.Digest), Got: string(got)}, derr)}
+	}
+	return outcome{reason: fmt.Sprintf("verified %d bytes", n)}, nil
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// findVolume finds the file of a volume key in either volumes directory.
+func (w *walk) findVolume(k materials.VolumeKey) (string, error) {
+	var found []string
+	for _, clear := range []bool{false, true} {
+		m, err := filepath.Glob(filepath.Join(VolumesDir(w.a.opts.Root, clear), globEscape(k.String())+".*"))
+		if err != nil {
+			return "", err
+		}
+		for _, p := range m {
+			if !strings.HasSuffix(p, ".tmp") {
+				found = append(found, p)
+			}
+		}
+	}
+	switch len(found) {
+	case 0:
+		return "", nil
+	case 1:
+		return found[0], nil
+	}
+	return "", fmt.Errorf("volume %s: more than one file: %s", k, strings.Join(found, ", "))
+}
+
+func globEscape(s string) string {
+	r := strings.NewReplacer(`*`, `\*`, `?`, `\?`, `[`, `\[`, `\`, `\\`)
+	return r.Replace(s)
+}
+
+// underRoot turns a root-relative path of the plan into an absolute one,
+// refusing paths that leave the root.
+func (w *walk) underRoot(rel string) (string, error) {
+	if rel == "" {
+		return "", errors.New("empty path")
+	}
+	clean := filepath.Clean(filepath.FromSlash(strings.TrimPrefix(rel, "/")))
+	if clean == "." || clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
+		return "", fmt.Errorf("path %q leaves the root", rel)
+	}
+	return filepath.Join(w.a.opts.Root, clean), nil
+}
+
+func exists(p string) (bool, error) {
+	_, err := os.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (w *walk) create(ctx context.Context, r *remodel.Remodel) (outcome, error) {
+	if r.Volume == nil {
+		return outcome{}, terminal("create %s: the remodel names no volume", r.ID)
+	}
+	unlock, err := w.a.keys.lock(ctx, volumeKey(r.Volume.Key()))
+	if err != nil {
+		return outcome{}, err
+	}
+	defer unlock()
+	return w.build(ctx, r)
+}
+
+// build makes r.Volume at its final path unless it is already there. The
+// caller holds the volume's key lock.
+func (w *walk) build(ctx context.Context, r *remodel.Remodel) (outcome, error) {
+	v := *r.Volume
+	final, err := VolumePath(w.a.opts.Root, v)
+	if err != nil {
+		return outcome{}, &terminalError{err}
+	}
+	if ok, err := exists(final); err != nil {
+		return outcome{}, err
+	} else if ok {
+		return outcome{reason: "already there"}, nil
+	}
+	progress := func(done, known int64) {
+		w.gate.emit(Event{RemodelID: r.ID, Kind: materials.KindVolume, ID: v.Key().String(), Done: done, Known: known})
+	}
+	vb := w.a.crafts.Volumes
+	switch v.Origin {
+	case materials.OriginBlank:
+		if v.Format == materials.FormatContainer {
+			return outcome{}, terminal("create volume %s: a blank volume cannot be a container", v.Key())
+		}
+		if err := vb.CreateBlank(ctx, final, v.Format, v.MaxSizeBytes); err != nil {
+			return outcome{}, &terminalError{err}
+		}
+		progress(v.MaxSizeBytes, v.MaxSizeBytes)
+		return outcome{}, nil
+	case materials.OriginDownload:
+	default:
+		return outcome{}, terminal("create volume %s: origin %q: want blank or download", v.Key(), v.Origin)
+	}
+	if r.ContentTree == nil {
+		return outcome{}, terminal("create volume %s: content tree %q is not in the remodel", v.Key(), v.ContentTree)
+	}
+	ct := *r.ContentTree
+	store, src, err := w.contentSource(ctx, ct, r.Store)
+	if err != nil {
+		return outcome{}, err
+	}
+	if v.Format == materials.FormatContainer {
+		if w.a.crafts.Containers == nil {
+			return outcome{}, terminal("create container volume %s: %w", v.Key(), ErrNoCraft)
+		}
+		if err := w.a.crafts.Containers.CreateContainer(ctx, final, ct, store); err != nil {
+			return outcome{}, err
+		}
+		return outcome{}, nil
+	}
+	if src == "" {
+		return outcome{}, terminal("create volume %s: content tree %s: blob %s is not in a file-based store", v.Key(), ct.ID, ct.Digest())
+	}
+	if err := vb.CreateFrom(ctx, final, v.Format, src, ct.Format, v.MaxSizeBytes, progress); err != nil {
+		if ctx.Err() != nil {
+			return outcome{}, ctx.Err()
+		}
+		return outcome{}, &terminalError{err}
+	}
+	return outcome{}, nil
+}
+
+// contentSource finds the store holding a content tree's top blob (the
+// named one first) and its file when the store is file-based.
+func (w *walk) contentSource(ctx context.Context, ct materials.ContentTree, prefer materials.BlobStore) (BlobStore, string, error) {
+	d := ct.Digest()
+	if d == "" {
+		return nil, "", terminal("content tree %s has no digest yet", ct.ID)
+	}
+	names := []materials.BlobStore{prefer, w.a.crafts.DefaultStore}
+	for n := range w.a.crafts.Stores {
+		names = append(names, n)
+	}
+	for _, n := range names {
+		s := w.a.crafts.Stores[n]
+		if s == nil {
+			continue
+		}
+		ok, _, err := s.Has(ctx, d)
+		if err != nil {
+			return nil, "", err
+		}
+		if ok {
+			return s, s.Path(d), nil
+		}
+	}
+	return nil, "", terminal("content tree %s: blob %s is in no store (download it first)", ct.ID, d)
+}
+
+func (w *walk) purge(ctx context.Context, r *remodel.Remodel) (outcome, error) {
+	if r.Volume == nil || r.Replaces == nil {
+		return outcome{}, terminal("purge %s: the remodel needs the new volume and the generation it replaces", r.ID)
+	}
+	unlock, err := w.a.keys.lock(ctx, volumeKey(r.Volume.Key()), volumeKey(*r.Replaces))
+	if err != nil {
+		return outcome{}, err
+	}
+	defer unlock()
+	old := ""
+	if r.Path != "" {
+		if old, err = w.underRoot(r.Path); err != nil {
+			return outcome{}, terminal("purge %s: %v", r.ID, err)
+		}
+		if ok, err := exists(old); err != nil {
+			return outcome{}, err
+		} else if !ok {
+			old = ""
+		}
+	} else if old, err = w.findVolume(*r.Replaces); err != nil {
+		return outcome{}, &terminalError{err}
+	}
+	deleteOld := func() error {
+		if old == "" {
+			return nil
+		}
+		return w.a.crafts.Volumes.Delete(ctx, old)
+	}
+	if r.Strategy == remodel.BreakBeforeMake {
+		if err := deleteOld(); err != nil {
+			return outcome{}, err
+		}
+		return w.build(ctx, r)
+	}
+	out, err := w.build(ctx, r)
+	if err != nil {
+		return out, err
+	}
+	return out, deleteOld()
+}
+
+func (w *walk) resize(ctx context.Context, r *remodel.Remodel) (outcome, error) {
+	if r.Volume == nil {
+		return outcome{}, terminal("resize %s: the remodel names no volume", r.ID)
+	}
+	unlock, err := w.a.keys.lock(ctx, volumeKey(r.Volume.Key()))
+	if err != nil {
+		return outcome{}, err
+	}
+	defer unlock()
+	p := ""
+	if r.Path != "" {
+		if p, err = w.underRoot(r.Path); err != nil {
+			return outcome{}, terminal("resize %s: %v", r.ID, err)
+		}
+	} else if p, err = VolumePath(w.a.opts.Root, *r.Volume); err != nil {
+		return outcome{}, &terminalError{err}
+	}
+	if err := w.a.crafts.Volumes.Resize(ctx, p, r.Volume.Format, r.Volume.MaxSizeBytes); err != nil {
+		return outcome{}, &terminalError{err}
+	}
+	return outcome{}, nil
+}
+
+func (w *walk) adopt(ctx context.Context, r *remodel.Remodel) (outcome, error) {
+	if r.Volume == nil || r.Path == "" {
+		return outcome{}, terminal("adopt %s: the remodel needs the desired volume and the source path", r.ID)
+	}
+	from, err := w.underRoot(r.Path)
+	if err != nil {
+		return outcome{}, terminal("adopt %s: %v", r.ID, err)
+	}
+	to, err := VolumePath(w.a.opts.Root, *r.Volume)
+	if err != nil {
+		return outcome{}, &terminalError{err}
+	}
+	unlock, err := w.a.keys.lock(ctx, volumeKey(r.Volume.Key()), "file:"+from)
+	if err != nil {
+		return outcome{}, err
+	}
+	defer unlock()
+	fromOK, err := exists(from)
+	if err != nil {
+		return outcome{}, err
+	}
+	toOK, err := exists(to)
+	if err != nil {
+		return outcome{}, err
+	}
+	if toOK && !fromOK {
+		return outcome{reason: "already adopted"}, nil
+	}
+	if !fromOK {
+		return outcome{}, terminal("adopt %s: source %s is gone", r.ID, r.Path)
+	}
+	if err := w.a.crafts.Volumes.Adopt(ctx, from, to); err != nil {
+		return outcome{}, &terminalError{err}
+	}
+	return outcome{}, nil
+}
+
+func (w *walk) delete(ctx context.Context, r *remodel.Remodel) (outcome, error) {
+	switch r.Target.Kind {
+	case materials.KindBlob:
+		d := digest.Digest(r.Target.ID)
+		if r.Blob != nil && r.Blob.Digest != "" {
+			d = r.Blob.Digest
+		}
+		_, store, err := w.store(r.Store)
+		if err != nil {
+			return outcome{}, err
+		}
+		unlock, err := w.a.keys.lock(ctx, blobKey(d))
+		if err != nil {
+			return outcome{}, err
+		}
+		defer unlock()
+		return outcome{}, store.Delete(ctx, d)
+	case materials.KindVolume:
+		var p string
+		var err error
+		lockKeys := []string{}
+		if k, kerr := materials.ParseVolumeKey(r.Target.ID); kerr == nil {
+			lockKeys = append(lockKeys, volumeKey(k))
+			if r.Path == "" {
+				if p, err = w.findVolume(k); err != nil {
+					return outcome{}, &terminalError{err}
+				}
+			}
+		}
+		if r.Path != "" {
+			if p, err = w.underRoot(r.Path); err != nil {
+				return outcome{}, terminal("delete %s: %v", r.ID, err)
+			}
+		}
+		if p == "" {
+			if len(lockKeys) == 0 {
+				return outcome{}, terminal("delete %s: volume %q: neither a volume key nor a path", r.ID, r.Target.ID)
+			}
+			return outcome{reason: "already gone"}, nil
+		}
+		unlock, err := w.a.keys.lock(ctx, append(lockKeys, "file:"+p)...)
+		if err != nil {
+			return outcome{}, err
+		}
+		defer unlock()
+		return outcome{}, w.a.crafts.Volumes.Delete(ctx, p)
+	default:
+		p, err := w.underRoot(r.Path)
+		if err != nil {
+			return outcome{}, terminal("delete %s: %v", r.ID, err)
+		}
+		unlock, err := w.a.keys.lock(ctx, "file:"+p)
+		if err != nil {
+			return outcome{}, err
+		}
+		defer unlock()
+		if err := os.RemoveAll(p); err != nil {
+			return outcome{}, fmt.Errorf("delete %s: %w", r.Path, err)
+		}
+		if err := syncDir(filepath.Dir(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return outcome{}, err
+		}
+		return outcome{}, nil
+	}
+}
+
+func (w *walk) resolve(ctx context.Context, r *remodel.Remodel) (outcome, error) {
+	if r.ContentTree == nil {
+		return outcome{}, terminal("resolve %s: the remodel names no content tree", r.ID)
+	}
+	if w.a.crafts.Resolver == nil {
+		return outcome{}, terminal("resolve %s: %w", r.ID, ErrNoCraft)
+	}
+	ct := *r.ContentTree
+	var lastErr error
+	for _, dsID := range ct.Datastores {
+		ds, ok := w.datastores[dsID]
+		if !ok {
+			lastErr = terminal("resolve %s: datastore %q is not in the Blueprint", r.ID, dsID)
+			continue
+		}
+		b, err := w.a.crafts.Resolver.Resolve(ctx, ds, ct)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		l := materials.TagLatch{ContentTree: ct.ID, Generation: ct.Generation, URL: ct.URL, Digest: b.Digest, ResolvedAt: w.a.now()}
+		if err := w.s.journal.PutLatch(l); err != nil {
+			w.setJournalErr(err)
+			return outcome{}, err
+		}
+		return outcome{reason: "resolved to " + string(b.Digest)}, nil
+	}
+	if lastErr == nil {
+		lastErr = terminal("resolve %s: content tree %s names no datastore", r.ID, ct.ID)
+	}
+	return outcome{}, lastErr
+}

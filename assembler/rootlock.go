@@ -1,0 +1,41 @@
+package assembler
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gofrs/flock"
+)
+
+// LockPath is the root's cross-process lock file.
+func LockPath(root string) string { return filepath.Join(root, "persist", "edgewright", "lock") }
+
+// lockRoot takes the root's lock: it waits (polling, bounded by ctx) when
+// wait is set, else refuses at once with ErrRootLocked.
+func lockRoot(ctx context.Context, root string, wait bool) (*flock.Flock, error) {
+	p := LockPath(root)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return nil, fmt.Errorf("lock root %s: %w", root, err)
+	}
+	fl := flock.New(p)
+	var ok bool
+	var err error
+	if wait {
+		ok, err = fl.TryLockContext(ctx, 50*time.Millisecond)
+	} else {
+		ok, err = fl.TryLock()
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("lock root %s: %w (while waiting: %w)", root, ErrRootLocked, ctx.Err())
+		}
+		return nil, fmt.Errorf("lock root %s: %w", root, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("lock root %s: %w (lock file %s)", root, ErrRootLocked, p)
+	}
+	return fl, nil
+}

@@ -1,0 +1,409 @@
+package assembler
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/edgewright/edgewright/materials"
+)
+
+// VolumesDir is where a volume lives: persist/vault/volumes, or
+// persist/clear/volumes for clear-text volumes.
+func VolumesDir(root string, clearText bool) string {
+	if clearText {
+		return filepath.Join(root, "persist", "clear", "volumes")
+	}
+	return filepath.Join(root, "persist", "vault", "volumes")
+}
+
+// VolumePath is a volume's final path: <dir>/<uuid>#<generation>.<format>.
+func VolumePath(root string, v materials.Volume) (string, error) {
+	if v.ID == "" || strings.ContainsAny(v.ID, "/#\x00") || v.ID == "." || v.ID == ".." {
+		return "", fmt.Errorf("volume id %q: not usable in a file name", v.ID)
+	}
+	switch v.Format {
+	case materials.FormatRaw, materials.FormatQcow2, materials.FormatContainer:
+	default:
+		return "", fmt.Errorf("volume %s: format %q: a volume is raw, qcow2 or container", v.Key(), v.Format)
+	}
+	return filepath.Join(VolumesDir(root, v.ClearText), v.Key().String()+"."+string(v.Format)), nil
+}
+
+// QemuVolumes builds raw and qcow2 volumes with qemu-img and sparse copies.
+type QemuVolumes struct {
+	// QemuImg is the qemu-img binary; "qemu-img" from PATH when empty.
+	QemuImg string
+	Logger  *zap.Logger
+}
+
+func (q *QemuVolumes) bin() string {
+	if q.QemuImg != "" {
+		return q.QemuImg
+	}
+	return "qemu-img"
+}
+
+func (q *QemuVolumes) run(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, q.bin(), args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("qemu-img %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// qemuFormat is qemu-img's name for a content format.
+func qemuFormat(f materials.Format) (string, error) {
+	switch f {
+	case materials.FormatRaw, materials.FormatISO:
+		return "raw", nil
+	case materials.FormatQcow:
+		return "qcow", nil
+	case materials.FormatQcow2:
+		return "qcow2", nil
+	case materials.FormatVHD:
+		return "vpc", nil
+	case materials.FormatVMDK:
+		return "vmdk", nil
+	case materials.FormatVHDX:
+		return "vhdx", nil
+	}
+	return "", fmt.Errorf("format %q: qemu-img cannot read it", f)
+}
+
+// ImageInfo is the part of `qemu-img info --output=json` we use.
+type ImageInfo struct {
+	Format      string `json:"format"`
+	VirtualSize int64  `json:"virtual-size"`
+	ActualSize  int64  `json:"actual-size"`
+	BackingFile string `json:"backing-filename"`
+}
+
+// Info runs qemu-img info on path (format probed, unless given).
+func (q *QemuVolumes) Info(ctx context.Context, path string, format materials.Format) (*ImageInfo, error) {
+	args := []string{"info", "--output=json"}
+	if format != "" {
+		f, err := qemuFormat(format)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "-f", f)
+	}
+	out, err := q.run(ctx, append(args, path)...)
+	if err != nil {
+		return nil, err
+	}
+	var info ImageInfo
+	if err := json.Unmarshal(out, &info); err != nil {
+		return nil, fmt.Errorf("qemu-img info %s: %w", path, err)
+	}
+	return &info, nil
+}
+
+// finish fsyncs tmp, renames it to final and fsyncs the directory.
+func finish(tmp, final string) error {
+	f, err := os.Open(tmp)
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("fsync %s: %w", tmp, err)
+	}
+	f.Close()
+	if err := os.Rename(tmp, final); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(final))
+}
+
+func startTmp(final string) (string, error) {
+	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+		return "", err
+	}
+	tmp := final + ".tmp"
+	if err := os.RemoveAll(tmp); err != nil {
+		return "", err
+	}
+	return tmp, nil
+}
+
+// CreateBlank makes a sparse raw file or an empty qcow2 of size bytes.
+func (q *QemuVolumes) CreateBlank(ctx context.Context, final string, format materials.Format, size int64) error {
+	if size <= 0 {
+		return fmt.Errorf("create blank volume %s: maxsizebytes %d: a blank volume needs a size > 0", final, size)
+	}
+	tmp, err := startTmp(final)
+	if err != nil {
+		return fmt.Errorf("create blank volume %s: %w", final, err)
+	}
+	switch format {
+	case materials.FormatRaw:
+		f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return fmt.Errorf("create blank volume %s: %w", final, err)
+		}
+		err = f.Truncate(size)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("create blank volume %s: %w", final, err)
+		}
+	case materials.FormatQcow2:
+		if _, err := q.run(ctx, "create", "-q", "-f", "qcow2", tmp, strconv.FormatInt(size, 10)); err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("create blank volume %s: %w", final, err)
+		}
+	default:
+		return fmt.Errorf("create blank volume %s: format %q: want raw or qcow2", final, format)
+	}
+	if err := finish(tmp, final); err != nil {
+		return fmt.Errorf("create blank volume %s: %w", final, err)
+	}
+	return nil
+}
+
+// CreateFrom makes a volume from a content file: a sparse copy for raw to
+// raw, qemu-img convert otherwise (which also flattens any backing file),
+// then grows it to size when size is larger.
+func (q *QemuVolumes) CreateFrom(ctx context.Context, final string, format materials.Format, src string, srcFormat materials.Format, size int64, progress func(done, known int64)) error {
+	if progress == nil {
+		progress = func(int64, int64) {}
+	}
+	tmp, err := startTmp(final)
+	if err != nil {
+		return fmt.Errorf("create volume %s: %w", final, err)
+	}
+	fail := func(err error) error {
+		os.Remove(tmp)
+		return fmt.Errorf("create volume %s from %s: %w", final, src, err)
+	}
+	if format != materials.FormatRaw && format != materials.FormatQcow2 {
+		return fail(fmt.Errorf("format %q: want raw or qcow2", format))
+	}
+	if (srcFormat == materials.FormatRaw || srcFormat == materials.FormatISO) && format == materials.FormatRaw {
+		if err := sparseCopy(ctx, tmp, src, progress); err != nil {
+			return fail(err)
+		}
+	} else {
+		sf, err := qemuFormat(srcFormat)
+		if err != nil {
+			return fail(err)
+		}
+		info, err := q.Info(ctx, src, srcFormat)
+		if err != nil {
+			return fail(err)
+		}
+		if err := q.convert(ctx, src, sf, tmp, string(format), info.VirtualSize, progress); err != nil {
+			return fail(err)
+		}
+	}
+	if err := q.grow(ctx, tmp, format, size); err != nil {
+		return fail(err)
+	}
+	if err := finish(tmp, final); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// convert runs qemu-img convert -p and turns its percentages into bytes.
+func (q *QemuVolumes) convert(ctx context.Context, src, srcFmt, dst, dstFmt string, known int64, progress func(done, known int64)) error {
+	args := []string{"convert", "-p", "-f", srcFmt, "-O", dstFmt, src, dst}
+	cmd := exec.CommandContext(ctx, q.bin(), args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("qemu-img convert: %w", err)
+	}
+	progress(0, known)
+	sc := bufio.NewScanner(out)
+	sc.Split(splitCR)
+	for sc.Scan() {
+		// Lines look like "    (42.00/100%)".
+		s := strings.TrimSpace(sc.Text())
+		s = strings.TrimPrefix(s, "(")
+		if pct, _, ok := strings.Cut(s, "/"); ok {
+			if p, err := strconv.ParseFloat(pct, 64); err == nil && known > 0 {
+				progress(int64(p/100*float64(known)), known)
+			}
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("qemu-img %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	progress(known, known)
+	return nil
+}
+
+func splitCR(data []byte, atEOF bool) (int, []byte, error) {
+	if i := bytes.IndexAny(data, "\r\n"); i >= 0 {
+		return i + 1, data[:i], nil
+	}
+	if atEOF && len(data) > 0 {
+		return len(data), data, nil
+	}
+	return 0, nil, nil
+}
+
+// sparseCopy copies src to dst, skipping all-zero blocks so holes stay
+// holes.
+func sparseCopy(ctx context.Context, dst, src string, progress func(done, known int64)) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	known := st.Size()
+	progress(0, known)
+	buf := make([]byte, 1<<20)
+	var off int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, rerr := io.ReadFull(in, buf)
+		if n > 0 {
+			if !allZero(buf[:n]) {
+				if _, err := out.WriteAt(buf[:n], off); err != nil {
+					return err
+				}
+			}
+			off += int64(n)
+			progress(off, known)
+		}
+		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+			break
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+	return out.Truncate(off)
+}
+
+func allZero(b []byte) bool {
+	for len(b) >= 8 {
+		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// grow enlarges the image at path to size, never shrinking it.
+func (q *QemuVolumes) grow(ctx context.Context, path string, format materials.Format, size int64) error {
+	if size <= 0 {
+		return nil
+	}
+	info, err := q.Info(ctx, path, format)
+	if err != nil {
+		return err
+	}
+	if size <= info.VirtualSize {
+		if size < info.VirtualSize {
+			q.log().Info("not shrinking volume", zap.String("path", path), zap.Int64("virtualSize", info.VirtualSize), zap.Int64("maxSizeBytes", size))
+		}
+		return nil
+	}
+	if format == materials.FormatRaw {
+		return os.Truncate(path, size)
+	}
+	_, err = q.run(ctx, "resize", "-q", "-f", "qcow2", path, strconv.FormatInt(size, 10))
+	return err
+}
+
+func (q *QemuVolumes) log() *zap.Logger {
+	if q.Logger == nil {
+		return zap.NewNop()
+	}
+	return q.Logger
+}
+
+// Resize grows a volume in place up to size; it never shrinks.
+func (q *QemuVolumes) Resize(ctx context.Context, path string, format materials.Format, size int64) error {
+	if format != materials.FormatRaw && format != materials.FormatQcow2 {
+		return fmt.Errorf("resize volume %s: format %q: want raw or qcow2", path, format)
+	}
+	if err := q.grow(ctx, path, format, size); err != nil {
+		return fmt.Errorf("resize volume %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("resize volume %s: %w", path, err)
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// Delete removes a volume file or directory (and its .tmp), durably.
+func (q *QemuVolumes) Delete(ctx context.Context, path string) error {
+	for _, p := range []string{path, path + ".tmp"} {
+		if err := os.RemoveAll(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("delete volume %s: %w", p, err)
+		}
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("delete volume %s: %w", path, err)
+	}
+	return nil
+}
+
+// Adopt renames an existing volume to its new-layout path.
+func (q *QemuVolumes) Adopt(ctx context.Context, from, to string) error {
+	if _, err := os.Lstat(to); err == nil {
+		return fmt.Errorf("adopt %s: %s already exists", from, to)
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		return fmt.Errorf("adopt %s: %w", from, err)
+	}
+	if err := os.Rename(from, to); err != nil {
+		return fmt.Errorf("adopt %s as %s: %w", from, to, err)
+	}
+	if err := syncDir(filepath.Dir(to)); err != nil {
+		return fmt.Errorf("adopt %s: %w", from, err)
+	}
+	return syncDir(filepath.Dir(from))
+}

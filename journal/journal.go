@@ -1,0 +1,422 @@
+package journal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/edgewright/edgewright/materials"
+)
+
+// Path is where the journal lives under a root.
+func Path(root string) string {
+	return filepath.Join(root, "persist", "edgewright", "journal.db")
+}
+
+var (
+	bucketIntents      = []byte("intents")
+	bucketHistory      = []byte("history")
+	bucketUnreferenced = []byte("unreferenced")
+	bucketLatches      = []byte("latches")
+	bucketMeta         = []byte("meta")
+	keyLastApplied     = []byte("lastApplied")
+)
+
+// ErrBusy is returned by Open when another process holds the journal open
+// for writing past the timeout.
+var ErrBusy = errors.New("journal is open in another process")
+
+// Options tune Open.
+type Options struct {
+	// ReadOnly opens the journal for reading only (shared lock); it fails
+	// when the file does not exist.
+	ReadOnly bool
+	// Timeout bounds the wait for bbolt's file lock; 0 means 5 seconds.
+	Timeout time.Duration
+	// AfterWrite, when set, is called after every durable commit with the
+	// number of commits so far (1, 2, …). Fault injection uses it to crash
+	// right after the Nth journal step.
+	AfterWrite func(n int)
+}
+
+// Journal is an open journal. Its methods are safe for concurrent use.
+type Journal struct {
+	db         *bolt.DB
+	afterWrite func(int)
+	mu         sync.Mutex
+	writes     int
+}
+
+// Open opens (creating when needed) the journal at path.
+func Open(path string, opts Options) (*Journal, error) {
+	if opts.Timeout == 0 {
+		opts.Timeout = 5 * time.Second
+	}
+	if !opts.ReadOnly {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("open journal %s: %w", path, err)
+		}
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout, ReadOnly: opts.ReadOnly})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("open journal %s: %w", path, ErrBusy)
+		}
+		return nil, fmt.Errorf("open journal %s: %w", path, err)
+	}
+	j := &Journal{db: db, afterWrite: opts.AfterWrite}
+	if !opts.ReadOnly {
+		err = db.Update(func(tx *bolt.Tx) error {
+			for _, b := range [][]byte{bucketIntents, bucketHistory, bucketUnreferenced, bucketLatches, bucketMeta} {
+				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open journal %s: create buckets: %w", path, err)
+		}
+	}
+	return j, nil
+}
+
+// OpenRoot opens the journal of a root.
+func OpenRoot(root string, opts Options) (*Journal, error) { return Open(Path(root), opts) }
+
+// Close closes the journal.
+func (j *Journal) Close() error { return j.db.Close() }
+
+// update runs one durable transaction and then the fault-injection hook.
+func (j *Journal) update(fn func(tx *bolt.Tx) error) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err := j.db.Update(fn); err != nil {
+		return err
+	}
+	j.writes++
+	if j.afterWrite != nil {
+		j.afterWrite(j.writes)
+	}
+	return nil
+}
+
+// Intent is what the journal records before a remodel starts.
+type Intent struct {
+	ApplyID   string                `json:"applyId"`
+	RemodelID string                `json:"remodelId"`
+	Action    string                `json:"action"`
+	Target    materials.MaterialRef `json:"target"`
+	StartedAt time.Time             `json:"startedAt"`
+}
+
+// Outcome is how a remodel ended.
+type Outcome string
+
+const (
+	OutcomeDone   Outcome = "done"
+	OutcomeFailed Outcome = "failed"
+)
+
+// Record is one finished remodel in the journal's history.
+type Record struct {
+	Intent
+	Outcome    Outcome   `json:"outcome"`
+	Error      string    `json:"error,omitempty"`
+	FinishedAt time.Time `json:"finishedAt"`
+}
+
+// Begin durably records the intent to carry out a remodel.
+func (j *Journal) Begin(in Intent) error {
+	v, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	err = j.update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketIntents).Put([]byte(in.RemodelID), v)
+	})
+	if err != nil {
+		return fmt.Errorf("journal intent %s: %w", in.RemodelID, err)
+	}
+	return nil
+}
+
+// Finish durably records a remodel's completion (done or failed): the
+// intent is removed and a history record appended, in one transaction.
+func (j *Journal) Finish(in Intent, outcome Outcome, errText string, at time.Time) error {
+	rec := Record{Intent: in, Outcome: outcome, Error: errText, FinishedAt: at}
+	v, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	err = j.update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketIntents).Delete([]byte(in.RemodelID)); err != nil {
+			return err
+		}
+		h := tx.Bucket(bucketHistory)
+		seq, err := h.NextSequence()
+		if err != nil {
+			return err
+		}
+		return h.Put(fmt.Appendf(nil, "%016x", seq), v)
+	})
+	if err != nil {
+		return fmt.Errorf("journal completion %s: %w", in.RemodelID, err)
+	}
+	return nil
+}
+
+// Intents returns every intent without a completion, sorted by remodel id.
+func (j *Journal) Intents() ([]Intent, error) {
+	var out []Intent
+	err := j.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketIntents)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var in Intent
+			if err := json.Unmarshal(v, &in); err != nil {
+				return fmt.Errorf("intent %s: %w", k, err)
+			}
+			out = append(out, in)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// DropIntents removes the intents of applies other than keepApply: a later
+// plan was made knowing about them (they were in its Floorplan), so they
+// have been resumed or cleaned up by it. It writes only when there is
+// something to drop.
+func (j *Journal) DropIntents(keepApply string) (int, error) {
+	ins, err := j.Intents()
+	if err != nil {
+		return 0, err
+	}
+	var drop [][]byte
+	for _, in := range ins {
+		if in.ApplyID != keepApply {
+			drop = append(drop, []byte(in.RemodelID))
+		}
+	}
+	if len(drop) == 0 {
+		return 0, nil
+	}
+	err = j.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketIntents)
+		for _, k := range drop {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return len(drop), err
+}
+
+// History returns the finished remodels in the order they finished.
+func (j *Journal) History() ([]Record, error) {
+	var out []Record
+	err := j.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketHistory)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var r Record
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("history %s: %w", k, err)
+			}
+			out = append(out, r)
+			return nil
+		})
+	})
+	return out, err
+}
+
+func refKey(r materials.MaterialRef) []byte { return []byte(string(r.Kind) + "\x00" + r.ID) }
+
+// UpdateUnreferenced merges grace-period clocks: each of add is recorded
+// unless already there (the earliest Since wins, so a clock is never
+// restarted), and each of clear is removed (needed again, or deleted). It
+// writes only when something changes.
+func (j *Journal) UpdateUnreferenced(add []materials.Unreferenced, clear []materials.MaterialRef) error {
+	var changed bool
+	err := j.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUnreferenced)
+		for _, u := range add {
+			if old := b.Get(refKey(u.Target)); old == nil {
+				changed = true
+				return nil
+			} else {
+				var o materials.Unreferenced
+				if json.Unmarshal(old, &o) != nil || u.Since.Before(o.Since) {
+					changed = true
+					return nil
+				}
+			}
+		}
+		for _, r := range clear {
+			if b.Get(refKey(r)) != nil {
+				changed = true
+				return nil
+			}
+		}
+		return nil
+	})
+	if err != nil || !changed {
+		return err
+	}
+	return j.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUnreferenced)
+		for _, r := range clear {
+			if err := b.Delete(refKey(r)); err != nil {
+				return err
+			}
+		}
+		for _, u := range add {
+			if old := b.Get(refKey(u.Target)); old != nil {
+				var o materials.Unreferenced
+				if json.Unmarshal(old, &o) == nil && !u.Since.Before(o.Since) {
+					continue
+				}
+			}
+			v, err := json.Marshal(u)
+			if err != nil {
+				return err
+			}
+			if err := b.Put(refKey(u.Target), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Unreferenced returns the grace-period clocks, sorted by target.
+func (j *Journal) Unreferenced() ([]materials.Unreferenced, error) {
+	var out []materials.Unreferenced
+	err := j.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUnreferenced)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var u materials.Unreferenced
+			if err := json.Unmarshal(v, &u); err != nil {
+				return fmt.Errorf("unreferenced %q: %w", k, err)
+			}
+			out = append(out, u)
+			return nil
+		})
+	})
+	return out, err
+}
+
+func latchKey(ct string, gen int64) []byte { return fmt.Appendf(nil, "%s#%d", ct, gen) }
+
+// PutLatch pins an OCI tag to the digest it resolved to.
+func (j *Journal) PutLatch(l materials.TagLatch) error {
+	v, err := json.Marshal(l)
+	if err != nil {
+		return err
+	}
+	return j.update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketLatches).Put(latchKey(l.ContentTree, l.Generation), v)
+	})
+}
+
+// DeleteLatch removes a content tree generation's latch.
+func (j *Journal) DeleteLatch(contentTree string, generation int64) error {
+	return j.update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketLatches).Delete(latchKey(contentTree, generation))
+	})
+}
+
+// Latches returns every tag latch.
+func (j *Journal) Latches() ([]materials.TagLatch, error) {
+	var out []materials.TagLatch
+	err := j.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketLatches)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var l materials.TagLatch
+			if err := json.Unmarshal(v, &l); err != nil {
+				return fmt.Errorf("latch %s: %w", k, err)
+			}
+			out = append(out, l)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Checkpoint durably records the Blueprint an apply carried out: the
+// foreman's third input on the next round.
+func (j *Journal) Checkpoint(bp *materials.Blueprint) error {
+	v, err := json.Marshal(bp)
+	if err != nil {
+		return err
+	}
+	if err := j.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyLastApplied, v) }); err != nil {
+		return fmt.Errorf("journal checkpoint: %w", err)
+	}
+	return nil
+}
+
+// LastApplied returns the last checkpointed Blueprint, or nil.
+func (j *Journal) LastApplied() (*materials.Blueprint, error) {
+	var bp *materials.Blueprint
+	err := j.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketMeta)
+		if b == nil {
+			return nil
+		}
+		v := b.Get(keyLastApplied)
+		if v == nil {
+			return nil
+		}
+		bp = &materials.Blueprint{}
+		return json.Unmarshal(v, bp)
+	})
+	return bp, err
+}
+
+// JournalState is what the inspector reads (inspector.JournalSource).
+func (j *Journal) JournalState(ctx context.Context) (*materials.JournalState, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	st := &materials.JournalState{}
+	ins, err := j.Intents()
+	if err != nil {
+		return nil, fmt.Errorf("journal state: %w", err)
+	}
+	for _, in := range ins {
+		st.InFlight = append(st.InFlight, materials.InFlight{RemodelID: in.RemodelID, Action: in.Action, Target: in.Target, StartedAt: in.StartedAt})
+	}
+	if st.Unreferenced, err = j.Unreferenced(); err != nil {
+		return nil, fmt.Errorf("journal state: %w", err)
+	}
+	if st.Latches, err = j.Latches(); err != nil {
+		return nil, fmt.Errorf("journal state: %w", err)
+	}
+	if st.LastApplied, err = j.LastApplied(); err != nil {
+		return nil, fmt.Errorf("journal state: %w", err)
+	}
+	sort.Slice(st.InFlight, func(a, b int) bool { return st.InFlight[a].RemodelID < st.InFlight[b].RemodelID })
+	return st, nil
+}
