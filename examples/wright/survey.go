@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/edgewright/edgewright/inspector"
+)
+
+func init() {
+	commands["survey"] = command{
+		summary: "survey a root (and containerd) and print the Floorplan as JSON",
+		run:     runSurvey,
+	}
+}
+
+// runSurvey prints the Floorplan. Exit 1 when the root cannot be read or
+// containerd, when asked for, cannot be reached; other problems are
+// diagnostics in the output.
+func runSurvey(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("wright survey", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	root := fs.String("root", "", "device root to survey (required)")
+	socket := fs.String("containerd", "", "containerd socket to survey as well")
+	ns := fs.String("namespace", "default", "containerd namespace (with --containerd)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *root == "" {
+		fmt.Fprintln(stderr, "wright survey: --root is required")
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "wright survey: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	opts := inspector.Options{Root: *root}
+	if *socket != "" {
+		if *ns == "" {
+			fmt.Fprintln(stderr, "wright survey: --namespace must not be empty")
+			return 2
+		}
+		opts.Containerd = &inspector.ContainerdOptions{Socket: *socket, Namespace: *ns}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fp, err := inspector.Survey(ctx, opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "wright survey: %v\n", err)
+		return 1
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(fp); err != nil {
+		fmt.Fprintf(stderr, "wright survey: write: %v\n", err)
+		return 1
+	}
+	if inspector.ContainerdUnreachable(fp) {
+		fmt.Fprintf(stderr, "wright survey: containerd is unreachable at %s; its blobs and images are missing from the Floorplan\n", *socket)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,218 @@
+package inspector
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"go.uber.org/zap"
+
+	"github.com/edgewright/edgewright/materials"
+)
+
+const (
+	msgUnreachable = "containerd unreachable"
+	// gcRefPrefix labels keep a blob's children alive in containerd; they
+	// are also how the inspector learns an index's or manifest's children
+	// without reading it.
+	gcRefPrefix           = "containerd.io/gc.ref.content."
+	defaultCtrdTimeout    = 30 * time.Second
+	containerdDialTimeout = 5 * time.Second
+)
+
+// digestInRef finds an expected digest in an ingest ref such as
+// `layer-sha256:<hex>` when the daemon does not report one (containerd
+// 1.6 leaves Status.Expected empty).
+var digestInRef = regexp.MustCompile(`sha256:[0-9a-f]{64}`)
+
+// containerd surveys one namespace of a containerd content store and its
+// image records. Failures are diagnostics; an unreachable daemon is an
+// error diagnostic that ContainerdUnreachable recognises.
+func (s *surveyor) containerd(ctx context.Context, o *ContainerdOptions) ([]materials.BlobRecord, []materials.ImageRecord) {
+	if o.Socket == "" {
+		s.diag(materials.SeverityError, DiagContainerd, nil, msgUnreachable+": no socket given")
+		return nil, nil
+	}
+	if o.Namespace == "" {
+		s.diag(materials.SeverityError, DiagContainerd, nil, "containerd namespace is empty; not surveyed")
+		return nil, nil
+	}
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = defaultCtrdTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ctx = namespaces.WithNamespace(ctx, o.Namespace)
+
+	c, err := client.New(o.Socket, client.WithTimeout(containerdDialTimeout), client.WithDefaultNamespace(o.Namespace))
+	if err != nil {
+		s.unreachable(o.Socket, err)
+		return nil, nil
+	}
+	defer c.Close()
+	// The connection is lazy: ask for the version so that a daemon that is
+	// not there is told apart from an empty store.
+	v, err := c.Version(ctx)
+	if err != nil {
+		s.unreachable(o.Socket, err)
+		return nil, nil
+	}
+	s.log.Debug("containerd", zap.String("socket", o.Socket), zap.String("version", v.Version),
+		zap.String("namespace", o.Namespace))
+	where := "containerd/" + o.Namespace
+
+	cs := c.ContentStore()
+	byDigest := map[digest.Digest]int{}
+	var blobs []materials.BlobRecord
+	err = cs.Walk(ctx, func(info content.Info) error {
+		b := materials.BlobRecord{
+			Digest:    info.Digest,
+			Store:     materials.BlobStoreContainerd,
+			Size:      info.Size,
+			State:     materials.StateComplete,
+			Labels:    copyLabels(info.Labels),
+			CreatedAt: info.CreatedAt.UTC(),
+			UpdatedAt: info.UpdatedAt.UTC(),
+		}
+		if info.UpdatedAt.IsZero() {
+			b.UpdatedAt = b.CreatedAt // containerd 1.6 leaves it unset until a label changes
+		}
+		set := map[digest.Digest]bool{}
+		for k, val := range info.Labels {
+			if !strings.HasPrefix(k, gcRefPrefix) {
+				continue
+			}
+			d, err := digest.Parse(val)
+			if err != nil {
+				s.diag(materials.SeverityWarning, where+"/blobs/"+string(info.Digest), nil,
+					"label "+k+" is not a digest: "+val)
+				continue
+			}
+			set[d] = true
+		}
+		b.Children = sortedDigests(set)
+		byDigest[b.Digest] = len(blobs)
+		blobs = append(blobs, b)
+		return nil
+	})
+	if err != nil {
+		s.diag(materials.SeverityError, where, err, "cannot walk the content store; its blob list is incomplete")
+	}
+
+	statuses, err := cs.ListStatuses(ctx)
+	if err != nil {
+		s.diag(materials.SeverityError, where, err, "cannot list ingests; partial downloads are missing")
+	}
+	for _, st := range statuses {
+		d := st.Expected
+		if d == "" {
+			if m := digestInRef.FindString(st.Ref); m != "" {
+				d = digest.Digest(m)
+			}
+		}
+		blobs = append(blobs, materials.BlobRecord{
+			Digest:    d,
+			Store:     materials.BlobStoreContainerd,
+			Size:      st.Total,
+			Offset:    st.Offset,
+			State:     materials.StatePartial,
+			Reason:    "partial ingest",
+			Ref:       st.Ref,
+			CreatedAt: st.StartedAt.UTC(),
+			UpdatedAt: st.UpdatedAt.UTC(),
+		})
+	}
+
+	imgs, err := c.ImageService().List(ctx)
+	if err != nil {
+		s.diag(materials.SeverityError, where, err, "cannot list images; image records are missing")
+	}
+	var out []materials.ImageRecord
+	for _, img := range imgs {
+		r := materials.ImageRecord{
+			Name:      img.Name,
+			Target:    img.Target.Digest,
+			MediaType: img.Target.MediaType,
+			Labels:    copyLabels(img.Labels),
+			CreatedAt: img.CreatedAt.UTC(),
+			UpdatedAt: img.UpdatedAt.UTC(),
+		}
+		r.Blobs = s.reachable(ctx, cs, blobs, byDigest, img.Target.Digest, where+"/images/"+img.Name)
+		out = append(out, r)
+	}
+	s.log.Debug("surveyed containerd", zap.Int("blobs", len(blobs)), zap.Int("images", len(out)))
+	return blobs, out
+}
+
+func (s *surveyor) unreachable(socket string, err error) {
+	s.diag(materials.SeverityError, DiagContainerd, err, msgUnreachable+" at "+socket)
+}
+
+// reachable returns every blob reachable from target through children,
+// sorted. A blob without gc labels that is small and JSON is read to find
+// its children, so that images written without labels are still
+// accounted for.
+func (s *surveyor) reachable(ctx context.Context, cs content.Store, blobs []materials.BlobRecord,
+	byDigest map[digest.Digest]int, target digest.Digest, where string) []digest.Digest {
+	seen := map[digest.Digest]bool{}
+	queue := []digest.Digest{target}
+	for len(queue) > 0 {
+		d := queue[0]
+		queue = queue[1:]
+		if seen[d] {
+			continue
+		}
+		seen[d] = true
+		i, ok := byDigest[d]
+		if !ok {
+			s.diag(materials.SeverityWarning, where, nil, "references "+string(d)+", which is not in the content store")
+			continue
+		}
+		b := &blobs[i]
+		if b.Children == nil && b.MediaType == "" && b.Size > 0 && b.Size < maxSniff {
+			s.sniffContainerd(ctx, cs, b)
+		}
+		queue = append(queue, b.Children...)
+	}
+	return sortedDigests(seen)
+}
+
+// sniffContainerd reads a small blob that starts with '{' and records its
+// media type and children when it is an index or a manifest.
+func (s *surveyor) sniffContainerd(ctx context.Context, cs content.Store, b *materials.BlobRecord) {
+	ra, err := cs.ReaderAt(ctx, ocispec.Descriptor{Digest: b.Digest, Size: b.Size})
+	if err != nil {
+		return
+	}
+	defer ra.Close()
+	var first [1]byte
+	if n, _ := ra.ReadAt(first[:], 0); n != 1 || first[0] != '{' {
+		return
+	}
+	data := make([]byte, b.Size)
+	if n, err := ra.ReadAt(data, 0); int64(n) != b.Size {
+		s.diag(materials.SeverityWarning, "containerd/blobs/"+string(b.Digest), err, "cannot read small JSON blob")
+		return
+	}
+	if m, ok := sniffManifest(data); ok {
+		b.MediaType, b.Children = m.mediaType, m.children
+	}
+}
+
+func copyLabels(in map[string]string) map[string]string {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(in))
+	for k, v := range in {
+		out[k] = v
+	}
+	return out
+}

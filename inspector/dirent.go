@@ -1,0 +1,110 @@
+package inspector
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// dirent is one directory entry: its name and its type from getdents
+// (no stat needed for the type on file systems that report it).
+type dirent struct {
+	name string
+	typ  uint8 // unix.DT_*
+}
+
+// readDirents lists an open directory with getdents64 on its fd, so that
+// nothing is looked up by path. Entries whose type the file system does
+// not report are typed with fstatat(AT_SYMLINK_NOFOLLOW). On an error part
+// way, what was read is returned with the error.
+func readDirents(fd int) ([]dirent, error) {
+	// The fd may have been read before: list from the start.
+	if _, err := unix.Seek(fd, 0, 0); err != nil {
+		return nil, err
+	}
+	var (
+		out []dirent
+		buf = make([]byte, 64<<10)
+	)
+	const nameOff = int(unsafe.Offsetof(unix.Dirent{}.Name))
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return out, err
+		}
+		if n <= 0 {
+			break
+		}
+		for off := 0; off < n; {
+			rec := buf[off:n]
+			if len(rec) < nameOff {
+				return out, errors.New("getdents: short record")
+			}
+			reclen := int(binary.NativeEndian.Uint16(rec[16:18]))
+			if reclen < nameOff || reclen > len(rec) {
+				return out, errors.New("getdents: bad record length")
+			}
+			typ := rec[18]
+			name := rec[nameOff:reclen]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			off += reclen
+			if len(name) == 0 || (len(name) == 1 && name[0] == '.') || (len(name) == 2 && name[0] == '.' && name[1] == '.') {
+				continue
+			}
+			out = append(out, dirent{name: string(name), typ: typ})
+		}
+	}
+	for i := range out {
+		if out[i].typ != unix.DT_UNKNOWN {
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Fstatat(fd, out[i].name, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil {
+			out[i].typ = modeToDT(st.Mode)
+		}
+	}
+	return out, nil
+}
+
+func modeToDT(mode uint32) uint8 {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return unix.DT_REG
+	case unix.S_IFDIR:
+		return unix.DT_DIR
+	case unix.S_IFLNK:
+		return unix.DT_LNK
+	case unix.S_IFIFO:
+		return unix.DT_FIFO
+	case unix.S_IFSOCK:
+		return unix.DT_SOCK
+	case unix.S_IFCHR:
+		return unix.DT_CHR
+	case unix.S_IFBLK:
+		return unix.DT_BLK
+	}
+	return unix.DT_UNKNOWN
+}
+
+// dtName names a non-regular entry type for a reason string.
+func dtName(t uint8) string {
+	switch t {
+	case unix.DT_FIFO:
+		return "fifo"
+	case unix.DT_SOCK:
+		return "socket"
+	case unix.DT_CHR:
+		return "character device"
+	case unix.DT_BLK:
+		return "block device"
+	}
+	return "unknown type"
+}

@@ -1,0 +1,182 @@
+package inspector
+
+import (
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/edgewright/edgewright/materials"
+)
+
+// parsedName is what a volume file's name says.
+type parsedName struct {
+	id     string
+	gen    int64
+	ext    string
+	temp   bool
+	legacy *materials.LegacyName
+	// reason is why the name could not be parsed; "" when it was.
+	reason string
+}
+
+const tmpSuffix = ".tmp"
+
+// untrusted says why a directory entry's name must not be used as a path
+// component or parsed at all, or "" when it is fine.
+func untrusted(name string) string {
+	switch {
+	case name == "" || name == "." || name == "..":
+		return "name is empty or a dot entry"
+	case strings.Contains(name, ".."):
+		return "name contains '..', not trusted"
+	case strings.ContainsAny(name, "/\\"):
+		return "name contains a path separator, not trusted"
+	case !utf8.ValidString(name):
+		return "name is not valid UTF-8, not trusted"
+	}
+	for i := 0; i < len(name); i++ {
+		if name[i] < 0x20 || name[i] == 0x7f {
+			return "name contains a control character, not trusted"
+		}
+	}
+	return ""
+}
+
+// knownExt maps a volume file extension to the format it claims.
+var knownExt = map[string]materials.Format{
+	"raw": materials.FormatRaw, "qcow2": materials.FormatQcow2, "qcow": materials.FormatQcow,
+	"container": materials.FormatContainer, "vhd": materials.FormatVHD, "vmdk": materials.FormatVMDK,
+	"vhdx": materials.FormatVHDX, "iso": materials.FormatISO,
+}
+
+// splitTmpExt strips `.tmp` and splits off the format extension.
+func splitTmpExt(name string) (base, ext string, temp bool, reason string) {
+	if strings.HasSuffix(name, tmpSuffix) {
+		temp = true
+		name = strings.TrimSuffix(name, tmpSuffix)
+	}
+	dot := strings.LastIndexByte(name, '.')
+	if dot < 0 {
+		return "", "", temp, "name has no format extension"
+	}
+	ext = name[dot+1:]
+	if _, ok := knownExt[ext]; !ok {
+		return "", "", temp, "unknown format extension " + strconv.Quote(ext)
+	}
+	return name[:dot], ext, temp, ""
+}
+
+// parseVolumeName parses the new layout `<uuid>#<generation>.<ext>[.tmp]`.
+// Only the canonical spelling is accepted, so that the name the assembler
+// would compute for the key is the name found.
+func parseVolumeName(name string) parsedName {
+	base, ext, temp, reason := splitTmpExt(name)
+	p := parsedName{ext: ext, temp: temp}
+	if reason != "" {
+		p.reason = reason + "; want <uuid>#<generation>.<format>"
+		return p
+	}
+	id, gen, ok := strings.Cut(base, "#")
+	if !ok {
+		p.reason = "name has no '#<generation>'; want <uuid>#<generation>.<format>"
+		return p
+	}
+	if !isUUID(id) {
+		p.reason = "volume id " + strconv.Quote(id) + " is not a UUID"
+		return p
+	}
+	g, ok := canonicalUint(gen)
+	if !ok {
+		p.reason = "generation " + strconv.Quote(gen) + " is not a canonical non-negative integer"
+		return p
+	}
+	p.id, p.gen = id, g
+	return p
+}
+
+// parseLegacyName parses the old layout `<sha256>-<app-uuid>[#<purge>].<ext>[.tmp]`.
+func parseLegacyName(name string) parsedName {
+	base, ext, temp, reason := splitTmpExt(name)
+	p := parsedName{ext: ext, temp: temp}
+	if reason != "" {
+		p.reason = reason + "; want <sha256>-<app-uuid>[#<purge>].<format>"
+		return p
+	}
+	if len(base) < 64+1+36 || base[64] != '-' || !isHex(base[:64]) {
+		p.reason = "name does not start with <sha256>-; want <sha256>-<app-uuid>[#<purge>].<format>"
+		return p
+	}
+	app, purge, hasPurge := strings.Cut(base[65:], "#")
+	if !isUUID(app) {
+		p.reason = "app id " + strconv.Quote(app) + " is not a UUID"
+		return p
+	}
+	l := &materials.LegacyName{SHA256: base[:64], App: app}
+	if hasPurge {
+		n, ok := canonicalUint(purge)
+		if !ok {
+			p.reason = "purge counter " + strconv.Quote(purge) + " is not a canonical non-negative integer"
+			return p
+		}
+		l.Purge = n
+	}
+	p.legacy = l
+	return p
+}
+
+func canonicalUint(s string) (int64, bool) {
+	if s == "" || (len(s) > 1 && s[0] == '0') {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// isLowerHex64 is a sha256 digest's hex spelling.
+func isLowerHex64(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// isUUID accepts the 36-character hyphenated spelling.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < 36; i++ {
+		switch i {
+		case 8, 13, 18, 23:
+			if s[i] != '-' {
+				return false
+			}
+		default:
+			if !isHex(s[i : i+1]) {
+				return false
+			}
+		}
+	}
+	return true
+}

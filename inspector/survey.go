@@ -1,0 +1,361 @@
+package inspector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/edgewright/edgewright/materials"
+)
+
+// Options says what to survey.
+type Options struct {
+	// Root is the device root; volumes live under Root/persist/...
+	Root string
+	// Containerd, when set, adds a containerd content store and its image
+	// records to the survey.
+	Containerd *ContainerdOptions
+	// Journal, when set, is asked what the last apply left in flight.
+	Journal JournalSource
+	// Logger receives progress at debug level; nil logs nothing.
+	Logger *zap.Logger
+	// Workers bounds the goroutines that stat and read headers; 0 means
+	// GOMAXPROCS.
+	Workers int
+}
+
+// ContainerdOptions names a containerd daemon and the namespace to survey.
+type ContainerdOptions struct {
+	Socket    string
+	Namespace string
+	// Timeout bounds the whole containerd part of the survey; 0 means 30s.
+	Timeout time.Duration
+}
+
+// JournalSource is what the inspector needs of the assembler's journal
+// (journal.Journal implements it); the inspector never imports the
+// assembler.
+type JournalSource interface {
+	JournalState(ctx context.Context) (*materials.JournalState, error)
+}
+
+// RootError is returned when the root itself cannot be surveyed: it does
+// not exist, is not a directory or cannot be opened. Anything below the
+// root that cannot be read is a diagnostic instead.
+type RootError struct {
+	Root string
+	Err  error
+}
+
+func (e *RootError) Error() string { return fmt.Sprintf("survey root %s: %v", e.Root, e.Err) }
+func (e *RootError) Unwrap() error { return e.Err }
+
+// Diagnostic paths that are not file paths under the root.
+const (
+	// DiagContainerd is the Path of diagnostics about the containerd
+	// daemon as a whole (unreachable, a list that failed).
+	DiagContainerd = "containerd"
+	// DiagJournal is the Path of a diagnostic about the journal.
+	DiagJournal = "journal"
+)
+
+// Where the two layouts and the blob directory live under the root.
+const (
+	VaultVolumesDir = "persist/vault/volumes"
+	ClearVolumesDir = "persist/clear/volumes"
+	LegacyDir       = "persist/img"
+	BlobsDir        = "persist/blobs"
+	BlobsSHA256Dir  = "persist/blobs/sha256"
+	BlobsIngestDir  = "persist/blobs/ingest"
+)
+
+// ContainerdUnreachable reports whether a survey could not reach the
+// containerd daemon it was asked to survey (its blobs and images are then
+// missing from the Floorplan, not absent from the device).
+func ContainerdUnreachable(fp *materials.Floorplan) bool {
+	for _, d := range fp.Diagnostics {
+		if d.Path == DiagContainerd && d.Severity == materials.SeverityError && strings.HasPrefix(d.Message, msgUnreachable) {
+			return true
+		}
+	}
+	return false
+}
+
+// Survey returns what exists now under opts.Root (and in containerd when
+// asked), sorted so that two surveys of an unchanged device are equal, with
+// fp.Fingerprint set. It fails only when the root cannot be opened or ctx
+// ends; everything else it cannot read becomes a diagnostic. A diagnostic
+// of severity error means a whole scope (a directory, containerd, the
+// journal) is missing from the Floorplan; a warning concerns one item.
+func Survey(ctx context.Context, opts Options) (*materials.Floorplan, error) {
+	if opts.Root == "" {
+		return nil, &RootError{Root: opts.Root, Err: errors.New("root is empty")}
+	}
+	abs, err := filepath.Abs(opts.Root)
+	if err != nil {
+		return nil, &RootError{Root: opts.Root, Err: err}
+	}
+	// The root itself is the caller's choice and may be reached through a
+	// symlink; nothing below it is.
+	rootfd, err := unix.Open(abs, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &RootError{Root: abs, Err: err}
+	}
+	defer unix.Close(rootfd)
+
+	s := &surveyor{
+		log:     opts.Logger,
+		rootfd:  rootfd,
+		workers: opts.Workers,
+	}
+	if s.log == nil {
+		s.log = zap.NewNop()
+	}
+	if s.workers <= 0 {
+		s.workers = runtime.GOMAXPROCS(0)
+	}
+	fp := &materials.Floorplan{
+		Root:        abs,
+		Volumes:     []materials.VolumeFile{},
+		Blobs:       []materials.BlobRecord{},
+		Images:      []materials.ImageRecord{},
+		Diagnostics: materials.Diagnostics{},
+	}
+
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(rootfd, &st); err != nil {
+		s.diag(materials.SeverityWarning, ".", err, "cannot read free space")
+	} else {
+		fp.Space = materials.Space{
+			TotalBytes: st.Blocks * uint64(st.Bsize),
+			FreeBytes:  st.Bavail * uint64(st.Bsize),
+		}
+	}
+
+	for _, d := range []struct {
+		rel   string
+		clear bool
+	}{{VaultVolumesDir, false}, {ClearVolumesDir, true}} {
+		vs, err := s.volumeDir(ctx, d.rel, d.clear, parseVolumeName)
+		if err != nil {
+			return nil, err
+		}
+		fp.Volumes = append(fp.Volumes, vs...)
+	}
+	legacy, err := s.volumeDir(ctx, LegacyDir, false, parseLegacyName)
+	if err != nil {
+		return nil, err
+	}
+	fp.Volumes = append(fp.Volumes, legacy...)
+
+	blobs, err := s.blobDir(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fp.Blobs = append(fp.Blobs, blobs...)
+
+	if opts.Containerd != nil {
+		cb, ci := s.containerd(ctx, opts.Containerd)
+		fp.Blobs = append(fp.Blobs, cb...)
+		fp.Images = append(fp.Images, ci...)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("survey %s: %w", abs, err)
+	}
+
+	if opts.Journal != nil {
+		js, err := opts.Journal.JournalState(ctx)
+		if err != nil {
+			s.diag(materials.SeverityError, DiagJournal, err, "cannot read the journal")
+		} else if js != nil {
+			fp.Journal = js
+			markInFlight(fp, js)
+		}
+	}
+
+	sortFloorplan(fp)
+	fp.Diagnostics = s.sortedDiags()
+	fp.Fingerprint = materials.Fingerprint(fp)
+	s.log.Debug("survey done", zap.String("root", abs), zap.Int("volumes", len(fp.Volumes)),
+		zap.Int("blobs", len(fp.Blobs)), zap.Int("images", len(fp.Images)),
+		zap.Int("diagnostics", len(fp.Diagnostics)))
+	return fp, nil
+}
+
+// surveyor carries one survey's state.
+type surveyor struct {
+	log     *zap.Logger
+	rootfd  int
+	workers int
+
+	mu    sync.Mutex
+	diags materials.Diagnostics
+}
+
+// diag records a problem at a root-relative path; err may be nil.
+func (s *surveyor) diag(sev materials.Severity, path string, err error, msg string) {
+	d := materials.Diagnostic{Severity: sev, Path: path, Message: msg}
+	if err != nil {
+		d.Value = errValue(err)
+		d.Message = msg + ": " + err.Error()
+	}
+	s.mu.Lock()
+	s.diags = append(s.diags, d)
+	s.mu.Unlock()
+}
+
+// errValue names an errno (EACCES, ELOOP) when there is one.
+func errValue(err error) string {
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		if n := unix.ErrnoName(errno); n != "" {
+			return n
+		}
+	}
+	return err.Error()
+}
+
+func (s *surveyor) sortedDiags() materials.Diagnostics {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ds := append(materials.Diagnostics{}, s.diags...)
+	sort.SliceStable(ds, func(i, j int) bool {
+		a, b := ds[i], ds[j]
+		if a.Path != b.Path {
+			return a.Path < b.Path
+		}
+		if a.Severity != b.Severity {
+			return a.Severity < b.Severity
+		}
+		return a.Message < b.Message
+	})
+	return ds
+}
+
+// forEach runs fn(i) for i in [0,n) on the survey's workers. Each worker
+// gets its own header buffer. It stops early when ctx ends.
+func (s *surveyor) forEach(ctx context.Context, n int, fn func(i int, buf []byte)) error {
+	w := s.workers
+	if w > n {
+		w = n
+	}
+	if w <= 1 {
+		buf := make([]byte, headerSize)
+		for i := 0; i < n; i++ {
+			if i&255 == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			fn(i, buf)
+		}
+		return ctx.Err()
+	}
+	// Work is handed out in small chunks: per-item channel sends would cost
+	// more than the few syscalls each item needs.
+	const chunk = 64
+	var (
+		next int
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+	)
+	take := func() (int, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		lo := next
+		next += chunk
+		if next > n {
+			next = n
+		}
+		return lo, next
+	}
+	for k := 0; k < w; k++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, headerSize)
+			for ctx.Err() == nil {
+				lo, hi := take()
+				if lo >= hi {
+					return
+				}
+				for i := lo; i < hi; i++ {
+					fn(i, buf)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return ctx.Err()
+}
+
+// markInFlight turns what the journal says was being worked on into
+// uncertain (partial) state, whatever the disk looks like now.
+func markInFlight(fp *materials.Floorplan, js *materials.JournalState) {
+	const why = "in flight when the last apply stopped"
+	mark := func(state *materials.State, reason *string) {
+		if *reason == "" {
+			*reason = why
+		} else {
+			*reason = why + "; " + *reason
+		}
+		*state = materials.StatePartial
+	}
+	for _, in := range js.InFlight {
+		t := in.Target
+		for i := range fp.Volumes {
+			v := &fp.Volumes[i]
+			hit := false
+			switch t.Kind {
+			case materials.KindVolume:
+				hit = v.ID != "" && (t.ID == v.ID || t.ID == v.Key().String())
+			case materials.KindFile:
+				hit = t.ID == v.Path
+			}
+			if hit {
+				mark(&v.State, &v.Reason)
+			}
+		}
+		for i := range fp.Blobs {
+			b := &fp.Blobs[i]
+			hit := false
+			switch t.Kind {
+			case materials.KindBlob:
+				hit = b.Digest != "" && string(b.Digest) == t.ID
+			case materials.KindFile:
+				hit = b.Path != "" && t.ID == b.Path
+			}
+			if hit {
+				mark(&b.State, &b.Reason)
+			}
+		}
+	}
+}
+
+func sortFloorplan(fp *materials.Floorplan) {
+	sort.Slice(fp.Volumes, func(i, j int) bool { return fp.Volumes[i].Path < fp.Volumes[j].Path })
+	sort.Slice(fp.Blobs, func(i, j int) bool {
+		a, b := &fp.Blobs[i], &fp.Blobs[j]
+		if a.Digest != b.Digest {
+			return a.Digest < b.Digest
+		}
+		if a.Store != b.Store {
+			return a.Store < b.Store
+		}
+		if a.State != b.State {
+			return a.State < b.State
+		}
+		if a.Ref != b.Ref {
+			return a.Ref < b.Ref
+		}
+		return a.Path < b.Path
+	})
+	sort.Slice(fp.Images, func(i, j int) bool { return fp.Images[i].Name < fp.Images[j].Name })
+}

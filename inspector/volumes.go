@@ -1,0 +1,334 @@
+package inspector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/edgewright/edgewright/materials"
+)
+
+const (
+	// Flags for every file opened below the root: never through a
+	// symlink, never become a controlling terminal, never block on a FIFO
+	// swapped in after the directory was read.
+	openFileFlags = unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NONBLOCK | unix.O_NOCTTY
+	openDirFlags  = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	// maxContainerDepth bounds the walk of a container volume's tree (and
+	// the file descriptors it holds open).
+	maxContainerDepth = 128
+	reasonSymlink     = "symlink, not followed"
+)
+
+// openDir opens rel (slash-separated, below the root) one component at a
+// time with O_NOFOLLOW, so that no symlink anywhere on the way is
+// followed. A missing directory is not a problem (ok false, no
+// diagnostic); any other failure is an error diagnostic, since the whole
+// scope is then missing from the Floorplan.
+func (s *surveyor) openDir(rel string) (fd int, ok bool) {
+	fd = s.rootfd
+	done := ""
+	for _, comp := range strings.Split(rel, "/") {
+		if done == "" {
+			done = comp
+		} else {
+			done += "/" + comp
+		}
+		next, err := unix.Openat(fd, comp, openDirFlags, 0)
+		if fd != s.rootfd {
+			unix.Close(fd)
+		}
+		if err != nil {
+			s.dirOpenFailed(done, err)
+			return -1, false
+		}
+		fd = next
+	}
+	return fd, true
+}
+
+// dirOpenFailed turns a failed directory open into the right diagnostic.
+func (s *surveyor) dirOpenFailed(rel string, err error) {
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		// Nothing there yet: a fresh device.
+	case errors.Is(err, unix.ELOOP):
+		s.diag(materials.SeverityError, rel, err, "directory is a "+reasonSymlink+"; its contents are not surveyed")
+	case errors.Is(err, unix.ENOTDIR):
+		s.diag(materials.SeverityError, rel, err, "not a directory; not surveyed")
+	default:
+		s.diag(materials.SeverityError, rel, err, "cannot open directory; its contents are not surveyed")
+	}
+}
+
+// readDir lists an open directory (names and d_type only, no stat). A
+// failure part way is an error diagnostic; what was read is returned.
+func (s *surveyor) readDir(fd int, rel string) []dirent {
+	ents, err := readDirents(fd)
+	if err != nil {
+		s.diag(materials.SeverityError, rel, err, "cannot list directory; the listing is incomplete")
+	}
+	return ents
+}
+
+type nameParser func(string) parsedName
+
+// volumeDir surveys one directory of volume files.
+func (s *surveyor) volumeDir(ctx context.Context, rel string, clear bool, parse nameParser) ([]materials.VolumeFile, error) {
+	fd, ok := s.openDir(rel)
+	if !ok {
+		return nil, nil
+	}
+	defer unix.Close(fd)
+	ents := s.readDir(fd, rel)
+	out := make([]materials.VolumeFile, len(ents))
+	err := s.forEach(ctx, len(ents), func(i int, buf []byte) {
+		s.volumeEntry(fd, rel, ents[i], clear, parse, &out[i], buf)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("survey %s: %w", rel, err)
+	}
+	s.log.Debug("surveyed volume directory", zap.String("dir", rel), zap.Int("entries", len(out)))
+	return out, nil
+}
+
+// volumeEntry fills v from one directory entry.
+func (s *surveyor) volumeEntry(dirfd int, rel string, e dirent, clear bool, parse nameParser, v *materials.VolumeFile, buf []byte) {
+	name := e.name
+	v.Path = rel + "/" + name
+	v.ClearText = clear
+	if why := untrusted(name); why != "" {
+		s.lstatInto(dirfd, name, v)
+		v.State, v.Reason = materials.StateUnknown, why
+		return
+	}
+	var broken string
+	switch e.typ {
+	case unix.DT_LNK:
+		s.lstatInto(dirfd, name, v)
+		v.State, v.Reason = materials.StateUnknown, reasonSymlink
+		return
+	case unix.DT_DIR:
+		v.Dir = true
+		v.Format = materials.FormatContainer
+		if why := s.containerVolume(dirfd, name, v); why != "" {
+			v.State, v.Reason = materials.StateUnknown, why
+			return
+		}
+	case unix.DT_REG:
+		var why string
+		broken, why = s.fileVolume(dirfd, name, v, buf)
+		if why != "" {
+			v.State, v.Reason = materials.StateUnknown, why
+			return
+		}
+	default:
+		s.lstatInto(dirfd, name, v)
+		v.State, v.Reason = materials.StateUnknown, "not a regular file or directory ("+dtName(e.typ)+")"
+		return
+	}
+	s.classify(v, parse(name), broken)
+}
+
+// classify sets state and reason from what the name says and what the
+// content says. broken is the header's corruption, if any.
+func (s *surveyor) classify(v *materials.VolumeFile, p parsedName, broken string) {
+	v.Temp = p.temp
+	if p.reason != "" {
+		v.State, v.Reason = materials.StateUnknown, p.reason
+		return
+	}
+	v.ID, v.Generation, v.Legacy = p.id, p.gen, p.legacy
+	claimed := knownExt[p.ext]
+	switch {
+	case v.Dir && claimed != materials.FormatContainer:
+		broken = "a directory named ." + p.ext + "; only container volumes are directories"
+	case !v.Dir && claimed == materials.FormatContainer:
+		broken = "named .container but is a file; a container volume is a directory"
+	case broken == "" && !v.Dir && claimed != v.Format && (v.Format != materials.FormatRaw || hasMagic(claimed)):
+		s.diag(materials.SeverityWarning, v.Path, nil,
+			fmt.Sprintf("extension says %s but the header says %s; the header is believed", claimed, v.Format))
+	}
+	switch {
+	case p.temp && broken != "":
+		v.State, v.Reason = materials.StatePartial, "work in progress (.tmp); "+broken
+	case p.temp:
+		v.State, v.Reason = materials.StatePartial, "work in progress (.tmp)"
+	case broken != "":
+		v.State, v.Reason = materials.StateBroken, broken
+	default:
+		v.State = materials.StateComplete
+	}
+}
+
+// hasMagic says whether a format is recognisable from its first bytes, so
+// that a raw-looking header contradicts the extension.
+func hasMagic(f materials.Format) bool {
+	switch f {
+	case materials.FormatQcow, materials.FormatQcow2, materials.FormatVMDK, materials.FormatVHDX:
+		return true
+	}
+	return false
+}
+
+// fileVolume stats a volume file and reads its header: one open, one
+// fstat, one pread. It returns the header's corruption (broken) or why
+// the file could not be read at all (unreadable).
+func (s *surveyor) fileVolume(dirfd int, name string, v *materials.VolumeFile, buf []byte) (broken, unreadable string) {
+	fd, err := unix.Openat(dirfd, name, openFileFlags, 0)
+	if err != nil {
+		s.lstatInto(dirfd, name, v)
+		if errors.Is(err, unix.ELOOP) {
+			return "", reasonSymlink // replaced by a symlink since the listing
+		}
+		s.diag(materials.SeverityWarning, v.Path, err, "cannot open volume file")
+		return "", "cannot read: " + errValue(err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		s.diag(materials.SeverityWarning, v.Path, err, "cannot stat volume file")
+		return "", "cannot stat: " + errValue(err)
+	}
+	fillStat(v, &st)
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return "", "not a regular file"
+	}
+	n, err := unix.Pread(fd, buf[:headerSize], 0)
+	if err != nil {
+		s.diag(materials.SeverityWarning, v.Path, err, "cannot read volume header")
+		return "", "cannot read header: " + errValue(err)
+	}
+	h := parseHeader(buf[:n], st.Size)
+	if h.backingLen > 0 {
+		name := make([]byte, h.backingLen)
+		m, err := unix.Pread(fd, name, h.backingOff)
+		switch {
+		case err != nil:
+			s.diag(materials.SeverityWarning, v.Path, err, "cannot read the qcow2 backing file name")
+		case m < len(name):
+			h.broken = fmt.Sprintf("qcow2 header: backing file name truncated at %d of %d bytes", m, len(name))
+		default:
+			h.backingFile = string(name)
+		}
+	}
+	v.Format = h.format
+	v.BackingFile = h.backingFile
+	v.VirtualSize = h.virtualSize
+	if h.format != materials.FormatQcow2 && h.format != materials.FormatQcow {
+		v.VirtualSize = v.ApparentSize
+	}
+	return h.broken, ""
+}
+
+// lstatInto fills sizes and time without following a symlink.
+func (s *surveyor) lstatInto(dirfd int, name string, v *materials.VolumeFile) {
+	var st unix.Stat_t
+	if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if !errors.Is(err, unix.ENOENT) {
+			s.diag(materials.SeverityWarning, v.Path, err, "cannot stat")
+		}
+		return
+	}
+	fillStat(v, &st)
+}
+
+func fillStat(v *materials.VolumeFile, st *unix.Stat_t) {
+	v.ApparentSize = st.Size
+	v.AllocatedSize = st.Blocks * 512
+	v.ModTime = statMtime(st)
+}
+
+func statMtime(st *unix.Stat_t) time.Time {
+	return time.Unix(st.Mtim.Sec, st.Mtim.Nsec).UTC()
+}
+
+// containerVolume measures a container volume directory like `du`
+// (allocated: every inode below it once; apparent: the sum of sizes),
+// never following a symlink. It returns why it could not be opened.
+func (s *surveyor) containerVolume(dirfd int, name string, v *materials.VolumeFile) string {
+	fd, err := unix.Openat(dirfd, name, openDirFlags, 0)
+	if err != nil {
+		s.lstatInto(dirfd, name, v)
+		if errors.Is(err, unix.ELOOP) {
+			return reasonSymlink
+		}
+		s.diag(materials.SeverityWarning, v.Path, err, "cannot open container volume")
+		return "cannot read: " + errValue(err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		s.diag(materials.SeverityWarning, v.Path, err, "cannot stat container volume")
+		return "cannot stat: " + errValue(err)
+	}
+	v.ModTime = statMtime(&st)
+	d := du{s: s, seen: map[[2]uint64]bool{}}
+	d.allocated = st.Blocks * 512
+	d.apparent = st.Size
+	d.walk(fd, v.Path, 0)
+	v.ApparentSize, v.AllocatedSize, v.VirtualSize = d.apparent, d.allocated, d.apparent
+	if d.short != "" {
+		v.Reason = "sizes undercounted: " + d.short
+	}
+	return ""
+}
+
+type du struct {
+	s                   *surveyor
+	apparent, allocated int64
+	seen                map[[2]uint64]bool // hard-linked inodes counted once
+	short               string             // first reason the count is short
+}
+
+func (d *du) fail(path string, err error, msg string) {
+	d.s.diag(materials.SeverityWarning, path, err, msg)
+	if d.short == "" {
+		d.short = path + ": " + msg
+	}
+}
+
+func (d *du) walk(fd int, rel string, depth int) {
+	if depth >= maxContainerDepth {
+		d.fail(rel, nil, fmt.Sprintf("deeper than %d levels, not measured further", maxContainerDepth))
+		return
+	}
+	ents, err := readDirents(fd)
+	if err != nil {
+		d.fail(rel, err, "cannot list directory")
+	}
+	for _, e := range ents {
+		name := e.name
+		var st unix.Stat_t
+		if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			if !errors.Is(err, unix.ENOENT) {
+				d.fail(rel+"/"+name, err, "cannot stat")
+			}
+			continue
+		}
+		if st.Nlink > 1 && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			k := [2]uint64{st.Dev, st.Ino}
+			if d.seen[k] {
+				continue
+			}
+			d.seen[k] = true
+		}
+		d.allocated += st.Blocks * 512
+		d.apparent += st.Size
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			continue
+		}
+		sub, err := unix.Openat(fd, name, openDirFlags, 0)
+		if err != nil {
+			d.fail(rel+"/"+name, err, "cannot open directory")
+			continue
+		}
+		d.walk(sub, rel+"/"+name, depth+1)
+		unix.Close(sub)
+	}
+}
