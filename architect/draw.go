@@ -498,7 +498,8 @@ func (d *drawer) volumeRefs(path, appID string, appOK bool, refs []*eve.VolumeRe
 }
 
 // crossCheck compares drive i with volume ref i of a phase-1 app; the
-// volume refs win, so disagreements are warnings.
+// volume refs win, so disagreements are warnings. A volume paired with a
+// drive of its kind is marked LegacyDrive.
 func (d *drawer) crossCheck(path string, drives []*eve.Drive, used []*volEntry) {
 	if len(drives) != len(used) {
 		d.warn(path+".drives", strconv.Itoa(len(drives)),
@@ -516,10 +517,15 @@ func (d *drawer) crossCheck(path string, drives []*eve.Drive, used []*volEntry) 
 		case dr.GetDrvtype() == eve.DriveType_HDD_EMPTY:
 			if v.Origin != materials.OriginBlank {
 				d.warn(dp+".drvtype", dr.GetDrvtype().String(), "drive is HDD_EMPTY but the referenced volume is not blank")
+			} else {
+				e.vol.LegacyDrive = true
 			}
 		case v.Origin == materials.OriginBlank:
 			d.warn(dp+".drvtype", dr.GetDrvtype().String(), "drive has an image but the referenced volume is blank")
 		default:
+			// An old agent given this config after a downgrade would use the
+			// drive: the foreman keeps its old-layout file.
+			e.vol.LegacyDrive = true
 			te := d.trees[v.ContentTree]
 			if te == nil {
 				break
