@@ -238,7 +238,15 @@ func (s *surveyor) sortedDiags() materials.Diagnostics {
 		}
 		return a.Message < b.Message
 	})
-	return ds
+	// The same problem met from several scopes (a symlinked persist/) is
+	// said once.
+	out := ds[:0]
+	for i, d := range ds {
+		if i == 0 || d != ds[i-1] {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // forEach runs fn(i) for i in [0,n) on the survey's workers. Each worker

@@ -40,11 +40,13 @@ func (s *surveyor) openDir(rel string) (fd int, ok bool) {
 			done += "/" + comp
 		}
 		next, err := unix.Openat(fd, comp, openDirFlags, 0)
+		if err != nil {
+			s.dirOpenFailed(fd, comp, done, err)
+		}
 		if fd != s.rootfd {
 			unix.Close(fd)
 		}
 		if err != nil {
-			s.dirOpenFailed(done, err)
 			return -1, false
 		}
 		fd = next
@@ -53,17 +55,24 @@ func (s *surveyor) openDir(rel string) (fd int, ok bool) {
 }
 
 // dirOpenFailed turns a failed directory open into the right diagnostic.
-func (s *surveyor) dirOpenFailed(rel string, err error) {
-	switch {
-	case errors.Is(err, unix.ENOENT):
-		// Nothing there yet: a fresh device.
-	case errors.Is(err, unix.ELOOP):
-		s.diag(materials.SeverityError, rel, err, "directory is a "+reasonSymlink+"; its contents are not surveyed")
-	case errors.Is(err, unix.ENOTDIR):
-		s.diag(materials.SeverityError, rel, err, "not a directory; not surveyed")
-	default:
-		s.diag(materials.SeverityError, rel, err, "cannot open directory; its contents are not surveyed")
+// O_DIRECTORY|O_NOFOLLOW fails on a symlink with ENOTDIR or ELOOP, so the
+// entry is looked at (not followed) to say which it was.
+func (s *surveyor) dirOpenFailed(parent int, name, rel string, err error) {
+	if errors.Is(err, unix.ENOENT) {
+		return // nothing there yet: a fresh device
 	}
+	var st unix.Stat_t
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+		if unix.Fstatat(parent, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			s.diag(materials.SeverityError, rel, nil, "directory is a "+reasonSymlink+"; its contents are not surveyed")
+			return
+		}
+	}
+	if errors.Is(err, unix.ENOTDIR) {
+		s.diag(materials.SeverityError, rel, err, "not a directory; not surveyed")
+		return
+	}
+	s.diag(materials.SeverityError, rel, err, "cannot open directory; its contents are not surveyed")
 }
 
 // readDir lists an open directory (names and d_type only, no stat). A
