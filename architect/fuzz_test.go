@@ -1,0 +1,136 @@
+package architect_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/edgewright/edgewright/architect"
+	"github.com/edgewright/edgewright/materials/eve"
+)
+
+// FuzzLoad feeds arbitrary bytes to decode + Draw. It must never panic, and
+// its Blueprint must be deterministic, sorted and self-consistent (nothing
+// that stands refers to something that does not).
+func FuzzLoad(f *testing.F) {
+	for _, s := range seedInputs(f) {
+		f.Add(s.data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		bp := architect.Load(data)
+		if bp == nil {
+			t.Fatal("Load returned nil")
+		}
+		again := architect.Load(append([]byte(nil), data...))
+		if !reflect.DeepEqual(bp, again) {
+			t.Fatal("Load is not deterministic")
+		}
+		if msg := checkSorted(bp); msg != "" {
+			t.Fatal(msg)
+		}
+		if msg := checkConsistent(bp); msg != "" {
+			t.Fatal(msg)
+		}
+		if _, err := json.Marshal(bp); err != nil {
+			t.Fatalf("Blueprint does not render as JSON: %v", err)
+		}
+		// A config that decodes must draw the same from its re-encoding.
+		if cfg, err := architect.Decode(data); err == nil {
+			if !bp.Complete {
+				t.Fatal("decoded config drew an incomplete Blueprint")
+			}
+			bin, err := proto.Marshal(cfg)
+			if err != nil {
+				t.Fatalf("re-encode: %v", err)
+			}
+			if len(bin) > 0 {
+				if other := architect.Load(bin); !reflect.DeepEqual(bp, other) {
+					t.Fatal("binary re-encoding draws a different Blueprint")
+				}
+			}
+		} else if bp.Complete {
+			t.Fatal("undecodable config drew a complete Blueprint")
+		}
+	})
+}
+
+type seed struct {
+	name string
+	data []byte
+}
+
+// seedInputs are the fixtures and example configs, in JSON and binary,
+// plus a few broken shapes.
+func seedInputs(tb testing.TB) []seed {
+	var out []seed
+	for _, p := range configFiles(tb) {
+		data := mustRead(tb, p)
+		base := strings.TrimSuffix(filepath.Base(p), ".json")
+		out = append(out, seed{base + "-json", data})
+		cfg := mustDecode(tb, p)
+		bin, err := proto.MarshalOptions{Deterministic: true}.Marshal(cfg)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, seed{base + "-binary", bin})
+		out = append(out, seed{base + "-binary-truncated", bin[:len(bin)/2]})
+	}
+	small, err := proto.Marshal(&eve.EdgeDevConfig{
+		ControllerEpoch: 1,
+		Datastores:      []*eve.DatastoreConfig{{Id: dsHTTP, DType: eve.DsType_DsHttp, Fqdn: "h"}},
+		ContentInfo:     []*eve.ContentTree{{Uuid: ctRaw, DsId: dsHTTP, URL: "a/../b", Iformat: eve.Format_RAW, Sha256: "x"}},
+		Volumes: []*eve.Volume{
+			{Uuid: vRaw, Origin: &eve.VolumeContentOrigin{Type: eve.VolumeContentOriginType_VCOT_DOWNLOAD, DownloadContentTreeID: ctRaw}},
+			{Uuid: vBlank, Origin: &eve.VolumeContentOrigin{Type: eve.VolumeContentOriginType_VCOT_BLANK}, Maxsizebytes: -1},
+		},
+		Apps: []*eve.AppInstanceConfig{{
+			Uuidandversion: &eve.UUIDandVersion{Uuid: appOld},
+			Drives:         []*eve.Drive{{Image: &eve.Image{Uuidandversion: &eve.UUIDandVersion{Uuid: imgOld}, Name: "i.qcow2", DsId: dsHTTP, Iformat: eve.Format_QCOW2}}, {Drvtype: eve.DriveType_HDD_EMPTY}},
+		}},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out = append(out,
+		seed{"small-binary", small},
+		seed{"empty", []byte{}},
+		seed{"empty-object", []byte("{}")},
+		seed{"broken-json", []byte(`{"volumes":[{"uuid":`)},
+		seed{"blank-then-binary", append([]byte("\n{"), make([]byte, 123)...)},
+	)
+	return out
+}
+
+// TestSeedCorpus keeps testdata/fuzz/FuzzLoad in step with seedInputs, so
+// `go test -fuzz` starts from the same committed corpus everywhere.
+// EDGEWRIGHT_UPDATE_CORPUS=1 rewrites it.
+func TestSeedCorpus(t *testing.T) {
+	dir := filepath.Join("testdata", "fuzz", "FuzzLoad")
+	update := os.Getenv("EDGEWRIGHT_UPDATE_CORPUS") == "1"
+	for _, s := range seedInputs(t) {
+		want := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", s.data)
+		path := filepath.Join(dir, "seed-"+s.name)
+		if update {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run with EDGEWRIGHT_UPDATE_CORPUS=1)", err)
+		}
+		if string(got) != want {
+			t.Errorf("%s is stale (run with EDGEWRIGHT_UPDATE_CORPUS=1)", path)
+		}
+	}
+}
