@@ -1,0 +1,406 @@
+package foreman
+
+import (
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/edgewright/edgewright/materials"
+	"github.com/edgewright/edgewright/remodel"
+)
+
+// treeState is what the plan knows about one desired content tree.
+type treeState struct {
+	tree *materials.ContentTree
+	idx  int32
+	oci  bool
+	top  digest.Digest
+	// ready: every blob of the tree is known (present, or planned to
+	// download with nothing left to learn from it), so a volume can be
+	// created from it after deps.
+	ready bool
+	deps  []string
+	// why is the reason the tree cannot be addressed at all (no digest and
+	// no tag to resolve); empty otherwise.
+	why     string
+	visited map[digest.Digest]bool
+}
+
+// isOCI reports whether the tree is an OCI image: a container format or a
+// container-registry datastore.
+func (p *planner) isOCI(t *materials.ContentTree) bool {
+	if t.Format == materials.FormatContainer {
+		return true
+	}
+	for _, id := range t.Datastores {
+		if ds, ok := p.dsByID[id]; ok && ds.Type == materials.DatastoreContainerRegistry {
+			return true
+		}
+	}
+	return false
+}
+
+// isIndex reports whether a blob is an OCI image index (or a Docker
+// manifest list): its children are per-platform manifests, of which the
+// assembler fetches only its own platform's.
+func isIndex(b *materials.BlobRecord) bool {
+	return strings.Contains(b.MediaType, "image.index") || strings.Contains(b.MediaType, "manifest.list")
+}
+
+func validHex(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// topDigest finds a tree's top blob: the configured sha256, a digest in
+// the URL, or the journal's latch for this tree generation and URL. The
+// second result is the reason a resolve is needed when the first is empty
+// and the tree is OCI.
+func (p *planner) topDigest(t *materials.ContentTree, oci bool) (digest.Digest, string) {
+	if t.SHA256 != "" {
+		if !validHex(t.SHA256) {
+			return "", ""
+		}
+		return digest.NewDigestFromEncoded(digest.SHA256, t.SHA256), ""
+	}
+	if !oci {
+		return "", ""
+	}
+	if i := strings.LastIndex(t.URL, "@sha256:"); i >= 0 && validHex(t.URL[i+8:]) {
+		return digest.Digest(t.URL[i+1:]), ""
+	}
+	if l, ok := p.latches[latchKey{t.ID, t.Generation}]; ok {
+		if l.URL == t.URL && l.Digest != "" {
+			return l.Digest, ""
+		}
+		return "", "URL changed from " + l.URL + " to " + t.URL + " since the tag was latched; resolve " + t.URL
+	}
+	return "", "tag " + t.URL + " not resolved yet (no latch for generation " + itoa(t.Generation) + ")"
+}
+
+// contentTrees plans what every desired content tree still needs:
+// resolves, downloads of missing blobs (resumed when partial) and
+// verifies of uncertain ones.
+func (p *planner) contentTrees() {
+	for i, t := range p.trees {
+		ts := &treeState{tree: t, idx: int32(i), oci: p.isOCI(t)}
+		p.states[t.ID] = ts
+		top, resolveWhy := p.topDigest(t, ts.oci)
+		if top == "" {
+			ref := materials.MaterialRef{Kind: materials.KindContentTree, ID: t.ID}
+			if resolveWhy != "" {
+				ct := *t
+				n := p.add(remodel.Remodel{
+					ID: remodelID(remodel.ActionResolve, ref), Action: remodel.ActionResolve, Target: ref,
+					Reason:      "content tree " + treeName(t) + ": " + resolveWhy,
+					ContentTree: &ct,
+				})
+				n.guards = append(n.guards, ref)
+				continue
+			}
+			if t.SHA256 != "" {
+				ts.why = "content tree " + treeName(t) + " has an invalid sha256 " + t.SHA256
+			} else {
+				ts.why = "content tree " + treeName(t) + " has no sha256 and is not an OCI reference: its blob cannot be addressed"
+			}
+			p.diag(materials.SeverityWarning, "contentTrees/"+t.ID, t.URL, ts.why)
+			continue
+		}
+		ts.top = top
+		ts.ready = true
+		p.walk(ts, top, true, true)
+	}
+}
+
+// need marks d as needed by tree ts.
+func (p *planner) need(d digest.Digest, ts *treeState) {
+	if _, ok := p.needed[d]; !ok {
+		p.needed[d] = ts.idx
+	}
+	if p.blobTrees != nil {
+		l := p.blobTrees[d]
+		if len(l) == 0 || l[len(l)-1] != ts.tree.ID {
+			p.blobTrees[d] = append(l, ts.tree.ID)
+		}
+	}
+}
+
+// walk visits blob d of tree ts. parent is true for blobs that name other
+// blobs (an OCI tree's top, an index's manifests); top for the tree's top.
+func (p *planner) walk(ts *treeState, d digest.Digest, parent, top bool) {
+	if ts.visited == nil {
+		ts.visited = map[digest.Digest]bool{}
+	} else if ts.visited[d] {
+		return
+	}
+	ts.visited[d] = true
+	p.need(d, ts)
+	rec := p.complete[d]
+	if rec == nil || rec.State == materials.StateBroken {
+		ts.deps = append(ts.deps, p.fetch(ts, d, rec, top)...)
+		if ts.oci && parent {
+			ts.ready = false // its children are known only once it is here
+		}
+		return
+	}
+	if in := p.inflight[blobRef(d)]; in != nil {
+		ts.deps = append(ts.deps, p.verify(ts, d, rec, "a "+in.Action+" was in flight when the last apply stopped (started "+fmtTime(in.StartedAt)+"): verify before use"))
+	}
+	if !ts.oci || !parent {
+		return
+	}
+	if isIndex(rec) {
+		found := false
+		for _, c := range rec.Children {
+			if cr := p.complete[c]; cr != nil && cr.State == materials.StateComplete {
+				found = true
+				p.walk(ts, c, true, false)
+			}
+		}
+		if !found {
+			ts.ready = false
+			ts.deps = append(ts.deps, p.download(ts, d, nil, top, "index "+string(d)+" of content tree "+treeName(ts.tree)+" is present but none of its platform manifests: fetch this platform's"))
+		}
+		return
+	}
+	if len(rec.Children) == 0 {
+		ts.ready = false
+		p.diag(materials.SeverityWarning, "blobs/"+string(d), rec.MediaType, "manifest of content tree "+ts.tree.ID+" names no config or layers; the tree cannot be built")
+		return
+	}
+	for _, c := range rec.Children {
+		p.walk(ts, c, false, false)
+	}
+}
+
+// fetch plans what a missing (or broken) blob needs: a download, resumed
+// when a partial ingest exists; a verify when all bytes are written but
+// not committed, or when the record is broken; and for a signed tree's top
+// blob, a verify after the download. It returns the remodel ids a volume
+// built from the blob must wait for.
+func (p *planner) fetch(ts *treeState, d digest.Digest, rec *materials.BlobRecord, top bool) []string {
+	if rec != nil { // broken
+		why := "blob found broken"
+		if rec.Reason != "" {
+			why += " (" + rec.Reason + ")"
+		}
+		return []string{p.verify(ts, d, rec, why+": verify, and fetch again if it does not match")}
+	}
+	part := p.partial[d]
+	if part != nil && part.Size > 0 && part.Offset >= part.Size {
+		return []string{p.verify(ts, d, part, "all "+itoa(part.Size)+" bytes written but not committed: verify before commit")}
+	}
+	var what string
+	switch {
+	case top && ts.oci:
+		what = "top blob (manifest or index) of content tree " + treeName(ts.tree) + " not present"
+	case top:
+		what = "content tree " + treeName(ts.tree) + " not present"
+	default:
+		what = "blob of content tree " + treeName(ts.tree) + " not present"
+	}
+	id := p.download(ts, d, part, top, what)
+	ids := []string{id}
+	if top && ts.tree.Signature != nil {
+		v := p.verify(ts, d, nil, "content tree "+treeName(ts.tree)+" has a signature configured: check it before use")
+		p.after(p.byID[v], id)
+		ids = append(ids, v)
+	}
+	return ids
+}
+
+func (p *planner) download(ts *treeState, d digest.Digest, part *materials.BlobRecord, top bool, reason string) string {
+	ref := blobRef(d)
+	id := remodelID(remodel.ActionDownload, ref)
+	if _, ok := p.byID[id]; ok {
+		return id
+	}
+	size := int64(0)
+	if top && !ts.oci {
+		size = int64(ts.tree.MaxSizeBytes)
+	}
+	var off int64
+	if part != nil {
+		off = part.Offset
+		if part.Size > 0 {
+			size = part.Size
+		}
+		if in := p.inflight[ref]; in != nil {
+			reason += "; was in flight when the last apply stopped"
+		}
+		reason += "; resume from offset " + itoa(off)
+		if size > 0 {
+			reason += " of " + itoa(size)
+		}
+	}
+	need := size - off
+	if need < 0 {
+		need = 0
+	}
+	ct := *ts.tree
+	r := remodel.Remodel{
+		ID: id, Action: remodel.ActionDownload, Target: ref, Reason: reason,
+		ContentTree: &ct,
+		Blob:        &materials.Blob{Digest: d, Size: size},
+		Store:       p.store,
+		Offset:      off,
+		Bytes:       need,
+	}
+	if part != nil {
+		r.Blob.MediaType = part.MediaType
+	}
+	p.add(r)
+	return id
+}
+
+func (p *planner) verify(ts *treeState, d digest.Digest, rec *materials.BlobRecord, reason string) string {
+	store := p.store
+	if rec != nil && rec.Store != "" {
+		store = rec.Store
+	}
+	ref := blobRef(d)
+	id := remodelID(remodel.ActionVerify, ref)
+	if _, ok := p.byID[id]; ok {
+		return id
+	}
+	b := &materials.Blob{Digest: d}
+	if rec != nil {
+		b.Size, b.MediaType = rec.Size, rec.MediaType
+	}
+	ct := *ts.tree
+	p.add(remodel.Remodel{
+		ID: id, Action: remodel.ActionVerify, Target: ref, Reason: reason,
+		ContentTree: &ct, Blob: b, Store: store,
+	})
+	return id
+}
+
+// unneededBlobs plans the deletion of blobs no desired content tree needs,
+// once the grace period since their last reference went away is over.
+func (p *planner) unneededBlobs() {
+	if !p.valid {
+		return // nothing is known to be unneeded on an incomplete blueprint
+	}
+	var reachable map[digest.Digest]bool // blobs kept by a containerd image record
+	for i := range p.fp.Blobs {
+		b := &p.fp.Blobs[i]
+		if _, ok := p.needed[b.Digest]; ok {
+			continue
+		}
+		if b.Store == materials.BlobStoreContainerd {
+			if b.Labels[OwnerLabel] != OwnerValue {
+				continue // not ours: never touched
+			}
+			if reachable == nil {
+				reachable = map[digest.Digest]bool{}
+				for _, im := range p.fp.Images {
+					reachable[im.Target] = true
+					for _, c := range im.Blobs {
+						reachable[c] = true
+					}
+				}
+			}
+			if reachable[b.Digest] {
+				continue // containerd collects it after its image record goes
+			}
+		}
+		ref := blobRef(b.Digest)
+		since := p.clock(ref)
+		id := remodelID(remodel.ActionDelete, ref)
+		if b.Store == materials.BlobStoreContainerd {
+			id += "@containerd"
+		}
+		what := "blob"
+		if b.State == materials.StatePartial {
+			what = "partial download"
+		}
+		if name := p.lastTreeOf(b.Digest); name != "" {
+			what += " of content tree " + name
+		}
+		n := p.add(remodel.Remodel{
+			ID: id, Action: remodel.ActionDelete, Target: ref,
+			Reason: what + " no longer referenced since " + fmtTime(since),
+			Blob:   &materials.Blob{Digest: b.Digest, Size: b.Size, MediaType: b.MediaType},
+			Store:  b.Store, Path: b.Path,
+		})
+		n.since, n.grace = since, true
+	}
+}
+
+// lastTreeOf names the tree of the last applied Blueprint whose top blob
+// is d, for the reason of a delete.
+func (p *planner) lastTreeOf(d digest.Digest) string {
+	if p.last == nil {
+		return ""
+	}
+	if p.lastTopOf == nil {
+		p.lastTopOf = map[digest.Digest]string{}
+		for i := range p.last.ContentTrees {
+			t := &p.last.ContentTrees[i]
+			if top, _ := p.topDigest(t, p.isOCI(t)); top != "" {
+				if _, ok := p.lastTopOf[top]; !ok {
+					p.lastTopOf[top] = treeName(t)
+				}
+			}
+		}
+	}
+	return p.lastTopOf[d]
+}
+
+// images plans the deletion of containerd image records edgewright wrote
+// for content trees that are no longer wanted (or whose URL changed),
+// after the grace period. Their blobs are left to containerd's collector.
+func (p *planner) images() {
+	if !p.valid {
+		return
+	}
+	for i := range p.fp.Images {
+		im := &p.fp.Images[i]
+		if im.Labels[OwnerLabel] != OwnerValue {
+			continue
+		}
+		tid := imageTree(im.Name)
+		t := p.treeByID[tid]
+		if t != nil && im.Name == t.ID+"-"+t.URL {
+			continue
+		}
+		ref := materials.MaterialRef{Kind: materials.KindContentTree, ID: im.Name}
+		since := p.clock(ref)
+		var reason string
+		if t != nil {
+			reason = "content tree " + treeName(t) + " now has URL " + t.URL + "; image record for the old URL unreferenced since " + fmtTime(since)
+		} else {
+			name := tid
+			if lt := p.lastTree[tid]; lt != nil {
+				name = treeName(lt)
+			}
+			reason = "content tree " + name + " no longer referenced since " + fmtTime(since)
+		}
+		n := p.add(remodel.Remodel{
+			ID: remodelID(remodel.ActionDelete, ref), Action: remodel.ActionDelete, Target: ref,
+			Reason: reason, Image: im.Name, Store: materials.BlobStoreContainerd,
+		})
+		n.since, n.grace = since, true
+	}
+}
+
+// imageTree is the content tree id of an image record named
+// `<content-tree-id>-<URL>`: a 36-character uuid, or else everything up
+// to the first dash.
+func imageTree(name string) string {
+	if len(name) > 36 && name[36] == '-' && strings.Count(name[:36], "-") == 4 {
+		return name[:36]
+	}
+	if i := strings.IndexByte(name, '-'); i > 0 {
+		return name[:i]
+	}
+	return name
+}

@@ -1,0 +1,341 @@
+package foreman
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/edgewright/edgewright/materials"
+	"github.com/edgewright/edgewright/remodel"
+)
+
+// order gives every candidate its stage (longest path from a remodel with
+// no dependencies, starting at 1) and sorts them by (stage, action
+// precedence, id): dependencies always come first.
+func (p *planner) order() {
+	var depth func(n *node) int
+	depth = func(n *node) int {
+		if n.stage > 0 {
+			return n.stage
+		}
+		n.stage = -1 // on the stack; the graph is acyclic by construction
+		s := 1
+		for _, d := range n.deps {
+			if d.stage == -1 {
+				continue
+			}
+			if ds := depth(d) + 1; ds > s {
+				s = ds
+			}
+		}
+		n.stage = s
+		return s
+	}
+	for _, n := range p.nodes {
+		depth(n)
+	}
+	sort.Slice(p.nodes, func(i, j int) bool {
+		a, b := p.nodes[i], p.nodes[j]
+		if a.stage != b.stage {
+			return a.stage < b.stage
+		}
+		if pa, pb := a.r.Action.Precedence(), b.r.Action.Precedence(); pa != pb {
+			return pa < pb
+		}
+		return a.r.ID < b.r.ID
+	})
+}
+
+// guard walks the ordered candidates and holds back, with a reason, those
+// a guard stops: a held dependency, a hold Addition, a Limitation, an
+// invalid Blueprint (destructive remodels), withheld and protected
+// materials, the mass-delete guard, the grace period, and disk admission.
+func (p *planner) guard() {
+	if p.treeGuards {
+		p.treeClosures()
+		for _, n := range p.nodes {
+			if n.r.Target.Kind == materials.KindBlob {
+				for _, t := range p.blobTrees[digest.Digest(n.r.Target.ID)] {
+					n.guards = append(n.guards, materials.MaterialRef{Kind: materials.KindContentTree, ID: t})
+				}
+			}
+		}
+	}
+	mass := p.massDelete()
+	p.budget = p.opts.FreeBytes
+	known := p.budget >= 0
+	for _, n := range p.nodes {
+		reason := p.why(n, mass)
+		if reason == "" && known {
+			reason = p.admit(n)
+		} else if reason == "" && n.r.Action == remodel.ActionPurge {
+			n.r.Strategy = remodel.MakeBeforeBreak
+			n.r.Reason += "; make-before-break (free space unknown)"
+		}
+		if reason != "" {
+			n.held = true
+			p.holdDirect(n.r.ID, n.r.Action, n.r.Target, reason)
+		}
+	}
+}
+
+func (p *planner) why(n *node, mass string) string {
+	for _, d := range n.deps {
+		if d.held {
+			return "waits for held " + d.r.ID
+		}
+	}
+	for _, a := range p.hold {
+		if n.covers(a.Target) {
+			return "held by local addition (" + additionReason(&a) + ")"
+		}
+	}
+	for _, l := range p.opts.Limitations {
+		if (l.Action == "" || l.Action == n.r.Action) && (l.Target == nil || n.covers(*l.Target)) {
+			if l.Reason != "" {
+				return "limited: " + l.Reason
+			}
+			return "limited by option"
+		}
+	}
+	if !n.r.Action.Destructive() {
+		return ""
+	}
+	if !p.valid {
+		return "blueprint is incomplete or has errors: no destructive remodel"
+	}
+	for _, w := range p.withheld {
+		if n.covers(w) || (w.Kind == materials.KindApp && n.app != "" && n.app == w.ID) {
+			return "withheld: the config names " + w.String() + " but an error kept it out of the blueprint"
+		}
+	}
+	for _, a := range p.protect {
+		if n.covers(a.Target) {
+			return "protected by local addition (" + additionReason(&a) + ")"
+		}
+	}
+	if n.drop && mass != "" {
+		return mass
+	}
+	if n.grace {
+		if until := n.since.Add(p.opts.GracePeriod); p.now.Before(until) {
+			return "grace period until " + fmtTime(until) + " (unreferenced since " + fmtTime(n.since) + ")"
+		}
+	}
+	return ""
+}
+
+// admit charges a remodel's bytes to the free-space budget, choosing a
+// purge's strategy on the way. It returns the reason when it does not fit.
+func (p *planner) admit(n *node) string {
+	need := n.r.Bytes
+	switch n.r.Action {
+	case remodel.ActionPurge:
+		old := "generation " + itoa(n.r.Replaces.Generation)
+		if need <= p.budget {
+			n.r.Strategy = remodel.MakeBeforeBreak
+			n.r.Reason += "; make-before-break: " + sized(p.budget) + " free covers the new generation's " + sized(need)
+			p.budget -= need
+			return ""
+		}
+		if need <= p.budget+n.frees {
+			n.r.Strategy = remodel.BreakBeforeMake
+			n.r.Reason += "; break-before-make: only " + sized(p.budget) + " free and the new generation needs " + sized(need) + ", so " + old + " (" + sized(n.frees) + ") is deleted first"
+			p.budget += n.frees - need
+			return ""
+		}
+		return "needs " + sized(need) + ", " + sized(p.budget) + " free (" + sized(p.budget+n.frees) + " even after deleting " + old + " first)"
+	case remodel.ActionDownload, remodel.ActionCreate, remodel.ActionAdopt, remodel.ActionResize:
+		if need > p.budget {
+			return "needs " + sized(need) + ", " + sized(p.budget) + " free"
+		}
+		p.budget -= need
+	}
+	return ""
+}
+
+func sized(n int64) string {
+	if n < 1024 {
+		return itoa(n) + " bytes"
+	}
+	return itoa(n) + " bytes (" + remodel.Bytes(n) + ")"
+}
+
+// massDelete returns the hold reason when the plan's volume drops exceed
+// the allowed share of present volumes, or "" when they do not.
+func (p *planner) massDelete() string {
+	if p.opts.AllowMassDelete {
+		return ""
+	}
+	drops := 0
+	for _, n := range p.nodes {
+		if n.drop {
+			drops++
+		}
+	}
+	if drops == 0 {
+		return ""
+	}
+	ids := map[string]bool{}
+	present := 0
+	for i := range p.fp.Volumes {
+		f := &p.fp.Volumes[i]
+		switch {
+		case f.Temp || f.State == materials.StateUnknown || f.State == materials.StatePartial:
+		case f.Legacy != nil:
+			present++
+		case f.ID != "" && !ids[f.ID]:
+			ids[f.ID] = true
+			present++
+		}
+	}
+	share := p.opts.MassDeleteShare
+	if share <= 0 {
+		share = DefaultMassDeleteShare
+	}
+	if drops < present && float64(drops) <= share*float64(present) {
+		return ""
+	}
+	pct := strings.TrimSuffix(strings.TrimRight(formatFloat(share*100), "0"), ".")
+	return "mass delete: the plan would delete " + itoa(int64(drops)) + " of " + itoa(int64(present)) +
+		" volumes (more than " + pct + "% or all); set AllowMassDelete to let it through"
+}
+
+// treeClosures adds to blobTrees the blobs of content trees a guard names
+// that the Blueprint does not need (withheld, or dropped but protected),
+// from the last applied Blueprint and the floorplan's children.
+func (p *planner) treeClosures() {
+	var refs []string
+	add := func(r materials.MaterialRef) {
+		if r.Kind == materials.KindContentTree {
+			refs = append(refs, r.ID)
+		}
+	}
+	for _, a := range p.protect {
+		add(a.Target)
+	}
+	for _, a := range p.hold {
+		add(a.Target)
+	}
+	for _, w := range p.withheld {
+		add(w)
+	}
+	for _, l := range p.opts.Limitations {
+		if l.Target != nil {
+			add(*l.Target)
+		}
+	}
+	sort.Strings(refs)
+	for _, id := range refs {
+		if _, ok := p.states[id]; ok {
+			continue // a desired tree: walked already
+		}
+		t := p.lastTree[id]
+		if t == nil {
+			continue
+		}
+		top, _ := p.topDigest(t, p.isOCI(t))
+		if top == "" {
+			continue
+		}
+		seen := map[digest.Digest]bool{}
+		stack := []digest.Digest{top}
+		for len(stack) > 0 {
+			d := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if seen[d] {
+				continue
+			}
+			seen[d] = true
+			p.blobTrees[d] = append(p.blobTrees[d], id)
+			if r := p.anyRec[d]; r != nil {
+				stack = append(stack, r.Children...)
+			}
+		}
+	}
+}
+
+// finish turns the guarded candidates into the Plan, sorted throughout.
+func (p *planner) finish() *remodel.Plan {
+	out := &remodel.Plan{
+		Fingerprint: p.fp.Fingerprint,
+		MadeAt:      p.now,
+		Remodels:    make([]remodel.Remodel, 0, len(p.nodes)),
+	}
+	if out.Fingerprint == "" {
+		out.Fingerprint = materials.Fingerprint(p.fp)
+	}
+	rank := make(map[*node]int, len(p.nodes))
+	for i, n := range p.nodes {
+		rank[n] = i
+	}
+	for _, n := range p.nodes {
+		if n.held {
+			continue
+		}
+		r := n.r
+		r.Stage = n.stage
+		deps := make([]*node, len(n.deps))
+		copy(deps, n.deps)
+		sort.Slice(deps, func(i, j int) bool { return rank[deps[i]] < rank[deps[j]] })
+		r.DependsOn = make([]string, len(deps))
+		for i, d := range deps {
+			r.DependsOn[i] = d.r.ID
+		}
+		out.Remodels = append(out.Remodels, r)
+	}
+	sort.Slice(p.held, func(i, j int) bool {
+		a, b := p.held[i], p.held[j]
+		if pa, pb := a.Action.Precedence(), b.Action.Precedence(); pa != pb {
+			return pa < pb
+		}
+		if a.RemodelID != b.RemodelID {
+			return a.RemodelID < b.RemodelID
+		}
+		return a.Reason < b.Reason
+	})
+	out.Held = p.held
+	if out.Held == nil {
+		out.Held = []remodel.Held{}
+	}
+
+	// The grace clocks: on an incomplete Blueprint nothing is known to be
+	// unneeded, so the journal's clocks are carried over as they are;
+	// otherwise clocks of materials needed again (or gone) are dropped.
+	unref := p.unref
+	if p.fp.Journal != nil {
+		for _, u := range p.fp.Journal.Unreferenced {
+			ours := u.Target.Kind == materials.KindBlob || u.Target.Kind == materials.KindContentTree
+			if (!p.valid || !ours) && !p.unrefd[u.Target] {
+				p.unrefd[u.Target] = true
+				unref = append(unref, u)
+			}
+		}
+	}
+	sort.Slice(unref, func(i, j int) bool {
+		a, b := unref[i].Target, unref[j].Target
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		return a.ID < b.ID
+	})
+	out.Unreferenced = unref
+
+	sort.SliceStable(p.diags, func(i, j int) bool {
+		a, b := p.diags[i], p.diags[j]
+		if a.Path != b.Path {
+			return a.Path < b.Path
+		}
+		if a.Message != b.Message {
+			return a.Message < b.Message
+		}
+		return a.Value < b.Value
+	})
+	out.Diagnostics = p.diags
+	if out.Diagnostics == nil {
+		out.Diagnostics = materials.Diagnostics{}
+	}
+	out.Summary = remodel.Summarize(out)
+	return out
+}

@@ -1,0 +1,342 @@
+package foreman
+
+import (
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/edgewright/edgewright/materials"
+	"github.com/edgewright/edgewright/remodel"
+)
+
+// Labels edgewright puts on what it writes to containerd. Only owned blobs
+// and image records are ever deleted.
+const (
+	OwnerLabel = "io.edgewright.owner"
+	OwnerValue = "edgewright"
+)
+
+// Plan diffs what the Blueprint asks for against what the Floorplan says
+// exists and returns the remodels that close the gap, ordered by
+// precedence, each with a stable ID and a reason, plus the remodels its
+// guards held back. It never fails: problems become held remodels and
+// diagnostics. It does no I/O, reads no clock and does not modify its
+// inputs; the same inputs give the same plan, byte for byte as JSON.
+//
+// A reconcile calls it in a loop (survey, plan, apply) until the plan is
+// empty: facts that appear only while building (an OCI manifest's layers)
+// are planned in the round after the blob that names them arrived.
+func Plan(bp *materials.Blueprint, fp *materials.Floorplan, opts Options) *remodel.Plan {
+	p := newPlanner(bp, fp, opts)
+	p.contentTrees()
+	p.volumes()
+	p.unneededBlobs()
+	p.images()
+	p.order()
+	p.guard()
+	return p.finish()
+}
+
+// node is a candidate remodel while the plan is being made.
+type node struct {
+	r      remodel.Remodel
+	deps   []*node
+	stage  int
+	held   bool
+	frees  int64 // bytes a purge frees by deleting the old generation
+	drop   bool  // deletes a volume the config dropped: counts for the mass-delete guard
+	since  time.Time
+	grace  bool   // deletion waits for the grace period
+	app    string // legacy file's app, for withheld apps
+	guards []materials.MaterialRef
+}
+
+type latchKey struct {
+	tree string
+	gen  int64
+}
+
+type planner struct {
+	bp    *materials.Blueprint
+	fp    *materials.Floorplan
+	last  *materials.Blueprint
+	// lastVol and lastTree index the last applied Blueprint.
+	lastVol    map[materials.VolumeKey]*materials.Volume
+	lastTree   map[string]*materials.ContentTree
+	lastTopOf  map[digest.Digest]string
+	opts  Options
+	now   time.Time
+	valid bool
+	store materials.BlobStore
+
+	trees    []*materials.ContentTree // bp trees, by id
+	treeByID map[string]*materials.ContentTree
+	dsByID   map[string]*materials.Datastore
+	states   map[string]*treeState
+
+	complete map[digest.Digest]*materials.BlobRecord // complete or broken, in p.store
+	partial  map[digest.Digest]*materials.BlobRecord // partial ingests, in p.store
+	anyRec   map[digest.Digest]*materials.BlobRecord // first record of a digest in any store
+	needed   map[digest.Digest]int32                 // blob → index of the first tree needing it
+	inflight map[materials.MaterialRef]*materials.InFlight
+	clocks   map[materials.MaterialRef]time.Time
+	latches  map[latchKey]*materials.TagLatch
+
+	protect  []materials.Addition
+	hold     []materials.Addition
+	withheld []materials.MaterialRef
+	// treeGuards is true when some guard names a content tree, so blob
+	// remodels must carry the trees they belong to.
+	treeGuards bool
+	blobTrees  map[digest.Digest][]string
+
+	nodes []*node
+	byID  map[string]*node
+
+	held   []remodel.Held
+	diags  materials.Diagnostics
+	unref  []materials.Unreferenced
+	unrefd map[materials.MaterialRef]bool
+	budget int64
+}
+
+func newPlanner(bp *materials.Blueprint, fp *materials.Floorplan, opts Options) *planner {
+	if bp == nil {
+		bp = &materials.Blueprint{}
+	}
+	if fp == nil {
+		fp = &materials.Floorplan{}
+	}
+	p := &planner{bp: bp, fp: fp, opts: opts, now: opts.Now, valid: bp.Valid(), store: opts.Store}
+	if p.store == "" {
+		p.store = materials.BlobStoreDir
+	}
+	if fp.Journal != nil {
+		p.last = fp.Journal.LastApplied
+	}
+	p.lastVol = map[materials.VolumeKey]*materials.Volume{}
+	p.lastTree = map[string]*materials.ContentTree{}
+	if p.last != nil {
+		for i := range p.last.Volumes {
+			p.lastVol[p.last.Volumes[i].Key()] = &p.last.Volumes[i]
+		}
+		for i := range p.last.ContentTrees {
+			p.lastTree[p.last.ContentTrees[i].ID] = &p.last.ContentTrees[i]
+		}
+	}
+	p.trees = make([]*materials.ContentTree, len(bp.ContentTrees))
+	p.treeByID = make(map[string]*materials.ContentTree, len(bp.ContentTrees))
+	for i := range bp.ContentTrees {
+		t := &bp.ContentTrees[i]
+		p.trees[i] = t
+		p.treeByID[t.ID] = t
+	}
+	sort.SliceStable(p.trees, func(i, j int) bool { return p.trees[i].ID < p.trees[j].ID })
+	p.dsByID = make(map[string]*materials.Datastore, len(bp.Datastores))
+	for i := range bp.Datastores {
+		p.dsByID[bp.Datastores[i].ID] = &bp.Datastores[i]
+	}
+	p.states = make(map[string]*treeState, len(bp.ContentTrees))
+
+	p.complete = make(map[digest.Digest]*materials.BlobRecord, len(fp.Blobs))
+	p.partial = map[digest.Digest]*materials.BlobRecord{}
+	p.anyRec = make(map[digest.Digest]*materials.BlobRecord, len(fp.Blobs))
+	for i := range fp.Blobs {
+		b := &fp.Blobs[i]
+		if _, ok := p.anyRec[b.Digest]; !ok {
+			p.anyRec[b.Digest] = b
+		}
+		if b.Store != p.store && !(b.Store == "" && p.store == materials.BlobStoreDir) {
+			continue
+		}
+		switch b.State {
+		case materials.StateComplete, materials.StateBroken:
+			if old, ok := p.complete[b.Digest]; !ok || old.State == materials.StateBroken {
+				p.complete[b.Digest] = b
+			}
+		case materials.StatePartial:
+			if _, ok := p.partial[b.Digest]; !ok {
+				p.partial[b.Digest] = b
+			}
+		}
+	}
+	p.needed = make(map[digest.Digest]int32, len(fp.Blobs))
+	p.inflight = map[materials.MaterialRef]*materials.InFlight{}
+	p.clocks = map[materials.MaterialRef]time.Time{}
+	p.latches = map[latchKey]*materials.TagLatch{}
+	if j := fp.Journal; j != nil {
+		for i := range j.InFlight {
+			in := &j.InFlight[i]
+			if old, ok := p.inflight[in.Target]; !ok || in.StartedAt.Before(old.StartedAt) {
+				p.inflight[in.Target] = in
+			}
+		}
+		for _, u := range j.Unreferenced {
+			if old, ok := p.clocks[u.Target]; !ok || u.Since.Before(old) {
+				p.clocks[u.Target] = u.Since
+			}
+		}
+		for i := range j.Latches {
+			l := &j.Latches[i]
+			k := latchKey{l.ContentTree, l.Generation}
+			if old, ok := p.latches[k]; !ok || l.ResolvedAt.After(old.ResolvedAt) {
+				p.latches[k] = l
+			}
+		}
+	}
+	for _, a := range bp.Additions {
+		switch a.Kind {
+		case materials.AdditionProtect:
+			p.protect = append(p.protect, a)
+		case materials.AdditionHold:
+			p.hold = append(p.hold, a)
+		default:
+			continue
+		}
+		if a.Target.Kind == materials.KindContentTree {
+			p.treeGuards = true
+		}
+	}
+	p.withheld = bp.Withheld
+	for _, w := range bp.Withheld {
+		if w.Kind == materials.KindContentTree {
+			p.treeGuards = true
+		}
+	}
+	for _, l := range opts.Limitations {
+		if l.Target != nil && l.Target.Kind == materials.KindContentTree {
+			p.treeGuards = true
+		}
+	}
+	if p.treeGuards {
+		p.blobTrees = map[digest.Digest][]string{}
+	}
+	p.byID = map[string]*node{}
+	p.unrefd = map[materials.MaterialRef]bool{}
+	return p
+}
+
+// add registers a candidate remodel; a second candidate with the same ID
+// is merged into the first (the first reason stands).
+func (p *planner) add(r remodel.Remodel) *node {
+	if n, ok := p.byID[r.ID]; ok {
+		return n
+	}
+	n := &node{r: r}
+	p.byID[r.ID] = n
+	p.nodes = append(p.nodes, n)
+	return n
+}
+
+// after makes n depend on the remodels named by ids that are in the plan.
+func (p *planner) after(n *node, ids ...string) {
+	for _, id := range ids {
+		d, ok := p.byID[id]
+		if !ok || d == n {
+			continue
+		}
+		dup := false
+		for _, e := range n.deps {
+			if e == d {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			n.deps = append(n.deps, d)
+		}
+	}
+}
+
+func (p *planner) holdDirect(id string, a remodel.Action, t materials.MaterialRef, reason string) {
+	p.held = append(p.held, remodel.Held{RemodelID: id, Action: a, Target: t, Reason: reason})
+}
+
+func (p *planner) diag(sev materials.Severity, path, value, msg string) {
+	p.diags = append(p.diags, materials.Diagnostic{Severity: sev, Path: path, Value: value, Message: msg})
+}
+
+// clock returns since when ref has been unneeded, starting a new clock at
+// Now when the journal has none, and records it for the plan.
+func (p *planner) clock(ref materials.MaterialRef) time.Time {
+	since, ok := p.clocks[ref]
+	if !ok {
+		since = p.now
+	}
+	if !p.unrefd[ref] {
+		p.unrefd[ref] = true
+		p.unref = append(p.unref, materials.Unreferenced{Target: ref, Since: since})
+	}
+	return since
+}
+
+// remodelID is `<action>:<kind>/<id>`, stable across plans.
+func remodelID(a remodel.Action, ref materials.MaterialRef) string {
+	return string(a) + ":" + string(ref.Kind) + "/" + ref.ID
+}
+
+func volumeRef(k materials.VolumeKey) materials.MaterialRef {
+	return materials.MaterialRef{Kind: materials.KindVolume, ID: k.String()}
+}
+
+func blobRef(d digest.Digest) materials.MaterialRef {
+	return materials.MaterialRef{Kind: materials.KindBlob, ID: string(d)}
+}
+
+func fileRef(path string) materials.MaterialRef {
+	return materials.MaterialRef{Kind: materials.KindFile, ID: path}
+}
+
+// matchRef reports whether a guard's ref covers target: a volume uuid
+// covers every generation, a content tree id covers its image records.
+func matchRef(rule, target materials.MaterialRef) bool {
+	if rule.Kind != target.Kind {
+		return false
+	}
+	if rule.ID == target.ID {
+		return true
+	}
+	switch rule.Kind {
+	case materials.KindVolume:
+		return !strings.Contains(rule.ID, "#") && strings.HasPrefix(target.ID, rule.ID) && strings.HasPrefix(target.ID[len(rule.ID):], "#")
+	case materials.KindContentTree:
+		return strings.HasPrefix(target.ID, rule.ID) && strings.HasPrefix(target.ID[len(rule.ID):], "-")
+	}
+	return false
+}
+
+// covers reports whether rule covers the node's target or one of its
+// guard refs (the old generation of a purge, the trees of a blob).
+func (n *node) covers(rule materials.MaterialRef) bool {
+	if matchRef(rule, n.r.Target) {
+		return true
+	}
+	for _, g := range n.guards {
+		if matchRef(rule, g) {
+			return true
+		}
+	}
+	return false
+}
+
+func itoa(n int64) string {
+	return formatInt(n)
+}
+
+func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func treeName(t *materials.ContentTree) string {
+	if t.DisplayName != "" && t.DisplayName != t.ID {
+		return t.DisplayName + " (" + t.ID + ")"
+	}
+	return t.ID
+}
+
+func volumeName(v *materials.Volume) string {
+	if v.DisplayName != "" && v.DisplayName != v.ID {
+		return v.DisplayName + " (" + v.ID + ")"
+	}
+	return v.ID
+}
