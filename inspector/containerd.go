@@ -2,6 +2,7 @@ package inspector
 
 import (
 	"context"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -51,6 +52,14 @@ func (s *surveyor) containerd(ctx context.Context, o *ContainerdOptions) ([]mate
 	defer cancel()
 	ctx = namespaces.WithNamespace(ctx, o.Namespace)
 
+	// containerd's dialer waits for a missing socket to appear until its
+	// timeout; a socket that is not there is unreachable now.
+	if path := strings.TrimPrefix(o.Socket, "unix://"); !strings.Contains(path, "://") {
+		if _, err := os.Stat(path); err != nil {
+			s.unreachable(o.Socket, err)
+			return nil, nil
+		}
+	}
 	c, err := client.New(o.Socket, client.WithTimeout(containerdDialTimeout), client.WithDefaultNamespace(o.Namespace))
 	if err != nil {
 		s.unreachable(o.Socket, err)

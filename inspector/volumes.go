@@ -126,14 +126,14 @@ func (s *surveyor) volumeEntry(dirfd int, rel string, e dirent, clear bool, pars
 		v.Dir = true
 		v.Format = materials.FormatContainer
 		if why := s.containerVolume(dirfd, name, v); why != "" {
-			v.State, v.Reason = materials.StateUnknown, why
+			s.unreadable(v, parse(name), why)
 			return
 		}
 	case unix.DT_REG:
 		var why string
 		broken, why = s.fileVolume(dirfd, name, v, buf)
 		if why != "" {
-			v.State, v.Reason = materials.StateUnknown, why
+			s.unreadable(v, parse(name), why)
 			return
 		}
 	default:
@@ -142,6 +142,17 @@ func (s *surveyor) volumeEntry(dirfd int, rel string, e dirent, clear bool, pars
 		return
 	}
 	s.classify(v, parse(name), broken)
+}
+
+// unreadable marks a volume whose content could not be read as unknown,
+// keeping what its name says so that nothing else is planned in its place.
+func (s *surveyor) unreadable(v *materials.VolumeFile, p parsedName, why string) {
+	if why == reasonSymlink {
+		v.Format = ""
+	} else if p.reason == "" {
+		v.ID, v.Generation, v.Legacy, v.Temp = p.id, p.gen, p.legacy, p.temp
+	}
+	v.State, v.Reason = materials.StateUnknown, why
 }
 
 // classify sets state and reason from what the name says and what the
