@@ -24,6 +24,53 @@ type treeState struct {
 	// no tag to resolve); empty otherwise.
 	why     string
 	visited map[digest.Digest]bool
+	// pending are the tree's resolve, download and verify remodels. They
+	// join the plan only when the tree is wanted: a volume must be made
+	// from it, or no volume refers to it (EVE fetches every content tree
+	// of the config). A tree whose volumes all exist (or were adopted) is
+	// not fetched again.
+	pending []*node
+	wanted  bool
+}
+
+// pending registers a remodel of a tree without putting it in the plan yet.
+func (p *planner) pending(ts *treeState, r remodel.Remodel) *node {
+	n, ok := p.byID[r.ID]
+	if !ok {
+		n = &node{r: r}
+		p.byID[r.ID] = n
+	}
+	ts.pending = append(ts.pending, n)
+	return n
+}
+
+// want puts a tree's pending remodels into the plan.
+func (p *planner) want(ts *treeState) {
+	if ts.wanted {
+		return
+	}
+	ts.wanted = true
+	for _, n := range ts.pending {
+		if !n.live {
+			n.live = true
+			p.nodes = append(p.nodes, n)
+		}
+	}
+}
+
+// standaloneTrees wants the trees no desired volume refers to.
+func (p *planner) standaloneTrees() {
+	refd := make(map[string]bool, len(p.bp.Volumes))
+	for i := range p.bp.Volumes {
+		if v := &p.bp.Volumes[i]; v.Origin == materials.OriginDownload {
+			refd[v.ContentTree] = true
+		}
+	}
+	for _, t := range p.trees {
+		if !refd[t.ID] {
+			p.want(p.states[t.ID])
+		}
+	}
 }
 
 // isOCI reports whether the tree is an OCI image: a container format or a
@@ -98,7 +145,7 @@ func (p *planner) contentTrees() {
 			ref := materials.MaterialRef{Kind: materials.KindContentTree, ID: t.ID}
 			if resolveWhy != "" {
 				ct := *t
-				n := p.add(remodel.Remodel{
+				n := p.pending(ts, remodel.Remodel{
 					ID: remodelID(remodel.ActionResolve, ref), Action: remodel.ActionResolve, Target: ref,
 					Reason:      "content tree " + treeName(t) + ": " + resolveWhy,
 					ContentTree: &ct,
@@ -220,7 +267,8 @@ func (p *planner) fetch(ts *treeState, d digest.Digest, rec *materials.BlobRecor
 func (p *planner) download(ts *treeState, d digest.Digest, part *materials.BlobRecord, top bool, reason string) string {
 	ref := blobRef(d)
 	id := remodelID(remodel.ActionDownload, ref)
-	if _, ok := p.byID[id]; ok {
+	if n, ok := p.byID[id]; ok {
+		ts.pending = append(ts.pending, n)
 		return id
 	}
 	size := int64(0)
@@ -257,7 +305,7 @@ func (p *planner) download(ts *treeState, d digest.Digest, part *materials.BlobR
 	if part != nil {
 		r.Blob.MediaType = part.MediaType
 	}
-	p.add(r)
+	p.pending(ts, r)
 	return id
 }
 
@@ -268,7 +316,8 @@ func (p *planner) verify(ts *treeState, d digest.Digest, rec *materials.BlobReco
 	}
 	ref := blobRef(d)
 	id := remodelID(remodel.ActionVerify, ref)
-	if _, ok := p.byID[id]; ok {
+	if n, ok := p.byID[id]; ok {
+		ts.pending = append(ts.pending, n)
 		return id
 	}
 	b := &materials.Blob{Digest: d}
@@ -276,7 +325,7 @@ func (p *planner) verify(ts *treeState, d digest.Digest, rec *materials.BlobReco
 		b.Size, b.MediaType = rec.Size, rec.MediaType
 	}
 	ct := *ts.tree
-	p.add(remodel.Remodel{
+	p.pending(ts, remodel.Remodel{
 		ID: id, Action: remodel.ActionVerify, Target: ref, Reason: reason,
 		ContentTree: &ct, Blob: b, Store: store,
 	})

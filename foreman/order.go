@@ -88,7 +88,7 @@ func (p *planner) why(n *node, mass string) string {
 	}
 	for _, a := range p.hold {
 		if n.covers(a.Target) {
-			return "held by local addition (" + additionReason(&a) + ")"
+			return "held by a local addition" + reasonSuffix(a.Reason)
 		}
 	}
 	for _, l := range p.opts.Limitations {
@@ -112,7 +112,7 @@ func (p *planner) why(n *node, mass string) string {
 	}
 	for _, a := range p.protect {
 		if n.covers(a.Target) {
-			return "protected by local addition (" + additionReason(&a) + ")"
+			return "protected by a local addition" + reasonSuffix(a.Reason)
 		}
 	}
 	if n.drop && mass != "" {
@@ -135,31 +135,24 @@ func (p *planner) admit(n *node) string {
 		old := "generation " + itoa(n.r.Replaces.Generation)
 		if need <= p.budget {
 			n.r.Strategy = remodel.MakeBeforeBreak
-			n.r.Reason += "; make-before-break: " + sized(p.budget) + " free covers the new generation's " + sized(need)
+			n.r.Reason += "; make-before-break: " + remodel.Bytes(p.budget) + " free covers the new generation's " + remodel.Bytes(need)
 			p.budget -= need
 			return ""
 		}
 		if need <= p.budget+n.frees {
 			n.r.Strategy = remodel.BreakBeforeMake
-			n.r.Reason += "; break-before-make: only " + sized(p.budget) + " free and the new generation needs " + sized(need) + ", so " + old + " (" + sized(n.frees) + ") is deleted first"
+			n.r.Reason += "; break-before-make: only " + remodel.Bytes(p.budget) + " free and the new generation needs " + remodel.Bytes(need) + ", so " + old + " (" + remodel.Bytes(n.frees) + ") is deleted first"
 			p.budget += n.frees - need
 			return ""
 		}
-		return "needs " + sized(need) + ", " + sized(p.budget) + " free (" + sized(p.budget+n.frees) + " even after deleting " + old + " first)"
+		return "needs " + itoa(need) + " bytes, " + itoa(p.budget) + " free (" + itoa(p.budget+n.frees) + " even after deleting " + old + " first)"
 	case remodel.ActionDownload, remodel.ActionCreate, remodel.ActionAdopt, remodel.ActionResize:
 		if need > p.budget {
-			return "needs " + sized(need) + ", " + sized(p.budget) + " free"
+			return "needs " + itoa(need) + " bytes, " + itoa(p.budget) + " free"
 		}
 		p.budget -= need
 	}
 	return ""
-}
-
-func sized(n int64) string {
-	if n < 1024 {
-		return itoa(n) + " bytes"
-	}
-	return itoa(n) + " bytes (" + remodel.Bytes(n) + ")"
 }
 
 // massDelete returns the hold reason when the plan's volume drops exceed
@@ -168,9 +161,11 @@ func (p *planner) massDelete() string {
 	if p.opts.AllowMassDelete {
 		return ""
 	}
+	// Only drops no other guard holds count: a withheld or protected
+	// volume is not going to be deleted anyway.
 	drops := 0
 	for _, n := range p.nodes {
-		if n.drop {
+		if n.drop && p.why(n, "") == "" {
 			drops++
 		}
 	}
@@ -197,9 +192,12 @@ func (p *planner) massDelete() string {
 	if drops < present && float64(drops) <= share*float64(present) {
 		return ""
 	}
+	if drops >= present {
+		return "mass delete: the plan would delete all " + itoa(int64(present)) + " volumes; set AllowMassDelete to let it through"
+	}
 	pct := strings.TrimSuffix(strings.TrimRight(formatFloat(share*100), "0"), ".")
 	return "mass delete: the plan would delete " + itoa(int64(drops)) + " of " + itoa(int64(present)) +
-		" volumes (more than " + pct + "% or all); set AllowMassDelete to let it through"
+		" volumes, more than " + pct + "%; set AllowMassDelete to let it through"
 }
 
 // treeClosures adds to blobTrees the blobs of content trees a guard names
@@ -338,4 +336,11 @@ func (p *planner) finish() *remodel.Plan {
 	}
 	out.Summary = remodel.Summarize(out)
 	return out
+}
+
+func reasonSuffix(r string) string {
+	if r == "" {
+		return ""
+	}
+	return ": " + r
 }

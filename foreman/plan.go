@@ -32,6 +32,7 @@ func Plan(bp *materials.Blueprint, fp *materials.Floorplan, opts Options) *remod
 	p := newPlanner(bp, fp, opts)
 	p.contentTrees()
 	p.volumes()
+	p.standaloneTrees()
 	p.unneededBlobs()
 	p.images()
 	p.order()
@@ -45,6 +46,7 @@ type node struct {
 	deps   []*node
 	stage  int
 	held   bool
+	live   bool // in the plan (a tree's remodels wait until the tree is wanted)
 	frees  int64 // bytes a purge frees by deleting the old generation
 	drop   bool  // deletes a volume the config dropped: counts for the mass-delete guard
 	since  time.Time
@@ -59,17 +61,17 @@ type latchKey struct {
 }
 
 type planner struct {
-	bp    *materials.Blueprint
-	fp    *materials.Floorplan
-	last  *materials.Blueprint
+	bp   *materials.Blueprint
+	fp   *materials.Floorplan
+	last *materials.Blueprint
 	// lastVol and lastTree index the last applied Blueprint.
-	lastVol    map[materials.VolumeKey]*materials.Volume
-	lastTree   map[string]*materials.ContentTree
-	lastTopOf  map[digest.Digest]string
-	opts  Options
-	now   time.Time
-	valid bool
-	store materials.BlobStore
+	lastVol   map[materials.VolumeKey]*materials.Volume
+	lastTree  map[string]*materials.ContentTree
+	lastTopOf map[digest.Digest]string
+	opts      Options
+	now       time.Time
+	valid     bool
+	store     materials.BlobStore
 
 	trees    []*materials.ContentTree // bp trees, by id
 	treeByID map[string]*materials.ContentTree
@@ -224,7 +226,7 @@ func (p *planner) add(r remodel.Remodel) *node {
 	if n, ok := p.byID[r.ID]; ok {
 		return n
 	}
-	n := &node{r: r}
+	n := &node{r: r, live: true}
 	p.byID[r.ID] = n
 	p.nodes = append(p.nodes, n)
 	return n

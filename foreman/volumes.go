@@ -123,7 +123,7 @@ func (p *planner) volumes() {
 		}
 	}
 
-	making := map[materials.VolumeKey]string{} // key → create/purge/adopt id in this plan
+	making := map[materials.VolumeKey]string{}   // key → create/purge/adopt id in this plan
 	claimed := map[*materials.VolumeFile]bool{}  // legacy files adopted or serving in place
 	replaced := map[*materials.VolumeFile]bool{} // old generations a purge replaces
 	var current []*materials.VolumeFile
@@ -218,6 +218,7 @@ func (p *planner) volumes() {
 				continue
 			}
 			ts := p.states[tree.ID]
+			p.want(ts)
 			if ts.why != "" {
 				p.holdDirect(remodelID(remodel.ActionCreate, ref), remodel.ActionCreate, ref, ts.why)
 				continue
@@ -350,7 +351,7 @@ func (p *planner) volumes() {
 			reason = "old-layout file of app " + f.Legacy.App + " superseded by purge counter " + itoa(dv.v.Generation)
 			dep = making[dv.v.Key()]
 		} else if lastLegacy[lk] && !p.namedNow(lk, desired) {
-			reason = "old-layout file of app " + f.Legacy.App + " (sha256 " + f.Legacy.SHA256 + ") no longer named by the config"
+			reason = "old-layout file of app " + f.Legacy.App + " (sha256:" + f.Legacy.SHA256 + ") no longer named by the config"
 			drop = true
 		} else {
 			p.diag(materials.SeverityWarning, f.Path, f.Legacy.App, "old-layout file no config we know of names; left alone")
@@ -397,7 +398,7 @@ func (p *planner) present(dv *desiredVolume, f *materials.VolumeFile, tree *mate
 		if lv.Origin != v.Origin {
 			changes = append(changes, "origin "+string(lv.Origin)+" → "+string(v.Origin))
 		}
-		if lv.ContentTree != v.ContentTree {
+		if lv.ContentTree != v.ContentTree && lv.Origin == v.Origin {
 			changes = append(changes, "content tree "+lv.ContentTree+" → "+v.ContentTree)
 		} else if tree != nil {
 			if lt := p.lastTree[tree.ID]; lt != nil && (lt.SHA256 != tree.SHA256 || lt.URL != tree.URL) {
@@ -408,7 +409,7 @@ func (p *planner) present(dv *desiredVolume, f *materials.VolumeFile, tree *mate
 			changes = append(changes, "readonly "+boolStr(lv.ReadOnly)+" → "+boolStr(v.ReadOnly))
 		}
 		if v.MaxSizeBytes < lv.MaxSizeBytes {
-			changes = append(changes, "maxSizeBytes "+itoa(lv.MaxSizeBytes)+" → "+itoa(v.MaxSizeBytes))
+			changes = append(changes, "maxSizeBytes "+remodel.Bytes(lv.MaxSizeBytes)+" → "+remodel.Bytes(v.MaxSizeBytes))
 		}
 		if len(changes) > 0 {
 			reason := "volume " + volumeName(v) + ": "
@@ -427,9 +428,9 @@ func (p *planner) present(dv *desiredVolume, f *materials.VolumeFile, tree *mate
 	}
 	switch {
 	case f.VirtualSize < v.MaxSizeBytes:
-		reason := "volume " + volumeName(v) + ": virtual size " + itoa(f.VirtualSize) + " below maxSizeBytes " + itoa(v.MaxSizeBytes) + ": grow"
+		reason := "volume " + volumeName(v) + ": virtual size " + remodel.Bytes(f.VirtualSize) + " below maxSizeBytes " + remodel.Bytes(v.MaxSizeBytes) + ": grow"
 		if lv != nil && lv.MaxSizeBytes < v.MaxSizeBytes {
-			reason = "volume " + volumeName(v) + ": maxSizeBytes raised " + itoa(lv.MaxSizeBytes) + " → " + itoa(v.MaxSizeBytes) + " without a generation bump: grown in place (growing loses nothing; shrinking is refused)"
+			reason = "volume " + volumeName(v) + ": maxSizeBytes raised " + remodel.Bytes(lv.MaxSizeBytes) + " → " + remodel.Bytes(v.MaxSizeBytes) + " without a generation bump: grown in place (growing loses nothing; shrinking is refused)"
 		}
 		vc := *v
 		p.add(remodel.Remodel{
@@ -438,7 +439,7 @@ func (p *planner) present(dv *desiredVolume, f *materials.VolumeFile, tree *mate
 		})
 	case f.VirtualSize > v.MaxSizeBytes:
 		p.holdDirect(remodelID(remodel.ActionResize, ref), remodel.ActionResize, ref,
-			"volume "+volumeName(v)+": virtual size "+itoa(f.VirtualSize)+" above maxSizeBytes "+itoa(v.MaxSizeBytes)+": shrinking is refused")
+			"volume "+volumeName(v)+": virtual size "+remodel.Bytes(f.VirtualSize)+" above maxSizeBytes "+remodel.Bytes(v.MaxSizeBytes)+": shrinking is refused")
 	}
 }
 
