@@ -524,3 +524,64 @@ func itoa(i int) string {
 	}
 	return string(b)
 }
+
+// TestSharedLayerFetchedOnce: two content trees that share a layer, pulled
+// at the same time, fetch it once; containerd's ingest lock on the
+// digest-derived ref makes the second wait, then find it committed.
+func TestSharedLayerFetchedOnce(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	base := randomImage(t, 1<<20, 1)
+	var imgs []v1.Image
+	for i := 0; i < 2; i++ {
+		top, err := random.Layer(4096, "application/vnd.docker.image.rootfs.diff.tar.gzip")
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := mutate.AppendLayers(base, top)
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgs = append(imgs, img)
+		f.pushImage(t, "shared"+itoa(i)+":v1", img)
+	}
+	baseLayers, _ := base.Layers()
+	shared := dg(t, baseLayers[0].Digest)
+	errs := make(chan error, 2)
+	var stats [2]PullStats
+	for i := range imgs {
+		ref, top := f.resolve(t, "shared"+itoa(i)+":v1")
+		go func(i int) {
+			st, err := f.store.Pull(ctx, f.client, "tree-s"+itoa(i), "shared"+itoa(i)+":v1", ref.Repository, top, nil)
+			stats[i] = st
+			errs <- err
+		}(i)
+	}
+	for range imgs {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	gets := 0
+	for _, r := range f.ranges.all() {
+		if strings.HasPrefix(r, shared.String()) {
+			gets++
+		}
+	}
+	if gets != 1 || stats[0].Present+stats[1].Present != 1 {
+		t.Fatalf("shared layer fetched %d times; stats %+v / %+v", gets, stats[0], stats[1])
+	}
+	// Both trees keep it: deleting one leaves it for the other.
+	if err := f.store.DeleteContentTree(ctx, "tree-s0", "shared0:v1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.info(t, f.store, shared); !ok {
+		t.Fatal("shared layer collected while tree-s1 still holds it")
+	}
+	if err := f.store.DeleteContentTree(ctx, "tree-s1", "shared1:v1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.info(t, f.store, shared); ok {
+		t.Fatal("shared layer survived both deletes")
+	}
+}
