@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"sort"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -62,6 +63,9 @@ func readDirents(fd int) ([]dirent, error) {
 			out = append(out, dirent{name: string(name), typ: typ})
 		}
 	}
+	// Sorted by name, so that a directory's records come out in path
+	// order and the final sort has nothing to move.
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	for i := range out {
 		if out[i].typ != unix.DT_UNKNOWN {
 			continue

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -200,7 +201,7 @@ func hasMagic(f materials.Format) bool {
 // fstat, one pread. It returns the header's corruption (broken) or why
 // the file could not be read at all (unreadable).
 func (s *surveyor) fileVolume(dirfd int, name string, v *materials.VolumeFile, buf []byte) (broken, unreadable string) {
-	fd, err := unix.Openat(dirfd, name, openFileFlags, 0)
+	fd, err := openFile(dirfd, name)
 	if err != nil {
 		s.lstatInto(dirfd, name, v)
 		if errors.Is(err, unix.ELOOP) {
@@ -244,6 +245,26 @@ func (s *surveyor) fileVolume(dirfd int, name string, v *materials.VolumeFile, b
 		v.VirtualSize = v.ApparentSize
 	}
 	return h.broken, ""
+}
+
+// noatime is dropped after the first EPERM: O_NOATIME is allowed only to
+// a file's owner or a process with CAP_FOWNER.
+var noatime atomic.Bool
+
+func init() { noatime.Store(true) }
+
+// openFile opens a file below dirfd for reading its header, without
+// following a symlink and, where allowed, without touching its atime (a
+// survey should not write to the disk it surveys).
+func openFile(dirfd int, name string) (int, error) {
+	if noatime.Load() {
+		fd, err := unix.Openat(dirfd, name, openFileFlags|unix.O_NOATIME, 0)
+		if err != unix.EPERM {
+			return fd, err
+		}
+		noatime.Store(false)
+	}
+	return unix.Openat(dirfd, name, openFileFlags, 0)
 }
 
 // lstatInto fills sizes and time without following a symlink.
