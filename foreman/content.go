@@ -144,6 +144,9 @@ func (p *planner) contentTrees() {
 		if top == "" {
 			ref := materials.MaterialRef{Kind: materials.KindContentTree, ID: t.ID}
 			if resolveWhy != "" {
+				if p.unresolved == "" {
+					p.unresolved = "waits for content tree " + treeName(t) + " to be resolved: its blobs are not known yet"
+				}
 				ct := *t
 				n := p.pending(ts, remodel.Remodel{
 					ID: remodelID(remodel.ActionResolve, ref), Action: remodel.ActionResolve, Target: ref,
@@ -195,6 +198,9 @@ func (p *planner) walk(ts *treeState, d digest.Digest, parent, top bool) {
 		ts.deps = append(ts.deps, p.fetch(ts, d, rec, top)...)
 		if ts.oci && parent {
 			ts.ready = false // its children are known only once it is here
+			if p.unresolved == "" {
+				p.unresolved = "waits for the manifests of content tree " + treeName(ts.tree) + ": its blobs are not all known yet"
+			}
 		}
 		return
 	}
@@ -214,6 +220,9 @@ func (p *planner) walk(ts *treeState, d digest.Digest, parent, top bool) {
 		}
 		if !found {
 			ts.ready = false
+			if p.unresolved == "" {
+				p.unresolved = "waits for the manifests of content tree " + treeName(ts.tree) + ": its blobs are not all known yet"
+			}
 			ts.deps = append(ts.deps, p.download(ts, d, nil, top, "index "+string(d)+" of content tree "+treeName(ts.tree)+" is present but none of its platform manifests: fetch this platform's"))
 		}
 		return

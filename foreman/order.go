@@ -118,6 +118,9 @@ func (p *planner) why(n *node, mass string) string {
 	if n.drop && mass != "" {
 		return mass
 	}
+	if n.grace && p.unresolved != "" {
+		return p.unresolved
+	}
 	if n.grace {
 		if until := n.since.Add(p.opts.GracePeriod); p.now.Before(until) {
 			return "grace period until " + fmtTime(until) + " (unreferenced since " + fmtTime(n.since) + ")"

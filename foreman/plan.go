@@ -46,7 +46,7 @@ type node struct {
 	deps   []*node
 	stage  int
 	held   bool
-	live   bool // in the plan (a tree's remodels wait until the tree is wanted)
+	live   bool  // in the plan (a tree's remodels wait until the tree is wanted)
 	frees  int64 // bytes a purge frees by deleting the old generation
 	drop   bool  // deletes a volume the config dropped: counts for the mass-delete guard
 	since  time.Time
@@ -102,6 +102,9 @@ type planner struct {
 	unref  []materials.Unreferenced
 	unrefd map[materials.MaterialRef]bool
 	budget int64
+	// unresolved holds blob and image deletes while a desired tree's tag
+	// is unresolved: any unneeded-looking blob may be one of its own.
+	unresolved string
 }
 
 func newPlanner(bp *materials.Blueprint, fp *materials.Floorplan, opts Options) *planner {
