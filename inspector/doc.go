@@ -3,4 +3,24 @@
 // assembler's journal) and returns a deterministic Floorplan. It reads only
 // headers, never follows a symlink out of the root, and reports what it
 // cannot read or parse instead of failing.
+//
+// What it trusts:
+//
+//   - complete: named as edgewright names things, header sound.
+//   - partial: `.tmp` work in progress, a partial download or ingest, or
+//     anything the journal says was in flight when the last apply stopped.
+//   - broken: named right, content damaged (a corrupt qcow2 header), with
+//     the reason.
+//   - unknown: a name it cannot parse or must not trust, a symlink, a file
+//     it cannot read. Unknown is never a reason to delete.
+//
+// Diagnostics of severity error mean a whole scope (a directory,
+// containerd, the journal) is missing from the Floorplan, so its absence
+// there says nothing about the device; warnings concern one item, which is
+// still listed.
+//
+// Every file below the root is reached with openat/fstatat relative to an
+// open directory, O_NOFOLLOW and AT_SYMLINK_NOFOLLOW, one path component at
+// a time; a name with `..`, a separator or a control character is listed
+// but never parsed or opened.
 package inspector

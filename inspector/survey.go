@@ -141,21 +141,23 @@ func Survey(ctx context.Context, opts Options) (*materials.Floorplan, error) {
 		}
 	}
 
+	// In path order, so that the volumes come out sorted (each directory's
+	// entries are) and the final sort only checks.
 	for _, d := range []struct {
 		rel   string
 		clear bool
-	}{{VaultVolumesDir, false}, {ClearVolumesDir, true}} {
-		vs, err := s.volumeDir(ctx, d.rel, d.clear, parseVolumeName)
+		parse nameParser
+	}{
+		{ClearVolumesDir, true, parseVolumeName},
+		{LegacyDir, false, parseLegacyName},
+		{VaultVolumesDir, false, parseVolumeName},
+	} {
+		vs, err := s.volumeDir(ctx, d.rel, d.clear, d.parse)
 		if err != nil {
 			return nil, err
 		}
 		fp.Volumes = append(fp.Volumes, vs...)
 	}
-	legacy, err := s.volumeDir(ctx, LegacyDir, false, parseLegacyName)
-	if err != nil {
-		return nil, err
-	}
-	fp.Volumes = append(fp.Volumes, legacy...)
 
 	blobs, err := s.blobDir(ctx)
 	if err != nil {
@@ -348,7 +350,10 @@ func markInFlight(fp *materials.Floorplan, js *materials.JournalState) {
 }
 
 func sortFloorplan(fp *materials.Floorplan) {
-	sort.Slice(fp.Volumes, func(i, j int) bool { return fp.Volumes[i].Path < fp.Volumes[j].Path })
+	byPath := func(i, j int) bool { return fp.Volumes[i].Path < fp.Volumes[j].Path }
+	if !sort.SliceIsSorted(fp.Volumes, byPath) {
+		sort.Slice(fp.Volumes, byPath)
+	}
 	sort.Slice(fp.Blobs, func(i, j int) bool {
 		a, b := &fp.Blobs[i], &fp.Blobs[j]
 		if a.Digest != b.Digest {
