@@ -129,17 +129,20 @@ func (c *Client) fetchRange(ctx context.Context, repo string, desc Descriptor, s
 	default:
 		return fmt.Errorf("fetch blob %s@%s: unexpected status %d", repo, desc.Digest, resp.StatusCode)
 	}
-	buf := make([]byte, fetchBuffer)
+	// Hashing runs beside the copy (sha256 is as slow as a loopback
+	// link), on buffers handed over once written; it is drained before
+	// returning, so next.Hash always covers exactly next.Offset bytes.
+	hp := newHashPipe(next.Hash)
+	defer hp.wait()
 	for {
+		buf := hp.buffer()
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
 			if next.Offset+int64(n) > desc.Size {
 				return &SizeMismatchError{Digest: desc.Digest, Want: desc.Size, Got: next.Offset + int64(n)}
 			}
 			w, werr := sink.Write(buf[:n])
-			if next.Hash != nil {
-				next.Hash.Write(buf[:w]) // only what the sink holds
-			}
+			hp.hash(buf[:w]) // only what the sink holds
 			next.Offset += int64(w)
 			if werr == nil && w < n {
 				werr = io.ErrShortWrite
@@ -150,6 +153,9 @@ func (c *Client) fetchRange(ctx context.Context, repo string, desc Descriptor, s
 			if next.Progress != nil {
 				next.Progress(next.Offset)
 			}
+		}
+		if n == 0 {
+			hp.recycle(buf)
 		}
 		if rerr == io.EOF {
 			break
@@ -190,4 +196,69 @@ func (s FileSink) Truncate(size int64) error {
 	}
 	_, err := s.F.Seek(size, io.SeekStart)
 	return err
+}
+
+// hashPipe hashes written buffers on its own goroutine, with a small pool
+// of buffers (hashPipeBuffers x fetchBuffer bytes of memory).
+type hashPipe struct {
+	h    hash.Hash
+	work chan []byte
+	free chan []byte
+	done chan struct{}
+	one  []byte // the single buffer used when there is no hash
+}
+
+const hashPipeBuffers = 4
+
+func newHashPipe(h hash.Hash) *hashPipe {
+	p := &hashPipe{h: h}
+	if h == nil {
+		p.one = make([]byte, fetchBuffer)
+		return p
+	}
+	p.work = make(chan []byte, hashPipeBuffers)
+	p.free = make(chan []byte, hashPipeBuffers)
+	p.done = make(chan struct{})
+	for i := 0; i < hashPipeBuffers; i++ {
+		p.free <- make([]byte, fetchBuffer)
+	}
+	go func() {
+		defer close(p.done)
+		for b := range p.work {
+			h.Write(b)
+			p.free <- b[:cap(b)]
+		}
+	}()
+	return p
+}
+
+// buffer returns a buffer to read into.
+func (p *hashPipe) buffer() []byte {
+	if p.h == nil {
+		return p.one
+	}
+	return <-p.free
+}
+
+// hash queues b (a buffer from buffer) for hashing; it comes back to the
+// pool afterwards.
+func (p *hashPipe) hash(b []byte) {
+	if p.h != nil {
+		p.work <- b
+	}
+}
+
+// recycle returns an unused buffer to the pool.
+func (p *hashPipe) recycle(b []byte) {
+	if p.h != nil {
+		p.free <- b[:cap(b)]
+	}
+}
+
+// wait stops the hasher after it has hashed everything queued.
+func (p *hashPipe) wait() {
+	if p.h != nil {
+		close(p.work)
+		<-p.done
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -232,6 +233,11 @@ func (c *Client) schemeFor(ctx context.Context) (string, error) {
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("registry %s: %w", c.reg.Host, ctx.Err())
+		}
+		// Nothing listening says nothing about TLS: decide next time.
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return "", fmt.Errorf("registry %s: %w", c.reg.Host, err)
 		}
 		c.log.Debug("loopback registry does not speak TLS; using plain HTTP", zap.String("host", c.reg.Host), zap.Error(err))
 		s = "http"

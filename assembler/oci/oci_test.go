@@ -467,3 +467,27 @@ func TestRedirectToPlainHTTPRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestLoopbackSchemeNotLatchedWhileDown: a loopback registry that is not
+// up yet must not pin the client to plain HTTP.
+func TestLoopbackSchemeNotLatchedWhileDown(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := l.Addr().String()
+	l.Close()
+	c, err := New("docker://"+host, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Resolve(context.Background(), Reference{Repository: "x", Tag: "v1"}); err == nil {
+		t.Fatal("resolve against nothing succeeded")
+	}
+	c.mu.Lock()
+	s := c.scheme
+	c.mu.Unlock()
+	if s != "" {
+		t.Fatalf("scheme latched to %q while the registry was down", s)
+	}
+}
