@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
@@ -398,6 +399,29 @@ type ForeignError struct{ What string }
 
 func (e *ForeignError) Error() string {
 	return e.What + " lacks the " + OwnerLabel + "=" + OwnerValue + " label: not edgewright's, left alone"
+}
+
+// DeleteImage deletes an image record by name (`<content-tree-id>-<URL>`)
+// and the lease of the content tree its label names, as DeleteContentTree
+// does; a record without our ownership label is refused. It makes Store an
+// image deleter for the assembler, which knows records by name.
+func (s *Store) DeleteImage(ctx context.Context, name string) error {
+	img, err := s.is.Get(s.ctx(ctx), name)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("image %s: %w", name, err)
+	}
+	if img.Labels[OwnerLabel] != OwnerValue {
+		return &ForeignError{What: "image " + name}
+	}
+	tree := img.Labels[ContentTreeLabel]
+	url, ok := strings.CutPrefix(name, tree+"-")
+	if tree == "" || !ok {
+		return fmt.Errorf("image %s: label %s=%q does not prefix the name", name, ContentTreeLabel, tree)
+	}
+	return s.DeleteContentTree(ctx, tree, url)
 }
 
 // DeleteContentTree removes the content tree's image record (only if it
