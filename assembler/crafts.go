@@ -25,6 +25,9 @@ type Crafts struct {
 	// Containers builds container volumes (a directory from an OCI
 	// content tree); nil means container volumes fail with ErrNoCraft.
 	Containers ContainerBuilder
+	// Images deletes containerd image records (a content tree's delete
+	// names one); nil means such deletes fail with ErrNoCraft.
+	Images ImageDeleter
 	// Resolver turns an OCI tag into a digest; nil means resolve remodels
 	// fail with ErrNoCraft.
 	Resolver Resolver
@@ -100,4 +103,10 @@ type ContainerBuilder interface {
 // Resolver resolves an OCI content tree's tag to its top blob.
 type Resolver interface {
 	Resolve(ctx context.Context, ds materials.Datastore, ct materials.ContentTree) (materials.Blob, error)
+}
+
+// ImageDeleter removes an image record; the blobs it kept alive are left to
+// the store's garbage collector.
+type ImageDeleter interface {
+	DeleteImage(ctx context.Context, name string) error
 }

@@ -64,6 +64,7 @@ func (w *walk) runOne(ctx context.Context, r *remodel.Remodel) Result {
 	for {
 		res.Attempts++
 		out, err = w.do(ctx, r)
+		res.Bytes += out.bytes
 		if err == nil {
 			break
 		}
@@ -98,7 +99,6 @@ func (w *walk) runOne(ctx context.Context, r *remodel.Remodel) Result {
 		}
 	}
 	res.Finished = a.now()
-	res.Bytes = out.bytes
 	if err == nil {
 		res.Status, res.Reason = StatusDone, out.reason
 		if jerr := w.s.journal.Finish(in, journal.OutcomeDone, "", res.Finished); jerr != nil {
@@ -605,6 +605,35 @@ func (w *walk) delete(ctx context.Context, r *remodel.Remodel) (outcome, error) 
 		}
 		defer unlock()
 		return outcome{}, w.a.crafts.Volumes.Delete(ctx, p)
+	case materials.KindContentTree:
+		if r.Image != "" {
+			if w.a.crafts.Images == nil {
+				return outcome{}, terminal("delete %s: image record %q: %w", r.ID, r.Image, ErrNoCraft)
+			}
+			unlock, err := w.a.keys.lock(ctx, "image:"+r.Image)
+			if err != nil {
+				return outcome{}, err
+			}
+			defer unlock()
+			return outcome{}, w.a.crafts.Images.DeleteImage(ctx, r.Image)
+		}
+		if r.Path == "" {
+			blob, err := blobOf(r)
+			if err != nil {
+				return outcome{}, err
+			}
+			_, store, err := w.store(r.Store)
+			if err != nil {
+				return outcome{}, err
+			}
+			unlock, err := w.a.keys.lock(ctx, blobKey(blob.Digest))
+			if err != nil {
+				return outcome{}, err
+			}
+			defer unlock()
+			return outcome{}, store.Delete(ctx, blob.Digest)
+		}
+		fallthrough
 	default:
 		p, err := w.underRoot(r.Path)
 		if err != nil {

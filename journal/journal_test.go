@@ -1,0 +1,142 @@
+package journal
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/edgewright/edgewright/materials"
+)
+
+func TestIntentsSurviveReopen(t *testing.T) {
+	root := t.TempDir()
+	var writes []int
+	j, err := OpenRoot(root, Options{AfterWrite: func(n int) { writes = append(writes, n) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	a := Intent{ApplyID: "a1", RemodelID: "download blob sha256:aa", Action: "download", Target: materials.MaterialRef{Kind: materials.KindBlob, ID: "sha256:aa"}, StartedAt: t0}
+	b := Intent{ApplyID: "a1", RemodelID: "create volume v#1", Action: "create", Target: materials.MaterialRef{Kind: materials.KindVolume, ID: "v#1"}, StartedAt: t0}
+	for _, in := range []Intent{a, b} {
+		if err := j.Begin(in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Finish(a, OutcomeDone, "", t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int{1, 2, 3}, writes); diff != "" {
+		t.Errorf("AfterWrite calls (-want +got):\n%s", diff)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	j, err = OpenRoot(root, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	st, err := j.JournalState(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []materials.InFlight{{RemodelID: b.RemodelID, Action: "create", Target: b.Target, StartedAt: t0}}
+	if diff := cmp.Diff(want, st.InFlight); diff != "" {
+		t.Errorf("in flight after reopen (-want +got):\n%s", diff)
+	}
+	hist, err := j.History()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 1 || hist[0].RemodelID != a.RemodelID || hist[0].Outcome != OutcomeDone {
+		t.Errorf("history = %+v, want one done record for %s", hist, a.RemodelID)
+	}
+	// A later apply settles the earlier apply's intents.
+	if n, err := j.DropIntents("a2"); err != nil || n != 1 {
+		t.Errorf("DropIntents = %d, %v; want 1, nil", n, err)
+	}
+	if ins, _ := j.Intents(); len(ins) != 0 {
+		t.Errorf("intents after DropIntents: %+v", ins)
+	}
+}
+
+func TestUnreferencedClocks(t *testing.T) {
+	j, err := OpenRoot(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	vol := materials.MaterialRef{Kind: materials.KindVolume, ID: "v#1"}
+	blob := materials.MaterialRef{Kind: materials.KindBlob, ID: "sha256:bb"}
+	steps := []struct {
+		name  string
+		add   []materials.Unreferenced
+		clear []materials.MaterialRef
+		want  []materials.Unreferenced
+	}{
+		{"first sighting records the clock", []materials.Unreferenced{{Target: vol, Since: t0}}, nil, []materials.Unreferenced{{Target: vol, Since: t0}}},
+		{"a later since never restarts the clock", []materials.Unreferenced{{Target: vol, Since: t0.Add(time.Hour)}, {Target: blob, Since: t0.Add(time.Hour)}}, nil,
+			[]materials.Unreferenced{{Target: blob, Since: t0.Add(time.Hour)}, {Target: vol, Since: t0}}},
+		{"needed again clears it", nil, []materials.MaterialRef{vol}, []materials.Unreferenced{{Target: blob, Since: t0.Add(time.Hour)}}},
+	}
+	for _, s := range steps {
+		if err := j.UpdateUnreferenced(s.add, s.clear); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		got, err := j.Unreferenced()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(s.want, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", s.name, diff)
+		}
+	}
+}
+
+func TestCheckpointAndLatches(t *testing.T) {
+	j, err := OpenRoot(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	if bp, err := j.LastApplied(); err != nil || bp != nil {
+		t.Fatalf("LastApplied on a new journal = %v, %v", bp, err)
+	}
+	bp := &materials.Blueprint{Complete: true, Volumes: []materials.Volume{{ID: "v", Generation: 2, Origin: materials.OriginBlank, Format: materials.FormatQcow2, MaxSizeBytes: 1 << 20}}}
+	if err := j.Checkpoint(bp); err != nil {
+		t.Fatal(err)
+	}
+	l := materials.TagLatch{ContentTree: "ct", Generation: 1, URL: "repo:tag", Digest: "sha256:cc", ResolvedAt: time.Unix(5, 0).UTC()}
+	if err := j.PutLatch(l); err != nil {
+		t.Fatal(err)
+	}
+	st, err := j.JournalState(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(bp, st.LastApplied); diff != "" {
+		t.Errorf("last applied (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]materials.TagLatch{l}, st.Latches); diff != "" {
+		t.Errorf("latches (-want +got):\n%s", diff)
+	}
+}
+
+func TestSecondWriterIsBusy(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "journal.db")
+	j, err := Open(p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	_, err = Open(p, Options{Timeout: 100 * time.Millisecond})
+	if !errors.Is(err, ErrBusy) {
+		t.Fatalf("second Open: %v, want ErrBusy", err)
+	}
+}
