@@ -4,7 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"sort"
+	"slices"
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -65,7 +66,7 @@ func readDirents(fd int) ([]dirent, error) {
 	}
 	// Sorted by name, so that a directory's records come out in path
 	// order and the final sort has nothing to move.
-	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	slices.SortFunc(out, func(a, b dirent) int { return strings.Compare(a.name, b.name) })
 	for i := range out {
 		if out[i].typ != unix.DT_UNKNOWN {
 			continue

@@ -137,10 +137,18 @@ func canonicalUint(s string) (int64, bool) {
 	return n, err == nil
 }
 
+// hexDigit marks the bytes of [0-9a-fA-F]; names are checked per byte
+// for every file of a large tree.
+var hexDigit = func() (t [256]bool) {
+	for _, c := range "0123456789abcdefABCDEF" {
+		t[c] = true
+	}
+	return t
+}()
+
 func isHex(s string) bool {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+		if !hexDigit[s[i]] {
 			return false
 		}
 	}
@@ -173,7 +181,7 @@ func isUUID(s string) bool {
 				return false
 			}
 		default:
-			if !isHex(s[i : i+1]) {
+			if !hexDigit[s[i]] {
 				return false
 			}
 		}

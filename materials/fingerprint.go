@@ -66,6 +66,9 @@ func Fingerprint(fp *Floorplan) string {
 type fingerprinter struct {
 	h   hash.Hash
 	buf [binary.MaxVarintLen64]byte
+	// scratch holds a string's bytes, so hashing a large Floorplan does
+	// not allocate once per field.
+	scratch []byte
 }
 
 func (f *fingerprinter) num(n int64) {
@@ -75,5 +78,6 @@ func (f *fingerprinter) num(n int64) {
 // str writes a length prefix first so that ("ab","c") and ("a","bc") differ.
 func (f *fingerprinter) str(s string) {
 	f.num(int64(len(s)))
-	f.h.Write([]byte(s))
+	f.scratch = append(f.scratch[:0], s...)
+	f.h.Write(f.scratch)
 }
