@@ -1,0 +1,239 @@
+package assembler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/edgewright/edgewright/assembler/oci"
+	"github.com/edgewright/edgewright/assembler/unpack"
+	"github.com/edgewright/edgewright/materials"
+)
+
+// OCICrafts are the crafts for container-registry content trees, over
+// assembler/oci and assembler/unpack: a Resolver (tag → top blob), a
+// Fetcher for DatastoreContainerRegistry (manifests from the manifests
+// endpoint, other blobs resumed with Range into any Ingest) and a
+// ContainerBuilder (layers from a BlobStore unpacked into `<final>.tmp/`,
+// renamed into place). Install sets them on a Crafts.
+type OCICrafts struct {
+	// Platform picks a manifest from an index; zero means linux/amd64.
+	Platform oci.Platform
+	// Transport, if set, is the base HTTP transport (tests inject faults).
+	Transport http.RoundTripper
+	Logger    *zap.Logger
+
+	mu      sync.Mutex
+	clients map[ociClientKey]*oci.Client
+}
+
+// ociClientKey: one client (and token cache) per datastore and credentials.
+type ociClientKey struct{ id, fqdn, user, pass string }
+
+// Install makes c use these crafts for container-registry datastores,
+// tag resolution and container volumes.
+func (o *OCICrafts) Install(c *Crafts) {
+	if c.Fetchers == nil {
+		c.Fetchers = map[materials.DatastoreType]Fetcher{}
+	}
+	c.Fetchers[materials.DatastoreContainerRegistry] = o
+	c.Resolver = o
+	c.Containers = o
+}
+
+func (o *OCICrafts) log() *zap.Logger {
+	if o.Logger == nil {
+		return zap.NewNop()
+	}
+	return o.Logger
+}
+
+func (o *OCICrafts) client(ds materials.Datastore) (*oci.Client, error) {
+	k := ociClientKey{ds.ID, ds.FQDN, ds.APIKey, ds.Password}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if c, ok := o.clients[k]; ok {
+		return c, nil
+	}
+	c, err := oci.FromDatastore(ds, oci.Options{Platform: o.Platform, Transport: o.Transport, Logger: o.Logger})
+	if err != nil {
+		return nil, err
+	}
+	if o.clients == nil {
+		o.clients = map[ociClientKey]*oci.Client{}
+	}
+	o.clients[k] = c
+	return c, nil
+}
+
+// Resolve asks the registry for the content tree's top blob (its tag's
+// digest now, or the digest its URL pins). Latching it is the caller's.
+func (o *OCICrafts) Resolve(ctx context.Context, ds materials.Datastore, ct materials.ContentTree) (materials.Blob, error) {
+	c, err := o.client(ds)
+	if err != nil {
+		return materials.Blob{}, err
+	}
+	ref, err := c.ParseReference(ct.URL)
+	if err != nil {
+		return materials.Blob{}, fmt.Errorf("content tree %s: %w", ct.ID, err)
+	}
+	d, err := c.Resolve(ctx, ref)
+	if err != nil {
+		return materials.Blob{}, ociRetryable(fmt.Errorf("content tree %s: %w", ct.ID, err))
+	}
+	return materials.Blob{Digest: d.Digest, Size: d.Size, MediaType: d.MediaType}, nil
+}
+
+// Fetch fetches one blob of a content tree into dst. An index or manifest
+// (by media type, or a blob of unknown size: the top) comes from the
+// manifests endpoint; anything else from the blobs endpoint, resumed at
+// dst's offset. dst's Commit checks the digest.
+func (o *OCICrafts) Fetch(ctx context.Context, req FetchRequest, dst Ingest, progress func(done, known int64)) error {
+	c, err := o.client(req.Datastore)
+	if err != nil {
+		return err
+	}
+	ref, err := c.ParseReference(req.ContentTree.URL)
+	if err != nil {
+		return fmt.Errorf("content tree %s: %w", req.ContentTree.ID, err)
+	}
+	b := req.Blob
+	desc := oci.Descriptor{Digest: b.Digest, Size: b.Size, MediaType: b.MediaType}
+	if oci.IsIndex(b.MediaType) || oci.IsManifest(b.MediaType) || b.Size <= 0 {
+		return o.fetchManifest(ctx, c, ref.Repository, desc, dst, progress)
+	}
+	if dst.Offset() > b.Size {
+		if err := dst.Truncate(); err != nil {
+			return err
+		}
+	}
+	_, err = c.FetchBlob(ctx, ref.Repository, desc, ingestSink{dst}, oci.Resume{
+		Offset:       dst.Offset(),
+		SinkVerifies: true,
+		Progress:     func(off int64) { progress(off, b.Size) },
+	})
+	if oci.IsNotFound(err) && b.Size <= oci.MaxManifestSize && b.MediaType == "" {
+		// A child of unknown type may be a manifest the registry keeps
+		// only under the manifests endpoint.
+		return o.fetchManifest(ctx, c, ref.Repository, desc, dst, progress)
+	}
+	if err != nil {
+		return ociRetryable(err)
+	}
+	return nil
+}
+
+func (o *OCICrafts) fetchManifest(ctx context.Context, c *oci.Client, repo string, desc oci.Descriptor, dst Ingest, progress func(done, known int64)) error {
+	data, err := c.FetchManifest(ctx, repo, desc)
+	if err != nil {
+		return ociRetryable(err)
+	}
+	if dst.Offset() != 0 {
+		if err := dst.Truncate(); err != nil {
+			return err
+		}
+	}
+	if _, err := dst.Write(data); err != nil {
+		return fmt.Errorf("manifest %s: write ingest: %w", desc.Digest, err)
+	}
+	progress(int64(len(data)), int64(len(data)))
+	return nil
+}
+
+// ociRetryable marks a registry's transient refusals (5xx, 429, 408) for
+// the retry loop; network errors are classified as retryable already.
+func ociRetryable(err error) error {
+	var he *oci.HTTPError
+	if errors.As(err, &he) && (he.Status >= 500 || he.Status == http.StatusTooManyRequests || he.Status == http.StatusRequestTimeout) {
+		return Retryable(err)
+	}
+	return err
+}
+
+// ingestSink adapts an Ingest to oci.Sink (which truncates to a size; an
+// Ingest only starts over).
+type ingestSink struct{ in Ingest }
+
+func (s ingestSink) Write(p []byte) (int, error) { return s.in.Write(p) }
+
+func (s ingestSink) Truncate(size int64) error {
+	if size != 0 {
+		return fmt.Errorf("ingest truncates only to 0, not %d", size)
+	}
+	return s.in.Truncate()
+}
+
+// CreateContainer builds a container volume directory at final from the
+// content tree's blobs in store: the top (index → the platform's manifest,
+// or a manifest), then its layers in order, unpacked into `<final>.tmp/`
+// and renamed into place.
+func (o *OCICrafts) CreateContainer(ctx context.Context, final string, ct materials.ContentTree, store BlobStore) error {
+	top := ct.Digest()
+	if top == "" {
+		return terminal("container volume from content tree %s: no digest yet (resolve it first)", ct.ID)
+	}
+	data, err := readSmallBlob(ctx, store, oci.Descriptor{Digest: top})
+	if err != nil {
+		return fmt.Errorf("content tree %s: %w", ct.ID, err)
+	}
+	kids, err := oci.Children("", data)
+	if err != nil {
+		return terminal("content tree %s: top blob %s: %v", ct.ID, top, err)
+	}
+	if len(kids) > 0 && kids[0].Role == oci.RoleManifest {
+		p := o.Platform
+		if p == (oci.Platform{}) {
+			p = oci.DefaultPlatform
+		}
+		m, err := oci.ChoosePlatform(kids, p)
+		if err != nil {
+			return terminal("content tree %s: %v", ct.ID, err)
+		}
+		if data, err = readSmallBlob(ctx, store, m); err != nil {
+			return fmt.Errorf("content tree %s: %w", ct.ID, err)
+		}
+		if kids, err = oci.Children(m.MediaType, data); err != nil {
+			return terminal("content tree %s: manifest %s: %v", ct.ID, m.Digest, err)
+		}
+	}
+	var layers []unpack.Layer
+	for _, k := range kids {
+		if k.Role != oci.RoleLayer {
+			continue
+		}
+		d := k.Digest
+		layers = append(layers, func() (io.ReadCloser, error) { return store.Open(ctx, d) })
+	}
+	st, err := unpack.Build(ctx, final, layers, unpack.Options{Logger: o.Logger})
+	if err != nil {
+		var esc *unpack.EscapeError
+		if errors.As(err, &esc) {
+			return &terminalError{err}
+		}
+		return err
+	}
+	o.log().Debug("container volume built", zap.String("path", final), zap.String("contentTree", ct.ID),
+		zap.Int("layers", len(layers)), zap.Int("entries", st.Entries), zap.Int64("bytes", st.Bytes))
+	return nil
+}
+
+func readSmallBlob(ctx context.Context, store BlobStore, d oci.Descriptor) ([]byte, error) {
+	rc, err := store.Open(ctx, d.Digest)
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", d.Digest, err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, oci.MaxManifestSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", d.Digest, err)
+	}
+	if len(data) > oci.MaxManifestSize {
+		return nil, fmt.Errorf("blob %s: larger than %d bytes for an index or manifest", d.Digest, oci.MaxManifestSize)
+	}
+	return data, nil
+}
