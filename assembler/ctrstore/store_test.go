@@ -586,3 +586,50 @@ func TestSharedLayerFetchedOnce(t *testing.T) {
 		t.Fatal("shared layer survived both deletes")
 	}
 }
+
+// TestPullFromDockerRegistry: Debian's docker-registry into a confined
+// containerd, then the same tree again (a no-op).
+func TestPullFromDockerRegistry(t *testing.T) {
+	ctx := context.Background()
+	reg := testenv.StartDockerRegistry(t)
+	ctrd := testenv.StartContainerd(t)
+	s, err := Open(ctx, Options{Socket: ctrd.Address, Namespace: "edge"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	img := randomImage(t, 256<<10, 2)
+	r, _ := name.ParseReference(reg.Host+"/edge/app:v1", name.Insecure)
+	if err := remote.Write(r, img); err != nil {
+		t.Fatal(err)
+	}
+	c, err := oci.New("docker://"+reg.Host, oci.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := c.ParseReference("edge/app:v1")
+	top, err := c.Resolve(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Pull(ctx, c, "ct-dr", "edge/app:v1", ref.Repository, top, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Fetched != 3 {
+		t.Fatalf("pull: %+v", st)
+	}
+	m, cfg, layers := imageDigests(t, img)
+	for _, d := range append([]digest.Digest{m, cfg}, layers...) {
+		if bs, err := s.Status(ctx, d); err != nil || !bs.Committed || !bs.Ours {
+			t.Fatalf("blob %s: %+v, %v", d, bs, err)
+		}
+	}
+	if rec, err := s.Image(ctx, "ct-dr", "edge/app:v1"); err != nil || rec.Target.Digest != m {
+		t.Fatalf("image record %+v, %v", rec, err)
+	}
+	st, err = s.Pull(ctx, c, "ct-dr", "edge/app:v1", ref.Repository, top, nil)
+	if err != nil || st.Fetched != 0 || st.Present != 3 {
+		t.Fatalf("second pull: %+v, %v", st, err)
+	}
+}
