@@ -309,7 +309,7 @@ func (s *surveyor) containerVolume(dirfd int, name string, v *materials.VolumeFi
 		return "cannot stat: " + errValue(err)
 	}
 	v.ModTime = statMtime(&st)
-	d := du{s: s, seen: map[[2]uint64]bool{}}
+	d := du{s: s, seen: map[[2]uint64]bool{}, dev: st.Dev}
 	d.allocated = st.Blocks * 512
 	d.apparent = st.Size
 	d.walk(fd, v.Path, 0)
@@ -324,6 +324,7 @@ type du struct {
 	s                   *surveyor
 	apparent, allocated int64
 	seen                map[[2]uint64]bool // hard-linked inodes counted once
+	dev                 uint64             // the volume's file system; mounts below are not crossed
 	short               string             // first reason the count is short
 }
 
@@ -362,6 +363,12 @@ func (d *du) walk(fd int, rel string, depth int) {
 		d.allocated += st.Blocks * 512
 		d.apparent += st.Size
 		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			continue
+		}
+		if st.Dev != d.dev {
+			// Like du -x: a mount inside a volume (a bind mount of / by
+			// mistake) is not the volume's.
+			d.s.diag(materials.SeverityWarning, rel+"/"+name, nil, "a mount point inside a container volume, not crossed")
 			continue
 		}
 		sub, err := unix.Openat(fd, name, openDirFlags, 0)

@@ -243,3 +243,31 @@ func paths(fp *materials.Floorplan) []string {
 	}
 	return out
 }
+
+// TestSurveyContainerMountNotCrossed: a file system mounted inside a
+// container volume is not counted (du -x), and the survey says so.
+func TestSurveyContainerMountNotCrossed(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	root := t.TempDir()
+	ctr := filepath.Join(root, vault, uuidA+"#1.container")
+	mnt := filepath.Join(ctr, "mnt")
+	mkdirs(t, root, vault+uuidA+"#1.container/mnt")
+	writeFile(t, filepath.Join(ctr, "small"), []byte("small"))
+	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=8m"); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
+	writeFile(t, filepath.Join(mnt, "big"), make([]byte, 1<<20))
+
+	fp := survey(t, Options{Root: root})
+	v := volumeAt(fp, vault+uuidA+"#1.container")
+	if v == nil || v.State != materials.StateComplete || v.ApparentSize >= 1<<20 {
+		t.Fatalf("container %+v: want complete without the mounted 1 MiB", v)
+	}
+	d := diagAt(fp, vault+uuidA+"#1.container/mnt")
+	if d == nil || !strings.Contains(d.Message, "mount point") || d.Severity != materials.SeverityWarning {
+		t.Fatalf("diagnostics %v", fp.Diagnostics)
+	}
+}
