@@ -304,6 +304,9 @@ func (a *applier) create(pfd int, rel, base string, hdr *tar.Header, r io.Reader
 		if err := a.owner(fd, hdr); err != nil {
 			return err
 		}
+		if err := a.xattrs(fd, hdr); err != nil {
+			return err
+		}
 		if err := unix.Fchmod(fd, mode); err != nil {
 			return err
 		}
@@ -320,6 +323,9 @@ func (a *applier) create(pfd int, rel, base string, hdr *tar.Header, r io.Reader
 		a.st.Bytes += n
 		if err == nil {
 			err = a.owner(fd, hdr)
+		}
+		if err == nil {
+			err = a.xattrs(fd, hdr)
 		}
 		if err == nil {
 			err = f.Chmod(os.FileMode(mode&0o777) | modeBits(mode))
@@ -406,6 +412,28 @@ func (a *applier) owner(fd int, hdr *tar.Header) error {
 	}
 	if err := unix.Fchown(fd, hdr.Uid, hdr.Gid); err != nil {
 		return fmt.Errorf("chown %d:%d: %w", hdr.Uid, hdr.Gid, err)
+	}
+	return nil
+}
+
+// xattrs sets the entry's extended attributes (PAX SCHILY.xattr.*, e.g.
+// security.capability on ping). A filesystem without xattrs, or a
+// namespace we may not write as non-root, is logged, not fatal, as
+// containerd does.
+func (a *applier) xattrs(fd int, hdr *tar.Header) error {
+	for k, v := range hdr.PAXRecords {
+		name, ok := strings.CutPrefix(k, "SCHILY.xattr.")
+		if !ok {
+			continue
+		}
+		err := unix.Fsetxattr(fd, name, []byte(v), 0)
+		switch {
+		case err == nil:
+		case err == unix.ENOTSUP || (err == unix.EPERM && os.Geteuid() != 0):
+			a.log.Debug("xattr not set", zap.String("entry", hdr.Name), zap.String("xattr", name), zap.Error(err))
+		default:
+			return fmt.Errorf("xattr %s: %w", name, err)
+		}
 	}
 	return nil
 }

@@ -394,3 +394,24 @@ func TestContextCancelled(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestXattrs(t *testing.T) {
+	s := newSandbox(t)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "f", Mode: 0o755, Size: 1, Typeflag: tar.TypeReg, Format: tar.FormatPAX,
+		PAXRecords: map[string]string{"SCHILY.xattr.user.edgewright": "kept"}})
+	tw.Write([]byte("x"))
+	tw.Close()
+	if _, err := Unpack(context.Background(), s.root, layers(buf.Bytes()), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	v := make([]byte, 64)
+	n, err := syscall.Getxattr(filepath.Join(s.root, "f"), "user.edgewright", v)
+	if err == syscall.ENOTSUP {
+		t.Skip("the temp filesystem has no user xattrs")
+	}
+	if err != nil || string(v[:n]) != "kept" {
+		t.Fatalf("xattr %q, %v", v[:n], err)
+	}
+}
