@@ -164,7 +164,7 @@ func New(opts Options) (*Assembler, error) {
 	}
 	a.crafts = c
 	if a.opts.Survey == nil {
-		a.opts.Survey = defaultSurvey(opts.Root, a.log)
+		a.opts.Survey = InspectorSurvey(opts.Root, nil, a.log)
 	}
 	return a, nil
 }
@@ -360,37 +360,11 @@ func (a *Assembler) apply(ctx context.Context, s *session, plan *remodel.Plan, b
 	return rep, nil
 }
 
-// recordUnreferenced persists the plan's grace-period clocks and clears
-// those of materials the plan or the Blueprint needs again.
+// recordUnreferenced makes the journal's grace-period clocks those of
+// the plan: the foreman carries every clock still running, and drops
+// those of materials needed again.
 func (a *Assembler) recordUnreferenced(s *session, plan *remodel.Plan, bp *materials.Blueprint) error {
-	listed := map[materials.MaterialRef]bool{}
-	for _, u := range plan.Unreferenced {
-		listed[u.Target] = true
-	}
-	var clear []materials.MaterialRef
-	need := func(r materials.MaterialRef) {
-		if !listed[r] {
-			clear = append(clear, r)
-		}
-	}
-	for _, r := range plan.Remodels {
-		if r.Action != remodel.ActionDelete {
-			need(r.Target)
-		}
-	}
-	if bp != nil {
-		for _, v := range bp.Volumes {
-			need(materials.MaterialRef{Kind: materials.KindVolume, ID: v.Key().String()})
-			need(materials.MaterialRef{Kind: materials.KindVolume, ID: v.ID})
-		}
-		for _, ct := range bp.ContentTrees {
-			need(materials.MaterialRef{Kind: materials.KindContentTree, ID: ct.ID})
-			if ct.SHA256 != "" {
-				need(materials.MaterialRef{Kind: materials.KindBlob, ID: string(ct.Digest())})
-			}
-		}
-	}
-	if err := s.journal.UpdateUnreferenced(plan.Unreferenced, clear); err != nil {
+	if err := s.journal.ReplaceUnreferenced(plan.Unreferenced); err != nil {
 		return fmt.Errorf("journal: record unreferenced: %w", err)
 	}
 	return nil

@@ -93,16 +93,16 @@ func (f *HTTPFetcher) Fetch(ctx context.Context, req FetchRequest, dst Ingest, p
 	if err != nil {
 		return err
 	}
-	known := req.Blob.Size
+	// Blob.Size is an upper bound here: for an HTTP content tree the plan
+	// takes it from maxSizeBytes. The digest decides what is right.
+	limit := req.Blob.Size
+	known := int64(0)
 	offset := dst.Offset()
-	if known > 0 && offset > known {
+	if limit > 0 && offset > limit {
 		if err := dst.Truncate(); err != nil {
 			return err
 		}
 		offset = 0
-	}
-	if known > 0 && offset == known {
-		return nil // all there; Commit checks the digest
 	}
 	client, err := f.client(req.Datastore)
 	if err != nil {
@@ -158,8 +158,8 @@ func (f *HTTPFetcher) Fetch(ctx context.Context, req FetchRequest, dst Ingest, p
 	default:
 		return fmt.Errorf("fetch %s: %s", u.Redacted(), resp.Status)
 	}
-	if req.Blob.Size > 0 && known > 0 && known != req.Blob.Size {
-		return fmt.Errorf("fetch %s: server has %d bytes, the plan expects %d", u.Redacted(), known, req.Blob.Size)
+	if limit > 0 && known > limit {
+		return fmt.Errorf("fetch %s: server has %d bytes, more than the %d the content tree allows", u.Redacted(), known, limit)
 	}
 	progress(offset, known)
 	buf := make([]byte, 256<<10)

@@ -259,7 +259,7 @@ func (w *walk) fetchInto(ctx context.Context, r *remodel.Remodel, f Fetcher, sto
 		in.Close()
 		return max(0, last-start), err
 	}
-	if err := in.Commit(ctx, req.Blob.Size); err != nil {
+	if err := in.Commit(ctx, 0); err != nil {
 		return max(0, last-start), fmt.Errorf("download %s from datastore %s: %w", req.Blob.Digest, req.Datastore.ID, err)
 	}
 	return max(0, in.Offset()-start), nil

@@ -2,18 +2,22 @@ package assembler
 
 import (
 	"context"
-	"errors"
 
 	"go.uber.org/zap"
 
+	"github.com/edgewright/edgewright/inspector"
 	"github.com/edgewright/edgewright/journal"
 	"github.com/edgewright/edgewright/materials"
 )
 
-// defaultSurvey surveys the root with the inspector, reading the journal
-// this assembler holds open.
-func defaultSurvey(root string, log *zap.Logger) SurveyFunc {
+// InspectorSurvey surveys the root with the inspector, reading the journal
+// the assembler holds open (containerd too when ctr is set).
+func InspectorSurvey(root string, ctr *inspector.ContainerdOptions, log *zap.Logger) SurveyFunc {
 	return func(ctx context.Context, j *journal.Journal) (*materials.Floorplan, error) {
-		return nil, errors.New("no survey configured")
+		opts := inspector.Options{Root: root, Containerd: ctr, Logger: log}
+		if j != nil {
+			opts.Journal = j
+		}
+		return inspector.Survey(ctx, opts)
 	}
 }

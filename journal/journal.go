@@ -304,6 +304,62 @@ func (j *Journal) UpdateUnreferenced(add []materials.Unreferenced, clear []mater
 	})
 }
 
+// ReplaceUnreferenced makes the clocks exactly list: the foreman's plan
+// carries every clock still running (it keeps them all when its Blueprint
+// is incomplete), so a clock missing from it belongs to a material needed
+// again or gone. An existing clock keeps its earlier Since. It writes only
+// when something changes.
+func (j *Journal) ReplaceUnreferenced(list []materials.Unreferenced) error {
+	cur, err := j.Unreferenced()
+	if err != nil {
+		return err
+	}
+	have := map[materials.MaterialRef]time.Time{}
+	for _, u := range cur {
+		have[u.Target] = u.Since
+	}
+	want := map[materials.MaterialRef]time.Time{}
+	for _, u := range list {
+		since := u.Since
+		if old, ok := have[u.Target]; ok && old.Before(since) {
+			since = old
+		}
+		if prev, ok := want[u.Target]; ok && prev.Before(since) {
+			since = prev
+		}
+		want[u.Target] = since
+	}
+	changed := len(want) != len(have)
+	for r, s := range want {
+		if old, ok := have[r]; !ok || !old.Equal(s) {
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	return j.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUnreferenced)
+		for r := range have {
+			if _, ok := want[r]; !ok {
+				if err := b.Delete(refKey(r)); err != nil {
+					return err
+				}
+			}
+		}
+		for r, s := range want {
+			v, err := json.Marshal(materials.Unreferenced{Target: r, Since: s})
+			if err != nil {
+				return err
+			}
+			if err := b.Put(refKey(r), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // Unreferenced returns the grace-period clocks, sorted by target.
 func (j *Journal) Unreferenced() ([]materials.Unreferenced, error) {
 	var out []materials.Unreferenced

@@ -140,3 +140,38 @@ func TestSecondWriterIsBusy(t *testing.T) {
 		t.Fatalf("second Open: %v, want ErrBusy", err)
 	}
 }
+
+func TestReplaceUnreferenced(t *testing.T) {
+	writes := 0
+	j, err := OpenRoot(t.TempDir(), Options{AfterWrite: func(int) { writes++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a := materials.MaterialRef{Kind: materials.KindBlob, ID: "sha256:aa"}
+	b := materials.MaterialRef{Kind: materials.KindContentTree, ID: "ct"}
+	steps := []struct {
+		name       string
+		list, want []materials.Unreferenced
+		writes     int
+	}{
+		{"set", []materials.Unreferenced{{Target: a, Since: t0}}, []materials.Unreferenced{{Target: a, Since: t0}}, 1},
+		{"same again writes nothing", []materials.Unreferenced{{Target: a, Since: t0}}, []materials.Unreferenced{{Target: a, Since: t0}}, 1},
+		{"earlier clock kept, missing one dropped", []materials.Unreferenced{{Target: b, Since: t0.Add(time.Hour)}, {Target: a, Since: t0.Add(time.Hour)}},
+			[]materials.Unreferenced{{Target: a, Since: t0}, {Target: b, Since: t0.Add(time.Hour)}}, 2},
+		{"empty clears", nil, nil, 3},
+	}
+	for _, s := range steps {
+		if err := j.ReplaceUnreferenced(s.list); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := j.Unreferenced()
+		if diff := cmp.Diff(s.want, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", s.name, diff)
+		}
+		if writes != s.writes {
+			t.Errorf("%s: %d durable writes, want %d", s.name, writes, s.writes)
+		}
+	}
+}

@@ -1,0 +1,126 @@
+package assembler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.uber.org/zap"
+
+	"github.com/edgewright/edgewright/foreman"
+	"github.com/edgewright/edgewright/materials"
+	"github.com/edgewright/edgewright/remodel"
+)
+
+// ConvergeOptions bound and tune the reconcile loop.
+type ConvergeOptions struct {
+	// Foreman are the planning options; Now is set from the assembler's
+	// clock each round.
+	Foreman foreman.Options
+	// FixedFreeBytes keeps Foreman.FreeBytes as given; otherwise each round
+	// measures it from the Floorplan (foreman.FreeBytesOf).
+	FixedFreeBytes bool
+	// MaxRounds bounds the loop (default 8). Some facts appear only while
+	// building (an OCI manifest's layers), so a full reconcile may take a
+	// few rounds.
+	MaxRounds int
+	// OnPlan, when set, sees each round's plan before it is applied.
+	OnPlan func(round int, p *remodel.Plan)
+}
+
+// ConvergeResult is where the loop stopped.
+type ConvergeResult struct {
+	// Converged is true when the last plan had no remodels left.
+	Converged bool `json:"converged"`
+	Rounds    int  `json:"rounds"`
+	// Plan is the last plan made: empty when converged, else what is left
+	// (its Held lists the remodels guards held back).
+	Plan    *remodel.Plan `json:"plan"`
+	Reports []*Report     `json:"reports"`
+	// Failed is the last round's failed remodels, when it ended on them.
+	Failed []Result `json:"failed,omitempty"`
+}
+
+// Held reports whether held remodels remain.
+func (r *ConvergeResult) Held() bool { return r.Plan != nil && len(r.Plan.Held) > 0 }
+
+// ErrNoProgress: a round changed nothing, so another would not either.
+var ErrNoProgress = errors.New("reconcile made no progress")
+
+// Converge is the level-triggered reconcile for an edge agent: survey,
+// plan and apply, again and again, until the plan is empty or holds only
+// held remodels. It keeps the root locked throughout. It stops with
+// ErrNoProgress (and the failures in the result) when a round got nothing
+// done, and with an error after MaxRounds.
+func (a *Assembler) Converge(ctx context.Context, bp *materials.Blueprint, opts ConvergeOptions) (*ConvergeResult, error) {
+	if bp == nil {
+		return nil, errors.New("converge: Blueprint is nil")
+	}
+	if opts.MaxRounds <= 0 {
+		opts.MaxRounds = 8
+	}
+	s, err := a.openSession(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	res := &ConvergeResult{}
+	for round := 1; ; round++ {
+		res.Rounds = round
+		fp, err := a.opts.Survey(ctx, s.journal)
+		if err != nil {
+			return res, fmt.Errorf("converge round %d: survey: %w", round, err)
+		}
+		fo := opts.Foreman
+		fo.Now = a.now()
+		if !opts.FixedFreeBytes {
+			fo.FreeBytes = foreman.FreeBytesOf(fp)
+		}
+		plan := foreman.Plan(bp, fp, fo)
+		res.Plan = plan
+		if opts.OnPlan != nil {
+			opts.OnPlan(round, plan)
+		}
+		if plan.Empty() {
+			// Still record the clocks and the checkpoint of a no-op round.
+			if _, err := a.apply(ctx, s, plan, bp); err != nil {
+				return res, fmt.Errorf("converge round %d: %w", round, err)
+			}
+			res.Converged = true
+			return res, nil
+		}
+		if round > opts.MaxRounds {
+			return res, fmt.Errorf("converge: %d remodels left after %d rounds", len(plan.Remodels), opts.MaxRounds)
+		}
+		rep, err := a.apply(ctx, s, plan, bp)
+		if rep != nil {
+			res.Reports = append(res.Reports, rep)
+		}
+		if err != nil {
+			return res, fmt.Errorf("converge round %d: %w", round, err)
+		}
+		a.log.Info("converge round", zap.Int("round", round), zap.Int("done", rep.Done), zap.Int("failed", rep.Failed), zap.Int("skipped", rep.Skipped))
+		if rep.Failed > 0 || rep.Skipped > 0 {
+			for _, r := range rep.Results {
+				if r.Status == StatusFailed {
+					res.Failed = append(res.Failed, r)
+				}
+			}
+			if rep.Done == 0 || rep.Failed > 0 && !progressMade(rep) {
+				return res, fmt.Errorf("converge round %d: %w: %d failed", round, ErrNoProgress, rep.Failed)
+			}
+		}
+		res.Failed = nil
+	}
+}
+
+// progressMade: something other than a clean-up got done, so another round
+// may get further.
+func progressMade(rep *Report) bool {
+	for _, r := range rep.Results {
+		if r.Status == StatusDone && r.Reason == "" {
+			return true
+		}
+	}
+	return false
+}
