@@ -85,6 +85,12 @@ func parseVolumeName(name string) parsedName {
 		p.reason = "volume id " + strconv.Quote(id) + " is not a UUID"
 		return p
 	}
+	if strings.ToLower(id) != id {
+		// The assembler names volumes by the lower-case id the architect
+		// draws; another spelling is not one of ours.
+		p.reason = "volume id " + strconv.Quote(id) + " is not lower case"
+		return p
+	}
 	g, ok := canonicalUint(gen)
 	if !ok {
 		p.reason = "generation " + strconv.Quote(gen) + " is not a canonical non-negative integer"
@@ -111,7 +117,9 @@ func parseLegacyName(name string) parsedName {
 		p.reason = "app id " + strconv.Quote(app) + " is not a UUID"
 		return p
 	}
-	l := &materials.LegacyName{SHA256: base[:64], App: app}
+	// Old agents' names are matched against the config by meaning, so the
+	// spelling is normalised.
+	l := &materials.LegacyName{SHA256: strings.ToLower(base[:64]), App: strings.ToLower(app)}
 	if hasPurge {
 		n, ok := canonicalUint(purge)
 		if !ok {

@@ -35,6 +35,7 @@ func TestParseVolumeName(t *testing.T) {
 		{name: uuidA + "#+1.raw", reason: "not a canonical"},
 		{name: uuidA + "#x.raw", reason: "not a canonical"},
 		{name: "noext", reason: "no format extension"},
+		{name: strings.ToUpper(uuidA) + "#1.raw", reason: "is not lower case"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := parseVolumeName(tc.name)
@@ -61,6 +62,7 @@ func TestParseLegacyName(t *testing.T) {
 		{name: shaA + "-" + uuidB + ".qcow2", want: &materials.LegacyName{SHA256: shaA, App: uuidB}, ext: "qcow2"},
 		{name: shaA + "-" + uuidB + "#2.raw", want: &materials.LegacyName{SHA256: shaA, App: uuidB, Purge: 2}, ext: "raw"},
 		{name: shaA + "-" + uuidB + "#02.raw", reason: "purge counter"},
+		{name: strings.ToUpper(shaA) + "-" + strings.ToUpper(uuidB) + "#3.raw", want: &materials.LegacyName{SHA256: shaA, App: uuidB, Purge: 3}, ext: "raw"},
 		{name: shaA[:63] + "-" + uuidB + ".raw", reason: "does not start with <sha256>-"},
 		{name: "z" + shaA[1:] + "-" + uuidB + ".raw", reason: "does not start with <sha256>-"},
 		{name: shaA + "-nope.raw", reason: "does not start with"},
