@@ -23,7 +23,7 @@ type treeState struct {
 	// why is the reason the tree cannot be addressed at all (no digest and
 	// no tag to resolve); empty otherwise.
 	why     string
-	visited map[digest.Digest]bool
+	visited []digest.Digest // small: a tree has a handful of blobs
 	// pending are the tree's resolve, download and verify remodels. They
 	// join the plan only when the tree is wanted: a volume must be made
 	// from it, or no volume refers to it (EVE fetches every content tree
@@ -137,9 +137,12 @@ func (p *planner) topDigest(t *materials.ContentTree, oci bool) (digest.Digest, 
 // resolves, downloads of missing blobs (resumed when partial) and
 // verifies of uncertain ones.
 func (p *planner) contentTrees() {
-	for i, t := range p.trees {
-		ts := &treeState{tree: t, idx: int32(i), oci: p.isOCI(t)}
-		p.states[t.ID] = ts
+	for _, t := range p.trees {
+		ts := p.states[t.ID]
+		if ts.tree != t {
+			continue // a duplicate id: the first one stands
+		}
+		ts.oci = p.isOCI(t)
 		top, resolveWhy := p.topDigest(t, ts.oci)
 		if top == "" {
 			ref := materials.MaterialRef{Kind: materials.KindContentTree, ID: t.ID}
@@ -170,10 +173,11 @@ func (p *planner) contentTrees() {
 	}
 }
 
-// need marks d as needed by tree ts.
-func (p *planner) need(d digest.Digest, ts *treeState) {
-	if _, ok := p.needed[d]; !ok {
-		p.needed[d] = ts.idx
+// need marks d as needed by tree ts and returns its entry.
+func (p *planner) need(d digest.Digest, ts *treeState) *blobEntry {
+	e := p.entry(d)
+	if e.neededBy == 0 {
+		e.neededBy = ts.idx + 1
 	}
 	if p.blobTrees != nil {
 		l := p.blobTrees[d]
@@ -181,21 +185,22 @@ func (p *planner) need(d digest.Digest, ts *treeState) {
 			p.blobTrees[d] = append(l, ts.tree.ID)
 		}
 	}
+	return e
 }
 
 // walk visits blob d of tree ts. parent is true for blobs that name other
 // blobs (an OCI tree's top, an index's manifests); top for the tree's top.
 func (p *planner) walk(ts *treeState, d digest.Digest, parent, top bool) {
-	if ts.visited == nil {
-		ts.visited = map[digest.Digest]bool{}
-	} else if ts.visited[d] {
-		return
+	for _, v := range ts.visited {
+		if v == d {
+			return
+		}
 	}
-	ts.visited[d] = true
-	p.need(d, ts)
-	rec := p.complete[d]
+	ts.visited = append(ts.visited, d)
+	e := p.need(d, ts)
+	rec := e.complete
 	if rec == nil || rec.State == materials.StateBroken {
-		ts.deps = append(ts.deps, p.fetch(ts, d, rec, top)...)
+		ts.deps = append(ts.deps, p.fetch(ts, d, rec, e.partial, top)...)
 		if ts.oci && parent {
 			ts.ready = false // its children are known only once it is here
 			if p.unresolved == "" {
@@ -204,8 +209,10 @@ func (p *planner) walk(ts *treeState, d digest.Digest, parent, top bool) {
 		}
 		return
 	}
-	if in := p.inflight[blobRef(d)]; in != nil {
-		ts.deps = append(ts.deps, p.verify(ts, d, rec, "a "+in.Action+" was in flight when the last apply stopped (started "+fmtTime(in.StartedAt)+"): verify before use"))
+	if len(p.inflight) > 0 {
+		if in := p.inflight[blobRef(d)]; in != nil {
+			ts.deps = append(ts.deps, p.verify(ts, d, rec, "a "+in.Action+" was in flight when the last apply stopped (started "+fmtTime(in.StartedAt)+"): verify before use"))
+		}
 	}
 	if !ts.oci || !parent {
 		return
@@ -213,7 +220,7 @@ func (p *planner) walk(ts *treeState, d digest.Digest, parent, top bool) {
 	if isIndex(rec) {
 		found := false
 		for _, c := range rec.Children {
-			if cr := p.complete[c]; cr != nil && cr.State == materials.StateComplete {
+			if cr := p.present(c); cr != nil && cr.State == materials.StateComplete {
 				found = true
 				p.walk(ts, c, true, false)
 			}
@@ -242,7 +249,7 @@ func (p *planner) walk(ts *treeState, d digest.Digest, parent, top bool) {
 // not committed, or when the record is broken; and for a signed tree's top
 // blob, a verify after the download. It returns the remodel ids a volume
 // built from the blob must wait for.
-func (p *planner) fetch(ts *treeState, d digest.Digest, rec *materials.BlobRecord, top bool) []string {
+func (p *planner) fetch(ts *treeState, d digest.Digest, rec, part *materials.BlobRecord, top bool) []string {
 	if rec != nil { // broken
 		why := "blob found broken"
 		if rec.Reason != "" {
@@ -250,7 +257,6 @@ func (p *planner) fetch(ts *treeState, d digest.Digest, rec *materials.BlobRecor
 		}
 		return []string{p.verify(ts, d, rec, why+": verify, and fetch again if it does not match")}
 	}
-	part := p.partial[d]
 	if part != nil && part.Size > 0 && part.Offset >= part.Size {
 		return []string{p.verify(ts, d, part, "all "+itoa(part.Size)+" bytes written but not committed: verify before commit")}
 	}
@@ -350,7 +356,7 @@ func (p *planner) unneededBlobs() {
 	var reachable map[digest.Digest]bool // blobs kept by a containerd image record
 	for i := range p.fp.Blobs {
 		b := &p.fp.Blobs[i]
-		if _, ok := p.needed[b.Digest]; ok {
+		if p.recEntry[i].neededBy != 0 {
 			continue
 		}
 		if b.Store == materials.BlobStoreContainerd {
@@ -425,8 +431,8 @@ func (p *planner) images() {
 		if im.Labels[OwnerLabel] != OwnerValue {
 			continue
 		}
-		tid := imageTree(im.Name)
-		t := p.treeByID[tid]
+		tid := p.imageTree(im.Name)
+		t := p.tree(tid)
 		if t != nil && im.Name == t.ID+"-"+t.URL {
 			continue
 		}
@@ -451,9 +457,25 @@ func (p *planner) images() {
 }
 
 // imageTree is the content tree id of an image record named
-// `<content-tree-id>-<URL>`: a 36-character uuid, or else everything up
-// to the first dash.
-func imageTree(name string) string {
+// `<content-tree-id>-<URL>`: the longest prefix before a dash that names a
+// tree of this or the last applied Blueprint, else a leading uuid, else
+// everything up to the first dash.
+func (p *planner) imageTree(name string) string {
+	best := ""
+	for i := 0; i < len(name); i++ {
+		if name[i] != '-' {
+			continue
+		}
+		id := name[:i]
+		if _, ok := p.states[id]; ok {
+			best = id
+		} else if _, ok := p.lastTree[id]; ok {
+			best = id
+		}
+	}
+	if best != "" {
+		return best
+	}
 	if len(name) > 36 && name[36] == '-' && strings.Count(name[:36], "-") == 4 {
 		return name[:36]
 	}

@@ -250,8 +250,8 @@ func (p *planner) treeClosures() {
 			}
 			seen[d] = true
 			p.blobTrees[d] = append(p.blobTrees[d], id)
-			if r := p.anyRec[d]; r != nil {
-				stack = append(stack, r.Children...)
+			if e := p.lookup(d); e != nil && e.any != nil {
+				stack = append(stack, e.any.Children...)
 			}
 		}
 	}

@@ -73,15 +73,15 @@ type planner struct {
 	valid     bool
 	store     materials.BlobStore
 
-	trees    []*materials.ContentTree // bp trees, by id
-	treeByID map[string]*materials.ContentTree
-	dsByID   map[string]*materials.Datastore
-	states   map[string]*treeState
+	trees  []*materials.ContentTree // bp trees, by id
+	dsByID map[string]*materials.Datastore
+	states map[string]*treeState // every bp tree, by id
 
-	complete map[digest.Digest]*materials.BlobRecord // complete or broken, in p.store
-	partial  map[digest.Digest]*materials.BlobRecord // partial ingests, in p.store
-	anyRec   map[digest.Digest]*materials.BlobRecord // first record of a digest in any store
-	needed   map[digest.Digest]int32                 // blob → index of the first tree needing it
+	// blobs indexes the floorplan's blob records and the blobs desired
+	// trees need, one entry per digest (one map: this is the hot path).
+	blobs    map[uint64]*blobEntry
+	arena    []blobEntry
+	recEntry []*blobEntry // the entry of each fp.Blobs[i]
 	inflight map[materials.MaterialRef]*materials.InFlight
 	clocks   map[materials.MaterialRef]time.Time
 	latches  map[latchKey]*materials.TagLatch
@@ -132,42 +132,47 @@ func newPlanner(bp *materials.Blueprint, fp *materials.Floorplan, opts Options) 
 		}
 	}
 	p.trees = make([]*materials.ContentTree, len(bp.ContentTrees))
-	p.treeByID = make(map[string]*materials.ContentTree, len(bp.ContentTrees))
+	states := make([]treeState, len(bp.ContentTrees))
+	p.states = make(map[string]*treeState, len(bp.ContentTrees))
 	for i := range bp.ContentTrees {
-		t := &bp.ContentTrees[i]
-		p.trees[i] = t
-		p.treeByID[t.ID] = t
+		p.trees[i] = &bp.ContentTrees[i]
 	}
 	sort.SliceStable(p.trees, func(i, j int) bool { return p.trees[i].ID < p.trees[j].ID })
+	for i, t := range p.trees {
+		states[i] = treeState{tree: t, idx: int32(i)}
+		if _, dup := p.states[t.ID]; !dup {
+			p.states[t.ID] = &states[i]
+		}
+	}
 	p.dsByID = make(map[string]*materials.Datastore, len(bp.Datastores))
 	for i := range bp.Datastores {
 		p.dsByID[bp.Datastores[i].ID] = &bp.Datastores[i]
 	}
-	p.states = make(map[string]*treeState, len(bp.ContentTrees))
 
-	p.complete = make(map[digest.Digest]*materials.BlobRecord, len(fp.Blobs))
-	p.partial = map[digest.Digest]*materials.BlobRecord{}
-	p.anyRec = make(map[digest.Digest]*materials.BlobRecord, len(fp.Blobs))
+	p.blobs = make(map[uint64]*blobEntry, len(fp.Blobs))
+	p.arena = make([]blobEntry, 0, len(fp.Blobs)+len(bp.ContentTrees))
+	p.recEntry = make([]*blobEntry, len(fp.Blobs))
 	for i := range fp.Blobs {
 		b := &fp.Blobs[i]
-		if _, ok := p.anyRec[b.Digest]; !ok {
-			p.anyRec[b.Digest] = b
+		e := p.entry(b.Digest)
+		p.recEntry[i] = e
+		if e.any == nil {
+			e.any = b
 		}
 		if b.Store != p.store && !(b.Store == "" && p.store == materials.BlobStoreDir) {
 			continue
 		}
 		switch b.State {
 		case materials.StateComplete, materials.StateBroken:
-			if old, ok := p.complete[b.Digest]; !ok || old.State == materials.StateBroken {
-				p.complete[b.Digest] = b
+			if e.complete == nil || e.complete.State == materials.StateBroken {
+				e.complete = b
 			}
 		case materials.StatePartial:
-			if _, ok := p.partial[b.Digest]; !ok {
-				p.partial[b.Digest] = b
+			if e.partial == nil {
+				e.partial = b
 			}
 		}
 	}
-	p.needed = make(map[digest.Digest]int32, len(fp.Blobs))
 	p.inflight = map[materials.MaterialRef]*materials.InFlight{}
 	p.clocks = map[materials.MaterialRef]time.Time{}
 	p.latches = map[latchKey]*materials.TagLatch{}
@@ -221,6 +226,96 @@ func newPlanner(bp *materials.Blueprint, fp *materials.Floorplan, opts Options) 
 	p.byID = map[string]*node{}
 	p.unrefd = map[materials.MaterialRef]bool{}
 	return p
+}
+
+// blobEntry is what the plan knows about one digest.
+type blobEntry struct {
+	digest   digest.Digest
+	next     *blobEntry            // another digest with the same blobKey
+	complete *materials.BlobRecord // complete (or broken) in the plan's store
+	partial  *materials.BlobRecord // a partial ingest in the plan's store
+	any      *materials.BlobRecord // the first record in any store
+	// neededBy is 1 + the index of the first desired tree that needs the
+	// blob, 0 when no desired tree does.
+	neededBy int32
+}
+
+// blobKey is a 64-bit key for the blob index: the first 16 hex digits of
+// a sha256 digest (cheap to hash and compare, unlike the 71-byte string),
+// or an FNV-1a hash of anything else. Keys may collide; entries with the
+// same key are chained and told apart by the full digest.
+func blobKey(d digest.Digest) uint64 {
+	s := string(d)
+	if len(s) >= 23 && s[:7] == "sha256:" {
+		var k uint64
+		for i := 7; i < 23; i++ {
+			c := s[i]
+			switch {
+			case c >= '0' && c <= '9':
+				k = k<<4 | uint64(c-'0')
+			case c >= 'a' && c <= 'f':
+				k = k<<4 | uint64(c-'a'+10)
+			default:
+				return fnv(s)
+			}
+		}
+		return k
+	}
+	return fnv(s)
+}
+
+func fnv(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+// lookup returns the digest's entry, or nil.
+func (p *planner) lookup(d digest.Digest) *blobEntry {
+	for e := p.blobs[blobKey(d)]; e != nil; e = e.next {
+		if e.digest == d {
+			return e
+		}
+	}
+	return nil
+}
+
+// entry returns the digest's entry, making it when new. Entries live in
+// chunks that never move, so pointers to them stay valid.
+func (p *planner) entry(d digest.Digest) *blobEntry {
+	k := blobKey(d)
+	head := p.blobs[k]
+	for e := head; e != nil; e = e.next {
+		if e.digest == d {
+			return e
+		}
+	}
+	if len(p.arena) == cap(p.arena) {
+		p.arena = make([]blobEntry, 0, 64+cap(p.arena)/4)
+	}
+	p.arena = append(p.arena, blobEntry{digest: d, next: head})
+	e := &p.arena[len(p.arena)-1]
+	p.blobs[k] = e
+	return e
+}
+
+// present is the digest's complete (or broken) record in the plan's store.
+func (p *planner) present(d digest.Digest) *materials.BlobRecord {
+	if e := p.lookup(d); e != nil {
+		return e.complete
+	}
+	return nil
+}
+
+// tree is the desired content tree with that id, or nil.
+func (p *planner) tree(id string) *materials.ContentTree {
+	if ts := p.states[id]; ts != nil {
+		return ts.tree
+	}
+	return nil
 }
 
 // add registers a candidate remodel; a second candidate with the same ID

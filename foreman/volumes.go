@@ -7,11 +7,17 @@ import (
 	"github.com/edgewright/edgewright/remodel"
 )
 
+// Marks on floorplan volume files while planning.
+const (
+	flagCurrent  uint8 = 1 << iota // the desired generation, present
+	flagReplaced                   // the old generation a purge replaces
+)
+
 // desiredVolume is a Blueprint volume at its effective generation: the
 // config's, plus one when a local purge Addition asks for a recreate.
 type desiredVolume struct {
-	v      materials.Volume // Generation is the effective one
-	bpGen  int64            // the config's generation
+	v      *materials.Volume // Generation is the effective one (a copy when a purge changed it)
+	bpGen  int64             // the config's generation
 	purged *materials.Addition
 }
 
@@ -37,7 +43,11 @@ func (p *planner) volumes() {
 	fp, bp := p.fp, p.bp
 
 	// Index the floorplan.
-	files := map[string][]*materials.VolumeFile{} // new layout, complete or broken
+	// New-layout files (complete or broken) by volume id: the index+1 of
+	// the first, chained through next (no slice per id).
+	files := make(map[string]int32, len(fp.Volumes))
+	next := make([]int32, len(fp.Volumes))
+	flags := make([]uint8, len(fp.Volumes))
 	var temps, legacy []*materials.VolumeFile
 	legacyBy := map[legacyKey][]*materials.VolumeFile{}
 	for i := range fp.Volumes {
@@ -52,7 +62,8 @@ func (p *planner) volumes() {
 		case f.Temp || f.State == materials.StatePartial:
 			temps = append(temps, f)
 		default:
-			files[f.ID] = append(files[f.ID], f)
+			next[i] = files[f.ID]
+			files[f.ID] = int32(i) + 1
 		}
 	}
 
@@ -67,15 +78,19 @@ func (p *planner) volumes() {
 	desired := make([]desiredVolume, 0, len(bp.Volumes))
 	byID := make(map[string]*desiredVolume, len(bp.Volumes))
 	for i := range bp.Volumes {
-		v := bp.Volumes[i]
+		v := &bp.Volumes[i]
 		dv := desiredVolume{v: v, bpGen: v.Generation}
-		if a := purges[v.ID]; a != nil {
-			dv.purged = a
-		} else if a := purges[v.Key().String()]; a != nil {
-			dv.purged = a
+		if len(purges) > 0 {
+			if a := purges[v.ID]; a != nil {
+				dv.purged = a
+			} else if a := purges[v.Key().String()]; a != nil {
+				dv.purged = a
+			}
 		}
 		if dv.purged != nil {
-			dv.v.Generation++
+			c := *v
+			c.Generation++
+			dv.v = &c
 		}
 		desired = append(desired, dv)
 	}
@@ -104,14 +119,25 @@ func (p *planner) volumes() {
 
 	// What the last applied Blueprint named.
 	lastKeys := p.lastVol
-	lastMax := map[string]int64{}
+	var lastMax map[string]int64 // built on first use
+	lastMaxOf := func(id string) int64 {
+		if lastMax == nil {
+			lastMax = map[string]int64{}
+			if p.last != nil {
+				for i := range p.last.Volumes {
+					v := &p.last.Volumes[i]
+					if g, ok := lastMax[v.ID]; !ok || v.Generation > g {
+						lastMax[v.ID] = v.Generation
+					}
+				}
+			}
+		}
+		return lastMax[id]
+	}
 	lastLegacy := map[legacyKey]bool{}
-	if p.last != nil {
+	if p.last != nil && len(legacy) > 0 {
 		for i := range p.last.Volumes {
 			v := &p.last.Volumes[i]
-			if g, ok := lastMax[v.ID]; !ok || v.Generation > g {
-				lastMax[v.ID] = v.Generation
-			}
 			if t := p.lastTree[v.ContentTree]; t != nil && t.SHA256 != "" {
 				if v.Implicit {
 					lastLegacy[legacyKey{t.SHA256, v.App}] = true
@@ -123,41 +149,41 @@ func (p *planner) volumes() {
 		}
 	}
 
-	making := map[materials.VolumeKey]string{}   // key → create/purge/adopt id in this plan
-	claimed := map[*materials.VolumeFile]bool{}  // legacy files adopted or serving in place
-	replaced := map[*materials.VolumeFile]bool{} // old generations a purge replaces
-	var current []*materials.VolumeFile
+	making := map[materials.VolumeKey]string{}  // key → create/purge/adopt id in this plan
+	claimed := map[*materials.VolumeFile]bool{} // legacy files adopted or serving in place
 
 	for i := range desired {
 		dv := &desired[i]
 		if byID[dv.v.ID] != dv {
 			continue
 		}
-		v := &dv.v
+		v := dv.v
 		key := v.Key()
 		ref := volumeRef(key)
 		var cur, older *materials.VolumeFile
-		for _, f := range files[v.ID] {
+		var curI, olderI int32 = -1, -1
+		for j := files[v.ID] - 1; j >= 0; j = next[j] - 1 {
+			f := &fp.Volumes[j]
 			switch {
 			case f.Generation == v.Generation:
 				if cur == nil || cur.State == materials.StateBroken {
-					cur = f
+					cur, curI = f, j
 				}
 			case f.Generation < v.Generation && f.State == materials.StateComplete:
 				if older == nil || f.Generation > older.Generation {
-					older = f
+					older, olderI = f, j
 				}
 			}
 		}
 		var tree *materials.ContentTree
 		if v.Origin == materials.OriginDownload {
-			tree = p.treeByID[v.ContentTree]
+			tree = p.tree(v.ContentTree)
 		}
 		var cleanDep string
 		if cur != nil {
 			if cur.State == materials.StateComplete {
-				current = append(current, cur)
-				p.present(dv, cur, tree)
+				flags[curI] |= flagCurrent
+				p.presentVolume(dv, cur, tree)
 				continue
 			}
 			why := "volume file " + cur.Path + " is broken"
@@ -167,7 +193,7 @@ func (p *planner) volumes() {
 			if !p.opts.CleanUp {
 				p.diag(materials.SeverityWarning, cur.Path, key.String(), why+"; left alone (clean-up not enabled)")
 				p.holdDirect(remodelID(remodel.ActionCreate, ref), remodel.ActionCreate, ref, why+"; left alone without clean-up")
-				current = append(current, cur)
+				flags[curI] |= flagCurrent
 				continue
 			}
 			fr := fileRef(cur.Path)
@@ -261,7 +287,7 @@ func (p *planner) volumes() {
 			})
 			n.frees = fileBytes(older)
 			n.guards = append(n.guards, volumeRef(old))
-			replaced[older] = true
+			flags[olderI] |= flagReplaced
 		} else {
 			reason := "volume " + volumeName(v) + " generation " + itoa(key.Generation) + " not present (" + from + ")"
 			if cleanDep != "" {
@@ -285,14 +311,11 @@ func (p *planner) volumes() {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	isCurrent := make(map[*materials.VolumeFile]bool, len(current))
-	for _, f := range current {
-		isCurrent[f] = true
-	}
 	for _, id := range ids {
 		dv := byID[id]
-		for _, f := range files[id] {
-			if isCurrent[f] || replaced[f] {
+		for j := files[id] - 1; j >= 0; j = next[j] - 1 {
+			f := &fp.Volumes[j]
+			if flags[j]&(flagCurrent|flagReplaced) != 0 {
 				continue
 			}
 			key := f.Key()
@@ -308,13 +331,13 @@ func (p *planner) volumes() {
 			lv := lastKeys[key]
 			switch {
 			case dv != nil && dv.v.Generation > key.Generation:
-				reason = "volume " + volumeName(&dv.v) + " generation " + itoa(key.Generation) + " superseded by generation " + itoa(dv.v.Generation)
+				reason = "volume " + volumeName(dv.v) + " generation " + itoa(key.Generation) + " superseded by generation " + itoa(dv.v.Generation)
 			case lv != nil && dv == nil:
 				reason = "volume " + volumeName(lv) + " generation " + itoa(key.Generation) + " dropped from the config"
 			case lv != nil:
 				reason = "volume " + volumeName(lv) + " generation " + itoa(key.Generation) + " no longer wanted (the config asks for generation " + itoa(dv.v.Generation) + ")"
-			case lastMax[id] > key.Generation:
-				reason = "volume " + id + " generation " + itoa(key.Generation) + " superseded by generation " + itoa(lastMax[id]) + " of the last applied config"
+			case lastMaxOf(id) > key.Generation:
+				reason = "volume " + id + " generation " + itoa(key.Generation) + " superseded by generation " + itoa(lastMaxOf(id)) + " of the last applied config"
 			default:
 				p.diag(materials.SeverityWarning, f.Path, key.String(), "no config we know of named volume "+key.String()+"; left alone")
 				continue
@@ -383,11 +406,11 @@ func (p *planner) volumes() {
 	}
 }
 
-// present checks a desired volume that exists: grow it when smaller than
+// presentVolume checks a desired volume that exists: grow it when smaller than
 // maxsizebytes, refuse to shrink it, and report changes made without a
 // generation bump (EVE's rule: they are left alone).
-func (p *planner) present(dv *desiredVolume, f *materials.VolumeFile, tree *materials.ContentTree) {
-	v := &dv.v
+func (p *planner) presentVolume(dv *desiredVolume, f *materials.VolumeFile, tree *materials.ContentTree) {
+	v := dv.v
 	ref := volumeRef(v.Key())
 	var lv *materials.Volume
 	if dv.purged == nil {
@@ -451,7 +474,7 @@ func (p *planner) legacyFor(dv *desiredVolume, tree *materials.ContentTree, by m
 	if tree.SHA256 == "" || len(by) == 0 {
 		return nil
 	}
-	v := &dv.v
+	v := dv.v
 	apps := v.Apps
 	if v.Implicit {
 		apps = []string{v.App}
@@ -478,7 +501,7 @@ func (p *planner) implicitFor(k legacyKey, desired []desiredVolume) *desiredVolu
 	for i := range desired {
 		dv := &desired[i]
 		if dv.v.Implicit && dv.v.App == k.app {
-			if t := p.treeByID[dv.v.ContentTree]; t != nil && t.SHA256 == k.sha {
+			if t := p.tree(dv.v.ContentTree); t != nil && t.SHA256 == k.sha {
 				return dv
 			}
 		}
@@ -490,8 +513,8 @@ func (p *planner) implicitFor(k legacyKey, desired []desiredVolume) *desiredVolu
 // legacy drive, or refers that app to a volume of that content.
 func (p *planner) namedNow(k legacyKey, desired []desiredVolume) bool {
 	for i := range desired {
-		v := &desired[i].v
-		t := p.treeByID[v.ContentTree]
+		v := desired[i].v
+		t := p.tree(v.ContentTree)
 		if t == nil || t.SHA256 != k.sha {
 			continue
 		}
