@@ -9,8 +9,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/edgewright/edgewright/inspector"
+	"github.com/edgewright/edgewright/journal"
 )
 
 func init() {
@@ -29,6 +31,7 @@ func runSurvey(args []string, stdout, stderr io.Writer) int {
 	root := fs.String("root", "", "device root to survey (required)")
 	socket := fs.String("containerd", "", "containerd socket to survey as well")
 	ns := fs.String("namespace", "default", "containerd namespace (with --containerd)")
+	noJournal := fs.Bool("no-journal", false, "do not read <root>/persist/edgewright/journal.db")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -47,6 +50,18 @@ func runSurvey(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		opts.Containerd = &inspector.ContainerdOptions{Socket: *socket, Namespace: *ns}
+	}
+	// The journal says what was in flight when the last apply stopped; a
+	// running agent holds it for writing, in which case the survey goes on
+	// without it and says so.
+	if _, err := os.Stat(journal.Path(*root)); err == nil && !*noJournal {
+		j, err := journal.Open(journal.Path(*root), journal.Options{ReadOnly: true, Timeout: time.Second})
+		if err != nil {
+			fmt.Fprintf(stderr, "wright survey: journal not read (%v); in-flight items are not marked\n", err)
+		} else {
+			defer j.Close()
+			opts.Journal = j
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

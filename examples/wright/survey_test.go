@@ -8,8 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/edgewright/edgewright/internal/testenv"
+	"github.com/edgewright/edgewright/journal"
+	"github.com/edgewright/edgewright/materials"
 )
 
 // TestSurveyCommand runs `wright survey` on a root holding a real qcow2
@@ -75,5 +78,53 @@ func TestSurveyCommand(t *testing.T) {
 				t.Errorf("volumes %v", vols)
 			}
 		})
+	}
+}
+
+// TestSurveyCommandJournal: a real journal at <root>/persist/edgewright
+// with an intent left open marks its volume partial; while another process
+// holds the journal for writing, the survey goes on without it.
+func TestSurveyCommandJournal(t *testing.T) {
+	root := t.TempDir()
+	const id = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
+	vols := filepath.Join(root, "persist/vault/volumes")
+	if err := os.MkdirAll(vols, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(vols, id+"#1.raw"), make([]byte, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(journal.Path(root)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	j, err := journal.OpenRoot(root, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Begin(journal.Intent{ApplyID: "a1", RemodelID: "create " + id + "#1", Action: "create",
+		Target: materials.MaterialRef{Kind: materials.KindVolume, ID: id + "#1"}, StartedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+
+	state := func(t *testing.T) (string, string) {
+		var stdout, stderr bytes.Buffer
+		if code := run([]string{"survey", "--root", root}, &stdout, &stderr); code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr.String())
+		}
+		var fp materials.Floorplan
+		if err := json.Unmarshal(stdout.Bytes(), &fp); err != nil || len(fp.Volumes) != 1 {
+			t.Fatalf("floorplan %s: %v", stdout.String(), err)
+		}
+		return string(fp.Volumes[0].State), stderr.String()
+	}
+	// Held open for writing by "the agent" (this process): not read.
+	if st, stderr := state(t); st != "complete" || !strings.Contains(stderr, "journal not read") {
+		t.Fatalf("state %s stderr %q while the journal is held", st, stderr)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st, stderr := state(t); st != "partial" || stderr != "" {
+		t.Fatalf("state %s stderr %q, want partial from the journal's open intent", st, stderr)
 	}
 }
