@@ -11,6 +11,11 @@ import (
 // remodel is held for want of space, and every purge is make-before-break.
 const FreeBytesUnknown int64 = -1
 
+// DefaultGracePeriod is a grace period for callers without an opinion: an
+// unneeded blob is kept an hour, long enough for a config flapping back
+// to find it.
+const DefaultGracePeriod = time.Hour
+
 // DefaultMassDeleteShare is the share of present volumes a plan may delete
 // before the mass-delete guard holds the deletes (when MassDeleteShare is 0).
 const DefaultMassDeleteShare = 0.5
