@@ -300,8 +300,13 @@ func sparseCopy(ctx context.Context, dst, src string, progress func(done, known 
 		}
 		n, rerr := io.ReadFull(in, buf)
 		if n > 0 {
-			if !allZero(buf[:n]) {
-				if _, err := out.WriteAt(buf[:n], off); err != nil {
+			// Zero runs are skipped at file-system block granularity.
+			for i := 0; i < n; i += sparseBlock {
+				blk := buf[i:min(i+sparseBlock, n)]
+				if allZero(blk) {
+					continue
+				}
+				if _, err := out.WriteAt(blk, off+int64(i)); err != nil {
 					return err
 				}
 			}
@@ -317,6 +322,8 @@ func sparseCopy(ctx context.Context, dst, src string, progress func(done, known 
 	}
 	return out.Truncate(off)
 }
+
+const sparseBlock = 4096
 
 func allZero(b []byte) bool {
 	for len(b) >= 8 {

@@ -1,0 +1,173 @@
+package assembler
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"go.uber.org/zap"
+
+	"github.com/edgewright/edgewright/materials"
+)
+
+// crashJob is what the re-executed test binary converges.
+type crashJob struct {
+	Root      string               `json:"root"`
+	Blueprint *materials.Blueprint `json:"blueprint"`
+}
+
+// TestMain lets the test binary double as the applying process of the
+// crash test: with EDGEWRIGHT_CRASH_JOB set it converges that job, and
+// with EDGEWRIGHT_CRASH_AT=N it SIGKILLs itself right after the Nth
+// durable journal write.
+func TestMain(m *testing.M) {
+	if job := os.Getenv("EDGEWRIGHT_CRASH_JOB"); job != "" {
+		os.Exit(crashChild(job))
+	}
+	os.Exit(m.Run())
+}
+
+func crashChild(jobFile string) int {
+	raw, err := os.ReadFile(jobFile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	var job crashJob
+	if err := json.Unmarshal(raw, &job); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	crashAt, _ := strconv.Atoi(os.Getenv("EDGEWRIGHT_CRASH_AT"))
+	writes := 0
+	a, err := New(Options{
+		Root: job.Root, Logger: zap.NewNop(), WaitForLock: true,
+		AfterJournalWrite: func(n int) {
+			writes = n
+			if n == crashAt {
+				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				select {} // the signal is on its way
+			}
+		},
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	res, err := a.Converge(context.Background(), job.Blueprint, ConvergeOptions{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if !res.Converged {
+		fmt.Fprintln(os.Stderr, "not converged")
+		return 2
+	}
+	fmt.Println("journal-writes", writes)
+	return 0
+}
+
+func runChild(t *testing.T, jobFile string, crashAt int) (killed bool, out string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "EDGEWRIGHT_CRASH_JOB="+jobFile, "EDGEWRIGHT_CRASH_AT="+strconv.Itoa(crashAt))
+	b, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+			return true, string(b)
+		}
+	}
+	if err != nil {
+		t.Fatalf("child (crash at %d): %v\n%s", crashAt, err, b)
+	}
+	return false, string(b)
+}
+
+// completeBlobs lists the blobs in the blob directory, checking each
+// hashes to its name.
+func completeBlobs(t *testing.T, root string) map[string]bool {
+	t.Helper()
+	dir := filepath.Join(root, "persist/blobs/sha256")
+	ents, _ := os.ReadDir(dir)
+	out := map[string]bool{}
+	for _, e := range ents {
+		f, err := os.Open(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.New()
+		io.Copy(h, f)
+		f.Close()
+		if got := hex.EncodeToString(h.Sum(nil)); got != e.Name() {
+			t.Errorf("blob %s hashes to %s: a partial file at a final path", e.Name(), got)
+		}
+		out[e.Name()] = true
+	}
+	return out
+}
+
+// TestCrashAtEveryJournalStep kills the applying process right after each
+// durable journal write in turn, restarts it, and checks the converged
+// disk: whole volumes, no partial file at a final path, and no blob that
+// was complete at the crash fetched again.
+func TestCrashAtEveryJournalStep(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs dozens of processes")
+	}
+	f := newFixture(t)
+	pathOf := map[string]string{} // blob hex → datastore path
+	for _, ct := range f.bp.ContentTrees {
+		pathOf[ct.SHA256] = "/images/" + ct.URL
+	}
+	crashes, resumes := 0, 0
+	for n := 1; ; n++ {
+		root := t.TempDir()
+		jobFile := filepath.Join(t.TempDir(), "job.json")
+		raw, _ := json.Marshal(crashJob{Root: root, Blueprint: f.bp})
+		os.WriteFile(jobFile, raw, 0o600)
+
+		killed, out := runChild(t, jobFile, n)
+		if !killed {
+			t.Logf("crash point %d not reached: the apply finished (%s)", n, strings.TrimSpace(out))
+			break
+		}
+		crashes++
+		before := completeBlobs(t, root)
+		mark := len(f.ds.requests())
+
+		if killed, out := runChild(t, jobFile, 0); killed {
+			t.Fatalf("restart after crash %d was killed: %s", n, out)
+		}
+		f.checkVolumes(t, root)
+		completeBlobs(t, root)
+		for _, r := range f.ds.requests()[mark:] {
+			if r.Range != "" {
+				resumes++
+			}
+			for h := range before {
+				if r.Path == pathOf[h] {
+					t.Errorf("crash %d: blob %s was complete at the crash but fetched again (Range %q)", n, h[:12], r.Range)
+				}
+			}
+		}
+		if t.Failed() {
+			t.Fatalf("crash point %d failed", n)
+		}
+	}
+	if crashes < 10 {
+		t.Errorf("only %d crash points: the apply should have a journal step per intent and completion", crashes)
+	}
+	t.Logf("crash points enumerated: %d; downloads resumed with Range after a crash: %d", crashes, resumes)
+}
