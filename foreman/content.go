@@ -461,6 +461,11 @@ func (p *planner) images() {
 // tree of this or the last applied Blueprint, else a leading uuid, else
 // everything up to the first dash.
 func (p *planner) imageTree(name string) string {
+	if len(name) > 36 && name[36] == '-' {
+		if _, ok := p.states[name[:36]]; ok {
+			return name[:36]
+		}
+	}
 	best := ""
 	for i := 0; i < len(name); i++ {
 		if name[i] != '-' {

@@ -175,19 +175,7 @@ func (p *planner) massDelete() string {
 	if drops == 0 {
 		return ""
 	}
-	ids := map[string]bool{}
-	present := 0
-	for i := range p.fp.Volumes {
-		f := &p.fp.Volumes[i]
-		switch {
-		case f.Temp || f.State == materials.StateUnknown || f.State == materials.StatePartial:
-		case f.Legacy != nil:
-			present++
-		case f.ID != "" && !ids[f.ID]:
-			ids[f.ID] = true
-			present++
-		}
-	}
+	present := p.presentVolumes
 	share := p.opts.MassDeleteShare
 	if share <= 0 {
 		share = DefaultMassDeleteShare

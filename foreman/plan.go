@@ -102,6 +102,9 @@ type planner struct {
 	unref  []materials.Unreferenced
 	unrefd map[materials.MaterialRef]bool
 	budget int64
+	// presentVolumes counts distinct volume ids on disk (new layout) plus
+	// old-layout files: the mass-delete guard's denominator.
+	presentVolumes int
 	// unresolved holds blob and image deletes while a desired tree's tag
 	// is unresolved: any unneeded-looking blob may be one of its own.
 	unresolved string

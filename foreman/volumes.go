@@ -67,6 +67,8 @@ func (p *planner) volumes() {
 		}
 	}
 
+	p.presentVolumes = len(files) + len(legacy)
+
 	// Desired volumes, with local purges applied.
 	purges := map[string]*materials.Addition{}
 	for i := range bp.Additions {
