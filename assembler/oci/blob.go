@@ -46,7 +46,7 @@ type Resume struct {
 const fetchBuffer = 1 << 20
 
 // FetchBlob writes desc's bytes, from from.Offset on, into sink, asking the
-// registry for `Range: bytes=N-` when resuming (a 206 continues; a 200
+// registry for `Range: bytes=N-<size-1>` when resuming (a 206 continues; a 200
 // means the registry ignored the range, so the sink is truncated and the
 // blob starts over), and verifies size and digest in the same pass.
 //
