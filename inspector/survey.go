@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -251,57 +252,44 @@ func (s *surveyor) sortedDiags() materials.Diagnostics {
 	return out
 }
 
-// forEach runs fn(i) for i in [0,n) on the survey's workers. Each worker
+// forEach runs fn(i) for i in [0,n) on up to s.workers goroutines. Each
 // gets its own header buffer. It stops early when ctx ends.
+//
+// The calling goroutine works too, and helpers take small chunks from a
+// shared counter: on a busy machine where a helper's thread is not
+// scheduled for a while, the caller simply does more of the work instead
+// of waiting for it. Small directories are not worth a helper at all.
 func (s *surveyor) forEach(ctx context.Context, n int, fn func(i int, buf []byte)) error {
-	w := s.workers
-	if w > n {
-		w = n
-	}
-	if w <= 1 {
-		buf := make([]byte, headerSize)
-		for i := 0; i < n; i++ {
-			if i&255 == 0 && ctx.Err() != nil {
-				return ctx.Err()
-			}
-			fn(i, buf)
-		}
-		return ctx.Err()
-	}
-	// Work is handed out in small chunks: per-item channel sends would cost
-	// more than the few syscalls each item needs.
-	const chunk = 64
-	var (
-		next int
-		mu   sync.Mutex
-		wg   sync.WaitGroup
+	const (
+		chunk     = 32  // items per take: a few hundred microseconds of syscalls
+		minHelped = 256 // below this, one goroutine is faster than a handoff
 	)
-	take := func() (int, int) {
-		mu.Lock()
-		defer mu.Unlock()
-		lo := next
-		next += chunk
-		if next > n {
-			next = n
+	var next atomic.Int64
+	work := func(buf []byte) {
+		for ctx.Err() == nil {
+			hi := int(next.Add(chunk))
+			lo := hi - chunk
+			if lo >= n {
+				return
+			}
+			for i := lo; i < min(hi, n); i++ {
+				fn(i, buf)
+			}
 		}
-		return lo, next
 	}
-	for k := 0; k < w; k++ {
+	helpers := min(s.workers, (n+chunk-1)/chunk) - 1
+	if n < minHelped {
+		helpers = 0
+	}
+	var wg sync.WaitGroup
+	for range helpers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, headerSize)
-			for ctx.Err() == nil {
-				lo, hi := take()
-				if lo >= hi {
-					return
-				}
-				for i := lo; i < hi; i++ {
-					fn(i, buf)
-				}
-			}
+			work(make([]byte, headerSize))
 		}()
 	}
+	work(make([]byte, headerSize))
 	wg.Wait()
 	return ctx.Err()
 }
