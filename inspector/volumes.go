@@ -171,7 +171,8 @@ func (s *surveyor) classify(v *materials.VolumeFile, p parsedName, broken string
 		broken = "a directory named ." + p.ext + "; only container volumes are directories"
 	case !v.Dir && claimed == materials.FormatContainer:
 		broken = "named .container but is a file; a container volume is a directory"
-	case broken == "" && !v.Dir && claimed != v.Format && (v.Format != materials.FormatRaw || hasMagic(claimed)):
+	case broken == "" && !v.Dir && !p.temp && claimed != v.Format && (v.Format != materials.FormatRaw || hasMagic(claimed)):
+		// (A .tmp may not have its header yet.)
 		s.diag(materials.SeverityWarning, v.Path, nil,
 			fmt.Sprintf("extension says %s but the header says %s; the header is believed", claimed, v.Format))
 	}
