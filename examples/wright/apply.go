@@ -1,0 +1,323 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"golang.org/x/sys/unix"
+
+	"github.com/edgewright/edgewright/architect"
+	"github.com/edgewright/edgewright/assembler"
+	"github.com/edgewright/edgewright/foreman"
+	"github.com/edgewright/edgewright/remodel"
+)
+
+func init() {
+	commands["apply"] = command{
+		summary: "survey, plan and apply until the root matches the config",
+		run:     runApply,
+	}
+}
+
+// runApply loops survey → plan → apply until the plan is empty or only
+// held remodels remain. Exit 0 when converged, 2 when held remodels
+// remain, 1 on failure (and 2 on bad usage, as flag does).
+func runApply(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("wright apply", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	config := fs.String("config", "", "controller config `FILE` (binary protobuf or proto-JSON; - for stdin)")
+	root := fs.String("root", "", "device root `DIR` to change")
+	asJSON := fs.Bool("json", false, "print the result (last plan, every report) as JSON")
+	grace := fs.Duration("grace", foreman.DefaultGracePeriod, "keep unneeded blobs this long after their last reference went away")
+	share := fs.Float64("mass-delete-share", foreman.DefaultMassDeleteShare, "hold the volume deletes of a plan that deletes more than this share of volumes")
+	allowMass := fs.Bool("allow-mass-delete", false, "let a mass delete through")
+	cleanUp := fs.Bool("cleanup", false, "delete unknown and broken files instead of only reporting them")
+	rounds := fs.Int("max-rounds", 8, "give up after this many survey/plan/apply rounds")
+	wait := fs.Bool("wait", false, "wait for another assembler on the root instead of refusing")
+	verbose := fs.Bool("v", false, "log every remodel to stderr")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *config == "" || *root == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: wright apply --config FILE --root DIR [--json] [--wait]")
+		return 2
+	}
+	var data []byte
+	var err error
+	if *config == "-" {
+		data, err = io.ReadAll(os.Stdin)
+	} else {
+		data, err = os.ReadFile(*config)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "wright apply: read config: %v\n", err)
+		return 1
+	}
+	bp := architect.Load(data)
+	for _, d := range bp.Diagnostics {
+		fmt.Fprintf(stderr, "%s: %s\n", *config, d)
+	}
+	if !bp.Complete {
+		fmt.Fprintf(stderr, "wright apply: %s: the config could not be read in full; nothing applied\n", *config)
+		return 1
+	}
+
+	level := zapcore.WarnLevel
+	if *verbose {
+		level = zapcore.InfoLevel
+	}
+	logCfg := zap.NewDevelopmentConfig()
+	logCfg.Level = zap.NewAtomicLevelAt(level)
+	logCfg.OutputPaths, logCfg.ErrorOutputPaths = []string{"stderr"}, []string{"stderr"}
+	log, err := logCfg.Build()
+	if err != nil {
+		fmt.Fprintf(stderr, "wright apply: logger: %v\n", err)
+		return 1
+	}
+	defer log.Sync()
+
+	// Progress goes to stderr so --json output stays clean: bars on a
+	// terminal, plain lines otherwise.
+	bars := newProgressView(stderr, isTerminal(stderr))
+	defer bars.stop()
+	a, err := assembler.New(assembler.Options{
+		Root: *root, Logger: log, WaitForLock: *wait, Progress: bars.event,
+		AfterJournalWrite: crashHook(),
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "wright apply: %v\n", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := a.Converge(ctx, bp, assembler.ConvergeOptions{
+		Foreman: foreman.Options{
+			GracePeriod: *grace, MassDeleteShare: *share, AllowMassDelete: *allowMass, CleanUp: *cleanUp,
+		},
+		MaxRounds: *rounds,
+		OnPlan: func(round int, p *remodel.Plan) {
+			if !*asJSON {
+				bars.println(stdout, fmt.Sprintf("round %d: %s", round, p.Summary.Text))
+			}
+		},
+	})
+	bars.stop()
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		out := struct {
+			*assembler.ConvergeResult
+			Error string `json:"error,omitempty"`
+		}{res, errText(err)}
+		if res == nil {
+			out.ConvergeResult = &assembler.ConvergeResult{}
+		}
+		if werr := enc.Encode(out); werr != nil {
+			fmt.Fprintf(stderr, "wright apply: write: %v\n", werr)
+			return 1
+		}
+	} else if res != nil {
+		printApply(stdout, res)
+	}
+	switch {
+	case err != nil:
+		fmt.Fprintf(stderr, "wright apply: %v\n", err)
+		if errors.Is(err, assembler.ErrRootLocked) {
+			fmt.Fprintln(stderr, "wright apply: another assembler holds the root; use --wait to wait for it")
+		}
+		return 1
+	case res.Held():
+		if !*asJSON {
+			fmt.Fprintf(stdout, "converged except %d held remodels:\n", len(res.Plan.Held))
+			for _, h := range res.Plan.Held {
+				fmt.Fprintf(stdout, "  held %s %s: %s\n", h.Action, h.Target, h.Reason)
+			}
+		}
+		return 2
+	}
+	if !*asJSON {
+		fmt.Fprintf(stdout, "converged (rounds: %d)\n", res.Rounds)
+	}
+	return 0
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func printApply(w io.Writer, res *assembler.ConvergeResult) {
+	for i, rep := range res.Reports {
+		fmt.Fprintf(w, "apply %d: %d done, %d failed, %d skipped, %s fetched\n", i+1, rep.Done, rep.Failed, rep.Skipped, remodel.Bytes(rep.Bytes))
+		for _, r := range rep.Results {
+			switch r.Status {
+			case assembler.StatusDone:
+				note := ""
+				if r.Reason != "" {
+					note = " (" + r.Reason + ")"
+				}
+				fmt.Fprintf(w, "  done    %s%s\n", r.RemodelID, note)
+			case assembler.StatusFailed:
+				fmt.Fprintf(w, "  FAILED  %s: %s\n", r.RemodelID, r.Error)
+			case assembler.StatusSkipped:
+				fmt.Fprintf(w, "  skipped %s: %s\n", r.RemodelID, r.Reason)
+			}
+		}
+	}
+}
+
+// isTerminal reports whether w is a terminal (TCGETS succeeds).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// crashHook is fault injection for crash tests: EDGEWRIGHT_CRASH_AT=N
+// SIGKILLs this process right after the Nth durable journal write.
+func crashHook() func(int) {
+	var at int
+	if _, err := fmt.Sscanf(os.Getenv("EDGEWRIGHT_CRASH_AT"), "%d", &at); err != nil || at <= 0 {
+		return nil
+	}
+	return func(n int) {
+		if n == at {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		}
+	}
+}
+
+// progressView shows progress events: redrawn bars on a terminal, a line
+// per tenth otherwise.
+type progressView struct {
+	w       io.Writer
+	tty     bool
+	mu      sync.Mutex
+	items   map[string]assembler.Event
+	order   []string
+	tenths  map[string]int64
+	drawn   int
+	done    chan struct{}
+	stopped bool
+}
+
+func newProgressView(w io.Writer, tty bool) *progressView {
+	p := &progressView{w: w, tty: tty, items: map[string]assembler.Event{}, tenths: map[string]int64{}, done: make(chan struct{})}
+	if tty {
+		go func() {
+			t := time.NewTicker(200 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-t.C:
+					p.mu.Lock()
+					p.redraw()
+					p.mu.Unlock()
+				case <-p.done:
+					return
+				}
+			}
+		}()
+	}
+	return p
+}
+
+func label(e assembler.Event) string {
+	id := e.ID
+	if len(id) > 24 {
+		id = id[:24] + "…"
+	}
+	return string(e.Kind) + " " + id
+}
+
+func (p *progressView) event(e assembler.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	key := string(e.Kind) + " " + e.ID
+	if _, ok := p.items[key]; !ok {
+		p.order = append(p.order, key)
+	}
+	p.items[key] = e
+	if p.tty || p.stopped {
+		return
+	}
+	tenth := int64(-1)
+	if e.Known > 0 {
+		tenth = e.Done * 10 / e.Known
+	}
+	if last, ok := p.tenths[key]; ok && last == tenth {
+		return
+	}
+	p.tenths[key] = tenth
+	if e.Known > 0 {
+		fmt.Fprintf(p.w, "progress %s %s / %s (%d%%)\n", label(e), remodel.Bytes(e.Done), remodel.Bytes(e.Known), e.Done*100/e.Known)
+	} else {
+		fmt.Fprintf(p.w, "progress %s %s\n", label(e), remodel.Bytes(e.Done))
+	}
+}
+
+// redraw rewrites the bars in place. p.mu is held.
+func (p *progressView) redraw() {
+	if p.drawn > 0 {
+		fmt.Fprintf(p.w, "\x1b[%dA", p.drawn)
+	}
+	keys := append([]string(nil), p.order...)
+	sort.Strings(keys)
+	for _, k := range keys {
+		e := p.items[k]
+		const width = 30
+		fill, pct := 0, ""
+		if e.Known > 0 {
+			fill = int(e.Done * width / e.Known)
+			pct = fmt.Sprintf("%3d%%", e.Done*100/e.Known)
+		}
+		fill = min(fill, width)
+		fmt.Fprintf(p.w, "\x1b[2K%-36s [%s%s] %s %s\n", label(e), strings.Repeat("#", fill), strings.Repeat(".", width-fill), pct, remodel.Bytes(e.Done))
+	}
+	p.drawn = len(keys)
+}
+
+// println prints a line above the bars.
+func (p *progressView) println(w io.Writer, s string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tty && p.drawn > 0 {
+		p.redraw()
+		p.drawn = 0 // the bars scroll up with the line below them
+		p.order, p.items = nil, map[string]assembler.Event{}
+	}
+	fmt.Fprintln(w, s)
+}
+
+func (p *progressView) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return
+	}
+	p.stopped = true
+	close(p.done)
+	if p.tty {
+		p.redraw()
+	}
+}
