@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/edgewright/edgewright/inspector"
 	"github.com/edgewright/edgewright/journal"
 	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/remodel"
@@ -90,6 +91,8 @@ type Options struct {
 	// Survey is used to refuse stale plans and by Converge; the inspector
 	// (without containerd) when nil.
 	Survey SurveyFunc
+	// Containerd, when set, adds containerd to the default survey.
+	Containerd *inspector.ContainerdOptions
 	// Datastores used when Apply is given no Blueprint.
 	Datastores []materials.Datastore
 	// AfterJournalWrite is called after each durable journal commit with
@@ -164,7 +167,7 @@ func New(opts Options) (*Assembler, error) {
 	}
 	a.crafts = c
 	if a.opts.Survey == nil {
-		a.opts.Survey = InspectorSurvey(opts.Root, nil, a.log)
+		a.opts.Survey = InspectorSurvey(opts.Root, opts.Containerd, a.log)
 	}
 	return a, nil
 }
