@@ -1,14 +1,18 @@
 package ctrstore
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -24,10 +28,13 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/edgewright/edgewright/assembler/oci"
+	"github.com/edgewright/edgewright/assembler/unpack"
 	"github.com/edgewright/edgewright/internal/testenv"
 )
 
@@ -630,6 +637,65 @@ func TestPullFromDockerRegistry(t *testing.T) {
 	}
 	st, err = s.Pull(ctx, c, "ct-dr", "edge/app:v1", ref.Repository, top, nil)
 	if err != nil || st.Fetched != 0 || st.Present != 3 {
+		t.Fatalf("second pull: %+v, %v", st, err)
+	}
+}
+
+// TestPullThenUnpackFromContainerd: a two-layer image with a whiteout,
+// pulled into containerd, unpacked from the content store into a
+// container volume directory whose files match the layers.
+func TestPullThenUnpackFromContainerd(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	mk := func(files ...[2]string) v1.Layer {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		for _, fl := range files {
+			tw.WriteHeader(&tar.Header{Name: fl[0], Mode: 0o644, Size: int64(len(fl[1])), Typeflag: tar.TypeReg})
+			tw.Write([]byte(fl[1]))
+		}
+		tw.Close()
+		var gz bytes.Buffer
+		zw := gzip.NewWriter(&gz)
+		zw.Write(buf.Bytes())
+		zw.Close()
+		return static.NewLayer(gz.Bytes(), types.OCILayer)
+	}
+	img, err := mutate.AppendLayers(empty.Image,
+		mk([2]string{"app/a", "alpha"}, [2]string{"app/b", "beta"}),
+		mk([2]string{"app/.wh.a", ""}, [2]string{"app/c", "gamma"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, _ = mutate.ConfigFile(img, &v1.ConfigFile{OS: "linux", Architecture: "amd64"})
+	f.pushImage(t, "wh:v1", img)
+	ref, top := f.resolve(t, "wh:v1")
+	st, err := f.store.Pull(ctx, f.client, "ct-wh", "wh:v1", ref.Repository, top, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var layers []unpack.Layer
+	for _, l := range st.Layers {
+		l := l
+		layers = append(layers, func() (io.ReadCloser, error) { return f.store.Open(ctx, l) })
+	}
+	final := filepath.Join(t.TempDir(), "vol#1.container")
+	if _, err := unpack.Build(ctx, final, layers, unpack.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	filepath.Walk(final, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			b, _ := os.ReadFile(p)
+			rel, _ := filepath.Rel(final, p)
+			got = append(got, rel+"="+string(b))
+		}
+		return nil
+	})
+	if want := "app/b=beta app/c=gamma"; strings.Join(got, " ") != want {
+		t.Fatalf("volume files %q, want %q", got, want)
+	}
+	if st, err := f.store.Pull(ctx, f.client, "ct-wh", "wh:v1", ref.Repository, top, nil); err != nil || st.Fetched != 0 {
 		t.Fatalf("second pull: %+v, %v", st, err)
 	}
 }
