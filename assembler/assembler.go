@@ -88,8 +88,8 @@ type Options struct {
 	// WaitForLock makes a second assembler on the same root wait (bounded
 	// by its context) instead of failing with ErrRootLocked.
 	WaitForLock bool
-	// Survey is used to refuse stale plans and by Converge; the inspector
-	// (without containerd) when nil.
+	// Survey is used to refuse stale plans and by Converge; when nil, the
+	// inspector (with Options.Containerd).
 	Survey SurveyFunc
 	// Containerd, when set, adds containerd to the default survey.
 	Containerd *inspector.ContainerdOptions
@@ -383,12 +383,11 @@ type walk struct {
 	datastores map[string]materials.Datastore
 	sems       map[remodel.Action]chan struct{}
 
-	runCtx   context.Context
-	mu       sync.Mutex
-	nodes    []*node
-	wg       sync.WaitGroup
-	jerr     error
-	jerrOnce sync.Once
+	runCtx context.Context
+	mu     sync.Mutex
+	nodes  []*node
+	wg     sync.WaitGroup
+	jerr   error
 }
 
 func (w *walk) journalErr() error {

@@ -58,6 +58,7 @@ func (q *QemuVolumes) bin() string {
 
 func (q *QemuVolumes) run(ctx context.Context, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, q.bin(), args...)
+	cmd.SysProcAttr = childAttr()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -231,6 +232,7 @@ func (q *QemuVolumes) CreateFrom(ctx context.Context, final string, format mater
 func (q *QemuVolumes) convert(ctx context.Context, src, srcFmt, dst, dstFmt string, known int64, progress func(done, known int64)) error {
 	args := []string{"convert", "-p", "-f", srcFmt, "-O", dstFmt, src, dst}
 	cmd := exec.CommandContext(ctx, q.bin(), args...)
+	cmd.SysProcAttr = childAttr()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
