@@ -93,9 +93,14 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	// terminal, plain lines otherwise.
 	bars := newProgressView(stderr, isTerminal(stderr))
 	defer bars.stop()
+	// HTTP(S) datastores, the blob directory and qemu-img volumes are the
+	// defaults; container registries and container volumes come from the
+	// OCI crafts.
+	var crafts assembler.Crafts
+	(&assembler.OCICrafts{Logger: log}).Install(&crafts)
 	a, err := assembler.New(assembler.Options{
 		Root: *root, Logger: log, WaitForLock: *wait, Progress: bars.event,
-		AfterJournalWrite: crashHook(),
+		Crafts: crafts, AfterJournalWrite: crashHook(),
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "wright apply: %v\n", err)
