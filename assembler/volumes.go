@@ -125,6 +125,11 @@ func finish(tmp, final string) error {
 	if err != nil {
 		return err
 	}
+	// Volumes hold guests' disks: readable by root only, whatever made them.
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
 	if err := f.Sync(); err != nil {
 		f.Close()
 		return fmt.Errorf("fsync %s: %w", tmp, err)

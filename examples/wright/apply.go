@@ -249,8 +249,8 @@ func newProgressView(w io.Writer, tty bool) *progressView {
 
 func label(e assembler.Event) string {
 	id := e.ID
-	if len(id) > 24 {
-		id = id[:24] + "…"
+	if e.Kind == "blob" && len(id) > 19 {
+		id = id[:19] // sha256: and 12 hex digits
 	}
 	return string(e.Kind) + " " + id
 }
@@ -297,7 +297,7 @@ func (p *progressView) redraw() {
 			pct = fmt.Sprintf("%3d%%", e.Done*100/e.Known)
 		}
 		fill = min(fill, width)
-		fmt.Fprintf(p.w, "\x1b[2K%-36s [%s%s] %s %s\n", label(e), strings.Repeat("#", fill), strings.Repeat(".", width-fill), pct, remodel.Bytes(e.Done))
+		fmt.Fprintf(p.w, "\x1b[2K%-50s [%s%s] %s %s\n", label(e), strings.Repeat("#", fill), strings.Repeat(".", width-fill), pct, remodel.Bytes(e.Done))
 	}
 	p.drawn = len(keys)
 }
