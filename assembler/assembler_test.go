@@ -254,6 +254,7 @@ func TestResumeAfterCut(t *testing.T) {
 			if len(ranges) != 2 || ranges[0] != "" || !strings.HasPrefix(ranges[1], "bytes=") {
 				t.Fatalf("Range log %q, want [\"\" \"bytes=N-\"]", ranges)
 			}
+			t.Logf("Range log: %q (cut after %d bytes)", ranges, tc.cut)
 			var off int64
 			if _, err := fmtSscanf(ranges[1], "bytes=%d-", &off); err != nil || off <= 0 || off > tc.cut {
 				t.Errorf("resumed at %q, want 0 < offset <= %d", ranges[1], tc.cut)

@@ -56,3 +56,10 @@ func (g *progressGate) emit(e Event) {
 		g.sink(e)
 	}
 }
+
+// ProgressTo adapts a channel to Options.Progress. Sends block, so the
+// reader must keep up (or be buffered): an event is never dropped, so the
+// last one of each material is always its final count.
+func ProgressTo(ch chan<- Event) func(Event) {
+	return func(e Event) { ch <- e }
+}
