@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -41,6 +42,9 @@ type Options struct {
 	ReadOnly bool
 	// Timeout bounds the wait for bbolt's file lock; 0 means 5 seconds.
 	Timeout time.Duration
+	// HistoryLimit bounds the finished-remodel history kept (oldest
+	// dropped first); 0 means 4096.
+	HistoryLimit int
 	// AfterWrite, when set, is called after every durable commit with the
 	// number of commits so far (1, 2, …). Fault injection uses it to crash
 	// right after the Nth journal step.
@@ -51,8 +55,10 @@ type Options struct {
 type Journal struct {
 	db         *bolt.DB
 	afterWrite func(int)
-	mu         sync.Mutex
-	writes     int
+	// historyLimit bounds the history bucket.
+	historyLimit uint64
+	mu           sync.Mutex
+	writes       int
 }
 
 // Open opens (creating when needed) the journal at path.
@@ -72,7 +78,10 @@ func Open(path string, opts Options) (*Journal, error) {
 		}
 		return nil, fmt.Errorf("open journal %s: %w", path, err)
 	}
-	j := &Journal{db: db, afterWrite: opts.AfterWrite}
+	if opts.HistoryLimit <= 0 {
+		opts.HistoryLimit = 4096
+	}
+	j := &Journal{db: db, afterWrite: opts.AfterWrite, historyLimit: uint64(opts.HistoryLimit)}
 	if !opts.ReadOnly {
 		err = db.Update(func(tx *bolt.Tx) error {
 			for _, b := range [][]byte{bucketIntents, bucketHistory, bucketUnreferenced, bucketLatches, bucketMeta} {
@@ -167,7 +176,21 @@ func (j *Journal) Finish(in Intent, outcome Outcome, errText string, at time.Tim
 		if err != nil {
 			return err
 		}
-		return h.Put(fmt.Appendf(nil, "%016x", seq), v)
+		if err := h.Put(fmt.Appendf(nil, "%016x", seq), v); err != nil {
+			return err
+		}
+		if seq <= j.historyLimit {
+			return nil
+		}
+		// Keys are zero-padded sequence numbers: the oldest come first.
+		cut := fmt.Appendf(nil, "%016x", seq-j.historyLimit)
+		c := h.Cursor()
+		for k, _ := c.First(); k != nil && string(k) <= string(cut); k, _ = c.Next() {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("journal completion %s: %w", in.RemodelID, err)
@@ -426,6 +449,13 @@ func (j *Journal) Checkpoint(bp *materials.Blueprint) error {
 	v, err := json.Marshal(bp)
 	if err != nil {
 		return err
+	}
+	var same bool
+	if err := j.db.View(func(tx *bolt.Tx) error {
+		same = bytes.Equal(tx.Bucket(bucketMeta).Get(keyLastApplied), v)
+		return nil
+	}); err != nil || same {
+		return err // the same Blueprint again: nothing to write
 	}
 	if err := j.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyLastApplied, v) }); err != nil {
 		return fmt.Errorf("journal checkpoint: %w", err)

@@ -3,6 +3,7 @@ package journal
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -173,5 +174,38 @@ func TestReplaceUnreferenced(t *testing.T) {
 		if writes != s.writes {
 			t.Errorf("%s: %d durable writes, want %d", s.name, writes, s.writes)
 		}
+	}
+}
+
+func TestHistoryBoundedAndCheckpointWritesOnce(t *testing.T) {
+	writes := 0
+	j, err := OpenRoot(t.TempDir(), Options{HistoryLimit: 3, AfterWrite: func(int) { writes++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	for i := range 5 {
+		in := Intent{ApplyID: "a", RemodelID: fmt.Sprint("r", i)}
+		if err := j.Finish(in, OutcomeDone, "", time.Unix(int64(i), 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hist, _ := j.History()
+	var ids []string
+	for _, r := range hist {
+		ids = append(ids, r.RemodelID)
+	}
+	if diff := cmp.Diff([]string{"r2", "r3", "r4"}, ids); diff != "" {
+		t.Errorf("bounded history (-want +got):\n%s", diff)
+	}
+	bp := &materials.Blueprint{Complete: true}
+	writes = 0
+	for range 3 {
+		if err := j.Checkpoint(bp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if writes != 1 {
+		t.Errorf("three checkpoints of one Blueprint made %d writes, want 1", writes)
 	}
 }
