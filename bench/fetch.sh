@@ -7,10 +7,17 @@
 # median wall times, the median of the per-run ratios (goal <= 1.3) and ocifetch's peak RSS
 # from /usr/bin/time -v (goal <= 64 MiB).
 #
-# The `wright apply` vs `ctr images pull --plain-http` half of issue 6's
-# benchmark needs the OCI crafts wired into the engine; it is not run here.
+# Then (PULL=1, the default; needs root, containerd and ctr) it starts a
+# confined containerd (content_sharing_policy isolated, so one namespace
+# never finds another's blobs) and times, each into a fresh namespace,
+# `ocipull` (the OCI crafts without the plan: resolve, fetch into
+# containerd with lease, verified commit, gc labels and image record, then
+# unpack the layer from the content store into a directory) against
+# `ctr images pull --plain-http` (fetch, store, unpack into a snapshot);
+# goal: median ratio <= 0.8. This is the crafts' share of `wright apply`;
+# the full `wright apply` needs the containerd store wired into the engine.
 #
-# Usage: bench/fetch.sh   (env: SIZE_MIB=1024 RUNS=5 WORK=/var/tmp)
+# Usage: bench/fetch.sh   (env: SIZE_MIB=1024 RUNS=5 PULL=1 WORK=/var/tmp)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MIB=${SIZE_MIB:-1024}
@@ -19,16 +26,22 @@ for bin in docker-registry curl /usr/bin/time; do
 	command -v "$bin" >/dev/null || { echo "fetch.sh: $bin is missing (run ./scripts/setup)" >&2; exit 1; }
 done
 
+PULL=${PULL:-1}
 work=$(mktemp -d "${WORK:-/var/tmp}/ewfetch.XXXXXX")
 regpid=""
+ctrdpid=""
 cleanup() {
 	if [ -n "$regpid" ]; then kill "$regpid" 2>/dev/null || true; wait "$regpid" 2>/dev/null || true; fi
+	if [ -n "$ctrdpid" ]; then kill "$ctrdpid" 2>/dev/null || true; wait "$ctrdpid" 2>/dev/null || true; fi
+	# containerd may leave overlay mounts of its snapshots behind.
+	grep -o " $work/[^ ]*" /proc/mounts 2>/dev/null | sort -r | while read -r m; do umount "$m" 2>/dev/null || true; done
 	rm -rf "$work"
 }
 trap cleanup EXIT
 
 go build -o "$work/ocipush" ./bench/cmd/ocipush
 go build -o "$work/ocifetch" ./bench/cmd/ocifetch
+go build -o "$work/ocipull" ./bench/cmd/ocipull
 
 host=$("$work/ocipush" -freeport)
 cat >"$work/registry.yml" <<YML
@@ -98,5 +111,68 @@ awk -v mc="$mc" -v mf="$mf" -v mr="$mr" -v rss="$rss" -v crss="$curlrss" -v size
 	printf "  ocifetch       median %.2fs  (%.0f MiB/s, peak RSS %.1f MiB, sha256 verified)\n", mf, size/1048576/mf, rss/1024
 	printf "  median of per-run ratios ocifetch/curl = %.2f (goal <= 1.3): %s  (ratio of medians %.2f)\n", ratio, (ratio <= 1.3 ? "met" : "NOT met"), mf / mc
 	printf "  ocifetch peak RSS = %.1f MiB (goal <= 64 MiB): %s\n", rss/1024, (rss/1024 <= 64 ? "met" : "NOT met")
-	printf "  wright apply vs ctr images pull: not run (needs the OCI crafts wired into the engine)\n"
+}'
+
+if [ "$PULL" != 1 ]; then exit 0; fi
+if [ "$(id -u)" != 0 ] || ! command -v containerd >/dev/null || ! command -v ctr >/dev/null; then
+	echo "pull benchmark skipped: needs root, containerd and ctr" >&2
+	exit 0
+fi
+ctrd="$work/ctrd"
+mkdir -p "$ctrd"
+cat >"$ctrd/config.toml" <<TOML
+version = 2
+root = "$ctrd/root"
+state = "$ctrd/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
+[grpc]
+  address = "$ctrd/c.sock"
+[ttrpc]
+  address = "$ctrd/t.sock"
+[debug]
+  address = "$ctrd/d.sock"
+[metrics]
+  address = ""
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$ctrd/opt"
+[plugins."io.containerd.metadata.v1.bolt"]
+  content_sharing_policy = "isolated"
+TOML
+containerd --config "$ctrd/config.toml" >"$ctrd/log" 2>&1 &
+ctrdpid=$!
+for _ in $(seq 100); do [ -S "$ctrd/c.sock" ] && break; sleep 0.1; done
+[ -S "$ctrd/c.sock" ] || { echo "containerd did not start:"; cat "$ctrd/log"; exit 1; } >&2
+sock="$ctrd/c.sock"
+
+run_ocipull() {
+	/usr/bin/time -v -o "$work/tv" "$work/ocipull" -containerd "$sock" -namespace "ew$1" -fqdn "docker://$host" -url bench/big:latest -out "$work/vol$1" >>"$work/pull.log"
+	e=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; print s}' "$work/tv")
+	m=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/tv")
+	echo "$e" >>"$work/pull.times"; echo "$m" >>"$work/pull.rss"
+	[ "$(stat -c %s "$work/vol$1/big.bin")" = "$((SIZE_MIB * 1048576))" ] || { echo "ocipull unpacked a wrong size" >&2; exit 1; }
+	rm -rf "$work/vol$1"
+	"$work/ocipull" -containerd "$sock" -namespace "ew$1" -url bench/big:latest -delete
+}
+run_ctr() {
+	/usr/bin/time -f '%e %M' -o "$work/t" ctr --address "$sock" -n "ctr$1" images pull --plain-http "$host/bench/big:latest" >/dev/null
+	read -r e m <"$work/t"; echo "$e" >>"$work/ctr.times"
+	ctr --address "$sock" -n "ctr$1" images rm --sync "$host/bench/big:latest" >/dev/null
+}
+: >"$work/pull.times"; : >"$work/pull.rss"; : >"$work/ctr.times"; : >"$work/pratios"
+for i in $(seq "$RUNS"); do
+	if [ $((i % 2)) -eq 1 ]; then run_ctr "$i"; run_ocipull "$i"; else run_ocipull "$i"; run_ctr "$i"; fi
+	awk -v f="$(tail -1 "$work/pull.times")" -v c="$(tail -1 "$work/ctr.times")" 'BEGIN {print f / c}' >>"$work/pratios"
+	echo "pull run $i: ctr images pull $(tail -1 "$work/ctr.times")s  ocipull $(tail -1 "$work/pull.times")s ($(tail -1 "$work/pull.rss") KiB peak RSS)  ratio $(tail -1 "$work/pratios")"
+done
+sed "s/^/  ocipull: /" "$work/pull.log"
+mctr=$(median "$work/ctr.times")
+mpull=$(median "$work/pull.times")
+mpr=$(median "$work/pratios")
+prss=$(sort -n "$work/pull.rss" | tail -1)
+awk -v mc="$mctr" -v mp="$mpull" -v mr="$mpr" -v rss="$prss" -v runs="$RUNS" 'BEGIN {
+	printf "\npull benchmark: %d runs, fresh namespace each, same confined containerd\n", runs
+	printf "  ctr images pull --plain-http  median %.2fs\n", mc
+	printf "  ocipull (fetch, verify, store in containerd, unpack)  median %.2fs, peak RSS %.1f MiB\n", mp, rss/1024
+	printf "  median of per-run ratios ocipull/ctr = %.2f (goal <= 0.8): %s  (ratio of medians %.2f)\n", mr, (mr <= 0.8 ? "met" : "NOT met"), mp / mc
+	printf "  (the crafts only; wright apply adds the plan and the journal around them)\n"
 }'

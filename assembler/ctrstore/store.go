@@ -1,6 +1,7 @@
 package ctrstore
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -174,10 +175,14 @@ type Writer struct {
 	s      *Store
 	ctx    context.Context
 	cw     content.Writer
+	bw     *bufio.Writer // each write to containerd is a round trip: batch them
 	desc   ocispec.Descriptor
 	tree   string
 	offset int64
 }
+
+// writeBatch is how much a Writer gathers before sending it to containerd.
+const writeBatch = 1 << 20
 
 // Writer opens desc's ingest inside the content tree's lease, resuming at
 // containerd's recorded offset (Offset). When the blob is already
@@ -211,7 +216,7 @@ func (s *Store) Writer(ctx context.Context, treeID string, desc ocispec.Descript
 		}
 		st.Offset = 0
 	}
-	return &Writer{s: s, ctx: lctx, cw: cw, desc: desc, tree: treeID, offset: st.Offset}, nil
+	return &Writer{s: s, ctx: lctx, cw: cw, bw: bufio.NewWriterSize(cw, writeBatch), desc: desc, tree: treeID, offset: st.Offset}, nil
 }
 
 // keep adds a committed blob to the content tree's lease (a lease holds a
@@ -224,12 +229,14 @@ func (s *Store) keep(lctx context.Context, treeID string, d digest.Digest) error
 	return nil
 }
 
-// Offset is how many bytes the ingest holds: where a fetch resumes.
+// Offset is how many bytes the ingest has taken: where a fetch resumes.
+// (After a crash containerd's recorded offset is the truth; the bytes still
+// batched here are simply fetched again.)
 func (w *Writer) Offset() int64 { return w.offset }
 
 // Write appends to the ingest.
 func (w *Writer) Write(p []byte) (int, error) {
-	n, err := w.cw.Write(p)
+	n, err := w.bw.Write(p)
 	w.offset += int64(n)
 	return n, err
 }
@@ -239,6 +246,7 @@ func (w *Writer) Truncate(size int64) error {
 	if size != 0 {
 		return fmt.Errorf("blob %s: truncate to %d: containerd ingests only start over at 0", w.desc.Digest, size)
 	}
+	w.bw.Reset(w.cw)
 	if err := w.cw.Truncate(0); err != nil {
 		return err
 	}
@@ -254,6 +262,10 @@ func (w *Writer) Commit(extra map[string]string) error {
 	labels := map[string]string{OwnerLabel: OwnerValue}
 	for k, v := range extra {
 		labels[k] = v
+	}
+	if err := w.bw.Flush(); err != nil {
+		w.cw.Close()
+		return fmt.Errorf("blob %s: write: %w", w.desc.Digest, err)
 	}
 	// containerd keeps the running digest of the ingest: a mismatch is
 	// known before the commit is asked for.
@@ -286,7 +298,13 @@ func (w *Writer) abort() {
 
 // Close releases the ingest without committing; what was written stays
 // for a later resume.
-func (w *Writer) Close() error { return w.cw.Close() }
+func (w *Writer) Close() error {
+	ferr := w.bw.Flush()
+	if err := w.cw.Close(); err != nil {
+		return err
+	}
+	return ferr
+}
 
 // Put writes a small blob held in memory (an index, a manifest, a config)
 // in one go, with its gc labels when it is an index or a manifest.
@@ -351,7 +369,8 @@ func (s *Store) Open(ctx context.Context, desc ocispec.Descriptor) (io.ReadClose
 	if err != nil {
 		return nil, fmt.Errorf("blob %s: open: %w", desc.Digest, err)
 	}
-	return readCloser{Reader: io.NewSectionReader(ra, 0, ra.Size()), Closer: ra}, nil
+	// Each ReadAt is a round trip to containerd: read in large chunks.
+	return readCloser{Reader: bufio.NewReaderSize(io.NewSectionReader(ra, 0, ra.Size()), 1<<20), Closer: ra}, nil
 }
 
 type readCloser struct {
