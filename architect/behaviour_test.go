@@ -128,6 +128,14 @@ var _ = Describe("Draw", func() {
 		}
 	})
 
+	It("warns about a VM image without sha256 on an HTTP datastore, not about an OCI tag", func() {
+		cfg.ContentInfo[0].Sha256 = ""
+		bp := architect.Draw(cfg)
+		Expect(bp.Valid()).To(BeTrue())
+		Expect(warningLines(bp.Diagnostics)).To(ConsistOf("contentInfo[0].sha256: no sha256: the download cannot be verified"))
+		Expect(volumeOf(bp, vRaw)).NotTo(BeNil())
+	})
+
 	It("keeps datastores in the order of preference", func() {
 		cfg.ContentInfo[1].DsIdsList = []string{dsReg, dsHTTP}
 		bp := architect.Draw(cfg)

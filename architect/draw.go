@@ -268,6 +268,11 @@ func (d *drawer) buildTree(s treeSpec) (materials.ContentTree, bool) {
 		t.SHA256 = pinned
 	}
 	f, p := format(s.format)
+	if s.sha == "" && pinned == "" && !registry && f != materials.FormatContainer && p == "" {
+		// Only a registry can resolve a tag to a digest; anything else
+		// downloaded without one cannot be verified.
+		d.warn(s.path+"."+s.shaField, "", "no sha256: the download cannot be verified")
+	}
 	if p != "" {
 		ok = false
 		d.err(s.path+"."+s.fmtField, s.format.String(), p)
