@@ -154,6 +154,10 @@ func (in *dirIngest) restore() error {
 	size := st.Size()
 	in.h = sha256.New()
 	from := int64(0)
+	if size == 0 {
+		// A fresh start: a state left by an earlier, deleted partial is void.
+		_ = os.Remove(in.store.statePath(in.hex))
+	}
 	if raw, err := os.ReadFile(in.store.statePath(in.hex)); err == nil && len(raw) > len(stateMagic)+8 && string(raw[:len(stateMagic)]) == stateMagic {
 		at := int64(binary.BigEndian.Uint64(raw[len(stateMagic):]))
 		h := sha256.New()

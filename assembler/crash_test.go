@@ -118,10 +118,26 @@ func completeBlobs(t *testing.T, root string) map[string]bool {
 	return out
 }
 
+func writeJob(t *testing.T, root string, bp *materials.Blueprint) string {
+	t.Helper()
+	jobFile := filepath.Join(t.TempDir(), "job.json")
+	raw, err := json.Marshal(crashJob{Root: root, Blueprint: bp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(jobFile, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return jobFile
+}
+
 // TestCrashAtEveryJournalStep kills the applying process right after each
 // durable journal write in turn, restarts it, and checks the converged
-// disk: whole volumes, no partial file at a final path, and no blob that
-// was complete at the crash fetched again.
+// disk: whole volumes, no partial file at a final path, no blob that was
+// complete at the crash fetched again, no old generation or dropped volume
+// left. Two applies are crashed this way: the first one on an empty root
+// (downloads and creates), and one that purges a generation and drops a
+// volume on a converged root.
 func TestCrashAtEveryJournalStep(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs dozens of processes")
@@ -131,43 +147,72 @@ func TestCrashAtEveryJournalStep(t *testing.T) {
 	for _, ct := range f.bp.ContentTrees {
 		pathOf[ct.SHA256] = "/images/" + ct.URL
 	}
-	crashes, resumes := 0, 0
-	for n := 1; ; n++ {
-		root := t.TempDir()
-		jobFile := filepath.Join(t.TempDir(), "job.json")
-		raw, _ := json.Marshal(crashJob{Root: root, Blueprint: f.bp})
-		os.WriteFile(jobFile, raw, 0o600)
+	first := f.bp
+	second := *f.bp
+	second.Volumes = append([]materials.Volume(nil), first.Volumes...)
+	second.Volumes[0].Generation++                                     // purge
+	second.Volumes = append(second.Volumes[:1], second.Volumes[2:]...) // drop
+	phases := []struct {
+		name       string
+		from, to   *materials.Blueprint
+		gone       []materials.Volume
+		minCrashes int
+	}{
+		{"initial apply", nil, first, nil, 10},
+		{"purge and drop", first, &second, []materials.Volume{first.Volumes[0], first.Volumes[1]}, 4},
+	}
+	total := 0
+	for _, ph := range phases {
+		t.Run(ph.name, func(t *testing.T) {
+			crashes, resumes := 0, 0
+			for n := 1; ; n++ {
+				root := t.TempDir()
+				if ph.from != nil {
+					if killed, out := runChild(t, writeJob(t, root, ph.from), 0); killed {
+						t.Fatalf("setup apply killed: %s", out)
+					}
+				}
+				jobFile := writeJob(t, root, ph.to)
+				killed, out := runChild(t, jobFile, n)
+				if !killed {
+					t.Logf("crash point %d not reached: the apply finished (%s)", n, strings.TrimSpace(out))
+					break
+				}
+				crashes++
+				before := completeBlobs(t, root)
+				mark := len(f.ds.requests())
 
-		killed, out := runChild(t, jobFile, n)
-		if !killed {
-			t.Logf("crash point %d not reached: the apply finished (%s)", n, strings.TrimSpace(out))
-			break
-		}
-		crashes++
-		before := completeBlobs(t, root)
-		mark := len(f.ds.requests())
-
-		if killed, out := runChild(t, jobFile, 0); killed {
-			t.Fatalf("restart after crash %d was killed: %s", n, out)
-		}
-		f.checkVolumes(t, root)
-		completeBlobs(t, root)
-		for _, r := range f.ds.requests()[mark:] {
-			if r.Range != "" {
-				resumes++
-			}
-			for h := range before {
-				if r.Path == pathOf[h] {
-					t.Errorf("crash %d: blob %s was complete at the crash but fetched again (Range %q)", n, h[:12], r.Range)
+				if killed, out := runChild(t, jobFile, 0); killed {
+					t.Fatalf("restart after crash %d was killed: %s", n, out)
+				}
+				f.checkVolumesOf(t, root, ph.to)
+				completeBlobs(t, root)
+				for _, v := range ph.gone {
+					p, _ := VolumePath(root, v)
+					if _, err := os.Stat(p); err == nil {
+						t.Errorf("crash %d: %s still there", n, p)
+					}
+				}
+				for _, r := range f.ds.requests()[mark:] {
+					if r.Range != "" {
+						resumes++
+					}
+					for h := range before {
+						if r.Path == pathOf[h] {
+							t.Errorf("crash %d: blob %s was complete at the crash but fetched again (Range %q)", n, h[:12], r.Range)
+						}
+					}
+				}
+				if t.Failed() {
+					t.Fatalf("crash point %d failed", n)
 				}
 			}
-		}
-		if t.Failed() {
-			t.Fatalf("crash point %d failed", n)
-		}
+			if crashes < ph.minCrashes {
+				t.Errorf("only %d crash points, want at least %d: a journal step per intent and completion", crashes, ph.minCrashes)
+			}
+			total += crashes
+			t.Logf("crash points enumerated: %d; downloads resumed with Range after a crash: %d", crashes, resumes)
+		})
 	}
-	if crashes < 10 {
-		t.Errorf("only %d crash points: the apply should have a journal step per intent and completion", crashes)
-	}
-	t.Logf("crash points enumerated: %d; downloads resumed with Range after a crash: %d", crashes, resumes)
+	t.Logf("crash points in all: %d", total)
 }

@@ -105,10 +105,12 @@ func qemuInfo(t testing.TB, path string) ImageInfo {
 // checkVolumes asserts every volume of the Blueprint is on disk in its
 // format, size and content, and that no other volume file (nor any .tmp)
 // is left under the volumes directories.
-func (f *fixture) checkVolumes(t testing.TB, root string) {
+func (f *fixture) checkVolumes(t testing.TB, root string) { f.checkVolumesOf(t, root, f.bp) }
+
+func (f *fixture) checkVolumesOf(t testing.TB, root string, bp *materials.Blueprint) {
 	t.Helper()
 	want := map[string]bool{}
-	for _, v := range f.bp.Volumes {
+	for _, v := range bp.Volumes {
 		p, err := VolumePath(root, v)
 		if err != nil {
 			t.Fatal(err)
