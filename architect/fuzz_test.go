@@ -81,6 +81,43 @@ func seedInputs(tb testing.TB) []seed {
 		out = append(out, seed{base + "-binary", bin})
 		out = append(out, seed{base + "-binary-truncated", bin[:len(bin)/2]})
 	}
+	// Binary variants of the sample that walk the error and cross-check
+	// paths, so mutation starts near them.
+	variants := []struct {
+		name   string
+		mutate func(c *eve.EdgeDevConfig)
+	}{
+		{"unsupported-datastore", func(c *eve.EdgeDevConfig) { c.Datastores[1].DType = eve.DsType_DsS3 }},
+		{"duplicate-ids", func(c *eve.EdgeDevConfig) {
+			c.Volumes[2].Uuid = c.Volumes[1].Uuid
+			c.ContentInfo[2].Uuid = c.ContentInfo[0].Uuid
+			c.Apps[1].Uuidandversion.Uuid = c.Apps[0].Uuidandversion.Uuid
+		}},
+		{"phase1-disagrees", func(c *eve.EdgeDevConfig) {
+			c.Apps[2].Drives[0].Image.Name = "other:1"
+			c.Apps[2].Drives[0].Readonly = true
+			c.Apps[2].Drives = append(c.Apps[2].Drives, &eve.Drive{Drvtype: eve.DriveType_HDD_EMPTY})
+		}},
+		{"pinned-and-preferences", func(c *eve.EdgeDevConfig) {
+			c.ContentInfo[2].URL = "library/nginx@sha256:" + sha64a
+			c.ContentInfo[1].DsIdsList = []string{dsReg, unknown, dsHTTP, dsHTTP}
+		}},
+		{"bad-urls-and-sizes", func(c *eve.EdgeDevConfig) {
+			c.ContentInfo[0].URL = `a\..\b`
+			c.Volumes[4].Maxsizebytes = 0
+			c.Apps[3].Drives[1].Maxsizebytes = -1
+			c.Apps[0].VolumeRefList[0].GenerationCount = 9
+		}},
+	}
+	for _, v := range variants {
+		cfg := mustDecode(tb, samplePath)
+		v.mutate(cfg)
+		bin, err := proto.MarshalOptions{Deterministic: true}.Marshal(cfg)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, seed{"sample-" + v.name + "-binary", bin})
+	}
 	small, err := proto.Marshal(&eve.EdgeDevConfig{
 		ControllerEpoch: 1,
 		Datastores:      []*eve.DatastoreConfig{{Id: dsHTTP, DType: eve.DsType_DsHttp, Fqdn: "h"}},
