@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"os"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -46,6 +47,17 @@ var _ = Describe("binary and JSON round trips", func() {
 			// The Blueprint does not depend on the encoding.
 			Expect(architect.Load(bin)).To(Equal(architect.Load(mustRead(GinkgoT(), p))))
 		}
+	})
+
+	It("keeps examples/configs/sample.pb the binary encoding of sample.json", func() {
+		bin, err := proto.MarshalOptions{Deterministic: true}.Marshal(mustDecode(GinkgoT(), samplePath))
+		Expect(err).NotTo(HaveOccurred())
+		const pb = "../examples/configs/sample.pb"
+		if os.Getenv("EDGEWRIGHT_UPDATE_GOLDEN") == "1" {
+			Expect(os.WriteFile(pb, bin, 0o644)).To(Succeed())
+		}
+		Expect(mustRead(GinkgoT(), pb)).To(Equal(bin), "run with EDGEWRIGHT_UPDATE_GOLDEN=1 to rewrite %s", pb)
+		Expect(architect.Load(bin)).To(Equal(architect.Load(mustRead(GinkgoT(), samplePath))))
 	})
 
 	It("round-trips every config message with every field set", func() {

@@ -25,6 +25,7 @@ func TestBlueprintCommand(t *testing.T) {
 		volumes    int
 	}{
 		{name: "sample", args: []string{"--config", "../configs/sample.json"}, wantCode: 0, wantJSON: true, complete: true, volumes: 7},
+		{name: "sample, binary", args: []string{"--config", "../configs/sample.pb"}, wantCode: 0, wantJSON: true, complete: true, volumes: 7},
 		{name: "eden fixture", args: []string{"--config", "../../architect/testdata/eden/app-routing_app-gateway.json"}, wantCode: 0, wantJSON: true, complete: true, volumes: 3},
 		{name: "errors", args: []string{"--config", "../configs/errors.json"}, wantCode: 1, wantJSON: true, complete: true, volumes: 7,
 			wantStderr: []string{
@@ -88,6 +89,19 @@ func TestBlueprintCommand(t *testing.T) {
 				t.Errorf("exit 0 with errors on stderr:\n%s", errb.String())
 			}
 		})
+	}
+}
+
+func TestBlueprintSameForBothEncodings(t *testing.T) {
+	var js, bin, errb bytes.Buffer
+	if code := run([]string{"blueprint", "--config", "../configs/sample.json"}, &js, &errb); code != 0 {
+		t.Fatalf("json: exit %d: %s", code, errb.String())
+	}
+	if code := run([]string{"blueprint", "--config", "../configs/sample.pb"}, &bin, &errb); code != 0 {
+		t.Fatalf("binary: exit %d: %s", code, errb.String())
+	}
+	if js.String() != bin.String() {
+		t.Errorf("sample.json and sample.pb print different Blueprints")
 	}
 }
 
