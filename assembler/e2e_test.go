@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"go.uber.org/zap"
@@ -164,7 +165,13 @@ func converge(t testing.TB, a *Assembler, bp *materials.Blueprint) *ConvergeResu
 func TestEndToEnd(t *testing.T) {
 	f := newFixture(t)
 	root := t.TempDir()
-	a, err := New(Options{Root: root, Retry: fastRetry(), Logger: zap.NewNop()})
+	var mu sync.Mutex
+	var events []Event
+	a, err := New(Options{Root: root, Retry: fastRetry(), Logger: zap.NewNop(), Progress: func(e Event) {
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,6 +179,25 @@ func TestEndToEnd(t *testing.T) {
 	res := converge(t, a, f.bp)
 	t.Logf("apply: %d rounds", res.Rounds)
 	f.checkVolumes(t, root)
+	// Progress per blob, content tree and volume: monotone, ending whole.
+	last := map[materials.MaterialRef]Event{}
+	for _, e := range events {
+		ref := materials.MaterialRef{Kind: e.Kind, ID: e.ID}
+		if p, ok := last[ref]; ok && e.Done < p.Done {
+			t.Errorf("progress of %v went back: %d after %d", ref, e.Done, p.Done)
+		}
+		last[ref] = e
+	}
+	kinds := map[materials.MaterialKind]int{}
+	for ref, e := range last {
+		kinds[ref.Kind]++
+		if e.Known <= 0 || e.Done != e.Known {
+			t.Errorf("last progress of %v: %d of %d", ref, e.Done, e.Known)
+		}
+	}
+	if kinds[materials.KindBlob] != 3 || kinds[materials.KindContentTree] != 3 || kinds[materials.KindVolume] != 5 {
+		t.Errorf("progress covered %v, want 3 blobs, 3 content trees, 5 volumes", kinds)
+	}
 	gets := len(f.ds.requests())
 	if gets != 3 {
 		t.Errorf("first apply made %d requests, want 3 (one per content tree)", gets)
