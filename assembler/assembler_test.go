@@ -474,3 +474,31 @@ func TestDeleteKinds(t *testing.T) {
 		t.Errorf("the deleted volume's clock stays: %+v", u)
 	}
 }
+
+// TestResumeOfACompletePartial: a crash after the last byte was written
+// but before the commit leaves a whole ingest; the resume's Range is
+// answered 416 and the commit checks what is there, fetching nothing.
+func TestResumeOfACompletePartial(t *testing.T) {
+	ds := newDatastore(t, false)
+	data := rawImage(8, 512<<10)
+	ds.put("/images/whole.raw", data)
+	root := t.TempDir()
+	ingest := filepath.Join(root, "persist/blobs/ingest", sha(data))
+	os.MkdirAll(filepath.Dir(ingest), 0o755)
+	if err := os.WriteFile(ingest, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := newTestAssembler(t, root, nil)
+	rep := apply(t, a, plan(downloadRemodel(ctFor("ct", "whole.raw", data, materials.FormatRaw, "ds"), int64(len(data)))), ds.materials("ds"))
+	wantStatus(t, rep, "download ct", StatusDone, "")
+	reqs := ds.requests()
+	if len(reqs) != 1 || reqs[0].Range != "bytes="+itoa(int64(len(data)))+"-" {
+		t.Errorf("requests %+v, want one Range from the end", reqs)
+	}
+	if rep.Bytes != 0 {
+		t.Errorf("fetched %d bytes of a blob already whole", rep.Bytes)
+	}
+	if _, err := os.Stat(filepath.Join(root, "persist/blobs/sha256", sha(data))); err != nil {
+		t.Errorf("blob not committed: %v", err)
+	}
+}
