@@ -404,9 +404,14 @@ func (w *walk) run(ctx context.Context, plan *remodel.Plan) {
 		held[h.RemodelID] = true
 	}
 	w.nodes = make([]*node, len(plan.Remodels))
+	dup := map[int]bool{}
 	for i := range plan.Remodels {
 		r := &plan.Remodels[i]
 		w.nodes[i] = &node{r: r, index: i, result: Result{RemodelID: r.ID, Action: r.Action, Target: r.Target}}
+		if _, seen := byID[r.ID]; seen {
+			dup[i] = true // a broken plan: run the first, skip the rest
+			continue
+		}
 		byID[r.ID] = i
 	}
 	var ready []int
@@ -416,6 +421,9 @@ func (w *walk) run(ctx context.Context, plan *remodel.Plan) {
 	}
 	for i, n := range w.nodes {
 		reason := ""
+		if dup[i] {
+			reason = "another remodel of the plan has the same id"
+		}
 		for _, d := range n.r.DependsOn {
 			j, ok := byID[d]
 			switch {
