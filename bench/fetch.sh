@@ -31,6 +31,7 @@ work=$(mktemp -d "${WORK:-/var/tmp}/ewfetch.XXXXXX")
 regpid=""
 ctrdpid=""
 cleanup() {
+	set +e
 	if [ -n "$regpid" ]; then kill "$regpid" 2>/dev/null || true; wait "$regpid" 2>/dev/null || true; fi
 	if [ -n "$ctrdpid" ]; then kill "$ctrdpid" 2>/dev/null || true; wait "$ctrdpid" 2>/dev/null || true; fi
 	# containerd may leave overlay mounts of its snapshots behind.
