@@ -195,6 +195,68 @@ func (Severity) EnumDescriptor() ([]byte, []int) {
 	return file_info_proto_rawDescGZIP(), []int{1}
 }
 
+// ZInfoTypes says which object a ZInfoMsg carries (EVE's values).
+type ZInfoTypes int32
+
+const (
+	ZInfoTypes_ZiNop             ZInfoTypes = 0
+	ZInfoTypes_ZiDevice          ZInfoTypes = 1
+	ZInfoTypes_ZiApp             ZInfoTypes = 3
+	ZInfoTypes_ZiNetworkInstance ZInfoTypes = 6
+	ZInfoTypes_ZiVolume          ZInfoTypes = 7
+	ZInfoTypes_ZiContentTree     ZInfoTypes = 8
+	ZInfoTypes_ZiBlobList        ZInfoTypes = 9
+)
+
+// Enum value maps for ZInfoTypes.
+var (
+	ZInfoTypes_name = map[int32]string{
+		0: "ZiNop",
+		1: "ZiDevice",
+		3: "ZiApp",
+		6: "ZiNetworkInstance",
+		7: "ZiVolume",
+		8: "ZiContentTree",
+		9: "ZiBlobList",
+	}
+	ZInfoTypes_value = map[string]int32{
+		"ZiNop":             0,
+		"ZiDevice":          1,
+		"ZiApp":             3,
+		"ZiNetworkInstance": 6,
+		"ZiVolume":          7,
+		"ZiContentTree":     8,
+		"ZiBlobList":        9,
+	}
+)
+
+func (x ZInfoTypes) Enum() *ZInfoTypes {
+	p := new(ZInfoTypes)
+	*p = x
+	return p
+}
+
+func (x ZInfoTypes) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ZInfoTypes) Descriptor() protoreflect.EnumDescriptor {
+	return file_info_proto_enumTypes[2].Descriptor()
+}
+
+func (ZInfoTypes) Type() protoreflect.EnumType {
+	return &file_info_proto_enumTypes[2]
+}
+
+func (x ZInfoTypes) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ZInfoTypes.Descriptor instead.
+func (ZInfoTypes) EnumDescriptor() ([]byte, []int) {
+	return file_info_proto_rawDescGZIP(), []int{2}
+}
+
 type ErrorInfo struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Description    string                 `protobuf:"bytes,1,opt,name=description,proto3" json:"description,omitempty"`
@@ -764,6 +826,130 @@ func (x *ZInfoBlobList) GetBlob() []*ZInfoBlob {
 	return nil
 }
 
+// ZInfoMsg is the envelope an info message travels in to the controller
+// (POST /api/v1/edgeDevice/info); only the storage contents are kept here.
+type ZInfoMsg struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ztype ZInfoTypes             `protobuf:"varint,1,opt,name=ztype,proto3,enum=edgewright.eve.ZInfoTypes" json:"ztype,omitempty"`
+	DevId string                 `protobuf:"bytes,2,opt,name=devId,proto3" json:"devId,omitempty"`
+	// Types that are valid to be assigned to InfoContent:
+	//
+	//	*ZInfoMsg_Vinfo
+	//	*ZInfoMsg_Cinfo
+	//	*ZInfoMsg_Binfo
+	InfoContent   isZInfoMsg_InfoContent `protobuf_oneof:"InfoContent"`
+	AtTimeStamp   *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=atTimeStamp,proto3" json:"atTimeStamp,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ZInfoMsg) Reset() {
+	*x = ZInfoMsg{}
+	mi := &file_info_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ZInfoMsg) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ZInfoMsg) ProtoMessage() {}
+
+func (x *ZInfoMsg) ProtoReflect() protoreflect.Message {
+	mi := &file_info_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ZInfoMsg.ProtoReflect.Descriptor instead.
+func (*ZInfoMsg) Descriptor() ([]byte, []int) {
+	return file_info_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ZInfoMsg) GetZtype() ZInfoTypes {
+	if x != nil {
+		return x.Ztype
+	}
+	return ZInfoTypes_ZiNop
+}
+
+func (x *ZInfoMsg) GetDevId() string {
+	if x != nil {
+		return x.DevId
+	}
+	return ""
+}
+
+func (x *ZInfoMsg) GetInfoContent() isZInfoMsg_InfoContent {
+	if x != nil {
+		return x.InfoContent
+	}
+	return nil
+}
+
+func (x *ZInfoMsg) GetVinfo() *ZInfoVolume {
+	if x != nil {
+		if x, ok := x.InfoContent.(*ZInfoMsg_Vinfo); ok {
+			return x.Vinfo
+		}
+	}
+	return nil
+}
+
+func (x *ZInfoMsg) GetCinfo() *ZInfoContentTree {
+	if x != nil {
+		if x, ok := x.InfoContent.(*ZInfoMsg_Cinfo); ok {
+			return x.Cinfo
+		}
+	}
+	return nil
+}
+
+func (x *ZInfoMsg) GetBinfo() *ZInfoBlobList {
+	if x != nil {
+		if x, ok := x.InfoContent.(*ZInfoMsg_Binfo); ok {
+			return x.Binfo
+		}
+	}
+	return nil
+}
+
+func (x *ZInfoMsg) GetAtTimeStamp() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AtTimeStamp
+	}
+	return nil
+}
+
+type isZInfoMsg_InfoContent interface {
+	isZInfoMsg_InfoContent()
+}
+
+type ZInfoMsg_Vinfo struct {
+	Vinfo *ZInfoVolume `protobuf:"bytes,13,opt,name=vinfo,proto3,oneof"`
+}
+
+type ZInfoMsg_Cinfo struct {
+	Cinfo *ZInfoContentTree `protobuf:"bytes,14,opt,name=cinfo,proto3,oneof"`
+}
+
+type ZInfoMsg_Binfo struct {
+	Binfo *ZInfoBlobList `protobuf:"bytes,15,opt,name=binfo,proto3,oneof"`
+}
+
+func (*ZInfoMsg_Vinfo) isZInfoMsg_InfoContent() {}
+
+func (*ZInfoMsg_Cinfo) isZInfoMsg_InfoContent() {}
+
+func (*ZInfoMsg_Binfo) isZInfoMsg_InfoContent() {}
+
 var File_info_proto protoreflect.FileDescriptor
 
 const file_info_proto_rawDesc = "" +
@@ -815,7 +1001,15 @@ const file_info_proto_rawDesc = "" +
 	"\x12progressPercentage\x18\x05 \x01(\rR\x12progressPercentage\x12+\n" +
 	"\x03err\x18\x06 \x01(\v2\x19.edgewright.eve.ErrorInfoR\x03err\">\n" +
 	"\rZInfoBlobList\x12-\n" +
-	"\x04blob\x18\x01 \x03(\v2\x19.edgewright.eve.ZInfoBlobR\x04blob*\x91\x03\n" +
+	"\x04blob\x18\x01 \x03(\v2\x19.edgewright.eve.ZInfoBlobR\x04blob\"\xc5\x02\n" +
+	"\bZInfoMsg\x120\n" +
+	"\x05ztype\x18\x01 \x01(\x0e2\x1a.edgewright.eve.ZInfoTypesR\x05ztype\x12\x14\n" +
+	"\x05devId\x18\x02 \x01(\tR\x05devId\x123\n" +
+	"\x05vinfo\x18\r \x01(\v2\x1b.edgewright.eve.ZInfoVolumeH\x00R\x05vinfo\x128\n" +
+	"\x05cinfo\x18\x0e \x01(\v2 .edgewright.eve.ZInfoContentTreeH\x00R\x05cinfo\x125\n" +
+	"\x05binfo\x18\x0f \x01(\v2\x1d.edgewright.eve.ZInfoBlobListH\x00R\x05binfo\x12<\n" +
+	"\vatTimeStamp\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vatTimeStampB\r\n" +
+	"\vInfoContent*\x91\x03\n" +
 	"\bZSwState\x12\v\n" +
 	"\aINVALID\x10\x00\x12\v\n" +
 	"\aINITIAL\x10\x01\x12\x14\n" +
@@ -852,7 +1046,17 @@ const file_info_proto_rawDesc = "" +
 	"\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fSEVERITY_NOTICE\x10\x01\x12\x14\n" +
 	"\x10SEVERITY_WARNING\x10\x02\x12\x12\n" +
-	"\x0eSEVERITY_ERROR\x10\x03B0Z.github.com/edgewright/edgewright/materials/eveb\x06proto3"
+	"\x0eSEVERITY_ERROR\x10\x03*x\n" +
+	"\n" +
+	"ZInfoTypes\x12\t\n" +
+	"\x05ZiNop\x10\x00\x12\f\n" +
+	"\bZiDevice\x10\x01\x12\t\n" +
+	"\x05ZiApp\x10\x03\x12\x15\n" +
+	"\x11ZiNetworkInstance\x10\x06\x12\f\n" +
+	"\bZiVolume\x10\a\x12\x11\n" +
+	"\rZiContentTree\x10\b\x12\x0e\n" +
+	"\n" +
+	"ZiBlobList\x10\tB0Z.github.com/edgewright/edgewright/materials/eveb\x06proto3"
 
 var (
 	file_info_proto_rawDescOnce sync.Once
@@ -866,44 +1070,51 @@ func file_info_proto_rawDescGZIP() []byte {
 	return file_info_proto_rawDescData
 }
 
-var file_info_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_info_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_info_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_info_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_info_proto_goTypes = []any{
 	(ZSwState)(0),                 // 0: edgewright.eve.ZSwState
 	(Severity)(0),                 // 1: edgewright.eve.Severity
-	(*ErrorInfo)(nil),             // 2: edgewright.eve.ErrorInfo
-	(*UsageInfo)(nil),             // 3: edgewright.eve.UsageInfo
-	(*VolumeResources)(nil),       // 4: edgewright.eve.VolumeResources
-	(*ContentResources)(nil),      // 5: edgewright.eve.ContentResources
-	(*ZInfoVolume)(nil),           // 6: edgewright.eve.ZInfoVolume
-	(*ZInfoContentTree)(nil),      // 7: edgewright.eve.ZInfoContentTree
-	(*ZInfoBlob)(nil),             // 8: edgewright.eve.ZInfoBlob
-	(*ZInfoBlobList)(nil),         // 9: edgewright.eve.ZInfoBlobList
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(ZInfoTypes)(0),               // 2: edgewright.eve.ZInfoTypes
+	(*ErrorInfo)(nil),             // 3: edgewright.eve.ErrorInfo
+	(*UsageInfo)(nil),             // 4: edgewright.eve.UsageInfo
+	(*VolumeResources)(nil),       // 5: edgewright.eve.VolumeResources
+	(*ContentResources)(nil),      // 6: edgewright.eve.ContentResources
+	(*ZInfoVolume)(nil),           // 7: edgewright.eve.ZInfoVolume
+	(*ZInfoContentTree)(nil),      // 8: edgewright.eve.ZInfoContentTree
+	(*ZInfoBlob)(nil),             // 9: edgewright.eve.ZInfoBlob
+	(*ZInfoBlobList)(nil),         // 10: edgewright.eve.ZInfoBlobList
+	(*ZInfoMsg)(nil),              // 11: edgewright.eve.ZInfoMsg
+	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
 }
 var file_info_proto_depIdxs = []int32{
-	10, // 0: edgewright.eve.ErrorInfo.timestamp:type_name -> google.protobuf.Timestamp
+	12, // 0: edgewright.eve.ErrorInfo.timestamp:type_name -> google.protobuf.Timestamp
 	1,  // 1: edgewright.eve.ErrorInfo.severity:type_name -> edgewright.eve.Severity
-	10, // 2: edgewright.eve.UsageInfo.createTime:type_name -> google.protobuf.Timestamp
-	10, // 3: edgewright.eve.UsageInfo.lastRefcountChangeTime:type_name -> google.protobuf.Timestamp
-	3,  // 4: edgewright.eve.ZInfoVolume.usage:type_name -> edgewright.eve.UsageInfo
-	4,  // 5: edgewright.eve.ZInfoVolume.resources:type_name -> edgewright.eve.VolumeResources
+	12, // 2: edgewright.eve.UsageInfo.createTime:type_name -> google.protobuf.Timestamp
+	12, // 3: edgewright.eve.UsageInfo.lastRefcountChangeTime:type_name -> google.protobuf.Timestamp
+	4,  // 4: edgewright.eve.ZInfoVolume.usage:type_name -> edgewright.eve.UsageInfo
+	5,  // 5: edgewright.eve.ZInfoVolume.resources:type_name -> edgewright.eve.VolumeResources
 	0,  // 6: edgewright.eve.ZInfoVolume.state:type_name -> edgewright.eve.ZSwState
-	2,  // 7: edgewright.eve.ZInfoVolume.volumeErr:type_name -> edgewright.eve.ErrorInfo
-	5,  // 8: edgewright.eve.ZInfoContentTree.resources:type_name -> edgewright.eve.ContentResources
-	3,  // 9: edgewright.eve.ZInfoContentTree.usage:type_name -> edgewright.eve.UsageInfo
+	3,  // 7: edgewright.eve.ZInfoVolume.volumeErr:type_name -> edgewright.eve.ErrorInfo
+	6,  // 8: edgewright.eve.ZInfoContentTree.resources:type_name -> edgewright.eve.ContentResources
+	4,  // 9: edgewright.eve.ZInfoContentTree.usage:type_name -> edgewright.eve.UsageInfo
 	0,  // 10: edgewright.eve.ZInfoContentTree.state:type_name -> edgewright.eve.ZSwState
-	2,  // 11: edgewright.eve.ZInfoContentTree.err:type_name -> edgewright.eve.ErrorInfo
-	5,  // 12: edgewright.eve.ZInfoBlob.resources:type_name -> edgewright.eve.ContentResources
-	3,  // 13: edgewright.eve.ZInfoBlob.usage:type_name -> edgewright.eve.UsageInfo
+	3,  // 11: edgewright.eve.ZInfoContentTree.err:type_name -> edgewright.eve.ErrorInfo
+	6,  // 12: edgewright.eve.ZInfoBlob.resources:type_name -> edgewright.eve.ContentResources
+	4,  // 13: edgewright.eve.ZInfoBlob.usage:type_name -> edgewright.eve.UsageInfo
 	0,  // 14: edgewright.eve.ZInfoBlob.state:type_name -> edgewright.eve.ZSwState
-	2,  // 15: edgewright.eve.ZInfoBlob.err:type_name -> edgewright.eve.ErrorInfo
-	8,  // 16: edgewright.eve.ZInfoBlobList.blob:type_name -> edgewright.eve.ZInfoBlob
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	3,  // 15: edgewright.eve.ZInfoBlob.err:type_name -> edgewright.eve.ErrorInfo
+	9,  // 16: edgewright.eve.ZInfoBlobList.blob:type_name -> edgewright.eve.ZInfoBlob
+	2,  // 17: edgewright.eve.ZInfoMsg.ztype:type_name -> edgewright.eve.ZInfoTypes
+	7,  // 18: edgewright.eve.ZInfoMsg.vinfo:type_name -> edgewright.eve.ZInfoVolume
+	8,  // 19: edgewright.eve.ZInfoMsg.cinfo:type_name -> edgewright.eve.ZInfoContentTree
+	10, // 20: edgewright.eve.ZInfoMsg.binfo:type_name -> edgewright.eve.ZInfoBlobList
+	12, // 21: edgewright.eve.ZInfoMsg.atTimeStamp:type_name -> google.protobuf.Timestamp
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_info_proto_init() }
@@ -911,13 +1122,18 @@ func file_info_proto_init() {
 	if File_info_proto != nil {
 		return
 	}
+	file_info_proto_msgTypes[8].OneofWrappers = []any{
+		(*ZInfoMsg_Vinfo)(nil),
+		(*ZInfoMsg_Cinfo)(nil),
+		(*ZInfoMsg_Binfo)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_info_proto_rawDesc), len(file_info_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   8,
+			NumEnums:      3,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

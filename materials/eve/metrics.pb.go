@@ -11,6 +11,7 @@ package eve
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -131,11 +132,73 @@ func (x *ZMetricVolume) GetFreeBytes() uint64 {
 	return 0
 }
 
+// ZMetricMsg is the envelope of periodic metrics
+// (POST /api/v1/edgeDevice/metrics); only the volume metrics are kept here.
+type ZMetricMsg struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DevID         string                 `protobuf:"bytes,1,opt,name=devID,proto3" json:"devID,omitempty"`
+	AtTimeStamp   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=atTimeStamp,proto3" json:"atTimeStamp,omitempty"`
+	Vm            []*ZMetricVolume       `protobuf:"bytes,8,rep,name=vm,proto3" json:"vm,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ZMetricMsg) Reset() {
+	*x = ZMetricMsg{}
+	mi := &file_metrics_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ZMetricMsg) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ZMetricMsg) ProtoMessage() {}
+
+func (x *ZMetricMsg) ProtoReflect() protoreflect.Message {
+	mi := &file_metrics_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ZMetricMsg.ProtoReflect.Descriptor instead.
+func (*ZMetricMsg) Descriptor() ([]byte, []int) {
+	return file_metrics_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ZMetricMsg) GetDevID() string {
+	if x != nil {
+		return x.DevID
+	}
+	return ""
+}
+
+func (x *ZMetricMsg) GetAtTimeStamp() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AtTimeStamp
+	}
+	return nil
+}
+
+func (x *ZMetricMsg) GetVm() []*ZMetricVolume {
+	if x != nil {
+		return x.Vm
+	}
+	return nil
+}
+
 var File_metrics_proto protoreflect.FileDescriptor
 
 const file_metrics_proto_rawDesc = "" +
 	"\n" +
-	"\rmetrics.proto\x12\x0eedgewright.eve\"\x9d\x02\n" +
+	"\rmetrics.proto\x12\x0eedgewright.eve\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9d\x02\n" +
 	"\rZMetricVolume\x12\x12\n" +
 	"\x04uuid\x18\x01 \x01(\tR\x04uuid\x12 \n" +
 	"\vdisplayName\x18\x02 \x01(\tR\vdisplayName\x12\x1c\n" +
@@ -151,7 +214,12 @@ const file_metrics_proto_rawDesc = "" +
 	"totalBytes\x18\a \x01(\x04R\n" +
 	"totalBytes\x12\x1c\n" +
 	"\tusedBytes\x18\b \x01(\x04R\tusedBytes\x12\x1c\n" +
-	"\tfreeBytes\x18\t \x01(\x04R\tfreeBytesB0Z.github.com/edgewright/edgewright/materials/eveb\x06proto3"
+	"\tfreeBytes\x18\t \x01(\x04R\tfreeBytes\"\x8f\x01\n" +
+	"\n" +
+	"ZMetricMsg\x12\x14\n" +
+	"\x05devID\x18\x01 \x01(\tR\x05devID\x12<\n" +
+	"\vatTimeStamp\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vatTimeStamp\x12-\n" +
+	"\x02vm\x18\b \x03(\v2\x1d.edgewright.eve.ZMetricVolumeR\x02vmB0Z.github.com/edgewright/edgewright/materials/eveb\x06proto3"
 
 var (
 	file_metrics_proto_rawDescOnce sync.Once
@@ -165,16 +233,20 @@ func file_metrics_proto_rawDescGZIP() []byte {
 	return file_metrics_proto_rawDescData
 }
 
-var file_metrics_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_metrics_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_metrics_proto_goTypes = []any{
-	(*ZMetricVolume)(nil), // 0: edgewright.eve.ZMetricVolume
+	(*ZMetricVolume)(nil),         // 0: edgewright.eve.ZMetricVolume
+	(*ZMetricMsg)(nil),            // 1: edgewright.eve.ZMetricMsg
+	(*timestamppb.Timestamp)(nil), // 2: google.protobuf.Timestamp
 }
 var file_metrics_proto_depIdxs = []int32{
-	0, // [0:0] is the sub-list for method output_type
-	0, // [0:0] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	2, // 0: edgewright.eve.ZMetricMsg.atTimeStamp:type_name -> google.protobuf.Timestamp
+	0, // 1: edgewright.eve.ZMetricMsg.vm:type_name -> edgewright.eve.ZMetricVolume
+	2, // [2:2] is the sub-list for method output_type
+	2, // [2:2] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_metrics_proto_init() }
@@ -188,7 +260,7 @@ func file_metrics_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metrics_proto_rawDesc), len(file_metrics_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   1,
+			NumMessages:   2,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
