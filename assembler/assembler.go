@@ -82,7 +82,11 @@ type Options struct {
 	Crafts      Crafts
 	// Progress receives monotone progress events; it must not block long.
 	Progress func(Event)
-	Retry    RetryPolicy
+	// OnRemodel hears each remodel start its work (once its intent is in
+	// the journal) and end (done, failed or skipped). It is called with
+	// the walk's lock held: it must not block or call into the Assembler.
+	OnRemodel func(RemodelEvent)
+	Retry     RetryPolicy
 	// Clock is the time source (time.Now when nil).
 	Clock func() time.Time
 	// WaitForLock makes a second assembler on the same root wait (bounded
@@ -355,7 +359,7 @@ func (a *Assembler) apply(ctx context.Context, s *session, plan *remodel.Plan, b
 		return rep, fmt.Errorf("journal: settle earlier intents: %w", err)
 	}
 	if bp != nil && bp.Complete {
-		if err := s.journal.Checkpoint(bp); err != nil {
+		if err := s.journal.Checkpoint(bp, a.now()); err != nil {
 			return rep, err
 		}
 	}
@@ -482,6 +486,10 @@ func (w *walk) settleLocked(i int, res Result) {
 		res.Error = res.Err.Error()
 	}
 	n.result = res
+	if w.a.opts.OnRemodel != nil {
+		r := res
+		w.a.opts.OnRemodel(RemodelEvent{Remodel: n.r, Result: &r, At: w.a.now()})
+	}
 	for _, d := range n.dependents {
 		dn := w.nodes[d]
 		if dn.settled {

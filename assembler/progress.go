@@ -2,9 +2,20 @@ package assembler
 
 import (
 	"sync"
+	"time"
 
 	"github.com/edgewright/edgewright/materials"
+	"github.com/edgewright/edgewright/remodel"
 )
+
+// RemodelEvent says a remodel started its work (Result nil) or ended
+// (Result set: done, failed or skipped), for reporters that follow an
+// apply's states.
+type RemodelEvent struct {
+	Remodel *remodel.Remodel
+	Result  *Result
+	At      time.Time
+}
 
 // Event is progress on one material: bytes done of bytes known (0 when the
 // total is not known yet). For one material, Done never decreases.

@@ -58,6 +58,9 @@ func (w *walk) runOne(ctx context.Context, r *remodel.Remodel) Result {
 		res.Status, res.Err = StatusFailed, err
 		return res
 	}
+	if a.opts.OnRemodel != nil {
+		a.opts.OnRemodel(RemodelEvent{Remodel: r, At: in.StartedAt})
+	}
 	var err error
 	var out outcome
 	retries, digestFails := 0, 0

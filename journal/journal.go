@@ -28,6 +28,7 @@ var (
 	bucketUnreferenced = []byte("unreferenced")
 	bucketLatches      = []byte("latches")
 	bucketMeta         = []byte("meta")
+	bucketUsage        = []byte("usage")
 	keyLastApplied     = []byte("lastApplied")
 )
 
@@ -84,7 +85,7 @@ func Open(path string, opts Options) (*Journal, error) {
 	j := &Journal{db: db, afterWrite: opts.AfterWrite, historyLimit: uint64(opts.HistoryLimit)}
 	if !opts.ReadOnly {
 		err = db.Update(func(tx *bolt.Tx) error {
-			for _, b := range [][]byte{bucketIntents, bucketHistory, bucketUnreferenced, bucketLatches, bucketMeta} {
+			for _, b := range [][]byte{bucketIntents, bucketHistory, bucketUnreferenced, bucketLatches, bucketMeta, bucketUsage} {
 				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 					return err
 				}
@@ -443,9 +444,13 @@ func (j *Journal) Latches() ([]materials.TagLatch, error) {
 	return out, err
 }
 
-// Checkpoint durably records the Blueprint an apply carried out: the
-// foreman's third input on the next round.
-func (j *Journal) Checkpoint(bp *materials.Blueprint) error {
+// Checkpoint durably records the Blueprint an apply carried out (the
+// foreman's third input on the next round) and, in the same transaction,
+// the reference counts it gives each volume and content tree: a material
+// seen for the first time gets its create time, one whose count changed
+// gets a new lastRefcountChange, one the Blueprint no longer names is
+// forgotten. A checkpoint of the same Blueprint writes nothing.
+func (j *Journal) Checkpoint(bp *materials.Blueprint, now time.Time) error {
 	v, err := json.Marshal(bp)
 	if err != nil {
 		return err
@@ -457,10 +462,94 @@ func (j *Journal) Checkpoint(bp *materials.Blueprint) error {
 	}); err != nil || same {
 		return err // the same Blueprint again: nothing to write
 	}
-	if err := j.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyLastApplied, v) }); err != nil {
+	refs := RefCounts(bp)
+	err = j.update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketMeta).Put(keyLastApplied, v); err != nil {
+			return err
+		}
+		return putUsage(tx.Bucket(bucketUsage), refs, now)
+	})
+	if err != nil {
 		return fmt.Errorf("journal checkpoint: %w", err)
 	}
 	return nil
+}
+
+// RefCounts is what a Blueprint says each material is referenced by: a
+// volume generation its RefCount (apps plus the config), a content tree the
+// number of volumes made from it.
+func RefCounts(bp *materials.Blueprint) map[materials.MaterialRef]int {
+	refs := map[materials.MaterialRef]int{}
+	for _, ct := range bp.ContentTrees {
+		refs[materials.MaterialRef{Kind: materials.KindContentTree, ID: ct.ID}] = 0
+	}
+	for _, v := range bp.Volumes {
+		refs[materials.MaterialRef{Kind: materials.KindVolume, ID: v.Key().String()}] = v.RefCount
+		if v.ContentTree != "" {
+			refs[materials.MaterialRef{Kind: materials.KindContentTree, ID: v.ContentTree}]++
+		}
+	}
+	return refs
+}
+
+func putUsage(b *bolt.Bucket, refs map[materials.MaterialRef]int, now time.Time) error {
+	var stale [][]byte
+	err := b.ForEach(func(k, _ []byte) error {
+		kind, id, _ := bytes.Cut(k, []byte{0})
+		if _, ok := refs[materials.MaterialRef{Kind: materials.MaterialKind(kind), ID: string(id)}]; !ok {
+			stale = append(stale, bytes.Clone(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range stale {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	for r, n := range refs {
+		u := materials.Usage{Target: r, CreateTime: now, RefCount: n, LastRefcountChange: now}
+		if old := b.Get(refKey(r)); old != nil {
+			var o materials.Usage
+			if json.Unmarshal(old, &o) == nil {
+				if o.RefCount == n {
+					continue
+				}
+				u.CreateTime = o.CreateTime
+			}
+		}
+		v, err := json.Marshal(u)
+		if err != nil {
+			return err
+		}
+		if err := b.Put(refKey(r), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Usage returns the reference history of every material the last
+// checkpoint named, sorted by target.
+func (j *Journal) Usage() ([]materials.Usage, error) {
+	var out []materials.Usage
+	err := j.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUsage)
+		if b == nil {
+			return nil // a journal written before usage was kept
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var u materials.Usage
+			if err := json.Unmarshal(v, &u); err != nil {
+				return fmt.Errorf("usage %q: %w", k, err)
+			}
+			out = append(out, u)
+			return nil
+		})
+	})
+	return out, err
 }
 
 // LastApplied returns the last checkpointed Blueprint, or nil.
@@ -501,6 +590,9 @@ func (j *Journal) JournalState(ctx context.Context) (*materials.JournalState, er
 		return nil, fmt.Errorf("journal state: %w", err)
 	}
 	if st.LastApplied, err = j.LastApplied(); err != nil {
+		return nil, fmt.Errorf("journal state: %w", err)
+	}
+	if st.Usage, err = j.Usage(); err != nil {
 		return nil, fmt.Errorf("journal state: %w", err)
 	}
 	sort.Slice(st.InFlight, func(a, b int) bool { return st.InFlight[a].RemodelID < st.InFlight[b].RemodelID })

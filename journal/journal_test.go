@@ -110,7 +110,7 @@ func TestCheckpointAndLatches(t *testing.T) {
 		t.Fatalf("LastApplied on a new journal = %v, %v", bp, err)
 	}
 	bp := &materials.Blueprint{Complete: true, Volumes: []materials.Volume{{ID: "v", Generation: 2, Origin: materials.OriginBlank, Format: materials.FormatQcow2, MaxSizeBytes: 1 << 20}}}
-	if err := j.Checkpoint(bp); err != nil {
+	if err := j.Checkpoint(bp, time.Unix(1, 0).UTC()); err != nil {
 		t.Fatal(err)
 	}
 	l := materials.TagLatch{ContentTree: "ct", Generation: 1, URL: "repo:tag", Digest: "sha256:cc", ResolvedAt: time.Unix(5, 0).UTC()}
@@ -201,11 +201,76 @@ func TestHistoryBoundedAndCheckpointWritesOnce(t *testing.T) {
 	bp := &materials.Blueprint{Complete: true}
 	writes = 0
 	for range 3 {
-		if err := j.Checkpoint(bp); err != nil {
+		if err := j.Checkpoint(bp, time.Unix(1, 0).UTC()); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if writes != 1 {
 		t.Errorf("three checkpoints of one Blueprint made %d writes, want 1", writes)
+	}
+}
+
+// Usage is what the info messages report as createTime, refCount and
+// lastRefcountChangeTime: it must survive a restart (reopen) and change only
+// when a count changes.
+func TestUsageAcrossCheckpointsAndRestart(t *testing.T) {
+	root := t.TempDir()
+	t1, t2, t3 := time.Unix(100, 0).UTC(), time.Unix(200, 0).UTC(), time.Unix(300, 0).UTC()
+	vol := func(id string, gen int64, refs int, tree string) materials.Volume {
+		return materials.Volume{ID: id, Generation: gen, Origin: materials.OriginDownload, ContentTree: tree, RefCount: refs}
+	}
+	ref := func(k materials.MaterialKind, id string) materials.MaterialRef { return materials.MaterialRef{Kind: k, ID: id} }
+	steps := []struct {
+		name string
+		at   time.Time
+		bp   *materials.Blueprint
+		want []materials.Usage
+	}{
+		{"first checkpoint stamps everything", t1,
+			&materials.Blueprint{Complete: true, ContentTrees: []materials.ContentTree{{ID: "ct"}},
+				Volumes: []materials.Volume{vol("a", 1, 2, "ct"), vol("b", 1, 1, "ct")}},
+			[]materials.Usage{
+				{Target: ref(materials.KindContentTree, "ct"), CreateTime: t1, RefCount: 2, LastRefcountChange: t1},
+				{Target: ref(materials.KindVolume, "a#1"), CreateTime: t1, RefCount: 2, LastRefcountChange: t1},
+				{Target: ref(materials.KindVolume, "b#1"), CreateTime: t1, RefCount: 1, LastRefcountChange: t1},
+			}},
+		{"an app drops volume a: only its count and change time move", t2,
+			&materials.Blueprint{Complete: true, ContentTrees: []materials.ContentTree{{ID: "ct"}},
+				Volumes: []materials.Volume{vol("a", 1, 1, "ct"), vol("b", 1, 1, "ct")}},
+			[]materials.Usage{
+				{Target: ref(materials.KindContentTree, "ct"), CreateTime: t1, RefCount: 2, LastRefcountChange: t1},
+				{Target: ref(materials.KindVolume, "a#1"), CreateTime: t1, RefCount: 1, LastRefcountChange: t2},
+				{Target: ref(materials.KindVolume, "b#1"), CreateTime: t1, RefCount: 1, LastRefcountChange: t1},
+			}},
+		{"volume b dropped: forgotten, the tree's count falls", t3,
+			&materials.Blueprint{Complete: true, ContentTrees: []materials.ContentTree{{ID: "ct"}},
+				Volumes: []materials.Volume{vol("a", 1, 1, "ct")}},
+			[]materials.Usage{
+				{Target: ref(materials.KindContentTree, "ct"), CreateTime: t1, RefCount: 1, LastRefcountChange: t3},
+				{Target: ref(materials.KindVolume, "a#1"), CreateTime: t1, RefCount: 1, LastRefcountChange: t2},
+			}},
+	}
+	for _, s := range steps {
+		j, err := OpenRoot(root, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := j.Checkpoint(s.bp, s.at); err != nil {
+			t.Fatal(err)
+		}
+		j.Close()
+		// Reopened read-only, as `wright status` does after a restart.
+		r, err := OpenRoot(root, Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := r.JournalState(context.Background())
+		r.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(s.want, st.Usage); diff != "" {
+			t.Errorf("%s: usage (-want +got):\n%s", s.name, diff)
+		}
 	}
 }

@@ -139,11 +139,23 @@ type TagLatch struct {
 	ResolvedAt  time.Time     `json:"resolvedAt"`
 }
 
+// Usage is a material's reference history, kept by the journal across
+// restarts for the info messages: when it was first recorded and when its
+// reference count last changed.
+type Usage struct {
+	Target             MaterialRef `json:"target"`
+	CreateTime         time.Time   `json:"createTime"`
+	RefCount           int         `json:"refCount"`
+	LastRefcountChange time.Time   `json:"lastRefcountChange"`
+}
+
 // JournalState is what the assembler's journal says about past applies.
 type JournalState struct {
 	InFlight     []InFlight     `json:"inFlight,omitempty"`
 	Unreferenced []Unreferenced `json:"unreferenced,omitempty"`
 	Latches      []TagLatch     `json:"latches,omitempty"`
+	// Usage is sorted by target.
+	Usage []Usage `json:"usage,omitempty"`
 	// LastApplied is the Blueprint checkpointed after the last successful
 	// apply: the foreman's third input, to tell a volume the config dropped
 	// from a file no config ever named.
