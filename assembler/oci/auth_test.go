@@ -186,3 +186,31 @@ func TestBasicAuth(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenRealmMustBeTLS: a Bearer challenge pointing credentials at a
+// plain-HTTP realm off loopback is refused before anything is sent there.
+func TestTokenRealmMustBeTLS(t *testing.T) {
+	reg := newTestRegistry(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/v2/" {
+				h.ServeHTTP(w, r)
+				return
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="http://auth.example.com/token",service="x"`)
+			w.WriteHeader(http.StatusUnauthorized)
+		})
+	})
+	var d dialRecorder
+	c, _ := New("docker://"+reg.serve, Options{Username: "u", Password: "secret", PlainHTTP: true, Transport: d.transport()})
+	_, err := c.Resolve(context.Background(), Reference{Repository: "app", Tag: "v1"})
+	var ae *AuthError
+	if !errors.As(err, &ae) || !strings.Contains(err.Error(), "auth.example.com") {
+		t.Fatalf("err = %v, want AuthError naming the realm host", err)
+	}
+	close(d.addrs)
+	for a := range d.addrs {
+		if !strings.HasPrefix(a, "127.0.0.1:") {
+			t.Fatalf("dialed %s", a)
+		}
+	}
+}

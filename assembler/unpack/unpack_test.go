@@ -285,6 +285,7 @@ func TestLinksModesOwnersTimes(t *testing.T) {
 			sgid, file("srv/shared/inside", "written after the dir"), priv,
 			file("implied/parents/f", "p"),
 			file("bin/via-link", "through an inside symlink"),
+			ent{name: "run/fifo", typ: tar.TypeFifo, mode: 0o620},
 		)
 		if _, err := Unpack(context.Background(), s.root, layers(zst(t, l)), Options{}); err != nil {
 			t.Fatal(err)
@@ -320,6 +321,9 @@ func TestLinksModesOwnersTimes(t *testing.T) {
 			if got, err := os.Readlink(p(link)); err != nil || got != want {
 				t.Fatalf("%s -> %q (%v), want %q", link, got, err, want)
 			}
+		}
+		if fi, err := os.Lstat(p("run/fifo")); err != nil || fi.Mode() != os.ModeNamedPipe|0o620 {
+			t.Fatalf("fifo: %v, %v", fi, err)
 		}
 		if b, _ := os.ReadFile(p("usr/bin/via-link")); string(b) != "through an inside symlink" {
 			t.Fatalf("write through an inside symlink: %q", b)
