@@ -121,6 +121,49 @@ type applier struct {
 	written map[string]bool // cleaned paths this layer wrote (opaque dirs keep them)
 	dirs    []dirTimes
 	st      Stats
+	copyBuf []byte
+}
+
+func (a *applier) buf() []byte {
+	if a.copyBuf == nil {
+		a.copyBuf = make([]byte, copyChunk)
+	}
+	return a.copyBuf
+}
+
+// copyChunk is the copy buffer; writebackEvery is how often a large file's
+// freshly written range is handed to the disk (sync_file_range WRITE,
+// which does not wait), so the syncfs before the rename finds little
+// left to flush instead of the whole volume.
+const (
+	copyChunk      = 1 << 20
+	writebackEvery = 8 << 20
+)
+
+func copyWithWriteback(f *os.File, r io.Reader, buf []byte) (int64, error) {
+	var n, flushed int64
+	fd := int(f.Fd())
+	for {
+		m, rerr := r.Read(buf)
+		if m > 0 {
+			w, werr := f.Write(buf[:m])
+			n += int64(w)
+			if werr != nil {
+				return n, werr
+			}
+			if n-flushed >= writebackEvery {
+				// Best effort: a filesystem without it still gets syncfs.
+				_ = unix.SyncFileRange(fd, flushed, n-flushed, unix.SYNC_FILE_RANGE_WRITE)
+				flushed = n
+			}
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
 }
 
 type dirTimes struct {
@@ -319,7 +362,7 @@ func (a *applier) create(pfd int, rel, base string, hdr *tar.Header, r io.Reader
 			return err
 		}
 		f := os.NewFile(uintptr(fd), rel)
-		n, err := io.Copy(f, r)
+		n, err := copyWithWriteback(f, r, a.buf())
 		a.st.Bytes += n
 		if err == nil {
 			err = a.owner(fd, hdr)
