@@ -26,6 +26,9 @@ type ConvergeOptions struct {
 	MaxRounds int
 	// OnPlan, when set, sees each round's plan before it is applied.
 	OnPlan func(round int, p *remodel.Plan)
+	// OnSurvey, when set, sees each round's Floorplan before it is
+	// planned (a reporter builds its messages on it).
+	OnSurvey func(round int, fp *materials.Floorplan)
 }
 
 // ConvergeResult is where the loop stopped.
@@ -70,6 +73,9 @@ func (a *Assembler) Converge(ctx context.Context, bp *materials.Blueprint, opts 
 		fp, err := a.opts.Survey(ctx, s.journal)
 		if err != nil {
 			return res, fmt.Errorf("converge round %d: survey: %w", round, err)
+		}
+		if opts.OnSurvey != nil {
+			opts.OnSurvey(round, fp)
 		}
 		fo := opts.Foreman
 		fo.Now = a.now()
