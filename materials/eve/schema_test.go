@@ -31,6 +31,8 @@ var wantFields = map[string]map[string]protoreflect.FieldNumber{
 	"ZInfoVolume":         {"uuid": 1, "displayName": 2, "usage": 3, "resources": 4, "state": 5, "progressPercentage": 6, "volumeErr": 7, "generation_count": 8},
 	"ZInfoContentTree":    {"uuid": 1, "displayName": 2, "sha256": 3, "resources": 4, "usage": 5, "state": 6, "progressPercentage": 7, "err": 8, "componentShaList": 9, "generation_count": 10},
 	"ZInfoBlob":           {"sha256": 1, "resources": 2, "usage": 3, "state": 4, "progressPercentage": 5, "err": 6},
+	"ZInfoMsg":            {"ztype": 1, "devId": 2, "vinfo": 13, "cinfo": 14, "binfo": 15, "atTimeStamp": 6},
+	"ZMetricMsg":          {"devID": 1, "atTimeStamp": 3, "vm": 8},
 	"ZMetricVolume":       {"uuid": 1, "displayName": 2, "readBytes": 3, "writeBytes": 4, "readCount": 5, "writeCount": 6, "totalBytes": 7, "usedBytes": 8, "freeBytes": 9},
 }
 
@@ -40,6 +42,7 @@ var wantEnums = map[string]map[string]protoreflect.EnumNumber{
 	"VolumeContentOriginType": {"VCOT_UNKNOWN": 0, "VCOT_BLANK": 1, "VCOT_DOWNLOAD": 2},
 	"DriveType":               {"Unclassified": 0, "CDROM": 1, "HDD": 2, "NET": 3, "HDD_EMPTY": 4},
 	"Target":                  {"TgtUnknown": 0, "Disk": 1, "Kernel": 2, "Initrd": 3, "RamDisk": 4, "AppCustom": 5},
+	"ZInfoTypes":              {"ZiNop": 0, "ZiDevice": 1, "ZiApp": 3, "ZiNetworkInstance": 6, "ZiVolume": 7, "ZiContentTree": 8, "ZiBlobList": 9},
 	"ZSwState": {"INVALID": 0, "INITIAL": 1, "DOWNLOAD_STARTED": 2, "DOWNLOADED": 3, "DELIVERED": 4, "INSTALLED": 5,
 		"BOOTING": 6, "RUNNING": 7, "HALTING": 8, "HALTED": 9, "RESTARTING": 10, "PURGING": 11, "RESOLVING_TAG": 12,
 		"RESOLVED_TAG": 13, "CREATING_VOLUME": 14, "CREATED_VOLUME": 15, "VERIFYING": 16, "VERIFIED": 17, "LOADING": 18,
