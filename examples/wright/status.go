@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/edgewright/edgewright/inspector"
+	"github.com/edgewright/edgewright/journal"
+	"github.com/edgewright/edgewright/reporter"
+)
+
+func init() {
+	commands["status"] = command{
+		summary: "report what a root holds as EVE info and metrics messages",
+		run:     runStatus,
+	}
+}
+
+// runStatus surveys the root, reads the journal (the last applied
+// Blueprint gives names, sizes and refcounts; usage and the last apply's
+// failures come from it too) and prints the report: a table for people,
+// proto-JSON lines (--json) or length-delimited binary (--binary).
+func runStatus(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("wright status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	root := fs.String("root", "", "device root (required)")
+	socket := fs.String("containerd", "", "containerd socket to survey as well")
+	ns := fs.String("namespace", "default", "containerd namespace (with --containerd)")
+	asJSON := fs.Bool("json", false, "print proto-JSON ZInfoMsg records (and a ZMetricMsg), one per line")
+	asBinary := fs.Bool("binary", false, "print the same records as length-delimited binary protobuf")
+	devID := fs.String("device", "", "device uuid to put in the envelopes")
+	ioFlag := fs.String("io", "", "read/write counters from the hypervisor: uuid=readBytes:writeBytes:readCount:writeCount[,…]")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *root == "" || fs.NArg() > 0 || (*asJSON && *asBinary) {
+		fmt.Fprintln(stderr, "usage: wright status --root DIR [--containerd SOCKET --namespace NS] [--json|--binary]")
+		return 2
+	}
+	counters, err := parseIO(*ioFlag)
+	if err != nil {
+		fmt.Fprintf(stderr, "wright status: --io: %v\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	opts := inspector.Options{Root: *root}
+	if *socket != "" {
+		opts.Containerd = &inspector.ContainerdOptions{Socket: *socket, Namespace: *ns}
+	}
+	in := reporter.Inputs{IO: counters}
+	if _, err := os.Stat(journal.Path(*root)); err == nil {
+		j, err := journal.Open(journal.Path(*root), journal.Options{ReadOnly: true, Timeout: time.Second})
+		if err != nil {
+			// An apply holds it: report what the disk says.
+			fmt.Fprintf(stderr, "wright status: journal not read (%v); names, refcounts and usage are missing\n", err)
+		} else {
+			defer j.Close()
+			opts.Journal = j
+			hist, err := j.History()
+			if err != nil {
+				fmt.Fprintf(stderr, "wright status: journal history: %v\n", err)
+				return 1
+			}
+			in.Failures = reporter.FailuresFromHistory(hist)
+		}
+	}
+	fp, err := inspector.Survey(ctx, opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "wright status: %v\n", err)
+		return 1
+	}
+	in.Floorplan = fp
+	if fp.Journal != nil {
+		in.Blueprint = fp.Journal.LastApplied
+	}
+	rep := reporter.Build(in)
+	now := time.Now()
+	var msgs []proto.Message
+	for _, m := range rep.InfoMessages(*devID, now) {
+		msgs = append(msgs, m)
+	}
+	msgs = append(msgs, rep.MetricMessage(*devID, now))
+	switch {
+	case *asJSON:
+		err = reporter.WriteJSONLines(stdout, msgs...)
+	case *asBinary:
+		err = reporter.WriteDelimited(stdout, msgs...)
+	default:
+		err = rep.WriteTable(stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "wright status: write: %v\n", err)
+		return 1
+	}
+	if inspector.ContainerdUnreachable(fp) {
+		fmt.Fprintf(stderr, "wright status: containerd is unreachable at %s\n", *socket)
+		return 1
+	}
+	return 0
+}
+
+// parseIO reads `uuid=rb:wb:rc:wc` items separated by commas.
+func parseIO(s string) (map[string]reporter.IOCounters, error) {
+	out := map[string]reporter.IOCounters{}
+	if s == "" {
+		return out, nil
+	}
+	for _, item := range strings.Split(s, ",") {
+		id, nums, ok := strings.Cut(item, "=")
+		parts := strings.Split(nums, ":")
+		if !ok || id == "" || len(parts) != 4 {
+			return nil, fmt.Errorf("%q: want uuid=readBytes:writeBytes:readCount:writeCount", item)
+		}
+		var v [4]uint64
+		for i, p := range parts {
+			n, err := strconv.ParseUint(p, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("%q: counter %q is not a non-negative integer", item, p)
+			}
+			v[i] = n
+		}
+		out[id] = reporter.IOCounters{ReadBytes: v[0], WriteBytes: v[1], ReadCount: v[2], WriteCount: v[3]}
+	}
+	return out, nil
+}
