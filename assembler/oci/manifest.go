@@ -171,6 +171,10 @@ func sniffMediaType(data []byte) string {
 		return probe.MediaType
 	case probe.FSLayers != nil:
 		return mediaTypeDockerSchema1
+	case probe.SchemaVersion != 2:
+		// An image config has a "config" object too; only a
+		// schemaVersion 2 document is a manifest by its shape.
+		return ""
 	case probe.Manifests != nil:
 		return MediaTypeOCIIndex
 	case probe.Config != nil || probe.Layers != nil:

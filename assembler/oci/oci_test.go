@@ -238,6 +238,8 @@ func TestChildren(t *testing.T) {
 		{MediaTypeOCIManifest, `{"config":{"digest":"nope"}}`, `config: digest "nope"`},
 		{MediaTypeOCIIndex, `{"manifests":[{"digest":"sha256:00","size":1}]}`, "manifests[0]"},
 		{MediaTypeOCIIndex, `not json`, "parse index"},
+		// An image config is not a manifest, though it has a "config".
+		{"", `{"architecture":"amd64","os":"linux","config":{"Env":["A=b"]},"rootfs":{"type":"layers"}}`, "unsupported media type"},
 	} {
 		if _, err := Children(bad.mt, []byte(bad.data)); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("Children(%s): err = %v, want %q", bad.data, err, bad.want)
