@@ -321,3 +321,17 @@ func (t *Tracker) monotone(key string, p uint32) uint32 {
 	t.percent[key] = p
 	return p
 }
+
+// Reset forgets what the tracker saw, once a survey after the apply says
+// it all; a long-lived agent calls it so that a stale live state never
+// hides what the disk says later.
+func (t *Tracker) Reset() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.blobs = map[digest.Digest]*live{}
+	t.trees = map[string]*live{}
+	t.volumes = map[string]*live{}
+	t.treeBlobs = map[string]map[digest.Digest]bool{}
+	t.gone = map[materials.MaterialRef]bool{}
+	t.percent = map[string]uint32{}
+}
