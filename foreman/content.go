@@ -68,7 +68,7 @@ func (p *planner) standaloneTrees() {
 	}
 	for _, t := range p.trees {
 		if !refd[t.ID] {
-			p.want(p.states[t.ID])
+			p.want(p.stateOf(t.ID))
 		}
 	}
 }
@@ -124,7 +124,7 @@ func (p *planner) topDigest(t *materials.ContentTree, oci bool) (digest.Digest, 
 	if i := strings.LastIndex(t.URL, "@sha256:"); i >= 0 && validHex(t.URL[i+8:]) {
 		return digest.Digest(t.URL[i+1:]), ""
 	}
-	if l, ok := p.latches[latchKey{t.ID, t.Generation}]; ok {
+	if l := p.latch(t.ID, t.Generation); l != nil {
 		if l.URL == t.URL && l.Digest != "" {
 			return l.Digest, ""
 		}
@@ -137,9 +137,9 @@ func (p *planner) topDigest(t *materials.ContentTree, oci bool) (digest.Digest, 
 // resolves, downloads of missing blobs (resumed when partial) and
 // verifies of uncertain ones.
 func (p *planner) contentTrees() {
-	for _, t := range p.trees {
-		ts := p.states[t.ID]
-		if ts.tree != t {
+	for i, t := range p.trees {
+		ts := &p.stateArr[i]
+		if i > 0 && p.trees[i-1].ID == t.ID {
 			continue // a duplicate id: the first one stands
 		}
 		ts.oci = p.isOCI(t)
@@ -173,11 +173,14 @@ func (p *planner) contentTrees() {
 	}
 }
 
-// need marks d as needed by tree ts and returns its entry.
-func (p *planner) need(d digest.Digest, ts *treeState) *blobEntry {
-	e := p.entry(d)
-	if e.neededBy == 0 {
-		e.neededBy = ts.idx + 1
+// need marks d as needed by tree ts and returns what the floorplan holds
+// of it.
+func (p *planner) need(d digest.Digest, ts *treeState) blobState {
+	s := p.blobState(d)
+	for q := s.lo; q < s.hi; q++ {
+		if p.index.needed[q] == 0 && p.index.is(q, d, s.hash) {
+			p.index.needed[q] = ts.idx + 1
+		}
 	}
 	if p.blobTrees != nil {
 		l := p.blobTrees[d]
@@ -185,7 +188,7 @@ func (p *planner) need(d digest.Digest, ts *treeState) *blobEntry {
 			p.blobTrees[d] = append(l, ts.tree.ID)
 		}
 	}
-	return e
+	return s
 }
 
 // walk visits blob d of tree ts. parent is true for blobs that name other
@@ -354,11 +357,11 @@ func (p *planner) unneededBlobs() {
 		return // nothing is known to be unneeded on an incomplete blueprint
 	}
 	var reachable map[digest.Digest]bool // blobs kept by a containerd image record
-	for i := range p.fp.Blobs {
-		b := &p.fp.Blobs[i]
-		if p.recEntry[i].neededBy != 0 {
+	for q := range p.index.keys {
+		if p.index.needed[q] != 0 {
 			continue
 		}
+		b := p.index.rec(q)
 		if b.Store == materials.BlobStoreContainerd {
 			if b.Labels[OwnerLabel] != OwnerValue {
 				continue // not ours: never touched
@@ -443,7 +446,7 @@ func (p *planner) images() {
 			reason = "content tree " + treeName(t) + " now has URL " + t.URL + "; image record for the old URL unreferenced since " + fmtTime(since)
 		} else {
 			name := tid
-			if lt := p.lastTree[tid]; lt != nil {
+			if lt := p.lastTreeByID(tid); lt != nil {
 				name = treeName(lt)
 			}
 			reason = "content tree " + name + " no longer referenced since " + fmtTime(since)
@@ -462,7 +465,7 @@ func (p *planner) images() {
 // everything up to the first dash.
 func (p *planner) imageTree(name string) string {
 	if len(name) > 36 && name[36] == '-' {
-		if _, ok := p.states[name[:36]]; ok {
+		if p.stateOf(name[:36]) != nil {
 			return name[:36]
 		}
 	}
@@ -472,9 +475,9 @@ func (p *planner) imageTree(name string) string {
 			continue
 		}
 		id := name[:i]
-		if _, ok := p.states[id]; ok {
+		if p.stateOf(id) != nil {
 			best = id
-		} else if _, ok := p.lastTree[id]; ok {
+		} else if p.lastTreeByID(id) != nil {
 			best = id
 		}
 	}

@@ -217,10 +217,10 @@ func (p *planner) treeClosures() {
 	}
 	sort.Strings(refs)
 	for _, id := range refs {
-		if _, ok := p.states[id]; ok {
+		if p.stateOf(id) != nil {
 			continue // a desired tree: walked already
 		}
-		t := p.lastTree[id]
+		t := p.lastTreeByID(id)
 		if t == nil {
 			continue
 		}
@@ -238,8 +238,8 @@ func (p *planner) treeClosures() {
 			}
 			seen[d] = true
 			p.blobTrees[d] = append(p.blobTrees[d], id)
-			if e := p.lookup(d); e != nil && e.any != nil {
-				stack = append(stack, e.any.Children...)
+			if r := p.blobState(d).any; r != nil {
+				stack = append(stack, r.Children...)
 			}
 		}
 	}

@@ -1,7 +1,6 @@
 package foreman
 
 import (
-	"sort"
 	"strings"
 	"time"
 
@@ -55,36 +54,29 @@ type node struct {
 	guards []materials.MaterialRef
 }
 
-type latchKey struct {
-	tree string
-	gen  int64
-}
-
 type planner struct {
 	bp   *materials.Blueprint
 	fp   *materials.Floorplan
 	last *materials.Blueprint
-	// lastVol and lastTree index the last applied Blueprint.
-	lastVol   map[materials.VolumeKey]*materials.Volume
-	lastTree  map[string]*materials.ContentTree
+	// lastVols and lastTrees are the last applied Blueprint's, sorted.
+	lastVols  []*materials.Volume
+	lastTrees []*materials.ContentTree
 	lastTopOf map[digest.Digest]string
 	opts      Options
 	now       time.Time
 	valid     bool
 	store     materials.BlobStore
 
-	trees  []*materials.ContentTree // bp trees, by id
-	dsByID map[string]*materials.Datastore
-	states map[string]*treeState // every bp tree, by id
+	trees    []*materials.ContentTree // bp trees, by id
+	stateArr []treeState              // the state of each of trees
+	dsByID   map[string]*materials.Datastore
 
-	// blobs indexes the floorplan's blob records and the blobs desired
-	// trees need, one entry per digest (one map: this is the hot path).
-	blobs    map[uint64]*blobEntry
-	arena    []blobEntry
-	recEntry []*blobEntry // the entry of each fp.Blobs[i]
-	inflight map[materials.MaterialRef]*materials.InFlight
-	clocks   map[materials.MaterialRef]time.Time
-	latches  map[latchKey]*materials.TagLatch
+	// index finds the floorplan's blob records by digest and marks those
+	// desired trees need (this is the hot path).
+	index     *blobIndex
+	inflight  map[materials.MaterialRef]*materials.InFlight
+	clocks    map[materials.MaterialRef]time.Time
+	latchList []*materials.TagLatch // by (tree, generation), newest first
 
 	protect  []materials.Addition
 	hold     []materials.Addition
@@ -124,62 +116,25 @@ func newPlanner(bp *materials.Blueprint, fp *materials.Floorplan, opts Options) 
 	if fp.Journal != nil {
 		p.last = fp.Journal.LastApplied
 	}
-	p.lastVol = map[materials.VolumeKey]*materials.Volume{}
-	p.lastTree = map[string]*materials.ContentTree{}
 	if p.last != nil {
-		for i := range p.last.Volumes {
-			p.lastVol[p.last.Volumes[i].Key()] = &p.last.Volumes[i]
-		}
-		for i := range p.last.ContentTrees {
-			p.lastTree[p.last.ContentTrees[i].ID] = &p.last.ContentTrees[i]
-		}
+		p.lastVols = sortedVolumes(p.last.Volumes)
+		p.lastTrees = sortedTrees(p.last.ContentTrees)
 	}
-	p.trees = make([]*materials.ContentTree, len(bp.ContentTrees))
-	states := make([]treeState, len(bp.ContentTrees))
-	p.states = make(map[string]*treeState, len(bp.ContentTrees))
-	for i := range bp.ContentTrees {
-		p.trees[i] = &bp.ContentTrees[i]
-	}
-	sort.SliceStable(p.trees, func(i, j int) bool { return p.trees[i].ID < p.trees[j].ID })
+	p.trees = sortedTrees(bp.ContentTrees)
+	p.stateArr = make([]treeState, len(p.trees))
 	for i, t := range p.trees {
-		states[i] = treeState{tree: t, idx: int32(i)}
-		if _, dup := p.states[t.ID]; !dup {
-			p.states[t.ID] = &states[i]
-		}
+		p.stateArr[i] = treeState{tree: t, idx: int32(i)}
 	}
 	p.dsByID = make(map[string]*materials.Datastore, len(bp.Datastores))
 	for i := range bp.Datastores {
 		p.dsByID[bp.Datastores[i].ID] = &bp.Datastores[i]
 	}
 
-	p.blobs = make(map[uint64]*blobEntry, len(fp.Blobs))
-	p.arena = make([]blobEntry, 0, len(fp.Blobs)+len(bp.ContentTrees))
-	p.recEntry = make([]*blobEntry, len(fp.Blobs))
-	for i := range fp.Blobs {
-		b := &fp.Blobs[i]
-		e := p.entry(b.Digest)
-		p.recEntry[i] = e
-		if e.any == nil {
-			e.any = b
-		}
-		if b.Store != p.store && !(b.Store == "" && p.store == materials.BlobStoreDir) {
-			continue
-		}
-		switch b.State {
-		case materials.StateComplete, materials.StateBroken:
-			if e.complete == nil || e.complete.State == materials.StateBroken {
-				e.complete = b
-			}
-		case materials.StatePartial:
-			if e.partial == nil {
-				e.partial = b
-			}
-		}
-	}
+	p.index = newBlobIndex(fp.Blobs)
 	p.inflight = map[materials.MaterialRef]*materials.InFlight{}
 	p.clocks = map[materials.MaterialRef]time.Time{}
-	p.latches = map[latchKey]*materials.TagLatch{}
 	if j := fp.Journal; j != nil {
+		p.latchList = sortLatches(j.Latches)
 		for i := range j.InFlight {
 			in := &j.InFlight[i]
 			if old, ok := p.inflight[in.Target]; !ok || in.StartedAt.Before(old.StartedAt) {
@@ -189,13 +144,6 @@ func newPlanner(bp *materials.Blueprint, fp *materials.Floorplan, opts Options) 
 		for _, u := range j.Unreferenced {
 			if old, ok := p.clocks[u.Target]; !ok || u.Since.Before(old) {
 				p.clocks[u.Target] = u.Since
-			}
-		}
-		for i := range j.Latches {
-			l := &j.Latches[i]
-			k := latchKey{l.ContentTree, l.Generation}
-			if old, ok := p.latches[k]; !ok || l.ResolvedAt.After(old.ResolvedAt) {
-				p.latches[k] = l
 			}
 		}
 	}
@@ -229,96 +177,6 @@ func newPlanner(bp *materials.Blueprint, fp *materials.Floorplan, opts Options) 
 	p.byID = map[string]*node{}
 	p.unrefd = map[materials.MaterialRef]bool{}
 	return p
-}
-
-// blobEntry is what the plan knows about one digest.
-type blobEntry struct {
-	digest   digest.Digest
-	next     *blobEntry            // another digest with the same blobKey
-	complete *materials.BlobRecord // complete (or broken) in the plan's store
-	partial  *materials.BlobRecord // a partial ingest in the plan's store
-	any      *materials.BlobRecord // the first record in any store
-	// neededBy is 1 + the index of the first desired tree that needs the
-	// blob, 0 when no desired tree does.
-	neededBy int32
-}
-
-// blobKey is a 64-bit key for the blob index: the first 16 hex digits of
-// a sha256 digest (cheap to hash and compare, unlike the 71-byte string),
-// or an FNV-1a hash of anything else. Keys may collide; entries with the
-// same key are chained and told apart by the full digest.
-func blobKey(d digest.Digest) uint64 {
-	s := string(d)
-	if len(s) >= 23 && s[:7] == "sha256:" {
-		var k uint64
-		for i := 7; i < 23; i++ {
-			c := s[i]
-			switch {
-			case c >= '0' && c <= '9':
-				k = k<<4 | uint64(c-'0')
-			case c >= 'a' && c <= 'f':
-				k = k<<4 | uint64(c-'a'+10)
-			default:
-				return fnv(s)
-			}
-		}
-		return k
-	}
-	return fnv(s)
-}
-
-func fnv(s string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return h
-}
-
-// lookup returns the digest's entry, or nil.
-func (p *planner) lookup(d digest.Digest) *blobEntry {
-	for e := p.blobs[blobKey(d)]; e != nil; e = e.next {
-		if e.digest == d {
-			return e
-		}
-	}
-	return nil
-}
-
-// entry returns the digest's entry, making it when new. Entries live in
-// chunks that never move, so pointers to them stay valid.
-func (p *planner) entry(d digest.Digest) *blobEntry {
-	k := blobKey(d)
-	head := p.blobs[k]
-	for e := head; e != nil; e = e.next {
-		if e.digest == d {
-			return e
-		}
-	}
-	if len(p.arena) == cap(p.arena) {
-		p.arena = make([]blobEntry, 0, 64+cap(p.arena)/4)
-	}
-	p.arena = append(p.arena, blobEntry{digest: d, next: head})
-	e := &p.arena[len(p.arena)-1]
-	p.blobs[k] = e
-	return e
-}
-
-// present is the digest's complete (or broken) record in the plan's store.
-func (p *planner) present(d digest.Digest) *materials.BlobRecord {
-	if e := p.lookup(d); e != nil {
-		return e.complete
-	}
-	return nil
-}
-
-// tree is the desired content tree with that id, or nil.
-func (p *planner) tree(id string) *materials.ContentTree {
-	if ts := p.states[id]; ts != nil {
-		return ts.tree
-	}
-	return nil
 }
 
 // add registers a candidate remodel; a second candidate with the same ID

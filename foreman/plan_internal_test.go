@@ -1,36 +1,56 @@
 package foreman
 
 import (
+	"math/rand"
+	"strings"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/edgewright/edgewright/materials"
 )
 
-// Digests whose 64-bit keys collide must still be told apart.
-func TestBlobKeyCollision(t *testing.T) {
-	p := &planner{blobs: map[uint64]*blobEntry{}}
-	a := digest.Digest("sha256:0123456789abcdef" + "1111111111111111111111111111111111111111111111111")
-	b := digest.Digest("sha256:0123456789abcdef" + "2222222222222222222222222222222222222222222222222")
-	odd := digest.Digest("md5:whatever")
-	if blobKey(a) != blobKey(b) {
-		t.Fatal("test digests were meant to collide")
+// The blob index finds every record of every digest: random and
+// structured digests, odd ones, two stores, any input order.
+func TestBlobIndex(t *testing.T) {
+	r := rand.New(rand.NewSource(7))
+	recs := []materials.BlobRecord{
+		{Digest: "md5:odd", Store: materials.BlobStoreDir},
+		{Digest: dg("ab"), Store: materials.BlobStoreContainerd},
 	}
-	ea, eb, eo := p.entry(a), p.entry(b), p.entry(odd)
-	if ea == eb || ea == eo {
-		t.Fatal("colliding digests share an entry")
+	for i := 0; i < 3000; i++ {
+		recs = append(recs, materials.BlobRecord{Digest: hexOf(r), Store: materials.BlobStoreDir})
+		// Structured digests share long prefixes; they must spread too.
+		recs = append(recs, materials.BlobRecord{Digest: digest.Digest("sha256:" + strings.Repeat("0", 56) + string(rune('a'+i%6)) + strings.Repeat("1", 7-len(itoa(int64(i)))) + itoa(int64(i))), Store: materials.BlobStoreDir})
 	}
-	ea.neededBy = 1
-	if p.lookup(a) != ea || p.lookup(b) != eb || p.lookup(odd) != eo || p.entry(a) != ea {
-		t.Fatal("lookup does not find the entry made")
-	}
-	if p.lookup(digest.Digest("sha256:0123456789abcdef3333")) != nil {
-		t.Fatal("lookup found a digest never entered")
-	}
-	// Entries survive the arena growing.
-	for i := 0; i < 1000; i++ {
-		p.entry(digest.Digest("sha256:" + string(rune('a'+i%6)) + "x" + string(rune(i))))
-	}
-	if p.lookup(a).neededBy != 1 {
-		t.Fatal("entry lost after the arena grew")
+	recs = append(recs, materials.BlobRecord{Digest: dg("ab"), Store: materials.BlobStoreDir})
+	for name, in := range map[string][]materials.BlobRecord{"mixed": recs, "empty": nil, "one": recs[:1]} {
+		x := newBlobIndex(in)
+		want := map[digest.Digest]int{}
+		for _, b := range in {
+			want[b.Digest]++
+		}
+		longest := 0
+		for d, n := range want {
+			lo, hi, h := x.bucketOf(d)
+			found := 0
+			for q := lo; q < hi; q++ {
+				if x.is(q, d, h) {
+					found++
+				}
+			}
+			if found != n {
+				t.Fatalf("%s: %s: %d records found, want %d", name, d, found, n)
+			}
+			if hi-lo > longest {
+				longest = hi - lo
+			}
+		}
+		if longest > 12 {
+			t.Errorf("%s: a bucket holds %d records; the hash does not spread", name, longest)
+		}
+		if lo, hi, h := x.bucketOf(dg("cd")); lo != hi && x.is(lo, dg("cd"), h) {
+			t.Errorf("%s: found a digest never entered", name)
+		}
 	}
 }

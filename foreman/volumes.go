@@ -43,10 +43,10 @@ func (p *planner) volumes() {
 	fp, bp := p.fp, p.bp
 
 	// Index the floorplan.
-	// New-layout files (complete or broken) by volume id: the index+1 of
-	// the first, chained through next (no slice per id).
-	files := make(map[string]int32, len(fp.Volumes))
-	next := make([]int32, len(fp.Volumes))
+	// New-layout files (complete or broken): their indexes in fp.Volumes,
+	// ordered by volume id (path order already is, for one directory), so
+	// that the files of one id are a run found by binary search.
+	files := make([]int32, 0, len(fp.Volumes))
 	flags := make([]uint8, len(fp.Volumes))
 	var temps, legacy []*materials.VolumeFile
 	legacyBy := map[legacyKey][]*materials.VolumeFile{}
@@ -62,12 +62,30 @@ func (p *planner) volumes() {
 		case f.Temp || f.State == materials.StatePartial:
 			temps = append(temps, f)
 		default:
-			next[i] = files[f.ID]
-			files[f.ID] = int32(i) + 1
+			files = append(files, int32(i))
 		}
 	}
 
-	p.presentVolumes = len(files) + len(legacy)
+	byFileID := func(a, b int32) bool { return fp.Volumes[a].ID < fp.Volumes[b].ID }
+	if !sort.SliceIsSorted(files, func(i, j int) bool { return byFileID(files[i], files[j]) }) {
+		sort.SliceStable(files, func(i, j int) bool { return byFileID(files[i], files[j]) })
+	}
+	// filesOf returns the run of files of one volume id.
+	filesOf := func(id string) []int32 {
+		i := sort.Search(len(files), func(i int) bool { return fp.Volumes[files[i]].ID >= id })
+		j := i
+		for j < len(files) && fp.Volumes[files[j]].ID == id {
+			j++
+		}
+		return files[i:j]
+	}
+	ids := 0
+	for i, f := range files {
+		if i == 0 || fp.Volumes[f].ID != fp.Volumes[files[i-1]].ID {
+			ids++
+		}
+	}
+	p.presentVolumes = ids + len(legacy)
 
 	// Desired volumes, with local purges applied.
 	purges := map[string]*materials.Addition{}
@@ -78,7 +96,6 @@ func (p *planner) volumes() {
 		}
 	}
 	desired := make([]desiredVolume, 0, len(bp.Volumes))
-	byID := make(map[string]*desiredVolume, len(bp.Volumes))
 	for i := range bp.Volumes {
 		v := &bp.Volumes[i]
 		dv := desiredVolume{v: v, bpGen: v.Generation}
@@ -111,16 +128,25 @@ func (p *planner) volumes() {
 		}
 	}
 	sort.SliceStable(desired, func(i, j int) bool { return desired[i].v.Key().Less(desired[j].v.Key()) })
-	for i := range desired {
-		dv := &desired[i]
-		if old, ok := byID[dv.v.ID]; ok {
+	for i := 1; i < len(desired); i++ {
+		if old, dv := &desired[i-1], &desired[i]; old.v.ID == dv.v.ID {
 			p.diag(materials.SeverityWarning, "volumes/"+dv.v.ID, dv.v.Key().String(), "volume asked for at two generations; the higher one ("+itoa(dv.v.Generation)+") wins over "+itoa(old.v.Generation))
 		}
-		byID[dv.v.ID] = dv
+	}
+	// desiredOf is the desired volume of an id (the highest generation
+	// when it is asked for twice), or nil.
+	desiredOf := func(id string) *desiredVolume {
+		i := sort.Search(len(desired), func(i int) bool { return desired[i].v.ID >= id })
+		if i == len(desired) || desired[i].v.ID != id {
+			return nil
+		}
+		for i+1 < len(desired) && desired[i+1].v.ID == id {
+			i++
+		}
+		return &desired[i]
 	}
 
 	// What the last applied Blueprint named.
-	lastKeys := p.lastVol
 	var lastMax map[string]int64 // built on first use
 	lastMaxOf := func(id string) int64 {
 		if lastMax == nil {
@@ -140,7 +166,7 @@ func (p *planner) volumes() {
 	if p.last != nil && len(legacy) > 0 {
 		for i := range p.last.Volumes {
 			v := &p.last.Volumes[i]
-			if t := p.lastTree[v.ContentTree]; t != nil && t.SHA256 != "" {
+			if t := p.lastTreeByID(v.ContentTree); t != nil && t.SHA256 != "" {
 				if v.Implicit {
 					lastLegacy[legacyKey{t.SHA256, v.App}] = true
 				}
@@ -156,15 +182,15 @@ func (p *planner) volumes() {
 
 	for i := range desired {
 		dv := &desired[i]
-		if byID[dv.v.ID] != dv {
-			continue
+		if i+1 < len(desired) && desired[i+1].v.ID == dv.v.ID {
+			continue // asked for twice: the higher generation wins
 		}
 		v := dv.v
 		key := v.Key()
 		ref := volumeRef(key)
 		var cur, older *materials.VolumeFile
 		var curI, olderI int32 = -1, -1
-		for j := files[v.ID] - 1; j >= 0; j = next[j] - 1 {
+		for _, j := range filesOf(v.ID) {
 			f := &fp.Volumes[j]
 			switch {
 			case f.Generation == v.Generation:
@@ -245,7 +271,7 @@ func (p *planner) volumes() {
 				p.holdDirect(remodelID(remodel.ActionCreate, ref), remodel.ActionCreate, ref, why)
 				continue
 			}
-			ts := p.states[tree.ID]
+			ts := p.stateOf(tree.ID)
 			p.want(ts)
 			if ts.why != "" {
 				p.holdDirect(remodelID(remodel.ActionCreate, ref), remodel.ActionCreate, ref, ts.why)
@@ -308,14 +334,16 @@ func (p *planner) volumes() {
 	}
 
 	// New-layout files nobody wants.
-	ids := make([]string, 0, len(files))
-	for id := range files {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		dv := byID[id]
-		for j := files[id] - 1; j >= 0; j = next[j] - 1 {
+	for run := 0; run < len(files); {
+		id := fp.Volumes[files[run]].ID
+		end := run
+		for end < len(files) && fp.Volumes[files[end]].ID == id {
+			end++
+		}
+		group := files[run:end]
+		run = end
+		dv := desiredOf(id)
+		for _, j := range group {
 			f := &fp.Volumes[j]
 			if flags[j]&(flagCurrent|flagReplaced) != 0 {
 				continue
@@ -330,7 +358,7 @@ func (p *planner) volumes() {
 				continue
 			}
 			var reason string
-			lv := lastKeys[key]
+			lv := p.lastVolume(key)
 			switch {
 			case dv != nil && dv.v.Generation > key.Generation:
 				reason = "volume " + volumeName(dv.v) + " generation " + itoa(key.Generation) + " superseded by generation " + itoa(dv.v.Generation)
@@ -416,7 +444,7 @@ func (p *planner) presentVolume(dv *desiredVolume, f *materials.VolumeFile, tree
 	ref := volumeRef(v.Key())
 	var lv *materials.Volume
 	if dv.purged == nil {
-		lv = p.lastVol[materials.VolumeKey{ID: v.ID, Generation: dv.bpGen}]
+		lv = p.lastVolume(materials.VolumeKey{ID: v.ID, Generation: dv.bpGen})
 	}
 	if lv != nil {
 		var changes []string
@@ -426,7 +454,7 @@ func (p *planner) presentVolume(dv *desiredVolume, f *materials.VolumeFile, tree
 		if lv.ContentTree != v.ContentTree && lv.Origin == v.Origin {
 			changes = append(changes, "content tree "+lv.ContentTree+" → "+v.ContentTree)
 		} else if tree != nil {
-			if lt := p.lastTree[tree.ID]; lt != nil && (lt.SHA256 != tree.SHA256 || lt.URL != tree.URL) {
+			if lt := p.lastTreeByID(tree.ID); lt != nil && (lt.SHA256 != tree.SHA256 || lt.URL != tree.URL) {
 				changes = append(changes, "content of tree "+treeName(tree)+" changed")
 			}
 		}

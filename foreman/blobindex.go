@@ -1,0 +1,143 @@
+package foreman
+
+import (
+	"math/bits"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/edgewright/edgewright/materials"
+)
+
+// blobIndex finds a Floorplan's blob records by digest without a hash map
+// of strings: a 64-bit hash of each digest, and the records grouped by the
+// hash's top bits with a counting sort (two sequential passes and one
+// scatter over int32 arrays). At half a million blobs this is several
+// times cheaper than filling a map, and a lookup touches a bucket of about
+// one record. Only the hash decides the bucket, so any digest strings
+// (structured test digests too) spread evenly.
+type blobIndex struct {
+	recs  []materials.BlobRecord
+	order []int32  // position → record index, grouped by bucket
+	keys  []uint64 // the hash at each position
+	start []int32  // bucket → its first position; one more than buckets
+	shift uint
+	// needed is, per position, 1 + the index of the first desired tree
+	// that needs the blob; 0 when none does.
+	needed []int32
+}
+
+func newBlobIndex(recs []materials.BlobRecord) *blobIndex {
+	n := len(recs)
+	lg := bits.Len(uint(n)) // buckets = 2^lg > n
+	x := &blobIndex{recs: recs, order: make([]int32, n), keys: make([]uint64, n), needed: make([]int32, n),
+		start: make([]int32, (1<<lg)+1), shift: uint(64 - lg)}
+	hashes := make([]uint64, n)
+	for i := range recs {
+		h := hashDigest(recs[i].Digest)
+		hashes[i] = h
+		x.start[x.bucket(h)+1]++
+	}
+	for b := 1; b < len(x.start); b++ {
+		x.start[b] += x.start[b-1]
+	}
+	next := make([]int32, len(x.start)-1)
+	copy(next, x.start)
+	for i, h := range hashes {
+		b := x.bucket(h)
+		p := next[b]
+		next[b]++
+		x.order[p] = int32(i)
+		x.keys[p] = h
+	}
+	return x
+}
+
+func (x *blobIndex) bucket(h uint64) int {
+	if x.shift >= 64 {
+		return 0
+	}
+	return int(h >> x.shift)
+}
+
+// rec is the record at position p.
+func (x *blobIndex) rec(p int) *materials.BlobRecord { return &x.recs[x.order[p]] }
+
+// bucketOf returns the positions [lo, hi) where d's records are, among
+// others: callers compare digests.
+func (x *blobIndex) bucketOf(d digest.Digest) (int, int, uint64) {
+	if len(x.keys) == 0 {
+		return 0, 0, 0
+	}
+	h := hashDigest(d)
+	b := x.bucket(h)
+	return int(x.start[b]), int(x.start[b+1]), h
+}
+
+// is reports whether position q holds a record of d (whose hash is h).
+func (x *blobIndex) is(q int, d digest.Digest, h uint64) bool {
+	return x.keys[q] == h && x.rec(q).Digest == d
+}
+
+// blobState is what the plan's store holds of a digest: its complete (or
+// broken, when no complete one) record, its partial ingest, and the first
+// record in any store.
+type blobState struct {
+	complete, partial, any *materials.BlobRecord
+	lo, hi                 int // d's bucket
+	hash                   uint64
+}
+
+func (p *planner) blobState(d digest.Digest) blobState {
+	lo, hi, h := p.index.bucketOf(d)
+	s := blobState{lo: lo, hi: hi, hash: h}
+	for q := lo; q < hi; q++ {
+		if !p.index.is(q, d, h) {
+			continue
+		}
+		b := p.index.rec(q)
+		if s.any == nil {
+			s.any = b
+		}
+		if b.Store != p.store && !(b.Store == "" && p.store == materials.BlobStoreDir) {
+			continue
+		}
+		switch b.State {
+		case materials.StateComplete, materials.StateBroken:
+			if s.complete == nil || s.complete.State == materials.StateBroken {
+				s.complete = b
+			}
+		case materials.StatePartial:
+			if s.partial == nil {
+				s.partial = b
+			}
+		}
+	}
+	return s
+}
+
+// present is the digest's complete (or broken) record in the plan's store.
+func (p *planner) present(d digest.Digest) *materials.BlobRecord {
+	return p.blobState(d).complete
+}
+
+// hashDigest is a 64-bit hash of a digest string, eight bytes at a time.
+// It is not keyed: digests name content we verified, so nobody chooses
+// them to collide.
+func hashDigest(d digest.Digest) uint64 {
+	s := string(d)
+	h := uint64(len(s)) * 0x9E3779B97F4A7C15
+	for len(s) >= 8 {
+		v := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+			uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+		h = (h ^ v) * 0xBF58476D1CE4E5B9
+		h ^= h >> 31
+		s = s[8:]
+	}
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * 0x94D049BB133111EB
+	}
+	h ^= h >> 29
+	h *= 0x9E3779B97F4A7C15
+	h ^= h >> 32
+	return h
+}
