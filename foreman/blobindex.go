@@ -17,19 +17,27 @@ import (
 // (structured test digests too) spread evenly.
 type blobIndex struct {
 	recs  []materials.BlobRecord
-	order []int32  // position → record index, grouped by bucket
-	keys  []uint64 // the hash at each position
-	start []int32  // bucket → its first position; one more than buckets
+	slots []slot  // grouped by bucket
+	start []int32 // bucket → its first slot; one more than buckets
 	shift uint
-	// needed is, per position, 1 + the index of the first desired tree
-	// that needs the blob; 0 when none does.
+	// needed is, per record (fp.Blobs index), 1 + the index of the first
+	// desired tree that needs the blob; 0 when none does.
 	needed []int32
+}
+
+// slot is one record's place in the index: its digest's hash and its
+// index in recs, side by side so a probe touches one cache line.
+type slot struct {
+	hash uint64
+	rec  int32
 }
 
 func newBlobIndex(recs []materials.BlobRecord) *blobIndex {
 	n := len(recs)
-	lg := bits.Len(uint(n)) // buckets = 2^lg > n
-	x := &blobIndex{recs: recs, order: make([]int32, n), keys: make([]uint64, n), needed: make([]int32, n),
+	// About four slots (one cache line) per bucket: a smaller table to
+	// scatter into, and a probe still reads one line.
+	lg := bits.Len(uint(n / 4))
+	x := &blobIndex{recs: recs, slots: make([]slot, n), needed: make([]int32, n),
 		start: make([]int32, (1<<lg)+1), shift: uint(64 - lg)}
 	hashes := make([]uint64, n)
 	for i := range recs {
@@ -46,8 +54,7 @@ func newBlobIndex(recs []materials.BlobRecord) *blobIndex {
 		b := x.bucket(h)
 		p := next[b]
 		next[b]++
-		x.order[p] = int32(i)
-		x.keys[p] = h
+		x.slots[p] = slot{hash: h, rec: int32(i)}
 	}
 	return x
 }
@@ -60,12 +67,12 @@ func (x *blobIndex) bucket(h uint64) int {
 }
 
 // rec is the record at position p.
-func (x *blobIndex) rec(p int) *materials.BlobRecord { return &x.recs[x.order[p]] }
+func (x *blobIndex) rec(p int) *materials.BlobRecord { return &x.recs[x.slots[p].rec] }
 
 // bucketOf returns the positions [lo, hi) where d's records are, among
 // others: callers compare digests.
 func (x *blobIndex) bucketOf(d digest.Digest) (int, int, uint64) {
-	if len(x.keys) == 0 {
+	if len(x.slots) == 0 {
 		return 0, 0, 0
 	}
 	h := hashDigest(d)
@@ -75,7 +82,7 @@ func (x *blobIndex) bucketOf(d digest.Digest) (int, int, uint64) {
 
 // is reports whether position q holds a record of d (whose hash is h).
 func (x *blobIndex) is(q int, d digest.Digest, h uint64) bool {
-	return x.keys[q] == h && x.rec(q).Digest == d
+	return x.slots[q].hash == h && x.recs[x.slots[q].rec].Digest == d
 }
 
 // blobState is what the plan's store holds of a digest: its complete (or

@@ -178,8 +178,8 @@ func (p *planner) contentTrees() {
 func (p *planner) need(d digest.Digest, ts *treeState) blobState {
 	s := p.blobState(d)
 	for q := s.lo; q < s.hi; q++ {
-		if p.index.needed[q] == 0 && p.index.is(q, d, s.hash) {
-			p.index.needed[q] = ts.idx + 1
+		if r := p.index.slots[q].rec; p.index.needed[r] == 0 && p.index.is(q, d, s.hash) {
+			p.index.needed[r] = ts.idx + 1
 		}
 	}
 	if p.blobTrees != nil {
@@ -357,11 +357,11 @@ func (p *planner) unneededBlobs() {
 		return // nothing is known to be unneeded on an incomplete blueprint
 	}
 	var reachable map[digest.Digest]bool // blobs kept by a containerd image record
-	for q := range p.index.keys {
-		if p.index.needed[q] != 0 {
+	for i := range p.fp.Blobs {
+		if p.index.needed[i] != 0 {
 			continue
 		}
-		b := p.index.rec(q)
+		b := &p.fp.Blobs[i]
 		if b.Store == materials.BlobStoreContainerd {
 			if b.Labels[OwnerLabel] != OwnerValue {
 				continue // not ours: never touched

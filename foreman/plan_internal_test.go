@@ -46,7 +46,7 @@ func TestBlobIndex(t *testing.T) {
 				longest = hi - lo
 			}
 		}
-		if longest > 12 {
+		if longest > 24 {
 			t.Errorf("%s: a bucket holds %d records; the hash does not spread", name, longest)
 		}
 		if lo, hi, h := x.bucketOf(dg("cd")); lo != hi && x.is(lo, dg("cd"), h) {
