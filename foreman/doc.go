@@ -1,6 +1,95 @@
 // Package foreman diffs a Blueprint against a Floorplan into a staged,
 // explained construction Plan. It is pure: no I/O, no clock (time is an
 // option), no goroutines, no global state; the same inputs give the same
-// plan byte for byte. Guards hold destructive remodels back with a reason
-// instead of failing the plan.
+// plan byte for byte. Guards hold remodels back with a reason instead of
+// failing the plan.
+//
+// # What is wanted
+//
+// Every Blueprint volume at its generation (plus one under a local purge
+// Addition), and every content tree of the config. A tree's blobs are
+// fetched when a volume must be made from it, or when no volume refers to
+// it (EVE fetches every content tree of its config); a tree whose volumes
+// all exist, or were adopted, is not fetched again. A tree's top blob is
+// its sha256, a digest in its URL, or, for an OCI tag, the journal's latch
+// for the tree id, generation and URL; without one the plan resolves the
+// tag first. Once the top blob is present its children (from the
+// inspector) are planned in the next round: for an index, the platform
+// manifests present (the assembler fetches only its own platform's with
+// the index), for a manifest its config and layers. A volume is created
+// only once all of its tree's blobs are known, after their downloads and
+// verifies.
+//
+// # Remodels
+//
+// IDs are `<action>:<kind>/<id>`, e.g. `create:volume/<uuid>#2`,
+// `download:blob/sha256:…` (`@containerd` is appended to the verify and
+// delete of a containerd blob). Stage is the longest dependency path
+// (from 1); the plan is ordered by stage, action precedence, id.
+//
+//   - resolve: an OCI tag with no latch (or a latch for another URL).
+//   - download: a missing blob; a partial ingest resumes from its offset.
+//   - verify: a partial ingest with all bytes written, a broken record, a
+//     blob a download was in flight for when the last apply stopped, and a
+//     signed tree's top blob after its download.
+//   - create: a volume generation not present (blank ones need nothing).
+//   - purge-generation: the desired generation is missing and an older
+//     one is present. Make-before-break when the free-space budget covers
+//     the new generation; break-before-make when deleting the old one
+//     first makes room; held "needs X bytes, Y free" otherwise. Free
+//     space unknown: make-before-break.
+//   - adopt: see old-layout files below.
+//   - resize: a present volume whose virtual size is below maxsizebytes is
+//     grown; never shrunk (a shrink is held and reported). Growing after a
+//     maxsizebytes raise without a generation bump is allowed, because it
+//     loses nothing (a deviation from "left alone", said in the reason).
+//   - delete: see below.
+//
+// # Deletes (three-way)
+//
+// A new-layout volume file not wanted now is deleted when the last applied
+// Blueprint (Journal.LastApplied) had that exact generation, or when a
+// newer generation of the same uuid is wanted now or was applied last.
+// Any other file is only reported: no config we know of named it. A blob
+// (or an owned containerd image record) no desired tree needs is deleted
+// once the grace period since Journal.Unreferenced's clock is over; with no
+// clock yet one starts at Options.Now (Plan.Unreferenced is the complete
+// set of clocks the journal should hold afterwards). containerd blobs are
+// deleted only when owned (OwnerLabel) and unreachable from any image
+// record; otherwise containerd's collector takes them after their image
+// record goes. `.tmp` leftovers go unless their volume is created in the
+// same plan.
+//
+// # Old-layout files
+//
+// `persist/img/<sha>-<app>[#purge].<fmt>` files stay readable for a
+// downgrade while the config still names them. A drives-only app (an
+// implicit volume, or an explicit one marked LegacyDrive in transition
+// phase 1) is served by the matching file where it is: nothing is created,
+// moved or fetched. When the config names the content only through a
+// volume ref (phase 2), the file is adopted into the new layout by rename,
+// never copied or fetched again. An old file is deleted when the last
+// applied config named it and this one does not, or when the app's purge
+// counter moved past it (after the new generation exists).
+//
+// # Guards (held, never failed)
+//
+//   - An invalid Blueprint (incomplete, or with errors): no destructive
+//     remodel (delete, purge); no new grace clocks, old ones carried.
+//   - Withheld materials, and protect Additions (which the caller keeps
+//     even when the config forgot the material): never deleted.
+//   - Hold Additions and Limitations: no remodel touches the material (a
+//     content tree covers its blobs and image records; a volume uuid all
+//     its generations).
+//   - Mass delete: dropping every present volume, or more than
+//     MassDeleteShare of them, holds those deletes unless AllowMassDelete.
+//   - EVE's rule: a present volume whose origin, content tree (or its
+//     content), readonly or (lowered) maxsizebytes changed without a
+//     generation bump is left alone and reported.
+//   - Unknown and broken files: reported; deleted only with CleanUp.
+//   - Blob deletes wait while a desired tree's blobs are not all known
+//     (a tag to resolve, a manifest to fetch).
+//   - Disk admission: downloads, creates and purges are charged to
+//     FreeBytes in plan order; what does not fit is held, and so is
+//     everything that depends on a held remodel.
 package foreman
