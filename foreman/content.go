@@ -1,6 +1,7 @@
 package foreman
 
 import (
+	"sort"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -469,7 +470,18 @@ func (p *planner) imageTree(name string) string {
 			return name[:36]
 		}
 	}
+	// The largest id not above the name is the longest candidate prefix:
+	// when it is one, no longer id can be.
 	best := ""
+	for _, ts := range [][]*materials.ContentTree{p.trees, p.lastTrees} {
+		i := sort.Search(len(ts), func(i int) bool { return ts[i].ID > name }) - 1
+		if i >= 0 && strings.HasPrefix(name, ts[i].ID+"-") && len(ts[i].ID) > len(best) {
+			best = ts[i].ID
+		}
+	}
+	if best != "" {
+		return best
+	}
 	for i := 0; i < len(name); i++ {
 		if name[i] != '-' {
 			continue
