@@ -47,7 +47,7 @@ func (s *surveyor) blobDir(ctx context.Context) ([]materials.BlobRecord, error) 
 
 func (s *surveyor) blobEntry(dirfd int, rel string, e dirent, ingest bool, b *materials.BlobRecord, buf []byte) {
 	b.Store = materials.BlobStoreDir
-	b.Path = rel + "/" + e.name
+	b.Path = e.path
 	unknown := func(why string) {
 		b.State, b.Reason = materials.StateUnknown, why
 		var st unix.Stat_t

@@ -14,6 +14,9 @@ import (
 // dirent is one directory entry: its name and its type from getdents
 // (no stat needed for the type on file systems that report it).
 type dirent struct {
+	// path is the listing's prefix and the name, built once; name is its
+	// tail (no second allocation per entry).
+	path string
 	name string
 	typ  uint8 // unix.DT_*
 }
@@ -22,14 +25,15 @@ type dirent struct {
 // nothing is looked up by path. Entries whose type the file system does
 // not report are typed with fstatat(AT_SYMLINK_NOFOLLOW). On an error part
 // way, what was read is returned with the error.
-func readDirents(fd int) ([]dirent, error) {
+func readDirents(fd int, prefix string) ([]dirent, error) {
 	// The fd may have been read before: list from the start.
 	if _, err := unix.Seek(fd, 0, 0); err != nil {
 		return nil, err
 	}
 	var (
-		out []dirent
-		buf = make([]byte, 64<<10)
+		out     []dirent
+		buf     = make([]byte, 64<<10)
+		scratch = []byte(prefix)
 	)
 	const nameOff = int(unsafe.Offsetof(unix.Dirent{}.Name))
 	for {
@@ -61,7 +65,9 @@ func readDirents(fd int) ([]dirent, error) {
 			if len(name) == 0 || (len(name) == 1 && name[0] == '.') || (len(name) == 2 && name[0] == '.' && name[1] == '.') {
 				continue
 			}
-			out = append(out, dirent{name: string(name), typ: typ})
+			scratch = append(scratch[:len(prefix)], name...)
+			p := string(scratch)
+			out = append(out, dirent{path: p, name: p[len(prefix):], typ: typ})
 		}
 	}
 	// Sorted by name, so that a directory's records come out in path

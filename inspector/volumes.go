@@ -79,7 +79,7 @@ func (s *surveyor) dirOpenFailed(parent int, name, rel string, err error) {
 // readDir lists an open directory (names and d_type only, no stat). A
 // failure part way is an error diagnostic; what was read is returned.
 func (s *surveyor) readDir(fd int, rel string) []dirent {
-	ents, err := readDirents(fd)
+	ents, err := readDirents(fd, rel+"/")
 	if err != nil {
 		s.diag(materials.SeverityError, rel, err, "cannot list directory; the listing is incomplete")
 	}
@@ -110,7 +110,7 @@ func (s *surveyor) volumeDir(ctx context.Context, rel string, clear bool, parse 
 // volumeEntry fills v from one directory entry.
 func (s *surveyor) volumeEntry(dirfd int, rel string, e dirent, clear bool, parse nameParser, v *materials.VolumeFile, buf []byte) {
 	name := e.name
-	v.Path = rel + "/" + name
+	v.Path = e.path
 	v.ClearText = clear
 	if why := untrusted(name); why != "" {
 		s.lstatInto(dirfd, name, v)
@@ -341,7 +341,7 @@ func (d *du) walk(fd int, rel string, depth int) {
 		d.fail(rel, nil, fmt.Sprintf("deeper than %d levels, not measured further", maxContainerDepth))
 		return
 	}
-	ents, err := readDirents(fd)
+	ents, err := readDirents(fd, "")
 	if err != nil {
 		d.fail(rel, err, "cannot list directory")
 	}

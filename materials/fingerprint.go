@@ -1,6 +1,7 @@
 package materials
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -16,7 +17,8 @@ func Fingerprint(fp *Floorplan) string {
 	if fp == nil {
 		return ""
 	}
-	f := fingerprinter{h: sha256.New()}
+	h := sha256.New()
+	f := fingerprinter{h: h, w: bufio.NewWriterSize(h, 32<<10)}
 	f.str("edgewright-floorplan-v1")
 	f.num(int64(len(fp.Volumes)))
 	for i := range fp.Volumes {
@@ -60,24 +62,24 @@ func Fingerprint(fp *Floorplan) string {
 			f.str(id)
 		}
 	}
+	f.w.Flush()
 	return "sha256:" + hex.EncodeToString(f.h.Sum(nil))
 }
 
 type fingerprinter struct {
-	h   hash.Hash
+	h hash.Hash
+	// w batches the many small fields into few hash writes; a Floorplan of
+	// 100k volumes has a million of them.
+	w   *bufio.Writer
 	buf [binary.MaxVarintLen64]byte
-	// scratch holds a string's bytes, so hashing a large Floorplan does
-	// not allocate once per field.
-	scratch []byte
 }
 
 func (f *fingerprinter) num(n int64) {
-	f.h.Write(f.buf[:binary.PutVarint(f.buf[:], n)])
+	f.w.Write(f.buf[:binary.PutVarint(f.buf[:], n)])
 }
 
 // str writes a length prefix first so that ("ab","c") and ("a","bc") differ.
 func (f *fingerprinter) str(s string) {
 	f.num(int64(len(s)))
-	f.scratch = append(f.scratch[:0], s...)
-	f.h.Write(f.scratch)
+	f.w.WriteString(s)
 }
