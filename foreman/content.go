@@ -23,8 +23,7 @@ type treeState struct {
 	deps  []string
 	// why is the reason the tree cannot be addressed at all (no digest and
 	// no tag to resolve); empty otherwise.
-	why     string
-	visited []digest.Digest // small: a tree has a handful of blobs
+	why string
 	// pending are the tree's resolve, download and verify remodels. They
 	// join the plan only when the tree is wanted: a volume must be made
 	// from it, or no volume refers to it (EVE fetches every content tree
@@ -170,6 +169,7 @@ func (p *planner) contentTrees() {
 		}
 		ts.top = top
 		ts.ready = true
+		p.visited = p.visited[:0]
 		p.walk(ts, top, true, true)
 	}
 }
@@ -195,12 +195,13 @@ func (p *planner) need(d digest.Digest, ts *treeState) blobState {
 // walk visits blob d of tree ts. parent is true for blobs that name other
 // blobs (an OCI tree's top, an index's manifests); top for the tree's top.
 func (p *planner) walk(ts *treeState, d digest.Digest, parent, top bool) {
-	for _, v := range ts.visited {
+	// The blobs of the tree walked so far (a handful; reused across trees).
+	for _, v := range p.visited {
 		if v == d {
 			return
 		}
 	}
-	ts.visited = append(ts.visited, d)
+	p.visited = append(p.visited, d)
 	e := p.need(d, ts)
 	rec := e.complete
 	if rec == nil || rec.State == materials.StateBroken {

@@ -97,6 +97,7 @@ type planner struct {
 	// presentVolumes counts distinct volume ids on disk (new layout) plus
 	// old-layout files: the mass-delete guard's denominator.
 	presentVolumes int
+	visited        []digest.Digest // scratch for walk
 	// unresolved holds blob and image deletes while a desired tree's tag
 	// is unresolved: any unneeded-looking blob may be one of its own.
 	unresolved string
