@@ -303,7 +303,10 @@ func (s *surveyor) forEach(ctx context.Context, n int, fn func(i int, buf []byte
 // takes its single-threaded fast path, as for find. The thread is never
 // unlocked, so Go ends it when the goroutine returns, and no other
 // goroutine ever sees the private table. Where unshare is refused (a
-// seccomp profile), the goroutine runs as usual.
+// seccomp profile), the goroutine runs as usual. The copy holds the
+// process's descriptors for the few moments the helper lives: a file
+// another goroutine closes meanwhile (a flock'd lock file) is released
+// when the helper ends, not before.
 func privateFiles() {
 	runtime.LockOSThread()
 	if err := unix.Unshare(unix.CLONE_FILES); err != nil {
