@@ -170,8 +170,16 @@ func New(opts Options) (*Assembler, error) {
 		c.Volumes = &QemuVolumes{Logger: a.log}
 	}
 	a.crafts = c
+	if a.opts.Containerd == nil {
+		// A containerd default store is surveyed where it writes.
+		if so, ok := c.Stores[c.DefaultStore].(interface {
+			SurveyOptions() *inspector.ContainerdOptions
+		}); ok {
+			a.opts.Containerd = so.SurveyOptions()
+		}
+	}
 	if a.opts.Survey == nil {
-		a.opts.Survey = InspectorSurvey(opts.Root, opts.Containerd, a.log)
+		a.opts.Survey = InspectorSurvey(opts.Root, a.opts.Containerd, a.log)
 	}
 	return a, nil
 }
@@ -333,6 +341,9 @@ func (a *Assembler) apply(ctx context.Context, s *session, plan *remodel.Plan, b
 		return nil, err
 	}
 	w.run(ctx, plan)
+	if ctx.Err() == nil {
+		w.seal(ctx, bp)
+	}
 	for i := range w.nodes {
 		r := w.nodes[i].result
 		rep.Results = append(rep.Results, r)
@@ -375,6 +386,51 @@ func (a *Assembler) recordUnreferenced(s *session, plan *remodel.Plan, bp *mater
 		return fmt.Errorf("journal: record unreferenced: %w", err)
 	}
 	return nil
+}
+
+// seal asks each store that keeps blobs per content tree to name every
+// whole tree of the Blueprint (containerd: its image record) and release
+// what held it while it was written. Only trees whose top blob is known
+// are asked. A failure is logged: the next apply tries again, and until
+// then the tree's lease keeps its blobs.
+func (w *walk) seal(ctx context.Context, bp *materials.Blueprint) {
+	if bp == nil {
+		return
+	}
+	var stores []TreeStore
+	seen := map[TreeStore]bool{}
+	for _, n := range []materials.BlobStore{w.a.crafts.DefaultStore} {
+		if ts, ok := w.a.crafts.Stores[n].(TreeStore); ok && !seen[ts] {
+			seen[ts] = true
+			stores = append(stores, ts)
+		}
+	}
+	for _, s := range w.a.crafts.Stores {
+		if ts, ok := s.(TreeStore); ok && !seen[ts] {
+			seen[ts] = true
+			stores = append(stores, ts)
+		}
+	}
+	if len(stores) == 0 {
+		return
+	}
+	for i := range bp.ContentTrees {
+		ct := w.pinned(bp.ContentTrees[i])
+		top := ct.Digest()
+		if top == "" || top.Validate() != nil {
+			continue
+		}
+		for _, ts := range stores {
+			sealed, err := ts.Seal(ctx, ct, top)
+			if err != nil {
+				w.log.Warn("seal content tree", zap.String("contentTree", ct.ID), zap.Error(err))
+				continue
+			}
+			if sealed {
+				w.log.Debug("content tree sealed", zap.String("contentTree", ct.ID), zap.String("top", string(top)))
+			}
+		}
+	}
 }
 
 // walk runs a plan's DAG.

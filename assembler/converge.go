@@ -79,6 +79,9 @@ func (a *Assembler) Converge(ctx context.Context, bp *materials.Blueprint, opts 
 		}
 		fo := opts.Foreman
 		fo.Now = a.now()
+		if fo.Store == "" {
+			fo.Store = a.crafts.DefaultStore // a blob is present where downloads go
+		}
 		if !opts.FixedFreeBytes {
 			fo.FreeBytes = foreman.FreeBytesOf(fp)
 		}

@@ -2,6 +2,7 @@ package assembler
 
 import (
 	"context"
+	"errors"
 	"io"
 
 	"github.com/opencontainers/go-digest"
@@ -109,4 +110,33 @@ type Resolver interface {
 // the store's garbage collector.
 type ImageDeleter interface {
 	DeleteImage(ctx context.Context, name string) error
+}
+
+// TreeStore is a BlobStore that holds blobs per content tree (containerd:
+// a lease per tree while it is written, an image record once it is whole).
+// The engine uses these methods instead of Ingest when the store has them.
+type TreeStore interface {
+	BlobStore
+	// IngestFor opens a resumable ingest of b for content tree ct. It
+	// returns ErrAlreadyPresent when the blob is committed already (and
+	// then holds it for ct).
+	IngestFor(ctx context.Context, ct materials.ContentTree, b materials.Blob) (Ingest, error)
+	// Hold keeps a blob that is already present for ct until the tree is
+	// sealed.
+	Hold(ctx context.Context, ct materials.ContentTree, d digest.Digest) error
+	// Seal is called after each apply for every content tree of the
+	// Blueprint whose top blob is known: when the whole tree is present it
+	// names the tree (an image record) and releases what held it while it
+	// was written. It reports whether the tree is sealed.
+	Seal(ctx context.Context, ct materials.ContentTree, top digest.Digest) (bool, error)
+}
+
+// ErrAlreadyPresent: the blob is committed in the store already.
+var ErrAlreadyPresent = errors.New("blob already present")
+
+// Describer fills in a blob's size and media type from what the store
+// already holds of its content tree (an OCI manifest names its layers'
+// sizes), before an ingest is opened for it.
+type Describer interface {
+	Describe(ctx context.Context, req FetchRequest, store BlobStore) (materials.Blob, error)
 }

@@ -237,3 +237,50 @@ func readSmallBlob(ctx context.Context, store BlobStore, d oci.Descriptor) ([]by
 	}
 	return data, nil
 }
+
+// Describe fills in a blob's size and media type from the content tree's
+// index and manifest already in store: the foreman knows a manifest's
+// children only by digest, and a blob is fetched (and its ingest opened)
+// by its full descriptor. The top blob, or one the stored tree does not
+// name, is returned as given.
+func (o *OCICrafts) Describe(ctx context.Context, req FetchRequest, store BlobStore) (materials.Blob, error) {
+	b := req.Blob
+	top := req.ContentTree.Digest()
+	if top == "" || b.Digest == top {
+		return b, nil
+	}
+	find := func(parent oci.Descriptor) ([]oci.Child, error) {
+		if ok, _, err := store.Has(ctx, parent.Digest); err != nil || !ok {
+			return nil, err
+		}
+		data, err := readSmallBlob(ctx, store, parent)
+		if err != nil {
+			return nil, err
+		}
+		return oci.Children(parent.MediaType, data)
+	}
+	kids, err := find(oci.Descriptor{Digest: top})
+	if err != nil {
+		return b, fmt.Errorf("content tree %s: describe %s: %w", req.ContentTree.ID, b.Digest, err)
+	}
+	for _, k := range kids {
+		if k.Digest == b.Digest {
+			return materials.Blob{Digest: b.Digest, Size: k.Size, MediaType: k.MediaType}, nil
+		}
+	}
+	for _, k := range kids {
+		if k.Role != oci.RoleManifest {
+			break
+		}
+		sub, err := find(k.Descriptor)
+		if err != nil {
+			continue
+		}
+		for _, c := range sub {
+			if c.Digest == b.Digest {
+				return materials.Blob{Digest: b.Digest, Size: c.Size, MediaType: c.MediaType}, nil
+			}
+		}
+	}
+	return b, nil
+}

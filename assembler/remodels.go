@@ -200,7 +200,7 @@ func (w *walk) download(ctx context.Context, r *remodel.Remodel) (outcome, error
 	if r.ContentTree == nil {
 		return outcome{}, terminal("download %s: the remodel names no content tree to fetch from", r.ID)
 	}
-	ct := *r.ContentTree
+	ct := w.pinned(*r.ContentTree)
 	_, store, err := w.store(r.Store)
 	if err != nil {
 		return outcome{}, err
@@ -214,6 +214,11 @@ func (w *walk) download(ctx context.Context, r *remodel.Remodel) (outcome, error
 	if ok, _, err := store.Has(ctx, blob.Digest); err != nil {
 		return outcome{}, err
 	} else if ok {
+		if ts, isTree := store.(TreeStore); isTree {
+			if err := ts.Hold(ctx, ct, blob.Digest); err != nil {
+				return outcome{}, err
+			}
+		}
 		return outcome{reason: "already present"}, nil
 	}
 	if len(ct.Datastores) == 0 {
@@ -247,7 +252,18 @@ func (w *walk) download(ctx context.Context, r *remodel.Remodel) (outcome, error
 }
 
 func (w *walk) fetchInto(ctx context.Context, r *remodel.Remodel, f Fetcher, store BlobStore, req FetchRequest) (int64, error) {
-	in, err := store.Ingest(ctx, req.Blob)
+	if d, ok := f.(Describer); ok && (req.Blob.Size <= 0 || req.Blob.MediaType == "") {
+		b, err := d.Describe(ctx, req, store)
+		if err != nil {
+			w.log.Warn("describe blob", zap.String("digest", string(req.Blob.Digest)), zap.Error(err))
+		} else {
+			req.Blob = b
+		}
+	}
+	in, err := openIngest(ctx, store, req.ContentTree, req.Blob)
+	if errors.Is(err, ErrAlreadyPresent) {
+		return 0, nil
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -268,6 +284,41 @@ func (w *walk) fetchInto(ctx context.Context, r *remodel.Remodel, f Fetcher, sto
 	return max(0, in.Offset()-start), nil
 }
 
+// openIngest opens b's ingest, for ct when the store keeps blobs per tree.
+func openIngest(ctx context.Context, store BlobStore, ct materials.ContentTree, b materials.Blob) (Ingest, error) {
+	if ts, ok := store.(TreeStore); ok {
+		return ts.IngestFor(ctx, ct, b)
+	}
+	return store.Ingest(ctx, b)
+}
+
+// pinned fills in a content tree's top digest when the config gives only
+// an OCI tag: from a digest in its URL, or from the journal's latch for
+// this tree generation and URL (the foreman plans by the same rules).
+func (w *walk) pinned(ct materials.ContentTree) materials.ContentTree {
+	if ct.SHA256 != "" {
+		return ct
+	}
+	if i := strings.LastIndex(ct.URL, "@sha256:"); i >= 0 {
+		if d := digest.Digest(ct.URL[i+1:]); d.Validate() == nil {
+			ct.SHA256 = d.Encoded()
+			return ct
+		}
+	}
+	latches, err := w.s.journal.Latches()
+	if err != nil {
+		w.log.Warn("read tag latches", zap.Error(err))
+		return ct
+	}
+	for _, l := range latches {
+		if l.ContentTree == ct.ID && l.Generation == ct.Generation && l.URL == ct.URL &&
+			l.Digest.Validate() == nil && l.Digest.Algorithm() == digest.SHA256 {
+			ct.SHA256 = l.Digest.Encoded()
+		}
+	}
+	return ct
+}
+
 func (w *walk) verify(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 	blob, err := blobOf(r)
 	if err != nil {
@@ -282,6 +333,13 @@ func (w *walk) verify(ctx context.Context, r *remodel.Remodel) (outcome, error) 
 		return outcome{}, err
 	}
 	defer unlock()
+	if ok, _, err := store.Has(ctx, blob.Digest); err != nil {
+		return outcome{}, err
+	} else if !ok && r.ContentTree != nil {
+		// Every byte was written but the commit did not happen (a crash
+		// in between): commit it now, which checks the digest.
+		return w.commitIngest(ctx, store, w.pinned(*r.ContentTree), blob)
+	}
 	rc, err := store.Open(ctx, blob.Digest)
 	if err != nil {
 		return outcome{}, terminal("verify %s: %w", blob.Digest, err)
@@ -299,6 +357,26 @@ func (w *walk) verify(ctx context.Context, r *remodel.Remodel) (outcome, error) 
 		return outcome{}, &terminalError{errors.Join(&DigestMismatchError{Want: string(blob.Digest), Got: string(got)}, derr)}
 	}
 	return outcome{reason: fmt.Sprintf("verified %d bytes", n)}, nil
+}
+
+// commitIngest commits a blob's complete ingest. The caller holds the
+// blob's key lock.
+func (w *walk) commitIngest(ctx context.Context, store BlobStore, ct materials.ContentTree, blob materials.Blob) (outcome, error) {
+	in, err := openIngest(ctx, store, ct, blob)
+	if errors.Is(err, ErrAlreadyPresent) {
+		return outcome{reason: "already present"}, nil
+	}
+	if err != nil {
+		return outcome{}, err
+	}
+	if off := in.Offset(); off == 0 || (blob.Size > 0 && off != blob.Size) {
+		in.Close()
+		return outcome{}, terminal("verify %s: not committed and its ingest holds %d of %d bytes: download it", blob.Digest, off, blob.Size)
+	}
+	if err := in.Commit(ctx, blob.Size); err != nil {
+		return outcome{}, &terminalError{fmt.Errorf("verify %s: commit the complete ingest: %w", blob.Digest, err)}
+	}
+	return outcome{reason: "committed the complete ingest (digest checked)"}, nil
 }
 
 type ctxReader struct {
@@ -408,7 +486,7 @@ func (w *walk) build(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 	if r.ContentTree == nil {
 		return outcome{}, terminal("create volume %s: content tree %q is not in the remodel", v.Key(), v.ContentTree)
 	}
-	ct := *r.ContentTree
+	ct := w.pinned(*r.ContentTree)
 	store, src, err := w.contentSource(ctx, ct, r.Store)
 	if err != nil {
 		return outcome{}, err
@@ -417,13 +495,21 @@ func (w *walk) build(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 		if w.a.crafts.Containers == nil {
 			return outcome{}, terminal("create container volume %s: %w", v.Key(), ErrNoCraft)
 		}
+		if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+			return outcome{}, fmt.Errorf("create container volume %s: %w", v.Key(), err)
+		}
 		if err := w.a.crafts.Containers.CreateContainer(ctx, final, ct, store); err != nil {
 			return outcome{}, err
 		}
 		return outcome{}, nil
 	}
 	if src == "" {
-		return outcome{}, terminal("create volume %s: content tree %s: blob %s is not in a file-based store", v.Key(), ct.ID, ct.Digest())
+		staged, err := w.stage(ctx, store, ct.Digest())
+		if err != nil {
+			return outcome{}, fmt.Errorf("create volume %s: %w", v.Key(), err)
+		}
+		defer os.Remove(staged)
+		src = staged
 	}
 	if err := vb.CreateFrom(ctx, final, v.Format, src, ct.Format, v.MaxSizeBytes, progress); err != nil {
 		if ctx.Err() != nil {
@@ -432,6 +518,34 @@ func (w *walk) build(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 		return outcome{}, &terminalError{err}
 	}
 	return outcome{}, nil
+}
+
+// stage copies a blob of a store without files (containerd on another
+// host's filesystem) into a temporary file under the root for qemu-img.
+func (w *walk) stage(ctx context.Context, store BlobStore, d digest.Digest) (string, error) {
+	dir := filepath.Join(w.a.opts.Root, "persist", "edgewright", "stage")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("stage blob %s: %w", d, err)
+	}
+	rc, err := store.Open(ctx, d)
+	if err != nil {
+		return "", fmt.Errorf("stage blob %s: %w", d, err)
+	}
+	defer rc.Close()
+	f, err := os.CreateTemp(dir, d.Encoded()+".*")
+	if err != nil {
+		return "", fmt.Errorf("stage blob %s: %w", d, err)
+	}
+	if _, err := io.Copy(f, &ctxReader{ctx: ctx, r: rc}); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return "", fmt.Errorf("stage blob %s: %w", d, err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("stage blob %s: %w", d, err)
+	}
+	return f.Name(), nil
 }
 
 // contentSource finds the store holding a content tree's top blob (the

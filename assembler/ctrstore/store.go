@@ -139,6 +139,8 @@ type BlobState struct {
 	Committed bool
 	// Ours is true when the committed blob carries edgewright's label.
 	Ours bool
+	// Size is the committed blob's size.
+	Size int64
 	// Offset is an ingest's written size when not committed.
 	Offset int64
 	Labels map[string]string
@@ -150,7 +152,7 @@ func (s *Store) Status(ctx context.Context, d digest.Digest) (BlobState, error) 
 	ctx = s.ctx(ctx)
 	info, err := s.cs.Info(ctx, d)
 	if err == nil {
-		return BlobState{Committed: true, Ours: info.Labels[OwnerLabel] == OwnerValue, Labels: info.Labels}, nil
+		return BlobState{Committed: true, Ours: info.Labels[OwnerLabel] == OwnerValue, Size: info.Size, Labels: info.Labels}, nil
 	}
 	if !errdefs.IsNotFound(err) {
 		return BlobState{}, fmt.Errorf("blob %s: info: %w", d, err)
@@ -467,5 +469,49 @@ func (s *Store) DeleteContentTree(ctx context.Context, treeID, url string) error
 		return fmt.Errorf("lease %s: delete: %w", LeaseID(treeID), err)
 	}
 	s.log.Debug("content tree released to containerd's gc", zap.String("contentTree", treeID), zap.String("image", name))
+	return nil
+}
+
+// Keep adds a committed blob to the content tree's lease, so it outlives
+// whatever else holds it until the tree is sealed by its image record.
+func (s *Store) Keep(ctx context.Context, treeID string, d digest.Digest) error {
+	lctx, err := s.lease(ctx, treeID)
+	if err != nil {
+		return err
+	}
+	return s.keep(lctx, treeID, d)
+}
+
+// ReleaseLease drops a content tree's lease once its image record holds
+// the tree (through the gc labels), so deleting the record later is all it
+// takes for containerd to collect the blobs.
+func (s *Store) ReleaseLease(ctx context.Context, treeID string) error {
+	err := s.lm.Delete(s.ctx(ctx), leases.Lease{ID: LeaseID(treeID)})
+	if err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("lease %s: delete: %w", LeaseID(treeID), err)
+	}
+	return nil
+}
+
+// DeleteBlob deletes a committed blob that carries edgewright's label, or
+// aborts edgewright's ingest of it. A committed blob without the label is
+// refused with *ForeignError.
+func (s *Store) DeleteBlob(ctx context.Context, d digest.Digest) error {
+	ctx = s.ctx(ctx)
+	info, err := s.cs.Info(ctx, d)
+	switch {
+	case errdefs.IsNotFound(err):
+	case err != nil:
+		return fmt.Errorf("blob %s: info: %w", d, err)
+	case info.Labels[OwnerLabel] != OwnerValue:
+		return &ForeignError{What: "blob " + d.String()}
+	default:
+		if err := s.cs.Delete(ctx, d); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("blob %s: delete: %w", d, err)
+		}
+	}
+	if err := s.cs.Abort(ctx, IngestRef(d)); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("blob %s: abort ingest: %w", d, err)
+	}
 	return nil
 }

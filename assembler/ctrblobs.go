@@ -1,0 +1,315 @@
+package assembler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"go.uber.org/zap"
+
+	"github.com/edgewright/edgewright/assembler/ctrstore"
+	"github.com/edgewright/edgewright/assembler/oci"
+	"github.com/edgewright/edgewright/inspector"
+	"github.com/edgewright/edgewright/materials"
+)
+
+// DefaultContainerdContentDir is where a stock containerd keeps its blobs.
+const DefaultContainerdContentDir = "/var/lib/containerd/io.containerd.content.v1.content"
+
+// ContainerdStore keeps blobs in containerd's content store, as EVE does:
+// each content tree's blobs are written inside the tree's lease under an
+// ingest ref derived from the digest (a fetch resumes at containerd's
+// recorded offset), committed with edgewright's ownership label and, for an
+// index or manifest, the gc labels that tie it to its children. Once a
+// tree is whole, Seal names it with the image record
+// `<content-tree-id>-<URL>` and drops its lease, so deleting the record is
+// all it takes for containerd's garbage collector to reclaim the blobs.
+// Blobs without edgewright's label are used but never deleted.
+type ContainerdStore struct {
+	Store *ctrstore.Store
+	// Socket is containerd's address, for the survey (SurveyOptions).
+	Socket string
+	// Platform picks a manifest from an index when sealing; zero means
+	// linux/amd64 (as OCICrafts).
+	Platform oci.Platform
+	// ContentDir is containerd's content directory on this host. When a
+	// blob's file is there, raw and qcow2 volumes are made from it
+	// directly; otherwise the blob is staged in a temporary file first.
+	ContentDir string
+	Logger     *zap.Logger
+}
+
+// OpenContainerdStore connects to containerd (socket and namespace from
+// opts) and returns a store whose ContentDir is containerd's default.
+func OpenContainerdStore(ctx context.Context, opts ctrstore.Options) (*ContainerdStore, error) {
+	s, err := ctrstore.Open(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	socket := opts.Socket
+	if socket == "" {
+		socket = ctrstore.DefaultSocket
+	}
+	return &ContainerdStore{Store: s, Socket: socket, ContentDir: DefaultContainerdContentDir, Logger: opts.Logger}, nil
+}
+
+// Close closes the connection to containerd.
+func (c *ContainerdStore) Close() error { return c.Store.Close() }
+
+// Install makes c the crafts' default blob store and its image deleter.
+func (c *ContainerdStore) Install(cr *Crafts) {
+	if cr.Stores == nil {
+		cr.Stores = map[materials.BlobStore]BlobStore{}
+	}
+	cr.Stores[materials.BlobStoreContainerd] = c
+	cr.DefaultStore = materials.BlobStoreContainerd
+	cr.Images = c
+}
+
+// SurveyOptions are the inspector's options for the same containerd and
+// namespace.
+func (c *ContainerdStore) SurveyOptions() *inspector.ContainerdOptions {
+	return &inspector.ContainerdOptions{Socket: c.Socket, Namespace: c.Store.Namespace()}
+}
+
+func (c *ContainerdStore) log() *zap.Logger {
+	if c.Logger == nil {
+		return zap.NewNop()
+	}
+	return c.Logger
+}
+
+// Has reports whether the blob is committed (whoever wrote it).
+func (c *ContainerdStore) Has(ctx context.Context, d digest.Digest) (bool, int64, error) {
+	st, err := c.Store.Status(ctx, d)
+	if err != nil {
+		return false, 0, err
+	}
+	return st.Committed, st.Size, nil
+}
+
+// Ingest refuses: containerd ingests belong to a content tree's lease
+// (IngestFor).
+func (c *ContainerdStore) Ingest(ctx context.Context, b materials.Blob) (Ingest, error) {
+	return nil, terminal("containerd ingest of %s: no content tree given (use IngestFor)", b.Digest)
+}
+
+// IngestFor opens b's ingest inside ct's lease, at containerd's recorded
+// offset. Small blobs (an index, a manifest, a config) start over so they
+// are seen whole at commit, where an index or manifest gets its gc labels.
+func (c *ContainerdStore) IngestFor(ctx context.Context, ct materials.ContentTree, b materials.Blob) (Ingest, error) {
+	desc := ocispec.Descriptor{Digest: b.Digest, Size: b.Size, MediaType: b.MediaType}
+	w, err := c.Store.Writer(ctx, ct.ID, desc)
+	if errors.Is(err, ctrstore.ErrCommitted) {
+		return nil, ErrAlreadyPresent
+	}
+	if err != nil {
+		return nil, fmt.Errorf("content tree %s: %w", ct.ID, err)
+	}
+	in := &ctrIngest{w: w, digest: b.Digest, small: b.Size <= oci.MaxManifestSize && w.Offset() <= oci.MaxManifestSize}
+	if in.small && w.Offset() > 0 {
+		if err := w.Truncate(0); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("blob %s: restart small ingest: %w", b.Digest, err)
+		}
+	}
+	return in, nil
+}
+
+// Hold adds a present blob to ct's lease.
+func (c *ContainerdStore) Hold(ctx context.Context, ct materials.ContentTree, d digest.Digest) error {
+	return c.Store.Keep(ctx, ct.ID, d)
+}
+
+// Open reads a committed blob.
+func (c *ContainerdStore) Open(ctx context.Context, d digest.Digest) (io.ReadCloser, error) {
+	return c.Store.Open(ctx, ocispec.Descriptor{Digest: d})
+}
+
+// Path is the blob's file in ContentDir when it is there, else "".
+func (c *ContainerdStore) Path(d digest.Digest) string {
+	if c.ContentDir == "" || d.Validate() != nil {
+		return ""
+	}
+	p := filepath.Join(c.ContentDir, "blobs", string(d.Algorithm()), d.Encoded())
+	if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
+		return ""
+	}
+	return p
+}
+
+// Delete deletes a blob edgewright wrote (or aborts its ingest); a blob
+// without the ownership label is refused.
+func (c *ContainerdStore) Delete(ctx context.Context, d digest.Digest) error {
+	err := c.Store.DeleteBlob(ctx, d)
+	var fe *ctrstore.ForeignError
+	if errors.As(err, &fe) {
+		return &terminalError{err}
+	}
+	return err
+}
+
+// DeleteImage deletes an image record of edgewright's and its tree's
+// lease; containerd's garbage collector takes the blobs.
+func (c *ContainerdStore) DeleteImage(ctx context.Context, name string) error {
+	err := c.Store.DeleteImage(ctx, name)
+	var fe *ctrstore.ForeignError
+	if errors.As(err, &fe) {
+		return &terminalError{err}
+	}
+	return err
+}
+
+// Seal names a whole content tree with its image record and drops its
+// lease. A tree is whole when its top blob is committed and, for an OCI
+// tree, the manifest (this platform's, under an index) and all the
+// manifest's config and layers are committed too.
+func (c *ContainerdStore) Seal(ctx context.Context, ct materials.ContentTree, top digest.Digest) (bool, error) {
+	desc, whole, err := c.whole(ctx, top)
+	if err != nil || !whole {
+		return false, err
+	}
+	if err := c.Store.SetImage(ctx, ct.ID, ct.URL, desc); err != nil {
+		return false, err
+	}
+	if err := c.Store.ReleaseLease(ctx, ct.ID); err != nil {
+		return true, err
+	}
+	c.log().Debug("content tree sealed", zap.String("contentTree", ct.ID), zap.String("image", ctrstore.ImageName(ct.ID, ct.URL)), zap.String("top", string(top)))
+	return true, nil
+}
+
+// octetStream is the image record's media type for a tree that is a
+// single blob (a VM disk image).
+const octetStream = "application/octet-stream"
+
+// whole reports whether the tree under top is all committed, and top's
+// descriptor for the image record.
+func (c *ContainerdStore) whole(ctx context.Context, top digest.Digest) (ocispec.Descriptor, bool, error) {
+	st, err := c.Store.Status(ctx, top)
+	if err != nil || !st.Committed {
+		return ocispec.Descriptor{}, false, err
+	}
+	desc := ocispec.Descriptor{Digest: top, Size: st.Size, MediaType: octetStream}
+	if st.Size > oci.MaxManifestSize {
+		return desc, true, nil
+	}
+	data, err := readSmallBlob(ctx, c, oci.Descriptor{Digest: top})
+	if err != nil {
+		return desc, false, err
+	}
+	kids, err := oci.Children("", data)
+	if err != nil {
+		return desc, true, nil // not an index or a manifest: a single blob
+	}
+	desc.MediaType = jsonMediaType(data, kids)
+	if len(kids) > 0 && kids[0].Role == oci.RoleManifest {
+		p := c.Platform
+		if p == (oci.Platform{}) {
+			p = oci.DefaultPlatform
+		}
+		m, err := oci.ChoosePlatform(kids, p)
+		if err != nil {
+			return desc, false, nil // nothing for this platform: never whole
+		}
+		if ok, _, err := c.Has(ctx, m.Digest); err != nil || !ok {
+			return desc, false, err
+		}
+		mdata, err := readSmallBlob(ctx, c, m)
+		if err != nil {
+			return desc, false, err
+		}
+		if kids, err = oci.Children(m.MediaType, mdata); err != nil {
+			return desc, false, nil
+		}
+	}
+	for _, k := range kids {
+		if ok, _, err := c.Has(ctx, k.Digest); err != nil || !ok {
+			return desc, false, err
+		}
+	}
+	return desc, true, nil
+}
+
+// jsonMediaType is an index's or manifest's media type: its own field, or
+// OCI's by its shape.
+func jsonMediaType(data []byte, kids []oci.Child) string {
+	var probe struct {
+		MediaType string `json:"mediaType"`
+	}
+	if json.Unmarshal(data, &probe) == nil && (oci.IsIndex(probe.MediaType) || oci.IsManifest(probe.MediaType)) {
+		return probe.MediaType
+	}
+	if len(kids) > 0 && kids[0].Role == oci.RoleManifest {
+		return oci.MediaTypeOCIIndex
+	}
+	return oci.MediaTypeOCIManifest
+}
+
+// ctrIngest adapts a ctrstore.Writer to the engine's Ingest. While the
+// blob is small it keeps a copy, so an index or manifest can be labelled
+// with its children at commit.
+type ctrIngest struct {
+	w      *ctrstore.Writer
+	digest digest.Digest
+	small  bool
+	buf    []byte
+	done   bool
+}
+
+func (in *ctrIngest) Offset() int64 { return in.w.Offset() }
+
+func (in *ctrIngest) Write(p []byte) (int, error) {
+	n, err := in.w.Write(p)
+	if in.small {
+		if len(in.buf)+n > oci.MaxManifestSize {
+			in.small, in.buf = false, nil
+		} else {
+			in.buf = append(in.buf, p[:n]...)
+		}
+	}
+	return n, err
+}
+
+func (in *ctrIngest) Truncate() error {
+	in.buf = in.buf[:0]
+	in.small = true
+	return in.w.Truncate(0)
+}
+
+func (in *ctrIngest) Commit(ctx context.Context, expectedSize int64) error {
+	if in.done {
+		return errors.New("ingest already closed")
+	}
+	in.done = true
+	if expectedSize > 0 && in.w.Offset() != expectedSize {
+		in.w.Close()
+		return &DigestMismatchError{Want: fmt.Sprintf("%s (%d bytes)", in.digest, expectedSize), Got: fmt.Sprintf("%d bytes", in.w.Offset())}
+	}
+	var labels map[string]string
+	if in.small && int64(len(in.buf)) == in.w.Offset() && len(in.buf) > 0 && in.buf[0] == '{' {
+		if l, err := ctrstore.GCLabels("", in.buf); err == nil {
+			labels = l
+		}
+	}
+	err := in.w.Commit(labels)
+	var dm *oci.DigestMismatchError
+	if errors.As(err, &dm) {
+		return &DigestMismatchError{Want: string(dm.Want), Got: string(dm.Got)}
+	}
+	return err
+}
+
+func (in *ctrIngest) Close() error {
+	if in.done {
+		return nil
+	}
+	in.done = true
+	return in.w.Close()
+}
