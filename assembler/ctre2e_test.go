@@ -251,8 +251,8 @@ func TestContainerdEndToEnd(t *testing.T) {
 			minfo, _ := c.ContentStore().Info(nsCtx(ctx, ns), blobs[0])
 			wantLabels := map[string]string{
 				"containerd.io/gc.ref.content.config": cfg.String(),
-				"containerd.io/gc.ref.content.l.0":   mf.Layers[0].Digest.String(),
-				"containerd.io/gc.ref.content.l.1":   mf.Layers[1].Digest.String(),
+				"containerd.io/gc.ref.content.l.0":    mf.Layers[0].Digest.String(),
+				"containerd.io/gc.ref.content.l.1":    mf.Layers[1].Digest.String(),
 			}
 			for k, v := range wantLabels {
 				if minfo.Labels[k] != v {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/edgewright/edgewright/architect"
 	"github.com/edgewright/edgewright/assembler"
+	"github.com/edgewright/edgewright/assembler/ctrstore"
 	"github.com/edgewright/edgewright/foreman"
 	"github.com/edgewright/edgewright/remodel"
 )
@@ -48,11 +49,20 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	rounds := fs.Int("max-rounds", 8, "give up after this many survey/plan/apply rounds")
 	wait := fs.Bool("wait", false, "wait for another assembler on the root instead of refusing")
 	verbose := fs.Bool("v", false, "log every remodel to stderr")
+	ctrSocket := fs.String("containerd", "", "store blobs in the containerd at `SOCKET` (default: the blob directory under the root)")
+	ctrNS := fs.String("namespace", ctrstore.DefaultNamespace, "containerd `NAMESPACE` (with --containerd)")
+	ctrContent := fs.String("containerd-content", assembler.DefaultContainerdContentDir, "containerd's content `DIR`, read directly for raw and qcow2 volumes when there (with --containerd)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *config == "" || *root == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: wright apply --config FILE --root DIR [--json] [--wait]")
+		fmt.Fprintln(stderr, "usage: wright apply --config FILE --root DIR [--containerd SOCKET [--namespace NS]] [--json] [--wait]")
+		return 2
+	}
+	nsSet := false
+	fs.Visit(func(f *flag.Flag) { nsSet = nsSet || f.Name == "namespace" })
+	if nsSet && *ctrSocket == "" {
+		fmt.Fprintln(stderr, "wright apply: --namespace needs --containerd SOCKET")
 		return 2
 	}
 	var data []byte
@@ -98,6 +108,19 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	// OCI crafts.
 	var crafts assembler.Crafts
 	(&assembler.OCICrafts{Logger: log}).Install(&crafts)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *ctrSocket != "" {
+		// Blobs go to containerd; the survey reads the same namespace.
+		cs, err := assembler.OpenContainerdStore(ctx, ctrstore.Options{Socket: *ctrSocket, Namespace: *ctrNS, Logger: log})
+		if err != nil {
+			fmt.Fprintf(stderr, "wright apply: --containerd %s --namespace %s: %v\n", *ctrSocket, *ctrNS, err)
+			return 1
+		}
+		defer cs.Close()
+		cs.ContentDir = *ctrContent
+		cs.Install(&crafts)
+	}
 	a, err := assembler.New(assembler.Options{
 		Root: *root, Logger: log, WaitForLock: *wait, Progress: bars.event,
 		Crafts: crafts, AfterJournalWrite: crashHook(),
@@ -106,8 +129,6 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wright apply: %v\n", err)
 		return 1
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	res, err := a.Converge(ctx, bp, assembler.ConvergeOptions{
 		Foreman: foreman.Options{
 			GracePeriod: *grace, MassDeleteShare: *share, AllowMassDelete: *allowMass, CleanUp: *cleanUp,
