@@ -117,7 +117,7 @@ func (s *surveyor) blobEntry(dirfd int, rel string, e dirent, ingest bool, b *ma
 		return
 	}
 	if m, ok := sniffManifest(data); ok {
-		b.MediaType, b.Children = m.mediaType, m.children
+		b.MediaType, b.Children, b.ChildBlobs = m.mediaType, m.children, m.childBlobs
 		for _, bad := range m.bad {
 			s.diag(materials.SeverityWarning, b.Path, nil, "manifest names an invalid digest "+fmt.Sprintf("%q", bad))
 		}

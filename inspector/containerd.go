@@ -126,6 +126,16 @@ func (s *surveyor) containerd(ctx context.Context, o *ContainerdOptions) ([]mate
 		s.diag(materials.SeverityError, where, err, "cannot walk the content store; its blob list is incomplete")
 	}
 
+	// A blob with gc children is an index or a manifest: read it (it is
+	// small) for its media type and what it says of each child, so that
+	// the children's downloads know their sizes before any image record
+	// names the tree.
+	for i := range blobs {
+		if b := &blobs[i]; len(b.Children) > 0 && b.MediaType == "" && b.Size > 0 && b.Size < maxSniff {
+			s.sniffContainerd(ctx, cs, b)
+		}
+	}
+
 	statuses, err := cs.ListStatuses(ctx)
 	if err != nil {
 		s.diag(materials.SeverityError, where, err, "cannot list ingests; partial downloads are missing")
@@ -248,7 +258,7 @@ func (s *surveyor) sniffContainerd(ctx context.Context, cs content.Store, b *mat
 		return
 	}
 	if m, ok := sniffManifest(data); ok {
-		b.MediaType, b.Children = m.mediaType, m.children
+		b.MediaType, b.Children, b.ChildBlobs = m.mediaType, m.children, m.childBlobs
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/edgewright/edgewright/materials"
 )
 
 // Docker's media types, which registries still serve beside OCI's.
@@ -17,7 +19,9 @@ const (
 type sniffed struct {
 	mediaType string
 	children  []digest.Digest
-	bad       []string // child digests that do not parse
+	// childBlobs describe children, in the same order.
+	childBlobs []materials.Blob
+	bad        []string // child digests that do not parse
 }
 
 // ociDoc holds the fields of an index and of a manifest at once.
@@ -61,14 +65,21 @@ func sniffManifest(data []byte) (sniffed, bool) {
 		return sniffed{}, false
 	}
 	set := map[digest.Digest]bool{}
+	desc := map[digest.Digest]materials.Blob{}
 	for _, c := range descs {
 		if err := c.Digest.Validate(); err != nil {
 			out.bad = append(out.bad, string(c.Digest))
 			continue
 		}
 		set[c.Digest] = true
+		if _, ok := desc[c.Digest]; !ok {
+			desc[c.Digest] = materials.Blob{Digest: c.Digest, Size: c.Size, MediaType: c.MediaType}
+		}
 	}
 	out.children = sortedDigests(set)
+	for _, d := range out.children {
+		out.childBlobs = append(out.childBlobs, desc[d])
+	}
 	return out, true
 }
 

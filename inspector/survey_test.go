@@ -260,6 +260,21 @@ func TestSurveyBlobDir(t *testing.T) {
 	if len(fp.Blobs) != 13 {
 		t.Errorf("%d blobs, want 13", len(fp.Blobs))
 	}
+	// What the manifest says of each child travels with it, in Children's
+	// order, so downloads of the children know their sizes.
+	wantDescs := map[digest.Digest]materials.Blob{
+		config: {Digest: config, Size: 70, MediaType: "application/vnd.oci.image.config.v1+json"},
+		layer1: {Digest: layer1, Size: 29, MediaType: "application/vnd.oci.image.layer.v1.tar"},
+		layer2: {Digest: layer2, Size: 9, MediaType: "application/vnd.oci.image.layer.v1.tar"},
+	}
+	m := byPath[p(manifest)]
+	var wantBlobs []materials.Blob
+	for _, c := range m.Children {
+		wantBlobs = append(wantBlobs, wantDescs[c])
+	}
+	if diff := cmp.Diff(wantBlobs, m.ChildBlobs); diff != "" {
+		t.Errorf("manifest child blobs (-want +got):\n%s", diff)
+	}
 	if d := diagAt(fp, p(index)); d == nil || !strings.Contains(d.Message, `invalid digest "not-a-digest"`) {
 		t.Errorf("diagnostics %v, want the invalid child digest of the index", fp.Diagnostics)
 	}

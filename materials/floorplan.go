@@ -90,9 +90,13 @@ type BlobRecord struct {
 	Path string `json:"path,omitempty"`
 	// Children are the blobs this one references (an index's manifests, a
 	// manifest's config and layers), from gc labels or the parsed manifest.
-	Children  []digest.Digest `json:"children,omitempty"`
-	CreatedAt time.Time       `json:"createdAt"`
-	UpdatedAt time.Time       `json:"updatedAt"`
+	Children []digest.Digest `json:"children,omitempty"`
+	// ChildBlobs describe Children, in the same order, when the inspector
+	// read the manifest: their sizes and media types tell a download what
+	// it fetches and how many bytes it will take.
+	ChildBlobs []Blob    `json:"childBlobs,omitempty"`
+	CreatedAt  time.Time `json:"createdAt"`
+	UpdatedAt  time.Time `json:"updatedAt"`
 }
 
 // ImageRecord is a containerd image record.
