@@ -222,6 +222,7 @@ func (p *planner) walk(ts *treeState, d digest.Digest, parent, top bool) {
 	if !ts.oci || !parent {
 		return
 	}
+	p.noteChildren(rec)
 	if isIndex(rec) {
 		found := false
 		for _, c := range rec.Children {
@@ -325,8 +326,35 @@ func (p *planner) download(ts *treeState, d digest.Digest, part *materials.BlobR
 	if part != nil {
 		r.Blob.MediaType = part.MediaType
 	}
+	// What the parent manifest says of a child: its size (for progress,
+	// resume and disk admission) and media type (which endpoint serves it).
+	if desc, ok := p.childDesc[d]; ok {
+		if r.Blob.Size <= 0 && desc.Size > 0 {
+			r.Blob.Size = desc.Size
+			r.Bytes = max(desc.Size-off, 0)
+		}
+		if r.Blob.MediaType == "" {
+			r.Blob.MediaType = desc.MediaType
+		}
+	}
 	p.pending(ts, r)
 	return id
+}
+
+// noteChildren remembers what a present index or manifest says of each of
+// its children, for their downloads.
+func (p *planner) noteChildren(rec *materials.BlobRecord) {
+	if len(rec.ChildBlobs) == 0 {
+		return
+	}
+	if p.childDesc == nil {
+		p.childDesc = map[digest.Digest]materials.Blob{}
+	}
+	for _, b := range rec.ChildBlobs {
+		if _, seen := p.childDesc[b.Digest]; !seen {
+			p.childDesc[b.Digest] = b
+		}
+	}
 }
 
 func (p *planner) verify(ts *treeState, d digest.Digest, rec *materials.BlobRecord, reason string) string {

@@ -85,6 +85,8 @@ type planner struct {
 	// remodels must carry the trees they belong to.
 	treeGuards bool
 	blobTrees  map[digest.Digest][]string
+	// childDesc is what present manifests say of their children.
+	childDesc map[digest.Digest]materials.Blob
 
 	nodes []*node
 	byID  map[string]*node

@@ -183,7 +183,7 @@ var testEpoch = time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
 //	protect|hold|purge KIND ID [reason=S]   withheld KIND ID   incomplete   error PATH MESSAGE...
 //	last <any blueprint line>               (the journal's LastApplied)
 //	file PATH [vsize=N] [alloc=N] [state=S] [reason=S] [dir]
-//	blob HEX [store=S] [state=S] [size=N] [offset=N] [children=H,H] [index|manifest] [owned] [reason=S]
+//	blob HEX [store=S] [state=S] [size=N] [offset=N] [children=H,H] [sizes=N,N] [index|manifest] [owned] [reason=S]
 //	image NAME target=HEX [blobs=H,H] [owned]
 //	inflight ACTION KIND ID [at=T]   unref KIND ID since=T   latch TREE#GEN url=U digest=HEX
 //	limit [action=A] [KIND ID] [reason=S]   fingerprint S | compute-fingerprint
@@ -313,6 +313,13 @@ func parseCase(cmd string, input []string) (*materials.Blueprint, *materials.Flo
 			if s, ok := a.kv["children"]; ok {
 				for _, c := range strings.Split(s, ",") {
 					b.Children = append(b.Children, dg(c))
+				}
+			}
+			// sizes=N,N gives what the manifest says of each child.
+			if s, ok := a.kv["sizes"]; ok {
+				for i, n := range strings.Split(s, ",") {
+					b.ChildBlobs = append(b.ChildBlobs, materials.Blob{Digest: b.Children[i], Size: size(n),
+						MediaType: "application/vnd.oci.image.layer.v1.tar+gzip"})
 				}
 			}
 			switch {
