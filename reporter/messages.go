@@ -98,8 +98,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KIND\tID\tGEN\tSTATE\tPROGRESS\tUSED/MAX\tREFS")
 	for _, v := range r.Volumes {
+		maxSize := "-" // a container volume has no size of its own
+		if m := v.GetResources().GetMaxSizeBytes(); m > 0 {
+			maxSize = human(m)
+		}
 		fmt.Fprintf(tw, "volume\t%s\t%d\t%s\t%d%%\t%s/%s\t%d\n", name(v.Uuid, v.DisplayName), v.GenerationCount, v.State,
-			v.ProgressPercentage, human(v.GetResources().GetCurSizeBytes()), human(v.GetResources().GetMaxSizeBytes()), v.GetUsage().GetRefCount())
+			v.ProgressPercentage, human(v.GetResources().GetCurSizeBytes()), maxSize, v.GetUsage().GetRefCount())
 	}
 	for _, c := range r.ContentTrees {
 		fmt.Fprintf(tw, "content-tree\t%s\t%d\t%s\t%d%%\t%s/-\t%d\n", name(c.Uuid, c.DisplayName), c.GenerationCount, c.State,
