@@ -219,7 +219,9 @@ func TestUsageAcrossCheckpointsAndRestart(t *testing.T) {
 	vol := func(id string, gen int64, refs int, tree string) materials.Volume {
 		return materials.Volume{ID: id, Generation: gen, Origin: materials.OriginDownload, ContentTree: tree, RefCount: refs}
 	}
-	ref := func(k materials.MaterialKind, id string) materials.MaterialRef { return materials.MaterialRef{Kind: k, ID: id} }
+	ref := func(k materials.MaterialKind, id string) materials.MaterialRef {
+		return materials.MaterialRef{Kind: k, ID: id}
+	}
 	steps := []struct {
 		name string
 		at   time.Time

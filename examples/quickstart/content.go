@@ -30,10 +30,10 @@ import (
 // in-process registry. Nothing is downloaded from outside.
 type content struct {
 	httpURL, registryHost string
-	raw, qcow2           []byte
-	rawSHA, qcow2SHA     string
-	image                string // repo:tag in the registry
-	servers              []*httptest.Server
+	raw, qcow2            []byte
+	rawSHA, qcow2SHA      string
+	image                 string // repo:tag in the registry
+	servers               []*httptest.Server
 }
 
 func (c *content) Close() {
