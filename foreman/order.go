@@ -105,6 +105,9 @@ func (p *planner) why(n *node, mass string) string {
 	if !p.valid {
 		return "blueprint is incomplete or has errors: no destructive remodel"
 	}
+	if p.surveyGap != "" {
+		return p.surveyGap
+	}
 	for _, w := range p.withheld {
 		if n.covers(w) || (w.Kind == materials.KindApp && n.app != "" && n.app == w.ID) {
 			return "withheld: the config names " + w.String() + " but an error kept it out of the blueprint"

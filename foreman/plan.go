@@ -65,6 +65,9 @@ type planner struct {
 	opts      Options
 	now       time.Time
 	valid     bool
+	// surveyGap says why the floorplan may be missing things (the survey
+	// reported an error): then nothing is destroyed on its strength.
+	surveyGap string
 	store     materials.BlobStore
 
 	trees    []*materials.ContentTree // bp trees, by id
@@ -113,6 +116,12 @@ func newPlanner(bp *materials.Blueprint, fp *materials.Floorplan, opts Options) 
 		fp = &materials.Floorplan{}
 	}
 	p := &planner{bp: bp, fp: fp, opts: opts, now: opts.Now, valid: bp.Valid(), store: opts.Store}
+	for _, d := range fp.Diagnostics {
+		if d.Severity == materials.SeverityError {
+			p.surveyGap = "the survey is incomplete (" + d.Path + ": " + d.Message + "): no destructive remodel"
+			break
+		}
+	}
 	if p.store == "" {
 		p.store = materials.BlobStoreDir
 	}

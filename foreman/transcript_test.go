@@ -187,6 +187,7 @@ var testEpoch = time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
 //	image NAME target=HEX [blobs=H,H] [owned]
 //	inflight ACTION KIND ID [at=T]   unref KIND ID since=T   latch TREE#GEN url=U digest=HEX
 //	limit [action=A] [KIND ID] [reason=S]   fingerprint S | compute-fingerprint
+//	survey-error PATH MESSAGE...           (an error diagnostic of the Floorplan)
 //
 // HEX is a short hex string repeated to 64 digits; sizes take K, M, G;
 // times are RFC 3339 or relative to now (-2h). `file vault/NAME` and
@@ -365,6 +366,8 @@ func parseCase(cmd string, input []string) (*materials.Blueprint, *materials.Flo
 				l.Target = &r
 			}
 			opts.Limitations = append(opts.Limitations, l)
+		case "survey-error":
+			fp.Diagnostics = append(fp.Diagnostics, materials.Diagnostic{Severity: materials.SeverityError, Path: a.pos(0), Message: strings.Join(a.positional[1:], " ")})
 		case "fingerprint":
 			fp.Fingerprint = a.pos(0)
 		case "compute-fingerprint":
