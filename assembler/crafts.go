@@ -140,3 +140,11 @@ var ErrAlreadyPresent = errors.New("blob already present")
 type Describer interface {
 	Describe(ctx context.Context, req FetchRequest, store BlobStore) (materials.Blob, error)
 }
+
+// Follower is a Fetcher that knows what a present blob implies but the
+// plan cannot name before it is read: an OCI index's manifest for this
+// platform. The engine fetches it in the same remodel.
+type Follower interface {
+	Fetcher
+	Follow(ctx context.Context, req FetchRequest, store BlobStore) (materials.Blob, bool, error)
+}

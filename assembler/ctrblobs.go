@@ -127,8 +127,20 @@ func (c *ContainerdStore) Hold(ctx context.Context, ct materials.ContentTree, d 
 	return c.Store.Keep(ctx, ct.ID, d)
 }
 
-// Open reads a committed blob.
+// Open reads a committed blob: from its file in ContentDir when it is
+// there (containerd's committed blobs are immutable, and this one is held
+// by the tree's lease or image record), else through containerd's API,
+// which costs a round trip per MiB.
 func (c *ContainerdStore) Open(ctx context.Context, d digest.Digest) (io.ReadCloser, error) {
+	if ok, _, err := c.Has(ctx, d); err != nil {
+		return nil, err
+	} else if ok {
+		if p := c.Path(d); p != "" {
+			if f, err := os.Open(p); err == nil {
+				return f, nil
+			}
+		}
+	}
 	return c.Store.Open(ctx, ocispec.Descriptor{Digest: d})
 }
 

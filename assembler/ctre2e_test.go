@@ -347,3 +347,79 @@ func keys(m map[string]string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// TestOCIIndexIntoBlobDir converges a multi-platform image (an index of an
+// arm64 and an amd64 manifest) into the blob directory: the index and this
+// platform's manifest come in one download, only amd64's blobs are
+// fetched, the volume holds amd64's files, and a second converge is a
+// no-op.
+func TestOCIIndexIntoBlobDir(t *testing.T) {
+	ctx := context.Background()
+	proxy := &countingProxy{}
+	push, serve := registries[0].start(t, proxy)
+	amd, want := whiteoutImage(t)
+	arm, err := mutate.AppendLayers(empty.Image, layerOf(t, false, tarEntry{"arm", "64", tar.TypeReg}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	arm, _ = mutate.ConfigFile(arm, &v1.ConfigFile{OS: "linux", Architecture: "arm64"})
+	idx := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: arm, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}},
+		mutate.IndexAddendum{Add: amd, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}})
+	ref, _ := name.ParseReference(push+"/multi/app:v2", name.Insecure)
+	if err := remote.WriteIndex(ref, idx); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	converge := func() *assembler.ConvergeResult {
+		t.Helper()
+		var crafts assembler.Crafts
+		(&assembler.OCICrafts{}).Install(&crafts)
+		a, err := assembler.New(assembler.Options{Root: root, Crafts: crafts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := a.Converge(ctx, ociBlueprint(serve, "multi/app:v2"), assembler.ConvergeOptions{})
+		if err != nil {
+			for _, f := range res.Failed {
+				t.Logf("failed %s: %s", f.RemodelID, f.Error)
+			}
+			t.Fatalf("converge: %v", err)
+		}
+		return res
+	}
+	res := converge()
+	if !res.Converged || res.Rounds > 4 {
+		t.Fatalf("converged %v in %d rounds: want converged in at most 4 (resolve, index+manifest, blobs, check)", res.Converged, res.Rounds)
+	}
+	armLayers, _ := arm.Layers()
+	armLayer, _ := armLayers[0].Digest()
+	if _, err := os.Stat(filepath.Join(root, "persist", "blobs", "sha256", armLayer.Hex)); !os.IsNotExist(err) {
+		t.Errorf("arm64's layer was fetched (stat: %v)", err)
+	}
+	vol := filepath.Join(root, "persist", "vault", "volumes", e2eVolume+"#1.container")
+	got := map[string]string{}
+	filepath.WalkDir(vol, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == vol {
+			return err
+		}
+		rel, _ := filepath.Rel(vol, p)
+		if d.IsDir() {
+			got[rel+"/"] = ""
+			return nil
+		}
+		b, _ := os.ReadFile(p)
+		got[rel] = string(b)
+		return nil
+	})
+	if !sameFiles(got, want) {
+		t.Fatalf("volume files %v, want %v", keys(got), keys(want))
+	}
+	before := proxy.count("")
+	if res := converge(); res.Rounds != 1 || len(res.Reports) != 0 {
+		t.Fatalf("second converge: %d rounds, %d reports: want a no-op", res.Rounds, len(res.Reports))
+	}
+	if n := proxy.count("") - before; n != 0 {
+		t.Fatalf("second converge sent %d registry requests", n)
+	}
+}

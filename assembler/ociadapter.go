@@ -284,3 +284,34 @@ func (o *OCICrafts) Describe(ctx context.Context, req FetchRequest, store BlobSt
 	}
 	return b, nil
 }
+
+// Follow names an index's manifest for the crafts' platform, so the engine
+// fetches it with the index: the foreman learns the manifest only from a
+// survey after the index is stored. Anything else implies nothing.
+func (o *OCICrafts) Follow(ctx context.Context, req FetchRequest, store BlobStore) (materials.Blob, bool, error) {
+	b := req.Blob
+	if b.Size > oci.MaxManifestSize || (b.MediaType != "" && !oci.IsIndex(b.MediaType)) {
+		return materials.Blob{}, false, nil
+	}
+	_, size, err := store.Has(ctx, b.Digest)
+	if err != nil || size > oci.MaxManifestSize {
+		return materials.Blob{}, false, err
+	}
+	data, err := readSmallBlob(ctx, store, oci.Descriptor{Digest: b.Digest})
+	if err != nil {
+		return materials.Blob{}, false, err
+	}
+	kids, err := oci.Children("", data)
+	if err != nil || len(kids) == 0 || kids[0].Role != oci.RoleManifest {
+		return materials.Blob{}, false, nil
+	}
+	p := o.Platform
+	if p == (oci.Platform{}) {
+		p = oci.DefaultPlatform
+	}
+	m, err := oci.ChoosePlatform(kids, p)
+	if err != nil {
+		return materials.Blob{}, false, &terminalError{fmt.Errorf("content tree %s: index %s: %w", req.ContentTree.ID, b.Digest, err)}
+	}
+	return materials.Blob{Digest: m.Digest, Size: m.Size, MediaType: m.MediaType}, true, nil
+}

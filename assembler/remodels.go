@@ -219,6 +219,10 @@ func (w *walk) download(ctx context.Context, r *remodel.Remodel) (outcome, error
 				return outcome{}, err
 			}
 		}
+		n, err := w.follow(ctx, r, store, ct, blob)
+		if n > 0 || err != nil {
+			return outcome{bytes: n}, err
+		}
 		return outcome{reason: "already present"}, nil
 	}
 	if len(ct.Datastores) == 0 {
@@ -240,7 +244,8 @@ func (w *walk) download(ctx context.Context, r *remodel.Remodel) (outcome, error
 		n, err := w.fetchInto(ctx, r, f, store, FetchRequest{Datastore: ds, ContentTree: ct, Blob: blob})
 		written += n
 		if err == nil {
-			return outcome{bytes: written}, nil
+			n, err := w.follow(ctx, r, store, ct, blob)
+			return outcome{bytes: written + n}, err
 		}
 		lastErr = err
 		if ctx.Err() != nil || classify(ctx, err) != classTerminal {
@@ -249,6 +254,53 @@ func (w *walk) download(ctx context.Context, r *remodel.Remodel) (outcome, error
 		}
 	}
 	return outcome{bytes: written}, lastErr
+}
+
+// follow fetches the blob a present one implies but the plan could not
+// name before it was read: an OCI index's manifest for this platform. The
+// caller holds blob's key lock.
+func (w *walk) follow(ctx context.Context, r *remodel.Remodel, store BlobStore, ct materials.ContentTree, blob materials.Blob) (int64, error) {
+	var lastErr error
+	for _, dsID := range ct.Datastores {
+		ds, ok := w.datastores[dsID]
+		if !ok {
+			continue
+		}
+		fl, ok := w.a.crafts.Fetchers[ds.Type].(Follower)
+		if !ok {
+			continue
+		}
+		req := FetchRequest{Datastore: ds, ContentTree: ct, Blob: blob}
+		next, ok, err := fl.Follow(ctx, req, store)
+		if err != nil || !ok {
+			return 0, err
+		}
+		unlock, err := w.a.keys.lock(ctx, blobKey(next.Digest))
+		if err != nil {
+			return 0, err
+		}
+		n, err := func() (int64, error) {
+			defer unlock()
+			if ok, _, err := store.Has(ctx, next.Digest); err != nil {
+				return 0, err
+			} else if ok {
+				if ts, isTree := store.(TreeStore); isTree {
+					return 0, ts.Hold(ctx, ct, next.Digest)
+				}
+				return 0, nil
+			}
+			req.Blob = next
+			return w.fetchInto(ctx, r, fl, store, req)
+		}()
+		if err == nil {
+			return n, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil || classify(ctx, err) != classTerminal {
+			break
+		}
+	}
+	return 0, lastErr
 }
 
 func (w *walk) fetchInto(ctx context.Context, r *remodel.Remodel, f Fetcher, store BlobStore, req FetchRequest) (int64, error) {

@@ -19,7 +19,7 @@
 # goal: median ratio <= 0.8, and wright apply's peak RSS <= 64 MiB.
 # OCIPULL=1 also times `ocipull` (the same crafts without plan and journal).
 #
-# Usage: bench/fetch.sh   (env: SIZE_MIB=1024 RUNS=5 PULL=1 OCIPULL=0 WORK=/var/tmp)
+# Usage: bench/fetch.sh   (env: SIZE_MIB=1024 RUNS=5 FETCH=1 PULL=1 OCIPULL=0 WORK=/var/tmp)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MIB=${SIZE_MIB:-1024}
@@ -80,6 +80,9 @@ blob="http://$host/v2/bench/big/blobs/$digest"
 
 # Warm the registry's page cache once so both sides read from memory.
 curl -fsS -o /dev/null "$blob"
+median() { sort -n "$1" | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+if [ "${FETCH:-1}" = 1 ]; then
 
 run_curl() {
 	rm -f "$work/out/curl.bin"
@@ -102,7 +105,6 @@ for i in $(seq "$RUNS"); do
 	echo "run $i: curl $(tail -1 "$work/curl.times")s  ocifetch $(tail -1 "$work/fetch.times")s ($(tail -1 "$work/fetch.rss") KiB peak RSS)  ratio $(tail -1 "$work/ratios")"
 done
 
-median() { sort -n "$1" | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 mc=$(median "$work/curl.times")
 mf=$(median "$work/fetch.times")
 mr=$(median "$work/ratios")
@@ -116,6 +118,7 @@ awk -v mc="$mc" -v mf="$mf" -v mr="$mr" -v rss="$rss" -v crss="$curlrss" -v size
 	printf "  median of per-run ratios ocifetch/curl = %.2f (goal <= 1.3): %s  (ratio of medians %.2f)\n", ratio, (ratio <= 1.3 ? "met" : "NOT met"), mf / mc
 	printf "  ocifetch peak RSS = %.1f MiB (goal <= 64 MiB): %s\n", rss/1024, (rss/1024 <= 64 ? "met" : "NOT met")
 }'
+fi
 
 if [ "$PULL" != 1 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ] || ! command -v containerd >/dev/null || ! command -v ctr >/dev/null; then
