@@ -7,7 +7,10 @@
 // another, printing those plans and results, and ends with the status
 // report the controller would get.
 //
-//	go run ./examples/quickstart [--root DIR]
+// Blobs go to containerd when a socket is given or found at containerd's
+// default address, and to a blob directory under the root otherwise.
+//
+//	go run ./examples/quickstart [--root DIR] [--containerd SOCKET] [--namespace NS] [--no-containerd]
 package main
 
 import (
@@ -15,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -27,6 +31,7 @@ import (
 
 	"github.com/edgewright/edgewright/architect"
 	"github.com/edgewright/edgewright/assembler"
+	"github.com/edgewright/edgewright/assembler/ctrstore"
 	"github.com/edgewright/edgewright/inspector"
 	"github.com/edgewright/edgewright/journal"
 	"github.com/edgewright/edgewright/materials"
@@ -36,10 +41,19 @@ import (
 
 func main() {
 	root := flag.String("root", "", "device root to reconcile (default: a fresh temporary directory, kept)")
+	socket := flag.String("containerd", "", "store blobs in the containerd at `SOCKET` (default: "+ctrstore.DefaultSocket+" when it answers, else a blob directory)")
+	ns := flag.String("namespace", "", "containerd `NAMESPACE` (default: a fresh one per run)")
+	noCtr := flag.Bool("no-containerd", false, "use the blob directory even when containerd is found")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *root, os.Stdout); err != nil {
+	if *socket == "" && !*noCtr && answers(ctrstore.DefaultSocket) {
+		*socket = ctrstore.DefaultSocket
+	}
+	if *socket != "" && *ns == "" {
+		*ns = fmt.Sprintf("edgewright-quickstart-%d", time.Now().Unix())
+	}
+	if err := run(ctx, options{root: *root, socket: *socket, namespace: *ns}, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
@@ -91,8 +105,26 @@ func config(c *content, dataGen int, withScratch bool) []byte {
 		appID, volRoot, volData, dataGen, volAppFS, scratchRef)
 }
 
-func run(ctx context.Context, root string, out io.Writer) error {
+type options struct {
+	root string
+	// socket and namespace, when socket is set, put the blobs in
+	// containerd.
+	socket, namespace string
+}
+
+// answers reports whether a unix socket accepts a connection.
+func answers(socket string) bool {
+	c, err := net.DialTimeout("unix", socket, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+func run(ctx context.Context, o options, out io.Writer) error {
 	start := time.Now()
+	root := o.root
 	work, err := os.MkdirTemp("", "edgewright-quickstart-content-")
 	if err != nil {
 		return err
@@ -115,6 +147,19 @@ func run(ctx context.Context, root string, out io.Writer) error {
 	var crafts assembler.Crafts
 	log := zap.NewNop()
 	(&assembler.OCICrafts{Logger: log}).Install(&crafts)
+	var survey inspector.Options
+	if o.socket != "" {
+		cs, err := assembler.OpenContainerdStore(ctx, ctrstore.Options{Socket: o.socket, Namespace: o.namespace, Logger: log})
+		if err != nil {
+			return fmt.Errorf("containerd at %s: %w", o.socket, err)
+		}
+		defer cs.Close()
+		cs.Install(&crafts)
+		survey.Containerd = cs.SurveyOptions()
+		fmt.Fprintf(out, "blobs: containerd at %s, namespace %s\n\n", o.socket, o.namespace)
+	} else {
+		fmt.Fprintf(out, "blobs: the blob directory under the root (no containerd)\n\n")
+	}
 	prog := &progressLines{out: out}
 	a, err := assembler.New(assembler.Options{Root: root, Logger: log, Crafts: crafts, Progress: prog.event})
 	if err != nil {
@@ -153,7 +198,8 @@ func run(ctx context.Context, root string, out io.Writer) error {
 		}
 	}
 	fmt.Fprintln(out, "== what the controller hears (wright status):")
-	if err := status(ctx, root, steps[len(steps)-1].cfg, out); err != nil {
+	survey.Root = root
+	if err := status(ctx, survey, steps[len(steps)-1].cfg, out); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\ndone in %s; the root is %s\n", time.Since(start).Round(time.Millisecond), root)
@@ -170,13 +216,15 @@ func printResult(out io.Writer, res *assembler.ConvergeResult) {
 	fmt.Fprintf(out, "-- result: converged in %d rounds: %d remodels done, %d failed, %d skipped\n\n", res.Rounds, done, failed, skipped)
 }
 
-func status(ctx context.Context, root string, cfg []byte, out io.Writer) error {
+func status(ctx context.Context, so inspector.Options, cfg []byte, out io.Writer) error {
+	root := so.Root
 	j, err := journal.OpenRoot(root, journal.Options{ReadOnly: true})
 	if err != nil {
 		return err
 	}
 	defer j.Close()
-	fp, err := inspector.Survey(ctx, inspector.Options{Root: root, Journal: j})
+	so.Journal = j
+	fp, err := inspector.Survey(ctx, so)
 	if err != nil {
 		return err
 	}

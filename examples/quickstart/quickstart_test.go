@@ -11,14 +11,32 @@ import (
 	"github.com/edgewright/edgewright/internal/testenv"
 )
 
-// TestQuickstart runs the main job into a temporary root and checks what
-// it printed and left on disk: three rounds of plans, a purge, a delete,
-// the status table, and exactly the volumes of the second config.
+// TestQuickstart runs the main job into a temporary root, with the blob
+// directory and with a real confined containerd, and checks what it
+// printed and left on disk: the plans, a purge, a delete, the status
+// table, and exactly the volumes of the second config.
 func TestQuickstart(t *testing.T) {
 	testenv.QemuImg(t)
-	root := t.TempDir()
+	t.Run("blob directory", func(t *testing.T) { quickstart(t, options{root: t.TempDir()}) })
+	t.Run("containerd", func(t *testing.T) {
+		c := testenv.StartContainerd(t)
+		out := quickstart(t, options{root: t.TempDir(), socket: c.Address, namespace: "quickstart"})
+		if !strings.Contains(out, "blobs: containerd at "+c.Address) {
+			t.Errorf("containerd was not used:\n%s", out)
+		}
+		// The blobs are in containerd's content store, not the blob dir.
+		ents, err := os.ReadDir(filepath.Join(c.ContentDir(), "blobs", "sha256"))
+		if err != nil || len(ents) < 5 {
+			t.Errorf("containerd holds %d blobs (%v), want the 2 disk images and the OCI image's", len(ents), err)
+		}
+	})
+}
+
+func quickstart(t *testing.T, o options) string {
+	t.Helper()
+	root := o.root
 	var out bytes.Buffer
-	if err := run(context.Background(), root, &out); err != nil {
+	if err := run(context.Background(), o, &out); err != nil {
 		t.Fatalf("quickstart: %v\n%s", err, out.String())
 	}
 	for _, want := range []string{
@@ -57,4 +75,5 @@ func TestQuickstart(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(fs, "app/new.conf")); err != nil {
 		t.Errorf("app/new.conf: %v", err)
 	}
+	return out.String()
 }
