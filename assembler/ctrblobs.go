@@ -101,8 +101,9 @@ func (c *ContainerdStore) Ingest(ctx context.Context, b materials.Blob) (Ingest,
 }
 
 // IngestFor opens b's ingest inside ct's lease, at containerd's recorded
-// offset. Small blobs (an index, a manifest, a config) start over so they
-// are seen whole at commit, where an index or manifest gets its gc labels.
+// offset. A small blob that may be an index or a manifest (its media type
+// says so, or is unknown) starts over so it is seen whole at commit, where
+// an index or manifest gets its gc labels.
 func (c *ContainerdStore) IngestFor(ctx context.Context, ct materials.ContentTree, b materials.Blob) (Ingest, error) {
 	desc := ocispec.Descriptor{Digest: b.Digest, Size: b.Size, MediaType: b.MediaType}
 	w, err := c.Store.Writer(ctx, ct.ID, desc)
@@ -112,7 +113,10 @@ func (c *ContainerdStore) IngestFor(ctx context.Context, ct materials.ContentTre
 	if err != nil {
 		return nil, fmt.Errorf("content tree %s: %w", ct.ID, err)
 	}
-	in := &ctrIngest{w: w, digest: b.Digest, small: b.Size <= oci.MaxManifestSize && w.Offset() <= oci.MaxManifestSize}
+	// Only what may be an index or a manifest is kept whole (and started
+	// over); a layer of any size resumes.
+	mayList := b.MediaType == "" || oci.IsIndex(b.MediaType) || oci.IsManifest(b.MediaType)
+	in := &ctrIngest{w: w, digest: b.Digest, small: mayList && b.Size <= oci.MaxManifestSize && w.Offset() <= oci.MaxManifestSize}
 	if in.small && w.Offset() > 0 {
 		if err := w.Truncate(0); err != nil {
 			w.Close()

@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"encoding/base64"
+	"math/rand/v2"
 	"context"
 	"io"
 	"io/fs"
@@ -81,7 +83,11 @@ func layerOf(t *testing.T, gz bool, entries ...tarEntry) v1.Layer {
 // (`.wh.a`) and makes a directory opaque (`.wh..wh..opq`).
 func whiteoutImage(t *testing.T) (v1.Image, map[string]string) {
 	t.Helper()
-	big := strings.Repeat("b", 600<<10)
+	// Incompressible, so the gzip layer is large enough to be cut mid-way.
+	rnd := make([]byte, 450<<10)
+	src := rand.NewChaCha8([32]byte{1, 2, 3})
+	src.Read(rnd)
+	big := base64.StdEncoding.EncodeToString(rnd)
 	l1 := layerOf(t, true,
 		tarEntry{"etc/", "", tar.TypeDir}, tarEntry{"etc/a", "alpha", tar.TypeReg}, tarEntry{"etc/b", big, tar.TypeReg},
 		tarEntry{"opt/", "", tar.TypeDir}, tarEntry{"opt/old1", "one", tar.TypeReg}, tarEntry{"opt/sub/", "", tar.TypeDir},
@@ -101,10 +107,15 @@ func whiteoutImage(t *testing.T) (v1.Image, map[string]string) {
 	return img, want
 }
 
-// countingProxy logs every registry request in front of a registry.
+// countingProxy logs every registry request in front of a registry, and
+// can cut the first full GET of one blob after cut bytes.
 type countingProxy struct {
-	mu   sync.Mutex
-	reqs []string // "METHOD kind" with kind blobs or manifests
+	mu     sync.Mutex
+	reqs   []string // "METHOD kind" with kind blobs or manifests
+	ranges []string // Range headers of blob GETs
+	cut       int
+	cutDigest string
+	cutted    bool
 }
 
 func (c *countingProxy) wrap(h http.Handler) http.Handler {
@@ -118,6 +129,13 @@ func (c *countingProxy) wrap(h http.Handler) http.Handler {
 		}
 		c.mu.Lock()
 		c.reqs = append(c.reqs, r.Method+" "+kind)
+		if kind == "blobs" && r.Method == http.MethodGet {
+			c.ranges = append(c.ranges, r.Header.Get("Range"))
+			if c.cut > 0 && !c.cutted && r.Header.Get("Range") == "" && c.cutDigest != "" && strings.HasSuffix(r.URL.Path, "/"+c.cutDigest) {
+				c.cutted = true
+				w = &cutAfter{ResponseWriter: w, left: c.cut}
+			}
+		}
 		c.mu.Unlock()
 		h.ServeHTTP(w, r)
 	})
@@ -187,9 +205,15 @@ func TestContainerdEndToEnd(t *testing.T) {
 		t.Run(rk.name, func(t *testing.T) {
 			ctx := context.Background()
 			ctrd := testenv.StartContainerd(t)
-			proxy := &countingProxy{}
+			// The first GET of the big layer is cut after 200 KiB: its
+			// fetch must resume.
+			proxy := &countingProxy{cut: 200 << 10}
 			push, serve := rk.start(t, proxy)
 			img, want := whiteoutImage(t)
+			if ls, _ := img.Layers(); len(ls) > 0 {
+				d, _ := ls[0].Digest()
+				proxy.cutDigest = d.String()
+			}
 			ref, _ := name.ParseReference(push+"/edge/app:v1", name.Insecure)
 			if err := remote.Write(ref, img); err != nil {
 				t.Fatal(err)
@@ -307,6 +331,17 @@ func TestContainerdEndToEnd(t *testing.T) {
 			}
 			if proxy.count("GET blobs") == 0 {
 				t.Fatal("no blob GETs counted: the proxy is not in the path")
+			}
+			// The cut layer resumed at containerd's recorded offset.
+			proxy.mu.Lock()
+			ranges := append([]string(nil), proxy.ranges...)
+			proxy.mu.Unlock()
+			resumed := false
+			for _, r := range ranges {
+				resumed = resumed || strings.HasPrefix(r, "bytes=") && !strings.HasPrefix(r, "bytes=0-")
+			}
+			if !proxy.cutted || !resumed {
+				t.Fatalf("blob GET ranges %q (cut: %v): want a resume after the cut", ranges, proxy.cutted)
 			}
 
 			// A second converge: nothing to plan, nothing fetched.

@@ -19,7 +19,7 @@
 # goal: median ratio <= 0.8, and wright apply's peak RSS <= 64 MiB.
 # OCIPULL=1 also times `ocipull` (the same crafts without plan and journal).
 #
-# Usage: bench/fetch.sh   (env: SIZE_MIB=1024 RUNS=5 FETCH=1 PULL=1 OCIPULL=0 WORK=/var/tmp)
+# Usage: bench/fetch.sh   (env: SIZE_MIB=1024 RUNS=5 FETCH=1 PULL=1 OCIPULL=0 WRIGHT_FLAGS=-v WORK=/var/tmp)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MIB=${SIZE_MIB:-1024}
@@ -170,7 +170,7 @@ cat >"$work/config.json" <<JSON
 }
 JSON
 run_wright() {
-	/usr/bin/time -v -o "$work/tv" "$work/wright" apply --config "$work/config.json" --root "$work/root$1" --containerd "$sock" --namespace "wr$1" --containerd-content "$ctrd/root/io.containerd.content.v1.content" >>"$work/wright.log" 2>&1 \
+	/usr/bin/time -v -o "$work/tv" "$work/wright" apply --config "$work/config.json" --root "$work/root$1" --containerd "$sock" --namespace "wr$1" --containerd-content "$ctrd/root/io.containerd.content.v1.content" ${WRIGHT_FLAGS:-} >>"$work/wright.log" 2>&1 \
 		|| { echo "wright apply failed:"; cat "$work/wright.log"; exit 1; } >&2
 	e=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; print s}' "$work/tv")
 	m=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/tv")
@@ -209,6 +209,7 @@ awk -v mc="$mctr" -v mp="$mw" -v mr="$mwr" -v rss="$wrss" -v runs="$RUNS" 'BEGIN
 	printf "  median of per-run ratios wright apply/ctr = %.2f (goal <= 0.8): %s  (ratio of medians %.2f)\n", mr, (mr <= 0.8 ? "met" : "NOT met"), mp / mc
 	printf "  wright apply peak RSS = %.1f MiB (goal <= 64 MiB): %s\n", rss/1024, (rss/1024 <= 64 ? "met" : "NOT met")
 }'
+if [ -n "${WRIGHT_FLAGS:-}" ]; then sed "s/^/  wright: /" "$work/wright.log"; fi
 if [ "$OCIPULL" = 1 ]; then
 	sed "s/^/  ocipull: /" "$work/pull.log"
 	awk -v mp="$(median "$work/pull.times")" -v mr="$(median "$work/pratios")" -v rss="$(sort -n "$work/pull.rss" | tail -1)" 'BEGIN {
