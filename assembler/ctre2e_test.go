@@ -4,12 +4,12 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"encoding/base64"
-	"math/rand/v2"
 	"context"
+	"encoding/base64"
 	"io"
 	"io/fs"
 	"log"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -36,6 +36,7 @@ import (
 
 	"github.com/edgewright/edgewright/assembler"
 	"github.com/edgewright/edgewright/assembler/ctrstore"
+	"github.com/edgewright/edgewright/foreman"
 	"github.com/edgewright/edgewright/internal/testenv"
 	"github.com/edgewright/edgewright/materials"
 )
@@ -110,9 +111,9 @@ func whiteoutImage(t *testing.T) (v1.Image, map[string]string) {
 // countingProxy logs every registry request in front of a registry, and
 // can cut the first full GET of one blob after cut bytes.
 type countingProxy struct {
-	mu     sync.Mutex
-	reqs   []string // "METHOD kind" with kind blobs or manifests
-	ranges []string // Range headers of blob GETs
+	mu        sync.Mutex
+	reqs      []string // "METHOD kind" with kind blobs or manifests
+	ranges    []string // Range headers of blob GETs
 	cut       int
 	cutDigest string
 	cutted    bool
@@ -220,7 +221,7 @@ func TestContainerdEndToEnd(t *testing.T) {
 			}
 			root := t.TempDir()
 			const ns = "edge-e2e"
-			converge := func() *assembler.ConvergeResult {
+			converge := func(bp *materials.Blueprint, fo foreman.Options) *assembler.ConvergeResult {
 				t.Helper()
 				cs, err := assembler.OpenContainerdStore(ctx, ctrstore.Options{Socket: ctrd.Address, Namespace: ns})
 				if err != nil {
@@ -235,7 +236,7 @@ func TestContainerdEndToEnd(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				res, err := a.Converge(ctx, ociBlueprint(serve, "edge/app:v1"), assembler.ConvergeOptions{})
+				res, err := a.Converge(ctx, bp, assembler.ConvergeOptions{Foreman: fo})
 				if err != nil {
 					for _, f := range res.Failed {
 						t.Logf("failed %s: %s", f.RemodelID, f.Error)
@@ -247,7 +248,8 @@ func TestContainerdEndToEnd(t *testing.T) {
 				}
 				return res
 			}
-			converge()
+			bp := ociBlueprint(serve, "edge/app:v1")
+			converge(bp, foreman.Options{})
 
 			// The content store: every blob of the tree, ours, the manifest
 			// labelled with its children.
@@ -346,7 +348,7 @@ func TestContainerdEndToEnd(t *testing.T) {
 
 			// A second converge: nothing to plan, nothing fetched.
 			before := len(proxy.reqs)
-			res := converge()
+			res := converge(bp, foreman.Options{})
 			if res.Rounds != 1 || len(res.Reports) != 0 || !res.Plan.Empty() {
 				t.Fatalf("second converge: %d rounds, %d reports, plan %q: want a no-op", res.Rounds, len(res.Reports), res.Plan.Summary.Text)
 			}
@@ -355,6 +357,36 @@ func TestContainerdEndToEnd(t *testing.T) {
 			proxy.mu.Unlock()
 			if len(after) != 0 {
 				t.Fatalf("second converge sent registry requests %v", after)
+			}
+
+			// A blob someone else wrote (kept by containerd's gc.root label)
+			// must outlive edgewright's deletes.
+			ingest := exec.Command("ctr", "--address", ctrd.Address, "-n", ns, "content", "ingest", "foreign")
+			ingest.Stdin = strings.NewReader("not edgewright's")
+			if out, err := ingest.CombinedOutput(); err != nil {
+				t.Fatalf("ctr content ingest: %v: %s", err, out)
+			}
+			foreign := digest.FromString("not edgewright's")
+			if out, err := exec.Command("ctr", "--address", ctrd.Address, "-n", ns, "content", "label", foreign.String(), "containerd.io/gc.root=test").CombinedOutput(); err != nil {
+				t.Fatalf("ctr content label: %v: %s", err, out)
+			}
+			// The config drops the tree and its volume: the image record goes,
+			// containerd's gc takes the blobs, the foreign blob stays.
+			empty := &materials.Blueprint{Complete: true, Datastores: bp.Datastores}
+			converge(empty, foreman.Options{AllowMassDelete: true})
+			if _, err := c.ImageService().Get(nsCtx(ctx, ns), imgName); err == nil {
+				t.Errorf("image record %s survived the tree's delete", imgName)
+			}
+			for _, d := range blobs {
+				if _, err := c.ContentStore().Info(nsCtx(ctx, ns), d); err == nil {
+					t.Errorf("blob %s survived the tree's delete and containerd's gc", d)
+				}
+			}
+			if _, err := c.ContentStore().Info(nsCtx(ctx, ns), foreign); err != nil {
+				t.Errorf("the foreign blob is gone: %v", err)
+			}
+			if _, err := os.Lstat(vol); !os.IsNotExist(err) {
+				t.Errorf("volume %s survived: %v", vol, err)
 			}
 		})
 	}
