@@ -1,10 +1,12 @@
 package unpack
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -38,5 +40,30 @@ func TestBuildRenamesIntoPlace(t *testing.T) {
 	}
 	if _, err := os.Stat(bad); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("final exists after a refused layer: %v", err)
+	}
+}
+
+// TestBuildSyncsFewOrMany builds a volume below and above the per-entry
+// fsync limit (and with a symlink and a fifo, which are not opened): both
+// ways end with the same tree in place.
+func TestBuildSyncsFewOrMany(t *testing.T) {
+	for _, n := range []int{1, fsyncEachMax / 2, fsyncEachMax * 2} {
+		var es []ent
+		es = append(es, dir("d/"))
+		for i := 0; i < n; i++ {
+			es = append(es, file("d/f"+strconv.Itoa(i), strconv.Itoa(i)))
+		}
+		es = append(es, symlink("d/s", "f0"), ent{name: "d/p", typ: tar.TypeFifo, mode: 0o620})
+		final := filepath.Join(t.TempDir(), "v#1.container")
+		st, err := Build(context.Background(), final, layers(layer(t, es...)), Options{})
+		if err != nil {
+			t.Fatalf("%d files: %v", n, err)
+		}
+		if st.Files != n {
+			t.Fatalf("%d files: stats say %d", n, st.Files)
+		}
+		if b, err := os.ReadFile(filepath.Join(final, "d", "f"+strconv.Itoa(n-1))); err != nil || string(b) != strconv.Itoa(n-1) {
+			t.Fatalf("%d files: last file %q, %v", n, b, err)
+		}
 	}
 }
