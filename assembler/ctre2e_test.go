@@ -23,6 +23,7 @@ import (
 	"testing"
 
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -33,6 +34,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/edgewright/edgewright/assembler"
 	"github.com/edgewright/edgewright/assembler/ctrstore"
@@ -361,14 +363,14 @@ func TestContainerdEndToEnd(t *testing.T) {
 
 			// A blob someone else wrote (kept by containerd's gc.root label)
 			// must outlive edgewright's deletes.
-			ingest := exec.Command("ctr", "--address", ctrd.Address, "-n", ns, "content", "ingest", "foreign")
-			ingest.Stdin = strings.NewReader("not edgewright's")
-			if out, err := ingest.CombinedOutput(); err != nil {
-				t.Fatalf("ctr content ingest: %v: %s", err, out)
-			}
+			// Committed with the label in one step: a blob without one
+			// could be collected before it is labelled.
 			foreign := digest.FromString("not edgewright's")
-			if out, err := exec.Command("ctr", "--address", ctrd.Address, "-n", ns, "content", "label", foreign.String(), "containerd.io/gc.root=test").CombinedOutput(); err != nil {
-				t.Fatalf("ctr content label: %v: %s", err, out)
+			err = content.WriteBlob(nsCtx(ctx, ns), c.ContentStore(), "foreign", strings.NewReader("not edgewright's"),
+				ocispec.Descriptor{Digest: foreign, Size: int64(len("not edgewright's"))},
+				content.WithLabels(map[string]string{"containerd.io/gc.root": "test"}))
+			if err != nil {
+				t.Fatalf("write a foreign blob: %v", err)
 			}
 			// The config drops the tree and its volume: the image record goes,
 			// containerd's gc takes the blobs, the foreign blob stays.
