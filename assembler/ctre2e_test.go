@@ -417,13 +417,23 @@ func keys(m map[string]string) []string {
 	return out
 }
 
-// TestOCIIndexIntoBlobDir converges a multi-platform image (an index of an
-// arm64 and an amd64 manifest) into the blob directory: the index and this
-// platform's manifest come in one download, only amd64's blobs are
-// fetched, the volume holds amd64's files, and a second converge is a
-// no-op.
-func TestOCIIndexIntoBlobDir(t *testing.T) {
+// TestOCIIndex converges a multi-platform image (an index of an arm64 and
+// an amd64 manifest) into the blob directory and into a real containerd:
+// the index and this platform's manifest come in one download, only
+// amd64's blobs are fetched, the volume holds amd64's files, and a second
+// converge is a no-op.
+func TestOCIIndex(t *testing.T) {
+	for _, store := range []string{"dir", "containerd"} {
+		t.Run(store, func(t *testing.T) { testOCIIndex(t, store) })
+	}
+}
+
+func testOCIIndex(t *testing.T, store string) {
 	ctx := context.Background()
+	var ctrd *testenv.Containerd
+	if store == "containerd" {
+		ctrd = testenv.StartContainerd(t)
+	}
 	proxy := &countingProxy{}
 	push, serve := registries[0].start(t, proxy)
 	amd, want := whiteoutImage(t)
@@ -440,10 +450,23 @@ func TestOCIIndexIntoBlobDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	root := t.TempDir()
+	const ns = "index"
+	var has func(d digest.Digest) bool
 	converge := func() *assembler.ConvergeResult {
 		t.Helper()
 		var crafts assembler.Crafts
 		(&assembler.OCICrafts{}).Install(&crafts)
+		var bs assembler.BlobStore = assembler.NewBlobDir(root)
+		if ctrd != nil {
+			cs, err := assembler.OpenContainerdStore(ctx, ctrstore.Options{Socket: ctrd.Address, Namespace: ns})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cs.Close()
+			cs.ContentDir = ctrd.ContentDir()
+			cs.Install(&crafts)
+			bs = cs
+		}
 		a, err := assembler.New(assembler.Options{Root: root, Crafts: crafts})
 		if err != nil {
 			t.Fatal(err)
@@ -455,16 +478,28 @@ func TestOCIIndexIntoBlobDir(t *testing.T) {
 			}
 			t.Fatalf("converge: %v", err)
 		}
+		has = func(d digest.Digest) bool {
+			ok, _, err := bs.Has(ctx, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ok
+		}
+		if ok := has(digest.Digest(mustDigest(t, amd.Digest))); !ok {
+			t.Fatal("amd64's manifest is not in the store")
+		}
+		if has(digest.Digest(mustDigest(t, arm.Digest))) {
+			t.Error("arm64's manifest was fetched")
+		}
+		armLayers, _ := arm.Layers()
+		if has(digest.Digest(mustDigest(t, armLayers[0].Digest))) {
+			t.Error("arm64's layer was fetched")
+		}
 		return res
 	}
 	res := converge()
 	if !res.Converged || res.Rounds > 4 {
 		t.Fatalf("converged %v in %d rounds: want converged in at most 4 (resolve, index+manifest, blobs, check)", res.Converged, res.Rounds)
-	}
-	armLayers, _ := arm.Layers()
-	armLayer, _ := armLayers[0].Digest()
-	if _, err := os.Stat(filepath.Join(root, "persist", "blobs", "sha256", armLayer.Hex)); !os.IsNotExist(err) {
-		t.Errorf("arm64's layer was fetched (stat: %v)", err)
 	}
 	vol := filepath.Join(root, "persist", "vault", "volumes", e2eVolume+"#1.container")
 	got := map[string]string{}
@@ -491,4 +526,13 @@ func TestOCIIndexIntoBlobDir(t *testing.T) {
 	if n := proxy.count("") - before; n != 0 {
 		t.Fatalf("second converge sent %d registry requests", n)
 	}
+}
+
+func mustDigest(t *testing.T, f func() (v1.Hash, error)) string {
+	t.Helper()
+	h, err := f()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.String()
 }
