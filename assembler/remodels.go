@@ -423,6 +423,10 @@ func (w *walk) commitIngest(ctx context.Context, store BlobStore, ct materials.C
 	}
 	if off := in.Offset(); off == 0 || (blob.Size > 0 && off != blob.Size) {
 		in.Close()
+		if off == 0 {
+			// Opening it made an empty ingest: leave nothing behind.
+			_ = store.Delete(ctx, blob.Digest)
+		}
 		return outcome{}, terminal("verify %s: not committed and its ingest holds %d of %d bytes: download it", blob.Digest, off, blob.Size)
 	}
 	if err := in.Commit(ctx, blob.Size); err != nil {
