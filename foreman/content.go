@@ -179,7 +179,12 @@ func (p *planner) contentTrees() {
 func (p *planner) need(d digest.Digest, ts *treeState) blobState {
 	s := p.blobState(d)
 	for q := s.lo; q < s.hi; q++ {
-		if r := p.index.slots[q].rec; p.index.needed[r] == 0 && p.index.is(q, d, s.hash) {
+		// The slot's hash and digest first: needed[] is read (a likely
+		// cache miss) only for d's own records, not for its bucket mates.
+		if !p.index.is(q, d, s.hash) {
+			continue
+		}
+		if r := p.index.slots[q].rec; p.index.needed[r] == 0 {
 			p.index.needed[r] = ts.idx + 1
 		}
 	}
@@ -204,7 +209,7 @@ func (p *planner) walk(ts *treeState, d digest.Digest, parent, top bool) {
 	p.visited = append(p.visited, d)
 	e := p.need(d, ts)
 	rec := e.complete
-	if rec == nil || rec.State == materials.StateBroken {
+	if rec == nil || e.broken {
 		ts.deps = append(ts.deps, p.fetch(ts, d, rec, e.partial, top)...)
 		if ts.oci && parent {
 			ts.ready = false // its children are known only once it is here
