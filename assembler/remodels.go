@@ -175,6 +175,21 @@ func (w *walk) store(name materials.BlobStore) (materials.BlobStore, BlobStore, 
 	return name, s, nil
 }
 
+// lockedStore is the remodel's blob store, with d's key lock held: whoever
+// holds it re-checks the store before fetching, verifying or deleting. The
+// caller must call unlock.
+func (w *walk) lockedStore(ctx context.Context, r *remodel.Remodel, d digest.Digest) (BlobStore, func(), error) {
+	_, store, err := w.store(r.Store)
+	if err != nil {
+		return nil, nil, err
+	}
+	unlock, err := w.a.keys.lock(ctx, blobKey(d))
+	if err != nil {
+		return nil, nil, err
+	}
+	return store, unlock, nil
+}
+
 // blobOf is the blob a download or verify is about.
 func blobOf(r *remodel.Remodel) (materials.Blob, error) {
 	if r.Blob != nil && r.Blob.Digest != "" {
@@ -201,11 +216,7 @@ func (w *walk) download(ctx context.Context, r *remodel.Remodel) (outcome, error
 		return outcome{}, terminal("download %s: the remodel names no content tree to fetch from", r.ID)
 	}
 	ct := w.pinned(*r.ContentTree)
-	_, store, err := w.store(r.Store)
-	if err != nil {
-		return outcome{}, err
-	}
-	unlock, err := w.a.keys.lock(ctx, blobKey(blob.Digest))
+	store, unlock, err := w.lockedStore(ctx, r, blob.Digest)
 	if err != nil {
 		return outcome{}, err
 	}
@@ -376,11 +387,7 @@ func (w *walk) verify(ctx context.Context, r *remodel.Remodel) (outcome, error) 
 	if err != nil {
 		return outcome{}, err
 	}
-	_, store, err := w.store(r.Store)
-	if err != nil {
-		return outcome{}, err
-	}
-	unlock, err := w.a.keys.lock(ctx, blobKey(blob.Digest))
+	store, unlock, err := w.lockedStore(ctx, r, blob.Digest)
 	if err != nil {
 		return outcome{}, err
 	}
@@ -739,11 +746,7 @@ func (w *walk) delete(ctx context.Context, r *remodel.Remodel) (outcome, error) 
 		if r.Blob != nil && r.Blob.Digest != "" {
 			d = r.Blob.Digest
 		}
-		_, store, err := w.store(r.Store)
-		if err != nil {
-			return outcome{}, err
-		}
-		unlock, err := w.a.keys.lock(ctx, blobKey(d))
+		store, unlock, err := w.lockedStore(ctx, r, d)
 		if err != nil {
 			return outcome{}, err
 		}
@@ -795,11 +798,7 @@ func (w *walk) delete(ctx context.Context, r *remodel.Remodel) (outcome, error) 
 			if err != nil {
 				return outcome{}, err
 			}
-			_, store, err := w.store(r.Store)
-			if err != nil {
-				return outcome{}, err
-			}
-			unlock, err := w.a.keys.lock(ctx, blobKey(blob.Digest))
+			store, unlock, err := w.lockedStore(ctx, r, blob.Digest)
 			if err != nil {
 				return outcome{}, err
 			}
