@@ -65,13 +65,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "wright apply: --namespace needs --containerd SOCKET")
 		return 2
 	}
-	var data []byte
-	var err error
-	if *config == "-" {
-		data, err = io.ReadAll(os.Stdin)
-	} else {
-		data, err = os.ReadFile(*config)
-	}
+	data, err := readConfig(*config)
 	if err != nil {
 		fmt.Fprintf(stderr, "wright apply: read config: %v\n", err)
 		return 1

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/edgewright/edgewright/architect"
 )
@@ -31,13 +30,7 @@ func runBlueprint(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: wright blueprint --config FILE")
 		return 2
 	}
-	var data []byte
-	var err error
-	if *config == "-" {
-		data, err = io.ReadAll(os.Stdin)
-	} else {
-		data, err = os.ReadFile(*config)
-	}
+	data, err := readConfig(*config)
 	if err != nil {
 		fmt.Fprintf(stderr, "wright blueprint: read config: %v\n", err)
 		return 1

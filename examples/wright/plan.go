@@ -14,7 +14,6 @@ import (
 	"github.com/edgewright/edgewright/architect"
 	"github.com/edgewright/edgewright/foreman"
 	"github.com/edgewright/edgewright/inspector"
-	"github.com/edgewright/edgewright/journal"
 	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/remodel"
 )
@@ -52,13 +51,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	var data []byte
-	var err error
-	if *config == "-" {
-		data, err = io.ReadAll(os.Stdin)
-	} else {
-		data, err = os.ReadFile(*config)
-	}
+	data, err := readConfig(*config)
 	if err != nil {
 		fmt.Fprintf(stderr, "wright plan: read config: %v\n", err)
 		return 1
@@ -69,11 +62,8 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	if *socket != "" {
 		sopts.Containerd = &inspector.ContainerdOptions{Socket: *socket, Namespace: *ns}
 	}
-	if _, err := os.Stat(journal.Path(*root)); err == nil && !*noJournal {
-		j, err := journal.Open(journal.Path(*root), journal.Options{ReadOnly: true, Timeout: time.Second})
-		if err != nil {
-			fmt.Fprintf(stderr, "wright plan: journal not read (%v): no last applied config, in-flight items or grace clocks\n", err)
-		} else {
+	if !*noJournal {
+		if j := openJournal("plan", *root, stderr, "no last applied config, in-flight items or grace clocks"); j != nil {
 			defer j.Close()
 			sopts.Journal = j
 		}

@@ -15,7 +15,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/edgewright/edgewright/inspector"
-	"github.com/edgewright/edgewright/journal"
 	"github.com/edgewright/edgewright/reporter"
 )
 
@@ -60,21 +59,16 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		opts.Containerd = &inspector.ContainerdOptions{Socket: *socket, Namespace: *ns}
 	}
 	in := reporter.Inputs{IO: counters}
-	if _, err := os.Stat(journal.Path(*root)); err == nil {
-		j, err := journal.Open(journal.Path(*root), journal.Options{ReadOnly: true, Timeout: time.Second})
+	// While an apply holds the journal, report what the disk says.
+	if j := openJournal("status", *root, stderr, "names, refcounts and usage are missing"); j != nil {
+		defer j.Close()
+		opts.Journal = j
+		hist, err := j.History()
 		if err != nil {
-			// An apply holds it: report what the disk says.
-			fmt.Fprintf(stderr, "wright status: journal not read (%v); names, refcounts and usage are missing\n", err)
-		} else {
-			defer j.Close()
-			opts.Journal = j
-			hist, err := j.History()
-			if err != nil {
-				fmt.Fprintf(stderr, "wright status: journal history: %v\n", err)
-				return 1
-			}
-			in.Failures = reporter.FailuresFromHistory(hist)
+			fmt.Fprintf(stderr, "wright status: journal history: %v\n", err)
+			return 1
 		}
+		in.Failures = reporter.FailuresFromHistory(hist)
 	}
 	fp, err := inspector.Survey(ctx, opts)
 	if err != nil {

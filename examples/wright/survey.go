@@ -9,10 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/edgewright/edgewright/inspector"
-	"github.com/edgewright/edgewright/journal"
 )
 
 func init() {
@@ -54,11 +52,8 @@ func runSurvey(args []string, stdout, stderr io.Writer) int {
 	// The journal says what was in flight when the last apply stopped; a
 	// running agent holds it for writing, in which case the survey goes on
 	// without it and says so.
-	if _, err := os.Stat(journal.Path(*root)); err == nil && !*noJournal {
-		j, err := journal.Open(journal.Path(*root), journal.Options{ReadOnly: true, Timeout: time.Second})
-		if err != nil {
-			fmt.Fprintf(stderr, "wright survey: journal not read (%v); in-flight items are not marked\n", err)
-		} else {
+	if !*noJournal {
+		if j := openJournal("survey", *root, stderr, "in-flight items are not marked"); j != nil {
 			defer j.Close()
 			opts.Journal = j
 		}
