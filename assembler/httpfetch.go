@@ -3,7 +3,6 @@ package assembler
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/edgewright/edgewright/assembler/oci"
 	"github.com/edgewright/edgewright/materials"
 )
 
@@ -66,14 +66,9 @@ func (f *HTTPFetcher) client(ds materials.Datastore) (*http.Client, error) {
 	}
 	tr := base.Clone()
 	if len(ds.CertPEM) > 0 {
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		for i, pem := range ds.CertPEM {
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("datastore %s: dsCertPEM[%d]: no certificate in it", ds.ID, i)
-			}
+		pool, err := oci.CertPool(ds.CertPEM)
+		if err != nil {
+			return nil, fmt.Errorf("datastore %s: %w", ds.ID, err)
 		}
 		if tr.TLSClientConfig == nil {
 			tr.TLSClientConfig = &tls.Config{}

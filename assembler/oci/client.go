@@ -81,14 +81,9 @@ func New(fqdn string, opts Options) (*Client, error) {
 	if rt == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		if len(opts.RootCAs) > 0 {
-			pool, err := x509.SystemCertPool()
-			if err != nil || pool == nil {
-				pool = x509.NewCertPool()
-			}
-			for i, pem := range opts.RootCAs {
-				if !pool.AppendCertsFromPEM(pem) {
-					return nil, fmt.Errorf("datastore %s: certificate %d (dsCertPEM) holds no PEM certificate", reg.Host, i)
-				}
+			pool, err := CertPool(opts.RootCAs)
+			if err != nil {
+				return nil, fmt.Errorf("datastore %s: %w", reg.Host, err)
 			}
 			t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 		}
@@ -428,4 +423,19 @@ func cutSpace(s string) (string, string, bool) {
 		return s, "", false
 	}
 	return s[:i], strings.TrimSpace(s[i+1:]), true
+}
+
+// CertPool is the system's trusted roots plus a datastore's own
+// certificates (dsCertPEM), for TLS to a datastore with a private CA.
+func CertPool(pems [][]byte) (*x509.CertPool, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	for i, pem := range pems {
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("dsCertPEM[%d]: no PEM certificate in it", i)
+		}
+	}
+	return pool, nil
 }
