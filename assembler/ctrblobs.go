@@ -226,11 +226,7 @@ func (c *ContainerdStore) whole(ctx context.Context, top digest.Digest) (ocispec
 	}
 	desc.MediaType = jsonMediaType(data, kids)
 	if len(kids) > 0 && kids[0].Role == oci.RoleManifest {
-		p := c.Platform
-		if p == (oci.Platform{}) {
-			p = oci.DefaultPlatform
-		}
-		m, err := oci.ChoosePlatform(kids, p)
+		m, err := oci.ChoosePlatform(kids, c.Platform)
 		if err != nil {
 			return desc, false, nil // nothing for this platform: never whole
 		}

@@ -186,11 +186,7 @@ func (o *OCICrafts) CreateContainer(ctx context.Context, final string, ct materi
 		return terminal("content tree %s: top blob %s: %v", ct.ID, top, err)
 	}
 	if len(kids) > 0 && kids[0].Role == oci.RoleManifest {
-		p := o.Platform
-		if p == (oci.Platform{}) {
-			p = oci.DefaultPlatform
-		}
-		m, err := oci.ChoosePlatform(kids, p)
+		m, err := oci.ChoosePlatform(kids, o.Platform)
 		if err != nil {
 			return terminal("content tree %s: %v", ct.ID, err)
 		}
@@ -238,53 +234,6 @@ func readSmallBlob(ctx context.Context, store BlobStore, d oci.Descriptor) ([]by
 	return data, nil
 }
 
-// Describe fills in a blob's size and media type from the content tree's
-// index and manifest already in store: the foreman knows a manifest's
-// children only by digest, and a blob is fetched (and its ingest opened)
-// by its full descriptor. The top blob, or one the stored tree does not
-// name, is returned as given.
-func (o *OCICrafts) Describe(ctx context.Context, req FetchRequest, store BlobStore) (materials.Blob, error) {
-	b := req.Blob
-	top := req.ContentTree.Digest()
-	if top == "" || b.Digest == top {
-		return b, nil
-	}
-	find := func(parent oci.Descriptor) ([]oci.Child, error) {
-		if ok, _, err := store.Has(ctx, parent.Digest); err != nil || !ok {
-			return nil, err
-		}
-		data, err := readSmallBlob(ctx, store, parent)
-		if err != nil {
-			return nil, err
-		}
-		return oci.Children(parent.MediaType, data)
-	}
-	kids, err := find(oci.Descriptor{Digest: top})
-	if err != nil {
-		return b, fmt.Errorf("content tree %s: describe %s: %w", req.ContentTree.ID, b.Digest, err)
-	}
-	for _, k := range kids {
-		if k.Digest == b.Digest {
-			return materials.Blob{Digest: b.Digest, Size: k.Size, MediaType: k.MediaType}, nil
-		}
-	}
-	for _, k := range kids {
-		if k.Role != oci.RoleManifest {
-			break
-		}
-		sub, err := find(k.Descriptor)
-		if err != nil {
-			continue
-		}
-		for _, c := range sub {
-			if c.Digest == b.Digest {
-				return materials.Blob{Digest: b.Digest, Size: c.Size, MediaType: c.MediaType}, nil
-			}
-		}
-	}
-	return b, nil
-}
-
 // Follow names an index's manifest for the crafts' platform, so the engine
 // fetches it with the index: the foreman learns the manifest only from a
 // survey after the index is stored. Anything else implies nothing.
@@ -305,11 +254,7 @@ func (o *OCICrafts) Follow(ctx context.Context, req FetchRequest, store BlobStor
 	if err != nil || len(kids) == 0 || kids[0].Role != oci.RoleManifest {
 		return materials.Blob{}, false, nil
 	}
-	p := o.Platform
-	if p == (oci.Platform{}) {
-		p = oci.DefaultPlatform
-	}
-	m, err := oci.ChoosePlatform(kids, p)
+	m, err := oci.ChoosePlatform(kids, o.Platform)
 	if err != nil {
 		return materials.Blob{}, false, &terminalError{fmt.Errorf("content tree %s: index %s: %w", req.ContentTree.ID, b.Digest, err)}
 	}

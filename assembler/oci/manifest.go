@@ -257,8 +257,11 @@ func checkDescriptor(d Descriptor, field string) error {
 // ChoosePlatform picks the manifest for p from an index's children: OS and
 // architecture must match; a wanted variant must match, and with none
 // wanted an entry without a variant is preferred. Attestation entries
-// (unknown/unknown) never match.
+// (unknown/unknown) never match. The zero Platform means DefaultPlatform.
 func ChoosePlatform(children []Child, p Platform) (Descriptor, error) {
+	if p == (Platform{}) {
+		p = DefaultPlatform
+	}
 	var found *Child
 	var avail []string
 	for i := range children {
