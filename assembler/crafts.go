@@ -134,13 +134,6 @@ type TreeStore interface {
 // ErrAlreadyPresent: the blob is committed in the store already.
 var ErrAlreadyPresent = errors.New("blob already present")
 
-// Describer fills in a blob's size and media type from what the store
-// already holds of its content tree (an OCI manifest names its layers'
-// sizes), before an ingest is opened for it.
-type Describer interface {
-	Describe(ctx context.Context, req FetchRequest, store BlobStore) (materials.Blob, error)
-}
-
 // Follower is a Fetcher that knows what a present blob implies but the
 // plan cannot name before it is read: an OCI index's manifest for this
 // platform. The engine fetches it in the same remodel.

@@ -315,14 +315,6 @@ func (w *walk) follow(ctx context.Context, r *remodel.Remodel, store BlobStore, 
 }
 
 func (w *walk) fetchInto(ctx context.Context, r *remodel.Remodel, f Fetcher, store BlobStore, req FetchRequest) (int64, error) {
-	if d, ok := f.(Describer); ok && (req.Blob.Size <= 0 || req.Blob.MediaType == "") {
-		b, err := d.Describe(ctx, req, store)
-		if err != nil {
-			w.log.Warn("describe blob", zap.String("digest", string(req.Blob.Digest)), zap.Error(err))
-		} else {
-			req.Blob = b
-		}
-	}
 	in, err := openIngest(ctx, store, req.ContentTree, req.Blob)
 	if errors.Is(err, ErrAlreadyPresent) {
 		return 0, nil
