@@ -561,23 +561,17 @@ func (p *planner) namedNow(k legacyKey, desired []desiredVolume) bool {
 }
 
 func (p *planner) unknownFile(f *materials.VolumeFile) {
-	why := "unknown file"
-	if f.Reason != "" {
-		why += " (" + f.Reason + ")"
-	}
-	if !p.opts.CleanUp {
-		p.diag(materials.SeverityWarning, f.Path, string(f.State), why+"; left alone (clean-up not enabled)")
-		return
-	}
-	ref := fileRef(f.Path)
-	p.add(remodel.Remodel{
-		ID: remodelID(remodel.ActionDelete, ref), Action: remodel.ActionDelete, Target: ref,
-		Reason: why + ": deleted by clean-up", Path: f.Path,
-	})
+	p.cleanUpFile(f, fileRef(f.Path), "unknown file")
 }
 
 func (p *planner) brokenFile(f *materials.VolumeFile, ref materials.MaterialRef) {
-	why := "broken volume file"
+	p.cleanUpFile(f, ref, "broken volume file")
+}
+
+// cleanUpFile reports a file edgewright cannot use, and plans its delete
+// only when clean-up is asked for.
+func (p *planner) cleanUpFile(f *materials.VolumeFile, ref materials.MaterialRef, what string) {
+	why := what
 	if f.Reason != "" {
 		why += " (" + f.Reason + ")"
 	}
