@@ -564,5 +564,3 @@ func sortDigests(ds []digest.Digest) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
-func sortStrings(s []string) { sort.Strings(s) }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"text/tabwriter"
 	"time"
 
@@ -203,7 +204,7 @@ func (p *Publisher) Changed(r *Report) (delta *Report, gone []string) {
 			delete(p.last, k)
 		}
 	}
-	sortStrings(gone)
+	sort.Strings(gone)
 	return delta, gone
 }
 

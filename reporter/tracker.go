@@ -105,29 +105,16 @@ func (t *Tracker) OnProgress(e assembler.Event) {
 	}
 }
 
-func (t *Tracker) blob(d digest.Digest) *live {
-	l := t.blobs[d]
-	if l == nil {
-		l = &live{}
-		t.blobs[d] = l
-	}
-	return l
-}
+func (t *Tracker) blob(d digest.Digest) *live { return entry(t.blobs, d) }
+func (t *Tracker) volume(key string) *live    { return entry(t.volumes, key) }
+func (t *Tracker) tree(id string) *live       { return entry(t.trees, id) }
 
-func (t *Tracker) volume(key string) *live {
-	l := t.volumes[key]
+// entry is m's live state for k, made empty on first use.
+func entry[K comparable](m map[K]*live, k K) *live {
+	l := m[k]
 	if l == nil {
 		l = &live{}
-		t.volumes[key] = l
-	}
-	return l
-}
-
-func (t *Tracker) tree(id string) *live {
-	l := t.trees[id]
-	if l == nil {
-		l = &live{}
-		t.trees[id] = l
+		m[k] = l
 	}
 	return l
 }
