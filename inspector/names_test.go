@@ -1,6 +1,8 @@
 package inspector
 
 import (
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -105,6 +107,37 @@ func TestUntrusted(t *testing.T) {
 	} {
 		if got := untrusted(tc.name) != ""; got != tc.bad {
 			t.Errorf("untrusted(%q) = %v, want %v", tc.name, got, tc.bad)
+		}
+	}
+}
+
+// TestSortDirents checks the radix sort against a plain comparison sort on
+// names that share long prefixes, differ in length and in their high bit.
+func TestSortDirents(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	alphabet := []string{"a", "b", "#", ".", "0", "1", "ü", "\x7f", "aaaaaaaa", "aaaaaaaab"}
+	for _, n := range []int{0, 1, 63, 64, 65, 500, 3000} {
+		ents := make([]dirent, n)
+		for i := range ents {
+			var sb strings.Builder
+			for range r.IntN(6) {
+				sb.WriteString(alphabet[r.IntN(len(alphabet))])
+			}
+			if sb.Len() == 0 {
+				sb.WriteString("z")
+			}
+			ents[i] = dirent{name: sb.String(), path: "d/" + sb.String()}
+		}
+		want := slices.Clone(ents)
+		slices.SortStableFunc(want, func(a, b dirent) int { return strings.Compare(a.name, b.name) })
+		got := sortDirents(slices.Clone(ents))
+		if len(got) != len(want) {
+			t.Fatalf("n=%d: %d entries, want %d", n, len(got), len(want))
+		}
+		for i := range got {
+			if got[i].name != want[i].name || got[i].path != want[i].path {
+				t.Fatalf("n=%d: entry %d is %q, want %q", n, i, got[i].name, want[i].name)
+			}
 		}
 	}
 }

@@ -144,21 +144,15 @@ func Survey(ctx context.Context, opts Options) (*materials.Floorplan, error) {
 
 	// In path order, so that the volumes come out sorted (each directory's
 	// entries are) and the final sort only checks.
-	for _, d := range []struct {
-		rel   string
-		clear bool
-		parse nameParser
-	}{
-		{ClearVolumesDir, true, parseVolumeName},
-		{LegacyDir, false, parseLegacyName},
-		{VaultVolumesDir, false, parseVolumeName},
-	} {
-		vs, err := s.volumeDir(ctx, d.rel, d.clear, d.parse)
-		if err != nil {
-			return nil, err
-		}
-		fp.Volumes = append(fp.Volumes, vs...)
+	vols, err := s.volumeDirs(ctx, []volumeListing{
+		{rel: ClearVolumesDir, clear: true, parse: parseVolumeName},
+		{rel: LegacyDir, parse: parseLegacyName},
+		{rel: VaultVolumesDir, parse: parseVolumeName},
+	})
+	if err != nil {
+		return nil, err
 	}
+	fp.Volumes = vols
 
 	blobs, err := s.blobDir(ctx)
 	if err != nil {

@@ -1,7 +1,6 @@
 package materials
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -17,8 +16,7 @@ func Fingerprint(fp *Floorplan) string {
 	if fp == nil {
 		return ""
 	}
-	h := sha256.New()
-	f := fingerprinter{h: h, w: bufio.NewWriterSize(h, 32<<10)}
+	f := fingerprinter{h: sha256.New(), buf: make([]byte, 0, fingerprintChunk+1024)}
 	f.str("edgewright-floorplan-v1")
 	f.num(int64(len(fp.Volumes)))
 	for i := range fp.Volumes {
@@ -62,24 +60,34 @@ func Fingerprint(fp *Floorplan) string {
 			f.str(id)
 		}
 	}
-	f.w.Flush()
+	f.h.Write(f.buf)
 	return "sha256:" + hex.EncodeToString(f.h.Sum(nil))
 }
 
+// fingerprintChunk is how many bytes are gathered before a hash write: the
+// many small fields are appended to one buffer rather than written one by
+// one (a Floorplan of 100k volumes has a million of them).
+const fingerprintChunk = 32 << 10
+
 type fingerprinter struct {
-	h hash.Hash
-	// w batches the many small fields into few hash writes; a Floorplan of
-	// 100k volumes has a million of them.
-	w   *bufio.Writer
-	buf [binary.MaxVarintLen64]byte
+	h   hash.Hash
+	buf []byte
 }
 
 func (f *fingerprinter) num(n int64) {
-	f.w.Write(f.buf[:binary.PutVarint(f.buf[:], n)])
+	f.buf = binary.AppendVarint(f.buf, n)
 }
 
 // str writes a length prefix first so that ("ab","c") and ("a","bc") differ.
 func (f *fingerprinter) str(s string) {
-	f.num(int64(len(s)))
-	f.w.WriteString(s)
+	f.buf = binary.AppendVarint(f.buf, int64(len(s)))
+	if len(f.buf)+len(s) > fingerprintChunk {
+		f.h.Write(f.buf)
+		f.buf = f.buf[:0]
+		if len(s) > fingerprintChunk {
+			f.h.Write([]byte(s))
+			return
+		}
+	}
+	f.buf = append(f.buf, s...)
 }
