@@ -1,14 +1,12 @@
 package inspector
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
 	"time"
 
-	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
 	"github.com/edgewright/edgewright/materials"
@@ -87,53 +85,6 @@ func (s *surveyor) readDir(fd int, rel string) []dirent {
 }
 
 type nameParser func(string) parsedName
-
-// volumeListing is one directory of volume files, listed and held open
-// until its entries are surveyed.
-type volumeListing struct {
-	fd    int
-	rel   string
-	clear bool
-	parse nameParser
-	ents  []dirent
-}
-
-// volumeDirs surveys the volume directories in the order given into one
-// array: every directory is listed first, then all entries are read in a
-// single parallel pass, so that the workers share one queue and nothing is
-// copied from a per-directory result into the Floorplan's.
-func (s *surveyor) volumeDirs(ctx context.Context, dirs []volumeListing) ([]materials.VolumeFile, error) {
-	total := 0
-	listed := dirs[:0:0]
-	for _, d := range dirs {
-		fd, ok := s.openDir(d.rel)
-		if !ok {
-			continue
-		}
-		defer unix.Close(fd)
-		d.fd, d.ents = fd, s.readDir(fd, d.rel)
-		total += len(d.ents)
-		listed = append(listed, d)
-	}
-	out := make([]materials.VolumeFile, total)
-	err := s.forEach(ctx, total, func(i int, buf []byte) {
-		v := &out[i]
-		for _, d := range listed {
-			if i < len(d.ents) {
-				s.volumeEntry(d.fd, d.ents[i], d.clear, d.parse, v, buf)
-				return
-			}
-			i -= len(d.ents)
-		}
-	})
-	if err != nil {
-		return nil, fmt.Errorf("survey volumes: %w", err)
-	}
-	for _, d := range listed {
-		s.log.Debug("surveyed volume directory", zap.String("dir", d.rel), zap.Int("entries", len(d.ents)))
-	}
-	return out, nil
-}
 
 // volumeEntry fills v from one directory entry.
 func (s *surveyor) volumeEntry(dirfd int, e dirent, clear bool, parse nameParser, v *materials.VolumeFile, buf []byte) {
