@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgewright/edgewright/inspector"
+	"github.com/edgewright/edgewright/inspector/ctrsurvey"
 	"github.com/edgewright/edgewright/journal"
 	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/remodel"
@@ -95,8 +96,9 @@ type Options struct {
 	// Survey is used to refuse stale plans and by Converge; when nil, the
 	// inspector (with Options.Containerd).
 	Survey SurveyFunc
-	// Containerd, when set, adds containerd to the default survey.
-	Containerd *inspector.ContainerdOptions
+	// Containerd, when set, adds a content store beyond the root
+	// (containerd: a *ctrsurvey.Daemon) to the default survey.
+	Containerd inspector.ContentStore
 	// Datastores used when Apply is given no Blueprint.
 	Datastores []materials.Datastore
 	// AfterJournalWrite is called after each durable journal commit with
@@ -173,7 +175,7 @@ func New(opts Options) (*Assembler, error) {
 	if a.opts.Containerd == nil {
 		// A containerd default store is surveyed where it writes.
 		if so, ok := c.Stores[c.DefaultStore].(interface {
-			SurveyOptions() *inspector.ContainerdOptions
+			SurveyOptions() *ctrsurvey.Daemon
 		}); ok {
 			a.opts.Containerd = so.SurveyOptions()
 		}

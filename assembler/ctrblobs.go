@@ -15,7 +15,7 @@ import (
 
 	"github.com/edgewright/edgewright/assembler/ctrstore"
 	"github.com/edgewright/edgewright/assembler/oci"
-	"github.com/edgewright/edgewright/inspector"
+	"github.com/edgewright/edgewright/inspector/ctrsurvey"
 	"github.com/edgewright/edgewright/materials"
 )
 
@@ -72,10 +72,10 @@ func (c *ContainerdStore) Install(cr *Crafts) {
 	cr.Images = c
 }
 
-// SurveyOptions are the inspector's options for the same containerd and
-// namespace.
-func (c *ContainerdStore) SurveyOptions() *inspector.ContainerdOptions {
-	return &inspector.ContainerdOptions{Socket: c.Socket, Namespace: c.Store.Namespace()}
+// SurveyOptions is the survey of the same containerd and namespace, for
+// inspector.Options.Containerd.
+func (c *ContainerdStore) SurveyOptions() *ctrsurvey.Daemon {
+	return &ctrsurvey.Daemon{Socket: c.Socket, Namespace: c.Store.Namespace(), Logger: c.Logger}
 }
 
 func (c *ContainerdStore) log() *zap.Logger {

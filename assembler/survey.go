@@ -12,7 +12,7 @@ import (
 
 // InspectorSurvey surveys the root with the inspector, reading the journal
 // the assembler holds open (containerd too when ctr is set).
-func InspectorSurvey(root string, ctr *inspector.ContainerdOptions, log *zap.Logger) SurveyFunc {
+func InspectorSurvey(root string, ctr inspector.ContentStore, log *zap.Logger) SurveyFunc {
 	return func(ctx context.Context, j *journal.Journal) (*materials.Floorplan, error) {
 		opts := inspector.Options{Root: root, Containerd: ctr, Logger: log}
 		if j != nil {

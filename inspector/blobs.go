@@ -12,9 +12,9 @@ import (
 	"github.com/edgewright/edgewright/materials"
 )
 
-// maxSniff is the largest blob read in full to look for an OCI index or
-// manifest; anything bigger is a layer or a disk image.
-const maxSniff = 4 << 20
+// MaxManifestSize is the largest blob read in full to look for an OCI
+// index or manifest; anything bigger is a layer or a disk image.
+const MaxManifestSize = 4 << 20
 
 // blobDir surveys the plain blob directory: complete blobs under
 // persist/blobs/sha256 and partial downloads under persist/blobs/ingest.
@@ -104,7 +104,7 @@ func (s *surveyor) blobEntry(dirfd int, rel string, e dirent, ingest bool, b *ma
 	}
 	b.State = materials.StateComplete
 	b.Size = st.Size
-	if st.Size == 0 || st.Size >= maxSniff {
+	if st.Size == 0 || st.Size >= MaxManifestSize {
 		return
 	}
 	n, err := unix.Pread(fd, buf[:1], 0)
@@ -116,9 +116,9 @@ func (s *surveyor) blobEntry(dirfd int, rel string, e dirent, ingest bool, b *ma
 		s.diag(materials.SeverityWarning, b.Path, err, "cannot read small JSON blob")
 		return
 	}
-	if m, ok := sniffManifest(data); ok {
-		b.MediaType, b.Children, b.ChildBlobs = m.mediaType, m.children, m.childBlobs
-		for _, bad := range m.bad {
+	if m, ok := SniffManifest(data); ok {
+		b.MediaType, b.Children, b.ChildBlobs = m.MediaType, m.Children, m.ChildBlobs
+		for _, bad := range m.Bad {
 			s.diag(materials.SeverityWarning, b.Path, nil, "manifest names an invalid digest "+fmt.Sprintf("%q", bad))
 		}
 	}

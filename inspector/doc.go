@@ -1,6 +1,7 @@
 // Package inspector surveys what really exists under a root (volume files in
-// both layouts, a blob directory, a containerd content store, the
-// assembler's journal) and returns a deterministic Floorplan. It reads only
+// both layouts, a blob directory, the assembler's journal, and a content
+// store beyond the root such as containerd, surveyed by
+// inspector/ctrsurvey) and returns a deterministic Floorplan. It reads only
 // headers, never follows a symlink out of the root, and reports what it
 // cannot read or parse instead of failing.
 //

@@ -16,12 +16,16 @@ const (
 	mediaTypeDockerManifest     = "application/vnd.docker.distribution.manifest.v2+json"
 )
 
-type sniffed struct {
-	mediaType string
-	children  []digest.Digest
-	// childBlobs describe children, in the same order.
-	childBlobs []materials.Blob
-	bad        []string // child digests that do not parse
+// Manifest is what SniffManifest learns of an OCI (or Docker v2) index or
+// manifest.
+type Manifest struct {
+	MediaType string
+	// Children are the blobs it references, sorted and without duplicates.
+	Children []digest.Digest
+	// ChildBlobs describe Children, in the same order.
+	ChildBlobs []materials.Blob
+	// Bad are child digests that do not parse.
+	Bad []string
 }
 
 // ociDoc holds the fields of an index and of a manifest at once.
@@ -33,42 +37,44 @@ type ociDoc struct {
 	Layers        []ocispec.Descriptor `json:"layers"`
 }
 
-// sniffManifest recognises an OCI (or Docker v2) index or manifest and
-// returns its media type and the blobs it references, sorted and without
-// duplicates. Anything else (an image config, other JSON) is not one.
-func sniffManifest(data []byte) (sniffed, bool) {
+// SniffManifest recognises an OCI (or Docker v2) index or manifest and
+// returns its media type and the blobs it references. Anything else (an
+// image config, other JSON) is not one. Both the blob directory and
+// inspector/ctrsurvey read small JSON blobs with it, so that a blob's
+// children are found the same way whichever store holds it.
+func SniffManifest(data []byte) (Manifest, bool) {
 	var d ociDoc
 	if err := json.Unmarshal(data, &d); err != nil || d.SchemaVersion != 2 {
-		return sniffed{}, false
+		return Manifest{}, false
 	}
-	var out sniffed
+	var out Manifest
 	var descs []ocispec.Descriptor
 	switch {
 	case d.MediaType == ocispec.MediaTypeImageIndex || d.MediaType == mediaTypeDockerManifestList ||
 		(d.MediaType == "" && d.Manifests != nil && d.Config == nil):
-		out.mediaType = d.MediaType
-		if out.mediaType == "" {
-			out.mediaType = ocispec.MediaTypeImageIndex
+		out.MediaType = d.MediaType
+		if out.MediaType == "" {
+			out.MediaType = ocispec.MediaTypeImageIndex
 		}
 		descs = d.Manifests
 	case d.MediaType == ocispec.MediaTypeImageManifest || d.MediaType == mediaTypeDockerManifest ||
 		(d.MediaType == "" && d.Config != nil):
-		out.mediaType = d.MediaType
-		if out.mediaType == "" {
-			out.mediaType = ocispec.MediaTypeImageManifest
+		out.MediaType = d.MediaType
+		if out.MediaType == "" {
+			out.MediaType = ocispec.MediaTypeImageManifest
 		}
 		if d.Config != nil {
 			descs = append(descs, *d.Config)
 		}
 		descs = append(descs, d.Layers...)
 	default:
-		return sniffed{}, false
+		return Manifest{}, false
 	}
 	set := map[digest.Digest]bool{}
 	desc := map[digest.Digest]materials.Blob{}
 	for _, c := range descs {
 		if err := c.Digest.Validate(); err != nil {
-			out.bad = append(out.bad, string(c.Digest))
+			out.Bad = append(out.Bad, string(c.Digest))
 			continue
 		}
 		set[c.Digest] = true
@@ -76,9 +82,9 @@ func sniffManifest(data []byte) (sniffed, bool) {
 			desc[c.Digest] = materials.Blob{Digest: c.Digest, Size: c.Size, MediaType: c.MediaType}
 		}
 	}
-	out.children = sortedDigests(set)
-	for _, d := range out.children {
-		out.childBlobs = append(out.childBlobs, desc[d])
+	out.Children = sortedDigests(set)
+	for _, d := range out.Children {
+		out.ChildBlobs = append(out.ChildBlobs, desc[d])
 	}
 	return out, true
 }

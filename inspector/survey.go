@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -22,9 +21,10 @@ import (
 type Options struct {
 	// Root is the device root; volumes live under Root/persist/...
 	Root string
-	// Containerd, when set, adds a containerd content store and its image
-	// records to the survey.
-	Containerd *ContainerdOptions
+	// Containerd, when set, adds a content store beyond the root and its
+	// image records to the survey: any ContentStore, in practice a
+	// containerd daemon (inspector/ctrsurvey.Daemon).
+	Containerd ContentStore
 	// Journal, when set, is asked what the last apply left in flight.
 	Journal JournalSource
 	// Logger receives progress at debug level; nil logs nothing.
@@ -34,12 +34,26 @@ type Options struct {
 	Workers int
 }
 
-// ContainerdOptions names a containerd daemon and the namespace to survey.
-type ContainerdOptions struct {
-	Socket    string
-	Namespace string
-	// Timeout bounds the whole containerd part of the survey; 0 means 30s.
-	Timeout time.Duration
+// ContentStore is a content store beyond the root, such as containerd,
+// whose blobs and image records a survey includes. It is an interface so
+// that this package does not import containerd's gRPC API: a program that
+// surveys only files does not pay for its package init.
+type ContentStore interface {
+	// SurveyStore lists the store's blobs (complete and partial) and image
+	// records. What it cannot read it reports through d; it never fails
+	// the survey. A store that cannot reach its daemon says so with an
+	// error diagnostic at DiagContainerd whose message starts with
+	// MsgContainerdUnreachable.
+	SurveyStore(ctx context.Context, d Diagnoser) ([]materials.BlobRecord, []materials.ImageRecord)
+}
+
+// Diagnoser records a survey's diagnostics; the survey gives one to its
+// ContentStore.
+type Diagnoser interface {
+	// Diag records a problem at path (a root-relative path or a DiagX
+	// scope); err may be nil. With an err, the diagnostic's Message is
+	// msg + ": " + err and its Value names the errno when there is one.
+	Diag(sev materials.Severity, path string, err error, msg string)
 }
 
 // JournalSource is what the inspector needs of the assembler's journal
@@ -67,6 +81,10 @@ const (
 	DiagContainerd = "containerd"
 	// DiagJournal is the Path of a diagnostic about the journal.
 	DiagJournal = "journal"
+	// MsgContainerdUnreachable starts the message of the error diagnostic
+	// at DiagContainerd that says the daemon could not be reached;
+	// ContainerdUnreachable looks for it.
+	MsgContainerdUnreachable = "containerd unreachable"
 )
 
 // Where the two layouts and the blob directory live under the root.
@@ -84,7 +102,7 @@ const (
 // missing from the Floorplan, not absent from the device).
 func ContainerdUnreachable(fp *materials.Floorplan) bool {
 	for _, d := range fp.Diagnostics {
-		if d.Path == DiagContainerd && d.Severity == materials.SeverityError && strings.HasPrefix(d.Message, msgUnreachable) {
+		if d.Path == DiagContainerd && d.Severity == materials.SeverityError && strings.HasPrefix(d.Message, MsgContainerdUnreachable) {
 			return true
 		}
 	}
@@ -161,7 +179,7 @@ func Survey(ctx context.Context, opts Options) (*materials.Floorplan, error) {
 	fp.Blobs = append(fp.Blobs, blobs...)
 
 	if opts.Containerd != nil {
-		cb, ci := s.containerd(ctx, opts.Containerd)
+		cb, ci := opts.Containerd.SurveyStore(ctx, s)
 		fp.Blobs = append(fp.Blobs, cb...)
 		fp.Images = append(fp.Images, ci...)
 	}
@@ -208,6 +226,11 @@ func (s *surveyor) diag(sev materials.Severity, path string, err error, msg stri
 	s.mu.Lock()
 	s.diags = append(s.diags, d)
 	s.mu.Unlock()
+}
+
+// Diag is diag for a ContentStore (Diagnoser).
+func (s *surveyor) Diag(sev materials.Severity, path string, err error, msg string) {
+	s.diag(sev, path, err, msg)
 }
 
 // errValue names an errno (EACCES, ELOOP) when there is one.

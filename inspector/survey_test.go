@@ -186,7 +186,7 @@ func TestSurveyBlobDir(t *testing.T) {
 	// A 4 MiB blob starting with '{' is not read.
 	big := strings.Repeat("0", 64)
 	writeFile(t, filepath.Join(sha, big), []byte(`{"schemaVersion":2,"config":{"digest":"`+string(config)+`"}}`))
-	if err := os.Truncate(filepath.Join(sha, big), maxSniff); err != nil {
+	if err := os.Truncate(filepath.Join(sha, big), MaxManifestSize); err != nil {
 		t.Fatal(err)
 	}
 	partial := digest.FromString("the whole download")
@@ -226,7 +226,7 @@ func TestSurveyBlobDir(t *testing.T) {
 			children: sortDigests(config, layer1, layer2)}},
 		{p(bare), bare, want{state: "complete", mediaType: "application/vnd.oci.image.manifest.v1+json", children: []digest.Digest{config}}},
 		{p(index), index, want{state: "complete", mediaType: mediaTypeDockerManifestList, children: sortDigests(manifest, bare)}},
-		{BlobsSHA256Dir + "/" + big, digest.Digest("sha256:" + big), want{state: "complete", size: maxSniff}},
+		{BlobsSHA256Dir + "/" + big, digest.Digest("sha256:" + big), want{state: "complete", size: MaxManifestSize}},
 		{BlobsIngestDir + "/" + partial.Encoded(), partial, want{state: "partial", offset: 9, reason: "partial download"}},
 		{BlobsSHA256Dir + "/" + strings.ToUpper(layer1.Encoded()), "", want{state: "unknown", size: 1, reason: "not a lower-case sha256"}},
 		{BlobsSHA256Dir + "/README", "", want{state: "unknown", size: 1, reason: "not a lower-case sha256"}},

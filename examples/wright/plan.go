@@ -14,6 +14,7 @@ import (
 	"github.com/edgewright/edgewright/architect"
 	"github.com/edgewright/edgewright/foreman"
 	"github.com/edgewright/edgewright/inspector"
+	"github.com/edgewright/edgewright/inspector/ctrsurvey"
 	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/remodel"
 )
@@ -60,7 +61,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 
 	sopts := inspector.Options{Root: *root}
 	if *socket != "" {
-		sopts.Containerd = &inspector.ContainerdOptions{Socket: *socket, Namespace: *ns}
+		sopts.Containerd = &ctrsurvey.Daemon{Socket: *socket, Namespace: *ns}
 	}
 	if !*noJournal {
 		if j := openJournal("plan", *root, stderr, "no last applied config, in-flight items or grace clocks"); j != nil {

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/edgewright/edgewright/inspector"
+	"github.com/edgewright/edgewright/inspector/ctrsurvey"
 	"github.com/edgewright/edgewright/reporter"
 )
 
@@ -56,7 +57,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 
 	opts := inspector.Options{Root: *root}
 	if *socket != "" {
-		opts.Containerd = &inspector.ContainerdOptions{Socket: *socket, Namespace: *ns}
+		opts.Containerd = &ctrsurvey.Daemon{Socket: *socket, Namespace: *ns}
 	}
 	in := reporter.Inputs{IO: counters}
 	// While an apply holds the journal, report what the disk says.

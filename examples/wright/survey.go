@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/edgewright/edgewright/inspector"
+	"github.com/edgewright/edgewright/inspector/ctrsurvey"
 )
 
 func init() {
@@ -47,7 +48,7 @@ func runSurvey(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "wright survey: --namespace must not be empty")
 			return 2
 		}
-		opts.Containerd = &inspector.ContainerdOptions{Socket: *socket, Namespace: *ns}
+		opts.Containerd = &ctrsurvey.Daemon{Socket: *socket, Namespace: *ns}
 	}
 	// The journal says what was in flight when the last apply stopped; a
 	// running agent holds it for writing, in which case the survey goes on

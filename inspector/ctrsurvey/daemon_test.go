@@ -1,4 +1,4 @@
-package inspector
+package ctrsurvey_test
 
 import (
 	"bytes"
@@ -16,7 +16,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/edgewright/edgewright/inspector"
+	"github.com/edgewright/edgewright/inspector/ctrsurvey"
 	"github.com/edgewright/edgewright/internal/testenv"
 	"github.com/edgewright/edgewright/materials"
 )
@@ -116,13 +120,18 @@ func TestSurveyContainerd(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	root := t.TempDir()
-	writeFile(t, filepath.Join(root, vault, uuidA+"#1.raw"), []byte("vol"))
+	root := newRoot(t)
 	start := time.Now().Add(-time.Minute)
-	fp := survey(t, Options{Root: root, Containerd: &ContainerdOptions{Socket: d.Address, Namespace: testNS}})
+	core, logs := observer.New(zap.DebugLevel)
+	fp := survey(t, inspector.Options{Root: root, Containerd: &ctrsurvey.Daemon{Socket: d.Address, Namespace: testNS, Logger: zap.New(core)}})
+	// The Daemon logs through its own Logger, never a global one.
+	if got := logs.FilterMessage("surveyed containerd").All(); len(got) != 1 ||
+		got[0].ContextMap()["blobs"] != int64(10) || got[0].ContextMap()["images"] != int64(3) {
+		t.Errorf("debug log %+v, want one \"surveyed containerd\" with 10 blobs and 3 images", logs.All())
+	}
 
 	if len(fp.Volumes) != 1 {
-		t.Errorf("volumes %v", paths(fp))
+		t.Errorf("volumes %+v, want the one volume file", fp.Volumes)
 	}
 	if len(fp.Diagnostics) != 1 || fp.Diagnostics[0].Path != "containerd/"+testNS+"/images/ct-3-missing" ||
 		!strings.Contains(fp.Diagnostics[0].Message, "not in the content store") {
@@ -214,14 +223,14 @@ func TestSurveyContainerd(t *testing.T) {
 	}
 
 	t.Run("deterministic", func(t *testing.T) {
-		again := survey(t, Options{Root: root, Containerd: &ContainerdOptions{Socket: d.Address, Namespace: testNS}})
+		again := survey(t, inspector.Options{Root: root, Containerd: &ctrsurvey.Daemon{Socket: d.Address, Namespace: testNS}})
 		if again.Fingerprint != fp.Fingerprint {
 			t.Fatalf("fingerprint changed between two surveys of an unchanged store")
 		}
 		if err := cs.Delete(ctx, loneLayer.Digest); err != nil {
 			t.Fatal(err)
 		}
-		after := survey(t, Options{Root: root, Containerd: &ContainerdOptions{Socket: d.Address, Namespace: testNS}})
+		after := survey(t, inspector.Options{Root: root, Containerd: &ctrsurvey.Daemon{Socket: d.Address, Namespace: testNS}})
 		if after.Fingerprint == fp.Fingerprint {
 			t.Fatalf("fingerprint unchanged after a blob was deleted")
 		}
@@ -229,29 +238,34 @@ func TestSurveyContainerd(t *testing.T) {
 }
 
 // TestSurveyContainerdUnreachable: a daemon that is not there is an error
-// diagnostic ContainerdUnreachable recognises; the disk is still surveyed.
+// diagnostic inspector.ContainerdUnreachable recognises; the disk is still surveyed.
 func TestSurveyContainerdUnreachable(t *testing.T) {
-	root := t.TempDir()
-	writeFile(t, filepath.Join(root, vault, uuidA+"#1.raw"), []byte("vol"))
+	root := newRoot(t)
 	for _, tc := range []struct {
 		name string
-		opts ContainerdOptions
+		opts ctrsurvey.Daemon
 		msg  string
+		// value, when set, is the diagnostic's Value: the survey names the
+		// errno of what the Daemon reports.
+		value string
 	}{
-		{"no socket file", ContainerdOptions{Socket: filepath.Join(root, "nope.sock"), Namespace: testNS}, "containerd unreachable at"},
-		{"not a socket", ContainerdOptions{Socket: filepath.Join(root, vault, uuidA+"#1.raw"), Namespace: testNS}, "containerd unreachable at"},
-		{"no socket given", ContainerdOptions{Namespace: testNS}, "no socket given"},
+		{"no socket file", ctrsurvey.Daemon{Socket: filepath.Join(root, "nope.sock"), Namespace: testNS}, "containerd unreachable at", "ENOENT"},
+		{"not a socket", ctrsurvey.Daemon{Socket: filepath.Join(root, vault, uuidA+"#1.raw"), Namespace: testNS}, "containerd unreachable at", ""},
+		{"no socket given", ctrsurvey.Daemon{Namespace: testNS}, "no socket given", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := tc.opts
 			opts.Timeout = 10 * time.Second
-			fp := survey(t, Options{Root: root, Containerd: &opts})
-			if !ContainerdUnreachable(fp) {
+			fp := survey(t, inspector.Options{Root: root, Containerd: &opts})
+			if !inspector.ContainerdUnreachable(fp) {
 				t.Fatalf("not reported unreachable: %v", fp.Diagnostics)
 			}
-			d := diagAt(fp, DiagContainerd)
+			d := daemonDiag(fp)
 			if !strings.Contains(d.Message, tc.msg) {
 				t.Fatalf("diagnostic %v, want %q", d, tc.msg)
+			}
+			if tc.value != "" && d.Value != tc.value {
+				t.Fatalf("diagnostic value %q, want %q", d.Value, tc.value)
 			}
 			if len(fp.Volumes) != 1 || len(fp.Blobs) != 0 {
 				t.Fatalf("volumes %v blobs %v", fp.Volumes, fp.Blobs)
@@ -259,8 +273,8 @@ func TestSurveyContainerdUnreachable(t *testing.T) {
 		})
 	}
 	t.Run("empty namespace", func(t *testing.T) {
-		fp := survey(t, Options{Root: root, Containerd: &ContainerdOptions{Socket: "/x"}})
-		if d := diagAt(fp, DiagContainerd); d == nil || !strings.Contains(d.Message, "namespace is empty") || ContainerdUnreachable(fp) {
+		fp := survey(t, inspector.Options{Root: root, Containerd: &ctrsurvey.Daemon{Socket: "/x"}})
+		if d := daemonDiag(fp); d == nil || !strings.Contains(d.Message, "namespace is empty") || inspector.ContainerdUnreachable(fp) {
 			t.Fatalf("diagnostics %v", fp.Diagnostics)
 		}
 	})

@@ -1,10 +1,12 @@
-package inspector
+package ctrsurvey
 
 import (
 	"context"
+	"maps"
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,13 +25,13 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/edgewright/edgewright/inspector"
 	"github.com/edgewright/edgewright/materials"
 )
 
 const (
-	msgUnreachable = "containerd unreachable"
 	// gcRefPrefix labels keep a blob's children alive in containerd; they
-	// are also how the inspector learns an index's or manifest's children
+	// are also how the survey learns an index's or manifest's children
 	// without reading it.
 	gcRefPrefix           = "containerd.io/gc.ref.content."
 	defaultCtrdTimeout    = 30 * time.Second
@@ -43,16 +45,43 @@ const (
 // 1.6 leaves Status.Expected empty).
 var digestInRef = regexp.MustCompile(`sha256:[0-9a-f]{64}`)
 
-// containerd surveys one namespace of a containerd content store and its
-// image records. Failures are diagnostics; an unreachable daemon is an
-// error diagnostic that ContainerdUnreachable recognises.
-func (s *surveyor) containerd(ctx context.Context, o *ContainerdOptions) ([]materials.BlobRecord, []materials.ImageRecord) {
+// Daemon is one namespace of a containerd daemon's content store and its
+// image records, as a survey sees them (an inspector.ContentStore).
+type Daemon struct {
+	// Socket is containerd's address: a unix socket path, with or without
+	// unix://.
+	Socket string
+	// Namespace is the containerd namespace surveyed; it must not be empty.
+	Namespace string
+	// Timeout bounds the whole containerd part of the survey; 0 means 30s.
+	Timeout time.Duration
+	// Logger receives progress at debug level; nil logs nothing.
+	Logger *zap.Logger
+}
+
+var _ inspector.ContentStore = (*Daemon)(nil)
+
+// survey carries one SurveyStore call's state.
+type survey struct {
+	d   inspector.Diagnoser
+	log *zap.Logger
+	cs  content.Store
+}
+
+// SurveyStore surveys the namespace's blobs, partial ingests and image
+// records. Failures are diagnostics; an unreachable daemon is an error
+// diagnostic that inspector.ContainerdUnreachable recognises.
+func (o *Daemon) SurveyStore(ctx context.Context, diags inspector.Diagnoser) ([]materials.BlobRecord, []materials.ImageRecord) {
+	s := &survey{d: diags, log: o.Logger}
+	if s.log == nil {
+		s.log = zap.NewNop()
+	}
 	if o.Socket == "" {
-		s.diag(materials.SeverityError, DiagContainerd, nil, msgUnreachable+": no socket given")
+		s.d.Diag(materials.SeverityError, inspector.DiagContainerd, nil, inspector.MsgContainerdUnreachable+": no socket given")
 		return nil, nil
 	}
 	if o.Namespace == "" {
-		s.diag(materials.SeverityError, DiagContainerd, nil, "containerd namespace is empty; not surveyed")
+		s.d.Diag(materials.SeverityError, inspector.DiagContainerd, nil, "containerd namespace is empty; not surveyed")
 		return nil, nil
 	}
 	timeout := o.Timeout
@@ -88,10 +117,10 @@ func (s *surveyor) containerd(ctx context.Context, o *ContainerdOptions) ([]mate
 		zap.String("namespace", o.Namespace))
 	where := "containerd/" + o.Namespace
 
-	cs := proxy.NewContentStore(contentapi.NewContentClient(conn))
+	s.cs = proxy.NewContentStore(contentapi.NewContentClient(conn))
 	byDigest := map[digest.Digest]int{}
 	var blobs []materials.BlobRecord
-	err = cs.Walk(ctx, func(info content.Info) error {
+	err = s.cs.Walk(ctx, func(info content.Info) error {
 		b := materials.BlobRecord{
 			Digest:    info.Digest,
 			Store:     materials.BlobStoreContainerd,
@@ -111,7 +140,7 @@ func (s *surveyor) containerd(ctx context.Context, o *ContainerdOptions) ([]mate
 			}
 			d, err := digest.Parse(val)
 			if err != nil {
-				s.diag(materials.SeverityWarning, where+"/blobs/"+string(info.Digest), nil,
+				s.d.Diag(materials.SeverityWarning, where+"/blobs/"+string(info.Digest), nil,
 					"label "+k+" is not a digest: "+val)
 				continue
 			}
@@ -123,7 +152,7 @@ func (s *surveyor) containerd(ctx context.Context, o *ContainerdOptions) ([]mate
 		return nil
 	})
 	if err != nil {
-		s.diag(materials.SeverityError, where, err, "cannot walk the content store; its blob list is incomplete")
+		s.d.Diag(materials.SeverityError, where, err, "cannot walk the content store; its blob list is incomplete")
 	}
 
 	// A blob with gc children is an index or a manifest: read it (it is
@@ -131,14 +160,14 @@ func (s *surveyor) containerd(ctx context.Context, o *ContainerdOptions) ([]mate
 	// the children's downloads know their sizes before any image record
 	// names the tree.
 	for i := range blobs {
-		if b := &blobs[i]; len(b.Children) > 0 && b.MediaType == "" && b.Size > 0 && b.Size < maxSniff {
-			s.sniffContainerd(ctx, cs, b)
+		if b := &blobs[i]; len(b.Children) > 0 && b.MediaType == "" && b.Size > 0 && b.Size < inspector.MaxManifestSize {
+			s.sniff(ctx, b)
 		}
 	}
 
-	statuses, err := cs.ListStatuses(ctx)
+	statuses, err := s.cs.ListStatuses(ctx)
 	if err != nil {
-		s.diag(materials.SeverityError, where, err, "cannot list ingests; partial downloads are missing")
+		s.d.Diag(materials.SeverityError, where, err, "cannot list ingests; partial downloads are missing")
 	}
 	for _, st := range statuses {
 		d := st.Expected
@@ -162,7 +191,7 @@ func (s *surveyor) containerd(ctx context.Context, o *ContainerdOptions) ([]mate
 
 	resp, err := imagesapi.NewImagesClient(conn).List(ctx, &imagesapi.ListImagesRequest{})
 	if err != nil {
-		s.diag(materials.SeverityError, where, errgrpc.ToNative(err), "cannot list images; image records are missing")
+		s.d.Diag(materials.SeverityError, where, errgrpc.ToNative(err), "cannot list images; image records are missing")
 	}
 	var out []materials.ImageRecord
 	for _, img := range resp.GetImages() {
@@ -175,7 +204,7 @@ func (s *surveyor) containerd(ctx context.Context, o *ContainerdOptions) ([]mate
 			CreatedAt: protoTime(img.GetCreatedAt()),
 			UpdatedAt: protoTime(img.GetUpdatedAt()),
 		}
-		r.Blobs = s.reachable(ctx, cs, blobs, byDigest, target, where+"/images/"+r.Name)
+		r.Blobs = s.reachable(ctx, blobs, byDigest, target, where+"/images/"+r.Name)
 		out = append(out, r)
 	}
 	s.log.Debug("surveyed containerd", zap.Int("blobs", len(blobs)), zap.Int("images", len(out)))
@@ -207,15 +236,15 @@ func protoTime(ts *timestamppb.Timestamp) time.Time {
 	return ts.AsTime().UTC()
 }
 
-func (s *surveyor) unreachable(socket string, err error) {
-	s.diag(materials.SeverityError, DiagContainerd, err, msgUnreachable+" at "+socket)
+func (s *survey) unreachable(socket string, err error) {
+	s.d.Diag(materials.SeverityError, inspector.DiagContainerd, err, inspector.MsgContainerdUnreachable+" at "+socket)
 }
 
 // reachable returns every blob reachable from target through children,
 // sorted. A blob without gc labels that is small and JSON is read to find
 // its children, so that images written without labels are still
 // accounted for.
-func (s *surveyor) reachable(ctx context.Context, cs content.Store, blobs []materials.BlobRecord,
+func (s *survey) reachable(ctx context.Context, blobs []materials.BlobRecord,
 	byDigest map[digest.Digest]int, target digest.Digest, where string) []digest.Digest {
 	seen := map[digest.Digest]bool{}
 	queue := []digest.Digest{target}
@@ -228,22 +257,22 @@ func (s *surveyor) reachable(ctx context.Context, cs content.Store, blobs []mate
 		seen[d] = true
 		i, ok := byDigest[d]
 		if !ok {
-			s.diag(materials.SeverityWarning, where, nil, "references "+string(d)+", which is not in the content store")
+			s.d.Diag(materials.SeverityWarning, where, nil, "references "+string(d)+", which is not in the content store")
 			continue
 		}
 		b := &blobs[i]
-		if b.Children == nil && b.MediaType == "" && b.Size > 0 && b.Size < maxSniff {
-			s.sniffContainerd(ctx, cs, b)
+		if b.Children == nil && b.MediaType == "" && b.Size > 0 && b.Size < inspector.MaxManifestSize {
+			s.sniff(ctx, b)
 		}
 		queue = append(queue, b.Children...)
 	}
 	return sortedDigests(seen)
 }
 
-// sniffContainerd reads a small blob that starts with '{' and records its
-// media type and children when it is an index or a manifest.
-func (s *surveyor) sniffContainerd(ctx context.Context, cs content.Store, b *materials.BlobRecord) {
-	ra, err := cs.ReaderAt(ctx, ocispec.Descriptor{Digest: b.Digest, Size: b.Size})
+// sniff reads a small blob that starts with '{' and records its media
+// type and children when it is an index or a manifest.
+func (s *survey) sniff(ctx context.Context, b *materials.BlobRecord) {
+	ra, err := s.cs.ReaderAt(ctx, ocispec.Descriptor{Digest: b.Digest, Size: b.Size})
 	if err != nil {
 		return
 	}
@@ -254,11 +283,11 @@ func (s *surveyor) sniffContainerd(ctx context.Context, cs content.Store, b *mat
 	}
 	data := make([]byte, b.Size)
 	if n, err := ra.ReadAt(data, 0); int64(n) != b.Size {
-		s.diag(materials.SeverityWarning, "containerd/blobs/"+string(b.Digest), err, "cannot read small JSON blob")
+		s.d.Diag(materials.SeverityWarning, "containerd/blobs/"+string(b.Digest), err, "cannot read small JSON blob")
 		return
 	}
-	if m, ok := sniffManifest(data); ok {
-		b.MediaType, b.Children, b.ChildBlobs = m.mediaType, m.children, m.childBlobs
+	if m, ok := inspector.SniffManifest(data); ok {
+		b.MediaType, b.Children, b.ChildBlobs = m.MediaType, m.Children, m.ChildBlobs
 	}
 }
 
@@ -271,4 +300,10 @@ func copyLabels(in map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// sortedDigests is nil for an empty set, as inspector.SniffManifest's
+// children are.
+func sortedDigests(set map[digest.Digest]bool) []digest.Digest {
+	return slices.Sorted(maps.Keys(set))
 }
