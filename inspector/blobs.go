@@ -76,7 +76,7 @@ func (s *surveyor) blobEntry(dirfd int, rel string, e dirent, ingest bool, b *ma
 		unknown("name is not a lower-case sha256 hex digest")
 		return
 	}
-	fd, err := openFile(dirfd, e.name)
+	fd, err := openFile(dirfd, e.name, buf)
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) {
 			unknown(reasonSymlink)

@@ -22,10 +22,12 @@ type volumeListing struct {
 	count int
 }
 
-// listedEntry is a directory entry in listing order, with its directory.
-type listedEntry struct {
-	dirent
-	dir int32 // index into the listings
+// listedBatch is one getdents buffer's entries of one directory; base is
+// the listing-order index of its first entry.
+type listedBatch struct {
+	dir  int32 // index into the listings
+	base int
+	ents []dirent
 }
 
 // volumeStream surveys volume directories while they are still being
@@ -41,14 +43,15 @@ type volumeStream struct {
 	ctx  context.Context
 	dirs []volumeListing
 
-	mu    sync.Mutex
-	more  *sync.Cond // signalled when entries are queued or the listing ends
-	ents  []listedEntry
-	next  int  // the first entry no worker has taken
-	done  bool // the listing is complete and rank/out are set
-	rank  []int32
-	out   []materials.VolumeFile
-	early []earlyChunk // results of entries taken before rank was known
+	mu      sync.Mutex
+	more    *sync.Cond // signalled when entries are queued or the listing ends
+	batches []listedBatch
+	listed  int  // entries queued
+	nb, off int  // the first entry no worker has taken: batches[nb].ents[off]
+	done    bool // the listing is complete and rank/out are set
+	rank    []int32
+	out     []materials.VolumeFile
+	early   []earlyChunk // results of entries taken before rank was known
 
 	helpers sync.WaitGroup
 	started bool
@@ -98,7 +101,19 @@ func (s *surveyor) volumeDirs(ctx context.Context, dirs []volumeListing) ([]mate
 		}
 	}
 	st.finishListing()
-	st.work(make([]byte, headerSize)) // the lister helps with what is left
+	if st.started {
+		// The lister's place goes to one more helper: a helper's private
+		// descriptor table makes each open and close cheaper than on this
+		// goroutine's thread, whose table the whole process shares.
+		st.helpers.Add(1)
+		go func() {
+			defer st.helpers.Done()
+			privateFiles()
+			st.work(make([]byte, headerSize))
+		}()
+	} else {
+		st.work(make([]byte, headerSize)) // too few to share
+	}
 	st.helpers.Wait()
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("survey volumes: %w", err)
@@ -120,10 +135,9 @@ func (s *surveyor) volumeDirs(ctx context.Context, dirs []volumeListing) ([]mate
 // to share.
 func (st *volumeStream) queue(dir int32, batch []dirent) {
 	st.mu.Lock()
-	for _, e := range batch {
-		st.ents = append(st.ents, listedEntry{dirent: e, dir: dir})
-	}
-	start := !st.started && len(st.ents) >= minHelped && st.s.workers > 1
+	st.batches = append(st.batches, listedBatch{dir: dir, base: st.listed, ents: batch})
+	st.listed += len(batch)
+	start := !st.started && st.listed >= minHelped && st.s.workers > 1
 	st.started = st.started || start
 	st.mu.Unlock()
 	st.more.Broadcast()
@@ -145,36 +159,40 @@ func (st *volumeStream) queue(dir int32, batch []dirent) {
 // within each), gives every entry its final position and publishes them.
 func (st *volumeStream) finishListing() {
 	st.mu.Lock()
-	ents := st.ents
+	batches, total := st.batches, st.listed
 	st.mu.Unlock()
 	// Group by directory (a counting sort: listing order is kept), then
 	// sort each directory's names.
 	first := make([]int, len(st.dirs)+1)
-	for _, e := range ents {
-		first[e.dir+1]++
+	for _, b := range batches {
+		first[b.dir+1] += len(b.ents)
 	}
 	for d := 1; d < len(first); d++ {
 		first[d] += first[d-1]
 	}
-	byDir := make([]sortKey, len(ents))
+	names := make([]string, total) // by listing index
+	byDir := make([]sortKey, total)
 	fill := slices.Clone(first[:len(st.dirs)])
-	for i, e := range ents {
-		byDir[fill[e.dir]] = sortKey{key: namePrefix(e.name), i: uint32(i)}
-		fill[e.dir]++
+	for _, b := range batches {
+		for j, e := range b.ents {
+			names[b.base+j] = e.name
+			byDir[fill[b.dir]] = sortKey{key: namePrefix(e.name), i: uint32(b.base + j)}
+			fill[b.dir]++
+		}
 	}
-	tmp := make([]sortKey, len(ents))
-	rank := make([]int32, len(ents))
+	tmp := make([]sortKey, total)
+	rank := make([]int32, total)
 	for d := range st.dirs {
 		keys := byDir[first[d]:first[d+1]]
 		if len(keys) == 0 {
 			continue
 		}
-		keys = sortKeys(keys, tmp[first[d]:first[d+1]], func(a, b uint32) int { return strings.Compare(ents[a].name, ents[b].name) })
+		keys = sortKeys(keys, tmp[first[d]:first[d+1]], func(a, b uint32) int { return strings.Compare(names[a], names[b]) })
 		for k, x := range keys {
 			rank[x.i] = int32(first[d] + k)
 		}
 	}
-	out := make([]materials.VolumeFile, len(ents))
+	out := make([]materials.VolumeFile, total)
 	st.mu.Lock()
 	st.rank, st.out, st.done = rank, out, true
 	st.mu.Unlock()
@@ -186,35 +204,38 @@ func (st *volumeStream) finishListing() {
 func (st *volumeStream) work(buf []byte) {
 	for st.ctx.Err() == nil {
 		st.mu.Lock()
-		for st.next == len(st.ents) && !st.done {
+		for st.nb == len(st.batches) && !st.done {
 			st.more.Wait()
 		}
-		lo := st.next
-		hi := min(lo+streamChunk, len(st.ents))
-		if lo == hi {
+		if st.nb == len(st.batches) {
 			st.mu.Unlock()
 			return
 		}
-		st.next = hi
-		// ents may be reallocated by the lister; the chunk is copied out.
-		var chunk [streamChunk]listedEntry
-		n := copy(chunk[:], st.ents[lo:hi])
+		// A chunk never spans two batches; batches are never changed once
+		// queued, so the chunk is read without the lock.
+		b := &st.batches[st.nb]
+		dir, lo := b.dir, b.base+st.off
+		chunk := b.ents[st.off:min(st.off+streamChunk, len(b.ents))]
+		st.off += len(chunk)
+		if st.off == len(b.ents) {
+			st.nb, st.off = st.nb+1, 0
+		}
 		rank, out := st.rank, st.out
 		var early []materials.VolumeFile
 		if rank == nil {
-			early = make([]materials.VolumeFile, n)
+			early = make([]materials.VolumeFile, len(chunk))
 			st.early = append(st.early, earlyChunk{lo: lo, vs: early})
 		}
 		st.mu.Unlock()
-		for j, e := range chunk[:n] {
+		d := &st.dirs[dir]
+		for j, e := range chunk {
 			var v *materials.VolumeFile
 			if rank != nil {
 				v = &out[rank[lo+j]]
 			} else {
 				v = &early[j]
 			}
-			d := &st.dirs[e.dir]
-			st.s.volumeEntry(d.fd, e.dirent, d.clear, d.parse, v, buf)
+			st.s.volumeEntry(d.fd, e, d.clear, d.parse, v, buf)
 		}
 	}
 }
