@@ -23,6 +23,8 @@ type blobIndex struct {
 	// needed is, per record (fp.Blobs index), 1 + the index of the first
 	// desired tree that needs the blob; 0 when none does.
 	needed []int32
+	// sink keeps warm's loads from being optimised away.
+	sink uint64
 }
 
 // slot is one record's place in the index: its digest's hash, the digest
@@ -109,6 +111,60 @@ func (x *blobIndex) bucket(h uint64) int {
 		return 0
 	}
 	return int(h >> x.shift)
+}
+
+// warmGroup is how many lookups warm prepares at once: enough to overlap
+// their cache misses, few enough that what it loads is still in cache when
+// the walk gets there.
+const warmGroup = 16
+
+// warm loads what looking up each of ds will read, stage by stage: the
+// bucket bounds of all, then their buckets' slots, then the matching
+// slots' digest bytes and needed marks. The loads of one stage do not
+// depend on each other, so their cache misses overlap; the walk that
+// follows then finds everything in cache, instead of paying three misses
+// in a row per blob. At half a million blobs the index no longer fits in
+// any cache and this is most of a lookup's cost. It changes nothing.
+func (x *blobIndex) warm(ds []digest.Digest) {
+	if len(x.slots) == 0 {
+		return
+	}
+	for len(ds) > 0 {
+		n := min(len(ds), warmGroup)
+		var (
+			hash   [warmGroup]uint64
+			lo, hi [warmGroup]int32
+			sink   uint64
+		)
+		for i, d := range ds[:n] {
+			if d == "" {
+				continue
+			}
+			hash[i] = hashDigest(d)
+			b := x.bucket(hash[i])
+			lo[i], hi[i] = x.start[b], x.start[b+1]
+		}
+		for i := range n {
+			for q := lo[i]; q < hi[i]; q++ {
+				if x.slots[q].hash == hash[i] {
+					lo[i] = q // the match, for the next stage
+					hi[i] = -1
+					break
+				}
+			}
+		}
+		for i := range n {
+			if hi[i] == -1 {
+				sl := &x.slots[lo[i]]
+				if len(sl.dig) > 0 {
+					sink += uint64(sl.dig[len(sl.dig)-1])
+				}
+				sink += uint64(x.needed[sl.rec])
+			}
+		}
+		x.sink += sink
+		ds = ds[n:]
+	}
 }
 
 // rec is the record at position p.

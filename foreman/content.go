@@ -1,11 +1,11 @@
 package foreman
 
 import (
-	"sort"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/edgewright/edgewright/internal/radix"
 	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/remodel"
 )
@@ -58,17 +58,23 @@ func (p *planner) want(ts *treeState) {
 	}
 }
 
-// standaloneTrees wants the trees no desired volume refers to.
+// standaloneTrees wants the trees no desired volume refers to: the ids
+// volumes refer to, sorted, are merged with the trees (sorted too).
 func (p *planner) standaloneTrees() {
-	refd := make(map[string]bool, len(p.bp.Volumes))
+	var refd []string
 	for i := range p.bp.Volumes {
 		if v := &p.bp.Volumes[i]; v.Origin == materials.OriginDownload {
-			refd[v.ContentTree] = true
+			refd = append(refd, v.ContentTree)
 		}
 	}
-	for _, t := range p.trees {
-		if !refd[t.ID] {
-			p.want(p.stateOf(t.ID))
+	order := radix.Order(len(refd), func(i int) string { return refd[i] })
+	j := 0
+	for i, t := range p.trees {
+		for j < len(order) && refd[order[j]] < t.ID {
+			j++
+		}
+		if j == len(order) || refd[order[j]] != t.ID {
+			p.want(&p.stateArr[p.firstTree[i]])
 		}
 	}
 }
@@ -137,13 +143,27 @@ func (p *planner) topDigest(t *materials.ContentTree, oci bool) (digest.Digest, 
 // resolves, downloads of missing blobs (resumed when partial) and
 // verifies of uncertain ones.
 func (p *planner) contentTrees() {
+	// Every tree's top digest first, so that the walk can warm the index
+	// for the trees ahead of it.
+	tops := make([]digest.Digest, len(p.trees))
+	whys := make([]string, len(p.trees))
 	for i, t := range p.trees {
-		ts := &p.stateArr[i]
-		if i > 0 && p.trees[i-1].ID == t.ID {
+		if p.firstTree[i] != int32(i) {
 			continue // a duplicate id: the first one stands
 		}
+		ts := &p.stateArr[i]
 		ts.oci = p.isOCI(t)
-		top, resolveWhy := p.topDigest(t, ts.oci)
+		tops[i], whys[i] = p.topDigest(t, ts.oci)
+	}
+	for i, t := range p.trees {
+		if i%warmGroup == 0 {
+			p.index.warm(tops[i:min(i+warmGroup, len(tops))])
+		}
+		ts := &p.stateArr[i]
+		if p.firstTree[i] != int32(i) {
+			continue
+		}
+		top, resolveWhy := tops[i], whys[i]
 		if top == "" {
 			ref := materials.MaterialRef{Kind: materials.KindContentTree, ID: t.ID}
 			if resolveWhy != "" {
@@ -228,6 +248,7 @@ func (p *planner) walk(ts *treeState, d digest.Digest, parent, top bool) {
 		return
 	}
 	p.noteChildren(rec)
+	p.index.warm(rec.Children)
 	if isIndex(rec) {
 		found := false
 		for _, c := range rec.Children {
@@ -470,7 +491,10 @@ func (p *planner) images() {
 			continue
 		}
 		tid := p.imageTree(im.Name)
-		t := p.tree(tid)
+		var t *materials.ContentTree
+		if i := p.treeFinger.search(len(p.trees), func(i int) bool { return p.trees[i].ID < tid }); i < len(p.trees) && p.trees[i].ID == tid {
+			t = p.trees[i]
+		}
 		if t != nil && im.Name == t.ID+"-"+t.URL {
 			continue
 		}
@@ -507,8 +531,9 @@ func (p *planner) imageTree(name string) string {
 	// The largest id not above the name is the longest candidate prefix:
 	// when it is one, no longer id can be.
 	best := ""
-	for _, ts := range [][]*materials.ContentTree{p.trees, p.lastTrees} {
-		i := sort.Search(len(ts), func(i int) bool { return ts[i].ID > name }) - 1
+	for k, ts := range [][]*materials.ContentTree{p.trees, p.lastTrees} {
+		// Image records come sorted by name: the fingers walk forward.
+		i := p.imageFingers[k].search(len(ts), func(i int) bool { return ts[i].ID <= name }) - 1
 		if i >= 0 && strings.HasPrefix(name, ts[i].ID+"-") && len(ts[i].ID) > len(best) {
 			best = ts[i].ID
 		}

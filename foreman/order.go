@@ -4,6 +4,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/edgewright/edgewright/internal/radix"
+
 	"github.com/opencontainers/go-digest"
 
 	"github.com/edgewright/edgewright/materials"
@@ -35,16 +37,35 @@ func (p *planner) order() {
 	for _, n := range p.nodes {
 		depth(n)
 	}
-	sort.Slice(p.nodes, func(i, j int) bool {
-		a, b := p.nodes[i], p.nodes[j]
-		if a.stage != b.stage {
-			return a.stage < b.stage
-		}
-		if pa, pb := a.r.Action.Precedence(), b.r.Action.Precedence(); pa != pb {
-			return pa < pb
-		}
-		return a.r.ID < b.r.ID
-	})
+	p.nodes = sortNodes(p.nodes)
+}
+
+// sortNodes orders nodes by stage, then action precedence, then ID, in
+// linear time: a radix sort by ID, then a stable counting sort by (stage,
+// precedence). IDs are unique, so the order is total.
+func sortNodes(nodes []*node) []*node {
+	byID := radix.Order(len(nodes), func(i int) string { return nodes[i].r.ID })
+	precs := len(remodel.Actions) + 1
+	group := func(n *node) int { return n.stage*precs + n.r.Action.Precedence() }
+	maxGroup := 0
+	for _, n := range nodes {
+		maxGroup = max(maxGroup, group(n))
+	}
+	first := make([]int, maxGroup+2)
+	for _, n := range nodes {
+		first[group(n)+1]++
+	}
+	for g := 1; g < len(first); g++ {
+		first[g] += first[g-1]
+	}
+	out := make([]*node, len(nodes))
+	for _, i := range byID {
+		n := nodes[i]
+		g := group(n)
+		out[first[g]] = n
+		first[g]++
+	}
+	return out
 }
 
 // guard walks the ordered candidates and holds back, with a reason, those

@@ -62,9 +62,12 @@ type planner struct {
 	lastVols  []*materials.Volume
 	lastTrees []*materials.ContentTree
 	lastTopOf map[digest.Digest]string
-	opts      Options
-	now       time.Time
-	valid     bool
+	// Fingers for lookups made in key order.
+	lastVolFinger, latchFinger, treeFinger finger
+	imageFingers                           [2]finger
+	opts                                   Options
+	now                                    time.Time
+	valid                                  bool
 	// surveyGap says why the floorplan may be missing things (the survey
 	// reported an error): then nothing is destroyed on its strength.
 	surveyGap string
@@ -72,7 +75,13 @@ type planner struct {
 
 	trees    []*materials.ContentTree // bp trees, by id
 	stateArr []treeState              // the state of each of trees
-	dsByID   map[string]*materials.Datastore
+	// firstTree is, per tree, the index of the first tree with its id (a
+	// repeated id's first one stands); lastOf is the last applied
+	// Blueprint's tree with that id, or nil. Both come from one pass, so
+	// the walk never compares tree ids again.
+	firstTree []int32
+	lastOf    []*materials.ContentTree
+	dsByID    map[string]*materials.Datastore
 
 	// index finds the floorplan's blob records by digest and marks those
 	// desired trees need (this is the hot path).
@@ -134,8 +143,22 @@ func newPlanner(bp *materials.Blueprint, fp *materials.Floorplan, opts Options) 
 	}
 	p.trees = sortedTrees(bp.ContentTrees)
 	p.stateArr = make([]treeState, len(p.trees))
+	p.firstTree = make([]int32, len(p.trees))
+	p.lastOf = make([]*materials.ContentTree, len(p.trees))
+	j := 0
 	for i, t := range p.trees {
 		p.stateArr[i] = treeState{tree: t, idx: int32(i)}
+		if i > 0 && p.trees[i-1].ID == t.ID {
+			p.firstTree[i] = p.firstTree[i-1]
+		} else {
+			p.firstTree[i] = int32(i)
+		}
+		for j < len(p.lastTrees) && p.lastTrees[j].ID < t.ID {
+			j++
+		}
+		if j < len(p.lastTrees) && p.lastTrees[j].ID == t.ID {
+			p.lastOf[i] = p.lastTrees[j]
+		}
 	}
 	p.dsByID = make(map[string]*materials.Datastore, len(bp.Datastores))
 	for i := range bp.Datastores {

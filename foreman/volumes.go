@@ -71,8 +71,9 @@ func (p *planner) volumes() {
 		sort.SliceStable(files, func(i, j int) bool { return byFileID(files[i], files[j]) })
 	}
 	// filesOf returns the run of files of one volume id.
+	var filesFinger finger
 	filesOf := func(id string) []int32 {
-		i := sort.Search(len(files), func(i int) bool { return fp.Volumes[files[i]].ID >= id })
+		i := filesFinger.search(len(files), func(i int) bool { return fp.Volumes[files[i]].ID < id })
 		j := i
 		for j < len(files) && fp.Volumes[files[j]].ID == id {
 			j++
@@ -127,7 +128,12 @@ func (p *planner) volumes() {
 			p.diag(materials.SeverityWarning, "additions/purge", k, "local purge names a generation the config does not ask for; ignored")
 		}
 	}
-	sort.SliceStable(desired, func(i, j int) bool { return desired[i].v.Key().Less(desired[j].v.Key()) })
+	for i := 1; i < len(desired); i++ {
+		if desired[i].v.Key().Less(desired[i-1].v.Key()) {
+			byKey(desired, func(dv desiredVolume) string { return dv.v.ID }, func(a, b desiredVolume) int { return byGeneration(a.v, b.v) })
+			break
+		}
+	}
 	for i := 1; i < len(desired); i++ {
 		if old, dv := &desired[i-1], &desired[i]; old.v.ID == dv.v.ID {
 			p.diag(materials.SeverityWarning, "volumes/"+dv.v.ID, dv.v.Key().String(), "volume asked for at two generations; the higher one ("+itoa(dv.v.Generation)+") wins over "+itoa(old.v.Generation))
@@ -135,8 +141,9 @@ func (p *planner) volumes() {
 	}
 	// desiredOf is the desired volume of an id (the highest generation
 	// when it is asked for twice), or nil.
+	var desiredFinger finger
 	desiredOf := func(id string) *desiredVolume {
-		i := sort.Search(len(desired), func(i int) bool { return desired[i].v.ID >= id })
+		i := desiredFinger.search(len(desired), func(i int) bool { return desired[i].v.ID < id })
 		if i == len(desired) || desired[i].v.ID != id {
 			return nil
 		}
@@ -177,6 +184,12 @@ func (p *planner) volumes() {
 		}
 	}
 
+	// The tree of each desired volume that is made from one.
+	treeOf := p.joinTrees(len(desired), func(i int) (string, bool) {
+		v := desired[i].v
+		return v.ContentTree, v.Origin == materials.OriginDownload
+	})
+
 	making := map[materials.VolumeKey]string{}  // key → create/purge/adopt id in this plan
 	claimed := map[*materials.VolumeFile]bool{} // legacy files adopted or serving in place
 
@@ -204,14 +217,15 @@ func (p *planner) volumes() {
 			}
 		}
 		var tree *materials.ContentTree
-		if v.Origin == materials.OriginDownload {
-			tree = p.tree(v.ContentTree)
+		ti := treeOf[i]
+		if ti >= 0 {
+			tree = p.trees[ti]
 		}
 		var cleanDep string
 		if cur != nil {
 			if cur.State == materials.StateComplete {
 				flags[curI] |= flagCurrent
-				p.presentVolume(dv, cur, tree)
+				p.presentVolume(dv, cur, tree, ti)
 				continue
 			}
 			why := "volume file " + cur.Path + " is broken"
@@ -271,7 +285,7 @@ func (p *planner) volumes() {
 				p.holdDirect(remodelID(remodel.ActionCreate, ref), remodel.ActionCreate, ref, why)
 				continue
 			}
-			ts := p.stateOf(tree.ID)
+			ts := &p.stateArr[ti]
 			p.want(ts)
 			if ts.why != "" {
 				p.holdDirect(remodelID(remodel.ActionCreate, ref), remodel.ActionCreate, ref, ts.why)
@@ -439,7 +453,7 @@ func (p *planner) volumes() {
 // presentVolume checks a desired volume that exists: grow it when smaller than
 // maxsizebytes, refuse to shrink it, and report changes made without a
 // generation bump (EVE's rule: they are left alone).
-func (p *planner) presentVolume(dv *desiredVolume, f *materials.VolumeFile, tree *materials.ContentTree) {
+func (p *planner) presentVolume(dv *desiredVolume, f *materials.VolumeFile, tree *materials.ContentTree, ti int32) {
 	v := dv.v
 	ref := volumeRef(v.Key())
 	var lv *materials.Volume
@@ -454,7 +468,7 @@ func (p *planner) presentVolume(dv *desiredVolume, f *materials.VolumeFile, tree
 		if lv.ContentTree != v.ContentTree && lv.Origin == v.Origin {
 			changes = append(changes, "content tree "+lv.ContentTree+" → "+v.ContentTree)
 		} else if tree != nil {
-			if lt := p.lastTreeByID(tree.ID); lt != nil && (lt.SHA256 != tree.SHA256 || lt.URL != tree.URL) {
+			if lt := p.lastOf[ti]; lt != nil && (lt.SHA256 != tree.SHA256 || lt.URL != tree.URL) {
 				changes = append(changes, "content of tree "+treeName(tree)+" changed")
 			}
 		}
