@@ -20,9 +20,6 @@ type blobIndex struct {
 	slots []slot  // grouped by bucket
 	start []int32 // bucket → its first slot; one more than buckets
 	shift uint
-	// needed is, per record (fp.Blobs index), 1 + the index of the first
-	// desired tree that needs the blob; 0 when none does.
-	needed []int32
 	// sink keeps warm's loads from being optimised away.
 	sink uint64
 }
@@ -32,11 +29,15 @@ type blobIndex struct {
 // side so a probe reads the slot and the digest's bytes but not the record
 // (a cache miss per blob saved at half a million blobs).
 type slot struct {
-	hash  uint64
-	dig   digest.Digest
-	rec   int32
-	state slotState
-	store slotStore
+	hash uint64
+	dig  digest.Digest
+	rec  int32
+	// needed is 1 + the index of the first desired tree that needs the
+	// record; 0 when none does. It lives in the slot, which a lookup reads
+	// anyway, rather than in an array by record (another miss).
+	needed int32
+	state  slotState
+	store  slotStore
 }
 
 type slotState uint8
@@ -83,7 +84,7 @@ func newBlobIndex(recs []materials.BlobRecord) *blobIndex {
 	// About four slots (one cache line) per bucket: a smaller table to
 	// scatter into, and a probe still reads one line.
 	lg := bits.Len(uint(n / 4))
-	x := &blobIndex{recs: recs, slots: make([]slot, n), needed: make([]int32, n),
+	x := &blobIndex{recs: recs, slots: make([]slot, n),
 		start: make([]int32, (1<<lg)+1), shift: uint(64 - lg)}
 	hashes := make([]uint64, n)
 	for i := range recs {
@@ -120,7 +121,7 @@ const warmGroup = 16
 
 // warm loads what looking up each of ds will read, stage by stage: the
 // bucket bounds of all, then their buckets' slots, then the matching
-// slots' digest bytes and needed marks. The loads of one stage do not
+// slots' digest bytes. The loads of one stage do not
 // depend on each other, so their cache misses overlap; the walk that
 // follows then finds everything in cache, instead of paying three misses
 // in a row per blob. At half a million blobs the index no longer fits in
@@ -159,7 +160,6 @@ func (x *blobIndex) warm(ds []digest.Digest) {
 				if len(sl.dig) > 0 {
 					sink += uint64(sl.dig[len(sl.dig)-1])
 				}
-				sink += uint64(x.needed[sl.rec])
 			}
 		}
 		x.sink += sink
@@ -252,4 +252,16 @@ func hashDigest(d digest.Digest) uint64 {
 	h *= 0x9E3779B97F4A7C15
 	h ^= h >> 32
 	return h
+}
+
+// neededRecords says, per record (fp.Blobs index), whether a desired tree
+// needs it: one pass over the slots.
+func (x *blobIndex) neededRecords() []bool {
+	out := make([]bool, len(x.recs))
+	for q := range x.slots {
+		if x.slots[q].needed != 0 {
+			out[x.slots[q].rec] = true
+		}
+	}
+	return out
 }

@@ -199,13 +199,11 @@ func (p *planner) contentTrees() {
 func (p *planner) need(d digest.Digest, ts *treeState) blobState {
 	s := p.blobState(d)
 	for q := s.lo; q < s.hi; q++ {
-		// The slot's hash and digest first: needed[] is read (a likely
-		// cache miss) only for d's own records, not for its bucket mates.
 		if !p.index.is(q, d, s.hash) {
 			continue
 		}
-		if r := p.index.slots[q].rec; p.index.needed[r] == 0 {
-			p.index.needed[r] = ts.idx + 1
+		if sl := &p.index.slots[q]; sl.needed == 0 {
+			sl.needed = ts.idx + 1
 		}
 	}
 	if p.blobTrees != nil {
@@ -413,8 +411,9 @@ func (p *planner) unneededBlobs() {
 		return // nothing is known to be unneeded on an incomplete blueprint
 	}
 	var reachable map[digest.Digest]bool // blobs kept by a containerd image record
+	needed := p.index.neededRecords()
 	for i := range p.fp.Blobs {
-		if p.index.needed[i] != 0 {
+		if needed[i] {
 			continue
 		}
 		b := &p.fp.Blobs[i]
