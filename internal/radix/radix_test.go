@@ -23,8 +23,10 @@ func TestOrder(t *testing.T) {
 			return b.String()
 		},
 		"digests": func(i int) string { return fmt.Sprintf("download:blob/sha256:%x%09d%02d", 'l', r.IntN(500), r.IntN(3)) },
-		"uuids":   func(int) string { return fmt.Sprintf("%08x-0000-4000-8000-%012x#%d", r.Uint32(), r.Uint64()>>16, r.IntN(12)) },
-		"same":    func(int) string { return "create:volume/the-same-key" },
+		"uuids": func(int) string {
+			return fmt.Sprintf("%08x-0000-4000-8000-%012x#%d", r.Uint32(), r.Uint64()>>16, r.IntN(12))
+		},
+		"same": func(int) string { return "create:volume/the-same-key" },
 	}
 	for name, g := range gen {
 		for _, n := range []int{0, 1, 2, smallRun - 1, smallRun, smallRun + 1, 300, 5000} {
