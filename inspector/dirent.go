@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"slices"
 	"strings"
 	"unsafe"
+
+	"github.com/edgewright/edgewright/internal/radix"
 
 	"golang.org/x/sys/unix"
 )
@@ -157,80 +158,9 @@ func dtName(t uint8) string {
 
 // sortDirents returns ents sorted by name (byte order, as strings.Compare).
 func sortDirents(ents []dirent) []dirent {
-	if len(ents) < 64 {
-		slices.SortFunc(ents, func(a, b dirent) int { return strings.Compare(a.name, b.name) })
-		return ents
-	}
-	keys := make([]sortKey, len(ents))
-	for i := range ents {
-		keys[i] = sortKey{key: namePrefix(ents[i].name), i: uint32(i)}
-	}
-	keys = sortKeys(keys, make([]sortKey, len(keys)), func(a, b uint32) int { return strings.Compare(ents[a].name, ents[b].name) })
 	out := make([]dirent, len(ents))
-	for k, x := range keys {
-		out[k] = ents[x.i]
+	for k, i := range radix.Order(len(ents), func(i int) string { return ents[i].name }) {
+		out[k] = ents[i]
 	}
 	return out
-}
-
-// sortKey is a name's first 8 bytes, big-endian and zero-padded (so that
-// integer order is byte order; names hold no NUL), and the name's index.
-type sortKey struct {
-	key uint64
-	i   uint32
-}
-
-func namePrefix(name string) uint64 {
-	var b [8]byte
-	copy(b[:], name)
-	return binary.BigEndian.Uint64(b[:])
-}
-
-// sortKeys sorts keys by name, given their prefixes and cmp to compare
-// two names by index; tmp is scratch as long as keys. It returns the
-// sorted slice (keys or tmp). A directory of 10,000 volumes is sorted ~15x
-// faster than by comparing names: a radix sort on the prefixes, then a
-// comparison sort of the rare runs that share one (generations of one
-// volume).
-func sortKeys(keys, tmp []sortKey, cmp func(a, b uint32) int) []sortKey {
-	keys = radixSort(keys, tmp)
-	for lo := 0; lo < len(keys); {
-		hi := lo + 1
-		for hi < len(keys) && keys[hi].key == keys[lo].key {
-			hi++
-		}
-		if hi-lo > 1 {
-			slices.SortFunc(keys[lo:hi], func(a, b sortKey) int { return cmp(a.i, b.i) })
-		}
-		lo = hi
-	}
-	return keys
-}
-
-// radixSort sorts a by key, least significant byte first, using tmp
-// (as long as a) as the other buffer; it returns whichever holds the
-// result. Bytes that are the same in every key cost one counting pass.
-func radixSort(a, tmp []sortKey) []sortKey {
-	if len(a) == 0 {
-		return a
-	}
-	for shift := 0; shift < 64; shift += 8 {
-		var count [257]int
-		for _, x := range a {
-			count[(x.key>>shift)&0xff+1]++
-		}
-		if count[(a[0].key>>shift)&0xff+1] == len(a) {
-			continue
-		}
-		for d := 1; d < len(count); d++ {
-			count[d] += count[d-1]
-		}
-		for _, x := range a {
-			d := (x.key >> shift) & 0xff
-			tmp[count[d]] = x
-			count[d]++
-		}
-		a, tmp = tmp, a
-	}
-	return a
 }

@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
+
+	"github.com/edgewright/edgewright/internal/radix"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -101,19 +102,7 @@ func (s *surveyor) volumeDirs(ctx context.Context, dirs []volumeListing) ([]mate
 		}
 	}
 	st.finishListing()
-	if st.started {
-		// The lister's place goes to one more helper: a helper's private
-		// descriptor table makes each open and close cheaper than on this
-		// goroutine's thread, whose table the whole process shares.
-		st.helpers.Add(1)
-		go func() {
-			defer st.helpers.Done()
-			privateFiles()
-			st.work(make([]byte, headerSize))
-		}()
-	} else {
-		st.work(make([]byte, headerSize)) // too few to share
-	}
+	st.work(make([]byte, headerSize)) // the lister helps with what is left
 	st.helpers.Wait()
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("survey volumes: %w", err)
@@ -142,8 +131,8 @@ func (st *volumeStream) queue(dir int32, batch []dirent) {
 	st.mu.Unlock()
 	st.more.Broadcast()
 	if start {
-		// The lister is busy listing; one helper fewer than workers keeps
-		// the cores full without a third thread competing.
+		// One helper fewer than workers: the lister works too, once the
+		// listing is done.
 		for range st.s.workers - 1 {
 			st.helpers.Add(1)
 			go func() {
@@ -171,25 +160,20 @@ func (st *volumeStream) finishListing() {
 		first[d] += first[d-1]
 	}
 	names := make([]string, total) // by listing index
-	byDir := make([]sortKey, total)
+	byDir := make([]int32, total)  // listing indexes, grouped by directory
 	fill := slices.Clone(first[:len(st.dirs)])
 	for _, b := range batches {
 		for j, e := range b.ents {
 			names[b.base+j] = e.name
-			byDir[fill[b.dir]] = sortKey{key: namePrefix(e.name), i: uint32(b.base + j)}
+			byDir[fill[b.dir]] = int32(b.base + j)
 			fill[b.dir]++
 		}
 	}
-	tmp := make([]sortKey, total)
 	rank := make([]int32, total)
 	for d := range st.dirs {
-		keys := byDir[first[d]:first[d+1]]
-		if len(keys) == 0 {
-			continue
-		}
-		keys = sortKeys(keys, tmp[first[d]:first[d+1]], func(a, b uint32) int { return strings.Compare(names[a], names[b]) })
-		for k, x := range keys {
-			rank[x.i] = int32(first[d] + k)
+		idx := byDir[first[d]:first[d+1]]
+		for k, i := range radix.Order(len(idx), func(k int) string { return names[idx[k]] }) {
+			rank[idx[i]] = int32(first[d] + k)
 		}
 	}
 	out := make([]materials.VolumeFile, total)
