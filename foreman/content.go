@@ -5,7 +5,6 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
-	"github.com/edgewright/edgewright/internal/radix"
 	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/remodel"
 )
@@ -58,23 +57,20 @@ func (p *planner) want(ts *treeState) {
 	}
 }
 
-// standaloneTrees wants the trees no desired volume refers to: the ids
-// volumes refer to, sorted, are merged with the trees (sorted too).
+// standaloneTrees wants the trees no desired volume refers to.
 func (p *planner) standaloneTrees() {
-	var refd []string
-	for i := range p.bp.Volumes {
-		if v := &p.bp.Volumes[i]; v.Origin == materials.OriginDownload {
-			refd = append(refd, v.ContentTree)
+	vs := p.bp.Volumes
+	refd := make([]bool, len(p.trees)) // by a tree's first index
+	for _, ti := range p.joinTrees(len(vs), func(i int) (string, bool) {
+		return vs[i].ContentTree, vs[i].Origin == materials.OriginDownload
+	}) {
+		if ti >= 0 {
+			refd[ti] = true
 		}
 	}
-	order := radix.Order(len(refd), func(i int) string { return refd[i] })
-	j := 0
-	for i, t := range p.trees {
-		for j < len(order) && refd[order[j]] < t.ID {
-			j++
-		}
-		if j == len(order) || refd[order[j]] != t.ID {
-			p.want(&p.stateArr[p.firstTree[i]])
+	for i := range p.trees {
+		if first := p.firstTree[i]; !refd[first] {
+			p.want(&p.stateArr[first])
 		}
 	}
 }
@@ -491,7 +487,7 @@ func (p *planner) images() {
 		}
 		tid := p.imageTree(im.Name)
 		var t *materials.ContentTree
-		if i := p.treeFinger.search(len(p.trees), func(i int) bool { return p.trees[i].ID < tid }); i < len(p.trees) && p.trees[i].ID == tid {
+		if i := findTree(p.trees, tid, &p.treeFinger); i >= 0 {
 			t = p.trees[i]
 		}
 		if t != nil && im.Name == t.ID+"-"+t.URL {

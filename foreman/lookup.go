@@ -86,7 +86,11 @@ type finger struct{ at int }
 
 // search returns the smallest i in [0, n) with !less(i), or n; less must
 // be true for a prefix of [0, n) and false after it (as for sort.Search).
+// A nil finger is a plain binary search, for keys asked in no order.
 func (f *finger) search(n int, less func(i int) bool) int {
+	if f == nil {
+		return sort.Search(n, func(i int) bool { return !less(i) })
+	}
 	lo := min(f.at, n)
 	if lo > 0 && !less(lo-1) {
 		f.at = sort.Search(lo, func(i int) bool { return !less(i) })
@@ -120,8 +124,8 @@ func findVolume(vs []*materials.Volume, k materials.VolumeKey, f *finger) *mater
 
 // findTree is the index of the first tree with that id in ts (sorted by
 // id), or -1.
-func findTree(ts []*materials.ContentTree, id string) int {
-	i := sort.Search(len(ts), func(i int) bool { return ts[i].ID >= id })
+func findTree(ts []*materials.ContentTree, id string, f *finger) int {
+	i := f.search(len(ts), func(i int) bool { return ts[i].ID < id })
 	if i < len(ts) && ts[i].ID == id {
 		return i
 	}
@@ -135,7 +139,7 @@ func (p *planner) lastVolume(k materials.VolumeKey) *materials.Volume {
 
 // lastTreeByID is the last applied Blueprint's tree with that id, or nil.
 func (p *planner) lastTreeByID(id string) *materials.ContentTree {
-	if i := findTree(p.lastTrees, id); i >= 0 {
+	if i := findTree(p.lastTrees, id, nil); i >= 0 {
 		return p.lastTrees[i]
 	}
 	return nil
@@ -144,7 +148,7 @@ func (p *planner) lastTreeByID(id string) *materials.ContentTree {
 // stateOf is the state of the desired tree with that id (the first, if
 // the id is repeated), or nil.
 func (p *planner) stateOf(id string) *treeState {
-	if i := findTree(p.trees, id); i >= 0 {
+	if i := findTree(p.trees, id, nil); i >= 0 {
 		return &p.stateArr[i]
 	}
 	return nil
@@ -152,7 +156,7 @@ func (p *planner) stateOf(id string) *treeState {
 
 // tree is the desired content tree with that id, or nil.
 func (p *planner) tree(id string) *materials.ContentTree {
-	if i := findTree(p.trees, id); i >= 0 {
+	if i := findTree(p.trees, id, nil); i >= 0 {
 		return p.trees[i]
 	}
 	return nil
@@ -193,26 +197,22 @@ func (p *planner) latch(tree string, gen int64) *materials.TagLatch {
 // cache misses once there are tens of thousands of trees.
 func (p *planner) joinTrees(n int, id func(i int) (string, bool)) []int32 {
 	out := make([]int32, n)
-	ids := make([]string, n)
+	var items []int32 // the items that name a tree, and their ids
+	var ids []string
 	for i := range out {
 		out[i] = -1
 		if s, ok := id(i); ok {
-			ids[i] = s
-		} else {
-			out[i] = -2 // names none
+			items = append(items, int32(i))
+			ids = append(ids, s)
 		}
 	}
 	j := 0
-	for _, i := range radix.Order(n, func(i int) string { return ids[i] }) {
-		if out[i] == -2 {
-			out[i] = -1
-			continue
-		}
-		for j < len(p.trees) && p.trees[j].ID < ids[i] {
+	for _, k := range radix.Order(len(ids), func(k int) string { return ids[k] }) {
+		for j < len(p.trees) && p.trees[j].ID < ids[k] {
 			j++
 		}
-		if j < len(p.trees) && p.trees[j].ID == ids[i] {
-			out[i] = p.firstTree[j]
+		if j < len(p.trees) && p.trees[j].ID == ids[k] {
+			out[items[k]] = p.firstTree[j]
 		}
 	}
 	return out
