@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	contentapi "github.com/containerd/containerd/api/services/content/v1"
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
@@ -58,6 +59,7 @@ type Options struct {
 type Store struct {
 	c   *client.Client
 	cs  content.Store
+	api contentapi.ContentClient // the content service itself: pipelined ingests
 	lm  leases.Manager
 	is  images.Store
 	ns  string
@@ -91,7 +93,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("containerd %s: %w", opts.Socket, err)
 	}
-	s := &Store{c: c, cs: c.ContentStore(), lm: c.LeasesService(), is: c.ImageService(),
+	conn, ok := c.Conn().(grpc.ClientConnInterface)
+	if !ok {
+		c.Close()
+		return nil, fmt.Errorf("containerd %s: the client has no gRPC connection", opts.Socket)
+	}
+	s := &Store{c: c, cs: c.ContentStore(), api: contentapi.NewContentClient(conn), lm: c.LeasesService(), is: c.ImageService(),
 		ns: opts.Namespace, exp: opts.LeaseExpiration, log: opts.Logger}
 	v, err := c.Version(s.ctx(ctx))
 	if err != nil {
@@ -181,19 +188,19 @@ func (s *Store) Status(ctx context.Context, d digest.Digest) (BlobState, error) 
 var ErrCommitted = errors.New("blob already committed")
 
 // Writer ingests one blob. It is an oci.Sink: Write appends, Truncate(0)
-// starts over.
+// starts over. Its bytes go to containerd in chunkSize WRITE requests,
+// several in flight at once (ingest.go); Write returns once its bytes are
+// copied into a chunk, and a failure of an earlier chunk is returned by a
+// later Write, Commit or Close.
 type Writer struct {
 	s      *Store
 	ctx    context.Context
-	cw     content.Writer
-	bw     *bufio.Writer // each write to containerd is a round trip: batch them
+	is     *ingestStream
+	buf    []byte // the chunk being filled; it starts at offset-len(buf)
 	desc   ocispec.Descriptor
 	tree   string
 	offset int64
 }
-
-// writeBatch is how much a Writer gathers before sending it to containerd.
-const writeBatch = 1 << 20
 
 // Writer opens desc's ingest inside the content tree's lease, resuming at
 // containerd's recorded offset (Offset). When the blob is already
@@ -204,7 +211,7 @@ func (s *Store) Writer(ctx context.Context, treeID string, desc ocispec.Descript
 	if err != nil {
 		return nil, err
 	}
-	cw, err := content.OpenWriter(lctx, s.cs, content.WithRef(IngestRef(desc.Digest)), content.WithDescriptor(desc))
+	is, st, err := openIngest(lctx, s.api, IngestRef(desc.Digest), desc.Size, desc.Digest)
 	if errdefs.IsAlreadyExists(err) {
 		if err := s.keep(lctx, treeID, desc.Digest); err != nil {
 			return nil, err
@@ -214,20 +221,13 @@ func (s *Store) Writer(ctx context.Context, treeID string, desc ocispec.Descript
 	if err != nil {
 		return nil, fmt.Errorf("blob %s: open ingest: %w", desc.Digest, err)
 	}
-	st, err := cw.Status()
-	if err != nil {
-		cw.Close()
-		return nil, fmt.Errorf("blob %s: ingest status: %w", desc.Digest, err)
+	offset := st.Offset
+	if offset > desc.Size {
+		// An ingest longer than the blob is garbage: start it over (the
+		// first write, at offset 0, truncates it).
+		offset = 0
 	}
-	if st.Offset > desc.Size {
-		// An ingest longer than the blob is garbage: start it over.
-		if err := cw.Truncate(0); err != nil {
-			cw.Close()
-			return nil, fmt.Errorf("blob %s: truncate oversized ingest: %w", desc.Digest, err)
-		}
-		st.Offset = 0
-	}
-	return &Writer{s: s, ctx: lctx, cw: cw, bw: bufio.NewWriterSize(cw, writeBatch), desc: desc, tree: treeID, offset: st.Offset}, nil
+	return &Writer{s: s, ctx: lctx, is: is, desc: desc, tree: treeID, offset: offset}, nil
 }
 
 // keep adds a committed blob to the content tree's lease (a lease holds a
@@ -242,24 +242,59 @@ func (s *Store) keep(lctx context.Context, treeID string, d digest.Digest) error
 
 // Offset is how many bytes the ingest has taken: where a fetch resumes.
 // (After a crash containerd's recorded offset is the truth; the bytes still
-// batched here are simply fetched again.)
+// in flight here are simply fetched again.)
 func (w *Writer) Offset() int64 { return w.offset }
 
 // Write appends to the ingest.
 func (w *Writer) Write(p []byte) (int, error) {
-	n, err := w.bw.Write(p)
-	w.offset += int64(n)
-	return n, err
+	n := 0
+	for len(p) > 0 {
+		if w.buf == nil {
+			b, err := w.is.buffer()
+			if err != nil {
+				return n, fmt.Errorf("blob %s: write: %w", w.desc.Digest, err)
+			}
+			w.buf = b
+		}
+		k := copy(w.buf[len(w.buf):cap(w.buf)], p)
+		w.buf = w.buf[:len(w.buf)+k]
+		p = p[k:]
+		n += k
+		w.offset += int64(k)
+		if len(w.buf) == cap(w.buf) {
+			if err := w.flush(); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
 }
 
-// Truncate starts the ingest over; containerd only truncates to 0.
+// flush sends the chunk being filled.
+func (w *Writer) flush() error {
+	if len(w.buf) == 0 {
+		return w.is.failure()
+	}
+	b := w.buf
+	w.buf = nil
+	if err := w.is.write(w.offset-int64(len(b)), b); err != nil {
+		return fmt.Errorf("blob %s: write: %w", w.desc.Digest, err)
+	}
+	return nil
+}
+
+// Truncate starts the ingest over; containerd only truncates to 0. As in
+// containerd's remote writer, the next write (at offset 0) truncates the
+// ingest; what was sent before is still written and answered first.
 func (w *Writer) Truncate(size int64) error {
 	if size != 0 {
 		return fmt.Errorf("blob %s: truncate to %d: containerd ingests only start over at 0", w.desc.Digest, size)
 	}
-	w.bw.Reset(w.cw)
-	if err := w.cw.Truncate(0); err != nil {
-		return err
+	if err := w.is.failure(); err != nil {
+		return fmt.Errorf("blob %s: truncate: %w", w.desc.Digest, err)
+	}
+	if w.buf != nil {
+		w.buf = w.buf[:0]
 	}
 	w.offset = 0
 	return nil
@@ -268,24 +303,40 @@ func (w *Writer) Truncate(size int64) error {
 // Commit commits the ingest with the expected size and digest (containerd
 // verifies both: a mismatch is *oci.DigestMismatchError and the ingest is
 // started over), the ownership label and extra labels (gc references,
-// from Labels).
+// from Labels). The write stream is closed whatever the outcome.
 func (w *Writer) Commit(extra map[string]string) error {
 	labels := map[string]string{OwnerLabel: OwnerValue}
 	for k, v := range extra {
 		labels[k] = v
 	}
-	if err := w.bw.Flush(); err != nil {
-		w.cw.Close()
-		return fmt.Errorf("blob %s: write: %w", w.desc.Digest, err)
+	err := w.flush()
+	if err == nil {
+		// Every chunk answered: the running digest covers them all.
+		if _, err = w.is.call(nil); err != nil {
+			err = fmt.Errorf("blob %s: write: %w", w.desc.Digest, err)
+		}
+	}
+	if err != nil {
+		w.is.close()
+		return err
 	}
 	// containerd keeps the running digest of the ingest: a mismatch is
 	// known before the commit is asked for.
-	if got := w.cw.Digest(); got != "" && w.offset == w.desc.Size && got != w.desc.Digest {
-		w.cw.Close()
+	if got := w.is.digest; got != "" && w.offset == w.desc.Size && got != w.desc.Digest {
+		w.is.close()
 		w.abort()
 		return &oci.DigestMismatchError{What: "blob " + w.desc.Digest.String() + " (containerd ingest)", Want: w.desc.Digest, Got: got}
 	}
-	err := w.cw.Commit(w.ctx, w.desc.Size, w.desc.Digest, content.WithLabels(labels))
+	resp, err := w.is.call(&contentapi.WriteContentRequest{
+		Action:   contentapi.WriteAction_COMMIT,
+		Total:    w.desc.Size,
+		Offset:   w.offset,
+		Expected: w.desc.Digest.String(),
+		Labels:   labels,
+	})
+	if cerr := w.is.close(); err == nil && cerr != nil {
+		err = cerr
+	}
 	if errdefs.IsAlreadyExists(err) {
 		return w.s.keep(w.ctx, w.tree, w.desc.Digest)
 	}
@@ -293,6 +344,12 @@ func (w *Writer) Commit(extra map[string]string) error {
 		// Wrong size or digest: the ingest is useless, start over next time.
 		w.abort()
 		return fmt.Errorf("blob %s: commit refused, ingest discarded: %w", w.desc.Digest, err)
+	}
+	if err == nil && w.desc.Size != 0 && resp.Offset != w.desc.Size {
+		err = fmt.Errorf("unexpected size: %v != %v", resp.Offset, w.desc.Size)
+	}
+	if err == nil && digest.Digest(resp.Digest) != w.desc.Digest {
+		err = fmt.Errorf("unexpected digest: %v != %v", resp.Digest, w.desc.Digest)
 	}
 	if err != nil {
 		return fmt.Errorf("blob %s: commit: %w", w.desc.Digest, err)
@@ -308,11 +365,15 @@ func (w *Writer) abort() {
 }
 
 // Close releases the ingest without committing; what was written stays
-// for a later resume.
+// for a later resume: the last chunk is sent, and Close returns once
+// containerd has answered every chunk and released the ingest.
 func (w *Writer) Close() error {
-	ferr := w.bw.Flush()
-	if err := w.cw.Close(); err != nil {
-		return err
+	if w.is.closed {
+		return nil // committed, or closed already
+	}
+	ferr := w.flush()
+	if err := w.is.close(); err != nil {
+		return fmt.Errorf("blob %s: %w", w.desc.Digest, err)
 	}
 	return ferr
 }
