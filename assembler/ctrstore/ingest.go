@@ -217,6 +217,9 @@ func (is *ingestStream) buffer() ([]byte, error) {
 	if err := is.failure(); err != nil {
 		return nil, err
 	}
+	if is.closed {
+		return nil, errIngestClosed
+	}
 	select {
 	case b := <-is.free:
 		if b == nil {
@@ -228,9 +231,16 @@ func (is *ingestStream) buffer() ([]byte, error) {
 	}
 }
 
+// errIngestClosed refuses a write after Commit or Close.
+var errIngestClosed = errors.New("ingest closed")
+
 // enqueue hands r to the sender.
 func (is *ingestStream) enqueue(r *request) error {
-	if err := is.failure(); err != nil {
+	err := is.failure()
+	if err == nil && is.closed {
+		err = errIngestClosed
+	}
+	if err != nil {
 		if r.buf != nil {
 			is.free <- r.buf
 		}

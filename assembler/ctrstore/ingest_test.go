@@ -121,6 +121,12 @@ func TestWriterResumesAfterPartialWrite(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatalf("second close: %v", err)
 	}
+	if _, err := w.Write([]byte("x")); !errors.Is(err, errIngestClosed) {
+		t.Fatalf("write after close: %v", err)
+	}
+	if err := w.Commit(nil); !errors.Is(err, errIngestClosed) {
+		t.Fatalf("commit after close: %v", err)
+	}
 	noIngestGoroutines(t)
 
 	s2 := f.open(t, "edge")
