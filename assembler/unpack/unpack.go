@@ -91,50 +91,25 @@ func Decompress(r io.Reader) (io.ReadCloser, error) {
 	if err != nil && err != io.EOF && !errors.Is(err, bufio.ErrBufferFull) {
 		return nil, fmt.Errorf("read layer header: %w", err)
 	}
-	switch compression(magic) {
-	case gzipped:
+	switch {
+	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return nil, fmt.Errorf("gzip layer: %w", err)
 		}
 		return zr, nil
-	case zstded:
+	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
 		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
 		if err != nil {
 			return nil, fmt.Errorf("zstd layer: %w", err)
 		}
 		return zr.IOReadCloser(), nil
-	case xzed:
+	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
 		return nil, errors.New("xz-compressed layers are not supported")
-	case bzipped:
+	case bytes.HasPrefix(magic, []byte("BZh")):
 		return nil, errors.New("bzip2-compressed layers are not supported")
 	}
 	return io.NopCloser(br), nil
-}
-
-type compressionKind int
-
-const (
-	uncompressed compressionKind = iota
-	gzipped
-	zstded
-	xzed
-	bzipped
-)
-
-// compression tells a layer's compression by its first (up to 6) bytes.
-func compression(magic []byte) compressionKind {
-	switch {
-	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
-		return gzipped
-	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		return zstded
-	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
-		return xzed
-	case bytes.HasPrefix(magic, []byte("BZh")):
-		return bzipped
-	}
-	return uncompressed
 }
 
 // applier holds one layer's state.
@@ -147,11 +122,6 @@ type applier struct {
 	dirs    []dirTimes
 	st      Stats
 	copyBuf []byte
-	// src is the layer when it is an uncompressed tar in a file: regular
-	// files are then copied from it by the kernel (copy_file_range),
-	// until the kernel refuses for these two files (noKernelCopy).
-	src          *fileLayer
-	noKernelCopy bool
 }
 
 func (a *applier) buf() []byte {
@@ -170,30 +140,28 @@ const (
 	writebackEvery = 8 << 20
 )
 
-// copyWithWriteback copies r to f, whose first start bytes are written
-// already, and returns how many bytes it copied.
-func copyWithWriteback(f *os.File, start int64, r io.Reader, buf []byte) (int64, error) {
-	end, flushed := start, start // f's size, and how far it was handed to the disk
+func copyWithWriteback(f *os.File, r io.Reader, buf []byte) (int64, error) {
+	var n, flushed int64
 	fd := int(f.Fd())
 	for {
 		m, rerr := r.Read(buf)
 		if m > 0 {
 			w, werr := f.Write(buf[:m])
-			end += int64(w)
+			n += int64(w)
 			if werr != nil {
-				return end - start, werr
+				return n, werr
 			}
-			if end-flushed >= writebackEvery {
+			if n-flushed >= writebackEvery {
 				// Best effort: a filesystem without it still gets syncfs.
-				_ = unix.SyncFileRange(fd, flushed, end-flushed, unix.SYNC_FILE_RANGE_WRITE)
-				flushed = end
+				_ = unix.SyncFileRange(fd, flushed, n-flushed, unix.SYNC_FILE_RANGE_WRITE)
+				flushed = n
 			}
 		}
 		if rerr == io.EOF {
-			return end - start, nil
+			return n, nil
 		}
 		if rerr != nil {
-			return end - start, rerr
+			return n, rerr
 		}
 	}
 }
@@ -210,19 +178,12 @@ func Apply(ctx context.Context, root string, layer io.Reader, opts Options) (Sta
 		return Stats{}, fmt.Errorf("open root %s: %w", root, err)
 	}
 	defer unix.Close(rootfd)
-	a := &applier{ctx: ctx, rootfd: rootfd, chown: os.Geteuid() == 0 && !opts.NoChown, log: opts.Logger, written: map[string]bool{}}
-	var tr io.ReadCloser
-	if f, ok := layer.(*os.File); ok {
-		if a.src, err = newFileLayer(f); err != nil {
-			return Stats{}, err
-		}
-	}
-	if a.src != nil {
-		tr = io.NopCloser(a.src)
-	} else if tr, err = Decompress(layer); err != nil {
+	tr, err := Decompress(layer)
+	if err != nil {
 		return Stats{}, err
 	}
 	defer tr.Close()
+	a := &applier{ctx: ctx, rootfd: rootfd, chown: os.Geteuid() == 0 && !opts.NoChown, log: opts.Logger, written: map[string]bool{}}
 	if a.log == nil {
 		a.log = zap.NewNop()
 	}
@@ -401,7 +362,7 @@ func (a *applier) create(pfd int, rel, base string, hdr *tar.Header, r io.Reader
 			return err
 		}
 		f := os.NewFile(uintptr(fd), rel)
-		n, err := a.fileData(f, hdr, r)
+		n, err := copyWithWriteback(f, r, a.buf())
 		a.st.Bytes += n
 		if err == nil {
 			err = a.owner(fd, hdr)

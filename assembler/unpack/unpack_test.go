@@ -79,39 +79,13 @@ func zst(t testing.TB, b []byte) []byte {
 	return buf.Bytes()
 }
 
-// fileLayers makes layers serve each layer from a file, as containerd's
-// blob files are (an uncompressed one then takes the kernel-copy path).
-var fileLayers bool
-
 func layers(bs ...[]byte) []Layer {
 	var out []Layer
 	for _, b := range bs {
 		b := b
-		if fileLayers {
-			out = append(out, func() (io.ReadCloser, error) { return layerFile(b) })
-			continue
-		}
 		out = append(out, func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
 	}
 	return out
-}
-
-// layerFile is an unlinked temporary file holding b, open at offset 0.
-func layerFile(b []byte) (*os.File, error) {
-	f, err := os.CreateTemp("", "ewlayer-")
-	if err != nil {
-		return nil, err
-	}
-	os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return nil, err
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
 }
 
 // bothResolvers runs f with openat2 and with the user-space fallback.
