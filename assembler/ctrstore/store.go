@@ -300,10 +300,13 @@ func (w *Writer) Truncate(size int64) error {
 	return nil
 }
 
-// Commit commits the ingest with the expected size and digest (containerd
-// verifies both: a mismatch is *oci.DigestMismatchError and the ingest is
-// started over), the ownership label and extra labels (gc references,
-// from Labels). The write stream is closed whatever the outcome.
+// Commit commits the ingest with the expected size and digest, the
+// ownership label and extra labels (gc references, from Labels). Wrong
+// bytes of the right size are caught by containerd's running digest
+// before the commit (*oci.DigestMismatchError); a commit containerd
+// refuses (a wrong size, say) is a FailedPrecondition error. Either way
+// the ingest is discarded. The write stream is closed whatever the
+// outcome.
 func (w *Writer) Commit(extra map[string]string) error {
 	labels := map[string]string{OwnerLabel: OwnerValue}
 	for k, v := range extra {
