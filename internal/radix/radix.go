@@ -22,9 +22,71 @@ func Order(n int, key func(i int) string) []int32 {
 	if n < 2 {
 		return out
 	}
+	// Input that arrives sorted (a Blueprint's volumes, a journal's
+	// records), or as a few sorted runs (a sorted list with records
+	// appended), is merged in one sequential pass; a radix sort would
+	// read every key again per pass in permuted order, a cache miss per
+	// key once the input outgrows the cache. Finding the runs stops at
+	// the first few inversions of unordered input.
+	if runs := ascendingRuns(n, key); runs != nil {
+		if len(runs) > 2 {
+			mergeRuns(out, runs, key)
+		}
+		return out
+	}
 	s := sorter{key: key, keys: make([]entry, n), tmp: make([]entry, n)}
 	s.sort(out)
 	return out
+}
+
+// maxRuns is the most ascending runs Order merges rather than sorts: a
+// merge compares each key with the other runs' heads.
+const maxRuns = 4
+
+// ascendingRuns returns the starts of the input's maximal ascending runs
+// and n, or nil when there are more than maxRuns.
+func ascendingRuns(n int, key func(i int) string) []int {
+	runs := []int{0}
+	prev := key(0)
+	for i := 1; i < n; i++ {
+		k := key(i)
+		if k < prev {
+			if len(runs) == maxRuns {
+				return nil
+			}
+			runs = append(runs, i)
+		}
+		prev = k
+	}
+	return append(runs, n)
+}
+
+// mergeRuns writes into out the stable merge of the ascending runs
+// [runs[r], runs[r+1]): each step takes the smallest head, the earliest
+// run on ties, so equal keys keep their input order.
+func mergeRuns(out []int32, runs []int, key func(i int) string) {
+	k := len(runs) - 1
+	var (
+		pos, end [maxRuns]int
+		head     [maxRuns]string
+	)
+	for r := range k {
+		pos[r], end[r] = runs[r], runs[r+1]
+		head[r] = key(pos[r])
+	}
+	for o := range out {
+		best := -1
+		for r := range k {
+			if pos[r] < end[r] && (best < 0 || head[r] < head[best]) {
+				best = r
+			}
+		}
+		out[o] = int32(pos[best])
+		pos[best]++
+		if pos[best] < end[best] {
+			head[best] = key(pos[best])
+		}
+	}
 }
 
 // Sorted reports whether the n keys are already in order (the common case

@@ -28,6 +28,7 @@ func TestOrder(t *testing.T) {
 		},
 		"same": func(int) string { return "create:volume/the-same-key" },
 	}
+
 	for name, g := range gen {
 		for _, n := range []int{0, 1, 2, smallRun - 1, smallRun, smallRun + 1, 300, 5000} {
 			keys := make([]string, n)
@@ -54,6 +55,43 @@ func TestOrder(t *testing.T) {
 			if !Sorted(n, func(i int) string { return sortedKeys[i] }) || Sorted(n, func(i int) string { return keys[i] }) != slices.IsSorted(keys) {
 				t.Fatalf("%s n=%d: Sorted disagrees", name, n)
 			}
+		}
+	}
+}
+
+// TestOrderRuns checks the merge of inputs made of a few sorted runs
+// (one more than maxRuns goes to the radix sort): duplicates within and
+// across runs, empty-string keys, runs of one key.
+func TestOrderRuns(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for trial := range 200 {
+		k := 1 + trial%(maxRuns+1)
+		var keys []string
+		for range k {
+			run := make([]string, 1+r.IntN(60))
+			for i := range run {
+				run[i] = strings.Repeat("v", r.IntN(3)) + fmt.Sprint(r.IntN(40))
+			}
+			slices.Sort(run)
+			keys = append(keys, run...)
+		}
+		runs := 1 // a run that happens to continue the last one's order joins it
+		for i := 1; i < len(keys); i++ {
+			if keys[i] < keys[i-1] {
+				runs++
+			}
+		}
+		found := ascendingRuns(len(keys), func(i int) string { return keys[i] })
+		if runs <= maxRuns && len(found) != runs+1 || runs > maxRuns && found != nil {
+			t.Fatalf("trial %d: runs found %v, want %d", trial, found, runs)
+		}
+		want := make([]int32, len(keys))
+		for i := range want {
+			want[i] = int32(i)
+		}
+		slices.SortStableFunc(want, func(a, b int32) int { return strings.Compare(keys[a], keys[b]) })
+		if got := Order(len(keys), func(i int) string { return keys[i] }); !slices.Equal(got, want) {
+			t.Fatalf("trial %d (%d runs): got %v, want %v for %q", trial, k, got, want, keys)
 		}
 	}
 }
