@@ -9,35 +9,37 @@ import (
 )
 
 // blobIndex finds a Floorplan's blob records by digest without a hash map
-// of strings: a 64-bit hash of each digest, and the records grouped by the
-// hash's top bits with a counting sort (two sequential passes and one
-// scatter over int32 arrays). At half a million blobs this is several
-// times cheaper than filling a map, and a lookup touches a bucket of about
-// one record. Only the hash decides the bucket, so any digest strings
-// (structured test digests too) spread evenly.
+// of strings: a 64-bit hash of each digest, and compact entries (the
+// hash's low half and the record's index) grouped by the hash's top bits
+// with a counting sort. At half a million blobs this is several times
+// cheaper than filling a map, and a lookup reads a bucket of about four
+// entries (one cache line) and then the one record that matches. Only the
+// hash decides the bucket, so any digest strings (structured test
+// digests too) spread evenly.
+//
+// What a lookup needs besides the digest (the record's state and store,
+// and which desired tree needs it) lives in small arrays by record, read
+// once from the record while hashing: building the index reads each
+// record once, in order, and writes nothing as large as the records.
 type blobIndex struct {
 	recs  []materials.BlobRecord
-	slots []slot  // grouped by bucket
-	start []int32 // bucket → its first slot; one more than buckets
+	ents  []blobEntry // grouped by bucket
+	start []int32     // bucket → its first entry; one more than buckets
 	shift uint
+	state []slotState
+	store []slotStore
+	// needed is, by record, 1 + the index of the first desired tree that
+	// needs it; 0 when none does.
+	needed []int32
 	// sink keeps warm's loads from being optimised away.
 	sink uint64
 }
 
-// slot is one record's place in the index: its digest's hash, the digest
-// itself, its index in recs, and the record's store and state, side by
-// side so a probe reads the slot and the digest's bytes but not the record
-// (a cache miss per blob saved at half a million blobs).
-type slot struct {
-	hash uint64
-	dig  digest.Digest
+// blobEntry is one record's place in the index: the low half of its
+// digest's hash (the top bits chose the bucket) and its index in recs.
+type blobEntry struct {
+	hash uint32
 	rec  int32
-	// needed is 1 + the index of the first desired tree that needs the
-	// record; 0 when none does. It lives in the slot, which a lookup reads
-	// anyway, rather than in an array by record (another miss).
-	needed int32
-	state  slotState
-	store  slotStore
 }
 
 type slotState uint8
@@ -81,15 +83,17 @@ func slotStoreOf(s materials.BlobStore) slotStore {
 
 func newBlobIndex(recs []materials.BlobRecord) *blobIndex {
 	n := len(recs)
-	// About four slots (one cache line) per bucket: a smaller table to
-	// scatter into, and a probe still reads one line.
+	// About four entries (half a cache line) per bucket.
 	lg := bits.Len(uint(n / 4))
-	x := &blobIndex{recs: recs, slots: make([]slot, n),
-		start: make([]int32, (1<<lg)+1), shift: uint(64 - lg)}
+	x := &blobIndex{recs: recs, ents: make([]blobEntry, n),
+		start: make([]int32, (1<<lg)+1), shift: uint(64 - lg),
+		state: make([]slotState, n), store: make([]slotStore, n), needed: make([]int32, n)}
 	hashes := make([]uint64, n)
 	for i := range recs {
-		h := hashDigest(recs[i].Digest)
+		r := &recs[i]
+		h := hashDigest(r.Digest)
 		hashes[i] = h
+		x.state[i], x.store[i] = slotStateOf(r.State), slotStoreOf(r.Store)
 		x.start[x.bucket(h)+1]++
 	}
 	for b := 1; b < len(x.start); b++ {
@@ -99,10 +103,8 @@ func newBlobIndex(recs []materials.BlobRecord) *blobIndex {
 	copy(next, x.start)
 	for i, h := range hashes {
 		b := x.bucket(h)
-		p := next[b]
+		x.ents[next[b]] = blobEntry{hash: uint32(h), rec: int32(i)}
 		next[b]++
-		r := &recs[i]
-		x.slots[p] = slot{hash: h, dig: r.Digest, rec: int32(i), state: slotStateOf(r.State), store: slotStoreOf(r.Store)}
 	}
 	return x
 }
@@ -120,14 +122,14 @@ func (x *blobIndex) bucket(h uint64) int {
 const warmGroup = 16
 
 // warm loads what looking up each of ds will read, stage by stage: the
-// bucket bounds of all, then their buckets' slots, then the matching
-// slots' digest bytes. The loads of one stage do not
-// depend on each other, so their cache misses overlap; the walk that
-// follows then finds everything in cache, instead of paying three misses
-// in a row per blob. At half a million blobs the index no longer fits in
-// any cache and this is most of a lookup's cost. It changes nothing.
+// bucket bounds of all, then their buckets' entries, then the matching
+// records' digests. The loads of one stage do not depend on each other,
+// so their cache misses overlap; the walk that follows then finds
+// everything in cache, instead of paying three misses in a row per blob.
+// At half a million blobs the records no longer fit in any cache and this
+// is most of a lookup's cost. It changes nothing.
 func (x *blobIndex) warm(ds []digest.Digest) {
-	if len(x.slots) == 0 {
+	if len(x.ents) == 0 {
 		return
 	}
 	for len(ds) > 0 {
@@ -147,8 +149,8 @@ func (x *blobIndex) warm(ds []digest.Digest) {
 		}
 		for i := range n {
 			for q := lo[i]; q < hi[i]; q++ {
-				if x.slots[q].hash == hash[i] {
-					lo[i] = q // the match, for the next stage
+				if x.ents[q].hash == uint32(hash[i]) {
+					lo[i] = x.ents[q].rec // the match, for the next stage
 					hi[i] = -1
 					break
 				}
@@ -156,9 +158,8 @@ func (x *blobIndex) warm(ds []digest.Digest) {
 		}
 		for i := range n {
 			if hi[i] == -1 {
-				sl := &x.slots[lo[i]]
-				if len(sl.dig) > 0 {
-					sink += uint64(sl.dig[len(sl.dig)-1])
+				if dig := x.recs[lo[i]].Digest; len(dig) > 0 {
+					sink += uint64(dig[len(dig)-1])
 				}
 			}
 		}
@@ -167,13 +168,10 @@ func (x *blobIndex) warm(ds []digest.Digest) {
 	}
 }
 
-// rec is the record at position p.
-func (x *blobIndex) rec(p int) *materials.BlobRecord { return &x.recs[x.slots[p].rec] }
-
-// bucketOf returns the positions [lo, hi) where d's records are, among
+// bucketOf returns the entries [lo, hi) where d's records are, among
 // others: callers compare digests.
 func (x *blobIndex) bucketOf(d digest.Digest) (int, int, uint64) {
-	if len(x.slots) == 0 {
+	if len(x.ents) == 0 {
 		return 0, 0, 0
 	}
 	h := hashDigest(d)
@@ -181,9 +179,14 @@ func (x *blobIndex) bucketOf(d digest.Digest) (int, int, uint64) {
 	return int(x.start[b]), int(x.start[b+1]), h
 }
 
-// is reports whether position q holds a record of d (whose hash is h).
-func (x *blobIndex) is(q int, d digest.Digest, h uint64) bool {
-	return x.slots[q].hash == h && x.slots[q].dig == d
+// match returns the record entry q holds when it is a record of d (whose
+// hash is h), else -1.
+func (x *blobIndex) match(q int, d digest.Digest, h uint64) int {
+	e := x.ents[q]
+	if e.hash != uint32(h) || x.recs[e.rec].Digest != d {
+		return -1
+	}
+	return int(e.rec)
 }
 
 // blobState is what the plan's store holds of a digest: its complete (or
@@ -202,21 +205,21 @@ func (p *planner) blobState(d digest.Digest) blobState {
 	s := blobState{lo: lo, hi: hi, hash: h}
 	want := slotStoreOf(p.store)
 	for q := lo; q < hi; q++ {
-		if !p.index.is(q, d, h) {
+		i := p.index.match(q, d, h)
+		if i < 0 {
 			continue
 		}
-		sl := &p.index.slots[q]
-		b := p.index.rec(q)
+		b := &p.index.recs[i]
 		if s.any == nil {
 			s.any = b
 		}
-		if sl.store != want || want == storeOther && b.Store != p.store {
+		if p.index.store[i] != want || want == storeOther && b.Store != p.store {
 			continue
 		}
-		switch sl.state {
+		switch st := p.index.state[i]; st {
 		case slotComplete, slotBroken:
 			if s.complete == nil || s.broken {
-				s.complete, s.broken = b, sl.state == slotBroken
+				s.complete, s.broken = b, st == slotBroken
 			}
 		case slotPartial:
 			if s.partial == nil {
@@ -255,13 +258,11 @@ func hashDigest(d digest.Digest) uint64 {
 }
 
 // neededRecords says, per record (fp.Blobs index), whether a desired tree
-// needs it: one pass over the slots.
+// needs it.
 func (x *blobIndex) neededRecords() []bool {
 	out := make([]bool, len(x.recs))
-	for q := range x.slots {
-		if x.slots[q].needed != 0 {
-			out[x.slots[q].rec] = true
-		}
+	for i, n := range x.needed {
+		out[i] = n != 0
 	}
 	return out
 }

@@ -59,13 +59,16 @@ func (p *planner) want(ts *treeState) {
 
 // standaloneTrees wants the trees no desired volume refers to.
 func (p *planner) standaloneTrees() {
-	vs := p.bp.Volumes
-	refd := make([]bool, len(p.trees)) // by a tree's first index
-	for _, ti := range p.joinTrees(len(vs), func(i int) (string, bool) {
-		return vs[i].ContentTree, vs[i].Origin == materials.OriginDownload
-	}) {
-		if ti >= 0 {
-			refd[ti] = true
+	refd := p.referenced // by a tree's first index; volumes() found them
+	if refd == nil {
+		vs := p.bp.Volumes
+		refd = make([]bool, len(p.trees))
+		for _, ti := range p.joinTrees(len(vs), func(i int) (string, bool) {
+			return vs[i].ContentTree, vs[i].Origin == materials.OriginDownload
+		}) {
+			if ti >= 0 {
+				refd[ti] = true
+			}
 		}
 	}
 	for i := range p.trees {
@@ -153,7 +156,9 @@ func (p *planner) contentTrees() {
 	}
 	for i, t := range p.trees {
 		if i%warmGroup == 0 {
-			p.index.warm(tops[i:min(i+warmGroup, len(tops))])
+			group := tops[i:min(i+warmGroup, len(tops))]
+			p.index.warm(group)
+			p.warmChildren(group)
 		}
 		ts := &p.stateArr[i]
 		if p.firstTree[i] != int32(i) {
@@ -190,16 +195,36 @@ func (p *planner) contentTrees() {
 	}
 }
 
+// warmChildren warms the lookups of the children of the present tops
+// among ds (an OCI manifest's config and layers, an index's manifests),
+// and the media type the walk reads of each top, for a group of trees at
+// once: the walk of one tree then waits for no chain of cache misses
+// (top slot, record, children, their slots), as it otherwise would tree
+// after tree once the floorplan outgrows the cache.
+func (p *planner) warmChildren(ds []digest.Digest) {
+	kids := p.kids[:0]
+	for _, d := range ds {
+		if d == "" {
+			continue
+		}
+		if rec := p.present(d); rec != nil && len(rec.Children) > 0 {
+			if len(rec.MediaType) > 0 {
+				p.index.sink += uint64(rec.MediaType[0])
+			}
+			kids = append(kids, rec.Children...)
+		}
+	}
+	p.index.warm(kids)
+	p.kids = kids[:0]
+}
+
 // need marks d as needed by tree ts and returns what the floorplan holds
 // of it.
 func (p *planner) need(d digest.Digest, ts *treeState) blobState {
 	s := p.blobState(d)
 	for q := s.lo; q < s.hi; q++ {
-		if !p.index.is(q, d, s.hash) {
-			continue
-		}
-		if sl := &p.index.slots[q]; sl.needed == 0 {
-			sl.needed = ts.idx + 1
+		if i := p.index.match(q, d, s.hash); i >= 0 && p.index.needed[i] == 0 {
+			p.index.needed[i] = ts.idx + 1
 		}
 	}
 	if p.blobTrees != nil {

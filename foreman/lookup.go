@@ -197,8 +197,8 @@ func (p *planner) latch(tree string, gen int64) *materials.TagLatch {
 // cache misses once there are tens of thousands of trees.
 func (p *planner) joinTrees(n int, id func(i int) (string, bool)) []int32 {
 	out := make([]int32, n)
-	var items []int32 // the items that name a tree, and their ids
-	var ids []string
+	items := make([]int32, 0, n) // the items that name a tree, and their ids
+	ids := make([]string, 0, n)
 	for i := range out {
 		out[i] = -1
 		if s, ok := id(i); ok {

@@ -81,7 +81,10 @@ type planner struct {
 	// the walk never compares tree ids again.
 	firstTree []int32
 	lastOf    []*materials.ContentTree
-	dsByID    map[string]*materials.Datastore
+	// referenced marks, by a tree's first index, the trees a desired
+	// volume is made from (set by volumes).
+	referenced []bool
+	dsByID     map[string]*materials.Datastore
 
 	// index finds the floorplan's blob records by digest and marks those
 	// desired trees need (this is the hot path).
@@ -112,6 +115,7 @@ type planner struct {
 	// old-layout files: the mass-delete guard's denominator.
 	presentVolumes int
 	visited        []digest.Digest // scratch for walk
+	kids           []digest.Digest // scratch for warmChildren
 	// unresolved holds blob and image deletes while a desired tree's tag
 	// is unresolved: any unneeded-looking blob may be one of its own.
 	unresolved string

@@ -2,6 +2,7 @@ package foreman
 
 import (
 	"sort"
+	"strings"
 
 	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/remodel"
@@ -19,6 +20,11 @@ type desiredVolume struct {
 	v      *materials.Volume // Generation is the effective one (a copy when a purge changed it)
 	bpGen  int64             // the config's generation
 	purged *materials.Addition
+	// asked twice: the next desired volume has the same id (and a higher
+	// generation, which wins).
+	twice bool
+	// making is the create, purge or adopt of this volume in the plan.
+	making string
 }
 
 type legacyKey struct{ sha, app string }
@@ -50,6 +56,12 @@ func (p *planner) volumes() {
 	flags := make([]uint8, len(fp.Volumes))
 	var temps, legacy []*materials.VolumeFile
 	legacyBy := map[legacyKey][]*materials.VolumeFile{}
+	// runs are the positions in files where a volume id's run starts (and
+	// len(files) at the end), found while classifying: once the input
+	// outgrows the cache every extra pass of id compares is a cache miss
+	// per file.
+	runs := make([]int32, 0, len(fp.Volumes)+1)
+	filesSorted := true
 	for i := range fp.Volumes {
 		f := &fp.Volumes[i]
 		switch {
@@ -62,29 +74,38 @@ func (p *planner) volumes() {
 		case f.Temp || f.State == materials.StatePartial:
 			temps = append(temps, f)
 		default:
+			if len(files) == 0 {
+				runs = append(runs, 0)
+			} else if c := strings.Compare(f.ID, fp.Volumes[files[len(files)-1]].ID); c > 0 {
+				runs = append(runs, int32(len(files)))
+			} else if c < 0 {
+				filesSorted = false
+			}
 			files = append(files, int32(i))
 		}
 	}
-
-	byFileID := func(a, b int32) bool { return fp.Volumes[a].ID < fp.Volumes[b].ID }
-	if !sort.SliceIsSorted(files, func(i, j int) bool { return byFileID(files[i], files[j]) }) {
+	if !filesSorted {
+		// Path order is id order within one directory; files from both
+		// (vault and clear) directories need sorting.
+		byFileID := func(a, b int32) bool { return fp.Volumes[a].ID < fp.Volumes[b].ID }
 		sort.SliceStable(files, func(i, j int) bool { return byFileID(files[i], files[j]) })
+		runs = runs[:0]
+		for i, f := range files {
+			if i == 0 || fp.Volumes[f].ID != fp.Volumes[files[i-1]].ID {
+				runs = append(runs, int32(i))
+			}
+		}
 	}
+	ids := len(runs)
+	runs = append(runs, int32(len(files)))
 	// filesOf returns the run of files of one volume id.
 	var filesFinger finger
 	filesOf := func(id string) []int32 {
-		i := filesFinger.search(len(files), func(i int) bool { return fp.Volumes[files[i]].ID < id })
-		j := i
-		for j < len(files) && fp.Volumes[files[j]].ID == id {
-			j++
+		k := filesFinger.search(ids, func(k int) bool { return fp.Volumes[files[runs[k]]].ID < id })
+		if k == ids || fp.Volumes[files[runs[k]]].ID != id {
+			return nil
 		}
-		return files[i:j]
-	}
-	ids := 0
-	for i, f := range files {
-		if i == 0 || fp.Volumes[f].ID != fp.Volumes[files[i-1]].ID {
-			ids++
-		}
+		return files[runs[k]:runs[k+1]]
 	}
 	p.presentVolumes = ids + len(legacy)
 
@@ -128,14 +149,22 @@ func (p *planner) volumes() {
 			p.diag(materials.SeverityWarning, "additions/purge", k, "local purge names a generation the config does not ask for; ignored")
 		}
 	}
+	// One pass of compares finds both whether the volumes need sorting and
+	// which ids are asked for twice.
 	for i := 1; i < len(desired); i++ {
-		if desired[i].v.Key().Less(desired[i-1].v.Key()) {
+		old, dv := &desired[i-1], &desired[i]
+		c := strings.Compare(old.v.ID, dv.v.ID)
+		if c > 0 || c == 0 && old.v.Generation > dv.v.Generation {
 			byKey(desired, func(dv desiredVolume) string { return dv.v.ID }, func(a, b desiredVolume) int { return byGeneration(a.v, b.v) })
+			for j := range desired {
+				desired[j].twice = j+1 < len(desired) && desired[j].v.ID == desired[j+1].v.ID
+			}
 			break
 		}
+		old.twice = c == 0
 	}
 	for i := 1; i < len(desired); i++ {
-		if old, dv := &desired[i-1], &desired[i]; old.v.ID == dv.v.ID {
+		if old, dv := &desired[i-1], &desired[i]; old.twice {
 			p.diag(materials.SeverityWarning, "volumes/"+dv.v.ID, dv.v.Key().String(), "volume asked for at two generations; the higher one ("+itoa(dv.v.Generation)+") wins over "+itoa(old.v.Generation))
 		}
 	}
@@ -189,13 +218,19 @@ func (p *planner) volumes() {
 		v := desired[i].v
 		return v.ContentTree, v.Origin == materials.OriginDownload
 	})
+	// The trees some desired volume is made from, for standaloneTrees.
+	p.referenced = make([]bool, len(p.trees))
+	for _, ti := range treeOf {
+		if ti >= 0 {
+			p.referenced[ti] = true
+		}
+	}
 
-	making := map[materials.VolumeKey]string{}  // key → create/purge/adopt id in this plan
 	claimed := map[*materials.VolumeFile]bool{} // legacy files adopted or serving in place
 
 	for i := range desired {
 		dv := &desired[i]
-		if i+1 < len(desired) && desired[i+1].v.ID == dv.v.ID {
+		if dv.twice {
 			continue // asked for twice: the higher generation wins
 		}
 		v := dv.v
@@ -266,7 +301,7 @@ func (p *planner) volumes() {
 					Volume: &vc, Path: lf.Path,
 				})
 				n.guards = append(n.guards, fileRef(lf.Path))
-				making[key] = n.r.ID
+				dv.making = n.r.ID
 				continue
 			}
 		}
@@ -344,18 +379,13 @@ func (p *planner) volumes() {
 		if cleanDep != "" {
 			p.after(n, cleanDep)
 		}
-		making[key] = n.r.ID
+		dv.making = n.r.ID
 	}
 
 	// New-layout files nobody wants.
-	for run := 0; run < len(files); {
-		id := fp.Volumes[files[run]].ID
-		end := run
-		for end < len(files) && fp.Volumes[files[end]].ID == id {
-			end++
-		}
-		group := files[run:end]
-		run = end
+	for k := 0; k < ids; k++ {
+		group := files[runs[k]:runs[k+1]]
+		id := fp.Volumes[group[0]].ID
 		dv := desiredOf(id)
 		for _, j := range group {
 			f := &fp.Volumes[j]
@@ -392,7 +422,7 @@ func (p *planner) volumes() {
 			})
 			n.drop = dv == nil
 			if dv != nil {
-				p.after(n, making[dv.v.Key()])
+				p.after(n, dv.making)
 			}
 		}
 	}
@@ -416,7 +446,7 @@ func (p *planner) volumes() {
 				continue
 			}
 			reason = "old-layout file of app " + f.Legacy.App + " superseded by purge counter " + itoa(dv.v.Generation)
-			dep = making[dv.v.Key()]
+			dep = dv.making
 		} else if lastLegacy[lk] && !p.namedNow(lk, desired) {
 			reason = "old-layout file of app " + f.Legacy.App + " (sha256:" + f.Legacy.SHA256 + ") no longer named by the config"
 			drop = true
@@ -435,7 +465,7 @@ func (p *planner) volumes() {
 	// Work in progress left by an interrupted create.
 	for _, f := range temps {
 		if f.ID != "" {
-			if _, ok := making[f.Key()]; ok {
+			if dv := desiredOf(f.ID); dv != nil && dv.v.Generation == f.Generation && dv.making != "" {
 				continue // the create in this plan takes it over
 			}
 		}
