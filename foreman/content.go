@@ -9,17 +9,25 @@ import (
 	"github.com/edgewright/edgewright/remodel"
 )
 
-// treeState is what the plan knows about one desired content tree.
+// treeState is what the plan knows about one desired content tree. It is
+// small (one per tree, a hundred thousand at scale); what only trees with
+// work to do have is in treeWork.
 type treeState struct {
 	tree *materials.ContentTree
+	top  digest.Digest
+	work *treeWork
 	idx  int32
 	oci  bool
-	top  digest.Digest
 	// ready: every blob of the tree is known (present, or planned to
 	// download with nothing left to learn from it), so a volume can be
 	// created from it after deps.
-	ready bool
-	deps  []string
+	ready  bool
+	wanted bool
+}
+
+// treeWork is what a tree that needs work carries.
+type treeWork struct {
+	deps []string
 	// why is the reason the tree cannot be addressed at all (no digest and
 	// no tag to resolve); empty otherwise.
 	why string
@@ -29,7 +37,28 @@ type treeState struct {
 	// of the config). A tree whose volumes all exist (or were adopted) is
 	// not fetched again.
 	pending []*node
-	wanted  bool
+}
+
+// w is the tree's work, made on first use.
+func (ts *treeState) w() *treeWork {
+	if ts.work == nil {
+		ts.work = &treeWork{}
+	}
+	return ts.work
+}
+
+func (ts *treeState) deps() []string {
+	if ts.work == nil {
+		return nil
+	}
+	return ts.work.deps
+}
+
+func (ts *treeState) why() string {
+	if ts.work == nil {
+		return ""
+	}
+	return ts.work.why
 }
 
 // pending registers a remodel of a tree without putting it in the plan yet.
@@ -39,7 +68,7 @@ func (p *planner) pending(ts *treeState, r remodel.Remodel) *node {
 		n = &node{r: r}
 		p.byID[r.ID] = n
 	}
-	ts.pending = append(ts.pending, n)
+	ts.w().pending = append(ts.w().pending, n)
 	return n
 }
 
@@ -49,7 +78,10 @@ func (p *planner) want(ts *treeState) {
 		return
 	}
 	ts.wanted = true
-	for _, n := range ts.pending {
+	if ts.work == nil {
+		return
+	}
+	for _, n := range ts.work.pending {
 		if !n.live {
 			n.live = true
 			p.nodes = append(p.nodes, n)
@@ -121,7 +153,9 @@ func (p *planner) topDigest(t *materials.ContentTree, oci bool) (digest.Digest, 
 		if !validHex(t.SHA256) {
 			return "", ""
 		}
-		return digest.NewDigestFromEncoded(digest.SHA256, t.SHA256), ""
+		// Not digest.NewDigestFromEncoded: it formats with fmt, a
+		// noticeable share of a plan that has tens of thousands of trees.
+		return digest.Digest("sha256:" + t.SHA256), ""
 	}
 	if !oci {
 		return "", ""
@@ -181,11 +215,11 @@ func (p *planner) contentTrees() {
 				continue
 			}
 			if t.SHA256 != "" {
-				ts.why = "content tree " + treeName(t) + " has an invalid sha256 " + t.SHA256
+				ts.w().why = "content tree " + treeName(t) + " has an invalid sha256 " + t.SHA256
 			} else {
-				ts.why = "content tree " + treeName(t) + " has no sha256 and is not an OCI reference: its blob cannot be addressed"
+				ts.w().why = "content tree " + treeName(t) + " has no sha256 and is not an OCI reference: its blob cannot be addressed"
 			}
-			p.diag(materials.SeverityWarning, "contentTrees/"+t.ID, t.URL, ts.why)
+			p.diag(materials.SeverityWarning, "contentTrees/"+t.ID, t.URL, ts.why())
 			continue
 		}
 		ts.top = top
@@ -249,7 +283,7 @@ func (p *planner) walk(ts *treeState, d digest.Digest, parent, top bool) {
 	e := p.need(d, ts)
 	rec := e.complete
 	if rec == nil || e.broken {
-		ts.deps = append(ts.deps, p.fetch(ts, d, rec, e.partial, top)...)
+		ts.w().deps = append(ts.w().deps, p.fetch(ts, d, rec, e.partial, top)...)
 		if ts.oci && parent {
 			ts.ready = false // its children are known only once it is here
 			if p.unresolved == "" {
@@ -260,7 +294,7 @@ func (p *planner) walk(ts *treeState, d digest.Digest, parent, top bool) {
 	}
 	if len(p.inflight) > 0 {
 		if in := p.inflight[blobRef(d)]; in != nil {
-			ts.deps = append(ts.deps, p.verify(ts, d, rec, "a "+in.Action+" was in flight when the last apply stopped (started "+fmtTime(in.StartedAt)+"): verify before use"))
+			ts.w().deps = append(ts.w().deps, p.verify(ts, d, rec, "a "+in.Action+" was in flight when the last apply stopped (started "+fmtTime(in.StartedAt)+"): verify before use"))
 		}
 	}
 	if !ts.oci || !parent {
@@ -281,7 +315,7 @@ func (p *planner) walk(ts *treeState, d digest.Digest, parent, top bool) {
 			if p.unresolved == "" {
 				p.unresolved = "waits for the manifests of content tree " + treeName(ts.tree) + ": its blobs are not all known yet"
 			}
-			ts.deps = append(ts.deps, p.download(ts, d, nil, top, "index "+string(d)+" of content tree "+treeName(ts.tree)+" is present but none of its platform manifests: fetch this platform's"))
+			ts.w().deps = append(ts.w().deps, p.download(ts, d, nil, top, "index "+string(d)+" of content tree "+treeName(ts.tree)+" is present but none of its platform manifests: fetch this platform's"))
 		}
 		return
 	}
@@ -334,7 +368,7 @@ func (p *planner) download(ts *treeState, d digest.Digest, part *materials.BlobR
 	ref := blobRef(d)
 	id := remodelID(remodel.ActionDownload, ref)
 	if n, ok := p.byID[id]; ok {
-		ts.pending = append(ts.pending, n)
+		ts.w().pending = append(ts.w().pending, n)
 		return id
 	}
 	size := int64(0)
@@ -410,7 +444,7 @@ func (p *planner) verify(ts *treeState, d digest.Digest, rec *materials.BlobReco
 	ref := blobRef(d)
 	id := remodelID(remodel.ActionVerify, ref)
 	if n, ok := p.byID[id]; ok {
-		ts.pending = append(ts.pending, n)
+		ts.w().pending = append(ts.w().pending, n)
 		return id
 	}
 	b := &materials.Blob{Digest: d}

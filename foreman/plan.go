@@ -145,25 +145,7 @@ func newPlanner(bp *materials.Blueprint, fp *materials.Floorplan, opts Options) 
 		p.lastVols = sortedVolumes(p.last.Volumes)
 		p.lastTrees = sortedTrees(p.last.ContentTrees)
 	}
-	p.trees = sortedTrees(bp.ContentTrees)
-	p.stateArr = make([]treeState, len(p.trees))
-	p.firstTree = make([]int32, len(p.trees))
-	p.lastOf = make([]*materials.ContentTree, len(p.trees))
-	j := 0
-	for i, t := range p.trees {
-		p.stateArr[i] = treeState{tree: t, idx: int32(i)}
-		if i > 0 && p.trees[i-1].ID == t.ID {
-			p.firstTree[i] = p.firstTree[i-1]
-		} else {
-			p.firstTree[i] = int32(i)
-		}
-		for j < len(p.lastTrees) && p.lastTrees[j].ID < t.ID {
-			j++
-		}
-		if j < len(p.lastTrees) && p.lastTrees[j].ID == t.ID {
-			p.lastOf[i] = p.lastTrees[j]
-		}
-	}
+	p.indexTrees(bp.ContentTrees)
 	p.dsByID = make(map[string]*materials.Datastore, len(bp.Datastores))
 	for i := range bp.Datastores {
 		p.dsByID[bp.Datastores[i].ID] = &bp.Datastores[i]
@@ -216,6 +198,61 @@ func newPlanner(bp *materials.Blueprint, fp *materials.Floorplan, opts Options) 
 	p.byID = map[string]*node{}
 	p.unrefd = map[materials.MaterialRef]bool{}
 	return p
+}
+
+// indexTrees sets trees (by id), their states, firstTree and lastOf. The
+// Blueprint's trees usually arrive sorted: then one pass of id compares
+// checks the order, finds repeated ids and merges with the last applied
+// trees, rather than a pass for each (at scale each pass over the ids is a
+// cache miss per tree).
+func (p *planner) indexTrees(ts []materials.ContentTree) {
+	n := len(ts)
+	p.trees = make([]*materials.ContentTree, n)
+	p.stateArr = make([]treeState, n)
+	p.firstTree = make([]int32, n)
+	p.lastOf = make([]*materials.ContentTree, n)
+	j := 0
+	for i := range ts {
+		t := &ts[i]
+		same := false
+		if i > 0 {
+			c := strings.Compare(p.trees[i-1].ID, t.ID)
+			if c > 0 {
+				p.linkTrees(sortedTrees(ts))
+				return
+			}
+			same = c == 0
+		}
+		p.trees[i] = t
+		p.linkTree(i, same, &j)
+	}
+}
+
+// linkTrees is indexTrees for trees sorted already.
+func (p *planner) linkTrees(sorted []*materials.ContentTree) {
+	p.trees = sorted
+	j := 0
+	for i, t := range sorted {
+		p.linkTree(i, i > 0 && sorted[i-1].ID == t.ID, &j)
+	}
+}
+
+// linkTree fills tree i's state, first index and last applied tree; same
+// says tree i-1 has its id; *j is the merge's place in lastTrees.
+func (p *planner) linkTree(i int, same bool, j *int) {
+	t := p.trees[i]
+	p.stateArr[i] = treeState{tree: t, idx: int32(i)}
+	if same {
+		p.firstTree[i] = p.firstTree[i-1]
+	} else {
+		p.firstTree[i] = int32(i)
+	}
+	for *j < len(p.lastTrees) && p.lastTrees[*j].ID < t.ID {
+		*j++
+	}
+	if *j < len(p.lastTrees) && p.lastTrees[*j].ID == t.ID {
+		p.lastOf[i] = p.lastTrees[*j]
+	}
 }
 
 // add registers a candidate remodel; a second candidate with the same ID

@@ -18,7 +18,6 @@ const (
 // config's, plus one when a local purge Addition asks for a recreate.
 type desiredVolume struct {
 	v      *materials.Volume // Generation is the effective one (a copy when a purge changed it)
-	bpGen  int64             // the config's generation
 	purged *materials.Addition
 	// asked twice: the next desired volume has the same id (and a higher
 	// generation, which wins).
@@ -120,7 +119,7 @@ func (p *planner) volumes() {
 	desired := make([]desiredVolume, 0, len(bp.Volumes))
 	for i := range bp.Volumes {
 		v := &bp.Volumes[i]
-		dv := desiredVolume{v: v, bpGen: v.Generation}
+		dv := desiredVolume{v: v}
 		if len(purges) > 0 {
 			if a := purges[v.ID]; a != nil {
 				dv.purged = a
@@ -235,7 +234,6 @@ func (p *planner) volumes() {
 		}
 		v := dv.v
 		key := v.Key()
-		ref := volumeRef(key)
 		var cur, older *materials.VolumeFile
 		var curI, olderI int32 = -1, -1
 		for _, j := range filesOf(v.ID) {
@@ -263,6 +261,9 @@ func (p *planner) volumes() {
 				p.presentVolume(dv, cur, tree, ti)
 				continue
 			}
+		}
+		ref := volumeRef(key) // a volume in place needs none: spare the string
+		if cur != nil {
 			why := "volume file " + cur.Path + " is broken"
 			if cur.Reason != "" {
 				why += " (" + cur.Reason + ")"
@@ -322,14 +323,14 @@ func (p *planner) volumes() {
 			}
 			ts := &p.stateArr[ti]
 			p.want(ts)
-			if ts.why != "" {
-				p.holdDirect(remodelID(remodel.ActionCreate, ref), remodel.ActionCreate, ref, ts.why)
+			if why := ts.why(); why != "" {
+				p.holdDirect(remodelID(remodel.ActionCreate, ref), remodel.ActionCreate, ref, why)
 				continue
 			}
 			if ts.top == "" || !ts.ready {
 				continue // the next round plans it, once the tree's blobs are known
 			}
-			deps = ts.deps
+			deps = ts.deps()
 			if int64(tree.MaxSizeBytes) > bytes {
 				bytes = int64(tree.MaxSizeBytes)
 			}
@@ -485,10 +486,9 @@ func (p *planner) volumes() {
 // generation bump (EVE's rule: they are left alone).
 func (p *planner) presentVolume(dv *desiredVolume, f *materials.VolumeFile, tree *materials.ContentTree, ti int32) {
 	v := dv.v
-	ref := volumeRef(v.Key())
 	var lv *materials.Volume
 	if dv.purged == nil {
-		lv = p.lastVolume(materials.VolumeKey{ID: v.ID, Generation: dv.bpGen})
+		lv = p.lastVolume(v.Key()) // unpurged: the config's generation
 	}
 	if lv != nil {
 		var changes []string
@@ -517,6 +517,7 @@ func (p *planner) presentVolume(dv *desiredVolume, f *materials.VolumeFile, tree
 				reason += c
 			}
 			reason += " without a generation bump; left alone (EVE's rule: bump the generation to apply)"
+			ref := volumeRef(v.Key())
 			p.holdDirect(remodelID(remodel.ActionPurge, ref), remodel.ActionPurge, ref, reason)
 		}
 	}
@@ -530,11 +531,13 @@ func (p *planner) presentVolume(dv *desiredVolume, f *materials.VolumeFile, tree
 			reason = "volume " + volumeName(v) + ": maxSizeBytes raised " + remodel.Bytes(lv.MaxSizeBytes) + " → " + remodel.Bytes(v.MaxSizeBytes) + " without a generation bump: grown in place (growing loses nothing; shrinking is refused)"
 		}
 		vc := *v
+		ref := volumeRef(v.Key())
 		p.add(remodel.Remodel{
 			ID: remodelID(remodel.ActionResize, ref), Action: remodel.ActionResize, Target: ref,
 			Reason: reason, Volume: &vc, Path: f.Path,
 		})
 	case f.VirtualSize > v.MaxSizeBytes:
+		ref := volumeRef(v.Key())
 		p.holdDirect(remodelID(remodel.ActionResize, ref), remodel.ActionResize, ref,
 			"volume "+volumeName(v)+": virtual size "+remodel.Bytes(f.VirtualSize)+" above maxSizeBytes "+remodel.Bytes(v.MaxSizeBytes)+": shrinking is refused")
 	}
