@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/edgewright/edgewright/internal/radix"
 
@@ -19,34 +20,102 @@ import (
 
 // sortedVolumes returns pointers to vs ordered by key, stable.
 func sortedVolumes(vs []materials.Volume) []*materials.Volume {
-	out := make([]*materials.Volume, len(vs))
-	sorted := true
-	for i := range vs {
-		out[i] = &vs[i]
-		if i > 0 && vs[i].Key().Less(vs[i-1].Key()) {
-			sorted = false
-		}
-	}
-	if !sorted {
-		byKey(out, volumeID, byGeneration)
-	}
-	return out
+	return sortedPtrs(vs, compareVolumes, volumeID, byGeneration)
 }
 
 // sortedTrees returns pointers to ts ordered by id, stable.
 func sortedTrees(ts []materials.ContentTree) []*materials.ContentTree {
-	out := make([]*materials.ContentTree, len(ts))
-	sorted := true
-	for i := range ts {
-		out[i] = &ts[i]
-		if i > 0 && ts[i].ID < ts[i-1].ID {
-			sorted = false
+	return sortedPtrs(ts, func(a, b *materials.ContentTree) int { return strings.Compare(a.ID, b.ID) }, treeID, nil)
+}
+
+func compareVolumes(a, b *materials.Volume) int {
+	if c := strings.Compare(a.ID, b.ID); c != 0 {
+		return c
+	}
+	return byGeneration(a, b)
+}
+
+func treeID(t *materials.ContentTree) string { return t.ID }
+
+// maxMergeRuns is how many ascending runs sortedPtrs merges rather than
+// sorting: a sorted list with a few batches of records appended.
+const maxMergeRuns = 4
+
+// sortedPtrs returns pointers to xs ordered by cmp, stable. cmp orders by
+// id(x) first and then by tie. The input usually arrives sorted, or as a
+// few sorted runs (a sorted list with records appended): one pass of
+// compares finds the runs, and they are merged by galloping, so the long
+// run's elements are copied in blocks without being compared (or read)
+// again. Once the input outgrows the cache every extra pass over it is a
+// cache miss per element. Anything else is radix-sorted by id.
+func sortedPtrs[T any](xs []T, cmp func(a, b *T) int, id func(*T) string, tie func(a, b *T) int) []*T {
+	out := make([]*T, len(xs))
+	var starts [maxMergeRuns + 1]int
+	runs := 1
+	for i := range xs {
+		out[i] = &xs[i]
+		if i > 0 && runs <= maxMergeRuns && cmp(&xs[i-1], &xs[i]) > 0 {
+			if runs < len(starts) {
+				starts[runs] = i
+			}
+			runs++
 		}
 	}
-	if !sorted {
-		byKey(out, func(t *materials.ContentTree) string { return t.ID }, nil)
+	switch {
+	case runs == 1:
+		return out
+	case runs > maxMergeRuns:
+		byKey(out, id, tie)
+		return out
 	}
-	return out
+	// Merge run after run into what is merged so far.
+	merged := out[:starts[1]]
+	for r := 1; r < runs; r++ {
+		end := len(out)
+		if r+1 < runs {
+			end = starts[r+1]
+		}
+		merged = gallopMerge(make([]*T, 0, end), merged, out[starts[r]:end], cmp)
+	}
+	return merged
+}
+
+// gallopMerge appends to dst the stable merge of a and b (both sorted by
+// cmp; a's elements first on ties). Each side's next stretch is found by
+// exponential then binary search, and copied whole.
+func gallopMerge[T any](dst, a, b []*T, cmp func(x, y *T) int) []*T {
+	for len(a) > 0 && len(b) > 0 {
+		// a's elements up to b[0] (ties included) go first.
+		k := gallop(len(a), func(i int) bool { return cmp(a[i], b[0]) <= 0 })
+		dst, a = append(dst, a[:k]...), a[k:]
+		if len(a) == 0 {
+			break
+		}
+		// Then b's elements below a[0] (ties stay behind a's).
+		k = gallop(len(b), func(i int) bool { return cmp(b[i], a[0]) < 0 })
+		dst, b = append(dst, b[:k]...), b[k:]
+	}
+	dst = append(dst, a...)
+	return append(dst, b...)
+}
+
+// gallop returns the length of the prefix of [0, n) for which in holds
+// (in must hold for a prefix and not after it), probing 0, 1, 3, 7, ...
+// and then searching binary within the last step.
+func gallop(n int, in func(i int) bool) int {
+	lo, hi := 0, n
+	for step := 1; ; step *= 2 {
+		probe := lo + step - 1
+		if probe >= n {
+			break
+		}
+		if !in(probe) {
+			hi = probe
+			break
+		}
+		lo = probe + 1
+	}
+	return lo + sort.Search(hi-lo, func(j int) bool { return !in(lo + j) })
 }
 
 // byKey sorts xs stably by id, then by tie within one id, in linear time:
@@ -165,17 +234,23 @@ func (p *planner) tree(id string) *materials.ContentTree {
 // sortLatches orders latches by (tree, generation), the most recent
 // first within one.
 func sortLatches(ls []materials.TagLatch) []*materials.TagLatch {
-	out := make([]*materials.TagLatch, len(ls))
-	for i := range ls {
-		out[i] = &ls[i]
-	}
-	byKey(out, func(l *materials.TagLatch) string { return l.ContentTree }, func(a, b *materials.TagLatch) int {
-		if c := cmp.Compare(a.Generation, b.Generation); c != 0 {
+	return sortedPtrs(ls, func(a, b *materials.TagLatch) int {
+		if c := strings.Compare(a.ContentTree, b.ContentTree); c != 0 {
 			return c
 		}
-		return b.ResolvedAt.Compare(a.ResolvedAt)
-	})
-	return out
+		return byLatchAge(a, b)
+	}, latchTree, byLatchAge)
+}
+
+func latchTree(l *materials.TagLatch) string { return l.ContentTree }
+
+// byLatchAge orders the latches of one tree by generation, the most
+// recent first within one.
+func byLatchAge(a, b *materials.TagLatch) int {
+	if c := cmp.Compare(a.Generation, b.Generation); c != 0 {
+		return c
+	}
+	return b.ResolvedAt.Compare(a.ResolvedAt)
 }
 
 // latch is the most recent latch of a tree generation, or nil.

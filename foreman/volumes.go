@@ -60,6 +60,9 @@ func (p *planner) volumes() {
 	// outgrows the cache every extra pass of id compares is a cache miss
 	// per file.
 	runs := make([]int32, 0, len(fp.Volumes)+1)
+	// runIDs is each run's volume id: the searches below compare these
+	// strings without a load of the file record for each.
+	runIDs := make([]string, 0, len(fp.Volumes))
 	filesSorted := true
 	for i := range fp.Volumes {
 		f := &fp.Volumes[i]
@@ -75,8 +78,10 @@ func (p *planner) volumes() {
 		default:
 			if len(files) == 0 {
 				runs = append(runs, 0)
-			} else if c := strings.Compare(f.ID, fp.Volumes[files[len(files)-1]].ID); c > 0 {
+				runIDs = append(runIDs, f.ID)
+			} else if c := strings.Compare(f.ID, runIDs[len(runIDs)-1]); c > 0 {
 				runs = append(runs, int32(len(files)))
+				runIDs = append(runIDs, f.ID)
 			} else if c < 0 {
 				filesSorted = false
 			}
@@ -88,23 +93,32 @@ func (p *planner) volumes() {
 		// (vault and clear) directories need sorting.
 		byFileID := func(a, b int32) bool { return fp.Volumes[a].ID < fp.Volumes[b].ID }
 		sort.SliceStable(files, func(i, j int) bool { return byFileID(files[i], files[j]) })
-		runs = runs[:0]
+		runs, runIDs = runs[:0], runIDs[:0]
 		for i, f := range files {
 			if i == 0 || fp.Volumes[f].ID != fp.Volumes[files[i-1]].ID {
 				runs = append(runs, int32(i))
+				runIDs = append(runIDs, fp.Volumes[f].ID)
 			}
 		}
 	}
 	ids := len(runs)
 	runs = append(runs, int32(len(files)))
-	// filesOf returns the run of files of one volume id.
+	// filesOf returns the run of files of one volume id, and the run's
+	// number (-1 when there is none).
 	var filesFinger finger
-	filesOf := func(id string) []int32 {
-		k := filesFinger.search(ids, func(k int) bool { return fp.Volumes[files[runs[k]]].ID < id })
-		if k == ids || fp.Volumes[files[runs[k]]].ID != id {
-			return nil
+	filesOf := func(id string) ([]int32, int) {
+		k := filesFinger.search(ids, func(k int) bool { return runIDs[k] < id })
+		if k == ids || runIDs[k] != id {
+			return nil, -1
 		}
-		return files[runs[k]:runs[k+1]]
+		return files[runs[k]:runs[k+1]], k
+	}
+	// runDesired is, per run, the desired volume of its id (set by the
+	// walk over desired volumes, which meets them in the same order), so
+	// the pass over unwanted files compares no ids again.
+	runDesired := make([]int32, ids)
+	for k := range runDesired {
+		runDesired[k] = -1
 	}
 	p.presentVolumes = ids + len(legacy)
 
@@ -236,7 +250,11 @@ func (p *planner) volumes() {
 		key := v.Key()
 		var cur, older *materials.VolumeFile
 		var curI, olderI int32 = -1, -1
-		for _, j := range filesOf(v.ID) {
+		run, k := filesOf(v.ID)
+		if k >= 0 {
+			runDesired[k] = int32(i)
+		}
+		for _, j := range run {
 			f := &fp.Volumes[j]
 			switch {
 			case f.Generation == v.Generation:
@@ -386,8 +404,11 @@ func (p *planner) volumes() {
 	// New-layout files nobody wants.
 	for k := 0; k < ids; k++ {
 		group := files[runs[k]:runs[k+1]]
-		id := fp.Volumes[group[0]].ID
-		dv := desiredOf(id)
+		id := runIDs[k]
+		var dv *desiredVolume
+		if i := runDesired[k]; i >= 0 {
+			dv = &desired[i]
+		}
 		for _, j := range group {
 			f := &fp.Volumes[j]
 			if flags[j]&(flagCurrent|flagReplaced) != 0 {
