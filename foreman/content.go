@@ -544,12 +544,15 @@ func (p *planner) images() {
 		if im.Labels[OwnerLabel] != OwnerValue {
 			continue
 		}
-		tid := p.imageTree(im.Name)
-		var t *materials.ContentTree
-		if i := findTree(p.trees, tid, &p.treeFinger); i >= 0 {
-			t = p.trees[i]
+		tid, ti := p.imageTree(im.Name)
+		if ti < 0 {
+			ti = findTree(p.treeIDs, tid, &p.treeFinger)
 		}
-		if t != nil && im.Name == t.ID+"-"+t.URL {
+		var t *materials.ContentTree
+		if ti >= 0 {
+			t = p.trees[ti]
+		}
+		if t != nil && isImageName(im.Name, t.ID, t.URL) {
 			continue
 		}
 		ref := materials.MaterialRef{Kind: materials.KindContentTree, ID: im.Name}
@@ -572,28 +575,41 @@ func (p *planner) images() {
 	}
 }
 
+// isImageName reports whether name is `<id>-<url>`, without making
+// that string.
+func isImageName(name, id, url string) bool {
+	return len(name) == len(id)+1+len(url) && name[len(id)] == '-' && name[:len(id)] == id && name[len(id)+1:] == url
+}
+
 // imageTree is the content tree id of an image record named
 // `<content-tree-id>-<URL>`: the longest prefix before a dash that names a
 // tree of this or the last applied Blueprint, else a leading uuid, else
-// everything up to the first dash.
-func (p *planner) imageTree(name string) string {
+// everything up to the first dash. The second result is the index of the
+// first desired tree with that id when the search found it on the way,
+// else -1 (not known).
+func (p *planner) imageTree(name string) (string, int) {
 	if len(name) > 36 && name[36] == '-' {
-		if p.stateOf(name[:36]) != nil {
-			return name[:36]
+		if i := findTree(p.treeIDs, name[:36], nil); i >= 0 {
+			return name[:36], i
 		}
 	}
 	// The largest id not above the name is the longest candidate prefix:
 	// when it is one, no longer id can be.
-	best := ""
-	for k, ts := range [][]*materials.ContentTree{p.trees, p.lastTrees} {
+	best, bestAt := "", -1
+	for k, ids := range [2][]string{p.treeIDs, p.lastTreeIDs} {
 		// Image records come sorted by name: the fingers walk forward.
-		i := p.imageFingers[k].search(len(ts), func(i int) bool { return ts[i].ID <= name }) - 1
-		if i >= 0 && strings.HasPrefix(name, ts[i].ID+"-") && len(ts[i].ID) > len(best) {
-			best = ts[i].ID
+		i := p.imageFingers[k].search(len(ids), func(i int) bool { return ids[i] <= name }) - 1
+		if i >= 0 && len(ids[i]) > len(best) && isDashPrefix(name, ids[i]) {
+			best = ids[i]
+			if k == 0 {
+				bestAt = int(p.firstTree[i])
+			} else {
+				bestAt = -1
+			}
 		}
 	}
 	if best != "" {
-		return best
+		return best, bestAt
 	}
 	for i := 0; i < len(name); i++ {
 		if name[i] != '-' {
@@ -607,13 +623,18 @@ func (p *planner) imageTree(name string) string {
 		}
 	}
 	if best != "" {
-		return best
+		return best, -1
 	}
 	if len(name) > 36 && name[36] == '-' && strings.Count(name[:36], "-") == 4 {
-		return name[:36]
+		return name[:36], -1
 	}
 	if i := strings.IndexByte(name, '-'); i > 0 {
-		return name[:i]
+		return name[:i], -1
 	}
-	return name
+	return name, -1
+}
+
+// isDashPrefix reports whether name starts with id and a dash.
+func isDashPrefix(name, id string) bool {
+	return len(name) > len(id) && name[len(id)] == '-' && name[:len(id)] == id
 }

@@ -191,11 +191,11 @@ func findVolume(vs []*materials.Volume, k materials.VolumeKey, f *finger) *mater
 	return nil
 }
 
-// findTree is the index of the first tree with that id in ts (sorted by
-// id), or -1.
-func findTree(ts []*materials.ContentTree, id string, f *finger) int {
-	i := f.search(len(ts), func(i int) bool { return ts[i].ID < id })
-	if i < len(ts) && ts[i].ID == id {
+// findTree is the index of the first tree with that id in ids (the
+// trees' ids, sorted), or -1.
+func findTree(ids []string, id string, f *finger) int {
+	i := f.search(len(ids), func(i int) bool { return ids[i] < id })
+	if i < len(ids) && ids[i] == id {
 		return i
 	}
 	return -1
@@ -208,7 +208,7 @@ func (p *planner) lastVolume(k materials.VolumeKey) *materials.Volume {
 
 // lastTreeByID is the last applied Blueprint's tree with that id, or nil.
 func (p *planner) lastTreeByID(id string) *materials.ContentTree {
-	if i := findTree(p.lastTrees, id, nil); i >= 0 {
+	if i := findTree(p.lastTreeIDs, id, nil); i >= 0 {
 		return p.lastTrees[i]
 	}
 	return nil
@@ -217,7 +217,7 @@ func (p *planner) lastTreeByID(id string) *materials.ContentTree {
 // stateOf is the state of the desired tree with that id (the first, if
 // the id is repeated), or nil.
 func (p *planner) stateOf(id string) *treeState {
-	if i := findTree(p.trees, id, nil); i >= 0 {
+	if i := findTree(p.treeIDs, id, nil); i >= 0 {
 		return &p.stateArr[i]
 	}
 	return nil
@@ -225,7 +225,7 @@ func (p *planner) stateOf(id string) *treeState {
 
 // tree is the desired content tree with that id, or nil.
 func (p *planner) tree(id string) *materials.ContentTree {
-	if i := findTree(p.trees, id, nil); i >= 0 {
+	if i := findTree(p.treeIDs, id, nil); i >= 0 {
 		return p.trees[i]
 	}
 	return nil
@@ -283,10 +283,10 @@ func (p *planner) joinTrees(n int, id func(i int) (string, bool)) []int32 {
 	}
 	j := 0
 	for _, k := range radix.Order(len(ids), func(k int) string { return ids[k] }) {
-		for j < len(p.trees) && p.trees[j].ID < ids[k] {
+		for j < len(p.treeIDs) && p.treeIDs[j] < ids[k] {
 			j++
 		}
-		if j < len(p.trees) && p.trees[j].ID == ids[k] {
+		if j < len(p.treeIDs) && p.treeIDs[j] == ids[k] {
 			out[items[k]] = p.firstTree[j]
 		}
 	}

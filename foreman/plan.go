@@ -61,7 +61,10 @@ type planner struct {
 	// lastVols and lastTrees are the last applied Blueprint's, sorted.
 	lastVols  []*materials.Volume
 	lastTrees []*materials.ContentTree
-	lastTopOf map[digest.Digest]string
+	// treeIDs and lastTreeIDs are the ids of trees and lastTrees, side by
+	// side: searches and merges by id read these, not a tree record each.
+	treeIDs, lastTreeIDs []string
+	lastTopOf            map[digest.Digest]string
 	// Fingers for lookups made in key order.
 	lastVolFinger, latchFinger, treeFinger finger
 	imageFingers                           [2]finger
@@ -144,6 +147,10 @@ func newPlanner(bp *materials.Blueprint, fp *materials.Floorplan, opts Options) 
 	if p.last != nil {
 		p.lastVols = sortedVolumes(p.last.Volumes)
 		p.lastTrees = sortedTrees(p.last.ContentTrees)
+		p.lastTreeIDs = make([]string, len(p.lastTrees))
+		for i, t := range p.lastTrees {
+			p.lastTreeIDs[i] = t.ID
+		}
 	}
 	p.indexTrees(bp.ContentTrees)
 	p.dsByID = make(map[string]*materials.Datastore, len(bp.Datastores))
@@ -208,6 +215,7 @@ func newPlanner(bp *materials.Blueprint, fp *materials.Floorplan, opts Options) 
 func (p *planner) indexTrees(ts []materials.ContentTree) {
 	n := len(ts)
 	p.trees = make([]*materials.ContentTree, n)
+	p.treeIDs = make([]string, n)
 	p.stateArr = make([]treeState, n)
 	p.firstTree = make([]int32, n)
 	p.lastOf = make([]*materials.ContentTree, n)
@@ -216,7 +224,7 @@ func (p *planner) indexTrees(ts []materials.ContentTree) {
 		t := &ts[i]
 		same := false
 		if i > 0 {
-			c := strings.Compare(p.trees[i-1].ID, t.ID)
+			c := strings.Compare(p.treeIDs[i-1], t.ID)
 			if c > 0 {
 				p.linkTrees(sortedTrees(ts))
 				return
@@ -241,16 +249,17 @@ func (p *planner) linkTrees(sorted []*materials.ContentTree) {
 // says tree i-1 has its id; *j is the merge's place in lastTrees.
 func (p *planner) linkTree(i int, same bool, j *int) {
 	t := p.trees[i]
+	p.treeIDs[i] = t.ID
 	p.stateArr[i] = treeState{tree: t, idx: int32(i)}
 	if same {
 		p.firstTree[i] = p.firstTree[i-1]
 	} else {
 		p.firstTree[i] = int32(i)
 	}
-	for *j < len(p.lastTrees) && p.lastTrees[*j].ID < t.ID {
+	for *j < len(p.lastTreeIDs) && p.lastTreeIDs[*j] < t.ID {
 		*j++
 	}
-	if *j < len(p.lastTrees) && p.lastTrees[*j].ID == t.ID {
+	if *j < len(p.lastTreeIDs) && p.lastTreeIDs[*j] == t.ID {
 		p.lastOf[i] = p.lastTrees[*j]
 	}
 }

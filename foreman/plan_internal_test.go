@@ -56,7 +56,7 @@ func TestBlobIndex(t *testing.T) {
 }
 
 func TestImageTree(t *testing.T) {
-	bp := &materials.Blueprint{Complete: true, ContentTrees: []materials.ContentTree{{ID: "a"}, {ID: "ct-1"}, {ID: "0c0c0c0c-0000-4000-8000-000000000001"}}}
+	bp := &materials.Blueprint{Complete: true, ContentTrees: []materials.ContentTree{{ID: "a"}, {ID: "ct-1"}, {ID: "ct-1", URL: "repeated"}, {ID: "0c0c0c0c-0000-4000-8000-000000000001"}}}
 	fp := &materials.Floorplan{Journal: &materials.JournalState{LastApplied: &materials.Blueprint{ContentTrees: []materials.ContentTree{{ID: "a-b"}, {ID: "old-tree"}}}}}
 	p := newPlanner(bp, fp, Options{})
 	tests := []struct{ name, want string }{
@@ -70,8 +70,13 @@ func TestImageTree(t *testing.T) {
 		{"nodash", "nodash"},
 	}
 	for _, tc := range tests {
-		if got := p.imageTree(tc.name); got != tc.want {
+		got, at := p.imageTree(tc.name)
+		if got != tc.want {
 			t.Errorf("imageTree(%q) = %q, want %q", tc.name, got, tc.want)
+		}
+		// The index, when given, is the first desired tree of that id.
+		if want := findTree(p.treeIDs, got, nil); at >= 0 && at != want {
+			t.Errorf("imageTree(%q) gives tree %d, want %d", tc.name, at, want)
 		}
 	}
 }
