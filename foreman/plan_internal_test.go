@@ -24,6 +24,10 @@ func TestBlobIndex(t *testing.T) {
 		recs = append(recs, materials.BlobRecord{Digest: digest.Digest("sha256:" + strings.Repeat("0", 56) + string(rune('a'+i%6)) + strings.Repeat("1", 7-len(itoa(int64(i)))) + itoa(int64(i))), Store: materials.BlobStoreDir})
 	}
 	recs = append(recs, materials.BlobRecord{Digest: dg("ab"), Store: materials.BlobStoreDir})
+	// Near misses of a sha256 digest (upper case, one digit short, a bad
+	// digit): each is found as itself only.
+	recs = append(recs, materials.BlobRecord{Digest: digest.Digest("sha256:" + strings.ToUpper(hex64("ab")))}, materials.BlobRecord{Digest: digest.Digest(strings.ToUpper(string(dg("ab"))))},
+		materials.BlobRecord{Digest: dg("ab")[:70]}, materials.BlobRecord{Digest: dg("ab")[:70] + "g"})
 	for name, in := range map[string][]materials.BlobRecord{"mixed": recs, "empty": nil, "one": recs[:1]} {
 		x := newBlobIndex(in)
 		want := map[digest.Digest]int{}
