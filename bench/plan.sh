@@ -4,8 +4,9 @@
 #   plan/copy : Plan of a device with 10,000 volumes, 10,000 content trees
 #               and 50,000 blobs, divided by a deep copy of the same
 #               Blueprint and Floorplan (goal ≤ 3)
-#   10x input : Plan at 10,000 volumes divided by Plan at 1,000, and at
-#               100,000 (500,000 blobs) divided by 10,000 (goal ≤ 12)
+#   10x input : Plan at 100,000 volumes (500,000 blobs) divided by Plan
+#               at 10,000 (the issue's goal: ≤ 12), and the same growth at
+#               the small end, 10,000 divided by 1,000
 #
 # Both ratios come from BenchmarkRatios, which times the four things
 # interleaved in one loop and takes medians of CPU time (getrusage), so a
@@ -26,7 +27,7 @@ echo "$out" | awk '/^BenchmarkRatios/ {
 	printf "CPU time (median of %s): plan 1k %.1f ms, 10k %.1f ms, 100k %.1f ms; deep copy 1k %.1f ms, 10k %.1f ms, 100k %.1f ms\n", $2,
 		v["plan1k-cpu-ns"]/1e6, v["plan10k-cpu-ns"]/1e6, v["plan100k-cpu-ns"]/1e6, v["copy1k-cpu-ns"]/1e6, v["copy10k-cpu-ns"]/1e6, v["copy100k-cpu-ns"]/1e6
 	printf "plan/copy at 10k: %.2f (goal <= 3) %s   (at 100k: %.2f)\n", v["plan/copy"], (v["plan/copy"] <= 3 ? "ok" : "MISSED"), v["plan/copy@100k"]
-	printf "10x input, 1k -> 10k: %.2f (goal <= 12) %s   (deep copy: %.2f)\n", v["10k/1k"], (v["10k/1k"] <= 12 ? "ok" : "MISSED"), v["copy10k/1k"]
-	printf "10x input, 10k -> 100k: %.2f (goal <= 12) %s   (deep copy: %.2f)\n", v["100k/10k"], (v["100k/10k"] <= 12 ? "ok" : "MISSED"), v["copy100k/10k"]
+	printf "10x input, 10k -> 100k (the issue'"'"'s): %.2f (goal <= 12) %s   (deep copy: %.2f)\n", v["100k/10k"], (v["100k/10k"] <= 12 ? "ok" : "MISSED"), v["copy100k/10k"]
+	printf "10x input at the small end, 1k -> 10k: %.2f (goal <= 12) %s   (deep copy: %.2f)\n", v["10k/1k"], (v["10k/1k"] <= 12 ? "ok" : "MISSED"), v["copy10k/1k"]
 }'
 go test ./foreman/ -run '^$' -bench 'BenchmarkPlan$|BenchmarkDeepCopy$|BenchmarkFingerprint$' -benchtime 5x -count 1 -timeout 60m | grep '^Benchmark'
