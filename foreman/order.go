@@ -1,6 +1,8 @@
 package foreman
 
 import (
+	"cmp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -279,9 +281,8 @@ func (p *planner) finish() *remodel.Plan {
 	if out.Fingerprint == "" {
 		out.Fingerprint = materials.Fingerprint(p.fp)
 	}
-	rank := make(map[*node]int, len(p.nodes))
 	for i, n := range p.nodes {
-		rank[n] = i
+		n.pos = int32(i)
 	}
 	for _, n := range p.nodes {
 		if n.held {
@@ -291,7 +292,7 @@ func (p *planner) finish() *remodel.Plan {
 		r.Stage = n.stage
 		deps := make([]*node, len(n.deps))
 		copy(deps, n.deps)
-		sort.Slice(deps, func(i, j int) bool { return rank[deps[i]] < rank[deps[j]] })
+		slices.SortFunc(deps, func(a, b *node) int { return cmp.Compare(a.pos, b.pos) })
 		r.DependsOn = make([]string, len(deps))
 		for i, d := range deps {
 			r.DependsOn[i] = d.r.ID

@@ -52,6 +52,7 @@ type node struct {
 	grace  bool   // deletion waits for the grace period
 	app    string // legacy file's app, for withheld apps
 	guards []materials.MaterialRef
+	pos    int32 // place in the ordered plan, for finish
 }
 
 type planner struct {
