@@ -578,7 +578,7 @@ func (p *planner) images() {
 // isImageName reports whether name is `<id>-<url>`, without making
 // that string.
 func isImageName(name, id, url string) bool {
-	return len(name) == len(id)+1+len(url) && name[len(id)] == '-' && name[:len(id)] == id && name[len(id)+1:] == url
+	return isDashPrefix(name, id) && name[len(id)+1:] == url
 }
 
 // imageTree is the content tree id of an image record named

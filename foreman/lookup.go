@@ -20,19 +20,12 @@ import (
 
 // sortedVolumes returns pointers to vs ordered by key, stable.
 func sortedVolumes(vs []materials.Volume) []*materials.Volume {
-	return sortedPtrs(vs, compareVolumes, volumeID, byGeneration)
+	return sortedPtrs(vs, volumeID, byGeneration)
 }
 
 // sortedTrees returns pointers to ts ordered by id, stable.
 func sortedTrees(ts []materials.ContentTree) []*materials.ContentTree {
-	return sortedPtrs(ts, func(a, b *materials.ContentTree) int { return strings.Compare(a.ID, b.ID) }, treeID, nil)
-}
-
-func compareVolumes(a, b *materials.Volume) int {
-	if c := strings.Compare(a.ID, b.ID); c != 0 {
-		return c
-	}
-	return byGeneration(a, b)
+	return sortedPtrs(ts, treeID, nil)
 }
 
 func treeID(t *materials.ContentTree) string { return t.ID }
@@ -41,23 +34,27 @@ func treeID(t *materials.ContentTree) string { return t.ID }
 // sorting: a sorted list with a few batches of records appended.
 const maxMergeRuns = 4
 
-// sortedPtrs returns pointers to xs ordered by cmp, stable. cmp orders by
-// id(x) first and then by tie. The input usually arrives sorted, or as a
+// sortedPtrs returns pointers to xs ordered by id and then by tie (nil:
+// ids alone), stable. The input usually arrives sorted, or as a
 // few sorted runs (a sorted list with records appended): one pass of
 // compares finds the runs, and they are merged by galloping, so the long
 // run's elements are copied in blocks without being compared (or read)
 // again. Once the input outgrows the cache every extra pass over it is a
 // cache miss per element. Anything else is radix-sorted by id.
-func sortedPtrs[T any](xs []T, cmp func(a, b *T) int, id func(*T) string, tie func(a, b *T) int) []*T {
+func sortedPtrs[T any](xs []T, id func(*T) string, tie func(a, b *T) int) []*T {
+	compare := func(a, b *T) int {
+		if c := strings.Compare(id(a), id(b)); c != 0 || tie == nil {
+			return c
+		}
+		return tie(a, b)
+	}
 	out := make([]*T, len(xs))
 	var starts [maxMergeRuns + 1]int
 	runs := 1
 	for i := range xs {
 		out[i] = &xs[i]
-		if i > 0 && runs <= maxMergeRuns && cmp(&xs[i-1], &xs[i]) > 0 {
-			if runs < len(starts) {
-				starts[runs] = i
-			}
+		if i > 0 && runs <= maxMergeRuns && compare(&xs[i-1], &xs[i]) > 0 {
+			starts[runs] = i // runs <= maxMergeRuns < len(starts)
 			runs++
 		}
 	}
@@ -75,7 +72,7 @@ func sortedPtrs[T any](xs []T, cmp func(a, b *T) int, id func(*T) string, tie fu
 		if r+1 < runs {
 			end = starts[r+1]
 		}
-		merged = gallopMerge(make([]*T, 0, end), merged, out[starts[r]:end], cmp)
+		merged = gallopMerge(make([]*T, 0, end), merged, out[starts[r]:end], compare)
 	}
 	return merged
 }
@@ -165,20 +162,8 @@ func (f *finger) search(n int, less func(i int) bool) int {
 		f.at = sort.Search(lo, func(i int) bool { return !less(i) })
 		return f.at
 	}
-	// Every i < lo has less(i). Gallop: probe lo, lo+1, lo+3, lo+7, ...
-	hi := n
-	for step := 1; ; step *= 2 {
-		probe := lo + step - 1
-		if probe >= n {
-			break
-		}
-		if !less(probe) {
-			hi = probe
-			break
-		}
-		lo = probe + 1
-	}
-	f.at = lo + sort.Search(hi-lo, func(j int) bool { return !less(lo + j) })
+	// Every i < lo has less(i): gallop forward from lo.
+	f.at = lo + gallop(n-lo, func(j int) bool { return less(lo + j) })
 	return f.at
 }
 
@@ -234,12 +219,7 @@ func (p *planner) tree(id string) *materials.ContentTree {
 // sortLatches orders latches by (tree, generation), the most recent
 // first within one.
 func sortLatches(ls []materials.TagLatch) []*materials.TagLatch {
-	return sortedPtrs(ls, func(a, b *materials.TagLatch) int {
-		if c := strings.Compare(a.ContentTree, b.ContentTree); c != 0 {
-			return c
-		}
-		return byLatchAge(a, b)
-	}, latchTree, byLatchAge)
+	return sortedPtrs(ls, latchTree, byLatchAge)
 }
 
 func latchTree(l *materials.TagLatch) string { return l.ContentTree }

@@ -76,7 +76,7 @@ func TestSortedPtrs(t *testing.T) {
 		want := make([]rec, len(xs))
 		copy(want, xs)
 		sort.SliceStable(want, func(i, j int) bool { return cmpRec(&want[i], &want[j]) < 0 })
-		got := sortedPtrs(xs, cmpRec, func(x *rec) string { return x.id }, func(a, b *rec) int { return cmpRec(a, b) })
+		got := sortedPtrs(xs, func(x *rec) string { return x.id }, func(a, b *rec) int { return cmpRec(a, b) })
 		if len(got) != len(want) {
 			t.Fatalf("trial %d: %d elements, want %d", trial, len(got), len(want))
 		}
