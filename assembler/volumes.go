@@ -17,8 +17,51 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/edgewright/edgewright/internal/diskimage"
 	"github.com/edgewright/edgewright/materials"
 )
+
+// ErrImageRefused is wrapped when content or a volume names another file
+// (a backing file, an external data file, vmdk extents), is not the format
+// it is declared as, or is larger than the volume may be.
+var ErrImageRefused = diskimage.ErrRefused
+
+// checkImage reads path's header with our own code before qemu-img ever
+// sees it.
+func checkImage(path string, declared materials.Format) (diskimage.Header, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return diskimage.Header{}, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return diskimage.Header{}, err
+	}
+	d := diskimage.Format(declared)
+	if declared == materials.FormatISO {
+		d = diskimage.Raw
+	} else if qf, err := qemuFormat(declared); err == nil {
+		d = diskimage.Format(qf)
+	}
+	h, err := diskimage.Check(f, st.Size(), d)
+	if err != nil {
+		return h, fmt.Errorf("%s: %w", path, err)
+	}
+	return h, nil
+}
+
+// untrusted is a qemu filename that opens path as fmt with no backing
+// chain and no external data file, whatever its header says.
+func untrusted(path, format string) string {
+	spec := map[string]any{"driver": format, "file": map[string]any{"driver": "file", "filename": path}}
+	if format == "qcow2" {
+		spec["backing"] = nil
+		spec["data-file"] = nil
+	}
+	b, _ := json.Marshal(spec)
+	return "json:" + string(b)
+}
 
 // VolumesDir is where a volume lives: persist/vault/volumes, or
 // persist/clear/volumes for clear-text volumes.
@@ -98,17 +141,17 @@ type ImageInfo struct {
 	BackingFile string `json:"backing-filename"`
 }
 
-// Info runs qemu-img info on path (format probed, unless given).
+// Info runs qemu-img info on path as format (never probed), after our own
+// header check.
 func (q *QemuVolumes) Info(ctx context.Context, path string, format materials.Format) (*ImageInfo, error) {
-	args := []string{"info", "--output=json"}
-	if format != "" {
-		f, err := qemuFormat(format)
-		if err != nil {
-			return nil, err
-		}
-		args = append(args, "-f", f)
+	if _, err := checkImage(path, format); err != nil {
+		return nil, err
 	}
-	out, err := q.run(ctx, append(args, path)...)
+	f, err := qemuFormat(format)
+	if err != nil {
+		return nil, err
+	}
+	out, err := q.run(ctx, "info", "--output=json", untrusted(path, f))
 	if err != nil {
 		return nil, err
 	}
@@ -207,6 +250,13 @@ func (q *QemuVolumes) CreateFrom(ctx context.Context, final string, format mater
 	if format != materials.FormatRaw && format != materials.FormatQcow2 {
 		return fail(fmt.Errorf("format %q: want raw or qcow2", format))
 	}
+	h, err := checkImage(src, srcFormat)
+	if err != nil {
+		return fail(err)
+	}
+	if vs := h.VirtualSize; size > 0 && vs > size {
+		return fail(fmt.Errorf("content virtual size %d exceeds the volume's maxsizebytes %d: %w", vs, size, ErrImageRefused))
+	}
 	if (srcFormat == materials.FormatRaw || srcFormat == materials.FormatISO) && format == materials.FormatRaw {
 		if err := sparseCopy(ctx, tmp, src, progress); err != nil {
 			return fail(err)
@@ -235,7 +285,7 @@ func (q *QemuVolumes) CreateFrom(ctx context.Context, final string, format mater
 
 // convert runs qemu-img convert -p and turns its percentages into bytes.
 func (q *QemuVolumes) convert(ctx context.Context, src, srcFmt, dst, dstFmt string, known int64, progress func(done, known int64)) error {
-	args := []string{"convert", "-p", "-f", srcFmt, "-O", dstFmt, src, dst}
+	args := []string{"convert", "-p", "-O", dstFmt, untrusted(src, srcFmt), dst}
 	cmd := exec.CommandContext(ctx, q.bin(), args...)
 	cmd.SysProcAttr = childAttr()
 	var stderr bytes.Buffer
@@ -365,7 +415,7 @@ func (q *QemuVolumes) grow(ctx context.Context, path string, format materials.Fo
 	if format == materials.FormatRaw {
 		return os.Truncate(path, size)
 	}
-	_, err = q.run(ctx, "resize", "-q", "-f", "qcow2", path, strconv.FormatInt(size, 10))
+	_, err = q.run(ctx, "resize", "-q", untrusted(path, "qcow2"), strconv.FormatInt(size, 10))
 	return err
 }
 
