@@ -3,6 +3,7 @@ package inspector
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/edgewright/edgewright/internal/diskimage"
 	"github.com/edgewright/edgewright/materials"
 )
 
@@ -201,31 +203,64 @@ func (s *surveyor) fileVolume(dirfd int, name string, v *materials.VolumeFile, b
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return "", "not a regular file"
 	}
-	n, err := unix.Pread(fd, buf[:headerSize], 0)
+	h, err := diskimage.Read(fdReader(fd), st.Size)
 	if err != nil {
 		s.diag(materials.SeverityWarning, v.Path, err, "cannot read volume header")
 		return "", "cannot read header: " + errValue(err)
 	}
-	h := parseHeader(buf[:n], st.Size)
-	if h.backingLen > 0 {
-		name := make([]byte, h.backingLen)
-		m, err := unix.Pread(fd, name, h.backingOff)
-		switch {
-		case err != nil:
-			s.diag(materials.SeverityWarning, v.Path, err, "cannot read the qcow2 backing file name")
-		case m < len(name):
-			h.broken = fmt.Sprintf("qcow2 header: backing file name truncated at %d of %d bytes", m, len(name))
-		default:
-			h.backingFile = string(name)
-		}
-	}
-	v.Format = h.format
-	v.BackingFile = h.backingFile
-	v.VirtualSize = h.virtualSize
-	if h.format != materials.FormatQcow2 && h.format != materials.FormatQcow {
+	v.Format = surveyedFormat(h.Format)
+	v.BackingFile = h.BackingFile
+	v.VirtualSize = h.VirtualSize
+	if v.Format != materials.FormatQcow2 && v.Format != materials.FormatQcow {
 		v.VirtualSize = v.ApparentSize
 	}
-	return h.broken, ""
+	switch {
+	case h.Broken != "":
+		return h.Broken, ""
+	case v.Format == materials.FormatUnknown:
+		v.Format = materials.FormatRaw
+		return fmt.Sprintf("content is a %s image, not a volume edgewright makes", h.Format), ""
+	case h.External() != "":
+		// No strategy makes a backing file one of our own verified blobs
+		// yet: a volume naming another file would have qemu open a host
+		// path, so it is never complete.
+		return h.External() + ": not our own verified store", ""
+	}
+	return "", ""
+}
+
+// fdReader reads a volume file by its descriptor, opened no-follow.
+type fdReader int
+
+func (f fdReader) ReadAt(p []byte, off int64) (int, error) {
+	n, err := unix.Pread(int(f), p, off)
+	if err != nil {
+		return 0, err
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// surveyedFormat is the materials name of a format found by content;
+// FormatUnknown for one edgewright never makes or reads.
+func surveyedFormat(f diskimage.Format) materials.Format {
+	switch f {
+	case diskimage.Raw:
+		return materials.FormatRaw
+	case diskimage.Qcow:
+		return materials.FormatQcow
+	case diskimage.Qcow2:
+		return materials.FormatQcow2
+	case diskimage.VMDK:
+		return materials.FormatVMDK
+	case diskimage.VHD:
+		return materials.FormatVHD
+	case diskimage.VHDX:
+		return materials.FormatVHDX
+	}
+	return materials.FormatUnknown
 }
 
 // noatime is dropped after the first EPERM: O_NOATIME is allowed only to

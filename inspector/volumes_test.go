@@ -37,6 +37,8 @@ func TestSurveyVolumes(t *testing.T) {
 	// A backing name longer than the 512 bytes read up front.
 	longBacking := "/" + strings.Repeat("b", 200) + "/" + strings.Repeat("c", 200) + "/" + strings.Repeat("d", 200) + ".qcow2"
 	qemuImg(t, "create", "-q", "-f", "qcow2", "-u", "-b", longBacking, "-F", "qcow2", v(uuidA+"#5.qcow2"), "3G")
+	// A qcow2 whose data lives in a host file: never complete.
+	qemuImg(t, "create", "-q", "-f", "qcow2", "-o", "data_file="+filepath.Join(outside, "data"), v(uuidA+"#13.qcow2"), "1M")
 	// A qcow2 under a .raw name: the header wins.
 	qemuImg(t, "create", "-q", "-f", "qcow2", v(uuidA+"#6.raw"), "1M")
 	// Sparse raw: 64 MiB apparent, one 4 KiB block written.
@@ -127,9 +129,10 @@ func TestSurveyVolumes(t *testing.T) {
 	}{
 		{vault + uuidA + "#1.qcow2", want{format: "qcow2", state: "complete", virtual: 1 << 30, id: uuidA, gen: 1, sizesFromFS: true}},
 		{vault + uuidA + "#2.qcow2", want{format: "qcow2", state: "complete", virtual: 2 << 30, id: uuidA, gen: 2, sizesFromFS: true}},
-		{vault + uuidA + "#3.qcow2", want{format: "qcow2", state: "complete", virtual: 512 << 20, backing: base, id: uuidA, gen: 3, sizesFromFS: true}},
-		{vault + uuidA + "#4.qcow2", want{format: "qcow2", state: "complete", virtual: 512 << 20, backing: base, id: uuidA, gen: 4, sizesFromFS: true}},
-		{vault + uuidA + "#5.qcow2", want{format: "qcow2", state: "complete", virtual: 3 << 30, backing: longBacking, id: uuidA, gen: 5, sizesFromFS: true}},
+		{vault + uuidA + "#3.qcow2", want{format: "qcow2", state: "broken", reason: "names a backing file", virtual: 512 << 20, backing: base, id: uuidA, gen: 3, sizesFromFS: true}},
+		{vault + uuidA + "#4.qcow2", want{format: "qcow2", state: "broken", reason: "names a backing file", virtual: 512 << 20, backing: base, id: uuidA, gen: 4, sizesFromFS: true}},
+		{vault + uuidA + "#5.qcow2", want{format: "qcow2", state: "broken", reason: "names a backing file", virtual: 3 << 30, backing: longBacking, id: uuidA, gen: 5, sizesFromFS: true}},
+		{vault + uuidA + "#13.qcow2", want{format: "qcow2", state: "broken", reason: "external data file", virtual: 1 << 20, id: uuidA, gen: 13, sizesFromFS: true}},
 		{vault + uuidA + "#6.raw", want{format: "qcow2", state: "complete", virtual: 1 << 20, id: uuidA, gen: 6, sizesFromFS: true}},
 		{vault + uuidA + "#7.raw", want{format: "raw", state: "complete", virtual: 64 << 20, id: uuidA, gen: 7, sizesFromFS: true}},
 		{vault + uuidA + "#8.raw", want{format: "raw", state: "complete", virtual: 4, id: uuidA, gen: 8, sizesFromFS: true}},
@@ -191,8 +194,8 @@ func TestSurveyVolumes(t *testing.T) {
 			}
 		})
 	}
-	if n := len(fp.Volumes); n != 33 {
-		t.Errorf("%d volumes, want 33: %v", n, paths(fp))
+	if n := len(fp.Volumes); n != 34 {
+		t.Errorf("%d volumes, want 34: %v", n, paths(fp))
 	}
 
 	t.Run("sparse raw allocates less than it spans", func(t *testing.T) {

@@ -1,11 +1,14 @@
-package inspector
+package diskimage
 
 import (
+	"bytes"
+	"encoding/binary"
 	"strings"
 	"testing"
-
-	"github.com/edgewright/edgewright/materials"
 )
+
+func be32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+func be64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
 // qcowHeader builds a header by hand for the cases qemu-img will not make.
 func qcowHeader(version uint32, size uint64, clusterBits uint32, backing string, length int) []byte {
@@ -31,7 +34,7 @@ func TestParseHeader(t *testing.T) {
 		name     string
 		buf      []byte
 		fileSize int64 // 0: len(buf)
-		format   materials.Format
+		format   Format
 		virtual  int64
 		backing  string
 		broken   string
@@ -47,7 +50,7 @@ func TestParseHeader(t *testing.T) {
 		{name: "version 0", buf: qcowHeader(0, 1<<30, 16, "", 512), format: "qcow2", broken: "unsupported version 0"},
 		{name: "cluster bits 8", buf: qcowHeader(2, 1<<30, 8, "", 512), format: "qcow2", broken: "cluster_bits 8"},
 		{name: "backing name past the file", buf: qcowHeader(2, 1<<30, 16, "base.img", 512), fileSize: 300, format: "qcow2", broken: "outside"},
-		{name: "vmdk", buf: []byte("KDMV\x01\x00\x00\x00"), format: "vmdk"},
+		{name: "vmdk truncated", buf: []byte("KDMV\x01\x00\x00\x00"), format: "vmdk", broken: "truncated"},
 		{name: "vhdx", buf: []byte("vhdxfile\x00"), format: "vhdx"},
 		{name: "text", buf: []byte(strings.Repeat("hello", 200)), format: "raw"},
 	} {
@@ -56,16 +59,15 @@ func TestParseHeader(t *testing.T) {
 			if size == 0 {
 				size = int64(len(tc.buf))
 			}
-			buf := tc.buf
-			if len(buf) > headerSize {
-				buf = buf[:headerSize]
+			h, err := Read(bytes.NewReader(tc.buf), size)
+			if err != nil {
+				t.Fatal(err)
 			}
-			h := parseHeader(buf, size)
-			if h.format != tc.format || h.backingFile != tc.backing || !strings.Contains(h.broken, tc.broken) || (tc.broken == "" && h.broken != "") {
+			if h.Format != tc.format || h.BackingFile != tc.backing || !strings.Contains(h.Broken, tc.broken) || (tc.broken == "" && h.Broken != "") {
 				t.Fatalf("got %+v, want format %s backing %q broken %q", h, tc.format, tc.backing, tc.broken)
 			}
-			if tc.broken == "" && h.virtualSize != tc.virtual {
-				t.Fatalf("virtual size %d, want %d", h.virtualSize, tc.virtual)
+			if tc.broken == "" && h.VirtualSize != tc.virtual && tc.format != Raw {
+				t.Fatalf("virtual size %d, want %d", h.VirtualSize, tc.virtual)
 			}
 		})
 	}
