@@ -570,6 +570,9 @@ func (w *walk) build(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 		if ctx.Err() != nil {
 			return outcome{}, ctx.Err()
 		}
+		if errors.Is(err, ErrImageRefused) {
+			err = fmt.Errorf("content tree %s: %w", ct.ID, err)
+		}
 		return outcome{}, &terminalError{err}
 	}
 	return outcome{}, nil
