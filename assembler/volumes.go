@@ -86,6 +86,17 @@ func VolumePath(root string, v materials.Volume) (string, error) {
 }
 
 // QemuVolumes builds raw and qcow2 volumes with qemu-img and sparse copies.
+//
+// Downloaded content is untrusted: before any qemu-img call its header is
+// read by internal/diskimage and refused (ErrImageRefused, naming the field)
+// when it names a backing file, an external data file or vmdk extents or
+// parent, is not the format declared, or has a virtual size above the
+// volume's maxsizebytes. Raw-declared content that is really an image is
+// refused only when that image names another file; otherwise it is opened
+// with raw and copied as the bytes it is. qemu-img then opens every image
+// as a json: filename with its driver named and, for qcow2, backing and
+// data-file null, so not even a header we misread reaches a host file. An
+// existing volume is checked the same way before a resize.
 type QemuVolumes struct {
 	// QemuImg is the qemu-img binary; "qemu-img" from PATH when empty.
 	QemuImg string

@@ -10,8 +10,11 @@
 //   - complete: named as edgewright names things, header sound.
 //   - partial: `.tmp` work in progress, a partial download or ingest, or
 //     anything the journal says was in flight when the last apply stopped.
-//   - broken: named right, content damaged (a corrupt qcow2 header), with
-//     the reason.
+//   - broken: named right, content damaged (a corrupt qcow2 header), or a
+//     header that names another file (a qcow2 backing file or external
+//     data file, vmdk extents or parent: qemu would open a host path), or
+//     an image format edgewright never makes; with the reason. Headers are
+//     read by internal/diskimage, the reader the assembler uses too.
 //   - unknown: a name it cannot parse or must not trust, a symlink, a file
 //     it cannot read. Unknown is never a reason to delete.
 //
