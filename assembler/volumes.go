@@ -55,9 +55,12 @@ func checkImage(path string, declared materials.Format) (diskimage.Header, error
 // chain and no external data file, whatever its header says.
 func untrusted(path, format string) string {
 	spec := map[string]any{"driver": format, "file": map[string]any{"driver": "file", "filename": path}}
-	if format == "qcow2" {
-		spec["backing"] = nil
+	switch format {
+	case "qcow2":
 		spec["data-file"] = nil
+		spec["backing"] = nil
+	case "qcow", "vmdk":
+		spec["backing"] = nil
 	}
 	b, _ := json.Marshal(spec)
 	return "json:" + string(b)
