@@ -125,3 +125,30 @@ func grow(t *testing.T, p string) {
 	}
 	j.Close()
 }
+
+// TestOneMetaPageDamagedSurvived: bbolt keeps two metas; one zeroed is
+// survived with the last applied config kept, and is not quarantined.
+func TestOneMetaPageDamagedSurvived(t *testing.T) {
+	for _, page := range []int64{0, 1} {
+		path := filepath.Join(t.TempDir(), "journal.db")
+		sound(t, path)
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps := int64(os.Getpagesize())
+		f.WriteAt(make([]byte, 64), page*ps+16)
+		f.Close()
+		j, err := Open(path, Options{})
+		if err != nil {
+			t.Fatalf("meta %d zeroed: %v", page, err)
+		}
+		if q := j.Quarantined(); q != nil {
+			t.Errorf("meta %d zeroed: quarantined (%s)", page, q.Reason)
+		}
+		if bp, err := j.LastApplied(); err != nil || bp == nil {
+			t.Errorf("meta %d zeroed: last applied lost: %v", page, err)
+		}
+		j.Close()
+	}
+}
