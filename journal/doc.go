@@ -6,6 +6,7 @@
 // A Journal is an inspector.JournalSource: intents without completion are
 // reported as in flight, which the inspector marks uncertain.
 package journal
+
 //
 // A journal.db that is not a sound bbolt file (not a regular file, bad or
 // out-of-bounds metas, a page that does not read) is found by Open before
