@@ -5,8 +5,6 @@
 // unreferenced (so grace periods survive restarts), and OCI tag latches.
 // A Journal is an inspector.JournalSource: intents without completion are
 // reported as in flight, which the inspector marks uncertain.
-package journal
-
 //
 // A journal.db that is not a sound bbolt file (not a regular file, bad or
 // out-of-bounds metas, a page that does not read) is found by Open before
@@ -15,3 +13,4 @@ package journal
 // Quarantined: the fresh journal knows no last applied config, so nothing
 // is deleted on one's strength until a config is applied again. A
 // read-only Open returns an error wrapping ErrDamaged and changes nothing.
+package journal
