@@ -57,6 +57,11 @@ func TestDamagedJournalCLI(t *testing.T) {
 			t.Fatalf("apply %d after damage: exit %d\n%s\n%s", i, code, out, errb)
 		}
 	}
+	// A journal that knows the last applied config again plans the drop.
+	code, out, errb = wright("plan", "--config", one, "--root", root)
+	if code != 0 && code != 2 || !strings.Contains(out, "delete volume 7d1f0c2a-9e3b-4d5c-8a6f-1b2c3d4e5f11") {
+		t.Fatalf("plan after recovery does not drop the volume: exit %d\n%s\n%s", code, out, errb)
+	}
 	m, _ := filepath.Glob(jp + ".damaged-*")
 	if len(m) != 1 {
 		t.Fatalf("quarantined files: %v", m)
