@@ -268,6 +268,10 @@ func (a *Assembler) openSession(ctx context.Context) (*session, error) {
 		fl.Unlock()
 		return nil, err
 	}
+	if q := j.Quarantined(); q != nil {
+		a.log.Error("journal damaged: put aside, started fresh; nothing is deleted on the strength of a last applied config until one is applied again",
+			zap.String("quarantined", q.Path), zap.String("reason", q.Reason))
+	}
 	return &session{unlock: fl.Unlock, journal: j}, nil
 }
 

@@ -5,4 +5,12 @@
 // unreferenced (so grace periods survive restarts), and OCI tag latches.
 // A Journal is an inspector.JournalSource: intents without completion are
 // reported as in flight, which the inspector marks uncertain.
+//
+// A journal.db that is not a sound bbolt file (not a regular file, bad or
+// out-of-bounds metas, a page that does not read) is found by Open before
+// and right after bbolt maps it. A writable Open renames it aside as
+// journal.db.damaged-<UTC time>, starts a fresh journal and says so in
+// Quarantined: the fresh journal knows no last applied config, so nothing
+// is deleted on one's strength until a config is applied again. A
+// read-only Open returns an error wrapping ErrDamaged and changes nothing.
 package journal

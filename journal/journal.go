@@ -60,6 +60,37 @@ type Journal struct {
 	historyLimit uint64
 	mu           sync.Mutex
 	writes       int
+	quarantined  *Quarantine
+}
+
+// Quarantined tells whether Open found the journal damaged and started a
+// fresh one (knowing no last applied config), and where the old file went.
+func (j *Journal) Quarantined() *Quarantine { return j.quarantined }
+
+// openChecked opens bbolt only after precheck, then reads every page.
+func openChecked(path string, opts Options) (*bolt.DB, error) {
+	if err := precheck(path); err != nil {
+		return nil, err
+	}
+	db, err := func() (db *bolt.DB, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("bbolt open: %v", r)
+			}
+		}()
+		return bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout, ReadOnly: opts.ReadOnly})
+	}()
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) || errors.Is(err, os.ErrPermission) || errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %v", ErrDamaged, err)
+	}
+	if err := walk(db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 // Open opens (creating when needed) the journal at path.
@@ -72,7 +103,16 @@ func Open(path string, opts Options) (*Journal, error) {
 			return nil, fmt.Errorf("open journal %s: %w", path, err)
 		}
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout, ReadOnly: opts.ReadOnly})
+	db, err := openChecked(path, opts)
+	var q *Quarantine
+	if errors.Is(err, ErrDamaged) && !opts.ReadOnly {
+		dst, qerr := quarantine(path, time.Now())
+		if qerr != nil {
+			return nil, fmt.Errorf("open journal %s: %w (quarantine: %v)", path, err, qerr)
+		}
+		q = &Quarantine{Path: dst, Reason: err.Error()}
+		db, err = openChecked(path, opts)
+	}
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("open journal %s: %w", path, ErrBusy)
@@ -82,7 +122,7 @@ func Open(path string, opts Options) (*Journal, error) {
 	if opts.HistoryLimit <= 0 {
 		opts.HistoryLimit = 4096
 	}
-	j := &Journal{db: db, afterWrite: opts.AfterWrite, historyLimit: uint64(opts.HistoryLimit)}
+	j := &Journal{db: db, afterWrite: opts.AfterWrite, historyLimit: uint64(opts.HistoryLimit), quarantined: q}
 	if !opts.ReadOnly {
 		err = db.Update(func(tx *bolt.Tx) error {
 			for _, b := range [][]byte{bucketIntents, bucketHistory, bucketUnreferenced, bucketLatches, bucketMeta, bucketUsage} {
