@@ -7,9 +7,8 @@
 //	wright plan      --config FILE --root DIR [--json]
 //	wright apply     --config FILE --root DIR [-v] [--log-format text|json]
 //	wright status    --root DIR [--json|--binary]
-//	wright serve     --dir DIR [--listen ADDR] [--config-out FILE]
 //
-// Every subcommand exits with the codes of exitCodes; `wright <command>
+// Every subcommand exits with the codes of exitCodeDoc; `wright <command>
 // --help` prints its flags and the table.
 package main
 
