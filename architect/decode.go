@@ -24,6 +24,10 @@ var ErrEmptyConfig = errors.New("config is empty")
 // (`dsIdsList`) and ignores fields outside edgewright's subset; binary keeps
 // them as unknown fields.
 func Decode(data []byte) (*eve.EdgeDevConfig, error) {
+	// A UTF-8 BOM some editors write before JSON is not binary protobuf.
+	if rest, ok := bytes.CutPrefix(data, []byte("\xef\xbb\xbf")); ok && bytes.HasPrefix(bytes.TrimLeft(rest, " \t\r\n"), []byte("{")) {
+		data = rest
+	}
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if len(trimmed) == 0 {
 		return nil, ErrEmptyConfig

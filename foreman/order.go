@@ -210,11 +210,11 @@ func (p *planner) massDelete() string {
 		return ""
 	}
 	if drops >= present {
-		return "mass delete: the plan would delete all " + itoa(int64(present)) + " volumes; set AllowMassDelete to let it through"
+		return "mass delete: the plan would delete all " + itoa(int64(present)) + " volumes; pass --allow-mass-delete (AllowMassDelete in the library's options) to let it through"
 	}
 	pct := strings.TrimSuffix(strings.TrimRight(formatFloat(share*100), "0"), ".")
 	return "mass delete: the plan would delete " + itoa(int64(drops)) + " of " + itoa(int64(present)) +
-		" volumes, more than " + pct + "%; set AllowMassDelete to let it through"
+		" volumes, more than " + pct + "%; pass --allow-mass-delete (AllowMassDelete in the library's options) to let it through"
 }
 
 // treeClosures adds to blobTrees the blobs of content trees a guard names

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -114,17 +115,47 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "blob\t%s\t-\t%s\t%d%%\t%s/-\t%d\n", short(b.Sha256), b.State,
 			b.ProgressPercentage, human(b.GetResources().GetCurSizeBytes()), b.GetUsage().GetRefCount())
 	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// Errors go below the table, one a line, so that a long description
+	// does not widen every column.
+	var errs []string
 	for _, v := range r.Volumes {
 		if e := v.GetVolumeErr(); e != nil {
-			fmt.Fprintf(tw, "error\t%s\t%d\t%s\t\t\t\n", v.Uuid, v.GenerationCount, e.Description)
+			errs = append(errs, fmt.Sprintf("  volume %s gen %d: %s", v.Uuid, v.GenerationCount, e.Description))
 		}
 	}
-	return tw.Flush()
+	for _, c := range r.ContentTrees {
+		if e := c.GetErr(); e != nil {
+			errs = append(errs, fmt.Sprintf("  content-tree %s: %s", c.Uuid, e.Description))
+		}
+	}
+	for _, b := range r.Blobs {
+		if e := b.GetErr(); e != nil {
+			errs = append(errs, fmt.Sprintf("  blob %s: %s", short(b.Sha256), e.Description))
+		}
+	}
+	if len(errs) > 0 {
+		if _, err := fmt.Fprintln(w, "\nerrors:\n"+strings.Join(errs, "\n")); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
+// name is a table's ID cell: the display name (cut to 20 runes) and the
+// uuid's first group, or the whole uuid when there is no name, so the
+// table stays within 100 columns.
 func name(id, display string) string {
 	if display == "" {
 		return id
+	}
+	if r := []rune(display); len(r) > 20 {
+		display = string(r[:19]) + "…"
+	}
+	if head, _, ok := strings.Cut(id, "-"); ok {
+		id = head
 	}
 	return display + " (" + id + ")"
 }

@@ -15,8 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 	"golang.org/x/sys/unix"
 
 	"github.com/edgewright/edgewright/architect"
@@ -34,11 +32,10 @@ func init() {
 }
 
 // runApply loops survey → plan → apply until the plan is empty or only
-// held remodels remain. Exit 0 when converged, 2 when held remodels
-// remain, 1 on failure (and 2 on bad usage, as flag does).
+// held remodels remain. Exit 0 when converged, 3 when held remodels
+// remain, 1 on failure, 2 on bad usage (exitCodeDoc).
 func runApply(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("wright apply", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("apply", "wright apply --config FILE --root DIR [--containerd SOCKET [--namespace NS]] [--json] [--wait] [-v] [--log-format text|json]", stdout, stderr)
 	config := fs.String("config", "", "controller config `FILE` (binary protobuf or proto-JSON; - for stdin)")
 	root := fs.String("root", "", "device root `DIR` to change")
 	asJSON := fs.Bool("json", false, "print the result (last plan, every report) as JSON")
@@ -48,27 +45,28 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	cleanUp := fs.Bool("cleanup", false, "delete unknown and broken files instead of only reporting them")
 	rounds := fs.Int("max-rounds", 8, "give up after this many survey/plan/apply rounds")
 	wait := fs.Bool("wait", false, "wait for another assembler on the root instead of refusing")
-	verbose := fs.Bool("v", false, "log every remodel to stderr")
+	verbose := fs.Bool("v", false, "debug log on stderr: every remodel, with stack traces on warnings")
+	logFormat := fs.String("log-format", "text", "log `FORMAT` on stderr: text (one line a warning) or json")
 	ctrSocket := fs.String("containerd", "", "store blobs in the containerd at `SOCKET` (default: the blob directory under the root)")
-	ctrNS := fs.String("namespace", ctrstore.DefaultNamespace, "containerd `NAMESPACE` (with --containerd)")
+	ctrNS := fs.String("namespace", defaultNamespace, "containerd `NAMESPACE` (with --containerd)")
 	ctrContent := fs.String("containerd-content", assembler.DefaultContainerdContentDir, "containerd's content `DIR`, read directly for raw and qcow2 volumes when there (with --containerd)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout); !ok {
+		return code
 	}
 	if *config == "" || *root == "" || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, "usage: wright apply --config FILE --root DIR [--containerd SOCKET [--namespace NS]] [--json] [--wait]")
-		return 2
+		return exitUsage
 	}
 	nsSet := false
 	fs.Visit(func(f *flag.Flag) { nsSet = nsSet || f.Name == "namespace" })
 	if nsSet && *ctrSocket == "" {
 		fmt.Fprintln(stderr, "wright apply: --namespace needs --containerd SOCKET")
-		return 2
+		return exitUsage
 	}
 	data, err := readConfig(*config)
 	if err != nil {
 		fmt.Fprintf(stderr, "wright apply: read config: %v\n", err)
-		return 1
+		return exitFailed
 	}
 	bp := architect.Load(data)
 	for _, d := range bp.Diagnostics {
@@ -76,20 +74,13 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	}
 	if !bp.Complete {
 		fmt.Fprintf(stderr, "wright apply: %s: the config could not be read in full; nothing applied\n", *config)
-		return 1
+		return exitFailed
 	}
 
-	level := zapcore.WarnLevel
-	if *verbose {
-		level = zapcore.InfoLevel
-	}
-	logCfg := zap.NewDevelopmentConfig()
-	logCfg.Level = zap.NewAtomicLevelAt(level)
-	logCfg.OutputPaths, logCfg.ErrorOutputPaths = []string{"stderr"}, []string{"stderr"}
-	log, err := logCfg.Build()
+	log, err := newLogger(*logFormat, *verbose, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "wright apply: logger: %v\n", err)
-		return 1
+		fmt.Fprintf(stderr, "wright apply: %v\n", err)
+		return exitUsage
 	}
 	defer log.Sync()
 
@@ -109,7 +100,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 		cs, err := assembler.OpenContainerdStore(ctx, ctrstore.Options{Socket: *ctrSocket, Namespace: *ctrNS, Logger: log})
 		if err != nil {
 			fmt.Fprintf(stderr, "wright apply: --containerd %s --namespace %s: %v\n", *ctrSocket, *ctrNS, err)
-			return 1
+			return exitFailed
 		}
 		defer cs.Close()
 		cs.ContentDir = *ctrContent
@@ -121,7 +112,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "wright apply: %v\n", err)
-		return 1
+		return exitFailed
 	}
 	res, err := a.Converge(ctx, bp, assembler.ConvergeOptions{
 		Foreman: foreman.Options{
@@ -148,7 +139,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 		}
 		if werr := enc.Encode(out); werr != nil {
 			fmt.Fprintf(stderr, "wright apply: write: %v\n", werr)
-			return 1
+			return exitFailed
 		}
 	} else if res != nil {
 		printApply(stdout, res)
@@ -159,7 +150,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 		if errors.Is(err, assembler.ErrRootLocked) {
 			fmt.Fprintln(stderr, "wright apply: another assembler holds the root; use --wait to wait for it")
 		}
-		return 1
+		return exitFailed
 	case res.Held():
 		if !*asJSON {
 			fmt.Fprintf(stdout, "converged except %d held remodels:\n", len(res.Plan.Held))
@@ -167,12 +158,12 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintf(stdout, "  held %s %s: %s\n", h.Action, h.Target, h.Reason)
 			}
 		}
-		return 2
+		return exitHeld
 	}
 	if !*asJSON {
 		fmt.Fprintf(stdout, "converged (rounds: %d)\n", res.Rounds)
 	}
-	return 0
+	return exitOK
 }
 
 func errText(err error) string {

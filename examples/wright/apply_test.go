@@ -80,7 +80,7 @@ func TestApplyCommand(t *testing.T) {
 			[]string{"round 1: Plan: 1 to download, 2 to create.", "round 2: Plan: no changes.", "converged (rounds: 2)"},
 			[]string{"progress blob sha256:", "(100%)"}},
 		{"again: nothing to do", []string{"--config", both, "--root", root}, 0, []string{"round 1: Plan: no changes.", "converged (rounds: 1)"}, nil},
-		{"dropping every volume is held", []string{"--config", none, "--root", root}, 2, []string{"held delete"}, nil},
+		{"dropping every volume is held", []string{"--config", none, "--root", root}, 3, []string{"held delete"}, nil},
 		{"usage", []string{"--root", root}, 2, nil, []string{"usage: wright apply"}},
 	}
 	for _, tc := range tests {

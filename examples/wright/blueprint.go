@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 
@@ -20,27 +19,26 @@ func init() {
 // diagnostic on stderr. It exits 1 when the config has errors or cannot be
 // read; the JSON is printed anyway when there is a Blueprint to print.
 func runBlueprint(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("blueprint", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("blueprint", "wright blueprint --config FILE", stdout, stderr)
 	config := fs.String("config", "", "controller config `FILE` (EdgeDevConfig, binary protobuf or proto-JSON; - for stdin)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout); !ok {
+		return code
 	}
 	if *config == "" || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, "usage: wright blueprint --config FILE")
-		return 2
+		return exitUsage
 	}
 	data, err := readConfig(*config)
 	if err != nil {
 		fmt.Fprintf(stderr, "wright blueprint: read config: %v\n", err)
-		return 1
+		return exitFailed
 	}
 	bp := architect.Load(data)
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(bp); err != nil {
 		fmt.Fprintf(stderr, "wright blueprint: encode blueprint: %v\n", err)
-		return 1
+		return exitFailed
 	}
 	for _, d := range bp.Diagnostics {
 		fmt.Fprintf(stderr, "%s: %s\n", *config, d)
@@ -49,7 +47,7 @@ func runBlueprint(args []string, stdout, stderr io.Writer) int {
 		if !bp.Complete {
 			fmt.Fprintf(stderr, "wright blueprint: %s: the Blueprint is incomplete\n", *config)
 		}
-		return 1
+		return exitFailed
 	}
-	return 0
+	return exitOK
 }

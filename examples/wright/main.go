@@ -5,8 +5,11 @@
 //	wright blueprint --config FILE
 //	wright survey    --root DIR [--containerd SOCKET --namespace NS]
 //	wright plan      --config FILE --root DIR [--json]
-//	wright apply     --config FILE --root DIR
+//	wright apply     --config FILE --root DIR [-v] [--log-format text|json]
 //	wright status    --root DIR [--json|--binary]
+//
+// Every subcommand exits with the codes of exitCodeDoc; `wright <command>
+// --help` prints its flags and the table.
 package main
 
 import (
@@ -14,6 +17,20 @@ import (
 	"io"
 	"os"
 	"sort"
+)
+
+// The exit codes, the same for every subcommand.
+const (
+	exitOK      = 0 // done: converged, planned, printed; also --help
+	exitFailed  = 1 // the config has errors, the root or containerd cannot be read, a remodel failed
+	exitUsage   = 2 // bad usage: unknown command, unknown or missing flag, stray argument
+	exitHeld    = 3 // apply: converged except remodels held by a guard (each printed with the flag that lets it through)
+	exitCodeDoc = `exit codes (every command):
+  0  done (converged, planned, printed); also --help
+  1  failed: the config has errors, the root or containerd cannot be read, a remodel failed
+  2  bad usage: unknown command, unknown or missing flag, stray argument
+  3  apply only: converged except remodels held by a guard (see the flag each names)
+`
 )
 
 // command is one subcommand; it returns the process exit code.
@@ -31,24 +48,37 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
 		usage(stderr)
-		if len(args) == 0 {
-			return 1
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		usage(stdout)
+		return exitOK
+	case "help":
+		if len(args) == 1 {
+			usage(stdout)
+			return exitOK
 		}
-		return 0
+		if c, ok := commands[args[1]]; ok {
+			return c.run([]string{"--help"}, stdout, stderr)
+		}
+		args = args[1:]
 	}
 	c, ok := commands[args[0]]
 	if !ok {
 		fmt.Fprintf(stderr, "wright: unknown command %q\n", args[0])
 		usage(stderr)
-		return 1
+		return exitUsage
 	}
 	return c.run(args[1:], stdout, stderr)
 }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: wright <command> [flags]")
+	fmt.Fprintln(w, "       wright <command> --help   (that command's flags)")
+	fmt.Fprintln(w, "\ncommands:")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
 		names = append(names, n)
@@ -57,4 +87,6 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
+	fmt.Fprintln(w)
+	fmt.Fprint(w, exitCodeDoc)
 }

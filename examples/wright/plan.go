@@ -3,13 +3,17 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/edgewright/edgewright/architect"
 	"github.com/edgewright/edgewright/foreman"
@@ -32,30 +36,29 @@ func init() {
 // the plan is still printed, with every destructive remodel held) or the
 // root cannot be read; 2 on bad usage.
 func runPlan(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("wright plan", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	config := fs.String("config", "", "controller config `FILE` (binary protobuf or proto-JSON; - for stdin)")
-	root := fs.String("root", "", "device root `DIR` to survey")
-	asJSON := fs.Bool("json", false, "print the plan as JSON")
-	socket := fs.String("containerd", "", "containerd `SOCKET`: survey its content store and plan downloads into it")
-	ns := fs.String("namespace", "default", "containerd namespace (with --containerd)")
-	grace := fs.Duration("grace", foreman.DefaultGracePeriod, "keep unneeded blobs this long after their last reference went away")
-	share := fs.Float64("mass-delete-share", foreman.DefaultMassDeleteShare, "hold the volume deletes of a plan that deletes more than this share of volumes")
-	allowMass := fs.Bool("allow-mass-delete", false, "let a mass delete through")
-	cleanUp := fs.Bool("cleanup", false, "delete unknown and broken files instead of only reporting them")
-	noJournal := fs.Bool("no-journal", false, "do not read <root>/persist/edgewright/journal.db")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	flags := newFlags("plan", "wright plan --config FILE --root DIR [--json] [--containerd SOCKET [--namespace NS]]", stdout, stderr)
+	config := flags.String("config", "", "controller config `FILE` (binary protobuf or proto-JSON; - for stdin)")
+	root := flags.String("root", "", "device root `DIR` to survey")
+	asJSON := flags.Bool("json", false, "print the plan as JSON")
+	socket := flags.String("containerd", "", "containerd `SOCKET`: survey its content store and plan downloads into it")
+	ns := flags.String("namespace", defaultNamespace, "containerd namespace (with --containerd)")
+	grace := flags.Duration("grace", foreman.DefaultGracePeriod, "keep unneeded blobs this long after their last reference went away")
+	share := flags.Float64("mass-delete-share", foreman.DefaultMassDeleteShare, "hold the volume deletes of a plan that deletes more than this share of volumes")
+	allowMass := flags.Bool("allow-mass-delete", false, "let a mass delete through")
+	cleanUp := flags.Bool("cleanup", false, "delete unknown and broken files instead of only reporting them")
+	noJournal := flags.Bool("no-journal", false, "do not read <root>/persist/edgewright/journal.db")
+	if code, ok := parseFlags(flags, args, stdout); !ok {
+		return code
 	}
-	if *config == "" || *root == "" || fs.NArg() > 0 {
+	if *config == "" || *root == "" || flags.NArg() > 0 {
 		fmt.Fprintln(stderr, "usage: wright plan --config FILE --root DIR [--json] [--containerd SOCKET --namespace NS]")
-		return 2
+		return exitUsage
 	}
 
 	data, err := readConfig(*config)
 	if err != nil {
 		fmt.Fprintf(stderr, "wright plan: read config: %v\n", err)
-		return 1
+		return exitFailed
 	}
 	bp := architect.Load(data)
 
@@ -71,10 +74,17 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fp, err := inspector.Survey(ctx, sopts)
+	var fp *materials.Floorplan
+	if _, serr := os.Lstat(*root); errors.Is(serr, fs.ErrNotExist) {
+		// apply creates the root: plan what it would do there.
+		fmt.Fprintf(stderr, "wright plan: %s does not exist yet; planning for an empty device\n", *root)
+		fp, err = emptyFloorplan(*root)
+	} else {
+		fp, err = inspector.Survey(ctx, sopts)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "wright plan: %v\n", err)
-		return 1
+		return exitFailed
 	}
 
 	opts := foreman.Options{
@@ -100,7 +110,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "wright plan: write: %v\n", err)
-		return 1
+		return exitFailed
 	}
 	for _, d := range fp.Diagnostics {
 		fmt.Fprintf(stderr, "%s: %s\n", *root, d)
@@ -114,7 +124,33 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 		} else {
 			fmt.Fprintf(stderr, "wright plan: %s: the config has errors; no destructive remodel is planned\n", *config)
 		}
-		return 1
+		return exitFailed
 	}
-	return 0
+	return exitOK
+}
+
+// emptyFloorplan is the Floorplan of a device whose root is not made yet:
+// nothing on it, and the free space of the nearest directory above it
+// that exists.
+func emptyFloorplan(root string) (*materials.Floorplan, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("root %s: %w", root, err)
+	}
+	fp := &materials.Floorplan{
+		Root: abs, Volumes: []materials.VolumeFile{}, Blobs: []materials.BlobRecord{},
+		Images: []materials.ImageRecord{}, Diagnostics: materials.Diagnostics{},
+	}
+	for dir := filepath.Dir(abs); ; dir = filepath.Dir(dir) {
+		var st unix.Statfs_t
+		if err := unix.Statfs(dir, &st); err == nil {
+			fp.Space.TotalBytes = st.Blocks * uint64(st.Bsize)
+			fp.Space.FreeBytes = st.Bavail * uint64(st.Bsize)
+			break
+		}
+		if dir == "/" {
+			break
+		}
+	}
+	return fp, nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -31,26 +30,25 @@ func init() {
 // failures come from it too) and prints the report: a table for people,
 // proto-JSON lines (--json) or length-delimited binary (--binary).
 func runStatus(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("wright status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("status", "wright status --root DIR [--containerd SOCKET [--namespace NS]] [--json|--binary]", stdout, stderr)
 	root := fs.String("root", "", "device root (required)")
 	socket := fs.String("containerd", "", "containerd socket to survey as well")
-	ns := fs.String("namespace", "default", "containerd namespace (with --containerd)")
+	ns := fs.String("namespace", defaultNamespace, "containerd namespace (with --containerd)")
 	asJSON := fs.Bool("json", false, "print proto-JSON ZInfoMsg records (and a ZMetricMsg), one per line")
 	asBinary := fs.Bool("binary", false, "print the same records as length-delimited binary protobuf")
 	devID := fs.String("device", "", "device uuid to put in the envelopes")
 	ioFlag := fs.String("io", "", "read/write counters from the hypervisor: uuid=readBytes:writeBytes:readCount:writeCount[,…]")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout); !ok {
+		return code
 	}
 	if *root == "" || fs.NArg() > 0 || (*asJSON && *asBinary) {
 		fmt.Fprintln(stderr, "usage: wright status --root DIR [--containerd SOCKET --namespace NS] [--json|--binary]")
-		return 2
+		return exitUsage
 	}
 	counters, err := parseIO(*ioFlag)
 	if err != nil {
 		fmt.Fprintf(stderr, "wright status: --io: %v\n", err)
-		return 2
+		return exitUsage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -67,14 +65,14 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		hist, err := j.History()
 		if err != nil {
 			fmt.Fprintf(stderr, "wright status: journal history: %v\n", err)
-			return 1
+			return exitFailed
 		}
 		in.Failures = reporter.FailuresFromHistory(hist)
 	}
 	fp, err := inspector.Survey(ctx, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "wright status: %v\n", err)
-		return 1
+		return exitFailed
 	}
 	in.Floorplan = fp
 	if fp.Journal != nil {
@@ -97,13 +95,13 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "wright status: write: %v\n", err)
-		return 1
+		return exitFailed
 	}
 	if inspector.ContainerdUnreachable(fp) {
 		fmt.Fprintf(stderr, "wright status: containerd is unreachable at %s\n", *socket)
-		return 1
+		return exitFailed
 	}
-	return 0
+	return exitOK
 }
 
 // parseIO reads `uuid=rb:wb:rc:wc` items separated by commas.

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -25,28 +24,27 @@ func init() {
 // containerd, when asked for, cannot be reached; other problems are
 // diagnostics in the output.
 func runSurvey(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("wright survey", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("survey", "wright survey --root DIR [--containerd SOCKET [--namespace NS]]", stdout, stderr)
 	root := fs.String("root", "", "device root to survey (required)")
 	socket := fs.String("containerd", "", "containerd socket to survey as well")
-	ns := fs.String("namespace", "default", "containerd namespace (with --containerd)")
+	ns := fs.String("namespace", defaultNamespace, "containerd namespace (with --containerd)")
 	noJournal := fs.Bool("no-journal", false, "do not read <root>/persist/edgewright/journal.db")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout); !ok {
+		return code
 	}
 	if *root == "" {
 		fmt.Fprintln(stderr, "wright survey: --root is required")
-		return 2
+		return exitUsage
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "wright survey: unexpected argument %q\n", fs.Arg(0))
-		return 2
+		return exitUsage
 	}
 	opts := inspector.Options{Root: *root}
 	if *socket != "" {
 		if *ns == "" {
 			fmt.Fprintln(stderr, "wright survey: --namespace must not be empty")
-			return 2
+			return exitUsage
 		}
 		opts.Containerd = &ctrsurvey.Daemon{Socket: *socket, Namespace: *ns}
 	}
@@ -64,18 +62,18 @@ func runSurvey(args []string, stdout, stderr io.Writer) int {
 	fp, err := inspector.Survey(ctx, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "wright survey: %v\n", err)
-		return 1
+		return exitFailed
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(fp); err != nil {
 		fmt.Fprintf(stderr, "wright survey: write: %v\n", err)
-		return 1
+		return exitFailed
 	}
 	if inspector.ContainerdUnreachable(fp) {
 		fmt.Fprintf(stderr, "wright survey: containerd is unreachable at %s; its blobs and images are missing from the Floorplan\n", *socket)
-		return 1
+		return exitFailed
 	}
-	return 0
+	return exitOK
 }
