@@ -77,6 +77,11 @@ type Options struct {
 	MaxEntries int64
 	// Name is the volume as a *LimitError names it.
 	Name string
+	// KeepPrivileges keeps what a layer could grant on the host: setuid
+	// and setgid bits on files, char and block devices, security.*
+	// xattrs (file capabilities). Off: bits cleared, devices skipped
+	// with a warning, xattrs dropped. FIFOs are kept (they grant nothing).
+	KeepPrivileges bool
 
 	used *usage
 }
@@ -442,6 +447,10 @@ func (a *applier) create(pfd int, rel, base string, hdr *tar.Header, r io.Reader
 		if err != nil {
 			return err
 		}
+		if !a.opts.KeepPrivileges && mode&0o6000 != 0 {
+			a.log.Warn("setuid/setgid bits cleared", zap.String("entry", hdr.Name))
+			mode &^= 0o6000
+		}
 		f := os.NewFile(uintptr(fd), rel)
 		n, err := copyWithWriteback(f, r, a.buf())
 		a.st.Bytes += n
@@ -489,6 +498,10 @@ func (a *applier) create(pfd int, rel, base string, hdr *tar.Header, r io.Reader
 		return nil // a hardlink shares its target's metadata
 	case tar.TypeFifo, tar.TypeChar, tar.TypeBlock:
 		typ := map[byte]uint32{tar.TypeFifo: unix.S_IFIFO, tar.TypeChar: unix.S_IFCHR, tar.TypeBlock: unix.S_IFBLK}[hdr.Typeflag]
+		if typ != unix.S_IFIFO && !a.opts.KeepPrivileges {
+			a.log.Warn("device node skipped", zap.String("entry", hdr.Name))
+			return nil
+		}
 		if typ != unix.S_IFIFO && os.Geteuid() != 0 {
 			a.log.Debug("device node skipped: not root", zap.String("entry", hdr.Name))
 			return nil
@@ -547,7 +560,7 @@ func (a *applier) owner(fd int, hdr *tar.Header) error {
 func (a *applier) xattrs(fd int, hdr *tar.Header) error {
 	for k, v := range hdr.PAXRecords {
 		name, ok := strings.CutPrefix(k, "SCHILY.xattr.")
-		if !ok {
+		if !ok || (!a.opts.KeepPrivileges && strings.HasPrefix(name, "security.")) {
 			continue
 		}
 		err := unix.Fsetxattr(fd, name, []byte(v), 0)
