@@ -24,8 +24,7 @@
 // A symlink with an absolute target is kept: inside a container it means
 // the container's root (images are full of them, /bin/sh -> /bin/busybox),
 // and unpacking never follows it.
-
-
+//
 // # Bounds and privileges
 //
 // Options.MaxBytes bounds what all layers together put on disk (each
