@@ -96,9 +96,10 @@ type VolumeBuilder interface {
 }
 
 // ContainerBuilder builds a container volume directory from an OCI
-// content tree held in a blob store.
+// content tree held in a blob store. v is the volume being made: its
+// MaxSizeBytes bounds what the unpack may write.
 type ContainerBuilder interface {
-	CreateContainer(ctx context.Context, final string, ct materials.ContentTree, store BlobStore) error
+	CreateContainer(ctx context.Context, final string, v materials.Volume, ct materials.ContentTree, store BlobStore) error
 }
 
 // Resolver resolves an OCI content tree's tag to its top blob.

@@ -172,7 +172,7 @@ func (s ingestSink) Truncate(size int64) error {
 // content tree's blobs in store: the top (index → the platform's manifest,
 // or a manifest), then its layers in order, unpacked into `<final>.tmp/`
 // and renamed into place.
-func (o *OCICrafts) CreateContainer(ctx context.Context, final string, ct materials.ContentTree, store BlobStore) error {
+func (o *OCICrafts) CreateContainer(ctx context.Context, final string, v materials.Volume, ct materials.ContentTree, store BlobStore) error {
 	top := ct.Digest()
 	if top == "" {
 		return terminal("container volume from content tree %s: no digest yet (resolve it first)", ct.ID)
@@ -205,10 +205,11 @@ func (o *OCICrafts) CreateContainer(ctx context.Context, final string, ct materi
 		d := k.Digest
 		layers = append(layers, func() (io.ReadCloser, error) { return store.Open(ctx, d) })
 	}
-	st, err := unpack.Build(ctx, final, layers, unpack.Options{Logger: o.Logger})
+	st, err := unpack.Build(ctx, final, layers, unpack.Options{Logger: o.Logger, MaxBytes: v.MaxSizeBytes, Name: v.Key().String()})
 	if err != nil {
 		var esc *unpack.EscapeError
-		if errors.As(err, &esc) {
+		var lim *unpack.LimitError
+		if errors.As(err, &esc) || errors.As(err, &lim) {
 			return &terminalError{err}
 		}
 		return err

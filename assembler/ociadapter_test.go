@@ -150,7 +150,7 @@ func TestOCICraftsIntoBlobDir(t *testing.T) {
 
 	final := filepath.Join(root, "persist", "vault", "volumes", "6f1c0c52-3e51-4d7c-9a53-0c1d2e3f4a5b#1.container")
 	os.MkdirAll(filepath.Dir(final), 0o755)
-	if err := crafts.CreateContainer(ctx, final, ct, store); err != nil {
+	if err := crafts.CreateContainer(ctx, final, materials.Volume{ID: "6f1c0c52-3e51-4d7c-9a53-0c1d2e3f4a5b", Generation: 1, MaxSizeBytes: 8 << 20}, ct, store); err != nil {
 		t.Fatal(err)
 	}
 	var files []string

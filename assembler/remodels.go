@@ -553,7 +553,7 @@ func (w *walk) build(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 		if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
 			return outcome{}, fmt.Errorf("create container volume %s: %w", v.Key(), err)
 		}
-		if err := w.a.crafts.Containers.CreateContainer(ctx, final, ct, store); err != nil {
+		if err := w.a.crafts.Containers.CreateContainer(ctx, final, v, ct, store); err != nil {
 			return outcome{}, err
 		}
 		return outcome{}, nil

@@ -2,6 +2,7 @@ package unpack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -15,7 +16,7 @@ import (
 // interrupted build is removed first), syncs the filesystem, renames the
 // directory into place and syncs its parent. A final that already exists
 // is an error: regenerating a volume is a new generation, a new path.
-func Build(ctx context.Context, final string, layers []Layer, opts Options) (Stats, error) {
+func Build(ctx context.Context, final string, layers []Layer, opts Options) (st Stats, err error) {
 	if _, err := os.Lstat(final); err == nil {
 		return Stats{}, fmt.Errorf("container volume %s: already exists", final)
 	}
@@ -26,7 +27,20 @@ func Build(ctx context.Context, final string, layers []Layer, opts Options) (Sta
 	if err := os.Mkdir(tmp, 0o755); err != nil {
 		return Stats{}, fmt.Errorf("container volume %s: %w", final, err)
 	}
-	st, err := Unpack(ctx, tmp, layers, opts)
+	// A failed build leaves no .tmp holding the disk.
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp)
+		}
+	}()
+	if opts.Name == "" {
+		opts.Name = final
+	}
+	st, err = Unpack(ctx, tmp, layers, opts)
+	var lim *LimitError
+	if errors.As(err, &lim) {
+		return st, err
+	}
 	if err != nil {
 		return st, fmt.Errorf("container volume %s: %w", final, err)
 	}

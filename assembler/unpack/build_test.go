@@ -2,6 +2,7 @@ package unpack
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/klauspost/compress/gzip"
 )
 
 func TestBuildRenamesIntoPlace(t *testing.T) {
@@ -64,6 +67,34 @@ func TestBuildSyncsFewOrMany(t *testing.T) {
 		}
 		if b, err := os.ReadFile(filepath.Join(final, "d", "f"+strconv.Itoa(n-1))); err != nil || string(b) != strconv.Itoa(n-1) {
 			t.Fatalf("%d files: last file %q, %v", n, b, err)
+		}
+	}
+}
+
+// TestBuildStopsGzipBomb: a few MiB of gzip holding one 1 GiB file of
+// zeros, against an 8 MiB bound, stops at the header with a *LimitError
+// and leaves neither the final directory nor its .tmp.
+func TestBuildStopsGzipBomb(t *testing.T) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	const big = 1 << 30
+	tw.WriteHeader(&tar.Header{Name: "zeros", Mode: 0o644, Size: big, Typeflag: tar.TypeReg})
+	zero := make([]byte, 1<<20)
+	for i := 0; i < big/len(zero); i++ {
+		tw.Write(zero)
+	}
+	tw.Close()
+	zw.Close()
+	final := filepath.Join(t.TempDir(), "v#1.container")
+	_, err := Build(context.Background(), final, layers(buf.Bytes()), Options{MaxBytes: 8 << 20, Name: "v#1"})
+	var lim *LimitError
+	if !errors.As(err, &lim) || lim.Bound != 8<<20 || lim.What != "bytes" || lim.Volume != "v#1" || lim.Entry != "zeros" {
+		t.Fatalf("err = %v, want *LimitError for zeros at 8 MiB", err)
+	}
+	for _, p := range []string{final, final + ".tmp"} {
+		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s left behind: %v", p, err)
 		}
 	}
 }

@@ -24,4 +24,20 @@
 // A symlink with an absolute target is kept: inside a container it means
 // the container's root (images are full of them, /bin/sh -> /bin/busybox),
 // and unpacking never follows it.
+//
+// # Bounds and privileges
+//
+// Options.MaxBytes bounds what all layers together put on disk (each
+// entry's declared size, a sparse file's holes included, plus 512 bytes
+// an entry); Options.MaxEntries bounds their entries. Both are checked at
+// each tar header, before anything of the entry is written, so a gzip or
+// zstd bomb stops at once with a *LimitError naming the volume, the layer
+// and the bound. Deletions by later layers are not credited back. Build
+// removes `<final>.tmp/` whenever it fails.
+//
+// Unless Options.KeepPrivileges, setuid and setgid bits on files are
+// cleared, char and block devices are skipped (both with a warning) and
+// security.* xattrs (file capabilities) are dropped. Directories keep
+// setgid (group inheritance grants nothing); FIFOs are kept (a rendezvous
+// point grants nothing either).
 package unpack

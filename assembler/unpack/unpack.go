@@ -39,11 +39,57 @@ func (e *EscapeError) Error() string {
 	return fmt.Sprintf("layer entry %q refused: %s", e.Entry, e.Why)
 }
 
+// LimitError stops an unpack whose layers would put more on disk, or
+// hold more entries, than its bound allows.
+type LimitError struct {
+	Volume string // Options.Name, or the root
+	Layer  int    // index of the layer that crossed the bound
+	Entry  string // the tar entry that crossed it
+	What   string // "bytes" or "entries"
+	Bound  int64
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("container volume %s: layer %d: entry %q: unpacked %s above the bound of %d", e.Volume, e.Layer, e.Entry, e.What, e.Bound)
+}
+
+// Default bounds when Options leave them zero.
+const (
+	DefaultMaxBytes   int64 = 16 << 30
+	DefaultMaxEntries int64 = 1 << 20
+	// entryOverhead is charged per entry on top of its data: a tar
+	// header's block, about what an inode and a name cost on disk.
+	entryOverhead = 512
+)
+
 // Options tune an unpack.
 type Options struct {
 	// NoChown skips ownership even when running as root.
 	NoChown bool
 	Logger  *zap.Logger
+	// MaxBytes bounds what all layers together put on disk: each entry's
+	// declared size (a sparse file's holes count: they are written out)
+	// plus entryOverhead. Deletions by later layers are not credited
+	// back. Zero means DefaultMaxBytes.
+	MaxBytes int64
+	// MaxEntries bounds the entries of all layers together; zero means
+	// DefaultMaxEntries.
+	MaxEntries int64
+	// Name is the volume as a *LimitError names it.
+	Name string
+	// KeepPrivileges keeps what a layer could grant on the host: setuid
+	// and setgid bits on files, char and block devices, security.*
+	// xattrs (file capabilities). Off: bits cleared, devices skipped
+	// with a warning, xattrs dropped. FIFOs are kept (they grant nothing).
+	KeepPrivileges bool
+
+	used *usage
+}
+
+// usage is what the layers of one unpack have charged so far.
+type usage struct {
+	bytes, entries int64
+	layer          int
 }
 
 // Stats counts what a layer held.
@@ -68,7 +114,11 @@ type Layer func() (io.ReadCloser, error)
 // Unpack applies layers in order to root, an existing directory.
 func Unpack(ctx context.Context, root string, layers []Layer, opts Options) (Stats, error) {
 	var total Stats
+	if opts.used == nil {
+		opts.used = &usage{}
+	}
 	for i, open := range layers {
+		opts.used.layer = i
 		rc, err := open()
 		if err != nil {
 			return total, fmt.Errorf("layer %d: open: %w", i, err)
@@ -76,6 +126,10 @@ func Unpack(ctx context.Context, root string, layers []Layer, opts Options) (Sta
 		st, err := Apply(ctx, root, rc, opts)
 		rc.Close()
 		total.add(st)
+		var lim *LimitError
+		if errors.As(err, &lim) {
+			return total, err
+		}
 		if err != nil {
 			return total, fmt.Errorf("layer %d: %w", i, err)
 		}
@@ -122,6 +176,23 @@ type applier struct {
 	dirs    []dirTimes
 	st      Stats
 	copyBuf []byte
+	opts    Options
+}
+
+// charge counts one entry and its bytes against the unpack's bounds
+// before anything of it is written.
+func (a *applier) charge(hdr *tar.Header) error {
+	u := a.opts.used
+	u.entries++
+	if u.entries > a.opts.MaxEntries {
+		return &LimitError{Volume: a.opts.Name, Layer: u.layer, Entry: hdr.Name, What: "entries", Bound: a.opts.MaxEntries}
+	}
+	size := max(hdr.Size, 0)
+	if size > a.opts.MaxBytes || u.bytes+size+entryOverhead > a.opts.MaxBytes {
+		return &LimitError{Volume: a.opts.Name, Layer: u.layer, Entry: hdr.Name, What: "bytes", Bound: a.opts.MaxBytes}
+	}
+	u.bytes += size + entryOverhead
+	return nil
 }
 
 func (a *applier) buf() []byte {
@@ -183,7 +254,19 @@ func Apply(ctx context.Context, root string, layer io.Reader, opts Options) (Sta
 		return Stats{}, err
 	}
 	defer tr.Close()
-	a := &applier{ctx: ctx, rootfd: rootfd, chown: os.Geteuid() == 0 && !opts.NoChown, log: opts.Logger, written: map[string]bool{}}
+	if opts.used == nil {
+		opts.used = &usage{}
+	}
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = DefaultMaxBytes
+	}
+	if opts.MaxEntries <= 0 {
+		opts.MaxEntries = DefaultMaxEntries
+	}
+	if opts.Name == "" {
+		opts.Name = root
+	}
+	a := &applier{ctx: ctx, rootfd: rootfd, chown: os.Geteuid() == 0 && !opts.NoChown, log: opts.Logger, written: map[string]bool{}, opts: opts}
 	if a.log == nil {
 		a.log = zap.NewNop()
 	}
@@ -200,6 +283,9 @@ func Apply(ctx context.Context, root string, layer io.Reader, opts Options) (Sta
 			return a.st, fmt.Errorf("read tar: %w", err)
 		}
 		a.st.Entries++
+		if err := a.charge(hdr); err != nil {
+			return a.st, err
+		}
 		if err := a.entry(hdr, r); err != nil {
 			return a.st, err
 		}
@@ -361,6 +447,10 @@ func (a *applier) create(pfd int, rel, base string, hdr *tar.Header, r io.Reader
 		if err != nil {
 			return err
 		}
+		if !a.opts.KeepPrivileges && mode&0o6000 != 0 {
+			a.log.Warn("setuid/setgid bits cleared", zap.String("entry", hdr.Name))
+			mode &^= 0o6000
+		}
 		f := os.NewFile(uintptr(fd), rel)
 		n, err := copyWithWriteback(f, r, a.buf())
 		a.st.Bytes += n
@@ -408,6 +498,10 @@ func (a *applier) create(pfd int, rel, base string, hdr *tar.Header, r io.Reader
 		return nil // a hardlink shares its target's metadata
 	case tar.TypeFifo, tar.TypeChar, tar.TypeBlock:
 		typ := map[byte]uint32{tar.TypeFifo: unix.S_IFIFO, tar.TypeChar: unix.S_IFCHR, tar.TypeBlock: unix.S_IFBLK}[hdr.Typeflag]
+		if typ != unix.S_IFIFO && !a.opts.KeepPrivileges {
+			a.log.Warn("device node skipped", zap.String("entry", hdr.Name))
+			return nil
+		}
 		if typ != unix.S_IFIFO && os.Geteuid() != 0 {
 			a.log.Debug("device node skipped: not root", zap.String("entry", hdr.Name))
 			return nil
@@ -466,7 +560,7 @@ func (a *applier) owner(fd int, hdr *tar.Header) error {
 func (a *applier) xattrs(fd int, hdr *tar.Header) error {
 	for k, v := range hdr.PAXRecords {
 		name, ok := strings.CutPrefix(k, "SCHILY.xattr.")
-		if !ok {
+		if !ok || (!a.opts.KeepPrivileges && strings.HasPrefix(name, "security.")) {
 			continue
 		}
 		err := unix.Fsetxattr(fd, name, []byte(v), 0)

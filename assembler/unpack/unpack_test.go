@@ -16,6 +16,8 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/edgewright/edgewright/internal/testenv"
 )
 
 // ent is one tar entry in a test layer.
@@ -298,10 +300,7 @@ func TestLinksModesOwnersTimes(t *testing.T) {
 			t.Fatalf("hardlink: inodes %d/%d, nlink %d", a.Ino, b.Ino, a.Nlink)
 		}
 		fi, _ := os.Lstat(p("usr/bin/tool"))
-		wantMode := os.FileMode(0o751) | os.ModeSetuid
-		if os.Geteuid() != 0 {
-			wantMode = 0o751 | os.ModeSetuid
-		}
+		wantMode := os.FileMode(0o751) // setuid cleared: no KeepPrivileges
 		if fi.Mode() != wantMode {
 			t.Fatalf("tool mode %v, want %v", fi.Mode(), wantMode)
 		}
@@ -417,5 +416,42 @@ func TestXattrs(t *testing.T) {
 	}
 	if err != nil || string(v[:n]) != "kept" {
 		t.Fatalf("xattr %q, %v", v[:n], err)
+	}
+}
+
+// TestPrivilegesDropped: as root, a block and a char device, a setuid
+// file and a security.capability xattr come out of a layer only with
+// KeepPrivileges.
+func TestPrivilegesDropped(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testenv.Need(t, "not root: device nodes and capabilities need root")
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "suid", Mode: 0o4755, Size: 1, Typeflag: tar.TypeReg, Format: tar.FormatPAX,
+		PAXRecords: map[string]string{"SCHILY.xattr.security.capability": "\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"}})
+	tw.Write([]byte("x"))
+	tw.WriteHeader(&tar.Header{Name: "blk", Mode: 0o666, Typeflag: tar.TypeBlock, Devmajor: 7, Devminor: 0})
+	tw.WriteHeader(&tar.Header{Name: "chr", Mode: 0o666, Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 3})
+	tw.Close()
+	for _, keep := range []bool{false, true} {
+		s := newSandbox(t)
+		if _, err := Unpack(context.Background(), s.root, layers(buf.Bytes()), Options{KeepPrivileges: keep}); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Lstat(filepath.Join(s.root, "suid"))
+		if err != nil || (fi.Mode()&os.ModeSetuid != 0) != keep {
+			t.Fatalf("keep=%v: suid mode %v, %v", keep, fi.Mode(), err)
+		}
+		v := make([]byte, 64)
+		_, xerr := syscall.Getxattr(filepath.Join(s.root, "suid"), "security.capability", v)
+		if (xerr == nil) != keep {
+			t.Fatalf("keep=%v: security.capability: %v", keep, xerr)
+		}
+		for _, d := range []string{"blk", "chr"} {
+			if _, err := os.Lstat(filepath.Join(s.root, d)); (err == nil) != keep {
+				t.Fatalf("keep=%v: device %s: %v", keep, d, err)
+			}
+		}
 	}
 }
