@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -256,6 +257,74 @@ func TestTokenRealmOtherOriginGetsNoCredentials(t *testing.T) {
 	for i, a := range ts.auths {
 		if a != "" {
 			t.Fatalf("token request %d to a foreign realm carried Authorization %q", i, a)
+		}
+	}
+}
+
+// A registry that redirects blob GETs to another port of the same host
+// (its storage) must not hand that origin the datastore's credentials.
+func TestBlobRedirectOtherPortGetsNoCredentials(t *testing.T) {
+	ctx := context.Background()
+	const user, pass = "edge-device", "s3cret-Pa55"
+	reg := newTestRegistry(t, nil)
+	pushImage(t, reg.push, "private/app:v1", randomImage(t, 1024, 1))
+	var mu sync.Mutex
+	var storage []string
+	store := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		storage = append(storage, r.Header.Get("Authorization"))
+		mu.Unlock()
+		r2 := r.Clone(r.Context())
+		r2.URL.Scheme, r2.URL.Host, r2.RequestURI = "http", reg.push, ""
+		r2.Header.Del("Authorization")
+		resp, err := http.DefaultClient.Do(r2)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	}))
+	t.Cleanup(store.Close)
+	front := httptest.NewServer(requireBasic(user, pass)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/blobs/") {
+			http.Redirect(w, r, store.URL+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+			return
+		}
+		r2 := r.Clone(r.Context())
+		r2.URL.Scheme, r2.URL.Host, r2.RequestURI = "http", reg.push, ""
+		resp, err := http.DefaultClient.Do(r2)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	})))
+	t.Cleanup(front.Close)
+	c, err := New("docker://"+hostOf(front.URL), Options{Username: user, Password: pass})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pullAll(ctx, c, "private/app"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(storage) == 0 {
+		t.Fatal("no blob went through the storage origin")
+	}
+	for i, a := range storage {
+		if a != "" {
+			t.Fatalf("storage request %d (another port) carried Authorization %q", i, a)
 		}
 	}
 }
