@@ -39,6 +39,10 @@ type FetchRequest struct {
 	Datastore   materials.Datastore
 	ContentTree materials.ContentTree
 	Blob        materials.Blob
+	// FreeBytes is the free space of the file system the ingest is on,
+	// measured when the fetch starts; 0 when unknown. A body larger than
+	// it is refused before a byte is written.
+	FreeBytes int64
 }
 
 // Fetcher copies one blob from a datastore into an ingest, resuming at

@@ -75,7 +75,8 @@ func (f *HTTPFetcher) client(ds materials.Datastore) (*http.Client, error) {
 		}
 		tr.TLSClientConfig.RootCAs = pool
 	}
-	return &http.Client{Transport: tr}, nil
+	// Credentials stay with the datastore's origin, and set per request.
+	return &http.Client{Transport: tr, CheckRedirect: oci.CheckRedirect}, nil
 }
 
 // Fetch copies the blob into dst from dst.Offset() on.
@@ -153,14 +154,33 @@ func (f *HTTPFetcher) Fetch(ctx context.Context, req FetchRequest, dst Ingest, p
 	default:
 		return fmt.Errorf("fetch %s: %s", u.Redacted(), resp.Status)
 	}
-	if limit > 0 && known > limit {
-		return fmt.Errorf("fetch %s: server has %d bytes, more than the %d the content tree allows", u.Redacted(), known, limit)
+	// The bound is the tree's maxSizeBytes, and the free space after what
+	// the partial already holds, whichever is smaller.
+	bound, from := limit, "maxSizeBytes"
+	if req.FreeBytes > 0 && (bound <= 0 || offset+req.FreeBytes < bound) {
+		bound, from = offset+req.FreeBytes, "free space"
+	}
+	tooLarge := func(got int64, declared bool) error {
+		// Terminal, and the partial goes: the same source sends it again.
+		_ = dst.Truncate()
+		return &TooLargeError{Blob: req.Blob, URL: u.Redacted(), Bound: bound, From: from, Got: got, Declared: declared}
+	}
+	if bound > 0 && known > bound {
+		return tooLarge(known, true)
 	}
 	progress(offset, known)
 	buf := make([]byte, 256<<10)
 	done := offset
 	for {
-		n, rerr := resp.Body.Read(buf)
+		room := int64(len(buf))
+		if bound > 0 {
+			// One byte past the bound tells a body that is too long.
+			room = min(room, bound-done+1)
+		}
+		n, rerr := resp.Body.Read(buf[:room])
+		if bound > 0 && done+int64(n) > bound {
+			return tooLarge(done+int64(n), false)
+		}
 		if n > 0 {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return fmt.Errorf("fetch %s: write ingest: %w", u.Redacted(), werr)

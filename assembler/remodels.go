@@ -252,7 +252,7 @@ func (w *walk) download(ctx context.Context, r *remodel.Remodel) (outcome, error
 			lastErr = terminal("download %s: datastore %s type %q: %w", r.ID, ds.ID, ds.Type, ErrNoCraft)
 			continue
 		}
-		n, err := w.fetchInto(ctx, r, f, store, FetchRequest{Datastore: ds, ContentTree: ct, Blob: blob})
+		n, err := w.fetchInto(ctx, r, f, store, FetchRequest{Datastore: ds, ContentTree: ct, Blob: blob, FreeBytes: freeBytesAt(w.a.opts.Root)})
 		written += n
 		if err == nil {
 			n, err := w.follow(ctx, r, store, ct, blob)

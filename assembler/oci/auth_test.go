@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -24,17 +25,23 @@ type tokenServer struct {
 	mu         sync.Mutex
 	issued     map[string]string // token → scope
 	requests   []string          // scope of each request
-	url        string
+	auths      []string          // Authorization header of each request
+	url        string            // the realm on its own origin
+	handler    http.Handler
+	// sameOrigin serves the realm from the registry's origin (/token),
+	// the only realm the datastore's credentials may go to.
+	sameOrigin bool
 }
 
 func newTokenServer(t *testing.T, user, pass string) *tokenServer {
 	ts := &tokenServer{user: user, pass: pass, issued: map[string]string{}}
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ts.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, p, ok := r.BasicAuth()
 		scope := r.URL.Query().Get("scope")
 		ts.mu.Lock()
 		defer ts.mu.Unlock()
 		ts.requests = append(ts.requests, scope)
+		ts.auths = append(ts.auths, r.Header.Get("Authorization"))
 		if !ok || u != ts.user || p != ts.pass || r.URL.Query().Get("service") != "edge-test" {
 			http.Error(w, "bad credentials", http.StatusUnauthorized)
 			return
@@ -42,7 +49,8 @@ func newTokenServer(t *testing.T, user, pass string) *tokenServer {
 		tok := fmt.Sprintf("tok-%d", len(ts.issued))
 		ts.issued[tok] = scope
 		json.NewEncoder(w).Encode(map[string]any{"token": tok, "expires_in": 300})
-	}))
+	})
+	s := httptest.NewServer(ts.handler)
 	t.Cleanup(s.Close)
 	ts.url = s.URL + "/token"
 	return ts
@@ -56,6 +64,14 @@ func (ts *tokenServer) requireBearer(h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
+		if r.URL.Path == "/token" && ts.sameOrigin {
+			ts.handler.ServeHTTP(w, r)
+			return
+		}
+		realm := ts.url
+		if ts.sameOrigin {
+			realm = "http://" + r.Host + "/token"
+		}
 		repo := strings.TrimPrefix(r.URL.Path, "/v2/")
 		if i := strings.Index(repo, "/manifests/"); i >= 0 {
 			repo = repo[:i]
@@ -68,7 +84,7 @@ func (ts *tokenServer) requireBearer(h http.Handler) http.Handler {
 		got, ok := ts.issued[tok]
 		ts.mu.Unlock()
 		if !ok || got != scope {
-			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q,service="edge-test",scope=%q`, ts.url, scope))
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q,service="edge-test",scope=%q`, realm, scope))
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
@@ -117,6 +133,7 @@ func TestTokenAuth(t *testing.T) {
 	ctx := context.Background()
 	const user, pass = "edge-device", "s3cret-Pa55"
 	ts := newTokenServer(t, user, pass)
+	ts.sameOrigin = true
 	reg := newTestRegistry(t, ts.requireBearer)
 	img := randomImage(t, 4096, 2)
 	pushImage(t, reg.push, "private/app:v1", img)
@@ -211,6 +228,103 @@ func TestTokenRealmMustBeTLS(t *testing.T) {
 	for a := range d.addrs {
 		if !strings.HasPrefix(a, "127.0.0.1:") {
 			t.Fatalf("dialed %s", a)
+		}
+	}
+}
+
+// A token realm on another origin than the registry never receives the
+// datastore's Basic credentials: it is asked anonymously and here refuses.
+func TestTokenRealmOtherOriginGetsNoCredentials(t *testing.T) {
+	ctx := context.Background()
+	const user, pass = "edge-device", "s3cret-Pa55"
+	ts := newTokenServer(t, user, pass)
+	reg := newTestRegistry(t, ts.requireBearer)
+	pushImage(t, reg.push, "private/app:v1", randomImage(t, 1024, 1))
+	c, err := New("docker://"+reg.serve, Options{Username: user, Password: pass})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = pullAll(ctx, c, "private/app")
+	var ae *AuthError
+	if !errors.As(err, &ae) {
+		t.Fatalf("pull with a foreign realm: %v, want an AuthError", err)
+	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if len(ts.auths) == 0 {
+		t.Fatal("the realm was never asked")
+	}
+	for i, a := range ts.auths {
+		if a != "" {
+			t.Fatalf("token request %d to a foreign realm carried Authorization %q", i, a)
+		}
+	}
+}
+
+// A registry that redirects blob GETs to another port of the same host
+// (its storage) must not hand that origin the datastore's credentials.
+func TestBlobRedirectOtherPortGetsNoCredentials(t *testing.T) {
+	ctx := context.Background()
+	const user, pass = "edge-device", "s3cret-Pa55"
+	reg := newTestRegistry(t, nil)
+	pushImage(t, reg.push, "private/app:v1", randomImage(t, 1024, 1))
+	var mu sync.Mutex
+	var storage []string
+	store := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		storage = append(storage, r.Header.Get("Authorization"))
+		mu.Unlock()
+		r2 := r.Clone(r.Context())
+		r2.URL.Scheme, r2.URL.Host, r2.RequestURI = "http", reg.push, ""
+		r2.Header.Del("Authorization")
+		resp, err := http.DefaultClient.Do(r2)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	}))
+	t.Cleanup(store.Close)
+	front := httptest.NewServer(requireBasic(user, pass)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/blobs/") {
+			http.Redirect(w, r, store.URL+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+			return
+		}
+		r2 := r.Clone(r.Context())
+		r2.URL.Scheme, r2.URL.Host, r2.RequestURI = "http", reg.push, ""
+		resp, err := http.DefaultClient.Do(r2)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	})))
+	t.Cleanup(front.Close)
+	c, err := New("docker://"+hostOf(front.URL), Options{Username: user, Password: pass})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pullAll(ctx, c, "private/app"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(storage) == 0 {
+		t.Fatal("no blob went through the storage origin")
+	}
+	for i, a := range storage {
+		if a != "" {
+			t.Fatalf("storage request %d (another port) carried Authorization %q", i, a)
 		}
 	}
 }

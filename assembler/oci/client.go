@@ -111,15 +111,12 @@ func New(fqdn string, opts Options) (*Client, error) {
 	c.hc = &http.Client{
 		Transport: rt,
 		// Registries redirect blob GETs to storage; the redirect keeps
-		// the plain-HTTP rule. Go drops Authorization on a host change.
+		// the plain-HTTP rule, and credentials stay with their origin.
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= 10 {
-				return errors.New("stopped after 10 redirects")
-			}
 			if req.URL.Scheme != "https" && !IsLoopback(req.URL.Host) {
 				return &InsecureError{Host: req.URL.Host}
 			}
-			return nil
+			return CheckRedirect(req, via)
 		},
 	}
 	return c, nil
@@ -309,8 +306,13 @@ func (c *Client) fetchToken(ctx context.Context, ch challenge, scope string) err
 		return err
 	}
 	req.Header.Set("User-Agent", c.ua)
-	if c.user != "" || c.pass != "" {
+	// The datastore's credentials go to the realm only when it is the
+	// registry's own origin; a realm elsewhere gets an anonymous token
+	// request (docker would send them anywhere the challenge names).
+	if (c.user != "" || c.pass != "") && SameOrigin(realm, c.origin()) {
 		req.SetBasicAuth(c.user, c.pass)
+	} else if c.user != "" || c.pass != "" {
+		c.log.Info("token realm is another origin than the registry: asking it without the datastore's credentials", zap.String("realm", realm.Host), zap.String("registry", c.reg.Host))
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -438,4 +440,15 @@ func CertPool(pems [][]byte) (*x509.CertPool, error) {
 		}
 	}
 	return pool, nil
+}
+
+// origin is the registry's scheme, host and port as requests go to it.
+func (c *Client) origin() *url.URL {
+	c.mu.Lock()
+	s := c.scheme
+	c.mu.Unlock()
+	if s == "" {
+		s = "https"
+	}
+	return &url.URL{Scheme: s, Host: c.reg.Host}
 }

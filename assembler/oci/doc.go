@@ -17,5 +17,18 @@
 // digest and media type, and the journal records them.
 //
 // Credentials (the datastore's apiKey as username and its password) are
-// sent only in Authorization headers and never logged.
+// sent only in Authorization headers and never logged, and only to the
+// registry's own scheme, host and port (SameOrigin). A redirect elsewhere
+// (blob storage) is followed without them, https never redirects down to
+// http, and at most MaxRedirects are followed (CheckRedirect, which the
+// HTTP datastore fetcher uses too). A Bearer token realm is an origin as
+// well: the datastore's Basic credentials go to it only when it is the
+// registry's origin; a realm elsewhere is asked anonymously. Docker and
+// containerd send them to any https realm the challenge names (Docker Hub's
+// realm is auth.docker.io); we do not, so a private repository whose realm
+// is another origin needs its realm on the registry's origin.
+//
+// Manifests and indexes are read up to MaxManifestSize and name at most
+// MaxChildren layers or manifests; a blob body is cut at its descriptor's
+// size.
 package oci

@@ -30,6 +30,11 @@ const (
 // MaxManifestSize bounds an index or manifest fetched into memory.
 const MaxManifestSize = 4 << 20
 
+// MaxChildren bounds the manifests of an index and the layers of a
+// manifest: real images have tens; a hostile one must not make us plan
+// and fetch millions of blobs.
+const MaxChildren = 1000
+
 // manifestAccept is sent on every manifest request.
 var manifestAccept = strings.Join([]string{MediaTypeOCIIndex, MediaTypeOCIManifest, MediaTypeDockerList, MediaTypeDockerManifest}, ", ")
 
@@ -215,6 +220,9 @@ func Children(mediaType string, data []byte) ([]Child, error) {
 		if err := json.Unmarshal(data, &idx); err != nil {
 			return nil, fmt.Errorf("parse index: %w", err)
 		}
+		if len(idx.Manifests) > MaxChildren {
+			return nil, fmt.Errorf("parse index: %d manifests, more than the %d allowed", len(idx.Manifests), MaxChildren)
+		}
 		out := make([]Child, 0, len(idx.Manifests))
 		for i, m := range idx.Manifests {
 			if err := checkDescriptor(m, "manifests["+strconv.Itoa(i)+"]"); err != nil {
@@ -230,6 +238,9 @@ func Children(mediaType string, data []byte) ([]Child, error) {
 		}
 		if err := checkDescriptor(m.Config, "config"); err != nil {
 			return nil, err
+		}
+		if len(m.Layers) > MaxChildren {
+			return nil, fmt.Errorf("parse manifest: %d layers, more than the %d allowed", len(m.Layers), MaxChildren)
 		}
 		out := make([]Child, 0, 1+len(m.Layers))
 		out = append(out, Child{Descriptor: m.Config, Role: RoleConfig})

@@ -3,6 +3,7 @@ package oci
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -167,4 +168,44 @@ func ParseReference(reg Registry, contentURL string) (Reference, error) {
 	}
 	ref.Repository = s
 	return ref, nil
+}
+
+// MaxRedirects bounds the redirects one request follows.
+const MaxRedirects = 5
+
+// SameOrigin reports whether a and b share scheme, host and port (the
+// default port filled in), the unit credentials are scoped to.
+func SameOrigin(a, b *url.URL) bool {
+	port := func(u *url.URL) string {
+		if p := u.Port(); p != "" {
+			return p
+		}
+		if strings.EqualFold(u.Scheme, "https") {
+			return "443"
+		}
+		return "80"
+	}
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
+}
+
+// CheckRedirect is the redirect rule for credentialed requests: at most
+// MaxRedirects, never from https down to http, and Authorization only to
+// the first request's origin. Go keeps Authorization on a redirect to
+// another port of the same host, so it is decided here per request.
+func CheckRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) > MaxRedirects {
+		return fmt.Errorf("redirect to %s: stopped after %d redirects, the bound", req.URL.Redacted(), MaxRedirects)
+	}
+	first := via[0]
+	if strings.EqualFold(first.URL.Scheme, "https") && !strings.EqualFold(req.URL.Scheme, "https") {
+		return fmt.Errorf("redirect from %s to %s: refused, https must not downgrade to %s", first.URL.Redacted(), req.URL.Redacted(), req.URL.Scheme)
+	}
+	if SameOrigin(req.URL, first.URL) {
+		if a := first.Header.Get("Authorization"); a != "" {
+			req.Header.Set("Authorization", a)
+		}
+	} else {
+		req.Header.Del("Authorization")
+	}
+	return nil
 }
