@@ -1,0 +1,81 @@
+package assembler
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/edgewright/edgewright/materials"
+)
+
+// fullDiskFetcher writes part of a blob, then fails as a full disk does,
+// wrapped as retryable the way a fetcher wraps its write errors.
+type fullDiskFetcher struct{ calls int }
+
+func (f *fullDiskFetcher) Fetch(ctx context.Context, req FetchRequest, dst Ingest, progress func(done, known int64)) error {
+	f.calls++
+	if _, err := dst.Write(make([]byte, 64<<10)); err != nil {
+		return err
+	}
+	return Retryable(&fs.PathError{Op: "write", Path: "persist/blobs/ingest/x", Err: syscall.ENOSPC})
+}
+
+// TestNoSpaceDownloadFailsAtOnce: a full disk is not retried, the error
+// names it and the remodel, and the partial it wrote is removed.
+func TestNoSpaceDownloadFailsAtOnce(t *testing.T) {
+	root := t.TempDir()
+	f := &fullDiskFetcher{}
+	a := newTestAssembler(t, root, func(o *Options) {
+		o.Crafts.Fetchers = map[materials.DatastoreType]Fetcher{materials.DatastoreHTTP: f, materials.DatastoreHTTPS: f}
+	})
+	data := rawImage(7, 1<<20)
+	ct := ctFor("ct", "disk.raw", data, materials.FormatRaw, "ds")
+	rep := apply(t, a, plan(downloadRemodel(ct, int64(len(data)))), materials.Datastore{ID: "ds", Type: materials.DatastoreHTTP, FQDN: "127.0.0.1:1"})
+	r := rep.Results[0]
+	if r.Status != StatusFailed || !errors.Is(r.Err, syscall.ENOSPC) || !strings.Contains(r.Error, "no space left on device") || !strings.Contains(r.Error, "download ct") {
+		t.Fatalf("result %s %q, want failed naming no space left on device and the remodel", r.Status, r.Error)
+	}
+	if r.Attempts != 1 || f.calls != 1 {
+		t.Errorf("attempts %d, fetches %d: want 1 and 1 (a full disk is not retried)", r.Attempts, f.calls)
+	}
+	ents, _ := os.ReadDir(filepath.Join(root, "persist/blobs/ingest"))
+	if len(ents) != 0 {
+		t.Errorf("the partial of a download that failed on a full disk is kept (%d entries)", len(ents))
+	}
+}
+
+// fullDiskVolumes leaves its work in progress behind and fails as a full
+// disk does (a craft that does not clean up after itself).
+type fullDiskVolumes struct{ QemuVolumes }
+
+func (q *fullDiskVolumes) CreateBlank(ctx context.Context, final string, format materials.Format, size int64) error {
+	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(final+".tmp", make([]byte, 4096), 0o600); err != nil {
+		return err
+	}
+	return &fs.PathError{Op: "write", Path: final + ".tmp", Err: syscall.EDQUOT}
+}
+
+// TestNoSpaceCreateRemovesTmp: the caller removes a failed create's .tmp
+// whatever the craft did, and does not retry.
+func TestNoSpaceCreateRemovesTmp(t *testing.T) {
+	root := t.TempDir()
+	a := newTestAssembler(t, root, func(o *Options) { o.Crafts.Volumes = &fullDiskVolumes{} })
+	v := materials.Volume{ID: "44444444-0000-0000-0000-000000000001", Generation: 1, Origin: materials.OriginBlank, Format: materials.FormatRaw, MaxSizeBytes: 1 << 20}
+	rep := apply(t, a, plan(createRemodel(v, nil)))
+	r := rep.Results[0]
+	if r.Status != StatusFailed || !errors.Is(r.Err, syscall.EDQUOT) || r.Attempts != 1 {
+		t.Fatalf("result %s %q after %d attempts, want failed with EDQUOT after 1", r.Status, r.Error, r.Attempts)
+	}
+	p, _ := VolumePath(root, v)
+	if _, err := os.Lstat(p + ".tmp"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s.tmp is left after a create failed on a full disk (%v)", p, err)
+	}
+}
