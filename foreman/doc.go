@@ -91,5 +91,7 @@
 //     (a tag to resolve, a manifest to fetch).
 //   - Disk admission: downloads, creates and purges are charged to
 //     FreeBytes in plan order; what does not fit is held, and so is
-//     everything that depends on a held remodel.
+//     everything that depends on a held remodel. A create is charged net
+//     of its own `.tmp` (a failed or interrupted create's leftover), which
+//     it removes before writing.
 package foreman
