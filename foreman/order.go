@@ -147,7 +147,7 @@ func (p *planner) why(n *node, mass string) string {
 	if n.grace && p.unresolved != "" {
 		return p.unresolved
 	}
-	if n.grace {
+	if n.grace && !(n.partial && p.opts.CleanUp) {
 		if until := n.since.Add(p.opts.GracePeriod); p.now.Before(until) {
 			return "grace period until " + fmtTime(until) + " (unreferenced since " + fmtTime(n.since) + ")"
 		}

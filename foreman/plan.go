@@ -52,10 +52,13 @@ type node struct {
 	reclaims int64
 	drop     bool // deletes a volume the config dropped: counts for the mass-delete guard
 	since    time.Time
-	grace    bool   // deletion waits for the grace period
-	app      string // legacy file's app, for withheld apps
-	guards   []materials.MaterialRef
-	pos      int32 // place in the ordered plan, for finish
+	grace    bool // deletion waits for the grace period
+	// partial marks an unneeded partial download: clean-up deletes it
+	// without waiting for the grace period.
+	partial bool
+	app     string // legacy file's app, for withheld apps
+	guards  []materials.MaterialRef
+	pos     int32 // place in the ordered plan, for finish
 }
 
 type planner struct {

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/remodel"
 )
@@ -31,5 +33,26 @@ func TestOwnTmpIsReclaimable(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no create in the plan")
+	}
+}
+
+// TestCleanUpDeletesUnneededPartials: an unneeded partial download waits
+// for the grace period, unless clean-up is asked for.
+func TestCleanUpDeletesUnneededPartials(t *testing.T) {
+	d := "sha256:" + "ab0000000000000000000000000000000000000000000000000000000000cd"
+	bp := &materials.Blueprint{Complete: true}
+	fp := &materials.Floorplan{Blobs: []materials.BlobRecord{{
+		Digest: digest.Digest(d), Store: materials.BlobStoreDir, State: materials.StatePartial, Offset: 900,
+		Path: "persist/blobs/ingest/" + d[7:],
+	}}}
+	for _, clean := range []bool{false, true} {
+		p := Plan(bp, fp, Options{Now: time.Unix(1000, 0), FreeBytes: FreeBytesUnknown, GracePeriod: time.Hour, CleanUp: clean})
+		deleted := false
+		for _, r := range p.Remodels {
+			deleted = deleted || r.Action == remodel.ActionDelete
+		}
+		if deleted != clean {
+			t.Errorf("clean-up %v: partial deleted %v, want %v (held: %v)", clean, deleted, clean, p.Held)
+		}
 	}
 }
