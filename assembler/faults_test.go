@@ -3,13 +3,16 @@ package assembler
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/edgewright/edgewright/internal/testenv"
 	"github.com/edgewright/edgewright/materials"
 )
 
@@ -78,4 +81,51 @@ func TestNoSpaceCreateRemovesTmp(t *testing.T) {
 	if _, err := os.Lstat(p + ".tmp"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("%s.tmp is left after a create failed on a full disk (%v)", p, err)
 	}
+}
+
+// smallDisk mounts a tmpfs of size MiB on a fresh directory (root only;
+// under CI a missing root is a failure) and returns it and a remount.
+func smallDisk(t *testing.T, mib int) (string, func(mib int)) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		testenv.Need(t, "mounting a small tmpfs needs root")
+	}
+	dir := t.TempDir()
+	mount := func(opts ...string) {
+		t.Helper()
+		if out, err := exec.Command("mount", opts...).CombinedOutput(); err != nil {
+			testenv.Need(t, fmt.Sprintf("mount %v: %v: %s", opts, err, out))
+		}
+	}
+	mount("-t", "tmpfs", "-o", fmt.Sprintf("size=%dm", mib), "tmpfs", dir)
+	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+	return dir, func(mib int) { mount("-o", fmt.Sprintf("remount,size=%dm", mib), dir) }
+}
+
+// TestNoSpaceMidDownloadOnTmpfs fills a real small disk mid-download: the
+// remodel fails at once naming the full disk, the partial is removed, and
+// once the disk is bigger the same plan succeeds.
+func TestNoSpaceMidDownloadOnTmpfs(t *testing.T) {
+	root, remount := smallDisk(t, 4)
+	ds := newDatastore(t, false)
+	data := rawImage(9, 8<<20)
+	ds.put("/images/big.raw", data)
+	a := newTestAssembler(t, root, nil)
+	ct := ctFor("ct", "big.raw", data, materials.FormatRaw, "ds")
+	p := plan(downloadRemodel(ct, int64(len(data))))
+	rep := apply(t, a, p, ds.materials("ds"))
+	r := rep.Results[0]
+	if r.Status != StatusFailed || !errors.Is(r.Err, syscall.ENOSPC) || !strings.Contains(r.Error, "no space left on device") || r.Attempts != 1 {
+		t.Fatalf("result %s %q after %d attempts, want failed with no space left on device after 1", r.Status, r.Error, r.Attempts)
+	}
+	if n := len(ds.requests()); n != 1 {
+		t.Errorf("%d requests, want 1 (no retry on a full disk)", n)
+	}
+	ents, _ := os.ReadDir(filepath.Join(root, "persist/blobs/ingest"))
+	if len(ents) != 0 {
+		t.Errorf("the partial is kept after a full disk (%d entries)", len(ents))
+	}
+	remount(32)
+	rep = apply(t, a, p, ds.materials("ds"))
+	wantStatus(t, rep, "download ct", StatusDone, "")
 }
