@@ -129,3 +129,42 @@ func TestNoSpaceMidDownloadOnTmpfs(t *testing.T) {
 	rep = apply(t, a, p, ds.materials("ds"))
 	wantStatus(t, rep, "download ct", StatusDone, "")
 }
+
+// TestNoSpaceMidCreateOnTmpfs fills a real small disk mid-create (a copy
+// of dense content that does not fit): one attempt, the full disk named,
+// no .tmp left, the blob kept, and once the disk is bigger it converges.
+func TestNoSpaceMidCreateOnTmpfs(t *testing.T) {
+	testenv.QemuImg(t)
+	root, remount := smallDisk(t, 5)
+	ds := newDatastore(t, false)
+	data := make([]byte, 3<<20)
+	for i := range data {
+		data[i] = byte(i*7 + i>>9 | 1)
+	}
+	ds.put("/images/dense.raw", data)
+	a := newTestAssembler(t, root, nil)
+	ct := ctFor("ct", "dense.raw", data, materials.FormatRaw, "ds")
+	v := materials.Volume{ID: "44444444-0000-0000-0000-000000000002", Generation: 1, Origin: materials.OriginDownload, ContentTree: "ct", Format: materials.FormatRaw, MaxSizeBytes: 3 << 20}
+	p := plan(downloadRemodel(ct, int64(len(data))), createRemodel(v, &ct, "download ct"))
+	rep := apply(t, a, p, ds.materials("ds"))
+	wantStatus(t, rep, "download ct", StatusDone, "")
+	r, _ := rep.Result("create " + v.Key().String())
+	if r.Status != StatusFailed || !errors.Is(r.Err, syscall.ENOSPC) && !strings.Contains(r.Error, "no space left on device") || r.Attempts != 1 {
+		t.Fatalf("create %s %q after %d attempts, want failed with no space left on device after 1", r.Status, r.Error, r.Attempts)
+	}
+	final, _ := VolumePath(root, v)
+	for _, q := range []string{final, final + ".tmp"} {
+		if _, err := os.Lstat(q); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s is there after a create failed on a full disk (%v)", q, err)
+		}
+	}
+	if got, err := os.ReadFile(filepath.Join(root, "persist/blobs/sha256", sha(data))); err != nil || sha(got) != sha(data) {
+		t.Errorf("the downloaded blob is not intact after the failed create: %v", err)
+	}
+	remount(16)
+	rep = apply(t, a, p, ds.materials("ds"))
+	wantStatus(t, rep, "create "+v.Key().String(), StatusDone, "")
+	if got, err := os.ReadFile(final); err != nil || sha(got) != sha(data) {
+		t.Errorf("volume after the retry does not hold the content: %v", err)
+	}
+}
