@@ -237,6 +237,14 @@ func (in *dirIngest) discard() {
 	in.done = true
 }
 
+// Abort removes the partial and its hash state: nothing will resume it.
+func (in *dirIngest) Abort() error {
+	if !in.done {
+		in.discard()
+	}
+	return nil
+}
+
 func (in *dirIngest) Commit(ctx context.Context, expectedSize int64) error {
 	if in.done {
 		return errors.New("ingest already closed")

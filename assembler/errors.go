@@ -71,6 +71,10 @@ func classify(ctx context.Context, err error) errClass {
 	if ctx.Err() != nil {
 		return classCancelled
 	}
+	if noSpace(err) {
+		// Retrying cannot make room: fail at once and free what was written.
+		return classTerminal
+	}
 	var re *RetryableError
 	switch {
 	case errors.Is(err, ErrDigestMismatch):
@@ -86,4 +90,9 @@ func classify(ctx context.Context, err error) errClass {
 		return classRetryable
 	}
 	return classTerminal
+}
+
+// noSpace reports whether err is a full disk or an exhausted quota.
+func noSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }

@@ -115,6 +115,9 @@ func (w *walk) runOne(ctx context.Context, r *remodel.Remodel) Result {
 		log.Info("remodel done", zap.Int64("bytes", out.bytes), zap.String("reason", out.reason))
 		return res
 	}
+	if noSpace(err) {
+		err = fmt.Errorf("remodel %s: %w", r.ID, err)
+	}
 	res.Status, res.Err = StatusFailed, err
 	if ctx.Err() != nil {
 		// Interrupted: the intent stays in flight for the next survey.
@@ -330,13 +333,32 @@ func (w *walk) fetchInto(ctx context.Context, r *remodel.Remodel, f Fetcher, sto
 		w.gate.emit(Event{RemodelID: r.ID, Kind: materials.KindContentTree, ID: req.ContentTree.ID, Done: done, Known: known})
 	}
 	if err := f.Fetch(ctx, req, in, progress); err != nil {
-		in.Close()
+		if classify(ctx, err) == classTerminal {
+			// A partial no retry resumes (a full disk, a refused body)
+			// would hold its bytes until the grace period ends.
+			abortIngest(in)
+		} else {
+			in.Close()
+		}
 		return max(0, last-start), err
 	}
 	if err := in.Commit(ctx, 0); err != nil {
+		if noSpace(err) {
+			abortIngest(in)
+		}
 		return max(0, last-start), fmt.Errorf("download %s from datastore %s: %w", req.Blob.Digest, req.Datastore.ID, err)
 	}
 	return max(0, in.Offset()-start), nil
+}
+
+// abortIngest removes an ingest's partial when the store can (the blob
+// directory), else keeps it for a resume.
+func abortIngest(in Ingest) {
+	if ab, ok := in.(interface{ Abort() error }); ok {
+		_ = ab.Abort()
+		return
+	}
+	_ = in.Close()
 }
 
 // openIngest opens b's ingest, for ct when the store keeps blobs per tree.
@@ -495,6 +517,22 @@ func exists(p string) (bool, error) {
 	return err == nil, err
 }
 
+// cleanTmp removes the work in progress of a failed build, so a full disk
+// is not held by it; crafts remove it too, and removing twice is harmless.
+// A cancelled build keeps it: the next plan deletes or takes it over.
+func (w *walk) cleanTmp(ctx context.Context, v materials.Volume, err error) {
+	if err == nil || ctx.Err() != nil {
+		return
+	}
+	final, perr := VolumePath(w.a.opts.Root, v)
+	if perr != nil {
+		return
+	}
+	if rerr := os.RemoveAll(final + ".tmp"); rerr != nil {
+		w.log.Warn("remove the work in progress of a failed create", zap.String("path", final+".tmp"), zap.Error(rerr))
+	}
+}
+
 func (w *walk) create(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 	if r.Volume == nil {
 		return outcome{}, terminal("create %s: the remodel names no volume", r.ID)
@@ -504,7 +542,9 @@ func (w *walk) create(ctx context.Context, r *remodel.Remodel) (outcome, error) 
 		return outcome{}, err
 	}
 	defer unlock()
-	return w.build(ctx, r)
+	out, err := w.build(ctx, r)
+	w.cleanTmp(ctx, *r.Volume, err)
+	return out, err
 }
 
 // build makes r.Volume at its final path unless it is already there. The
@@ -665,10 +705,13 @@ func (w *walk) purge(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 		if err := deleteOld(); err != nil {
 			return outcome{}, err
 		}
-		return w.build(ctx, r)
+		out, err := w.build(ctx, r)
+		w.cleanTmp(ctx, *r.Volume, err)
+		return out, err
 	}
 	out, err := w.build(ctx, r)
 	if err != nil {
+		w.cleanTmp(ctx, *r.Volume, err)
 		return out, err
 	}
 	return out, deleteOld()

@@ -509,6 +509,10 @@ func (p *planner) unneededBlobs() {
 			Store:  b.Store, Path: b.Path,
 		})
 		n.since, n.grace = since, true
+		n.partial = b.State == materials.StatePartial
+		if n.partial && p.opts.CleanUp {
+			n.r.Reason += "; clean-up: a partial is not kept for the grace period"
+		}
 	}
 }
 

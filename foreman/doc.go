@@ -87,9 +87,13 @@
 //     content), readonly or (lowered) maxsizebytes changed without a
 //     generation bump is left alone and reported.
 //   - Unknown and broken files: reported; deleted only with CleanUp.
+//     CleanUp also deletes an unneeded partial download at once instead of
+//     after the grace period.
 //   - Blob deletes wait while a desired tree's blobs are not all known
 //     (a tag to resolve, a manifest to fetch).
 //   - Disk admission: downloads, creates and purges are charged to
 //     FreeBytes in plan order; what does not fit is held, and so is
-//     everything that depends on a held remodel.
+//     everything that depends on a held remodel. A create is charged net
+//     of its own `.tmp` (a failed or interrupted create's leftover), which
+//     it removes before writing.
 package foreman

@@ -147,7 +147,7 @@ func (p *planner) why(n *node, mass string) string {
 	if n.grace && p.unresolved != "" {
 		return p.unresolved
 	}
-	if n.grace {
+	if n.grace && !(n.partial && p.opts.CleanUp) {
 		if until := n.since.Add(p.opts.GracePeriod); p.now.Before(until) {
 			return "grace period until " + fmtTime(until) + " (unreferenced since " + fmtTime(n.since) + ")"
 		}
@@ -158,7 +158,7 @@ func (p *planner) why(n *node, mass string) string {
 // admit charges a remodel's bytes to the free-space budget, choosing a
 // purge's strategy on the way. It returns the reason when it does not fit.
 func (p *planner) admit(n *node) string {
-	need := n.r.Bytes
+	need := max(n.r.Bytes-n.reclaims, 0)
 	switch n.r.Action {
 	case remodel.ActionPurge:
 		old := "generation " + itoa(n.r.Replaces.Generation)

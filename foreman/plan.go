@@ -41,18 +41,24 @@ func Plan(bp *materials.Blueprint, fp *materials.Floorplan, opts Options) *remod
 
 // node is a candidate remodel while the plan is being made.
 type node struct {
-	r      remodel.Remodel
-	deps   []*node
-	stage  int
-	held   bool
-	live   bool  // in the plan (a tree's remodels wait until the tree is wanted)
-	frees  int64 // bytes a purge frees by deleting the old generation
-	drop   bool  // deletes a volume the config dropped: counts for the mass-delete guard
-	since  time.Time
-	grace  bool   // deletion waits for the grace period
-	app    string // legacy file's app, for withheld apps
-	guards []materials.MaterialRef
-	pos    int32 // place in the ordered plan, for finish
+	r     remodel.Remodel
+	deps  []*node
+	stage int
+	held  bool
+	live  bool  // in the plan (a tree's remodels wait until the tree is wanted)
+	frees int64 // bytes a purge frees by deleting the old generation
+	// reclaims is the bytes of the volume's own .tmp, which the create
+	// removes before it writes: a failed create's leftover must not hold it.
+	reclaims int64
+	drop     bool // deletes a volume the config dropped: counts for the mass-delete guard
+	since    time.Time
+	grace    bool // deletion waits for the grace period
+	// partial marks an unneeded partial download: clean-up deletes it
+	// without waiting for the grace period.
+	partial bool
+	app     string // legacy file's app, for withheld apps
+	guards  []materials.MaterialRef
+	pos     int32 // place in the ordered plan, for finish
 }
 
 type planner struct {

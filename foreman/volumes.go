@@ -488,6 +488,9 @@ func (p *planner) volumes() {
 	for _, f := range temps {
 		if f.ID != "" {
 			if dv := desiredOf(f.ID); dv != nil && dv.v.Generation == f.Generation && dv.making != "" {
+				if n := p.byID[dv.making]; n != nil {
+					n.reclaims += fileBytes(f)
+				}
 				continue // the create in this plan takes it over
 			}
 		}
