@@ -77,3 +77,18 @@ func TestSymlinkAtVolumePath(t *testing.T) {
 }
 
 func mustJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+// TestQemuVolumesSymlinkedDir: the builder itself refuses a volume
+// directory that is a symlink, whoever calls it.
+func TestQemuVolumesSymlinkedDir(t *testing.T) {
+	root, outside := t.TempDir(), t.TempDir()
+	link(t, outside, filepath.Join(root, "volumes"))
+	q := &QemuVolumes{}
+	err := q.CreateBlank(context.Background(), filepath.Join(root, "volumes", "v#1.raw"), materials.FormatRaw, 1<<20)
+	if err == nil {
+		t.Fatal("created through a symlinked directory")
+	}
+	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+		t.Fatalf("written into the symlink's target: %v", ents)
+	}
+}
