@@ -17,6 +17,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/edgewright/edgewright/internal/rootfs"
 	"github.com/edgewright/edgewright/materials"
 )
 
@@ -26,6 +27,9 @@ import (
 // ingest is checkpointed under stateDir, so a resume hashes only the bytes
 // written since the last checkpoint instead of re-reading the whole prefix.
 type BlobDir struct {
+	// root opens every path below the device root without following a
+	// symlink and without blocking on a FIFO.
+	root     rootfs.Root
 	dir      string
 	stateDir string
 	// CheckpointEvery is how many bytes go between hash-state checkpoints.
@@ -35,6 +39,7 @@ type BlobDir struct {
 // NewBlobDir is the blob directory of a root (<root>/persist/blobs).
 func NewBlobDir(root string) *BlobDir {
 	return &BlobDir{
+		root:            rootfs.New(root),
 		dir:             filepath.Join(root, "persist", "blobs"),
 		stateDir:        filepath.Join(root, "persist", "edgewright", "ingest"),
 		CheckpointEvery: 4 << 20,
@@ -69,14 +74,14 @@ func (s *BlobDir) Has(ctx context.Context, d digest.Digest) (bool, int64, error)
 	if err != nil {
 		return false, 0, err
 	}
-	st, err := os.Stat(filepath.Join(s.dir, "sha256", h))
+	mode, size, err := s.root.Lstat(filepath.Join(s.dir, "sha256", h))
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, 0, nil
 	}
 	if err != nil {
 		return false, 0, fmt.Errorf("stat blob %s: %w", d, err)
 	}
-	return st.Mode().IsRegular(), st.Size(), nil
+	return mode.IsRegular(), size, nil
 }
 
 // Open reads a complete blob.
@@ -85,7 +90,7 @@ func (s *BlobDir) Open(ctx context.Context, d digest.Digest) (io.ReadCloser, err
 	if p == "" {
 		return nil, fmt.Errorf("open blob: bad digest %q", d)
 	}
-	f, err := os.Open(p)
+	f, err := s.root.OpenFile(p, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open blob %s: %w", d, err)
 	}
@@ -99,10 +104,10 @@ func (s *BlobDir) Delete(ctx context.Context, d digest.Digest) error {
 		return err
 	}
 	for _, p := range []string{filepath.Join(s.dir, "sha256", h), s.ingestPath(h), s.statePath(h)} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := s.root.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("delete blob %s: %w", d, err)
 		}
-		_ = syncDir(filepath.Dir(p))
+		_ = s.root.SyncDir(filepath.Dir(p))
 	}
 	return nil
 }
@@ -114,11 +119,11 @@ func (s *BlobDir) Ingest(ctx context.Context, b materials.Blob) (Ingest, error) 
 		return nil, err
 	}
 	for _, d := range []string{filepath.Join(s.dir, "ingest"), filepath.Join(s.dir, "sha256"), s.stateDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := s.root.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("ingest %s: %w", b.Digest, err)
 		}
 	}
-	f, err := os.OpenFile(s.ingestPath(h), os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := s.openScratch(s.ingestPath(h), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("ingest %s: %w", b.Digest, err)
 	}
@@ -128,6 +133,20 @@ func (s *BlobDir) Ingest(ctx context.Context, b materials.Blob) (Ingest, error) 
 		return nil, fmt.Errorf("ingest %s: resume: %w", b.Digest, err)
 	}
 	return in, nil
+}
+
+// openScratch opens one of the store's own work files (a partial, a hash
+// state). Whatever else sits at its name (a symlink, a FIFO, a device) is
+// never opened: the entry itself is removed and the file started afresh.
+func (s *BlobDir) openScratch(p string, flag int, perm os.FileMode) (*os.File, error) {
+	f, err := s.root.OpenFile(p, flag, perm)
+	if errors.Is(err, rootfs.ErrSymlink) || errors.Is(err, rootfs.ErrNotRegular) {
+		if rerr := s.root.Remove(p); rerr != nil {
+			return nil, err
+		}
+		f, err = s.root.OpenFile(p, flag|os.O_CREATE|os.O_EXCL, perm)
+	}
+	return f, err
 }
 
 type dirIngest struct {
@@ -156,9 +175,11 @@ func (in *dirIngest) restore() error {
 	from := int64(0)
 	if size == 0 {
 		// A fresh start: a state left by an earlier, deleted partial is void.
-		_ = os.Remove(in.store.statePath(in.hex))
+		_ = in.store.root.Remove(in.store.statePath(in.hex))
 	}
-	if raw, err := os.ReadFile(in.store.statePath(in.hex)); err == nil && len(raw) > len(stateMagic)+8 && string(raw[:len(stateMagic)]) == stateMagic {
+	// A state that is not a small regular file is void (it is replaced at
+	// the next checkpoint).
+	if raw, err := in.store.root.ReadFile(in.store.statePath(in.hex), 4096); err == nil && len(raw) > len(stateMagic)+8 && string(raw[:len(stateMagic)]) == stateMagic {
 		at := int64(binary.BigEndian.Uint64(raw[len(stateMagic):]))
 		h := sha256.New()
 		if at <= size && h.(encoding.BinaryUnmarshaler).UnmarshalBinary(raw[len(stateMagic)+8:]) == nil {
@@ -208,10 +229,18 @@ func (in *dirIngest) saveState() error {
 	binary.Write(&buf, binary.BigEndian, uint64(in.offset))
 	buf.Write(st)
 	tmp := in.store.statePath(in.hex) + ".tmp"
-	if err := os.WriteFile(tmp, buf.Bytes(), 0o600); err != nil {
+	f, err := in.store.openScratch(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, in.store.statePath(in.hex)); err != nil {
+	_, err = f.Write(buf.Bytes())
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := in.store.root.Rename(tmp, in.store.statePath(in.hex)); err != nil {
 		return err
 	}
 	in.checkpoint = in.offset
@@ -219,7 +248,7 @@ func (in *dirIngest) saveState() error {
 }
 
 func (in *dirIngest) Truncate() error {
-	_ = os.Remove(in.store.statePath(in.hex))
+	_ = in.store.root.Remove(in.store.statePath(in.hex))
 	if err := in.f.Truncate(0); err != nil {
 		return err
 	}
@@ -232,8 +261,8 @@ func (in *dirIngest) Truncate() error {
 
 func (in *dirIngest) discard() {
 	in.f.Close()
-	os.Remove(in.f.Name())
-	os.Remove(in.store.statePath(in.hex))
+	in.store.root.Remove(in.f.Name())
+	in.store.root.Remove(in.store.statePath(in.hex))
 	in.done = true
 }
 
@@ -265,14 +294,14 @@ func (in *dirIngest) Commit(ctx context.Context, expectedSize int64) error {
 	}
 	in.done = true
 	final := filepath.Join(in.store.dir, "sha256", in.hex)
-	if err := os.Rename(in.f.Name(), final); err != nil {
+	if err := in.store.root.Rename(in.f.Name(), final); err != nil {
 		return fmt.Errorf("commit blob %s: %w", in.want, err)
 	}
-	if err := syncDir(filepath.Dir(final)); err != nil {
+	if err := in.store.root.SyncDir(filepath.Dir(final)); err != nil {
 		return fmt.Errorf("commit blob %s: %w", in.want, err)
 	}
-	_ = syncDir(filepath.Dir(in.f.Name()))
-	_ = os.Remove(in.store.statePath(in.hex))
+	_ = in.store.root.SyncDir(filepath.Dir(in.f.Name()))
+	_ = in.store.root.Remove(in.store.statePath(in.hex))
 	return nil
 }
 

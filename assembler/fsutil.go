@@ -3,11 +3,13 @@ package assembler
 import (
 	"fmt"
 	"os"
+	"syscall"
 )
 
 // syncDir fsyncs a directory so a rename or removal in it is durable.
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
+	// Never through a symlink planted at our own directory's name.
+	d, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	"go.uber.org/zap"
 
+	"github.com/edgewright/edgewright/internal/rootfs"
 	"github.com/edgewright/edgewright/journal"
 	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/remodel"
@@ -528,9 +529,23 @@ func (w *walk) cleanTmp(ctx context.Context, v materials.Volume, err error) {
 	if perr != nil {
 		return
 	}
-	if rerr := os.RemoveAll(final + ".tmp"); rerr != nil {
+	if rerr := rootfs.New(w.a.opts.Root).RemoveAll(final + ".tmp"); rerr != nil {
 		w.log.Warn("remove the work in progress of a failed create", zap.String("path", final+".tmp"), zap.Error(rerr))
 	}
+}
+
+// notAVolume says what an entry at a volume's final path is when it
+// cannot be that volume ("" when it can).
+func notAVolume(mode fs.FileMode, f materials.Format) string {
+	switch {
+	case mode&fs.ModeSymlink != 0:
+		return "a symlink"
+	case f == materials.FormatContainer && !mode.IsDir():
+		return "not a directory"
+	case f != materials.FormatContainer && !mode.IsRegular():
+		return "not a regular file"
+	}
+	return ""
 }
 
 func (w *walk) create(ctx context.Context, r *remodel.Remodel) (outcome, error) {
@@ -555,10 +570,18 @@ func (w *walk) build(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 	if err != nil {
 		return outcome{}, &terminalError{err}
 	}
-	if ok, err := exists(final); err != nil {
-		return outcome{}, err
-	} else if ok {
+	// The volume directory is ours: never made or written through a symlink.
+	rfs := rootfs.New(w.a.opts.Root)
+	if err := rfs.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+		return outcome{}, terminal("create volume %s: %v", v.Key(), err)
+	}
+	if mode, _, err := rfs.Lstat(final); err == nil {
+		if why := notAVolume(mode, v.Format); why != "" {
+			return outcome{}, terminal("create volume %s: %s is %s, not a volume; remove it or run with --cleanup", v.Key(), final, why)
+		}
 		return outcome{reason: "already there"}, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return outcome{}, err
 	}
 	progress := func(done, known int64) {
 		w.gate.emit(Event{RemodelID: r.ID, Kind: materials.KindVolume, ID: v.Key().String(), Done: done, Known: known})
@@ -622,7 +645,7 @@ func (w *walk) build(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 // host's filesystem) into a temporary file under the root for qemu-img.
 func (w *walk) stage(ctx context.Context, store BlobStore, d digest.Digest) (string, error) {
 	dir := filepath.Join(w.a.opts.Root, "persist", "edgewright", "stage")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := rootfs.New(w.a.opts.Root).MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("stage blob %s: %w", d, err)
 	}
 	rc, err := store.Open(ctx, d)
@@ -854,10 +877,11 @@ func (w *walk) delete(ctx context.Context, r *remodel.Remodel) (outcome, error) 
 			return outcome{}, err
 		}
 		defer unlock()
-		if err := os.RemoveAll(p); err != nil {
+		rfs := rootfs.New(w.a.opts.Root)
+		if err := rfs.RemoveAll(p); err != nil {
 			return outcome{}, fmt.Errorf("delete %s: %w", r.Path, err)
 		}
-		if err := syncDir(filepath.Dir(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := rfs.SyncDir(filepath.Dir(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return outcome{}, err
 		}
 		return outcome{}, nil

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+
+	"github.com/edgewright/edgewright/internal/rootfs"
 )
 
 // LockPath is the root's cross-process lock file.
@@ -17,12 +19,19 @@ func LockPath(root string) string { return filepath.Join(root, "persist", "edgew
 // wait is set, else refuses at once with ErrRootLocked.
 func lockRoot(ctx context.Context, root string, wait bool) (*flock.Flock, error) {
 	p := LockPath(root)
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+	// The lock's directory is the journal's too: ours, never a symlink.
+	rfs := rootfs.New(root)
+	if err := rfs.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return nil, fmt.Errorf("lock root %s: %w", root, err)
 	}
+	f, err := rfs.OpenFile(p, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock root %s: %w", root, err)
+	}
+	f.Close()
 	fl := flock.New(p)
 	var ok bool
-	var err error
+
 	if wait {
 		ok, err = fl.TryLockContext(ctx, 50*time.Millisecond)
 	} else {

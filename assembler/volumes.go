@@ -14,10 +14,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"go.uber.org/zap"
 
 	"github.com/edgewright/edgewright/internal/diskimage"
+	"github.com/edgewright/edgewright/internal/rootfs"
 	"github.com/edgewright/edgewright/materials"
 )
 
@@ -178,7 +180,7 @@ func (q *QemuVolumes) Info(ctx context.Context, path string, format materials.Fo
 
 // finish fsyncs tmp, renames it to final and fsyncs the directory.
 func finish(tmp, final string) error {
-	f, err := os.Open(tmp)
+	f, err := os.OpenFile(tmp, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return err
 	}
@@ -201,6 +203,9 @@ func finish(tmp, final string) error {
 func startTmp(final string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
 		return "", err
+	}
+	if st, err := os.Lstat(filepath.Dir(final)); err != nil || !st.IsDir() {
+		return "", fmt.Errorf("volume directory %s: %w", filepath.Dir(final), rootfs.ErrSymlink)
 	}
 	tmp := final + ".tmp"
 	if err := os.RemoveAll(tmp); err != nil {

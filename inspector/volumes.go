@@ -104,6 +104,7 @@ func (s *surveyor) volumeEntry(dirfd int, e dirent, clear bool, parse nameParser
 	case unix.DT_LNK:
 		s.lstatInto(dirfd, name, v)
 		v.State, v.Reason = materials.StateUnknown, reasonSymlink
+		s.occupies(v, parse(name), "a symlink")
 		return
 	case unix.DT_DIR:
 		v.Dir = true
@@ -122,9 +123,22 @@ func (s *surveyor) volumeEntry(dirfd int, e dirent, clear bool, parse nameParser
 	default:
 		s.lstatInto(dirfd, name, v)
 		v.State, v.Reason = materials.StateUnknown, "not a regular file or directory ("+dtName(e.typ)+")"
+		s.occupies(v, parse(name), "a "+dtName(e.typ))
 		return
 	}
 	s.classify(v, parse(name), broken)
+}
+
+// occupies marks an entry that is not a volume but sits at a new-layout
+// volume's final path as that volume, broken: the plan then names it and,
+// with clean-up, removes it before the create instead of taking it for
+// the volume.
+func (s *surveyor) occupies(v *materials.VolumeFile, p parsedName, what string) {
+	if p.reason != "" || p.legacy != nil || p.temp {
+		return
+	}
+	v.ID, v.Generation = p.id, p.gen
+	v.State, v.Reason = materials.StateBroken, what+", not a volume"
 }
 
 // unreadable marks a volume whose content could not be read as unknown,
