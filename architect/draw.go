@@ -2,7 +2,6 @@ package architect
 
 import (
 	"fmt"
-	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,11 +45,7 @@ func Draw(cfg *eve.EdgeDevConfig) *materials.Blueprint {
 		trees:    map[string]*treeEntry{},
 		vols:     map[string]*volEntry{},
 	}
-	if e := cfg.GetControllerEpoch(); e > math.MaxInt64 {
-		d.warn("controller_epoch", strconv.FormatUint(e, 10), "out of range; epoch left at 0")
-	} else {
-		bp.Epoch = int64(e)
-	}
+	bp.Epoch = cfg.GetControllerEpoch()
 	d.datastores(cfg.GetDatastores())
 	d.contentTrees(cfg.GetContentInfo())
 	d.volumes(cfg.GetVolumes())
