@@ -285,6 +285,7 @@ func (d *drawer) buildTree(s treeSpec) (materials.ContentTree, bool) {
 			SignerCertURL:        sig.GetSignercerturl(),
 			Signature:            append([]byte(nil), sig.GetSignature()...),
 		}
+		d.warn(s.path+".siginfo", "", "signature is not checked by edgewright (only the sha256 is); the caller must verify it if required")
 	}
 	return t, ok
 }

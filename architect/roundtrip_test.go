@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/edgewright/edgewright/architect"
+	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/materials/eve"
 )
 
@@ -159,6 +160,21 @@ var _ = Describe("binary and JSON round trips", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(cfg.GetControllerEpoch()).To(Equal(int64(3)))
 		Expect(cfg.GetDatastores()[0].GetDType()).To(Equal(eve.DsType_DsHttp))
+	})
+
+	It("warns once per signed content tree that its signature is not checked", func() {
+		bp := architect.Load([]byte(`{"datastores":[{"id":"` + dsHTTP + `","dType":"DsHttp","fqdn":"http://h"}],
+			"contentInfo":[{"uuid":"` + ctRaw + `","dsId":"` + dsHTTP + `","URL":"u","sha256":"` + strings.Repeat("a", 64) + `","iformat":"RAW","siginfo":{"signature":"AQ=="}}]}`))
+		var sig []materials.Diagnostic
+		for _, dg := range bp.Diagnostics {
+			if strings.HasSuffix(dg.Path, ".siginfo") {
+				sig = append(sig, dg)
+			}
+		}
+		Expect(sig).To(HaveLen(1))
+		Expect(sig[0].Path).To(Equal("contentInfo[0].siginfo"))
+		Expect(sig[0].Severity).To(Equal(materials.SeverityWarning))
+		Expect(sig[0].Message).To(ContainSubstring("not checked by edgewright"))
 	})
 
 	It("decodes a negative controller epoch as upstream's int64", func() {
