@@ -336,6 +336,7 @@ func (d *drawer) contentTrees(list []*eve.ContentTree) {
 		}
 		t.ID = id
 		t.DisplayName = c.GetDisplayName()
+		t.CustomMetaData = c.GetCustomMetaData()
 		d.trees[id] = &treeEntry{tree: t, path: path, ok: ok, explicit: true}
 		if !ok {
 			d.withhold(materials.KindContentTree, id)
@@ -365,6 +366,9 @@ func (d *drawer) volumes(list []*eve.Volume) {
 			MaxSizeBytes: c.GetMaxsizebytes(),
 			ReadOnly:     c.GetReadonly(),
 			ClearText:    c.GetClearText(),
+		}
+		if c.GetTarget() != eve.Target_TgtUnknown {
+			v.Target = c.GetTarget().String()
 		}
 		if v.Generation < 0 {
 			ok = false

@@ -177,6 +177,19 @@ var _ = Describe("binary and JSON round trips", func() {
 		Expect(sig[0].Message).To(ContainSubstring("not checked by edgewright"))
 	})
 
+	It("carries custom_meta_data and Volume.target into the Blueprint", func() {
+		bp := architect.Load([]byte(`{"datastores":[{"id":"` + dsHTTP + `","dType":"DsHttp","fqdn":"http://h"}],
+			"contentInfo":[{"uuid":"` + ctRaw + `","dsId":"` + dsHTTP + `","URL":"u","sha256":"` + strings.Repeat("a", 64) + `","iformat":"RAW","customMetaData":"m1"}],
+			"volumes":[{"uuid":"` + vRaw + `","origin":{"type":"VCOT_DOWNLOAD","downloadContentTreeID":"` + ctRaw + `"},"maxsizebytes":"1048576","target":"Kernel"}]}`))
+		Expect(bp.ContentTrees).To(HaveLen(1))
+		Expect(bp.ContentTrees[0].CustomMetaData).To(Equal("m1"))
+		Expect(bp.Volumes).To(HaveLen(1))
+		Expect(bp.Volumes[0].Target).To(Equal("Kernel"))
+		b, err := json.Marshal(bp)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(b)).To(And(ContainSubstring(`"customMetaData":"m1"`), ContainSubstring(`"target":"Kernel"`)))
+	})
+
 	It("decodes a negative controller epoch as upstream's int64", func() {
 		cfg, err := architect.Decode([]byte(`{"controllerEpoch":"-1"}`))
 		Expect(err).NotTo(HaveOccurred())
