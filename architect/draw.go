@@ -2,7 +2,6 @@ package architect
 
 import (
 	"fmt"
-	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,11 +45,7 @@ func Draw(cfg *eve.EdgeDevConfig) *materials.Blueprint {
 		trees:    map[string]*treeEntry{},
 		vols:     map[string]*volEntry{},
 	}
-	if e := cfg.GetControllerEpoch(); e > math.MaxInt64 {
-		d.warn("controller_epoch", strconv.FormatUint(e, 10), "out of range; epoch left at 0")
-	} else {
-		bp.Epoch = int64(e)
-	}
+	bp.Epoch = cfg.GetControllerEpoch()
 	d.datastores(cfg.GetDatastores())
 	d.contentTrees(cfg.GetContentInfo())
 	d.volumes(cfg.GetVolumes())
@@ -290,6 +285,7 @@ func (d *drawer) buildTree(s treeSpec) (materials.ContentTree, bool) {
 			SignerCertURL:        sig.GetSignercerturl(),
 			Signature:            append([]byte(nil), sig.GetSignature()...),
 		}
+		d.warn(s.path+".siginfo", "", "signature is not checked by edgewright (only the sha256 is); the caller must verify it if required")
 	}
 	return t, ok
 }
@@ -340,6 +336,7 @@ func (d *drawer) contentTrees(list []*eve.ContentTree) {
 		}
 		t.ID = id
 		t.DisplayName = c.GetDisplayName()
+		t.CustomMetaData = c.GetCustomMetaData()
 		d.trees[id] = &treeEntry{tree: t, path: path, ok: ok, explicit: true}
 		if !ok {
 			d.withhold(materials.KindContentTree, id)
@@ -369,6 +366,9 @@ func (d *drawer) volumes(list []*eve.Volume) {
 			MaxSizeBytes: c.GetMaxsizebytes(),
 			ReadOnly:     c.GetReadonly(),
 			ClearText:    c.GetClearText(),
+		}
+		if c.GetTarget() != eve.Target_TgtUnknown {
+			v.Target = c.GetTarget().String()
 		}
 		if v.Generation < 0 {
 			ok = false

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/edgewright/edgewright/architect"
+	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/materials/eve"
 )
 
@@ -75,7 +76,7 @@ var _ = Describe("binary and JSON round trips", func() {
 			}},
 			Volumes: []*eve.Volume{{
 				Uuid: vRaw, Origin: &eve.VolumeContentOrigin{Type: eve.VolumeContentOriginType_VCOT_DOWNLOAD, DownloadContentTreeID: ctRaw},
-				Protocols: []eve.VolumeProtocol{eve.VolumeProtocol_VP_UNKNOWN}, GenerationCount: 4, Maxsizebytes: 5,
+				Protocols: []eve.VolumeAccessProtocols{eve.VolumeAccessProtocols_VAP_9P}, GenerationCount: 4, Maxsizebytes: 5,
 				Readonly: true, DisplayName: "v", ClearText: true, Target: eve.Target_AppCustom,
 			}},
 			Apps: []*eve.AppInstanceConfig{{
@@ -137,7 +138,7 @@ var _ = Describe("binary and JSON round trips", func() {
 		b = protowire.AppendBytes(b, vol)
 		cfg, err := architect.Decode(b)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(cfg.GetControllerEpoch()).To(Equal(uint64(11)))
+		Expect(cfg.GetControllerEpoch()).To(Equal(int64(11)))
 		Expect(cfg.GetVolumes()).To(HaveLen(1))
 		Expect(cfg.GetVolumes()[0].GetUuid()).To(Equal(vBlank))
 		Expect(cfg.GetVolumes()[0].GetMaxsizebytes()).To(Equal(int64(4096)))
@@ -157,8 +158,50 @@ var _ = Describe("binary and JSON round trips", func() {
 
 		cfg, err = architect.Decode([]byte(`{"networkInstances":[{"x":1}],"controllerEpoch":"3","datastores":[{"id":"` + dsHTTP + `","dType":"DsHttp","fqdn":"h","futureField":true}]}`))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(cfg.GetControllerEpoch()).To(Equal(uint64(3)))
+		Expect(cfg.GetControllerEpoch()).To(Equal(int64(3)))
 		Expect(cfg.GetDatastores()[0].GetDType()).To(Equal(eve.DsType_DsHttp))
+	})
+
+	It("warns once per signed content tree that its signature is not checked", func() {
+		bp := architect.Load([]byte(`{"datastores":[{"id":"` + dsHTTP + `","dType":"DsHttp","fqdn":"http://h"}],
+			"contentInfo":[{"uuid":"` + ctRaw + `","dsId":"` + dsHTTP + `","URL":"u","sha256":"` + strings.Repeat("a", 64) + `","iformat":"RAW","siginfo":{"signature":"AQ=="}}]}`))
+		var sig []materials.Diagnostic
+		for _, dg := range bp.Diagnostics {
+			if strings.HasSuffix(dg.Path, ".siginfo") {
+				sig = append(sig, dg)
+			}
+		}
+		Expect(sig).To(HaveLen(1))
+		Expect(sig[0].Path).To(Equal("contentInfo[0].siginfo"))
+		Expect(sig[0].Severity).To(Equal(materials.SeverityWarning))
+		Expect(sig[0].Message).To(ContainSubstring("not checked by edgewright"))
+	})
+
+	It("carries custom_meta_data and Volume.target into the Blueprint", func() {
+		bp := architect.Load([]byte(`{"datastores":[{"id":"` + dsHTTP + `","dType":"DsHttp","fqdn":"http://h"}],
+			"contentInfo":[{"uuid":"` + ctRaw + `","dsId":"` + dsHTTP + `","URL":"u","sha256":"` + strings.Repeat("a", 64) + `","iformat":"RAW","customMetaData":"m1"}],
+			"volumes":[{"uuid":"` + vRaw + `","origin":{"type":"VCOT_DOWNLOAD","downloadContentTreeID":"` + ctRaw + `"},"maxsizebytes":"1048576","target":"Kernel"}]}`))
+		Expect(bp.ContentTrees).To(HaveLen(1))
+		Expect(bp.ContentTrees[0].CustomMetaData).To(Equal("m1"))
+		Expect(bp.Volumes).To(HaveLen(1))
+		Expect(bp.Volumes[0].Target).To(Equal("Kernel"))
+		b, err := json.Marshal(bp)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(b)).To(And(ContainSubstring(`"customMetaData":"m1"`), ContainSubstring(`"target":"Kernel"`)))
+	})
+
+	It("decodes a negative controller epoch as upstream's int64", func() {
+		cfg, err := architect.Decode([]byte(`{"controllerEpoch":"-1"}`))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(cfg.GetControllerEpoch()).To(Equal(int64(-1)))
+		Expect(architect.Load([]byte(`{"controllerEpoch":"-1"}`)).Epoch).To(Equal(int64(-1)))
+	})
+
+	It("decodes volume protocols by upstream's VolumeAccessProtocols names", func() {
+		cfg, err := architect.Decode([]byte(`{"volumes":[{"uuid":"` + vRaw + `","protocols":["VAP_9P","VAP_NONE"]}]}`))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(cfg.GetVolumes()[0].GetProtocols()).To(Equal([]eve.VolumeAccessProtocols{
+			eve.VolumeAccessProtocols_VAP_9P, eve.VolumeAccessProtocols_VAP_NONE}))
 	})
 
 	It("accepts proto names and JSON names alike", func() {
@@ -224,7 +267,7 @@ var _ = Describe("Decode and Load", func() {
 		Expect(string(id[:2])).To(Equal("\n{"))
 		got, err := architect.Decode(append(id, tail...))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(got.GetControllerEpoch()).To(Equal(uint64(5)))
+		Expect(got.GetControllerEpoch()).To(Equal(int64(5)))
 	})
 
 	It("draws an incomplete Blueprint from a nil config", func() {

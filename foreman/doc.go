@@ -30,8 +30,9 @@
 //   - resolve: an OCI tag with no latch (or a latch for another URL).
 //   - download: a missing blob; a partial ingest resumes from its offset.
 //   - verify: a partial ingest with all bytes written, a broken record, a
-//     blob a download was in flight for when the last apply stopped, and a
-//     signed tree's top blob after its download.
+//     blob a download was in flight for when the last apply stopped. A
+//     signed tree (SignatureInfo) gets no verify and no signature claim:
+//     edgewright checks only the sha256 (architect warns per signed tree).
 //   - create: a volume generation not present (blank ones need nothing).
 //   - purge-generation: the desired generation is missing and an older
 //     one is present. Make-before-break when the free-space budget covers

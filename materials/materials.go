@@ -119,6 +119,8 @@ type ContentTree struct {
 	Datastores   []string   `json:"datastores"` // in order of preference
 	Generation   int64      `json:"generation,omitempty"`
 	Signature    *Signature `json:"signature,omitempty"`
+	// CustomMetaData is the config's custom_meta_data, carried for the agent.
+	CustomMetaData string `json:"customMetaData,omitempty"`
 	// Implicit is true for a content tree made from a legacy drive's image.
 	Implicit bool `json:"implicit,omitempty"`
 }
@@ -153,6 +155,8 @@ type Volume struct {
 	MaxSizeBytes int64  `json:"maxSizeBytes"`
 	ReadOnly     bool   `json:"readOnly"`
 	ClearText    bool   `json:"clearText,omitempty"`
+	// Target is the config's Volume.target (EVE's Target name), for the agent.
+	Target string `json:"target,omitempty"`
 	// RefCount is the number of apps that refer to the volume plus one for
 	// the config itself.
 	RefCount int `json:"refCount"`

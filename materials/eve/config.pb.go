@@ -214,46 +214,49 @@ func (VolumeContentOriginType) EnumDescriptor() ([]byte, []int) {
 	return file_config_proto_rawDescGZIP(), []int{2}
 }
 
-type VolumeProtocol int32
+type VolumeAccessProtocols int32
 
 const (
-	VolumeProtocol_VP_UNKNOWN VolumeProtocol = 0
+	VolumeAccessProtocols_VAP_NONE VolumeAccessProtocols = 0
+	VolumeAccessProtocols_VAP_9P   VolumeAccessProtocols = 1
 )
 
-// Enum value maps for VolumeProtocol.
+// Enum value maps for VolumeAccessProtocols.
 var (
-	VolumeProtocol_name = map[int32]string{
-		0: "VP_UNKNOWN",
+	VolumeAccessProtocols_name = map[int32]string{
+		0: "VAP_NONE",
+		1: "VAP_9P",
 	}
-	VolumeProtocol_value = map[string]int32{
-		"VP_UNKNOWN": 0,
+	VolumeAccessProtocols_value = map[string]int32{
+		"VAP_NONE": 0,
+		"VAP_9P":   1,
 	}
 )
 
-func (x VolumeProtocol) Enum() *VolumeProtocol {
-	p := new(VolumeProtocol)
+func (x VolumeAccessProtocols) Enum() *VolumeAccessProtocols {
+	p := new(VolumeAccessProtocols)
 	*p = x
 	return p
 }
 
-func (x VolumeProtocol) String() string {
+func (x VolumeAccessProtocols) String() string {
 	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
 }
 
-func (VolumeProtocol) Descriptor() protoreflect.EnumDescriptor {
+func (VolumeAccessProtocols) Descriptor() protoreflect.EnumDescriptor {
 	return file_config_proto_enumTypes[3].Descriptor()
 }
 
-func (VolumeProtocol) Type() protoreflect.EnumType {
+func (VolumeAccessProtocols) Type() protoreflect.EnumType {
 	return &file_config_proto_enumTypes[3]
 }
 
-func (x VolumeProtocol) Number() protoreflect.EnumNumber {
+func (x VolumeAccessProtocols) Number() protoreflect.EnumNumber {
 	return protoreflect.EnumNumber(x)
 }
 
-// Deprecated: Use VolumeProtocol.Descriptor instead.
-func (VolumeProtocol) EnumDescriptor() ([]byte, []int) {
+// Deprecated: Use VolumeAccessProtocols.Descriptor instead.
+func (VolumeAccessProtocols) EnumDescriptor() ([]byte, []int) {
 	return file_config_proto_rawDescGZIP(), []int{3}
 }
 
@@ -378,7 +381,7 @@ type EdgeDevConfig struct {
 	Datastores      []*DatastoreConfig     `protobuf:"bytes,6,rep,name=datastores,proto3" json:"datastores,omitempty"`
 	ContentInfo     []*ContentTree         `protobuf:"bytes,20,rep,name=contentInfo,proto3" json:"contentInfo,omitempty"`
 	Volumes         []*Volume              `protobuf:"bytes,21,rep,name=volumes,proto3" json:"volumes,omitempty"`
-	ControllerEpoch uint64                 `protobuf:"varint,25,opt,name=controller_epoch,json=controllerEpoch,proto3" json:"controller_epoch,omitempty"`
+	ControllerEpoch int64                  `protobuf:"varint,25,opt,name=controller_epoch,json=controllerEpoch,proto3" json:"controller_epoch,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -441,7 +444,7 @@ func (x *EdgeDevConfig) GetVolumes() []*Volume {
 	return nil
 }
 
-func (x *EdgeDevConfig) GetControllerEpoch() uint64 {
+func (x *EdgeDevConfig) GetControllerEpoch() int64 {
 	if x != nil {
 		return x.ControllerEpoch
 	}
@@ -801,16 +804,16 @@ func (x *VolumeContentOrigin) GetDownloadContentTreeID() string {
 // Volume is a volume made from a content tree or blank space; bumping
 // generationCount asks for it to be recreated.
 type Volume struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	Uuid            string                 `protobuf:"bytes,1,opt,name=uuid,proto3" json:"uuid,omitempty"`
-	Origin          *VolumeContentOrigin   `protobuf:"bytes,2,opt,name=origin,proto3" json:"origin,omitempty"`
-	Protocols       []VolumeProtocol       `protobuf:"varint,3,rep,packed,name=protocols,proto3,enum=edgewright.eve.VolumeProtocol" json:"protocols,omitempty"`
-	GenerationCount int64                  `protobuf:"varint,4,opt,name=generationCount,proto3" json:"generationCount,omitempty"`
-	Maxsizebytes    int64                  `protobuf:"varint,5,opt,name=maxsizebytes,proto3" json:"maxsizebytes,omitempty"`
-	Readonly        bool                   `protobuf:"varint,6,opt,name=readonly,proto3" json:"readonly,omitempty"`
-	DisplayName     string                 `protobuf:"bytes,7,opt,name=displayName,proto3" json:"displayName,omitempty"`
-	ClearText       bool                   `protobuf:"varint,8,opt,name=clear_text,json=clearText,proto3" json:"clear_text,omitempty"`
-	Target          Target                 `protobuf:"varint,9,opt,name=target,proto3,enum=edgewright.eve.Target" json:"target,omitempty"`
+	state           protoimpl.MessageState  `protogen:"open.v1"`
+	Uuid            string                  `protobuf:"bytes,1,opt,name=uuid,proto3" json:"uuid,omitempty"`
+	Origin          *VolumeContentOrigin    `protobuf:"bytes,2,opt,name=origin,proto3" json:"origin,omitempty"`
+	Protocols       []VolumeAccessProtocols `protobuf:"varint,3,rep,packed,name=protocols,proto3,enum=edgewright.eve.VolumeAccessProtocols" json:"protocols,omitempty"`
+	GenerationCount int64                   `protobuf:"varint,4,opt,name=generationCount,proto3" json:"generationCount,omitempty"`
+	Maxsizebytes    int64                   `protobuf:"varint,5,opt,name=maxsizebytes,proto3" json:"maxsizebytes,omitempty"`
+	Readonly        bool                    `protobuf:"varint,6,opt,name=readonly,proto3" json:"readonly,omitempty"`
+	DisplayName     string                  `protobuf:"bytes,7,opt,name=displayName,proto3" json:"displayName,omitempty"`
+	ClearText       bool                    `protobuf:"varint,8,opt,name=clear_text,json=clearText,proto3" json:"clear_text,omitempty"`
+	Target          Target                  `protobuf:"varint,9,opt,name=target,proto3,enum=edgewright.eve.Target" json:"target,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -859,7 +862,7 @@ func (x *Volume) GetOrigin() *VolumeContentOrigin {
 	return nil
 }
 
-func (x *Volume) GetProtocols() []VolumeProtocol {
+func (x *Volume) GetProtocols() []VolumeAccessProtocols {
 	if x != nil {
 		return x.Protocols
 	}
@@ -1245,7 +1248,7 @@ const file_config_proto_rawDesc = "" +
 	"datastores\x12=\n" +
 	"\vcontentInfo\x18\x14 \x03(\v2\x1b.edgewright.eve.ContentTreeR\vcontentInfo\x120\n" +
 	"\avolumes\x18\x15 \x03(\v2\x16.edgewright.eve.VolumeR\avolumes\x12)\n" +
-	"\x10controller_epoch\x18\x19 \x01(\x04R\x0fcontrollerEpoch\"\xa0\x02\n" +
+	"\x10controller_epoch\x18\x19 \x01(\x03R\x0fcontrollerEpoch\"\xa0\x02\n" +
 	"\x0fDatastoreConfig\x12\x0e\n" +
 	"\x02id\x18d \x01(\tR\x02id\x12,\n" +
 	"\x05dType\x18\x01 \x01(\x0e2\x16.edgewright.eve.DsTypeR\x05dType\x12\x12\n" +
@@ -1277,11 +1280,11 @@ const file_config_proto_rawDesc = "" +
 	"\vds_ids_list\x18\v \x03(\tR\tdsIdsList\"\x88\x01\n" +
 	"\x13VolumeContentOrigin\x12;\n" +
 	"\x04type\x18\x01 \x01(\x0e2'.edgewright.eve.VolumeContentOriginTypeR\x04type\x124\n" +
-	"\x15downloadContentTreeID\x18\x02 \x01(\tR\x15downloadContentTreeID\"\xf2\x02\n" +
+	"\x15downloadContentTreeID\x18\x02 \x01(\tR\x15downloadContentTreeID\"\xf9\x02\n" +
 	"\x06Volume\x12\x12\n" +
 	"\x04uuid\x18\x01 \x01(\tR\x04uuid\x12;\n" +
-	"\x06origin\x18\x02 \x01(\v2#.edgewright.eve.VolumeContentOriginR\x06origin\x12<\n" +
-	"\tprotocols\x18\x03 \x03(\x0e2\x1e.edgewright.eve.VolumeProtocolR\tprotocols\x12(\n" +
+	"\x06origin\x18\x02 \x01(\v2#.edgewright.eve.VolumeContentOriginR\x06origin\x12C\n" +
+	"\tprotocols\x18\x03 \x03(\x0e2%.edgewright.eve.VolumeAccessProtocolsR\tprotocols\x12(\n" +
 	"\x0fgenerationCount\x18\x04 \x01(\x03R\x0fgenerationCount\x12\"\n" +
 	"\fmaxsizebytes\x18\x05 \x01(\x03R\fmaxsizebytes\x12\x1a\n" +
 	"\breadonly\x18\x06 \x01(\bR\breadonly\x12 \n" +
@@ -1346,10 +1349,11 @@ const file_config_proto_rawDesc = "" +
 	"\fVCOT_UNKNOWN\x10\x00\x12\x0e\n" +
 	"\n" +
 	"VCOT_BLANK\x10\x01\x12\x11\n" +
-	"\rVCOT_DOWNLOAD\x10\x02* \n" +
-	"\x0eVolumeProtocol\x12\x0e\n" +
+	"\rVCOT_DOWNLOAD\x10\x02*1\n" +
+	"\x15VolumeAccessProtocols\x12\f\n" +
+	"\bVAP_NONE\x10\x00\x12\n" +
 	"\n" +
-	"VP_UNKNOWN\x10\x00*V\n" +
+	"\x06VAP_9P\x10\x01*V\n" +
 	"\x06Target\x12\x0e\n" +
 	"\n" +
 	"TgtUnknown\x10\x00\x12\b\n" +
@@ -1385,7 +1389,7 @@ var file_config_proto_goTypes = []any{
 	(DsType)(0),                  // 0: edgewright.eve.DsType
 	(Format)(0),                  // 1: edgewright.eve.Format
 	(VolumeContentOriginType)(0), // 2: edgewright.eve.VolumeContentOriginType
-	(VolumeProtocol)(0),          // 3: edgewright.eve.VolumeProtocol
+	(VolumeAccessProtocols)(0),   // 3: edgewright.eve.VolumeAccessProtocols
 	(Target)(0),                  // 4: edgewright.eve.Target
 	(DriveType)(0),               // 5: edgewright.eve.DriveType
 	(*EdgeDevConfig)(nil),        // 6: edgewright.eve.EdgeDevConfig
@@ -1413,7 +1417,7 @@ var file_config_proto_depIdxs = []int32{
 	8,  // 7: edgewright.eve.ContentTree.siginfo:type_name -> edgewright.eve.SignatureInfo
 	2,  // 8: edgewright.eve.VolumeContentOrigin.type:type_name -> edgewright.eve.VolumeContentOriginType
 	10, // 9: edgewright.eve.Volume.origin:type_name -> edgewright.eve.VolumeContentOrigin
-	3,  // 10: edgewright.eve.Volume.protocols:type_name -> edgewright.eve.VolumeProtocol
+	3,  // 10: edgewright.eve.Volume.protocols:type_name -> edgewright.eve.VolumeAccessProtocols
 	4,  // 11: edgewright.eve.Volume.target:type_name -> edgewright.eve.Target
 	17, // 12: edgewright.eve.Image.uuidandversion:type_name -> edgewright.eve.UUIDandVersion
 	1,  // 13: edgewright.eve.Image.iformat:type_name -> edgewright.eve.Format

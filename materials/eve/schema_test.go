@@ -110,7 +110,7 @@ func TestTypesOfSizes(t *testing.T) {
 		{"Drive", "maxsizebytes", protoreflect.Int64Kind},
 		{"Image", "sizeBytes", protoreflect.Int64Kind},
 		{"InstanceOpsCmd", "counter", protoreflect.Uint32Kind},
-		{"EdgeDevConfig", "controller_epoch", protoreflect.Uint64Kind},
+		{"EdgeDevConfig", "controller_epoch", protoreflect.Int64Kind},
 		{"DatastoreConfig", "dsCertPEM", protoreflect.BytesKind},
 	} {
 		d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName("edgewright.eve." + c.msg))
