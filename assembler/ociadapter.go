@@ -27,6 +27,11 @@ type OCICrafts struct {
 	// Transport, if set, is the base HTTP transport (tests inject faults).
 	Transport http.RoundTripper
 	Logger    *zap.Logger
+	// KeepPrivileges lets container volumes keep what a layer could grant
+	// on the host: setuid/setgid bits, char and block devices, security.*
+	// xattrs (file capabilities). Off by default: they are dropped with a
+	// warning (unpack.Options.KeepPrivileges).
+	KeepPrivileges bool
 
 	mu      sync.Mutex
 	clients map[ociClientKey]*oci.Client
@@ -198,14 +203,17 @@ func (o *OCICrafts) CreateContainer(ctx context.Context, final string, v materia
 		}
 	}
 	var layers []unpack.Layer
+	var digests []string
 	for _, k := range kids {
 		if k.Role != oci.RoleLayer {
 			continue
 		}
 		d := k.Digest
 		layers = append(layers, func() (io.ReadCloser, error) { return store.Open(ctx, d) })
+		digests = append(digests, d.String())
 	}
-	st, err := unpack.Build(ctx, final, layers, unpack.Options{Logger: o.Logger, MaxBytes: v.MaxSizeBytes, Name: v.Key().String()})
+	st, err := unpack.Build(ctx, final, layers, unpack.Options{Logger: o.Logger, MaxBytes: v.MaxSizeBytes, Name: v.Key().String(),
+		LayerDigests: digests, KeepPrivileges: o.KeepPrivileges})
 	if err != nil {
 		var esc *unpack.EscapeError
 		var lim *unpack.LimitError

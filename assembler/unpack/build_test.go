@@ -87,10 +87,15 @@ func TestBuildStopsGzipBomb(t *testing.T) {
 	tw.Close()
 	zw.Close()
 	final := filepath.Join(t.TempDir(), "v#1.container")
-	_, err := Build(context.Background(), final, layers(buf.Bytes()), Options{MaxBytes: 8 << 20, Name: "v#1"})
+	const dg = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	small := layer(t, file("ok", "fine"))
+	_, err := Build(context.Background(), final, layers(small, buf.Bytes()), Options{MaxBytes: 8 << 20, Name: "v#1", LayerDigests: []string{"sha256:aa", dg}})
 	var lim *LimitError
-	if !errors.As(err, &lim) || lim.Bound != 8<<20 || lim.What != "bytes" || lim.Volume != "v#1" || lim.Entry != "zeros" {
-		t.Fatalf("err = %v, want *LimitError for zeros at 8 MiB", err)
+	if !errors.As(err, &lim) || lim.Bound != 8<<20 || lim.What != "bytes" || lim.Volume != "v#1" || lim.Entry != "zeros" || lim.Layer != 1 || lim.Digest != dg {
+		t.Fatalf("err = %v, want *LimitError for zeros at 8 MiB in layer 1 (%s)", err, dg)
+	}
+	if !strings.Contains(err.Error(), dg) {
+		t.Fatalf("error %q does not name the layer digest %s", err, dg)
 	}
 	for _, p := range []string{final, final + ".tmp"} {
 		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {

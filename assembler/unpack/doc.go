@@ -32,12 +32,15 @@
 // an entry); Options.MaxEntries bounds their entries. Both are checked at
 // each tar header, before anything of the entry is written, so a gzip or
 // zstd bomb stops at once with a *LimitError naming the volume, the layer
-// and the bound. Deletions by later layers are not credited back. Build
+// (its position, and its digest when Options.LayerDigests gives it) and
+// the bound. Deletions by later layers are not credited back. Build
 // removes `<final>.tmp/` whenever it fails.
 //
 // Unless Options.KeepPrivileges, setuid and setgid bits on files are
 // cleared, char and block devices are skipped (both with a warning) and
-// security.* xattrs (file capabilities) are dropped. Directories keep
+// security.* xattrs (file capabilities) are dropped. A hardlink to an
+// entry that was skipped (in its layer or an earlier one) is skipped too,
+// with a warning, rather than failing the unpack. Directories keep
 // setgid (group inheritance grants nothing); FIFOs are kept (a rendezvous
 // point grants nothing either).
 package unpack

@@ -44,13 +44,18 @@ func (e *EscapeError) Error() string {
 type LimitError struct {
 	Volume string // Options.Name, or the root
 	Layer  int    // index of the layer that crossed the bound
+	Digest string // that layer's digest, from Options.LayerDigests; "" when not given
 	Entry  string // the tar entry that crossed it
 	What   string // "bytes" or "entries"
 	Bound  int64
 }
 
 func (e *LimitError) Error() string {
-	return fmt.Sprintf("container volume %s: layer %d: entry %q: unpacked %s above the bound of %d", e.Volume, e.Layer, e.Entry, e.What, e.Bound)
+	layer := fmt.Sprintf("layer %d", e.Layer)
+	if e.Digest != "" {
+		layer = fmt.Sprintf("layer %d (%s)", e.Layer, e.Digest)
+	}
+	return fmt.Sprintf("container volume %s: %s: entry %q: unpacked %s above the bound of %d", e.Volume, layer, e.Entry, e.What, e.Bound)
 }
 
 // Default bounds when Options leave them zero.
@@ -77,6 +82,9 @@ type Options struct {
 	MaxEntries int64
 	// Name is the volume as a *LimitError names it.
 	Name string
+	// LayerDigests names the layers, in Unpack's order, by digest: errors
+	// name the layer by it as well as by its position. Optional.
+	LayerDigests []string
 	// KeepPrivileges keeps what a layer could grant on the host: setuid
 	// and setgid bits on files, char and block devices, security.*
 	// xattrs (file capabilities). Off: bits cleared, devices skipped
@@ -90,6 +98,25 @@ type Options struct {
 type usage struct {
 	bytes, entries int64
 	layer          int
+	// skipped are the cleaned paths of entries not made (devices without
+	// KeepPrivileges, unsupported types, links to those): a hardlink to
+	// one is skipped too, in any later layer.
+	skipped map[string]bool
+}
+
+// layerName is layer i for errors: its position, and its digest if known.
+func (o *Options) layerName(i int) string {
+	if i < len(o.LayerDigests) && o.LayerDigests[i] != "" {
+		return fmt.Sprintf("layer %d (%s)", i, o.LayerDigests[i])
+	}
+	return fmt.Sprintf("layer %d", i)
+}
+
+func (o *Options) layerDigest(i int) string {
+	if i < len(o.LayerDigests) {
+		return o.LayerDigests[i]
+	}
+	return ""
 }
 
 // Stats counts what a layer held.
@@ -121,7 +148,7 @@ func Unpack(ctx context.Context, root string, layers []Layer, opts Options) (Sta
 		opts.used.layer = i
 		rc, err := open()
 		if err != nil {
-			return total, fmt.Errorf("layer %d: open: %w", i, err)
+			return total, fmt.Errorf("%s: open: %w", opts.layerName(i), err)
 		}
 		st, err := Apply(ctx, root, rc, opts)
 		rc.Close()
@@ -131,7 +158,7 @@ func Unpack(ctx context.Context, root string, layers []Layer, opts Options) (Sta
 			return total, err
 		}
 		if err != nil {
-			return total, fmt.Errorf("layer %d: %w", i, err)
+			return total, fmt.Errorf("%s: %w", opts.layerName(i), err)
 		}
 	}
 	return total, nil
@@ -185,11 +212,11 @@ func (a *applier) charge(hdr *tar.Header) error {
 	u := a.opts.used
 	u.entries++
 	if u.entries > a.opts.MaxEntries {
-		return &LimitError{Volume: a.opts.Name, Layer: u.layer, Entry: hdr.Name, What: "entries", Bound: a.opts.MaxEntries}
+		return &LimitError{Volume: a.opts.Name, Layer: u.layer, Digest: a.opts.layerDigest(u.layer), Entry: hdr.Name, What: "entries", Bound: a.opts.MaxEntries}
 	}
 	size := max(hdr.Size, 0)
 	if size > a.opts.MaxBytes || u.bytes+size+entryOverhead > a.opts.MaxBytes {
-		return &LimitError{Volume: a.opts.Name, Layer: u.layer, Entry: hdr.Name, What: "bytes", Bound: a.opts.MaxBytes}
+		return &LimitError{Volume: a.opts.Name, Layer: u.layer, Digest: a.opts.layerDigest(u.layer), Entry: hdr.Name, What: "bytes", Bound: a.opts.MaxBytes}
 	}
 	u.bytes += size + entryOverhead
 	return nil
@@ -334,6 +361,7 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 		if victim == "" || victim == "." || victim == ".." {
 			return fmt.Errorf("layer entry %q: malformed whiteout", hdr.Name)
 		}
+		delete(a.opts.used.skipped, path.Join(dir, victim))
 		return a.withParent(hdr.Name, "", dir, func(pfd int) error {
 			return removeAllAt(pfd, victim)
 		}, false)
@@ -358,12 +386,23 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 	err := a.withParent(hdr.Name, hdr.Linkname, dir, func(pfd int) error {
 		return a.create(pfd, rel, base, hdr, r)
 	}, true)
+	if errors.Is(err, errSkipped) {
+		if a.opts.used.skipped == nil {
+			a.opts.used.skipped = map[string]bool{}
+		}
+		a.opts.used.skipped[rel] = true
+		return nil
+	}
 	if err != nil {
 		return err
 	}
+	delete(a.opts.used.skipped, rel)
 	a.written[rel] = true
 	return nil
 }
+
+// errSkipped: create made nothing for the entry, on purpose.
+var errSkipped = errors.New("entry skipped")
 
 // withParent resolves dir beneath the root (creating it when mkdir) and
 // runs fn with its fd.
@@ -480,8 +519,13 @@ func (a *applier) create(pfd int, rel, base string, hdr *tar.Header, r io.Reader
 			}
 		}
 	case tar.TypeLink:
-		a.st.Hardlinks++
 		target := path.Clean(hdr.Linkname)
+		if a.opts.used.skipped[target] {
+			// Its target was not made (a device, say): the link cannot be.
+			a.log.Warn("hardlink to a skipped entry skipped", zap.String("entry", hdr.Name), zap.String("target", hdr.Linkname))
+			return errSkipped
+		}
+		a.st.Hardlinks++
 		tdir, tbase := path.Split(target)
 		tfd, err := openDirBeneath(a.rootfd, path.Clean(tdir))
 		if errors.Is(err, errEscape) {
@@ -500,11 +544,11 @@ func (a *applier) create(pfd int, rel, base string, hdr *tar.Header, r io.Reader
 		typ := map[byte]uint32{tar.TypeFifo: unix.S_IFIFO, tar.TypeChar: unix.S_IFCHR, tar.TypeBlock: unix.S_IFBLK}[hdr.Typeflag]
 		if typ != unix.S_IFIFO && !a.opts.KeepPrivileges {
 			a.log.Warn("device node skipped", zap.String("entry", hdr.Name))
-			return nil
+			return errSkipped
 		}
 		if typ != unix.S_IFIFO && os.Geteuid() != 0 {
 			a.log.Debug("device node skipped: not root", zap.String("entry", hdr.Name))
-			return nil
+			return errSkipped
 		}
 		if err := unix.Mknodat(pfd, base, typ|mode, int(unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor)))); err != nil {
 			return err
@@ -521,7 +565,7 @@ func (a *applier) create(pfd int, rel, base string, hdr *tar.Header, r io.Reader
 		return nil
 	default:
 		a.log.Debug("layer entry of unsupported type skipped", zap.String("entry", hdr.Name), zap.Int("type", int(hdr.Typeflag)))
-		return nil
+		return errSkipped
 	}
 	return unix.UtimesNanoAt(pfd, base, timespecs(accessTime(hdr), hdr.ModTime), unix.AT_SYMLINK_NOFOLLOW)
 }

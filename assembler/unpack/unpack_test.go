@@ -455,3 +455,25 @@ func TestPrivilegesDropped(t *testing.T) {
 		}
 	}
 }
+
+// TestHardlinkToSkippedDevice: a device skipped for want of KeepPrivileges
+// takes the hardlinks to it (in its layer or a later one, and links to
+// those links) with it, instead of failing the unpack with ENOENT; a
+// later layer that makes the path a real file makes it linkable again.
+func TestHardlinkToSkippedDevice(t *testing.T) {
+	dev := ent{name: "dev/kmem", typ: tar.TypeChar, mode: 0o666}
+	l1 := layer(t, dir("dev"), dev, hardlink("dev/kmem2", "dev/kmem"), hardlink("dev/kmem3", "dev/kmem2"))
+	l2 := layer(t, hardlink("dev/kmem4", "dev/kmem"), file("dev/kmem", "now a file"), hardlink("dev/kmem5", "dev/kmem"))
+	s := newSandbox(t)
+	if _, err := Unpack(context.Background(), s.root, layers(l1, l2), Options{}); err != nil {
+		t.Fatalf("unpack: %v", err)
+	}
+	for _, name := range []string{"dev/kmem2", "dev/kmem3", "dev/kmem4"} {
+		if _, err := os.Lstat(filepath.Join(s.root, name)); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s: %v, want it skipped", name, err)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(s.root, "dev/kmem5")); err != nil || string(b) != "now a file" {
+		t.Fatalf("dev/kmem5 = %q, %v: want a link to the later file", b, err)
+	}
+}

@@ -49,6 +49,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	logFormat := fs.String("log-format", "text", "log `FORMAT` on stderr: text (one line a warning) or json")
 	ctrSocket := fs.String("containerd", "", "store blobs in the containerd at `SOCKET` (default: the blob directory under the root)")
 	ctrNS := fs.String("namespace", defaultNamespace, "containerd `NAMESPACE` (with --containerd)")
+	keepPriv := fs.Bool("keep-privileges", false, "let container volumes keep setuid/setgid bits, device nodes and file capabilities from their layers")
 	ctrContent := fs.String("containerd-content", assembler.DefaultContainerdContentDir, "containerd's content `DIR`, read directly for raw and qcow2 volumes when there (with --containerd)")
 	if code, ok := parseFlags(fs, args, stdout); !ok {
 		return code
@@ -92,7 +93,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	// defaults; container registries and container volumes come from the
 	// OCI crafts.
 	var crafts assembler.Crafts
-	(&assembler.OCICrafts{Logger: log}).Install(&crafts)
+	(&assembler.OCICrafts{Logger: log, KeepPrivileges: *keepPriv}).Install(&crafts)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if *ctrSocket != "" {
