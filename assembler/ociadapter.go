@@ -117,6 +117,13 @@ func (o *OCICrafts) Fetch(ctx context.Context, req FetchRequest, dst Ingest, pro
 			return err
 		}
 	}
+	// The free space after what the partial holds bounds the blob as it
+	// does an HTTP body: a descriptor larger than that is refused before
+	// a byte is written, and the partial goes (the same size comes again).
+	if bound := dst.Offset() + req.FreeBytes; req.FreeBytes > 0 && b.Size > bound {
+		_ = dst.Truncate()
+		return &TooLargeError{Blob: b, URL: req.Datastore.FQDN + "/" + ref.Repository, Bound: bound, From: "free space", Got: b.Size, Declared: true}
+	}
 	_, err = c.FetchBlob(ctx, ref.Repository, desc, ingestSink{dst}, oci.Resume{
 		Offset:       dst.Offset(),
 		SinkVerifies: true,

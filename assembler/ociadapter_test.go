@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log"
 	"net/http"
@@ -24,6 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/edgewright/edgewright/assembler"
 	"github.com/edgewright/edgewright/assembler/oci"
@@ -182,4 +184,87 @@ func (w *cutAfter) Write(p []byte) (int, error) {
 	n, err := w.ResponseWriter.Write(p)
 	w.left -= n
 	return n, err
+}
+
+// TestOCIFetchFreeSpaceBound: a layer whose descriptor size is larger than
+// the free space (after what its partial holds) is refused with a
+// *TooLargeError before any GET of it, and the partial is dropped; with
+// room enough (counting the partial), it is fetched.
+func TestOCIFetchFreeSpaceBound(t *testing.T) {
+	ctx := context.Background()
+	l := tarLayer(t, map[string]string{"big": strings.Repeat("x", 300<<10)})
+	img, err := mutate.AppendLayers(empty.Image, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ld, _ := l.Digest()
+	size, _ := l.Size()
+	h := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	var gets atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+ld.String()) {
+			gets.Add(1)
+		}
+		h.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	r, _ := name.ParseReference(host+"/app:v1", name.Insecure)
+	if err := remote.Write(r, img); err != nil {
+		t.Fatal(err)
+	}
+	crafts := &assembler.OCICrafts{}
+	ds := materials.Datastore{ID: "ds", Type: materials.DatastoreContainerRegistry, FQDN: "docker://" + host}
+	ct := materials.ContentTree{ID: "ct", URL: "app:v1", Format: materials.FormatContainer, Datastores: []string{"ds"}}
+	b := materials.Blob{Digest: digest.Digest(ld.String()), Size: size, MediaType: string(types.OCIUncompressedLayer)}
+	layerBytes, _ := l.Compressed()
+	full, _ := io.ReadAll(layerBytes)
+
+	for _, tc := range []struct {
+		name    string
+		partial int64 // bytes already in the ingest
+		free    int64
+		refused bool
+	}{
+		{"descriptor larger than free space", 0, size - 1, true},
+		{"partial plus free space too small", 100 << 10, size - (100 << 10) - 1, true},
+		{"partial counts toward the room", 100 << 10, size - (100 << 10), false},
+		{"free space unknown", 0, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := assembler.NewBlobDir(t.TempDir())
+			in, err := store.Ingest(ctx, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer in.Close()
+			if _, err := in.Write(full[:tc.partial]); err != nil {
+				t.Fatal(err)
+			}
+			before := gets.Load()
+			err = crafts.Fetch(ctx, assembler.FetchRequest{Datastore: ds, ContentTree: ct, Blob: b, FreeBytes: tc.free}, in, func(int64, int64) {})
+			if !tc.refused {
+				if err != nil {
+					t.Fatalf("fetch: %v", err)
+				}
+				if err := in.Commit(ctx, size); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var tl *assembler.TooLargeError
+			if !errors.As(err, &tl) || !errors.Is(err, assembler.ErrTooLarge) || tl.From != "free space" || !tl.Declared || tl.Got != size || tl.Bound != tc.partial+tc.free {
+				t.Fatalf("err = %v, want *TooLargeError of free space bound %d for %d bytes", err, tc.partial+tc.free, size)
+			}
+			if !strings.Contains(err.Error(), ld.String()) {
+				t.Errorf("error %q does not name the blob", err)
+			}
+			if n := gets.Load() - before; n != 0 {
+				t.Errorf("%d GETs of the layer, want none before the refusal", n)
+			}
+			if in.Offset() != 0 {
+				t.Errorf("the partial holds %d bytes after the refusal, want it dropped", in.Offset())
+			}
+		})
+	}
 }
