@@ -268,3 +268,50 @@ func TestOCIFetchFreeSpaceBound(t *testing.T) {
 		})
 	}
 }
+
+// TestOCICraftsKeepPrivileges: a layer's setuid file loses the bit in a
+// container volume unless OCICrafts.KeepPrivileges asks to keep it.
+func TestOCICraftsKeepPrivileges(t *testing.T) {
+	ctx := context.Background()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "suid", Mode: 0o4755, Size: 2, Typeflag: tar.TypeReg})
+	tw.Write([]byte("sh"))
+	tw.Close()
+	l := static.NewLayer(buf.Bytes(), types.OCIUncompressedLayer)
+	img, err := mutate.AppendLayers(empty.Image, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, _ = mutate.ConfigFile(img, &v1.ConfigFile{OS: "linux", Architecture: "amd64"})
+	rawManifest, _ := img.RawManifest()
+	rawConfig, _ := img.RawConfigFile()
+	rc, _ := l.Compressed()
+	rawLayer, _ := io.ReadAll(rc)
+	for _, keep := range []bool{false, true} {
+		root := t.TempDir()
+		store := assembler.NewBlobDir(root)
+		for _, data := range [][]byte{rawManifest, rawConfig, rawLayer} {
+			b := materials.Blob{Digest: digest.FromBytes(data), Size: int64(len(data))}
+			in, err := store.Ingest(ctx, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in.Write(data)
+			if err := in.Commit(ctx, b.Size); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ct := materials.ContentTree{ID: "ct", URL: "app:v1", Format: materials.FormatContainer, SHA256: digest.FromBytes(rawManifest).Encoded()}
+		final := filepath.Join(root, "persist", "vault", "volumes", "6f1c0c52-3e51-4d7c-9a53-0c1d2e3f4a5b#1.container")
+		os.MkdirAll(filepath.Dir(final), 0o755)
+		crafts := &assembler.OCICrafts{KeepPrivileges: keep}
+		if err := crafts.CreateContainer(ctx, final, materials.Volume{ID: "6f1c0c52-3e51-4d7c-9a53-0c1d2e3f4a5b", Generation: 1, MaxSizeBytes: 1 << 20}, ct, store); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Lstat(filepath.Join(final, "suid"))
+		if err != nil || (fi.Mode()&os.ModeSetuid != 0) != keep {
+			t.Fatalf("KeepPrivileges=%v: suid mode %v, %v", keep, fi.Mode(), err)
+		}
+	}
+}
