@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -140,7 +141,9 @@ func (c *ContainerdStore) Open(ctx context.Context, d digest.Digest) (io.ReadClo
 		return nil, err
 	} else if ok {
 		if p := c.Path(d); p != "" {
-			if f, err := os.Open(p); err == nil {
+			// No symlink followed: Path refused one, and one put there since
+			// fails the open (then containerd's API reads the blob).
+			if f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0); err == nil {
 				return f, nil
 			}
 		}
@@ -148,13 +151,15 @@ func (c *ContainerdStore) Open(ctx context.Context, d digest.Digest) (io.ReadClo
 	return c.Store.Open(ctx, ocispec.Descriptor{Digest: d})
 }
 
-// Path is the blob's file in ContentDir when it is there, else "".
+// Path is the blob's file in ContentDir when it is there as a regular
+// file, else "": a symlink planted in its place (to a host file, read
+// into a volume by qemu-img) or a FIFO is not a blob.
 func (c *ContainerdStore) Path(d digest.Digest) string {
 	if c.ContentDir == "" || d.Validate() != nil {
 		return ""
 	}
 	p := filepath.Join(c.ContentDir, "blobs", string(d.Algorithm()), d.Encoded())
-	if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
+	if st, err := os.Lstat(p); err != nil || !st.Mode().IsRegular() {
 		return ""
 	}
 	return p
