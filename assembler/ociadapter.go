@@ -97,7 +97,9 @@ func (o *OCICrafts) Resolve(ctx context.Context, ds materials.Datastore, ct mate
 // Fetch fetches one blob of a content tree into dst. An index or manifest
 // (by media type, or a blob of unknown size: the top) comes from the
 // manifests endpoint; anything else from the blobs endpoint, resumed at
-// dst's offset. dst's Commit checks the digest.
+// dst's offset. dst's Commit checks the digest. A blob whose descriptor
+// size is more than the request's FreeBytes (after the partial) is
+// refused with *TooLargeError before it is requested.
 func (o *OCICrafts) Fetch(ctx context.Context, req FetchRequest, dst Ingest, progress func(done, known int64)) error {
 	c, err := o.client(req.Datastore)
 	if err != nil {
