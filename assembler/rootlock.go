@@ -19,7 +19,12 @@ func LockPath(root string) string { return filepath.Join(root, "persist", "edgew
 // wait is set, else refuses at once with ErrRootLocked.
 func lockRoot(ctx context.Context, root string, wait bool) (*flock.Flock, error) {
 	p := LockPath(root)
-	// The lock's directory is the journal's too: ours, never a symlink.
+	// The root itself is the caller's to choose (it may be made here, as
+	// before); below it, the lock's directory is the journal's too: ours,
+	// never a symlink.
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, fmt.Errorf("lock root %s: %w", root, err)
+	}
 	rfs := rootfs.New(root)
 	if err := rfs.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return nil, fmt.Errorf("lock root %s: %w", root, err)
