@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -102,31 +106,62 @@ func smallDisk(t *testing.T, mib int) (string, func(mib int)) {
 	return dir, func(mib int) { mount("-o", fmt.Sprintf("remount,size=%dm", mib), dir) }
 }
 
-// TestNoSpaceMidDownloadOnTmpfs fills a real small disk mid-download: the
-// remodel fails at once naming the full disk, the partial is removed, and
-// once the disk is bigger the same plan succeeds.
+// TestNoSpaceMidDownloadOnTmpfs fills a real small disk mid-download:
+// the body fits the free space measured when the download starts (so the
+// size bound lets it through), then another writer takes the rest of the
+// disk. The remodel fails at once naming the full disk, the partial is
+// removed, and once the disk is bigger the same plan succeeds.
 func TestNoSpaceMidDownloadOnTmpfs(t *testing.T) {
-	root, remount := smallDisk(t, 4)
-	ds := newDatastore(t, false)
+	root, remount := smallDisk(t, 16)
 	data := rawImage(9, 8<<20)
-	ds.put("/images/big.raw", data)
+	var mu sync.Mutex
+	gets := 0
+	filled := false
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		gets++
+		fill := !filled
+		filled = true
+		mu.Unlock()
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		w.Write(data[:1<<20])
+		w.(http.Flusher).Flush()
+		if fill {
+			// Another writer takes all but a little of what is left.
+			var st syscall.Statfs_t
+			if err := syscall.Statfs(root, &st); err != nil {
+				t.Error(err)
+				return
+			}
+			free := int64(st.Bavail) * int64(st.Bsize)
+			if err := os.WriteFile(filepath.Join(root, "filler"), make([]byte, max(free-(2<<20), 0)), 0o600); err != nil {
+				t.Errorf("filler: %v", err)
+			}
+		}
+		w.Write(data[1<<20:])
+	}))
+	defer srv.Close()
+	ds := materials.Datastore{ID: "ds", Type: materials.DatastoreHTTP, FQDN: srv.URL}
 	a := newTestAssembler(t, root, nil)
 	ct := ctFor("ct", "big.raw", data, materials.FormatRaw, "ds")
 	p := plan(downloadRemodel(ct, int64(len(data))))
-	rep := apply(t, a, p, ds.materials("ds"))
+	rep := apply(t, a, p, ds)
 	r := rep.Results[0]
 	if r.Status != StatusFailed || !errors.Is(r.Err, syscall.ENOSPC) || !strings.Contains(r.Error, "no space left on device") || r.Attempts != 1 {
 		t.Fatalf("result %s %q after %d attempts, want failed with no space left on device after 1", r.Status, r.Error, r.Attempts)
 	}
-	if n := len(ds.requests()); n != 1 {
+	mu.Lock()
+	n := gets
+	mu.Unlock()
+	if n != 1 {
 		t.Errorf("%d requests, want 1 (no retry on a full disk)", n)
 	}
 	ents, _ := os.ReadDir(filepath.Join(root, "persist/blobs/ingest"))
 	if len(ents) != 0 {
 		t.Errorf("the partial is kept after a full disk (%d entries)", len(ents))
 	}
-	remount(32)
-	rep = apply(t, a, p, ds.materials("ds"))
+	remount(48)
+	rep = apply(t, a, p, ds)
 	wantStatus(t, rep, "download ct", StatusDone, "")
 }
 
