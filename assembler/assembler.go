@@ -186,31 +186,21 @@ func New(opts Options) (*Assembler, error) {
 	return a, nil
 }
 
-// Status is how a remodel ended.
-type Status string
-
-const (
-	StatusDone    Status = "done"
-	StatusFailed  Status = "failed"
-	StatusSkipped Status = "skipped"
+// Status, Result and the events are package remodel's (so a reporter
+// follows an apply without importing the executor); these names keep the
+// assembler's API whole.
+type (
+	Status       = remodel.Status
+	Result       = remodel.Result
+	RemodelEvent = remodel.RemodelEvent
+	Event        = remodel.Event
 )
 
-// Result is one remodel's outcome.
-type Result struct {
-	RemodelID string                `json:"remodelId"`
-	Action    remodel.Action        `json:"action"`
-	Target    materials.MaterialRef `json:"target"`
-	Status    Status                `json:"status"`
-	// Error is set for failed remodels, Reason for skipped ones (and for
-	// done ones that found their work already done).
-	Error    string    `json:"error,omitempty"`
-	Err      error     `json:"-"`
-	Reason   string    `json:"reason,omitempty"`
-	Bytes    int64     `json:"bytes,omitempty"`
-	Attempts int       `json:"attempts,omitempty"`
-	Started  time.Time `json:"started,omitzero"`
-	Finished time.Time `json:"finished,omitzero"`
-}
+const (
+	StatusDone    = remodel.StatusDone
+	StatusFailed  = remodel.StatusFailed
+	StatusSkipped = remodel.StatusSkipped
+)
 
 // Report is the outcome of one Apply: every remodel of the plan, in plan
 // order.

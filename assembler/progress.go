@@ -2,30 +2,9 @@ package assembler
 
 import (
 	"sync"
-	"time"
 
 	"github.com/edgewright/edgewright/materials"
-	"github.com/edgewright/edgewright/remodel"
 )
-
-// RemodelEvent says a remodel started its work (Result nil) or ended
-// (Result set: done, failed or skipped), for reporters that follow an
-// apply's states.
-type RemodelEvent struct {
-	Remodel *remodel.Remodel
-	Result  *Result
-	At      time.Time
-}
-
-// Event is progress on one material: bytes done of bytes known (0 when the
-// total is not known yet). For one material, Done never decreases.
-type Event struct {
-	RemodelID string                 `json:"remodelId"`
-	Kind      materials.MaterialKind `json:"kind"`
-	ID        string                 `json:"id"`
-	Done      int64                  `json:"done"`
-	Known     int64                  `json:"known"`
-}
 
 // progressGate keeps events monotone per material and thins them out: a
 // restart from zero (a server that ignored Range) stays silent until it

@@ -6,7 +6,6 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
-	"github.com/edgewright/edgewright/assembler"
 	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/materials/eve"
 	"github.com/edgewright/edgewright/remodel"
@@ -59,7 +58,7 @@ func NewTracker() *Tracker {
 type step func(t *Tracker)
 
 // OnRemodel is the assembler's Options.OnRemodel.
-func (t *Tracker) OnRemodel(e assembler.RemodelEvent) {
+func (t *Tracker) OnRemodel(e remodel.RemodelEvent) {
 	r := e.Remodel
 	if r == nil {
 		return
@@ -81,7 +80,7 @@ func (t *Tracker) OnRemodel(e assembler.RemodelEvent) {
 }
 
 // OnProgress is the assembler's Options.Progress.
-func (t *Tracker) OnProgress(e assembler.Event) {
+func (t *Tracker) OnProgress(e remodel.Event) {
 	t.mu.Lock()
 	var l *live
 	switch e.Kind {
@@ -172,8 +171,8 @@ func (t *Tracker) started(r *remodel.Remodel) []step {
 	return nil
 }
 
-func (t *Tracker) ended(r *remodel.Remodel, res *assembler.Result, at time.Time) []step {
-	if res.Status == assembler.StatusFailed {
+func (t *Tracker) ended(r *remodel.Remodel, res *remodel.Result, at time.Time) []step {
+	if res.Status == remodel.StatusFailed {
 		f := &Failure{Target: r.Target, Description: res.Error, At: at, RetryCondition: "retried at the next reconcile"}
 		switch r.Action {
 		case remodel.ActionResolve:
@@ -186,7 +185,7 @@ func (t *Tracker) ended(r *remodel.Remodel, res *assembler.Result, at time.Time)
 		}
 		return nil // a failed delete leaves the material as it was
 	}
-	if res.Status != assembler.StatusDone {
+	if res.Status != remodel.StatusDone {
 		return nil // skipped: nothing happened to it
 	}
 	switch r.Action {
