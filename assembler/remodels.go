@@ -371,28 +371,32 @@ func openIngest(ctx context.Context, store BlobStore, ct materials.ContentTree, 
 }
 
 // pinned fills in a content tree's top digest when the config gives only
-// an OCI tag: from a digest in its URL, or from the journal's latch for
-// this tree generation and URL (the foreman plans by the same rules).
+// an OCI tag, by materials.TopDigest (the rule the foreman plans by): a
+// digest in its URL, or the journal's latch for this tree generation and
+// URL.
 func (w *walk) pinned(ct materials.ContentTree) materials.ContentTree {
 	if ct.SHA256 != "" {
 		return ct
 	}
-	if i := strings.LastIndex(ct.URL, "@sha256:"); i >= 0 {
-		if d := digest.Digest(ct.URL[i+1:]); d.Validate() == nil {
-			ct.SHA256 = d.Encoded()
+	oci := ct.Format == materials.FormatContainer
+	for _, id := range ct.Datastores {
+		oci = oci || w.datastores[id].Type == materials.DatastoreContainerRegistry
+	}
+	var latch *materials.TagLatch
+	if !strings.Contains(ct.URL, "@sha256:") {
+		latches, err := w.s.journal.Latches()
+		if err != nil {
+			w.log.Warn("read tag latches", zap.Error(err))
 			return ct
 		}
-	}
-	latches, err := w.s.journal.Latches()
-	if err != nil {
-		w.log.Warn("read tag latches", zap.Error(err))
-		return ct
-	}
-	for _, l := range latches {
-		if l.ContentTree == ct.ID && l.Generation == ct.Generation && l.URL == ct.URL &&
-			l.Digest.Validate() == nil && l.Digest.Algorithm() == digest.SHA256 {
-			ct.SHA256 = l.Digest.Encoded()
+		for i := range latches {
+			if latches[i].ContentTree == ct.ID && latches[i].Generation == ct.Generation {
+				latch = &latches[i]
+			}
 		}
+	}
+	if d := materials.TopDigest(&ct, oci, latch); d != "" {
+		ct.SHA256 = d.Encoded()
 	}
 	return ct
 }

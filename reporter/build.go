@@ -59,7 +59,8 @@ type builder struct {
 	files    map[string][]*materials.VolumeFile // by VolumeKey string
 	blobs    map[digest.Digest]*materials.BlobRecord
 	usage    map[materials.MaterialRef]materials.Usage
-	latches  map[string]digest.Digest // tree id#generation
+	latches  map[string]*materials.TagLatch // tree id#generation
+	dss      []materials.Datastore
 	failures map[materials.MaterialRef]*Failure
 	desired  map[string]*materials.Volume
 	trees    map[string]*materials.ContentTree
@@ -83,7 +84,7 @@ func Build(in Inputs) *Report {
 		files:     map[string][]*materials.VolumeFile{},
 		blobs:     map[digest.Digest]*materials.BlobRecord{},
 		usage:     map[materials.MaterialRef]materials.Usage{},
-		latches:   map[string]digest.Digest{},
+		latches:   map[string]*materials.TagLatch{},
 		failures:  map[materials.MaterialRef]*Failure{},
 		desired:   map[string]*materials.Volume{},
 		trees:     map[string]*materials.ContentTree{},
@@ -108,8 +109,9 @@ func Build(in Inputs) *Report {
 			for _, u := range j.Usage {
 				b.usage[u.Target] = u
 			}
-			for _, l := range j.Latches {
-				b.latches[l.ContentTree+"#"+itoa(l.Generation)] = l.Digest
+			for i := range j.Latches {
+				l := &j.Latches[i]
+				b.latches[l.ContentTree+"#"+itoa(l.Generation)] = l
 			}
 		}
 	}
@@ -117,6 +119,7 @@ func Build(in Inputs) *Report {
 		b.failures[in.Failures[i].Target] = &in.Failures[i]
 	}
 	if bp := in.Blueprint; bp != nil {
+		b.dss = bp.Datastores
 		for i := range bp.Volumes {
 			b.desired[bp.Volumes[i].Key().String()] = &bp.Volumes[i]
 		}
@@ -167,16 +170,11 @@ func (b *builder) blob(d digest.Digest) blobInfo {
 	return info
 }
 
-// top is the tree's top blob: its configured sha256, the tag's latched
-// digest, or what the tracker saw downloaded for it.
+// top is the tree's top blob by materials.TopDigest, the rule the
+// foreman plans by: a latch made for another URL of the same generation
+// names no top.
 func (b *builder) top(t *materials.ContentTree) digest.Digest {
-	if d := t.Digest(); d != "" {
-		return d
-	}
-	if d := b.latches[t.ID+"#"+itoa(t.Generation)]; d != "" {
-		return d
-	}
-	return ""
+	return materials.TopDigest(t, materials.IsOCI(t, b.dss), b.latches[t.ID+"#"+itoa(t.Generation)])
 }
 
 // components walks the tree from its top blob through the children the
