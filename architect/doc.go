@@ -7,4 +7,36 @@
 // checked by edgewright (there are no roots to chain to; upstream deprecates
 // it): a warning at contentInfo[i].siginfo says so once per tree, and the
 // caller must verify it if required.
+//
+// # Apps
+//
+// Blueprint.Apps lists the apps that have volume refs (new style and
+// transition phase 1), sorted by id, each with its refs in the config's
+// order (the first is the one a purge re-creates): volume id, generation
+// as in Blueprint.Volumes, and mount_dir, which the agent needs to attach
+// them. Legacy-drive apps are not listed: their volumes are implicit
+// (Volume.App). An app one of whose refs an error kept out, or whose
+// mount_dir has a control character, is left out (its diagnostics say
+// why); its volumes still stand.
+//
+// # An app's purge counter
+//
+// Upstream, an app's purge counter also re-creates the content of its
+// first volume ref. edgewright follows it by adding the counter to that
+// volume's generation: Volume.Generation is generationCount plus the purge
+// counters of every app whose first ref it is (Volume.AppPurges says how
+// much). Volume refs are still checked against the config's
+// generationCount. The rule needs nothing but the config, so it is
+// level-triggered and survives restarts: a higher counter is a new
+// generation, which the foreman re-creates from the volume's origin as it
+// does any generation bump (purge-generation: the old generation goes once
+// the new one exists, or first when there is no room for both), and the
+// same counter again changes nothing. As with any change of generation, a
+// lower sum re-creates the volume too: a counter the controller resets, or
+// the removal of another app whose first ref is the same volume. A device
+// that first runs this rule while an app's counter is already non-zero
+// re-creates that app's first volume once. A withheld app's counter is
+// unknown, so a first volume it would purge is withheld with it (never
+// deleted, not drawn at a generation that may be wrong); a generation that
+// would overflow is an error on the volume.
 package architect

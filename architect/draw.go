@@ -2,6 +2,7 @@ package architect
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -70,6 +71,16 @@ type volEntry struct {
 	vol  materials.Volume
 	ok   bool
 	apps map[string]bool
+	// purge is the sum of the purge counters of the apps whose first
+	// volume ref this is, added to the generation in fill.
+	purge int64
+}
+
+// appEntry is an app with volume refs, its refs in config order.
+type appEntry struct {
+	app  materials.App
+	refs []*volEntry
+	dirs []string
 }
 
 type drawer struct {
@@ -78,6 +89,7 @@ type drawer struct {
 	ds       map[string]*dsEntry
 	trees    map[string]*treeEntry
 	vols     map[string]*volEntry
+	appList  []*appEntry
 }
 
 func (d *drawer) err(path, value, msg string) {
@@ -456,9 +468,18 @@ func (d *drawer) apps(list []*eve.AppInstanceConfig) {
 		case len(refs) > 0:
 			// New style, or transition phase 1: the volume refs win and
 			// the drives are only cross-checked.
-			used := d.volumeRefs(path, appID, appOK, refs)
+			used, dirs, refsOK := d.volumeRefs(path, appID, appOK, refs)
 			if len(drives) > 0 {
 				d.crossCheck(path, drives, used)
+			}
+			d.firstRefPurge(path, a, appOK, used)
+			if appOK && refsOK {
+				d.appList = append(d.appList, &appEntry{refs: used, dirs: dirs, app: materials.App{
+					ID:           appID,
+					Version:      a.GetUuidandversion().GetVersion(),
+					DisplayName:  a.GetDisplayname(),
+					PurgeCounter: a.GetPurge().GetCounter(),
+				}})
 			}
 		case len(drives) > 0:
 			d.legacyDrives(path, a, appID, appOK)
@@ -467,25 +488,32 @@ func (d *drawer) apps(list []*eve.AppInstanceConfig) {
 }
 
 // volumeRefs checks an app's volume refs and counts the app on each volume
-// it validly refers to. It returns, per ref, the volume or nil.
-func (d *drawer) volumeRefs(path, appID string, appOK bool, refs []*eve.VolumeRef) []*volEntry {
+// it validly refers to. It returns, per ref, the volume or nil and the
+// mount dir, and whether no ref was kept out by an error.
+func (d *drawer) volumeRefs(path, appID string, appOK bool, refs []*eve.VolumeRef) ([]*volEntry, []string, bool) {
 	out := make([]*volEntry, len(refs))
+	dirs := make([]string, len(refs))
 	seen := map[string]bool{}
+	ok := true
 	for j, r := range refs {
 		rp := fmt.Sprintf("%s.volumeRefList[%d]", path, j)
 		id, p := canonicalUUID(r.GetUuid())
 		if p != "" {
+			ok = false
 			d.err(rp+".uuid", r.GetUuid(), p)
 			continue
 		}
 		e := d.vols[id]
 		switch {
 		case e == nil:
+			ok = false
 			d.err(rp+".uuid", r.GetUuid(), "no volume with this id")
 			continue
 		case !e.ok:
+			ok = false
 			continue // the volume's own diagnostic says why
 		case r.GetGenerationCount() != e.vol.Generation:
+			ok = false
 			d.err(rp+".generationCount", strconv.FormatInt(r.GetGenerationCount(), 10),
 				fmt.Sprintf("generation differs from the volume's generationCount %d", e.vol.Generation))
 			continue
@@ -493,13 +521,41 @@ func (d *drawer) volumeRefs(path, appID string, appOK bool, refs []*eve.VolumeRe
 			d.warn(rp+".uuid", r.GetUuid(), "volume referred to twice by this app")
 			continue
 		}
+		if p := textProblem(r.GetMountDir()); p != "" {
+			// The agent would mount at this path: the app is left out, the
+			// volume stands.
+			ok = false
+			d.err(rp+".mount_dir", r.GetMountDir(), "mount_dir "+p)
+		}
 		seen[id] = true
 		out[j] = e
+		dirs[j] = r.GetMountDir()
 		if appOK {
 			e.apps[appID] = true
 		}
 	}
-	return out
+	return out, dirs, ok
+}
+
+// firstRefPurge follows upstream: an app's purge counter re-creates the
+// content of its first volume ref. The counter is added to that volume's
+// generation (in fill), so the rule is level-triggered from the config
+// alone. A withheld app's counter is unknown, so a volume it would purge
+// is withheld too rather than drawn at a generation that may be wrong.
+func (d *drawer) firstRefPurge(path string, a *eve.AppInstanceConfig, appOK bool, used []*volEntry) {
+	c := a.GetPurge().GetCounter()
+	if c == 0 || len(used) == 0 || used[0] == nil {
+		return
+	}
+	e := used[0]
+	if !appOK {
+		e.ok = false
+		d.withhold(materials.KindVolume, e.vol.ID)
+		d.err(path+".purge.counter", strconv.FormatUint(uint64(c), 10),
+			"the app is withheld, so its purge of the first volume ref "+e.vol.ID+" is unknown: the volume is withheld")
+		return
+	}
+	e.purge += int64(c)
 }
 
 // crossCheck compares drive i with volume ref i of a phase-1 app; the
@@ -709,6 +765,20 @@ func (d *drawer) fill(bp *materials.Blueprint) {
 		}
 	}
 	for id, e := range d.vols {
+		if !e.ok || e.purge == 0 {
+			continue
+		}
+		if e.vol.Generation > math.MaxInt64-e.purge {
+			e.ok = false
+			d.withhold(materials.KindVolume, id)
+			d.err("volumes/"+id, strconv.FormatInt(e.vol.Generation, 10),
+				fmt.Sprintf("generationCount plus the apps' purge counters (%d) overflows", e.purge))
+			continue
+		}
+		e.vol.Generation += e.purge
+		e.vol.AppPurges = e.purge
+	}
+	for id, e := range d.vols {
 		if !e.ok {
 			continue
 		}
@@ -722,6 +792,21 @@ func (d *drawer) fill(bp *materials.Blueprint) {
 		bp.Volumes = append(bp.Volumes, v)
 		present[materials.MaterialRef{Kind: materials.KindVolume, ID: id}] = true
 	}
+apps:
+	for _, a := range d.appList {
+		app := a.app
+		app.VolumeRefs = []materials.VolumeRef{}
+		for j, e := range a.refs {
+			if e == nil {
+				continue // referred to twice: the first ref stands
+			}
+			if !e.ok {
+				continue apps // withheld since: the app is incomplete
+			}
+			app.VolumeRefs = append(app.VolumeRefs, materials.VolumeRef{Volume: e.vol.ID, Generation: e.vol.Generation, MountDir: a.dirs[j]})
+		}
+		bp.Apps = append(bp.Apps, app)
+	}
 	for ref := range d.withheld {
 		if !present[ref] {
 			bp.Withheld = append(bp.Withheld, ref)
@@ -729,6 +814,7 @@ func (d *drawer) fill(bp *materials.Blueprint) {
 	}
 	sort.Slice(bp.Datastores, func(i, j int) bool { return bp.Datastores[i].ID < bp.Datastores[j].ID })
 	sort.Slice(bp.ContentTrees, func(i, j int) bool { return bp.ContentTrees[i].ID < bp.ContentTrees[j].ID })
+	sort.Slice(bp.Apps, func(i, j int) bool { return bp.Apps[i].ID < bp.Apps[j].ID })
 	sort.Slice(bp.Volumes, func(i, j int) bool { return bp.Volumes[i].Key().Less(bp.Volumes[j].Key()) })
 	sort.Slice(bp.Withheld, func(i, j int) bool { return refLess(bp.Withheld[i], bp.Withheld[j]) })
 	bp.Diagnostics = append(bp.Diagnostics, d.diags...)

@@ -76,6 +76,9 @@ func checkSorted(bp *materials.Blueprint) string {
 	if !sort.SliceIsSorted(bp.Datastores, func(i, j int) bool { return bp.Datastores[i].ID < bp.Datastores[j].ID }) {
 		return "datastores not sorted"
 	}
+	if !sort.SliceIsSorted(bp.Apps, func(i, j int) bool { return bp.Apps[i].ID < bp.Apps[j].ID }) {
+		return "apps not sorted"
+	}
 	if !sort.SliceIsSorted(bp.Withheld, func(i, j int) bool {
 		a, b := bp.Withheld[i], bp.Withheld[j]
 		return a.Kind < b.Kind || (a.Kind == b.Kind && a.ID < b.ID)
@@ -137,6 +140,17 @@ func checkConsistent(bp *materials.Blueprint) string {
 		}
 		if v.Generation < 0 || v.MaxSizeBytes < 0 {
 			return "volume " + v.ID + " has a negative number"
+		}
+	}
+	gens := map[string]int64{}
+	for _, v := range bp.Volumes {
+		gens[v.ID] = v.Generation
+	}
+	for _, a := range bp.Apps {
+		for _, r := range a.VolumeRefs {
+			if g, ok := gens[r.Volume]; !ok || g != r.Generation {
+				return "app " + a.ID + " refers to a volume that does not stand at its generation: " + r.Volume
+			}
 		}
 	}
 	for _, w := range bp.Withheld {

@@ -21,6 +21,13 @@ func copyBlueprint(b *materials.Blueprint) *materials.Blueprint {
 			c.Volumes[i] = v
 		}
 	}
+	if b.Apps != nil {
+		c.Apps = make([]materials.App, len(b.Apps))
+		for i, a := range b.Apps {
+			a.VolumeRefs = append([]materials.VolumeRef(nil), a.VolumeRefs...)
+			c.Apps[i] = a
+		}
+	}
 	if b.ContentTrees != nil {
 		c.ContentTrees = make([]materials.ContentTree, len(b.ContentTrees))
 		for i, t := range b.ContentTrees {

@@ -157,6 +157,10 @@ type Volume struct {
 	ClearText    bool   `json:"clearText,omitempty"`
 	// Target is the config's Volume.target (EVE's Target name), for the agent.
 	Target string `json:"target,omitempty"`
+	// AppPurges is how much of Generation comes from the purge counters of
+	// the apps whose first volume ref this is (Generation minus the
+	// config's generationCount).
+	AppPurges int64 `json:"appPurges,omitempty"`
 	// RefCount is the number of apps that refer to the volume plus one for
 	// the config itself.
 	RefCount int `json:"refCount"`
@@ -173,6 +177,31 @@ type Volume struct {
 	// downgrade, so the foreman leaves a matching old-layout file at its
 	// old name instead of adopting it.
 	LegacyDrive bool `json:"legacyDrive,omitempty"`
+}
+
+// App is an app of the config that names its volumes by volume refs (not
+// legacy drives), with what an agent needs to attach them: their order
+// (the first is the one the app's purge counter re-creates) and where each
+// is mounted.
+type App struct {
+	ID          string `json:"id"`
+	Version     string `json:"version,omitempty"`
+	DisplayName string `json:"displayName,omitempty"`
+	// PurgeCounter is the config's purge.counter; it is already folded into
+	// the first volume ref's Generation.
+	PurgeCounter uint32      `json:"purgeCounter,omitempty"`
+	VolumeRefs   []VolumeRef `json:"volumeRefs"`
+}
+
+// VolumeRef is one of an app's volume refs, in the config's order.
+type VolumeRef struct {
+	Volume string `json:"volume"`
+	// Generation is the volume's generation in this Blueprint (Volume.Key),
+	// app purges included, so the agent finds its file by it.
+	Generation int64 `json:"generation"`
+	// MountDir is the config's mount_dir: where the agent mounts the volume
+	// in the app (empty: the agent's default).
+	MountDir string `json:"mountDir,omitempty"`
 }
 
 // Key is the volume's (id, generation).
@@ -231,8 +260,11 @@ type Blueprint struct {
 	// Blueprint.
 	Complete bool `json:"complete"`
 	// Epoch is the controller's controller_epoch.
-	Epoch        int64         `json:"epoch,omitempty"`
-	Volumes      []Volume      `json:"volumes"`
+	Epoch   int64    `json:"epoch,omitempty"`
+	Volumes []Volume `json:"volumes"`
+	// Apps are the apps with volume refs, sorted by id; an app one of whose
+	// refs an error kept out is left out (its diagnostics say why).
+	Apps         []App         `json:"apps,omitempty"`
 	ContentTrees []ContentTree `json:"contentTrees"`
 	Datastores   []Datastore   `json:"datastores"`
 	Additions    []Addition    `json:"additions,omitempty"`

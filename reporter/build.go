@@ -311,12 +311,20 @@ func (b *builder) contentTrees() []*eve.ZInfoContentTree {
 func (b *builder) blobMessages() []*eve.ZInfoBlob {
 	refs := map[digest.Digest]uint32{}
 	all := map[digest.Digest]bool{}
+	// The journal keeps no history of its own for blobs: a blob's count
+	// last went up when the newest of the trees it belongs to first
+	// appeared in a checkpoint.
+	changed := map[digest.Digest]time.Time{}
 	if b.in.Blueprint != nil {
 		for i := range b.in.Blueprint.ContentTrees {
 			t := &b.in.Blueprint.ContentTrees[i]
+			h := b.usage[materials.MaterialRef{Kind: materials.KindContentTree, ID: t.ID}]
 			for _, d := range b.tree(t).components {
 				refs[d]++
 				all[d] = true
+				if h.CreateTime.After(changed[d]) {
+					changed[d] = h.CreateTime
+				}
 			}
 		}
 	}
@@ -340,10 +348,14 @@ func (b *builder) blobMessages() []*eve.ZInfoBlob {
 		if info.record != nil {
 			created = info.record.CreatedAt
 		}
+		u := b.usageInfo(materials.MaterialRef{Kind: materials.KindBlob, ID: string(d)}, refs[d], created)
+		if u.LastRefcountChangeTime == nil && !changed[d].IsZero() {
+			u.LastRefcountChangeTime = timestamppb.New(changed[d])
+		}
 		out = append(out, &eve.ZInfoBlob{
 			Sha256:             d.Encoded(),
 			Resources:          &eve.ContentResources{CurSizeBytes: uint64(max(info.size, 0))},
-			Usage:              b.usageInfo(materials.MaterialRef{Kind: materials.KindBlob, ID: string(d)}, refs[d], created),
+			Usage:              u,
 			State:              info.state,
 			ProgressPercentage: b.in.Live.monotone("b/"+string(d), percent(info.state == eve.ZSwState_LOADED, info.done, info.known)),
 			Err:                errorInfo(info.failure),

@@ -5,4 +5,11 @@
 // journal's usage history) and, during an apply, a Tracker that follows the
 // assembler's remodel and progress events. Output is deterministic; a
 // Publisher passes on only what changed since the last report.
+//
+// UsageInfo comes from the journal's usage history, which the checkpoint
+// keeps for volumes and content trees. Blobs have none of their own: a
+// blob's refCount is the number of wanted trees it belongs to, and its
+// lastRefcountChangeTime is when the newest of those trees first appeared
+// in a checkpoint (a tree dropped since is not seen: the journal forgets
+// it).
 package reporter
