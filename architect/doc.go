@@ -8,7 +8,8 @@
 // upstreamnames.go) does not have is a warning at its path, e.g.
 // contentInfo[0].readOnlyy, "unknown field (not in EVE's schema): ignored";
 // a field EVE has but edgewright does not model (networks, baseos,
-// configItems, ...) is ignored in silence, contents and all. A binary config
+// configItems, ...) is ignored in silence, contents and all. Past 100 such
+// warnings, one more at "config" counts the rest. A binary config
 // keeps unknown fields as protobuf does, without a warning.
 //
 // A signed content tree (SignatureInfo) is carried, but its signature is not

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -26,11 +27,22 @@ const msgUnknownField = "unknown field (not in EVE's schema): ignored"
 func unknownJSONFields(md protoreflect.MessageDescriptor, data []byte) materials.Diagnostics {
 	w := &unknownWalker{dec: json.NewDecoder(bytes.NewReader(data))}
 	w.dec.UseNumber()
-	if err := w.value(md, ""); err != nil {
-		return nil // protojson read it; a walk error is our bug, not the config's
+	// protojson has read the document, so a walk error cannot be the
+	// config's fault; what was found up to it still stands.
+	_ = w.value(md, "")
+	if n := len(w.out) - maxUnknownWarnings; n > 0 {
+		// A hostile config must not bury the real diagnostics.
+		w.out = append(w.out[:maxUnknownWarnings], materials.Diagnostic{
+			Severity: materials.SeverityWarning, Path: "config", Value: strconv.Itoa(n),
+			Message: fmt.Sprintf("%d more unknown fields (not in EVE's schema): ignored", n),
+		})
 	}
 	return w.out
 }
+
+// maxUnknownWarnings bounds the unknown-field warnings of one config; the
+// rest are counted in one more warning.
+const maxUnknownWarnings = 100
 
 type unknownWalker struct {
 	dec *json.Decoder

@@ -1,7 +1,9 @@
 package architect_test
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -109,5 +111,29 @@ func TestBinaryUnknownFieldsKept(t *testing.T) {
 	}
 	if w := unknownWarnings(architect.Load(bin)); len(w) > 0 {
 		t.Errorf("binary config warned: %q", w)
+	}
+}
+
+// TestUnknownJSONFieldsBounded: a config of a thousand unknown fields gives a
+// hundred warnings and one that counts the rest.
+func TestUnknownJSONFieldsBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"volumes": [{"uuid": "7d1f0c2a-9e3b-4d5c-8a6f-1b2c3d4e5f10", "origin": {"type": "VCOT_BLANK"}, "maxsizebytes": "1048576"`)
+	for i := range 1000 {
+		fmt.Fprintf(&b, `, "x%d": 1`, i)
+	}
+	b.WriteString(`}]}`)
+	bp := architect.Load([]byte(b.String()))
+	if got := len(unknownWarnings(bp)); got != 100 {
+		t.Errorf("%d unknown-field warnings, want 100", got)
+	}
+	var rest []string
+	for _, d := range bp.Diagnostics {
+		if strings.HasSuffix(d.Message, "more unknown fields (not in EVE's schema): ignored") {
+			rest = append(rest, d.Path+"="+d.Value)
+		}
+	}
+	if !slices.Equal(rest, []string{"config=900"}) {
+		t.Errorf("summary warnings %q, want config=900", rest)
 	}
 }
