@@ -57,18 +57,6 @@ func (p RetryPolicy) backoff(n int) time.Duration {
 	return d + time.Duration(rand.Int64N(int64(d)/5+1))
 }
 
-// DefaultConcurrency is how many remodels of each action run at once.
-var DefaultConcurrency = map[remodel.Action]int{
-	remodel.ActionResolve:  2,
-	remodel.ActionDownload: 3,
-	remodel.ActionVerify:   2,
-	remodel.ActionAdopt:    2,
-	remodel.ActionCreate:   2,
-	remodel.ActionPurge:    2,
-	remodel.ActionResize:   2,
-	remodel.ActionDelete:   4,
-}
-
 // SurveyFunc surveys the root (reading the given journal) for the
 // stale-plan check and the converge loop.
 type SurveyFunc func(ctx context.Context, j *journal.Journal) (*materials.Floorplan, error)
@@ -78,7 +66,7 @@ type Options struct {
 	// Root is the device root (required).
 	Root   string
 	Logger *zap.Logger
-	// Concurrency overrides DefaultConcurrency per action.
+	// Concurrency overrides an action's default (remodel.ActionFacts) per action.
 	Concurrency map[remodel.Action]int
 	Crafts      Crafts
 	// Progress receives monotone progress events; it must not block long.
@@ -130,8 +118,9 @@ func New(opts Options) (*Assembler, error) {
 		a.now = time.Now
 	}
 	a.concurrency = map[remodel.Action]int{}
-	for k, v := range DefaultConcurrency {
-		a.concurrency[k] = v
+	for _, act := range remodel.Actions {
+		f, _ := act.Facts()
+		a.concurrency[act] = f.Concurrency
 	}
 	for k, v := range opts.Concurrency {
 		if v <= 0 {

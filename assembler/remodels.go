@@ -140,24 +140,23 @@ func (w *walk) setJournalErr(err error) {
 	w.mu.Unlock()
 }
 
+// work is each action's executor: the assembler's column of the action
+// table (remodel.ActionFacts holds the rest); TestEveryActionHasWork
+// checks it covers every action.
+var work = map[remodel.Action]func(*walk, context.Context, *remodel.Remodel) (outcome, error){
+	remodel.ActionResolve:  (*walk).resolve,
+	remodel.ActionDownload: (*walk).download,
+	remodel.ActionVerify:   (*walk).verify,
+	remodel.ActionAdopt:    (*walk).adopt,
+	remodel.ActionCreate:   (*walk).create,
+	remodel.ActionPurge:    (*walk).purge,
+	remodel.ActionResize:   (*walk).resize,
+	remodel.ActionDelete:   (*walk).delete,
+}
+
 func (w *walk) do(ctx context.Context, r *remodel.Remodel) (outcome, error) {
-	switch r.Action {
-	case remodel.ActionDownload:
-		return w.download(ctx, r)
-	case remodel.ActionVerify:
-		return w.verify(ctx, r)
-	case remodel.ActionCreate:
-		return w.create(ctx, r)
-	case remodel.ActionPurge:
-		return w.purge(ctx, r)
-	case remodel.ActionResize:
-		return w.resize(ctx, r)
-	case remodel.ActionAdopt:
-		return w.adopt(ctx, r)
-	case remodel.ActionDelete:
-		return w.delete(ctx, r)
-	case remodel.ActionResolve:
-		return w.resolve(ctx, r)
+	if f, ok := work[r.Action]; ok {
+		return f(w, ctx, r)
 	}
 	return outcome{}, &terminalError{fmt.Errorf("remodel %s: unknown action %q", r.ID, r.Action)}
 }

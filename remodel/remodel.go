@@ -29,12 +29,6 @@ const (
 	ActionResize Action = "resize"
 )
 
-// Actions lists every action in precedence order.
-var Actions = []Action{ActionResolve, ActionDownload, ActionVerify, ActionAdopt, ActionCreate, ActionPurge, ActionResize, ActionDelete}
-
-// Destructive reports whether the action can lose data.
-func (a Action) Destructive() bool { return a == ActionDelete || a == ActionPurge }
-
 // PurgeStrategy says in which order a purge makes the new generation and
 // breaks the old.
 type PurgeStrategy string

@@ -8,19 +8,6 @@ import (
 	"time"
 )
 
-// Symbols are the one-character marks RenderText puts before each action,
-// in the manner of `terraform plan`.
-var Symbols = map[Action]string{
-	ActionResolve:  "@", // a tag pinned at a digest
-	ActionDownload: "↓",
-	ActionVerify:   "✓",
-	ActionAdopt:    ">",
-	ActionCreate:   "+",
-	ActionPurge:    "~",
-	ActionResize:   "^", // grow
-	ActionDelete:   "-",
-}
-
 // HeldSymbol marks a held remodel.
 const HeldSymbol = "!"
 
@@ -98,8 +85,8 @@ func RenderText(w io.Writer, p *Plan) error {
 }
 
 func symbol(a Action) string {
-	if s, ok := Symbols[a]; ok {
-		return s
+	if f, ok := a.Facts(); ok {
+		return f.Symbol
 	}
 	return "?"
 }

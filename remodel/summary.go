@@ -6,29 +6,6 @@ import (
 	"strings"
 )
 
-// phrase is how the summary line names each action's count.
-var phrase = map[Action]string{
-	ActionResolve:  "to resolve",
-	ActionDownload: "to download",
-	ActionVerify:   "to verify",
-	ActionAdopt:    "to adopt",
-	ActionCreate:   "to create",
-	ActionPurge:    "to purge",
-	ActionResize:   "to resize",
-	ActionDelete:   "to delete",
-}
-
-// Precedence is the action's place in Actions (earlier runs first when
-// nothing else orders two remodels); unknown actions sort last.
-func (a Action) Precedence() int {
-	for i, b := range Actions {
-		if a == b {
-			return i
-		}
-	}
-	return len(Actions)
-}
-
 // Summarize counts a plan's remodels by action and its held remodels, and
 // writes the summary line, e.g.
 // "Plan: 2 to download, 3 to create, 1 to purge, 1 to delete, 2 held."
@@ -40,13 +17,14 @@ func Summarize(p *Plan) Summary {
 	var parts []string
 	for _, a := range Actions {
 		if n := s.Counts[a]; n > 0 {
-			parts = append(parts, strconv.Itoa(n)+" "+phrase[a])
+			f, _ := a.Facts()
+			parts = append(parts, strconv.Itoa(n)+" "+f.Phrase)
 		}
 	}
 	// Actions outside the known list still get counted, in name order.
 	var odd []string
 	for a := range s.Counts {
-		if _, ok := phrase[a]; !ok {
+		if _, ok := a.Facts(); !ok {
 			odd = append(odd, string(a))
 		}
 	}

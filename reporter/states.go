@@ -35,10 +35,10 @@ func rank(s eve.ZSwState) int {
 	return 0
 }
 
-// Pipeline is the order of states a volume made from downloaded content
+// pipeline is the order of states a volume made from downloaded content
 // goes through; a blank volume skips straight from INITIAL to
 // CREATING_VOLUME.
-var Pipeline = []eve.ZSwState{
+var pipeline = []eve.ZSwState{
 	eve.ZSwState_INITIAL,
 	eve.ZSwState_RESOLVING_TAG,
 	eve.ZSwState_RESOLVED_TAG,

@@ -1,0 +1,20 @@
+package assembler
+
+import (
+	"testing"
+
+	"github.com/edgewright/edgewright/remodel"
+)
+
+// TestEveryActionHasWork: an action added to remodel's table without an
+// executor here would fail at run time, on a device; fail here instead.
+func TestEveryActionHasWork(t *testing.T) {
+	for _, a := range remodel.Actions {
+		if work[a] == nil {
+			t.Errorf("action %s has no executor in the assembler's work table", a)
+		}
+	}
+	if len(work) != len(remodel.Actions) {
+		t.Errorf("work table has %d actions, remodel declares %d", len(work), len(remodel.Actions))
+	}
+}
