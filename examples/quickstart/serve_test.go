@@ -45,13 +45,30 @@ func TestServeThenWrightByHand(t *testing.T) {
 		}
 	}()
 	cfg, next, root := filepath.Join(dir, "config.json"), filepath.Join(dir, "config-next.json"), filepath.Join(dir, "root")
-	for _, want := range []string{
-		"go run ./examples/wright plan   --config " + cfg + " --root " + root,
-		"go run ./examples/wright apply  --config " + cfg + " --root " + root,
-	} {
-		if !strings.Contains(banner.String(), want) {
-			t.Errorf("serve did not print %q:\n%s", want, banner.String())
+	// The commands serve prints are the README's "By hand" lines, with
+	// DIR for the directory.
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for _, line := range strings.Split(string(readme), "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		documented[strings.TrimSpace(line)] = true
+	}
+	printed := 0
+	for _, line := range strings.Split(banner.String(), "\n") {
+		cmd, ok := strings.CutPrefix(strings.TrimSpace(line), "go run ./examples/wright ")
+		if !ok {
+			continue
 		}
+		printed++
+		if doc := "go run ./examples/wright " + strings.ReplaceAll(cmd, dir, "DIR"); !documented[doc] {
+			t.Errorf("README.md lacks the command serve prints: %q", doc)
+		}
+	}
+	if !strings.Contains(banner.String(), "go run ./examples/wright apply  --config "+cfg+" --root "+root) || printed != 4 {
+		t.Errorf("serve printed %d wright commands, want plan, apply, status and apply of config-next on %s:\n%s", printed, cfg, banner.String())
 	}
 
 	wrightRun := func(args ...string) (string, int) {
