@@ -56,6 +56,10 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *dir != "" && !*doServe {
+		fmt.Fprintln(os.Stderr, "quickstart: --dir goes with --serve (the main job's root is --root)")
+		os.Exit(2)
+	}
 	if *doServe {
 		if *root != "" || *socket != "" || *ns != "" {
 			fmt.Fprintln(os.Stderr, "quickstart: --serve reconciles nothing: --root, --containerd and --namespace go to wright apply")
