@@ -10,7 +10,14 @@
 // Blobs go to containerd when a socket is given or found at containerd's
 // default address, and to a blob directory under the root otherwise.
 //
+// With --serve it reconciles nothing: it serves the same content on
+// loopback, writes configs that point at it (config.json, then
+// config-next.json with a generation bumped and a volume dropped) and
+// prints the `wright plan` and `wright apply` commands to run by hand,
+// serving until interrupted.
+//
 //	go run ./examples/quickstart [--root DIR] [--containerd SOCKET] [--namespace NS] [--no-containerd]
+//	go run ./examples/quickstart --serve [--dir DIR]
 package main
 
 import (
@@ -44,9 +51,26 @@ func main() {
 	socket := flag.String("containerd", "", "store blobs in the containerd at `SOCKET` (default: "+ctrstore.DefaultSocket+" when it answers, else a blob directory)")
 	ns := flag.String("namespace", "", "containerd `NAMESPACE` (default: a fresh one per run)")
 	noCtr := flag.Bool("no-containerd", false, "use the blob directory even when containerd is found")
+	doServe := flag.Bool("serve", false, "serve the content on loopback and write configs for wright plan/apply by hand, until Ctrl-C")
+	dir := flag.String("dir", "", "with --serve: write the configs into `DIR` (default: a fresh temporary directory)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *dir != "" && !*doServe {
+		fmt.Fprintln(os.Stderr, "quickstart: --dir goes with --serve (the main job's root is --root)")
+		os.Exit(2)
+	}
+	if *doServe {
+		if *root != "" || *socket != "" || *ns != "" {
+			fmt.Fprintln(os.Stderr, "quickstart: --serve reconciles nothing: --root, --containerd and --namespace go to wright apply")
+			os.Exit(2)
+		}
+		if err := serve(ctx, serveOptions{dir: *dir}, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "quickstart:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *socket == "" && !*noCtr && answers(ctrstore.DefaultSocket) {
 		*socket = ctrstore.DefaultSocket
 	}
