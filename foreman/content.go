@@ -9,23 +9,17 @@ import (
 	"github.com/edgewright/edgewright/remodel"
 )
 
-// treeState is what the plan knows about one desired content tree. It is
-// small (one per tree, a hundred thousand at scale); what only trees with
-// work to do have is in treeWork.
+// treeState is what the plan knows about one desired content tree.
 type treeState struct {
 	tree *materials.ContentTree
 	top  digest.Digest
-	work *treeWork
 	oci  bool
 	// ready: every blob of the tree is known (present, or planned to
 	// download with nothing left to learn from it), so a volume can be
 	// created from it after deps.
 	ready  bool
 	wanted bool
-}
-
-// treeWork is what a tree that needs work carries.
-type treeWork struct {
+	// deps are the remodels a volume made from the tree waits for.
 	deps []string
 	// why is the reason the tree cannot be addressed at all (no digest and
 	// no tag to resolve); empty otherwise.
@@ -38,28 +32,6 @@ type treeWork struct {
 	pending []*node
 }
 
-// w is the tree's work, made on first use.
-func (ts *treeState) w() *treeWork {
-	if ts.work == nil {
-		ts.work = &treeWork{}
-	}
-	return ts.work
-}
-
-func (ts *treeState) deps() []string {
-	if ts.work == nil {
-		return nil
-	}
-	return ts.work.deps
-}
-
-func (ts *treeState) why() string {
-	if ts.work == nil {
-		return ""
-	}
-	return ts.work.why
-}
-
 // pending registers a remodel of a tree without putting it in the plan yet.
 func (p *planner) pending(ts *treeState, r remodel.Remodel) *node {
 	n, ok := p.byID[r.ID]
@@ -67,7 +39,7 @@ func (p *planner) pending(ts *treeState, r remodel.Remodel) *node {
 		n = &node{r: r}
 		p.byID[r.ID] = n
 	}
-	ts.w().pending = append(ts.w().pending, n)
+	ts.pending = append(ts.pending, n)
 	return n
 }
 
@@ -77,10 +49,7 @@ func (p *planner) want(ts *treeState) {
 		return
 	}
 	ts.wanted = true
-	if ts.work == nil {
-		return
-	}
-	for _, n := range ts.work.pending {
+	for _, n := range ts.pending {
 		if !n.live {
 			n.live = true
 			p.nodes = append(p.nodes, n)
@@ -141,11 +110,11 @@ func (p *planner) contentTree(ts *treeState) {
 		return
 	}
 	if t.SHA256 != "" {
-		ts.w().why = "content tree " + treeName(t) + " has an invalid sha256 " + t.SHA256
+		ts.why = "content tree " + treeName(t) + " has an invalid sha256 " + t.SHA256
 	} else {
-		ts.w().why = "content tree " + treeName(t) + " has no sha256 and is not an OCI reference: its blob cannot be addressed"
+		ts.why = "content tree " + treeName(t) + " has no sha256 and is not an OCI reference: its blob cannot be addressed"
 	}
-	p.diag(materials.SeverityWarning, "contentTrees/"+t.ID, t.URL, ts.why())
+	p.diag(materials.SeverityWarning, "contentTrees/"+t.ID, t.URL, ts.why)
 }
 
 // need marks d as needed by tree ts and returns what the floorplan holds
@@ -174,7 +143,7 @@ func (p *planner) walk(ts *treeState, d digest.Digest, parent, top bool) {
 	e := p.need(d, ts)
 	rec := e.complete
 	if rec == nil || e.broken {
-		ts.w().deps = append(ts.w().deps, p.fetch(ts, d, rec, e.partial, top)...)
+		ts.deps = append(ts.deps, p.fetch(ts, d, rec, e.partial, top)...)
 		if ts.oci && parent {
 			ts.ready = false // its children are known only once it is here
 			if p.unresolved == "" {
@@ -184,7 +153,7 @@ func (p *planner) walk(ts *treeState, d digest.Digest, parent, top bool) {
 		return
 	}
 	if in := p.facts.inFlight(blobRef(d)); in != nil {
-		ts.w().deps = append(ts.w().deps, p.verify(ts, d, rec, "a "+in.Action+" was in flight when the last apply stopped (started "+fmtTime(in.StartedAt)+"): verify before use"))
+		ts.deps = append(ts.deps, p.verify(ts, d, rec, "a "+in.Action+" was in flight when the last apply stopped (started "+fmtTime(in.StartedAt)+"): verify before use"))
 	}
 	if !ts.oci || !parent {
 		return
@@ -219,7 +188,7 @@ func (p *planner) walkIndex(ts *treeState, d digest.Digest, rec *materials.BlobR
 		if p.unresolved == "" {
 			p.unresolved = "waits for the manifests of content tree " + treeName(ts.tree) + ": its blobs are not all known yet"
 		}
-		ts.w().deps = append(ts.w().deps, p.download(ts, d, nil, top, "index "+string(d)+" of content tree "+treeName(ts.tree)+" is present but none of its platform manifests: fetch this platform's"))
+		ts.deps = append(ts.deps, p.download(ts, d, nil, top, "index "+string(d)+" of content tree "+treeName(ts.tree)+" is present but none of its platform manifests: fetch this platform's"))
 	}
 }
 
@@ -258,7 +227,7 @@ func (p *planner) download(ts *treeState, d digest.Digest, part *materials.BlobR
 	ref := blobRef(d)
 	id := remodelID(remodel.ActionDownload, ref)
 	if n, ok := p.byID[id]; ok {
-		ts.w().pending = append(ts.w().pending, n)
+		ts.pending = append(ts.pending, n)
 		return id
 	}
 	size := int64(0)
@@ -334,7 +303,7 @@ func (p *planner) verify(ts *treeState, d digest.Digest, rec *materials.BlobReco
 	ref := blobRef(d)
 	id := remodelID(remodel.ActionVerify, ref)
 	if n, ok := p.byID[id]; ok {
-		ts.w().pending = append(ts.w().pending, n)
+		ts.pending = append(ts.pending, n)
 		return id
 	}
 	b := &materials.Blob{Digest: d}

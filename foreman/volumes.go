@@ -157,14 +157,14 @@ func (p *planner) volumeContent(dv *desiredVolume, tree *materials.ContentTree) 
 		}
 		ts := p.trees[tree.ID]
 		p.want(ts)
-		if why := ts.why(); why != "" {
+		if why := ts.why; why != "" {
 			p.holdDirect(remodelID(remodel.ActionCreate, ref), remodel.ActionCreate, ref, why)
 			return nil, 0, false
 		}
 		if ts.top == "" || !ts.ready {
 			return nil, 0, false // the next round plans it, once the tree's blobs are known
 		}
-		deps = ts.deps()
+		deps = ts.deps
 		bytes = max(bytes, int64(tree.MaxSizeBytes))
 	}
 	return deps, max(bytes, 0), true
