@@ -162,7 +162,7 @@ func (f *facts) readVolumes(bp *materials.Blueprint) {
 // readFiles sorts the floorplan's volume files: new-layout ones by volume
 // id, old-layout ones by (sha, app), work in progress, and unknown files.
 func (f *facts) readFiles(fp *materials.Floorplan) {
-	f.files = map[string][]*materials.VolumeFile{}
+	f.files = make(map[string][]*materials.VolumeFile, len(fp.Volumes))
 	f.legacyBy = map[legacyKey][]*materials.VolumeFile{}
 	for i := range fp.Volumes {
 		vf := &fp.Volumes[i]

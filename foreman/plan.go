@@ -131,8 +131,8 @@ func newPlanner(bp *materials.Blueprint, fp *materials.Floorplan, opts Options) 
 		p.trees[t.ID] = ts
 		p.treeOrder = append(p.treeOrder, ts)
 	}
-	p.needed = map[digest.Digest]bool{}
-	p.accounted = map[*materials.VolumeFile]bool{}
+	p.needed = make(map[digest.Digest]bool, len(fp.Blobs))
+	p.accounted = make(map[*materials.VolumeFile]bool, len(fp.Volumes))
 	p.claimed = map[*materials.VolumeFile]bool{}
 	p.readGuards(bp, opts)
 	p.byID = map[string]*node{}
