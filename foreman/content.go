@@ -223,6 +223,9 @@ func (p *planner) fetch(ts *treeState, d digest.Digest, rec, part *materials.Blo
 	return []string{id}
 }
 
+// download fetches a missing blob of tree ts, resuming a partial ingest
+// from its offset; its size comes from the partial record, the parent
+// manifest, or (for a VM image's top blob) the tree's maxsizebytes.
 func (p *planner) download(ts *treeState, d digest.Digest, part *materials.BlobRecord, top bool, reason string) string {
 	ref := blobRef(d)
 	id := remodelID(remodel.ActionDownload, ref)
@@ -295,6 +298,8 @@ func (p *planner) noteChildren(rec *materials.BlobRecord) {
 	}
 }
 
+// verify checks a blob of tree ts before use: an uncertain record, or a
+// signed tree's top blob after its download.
 func (p *planner) verify(ts *treeState, d digest.Digest, rec *materials.BlobRecord, reason string) string {
 	store := p.store
 	if rec != nil && rec.Store != "" {
