@@ -61,6 +61,10 @@ type node struct {
 	pos     int32 // place in the ordered plan, for finish
 }
 
+// planner makes one plan. Its facts (facts.go) answer what is wanted,
+// present and remembered; the rules read them and add candidate remodels:
+// content trees and blobs (content.go), volumes and files (volumes.go);
+// then order.go stages the candidates and applies the guards.
 type planner struct {
 	fp    *materials.Floorplan
 	facts *facts
