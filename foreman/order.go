@@ -6,8 +6,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/edgewright/edgewright/internal/radix"
-
 	"github.com/opencontainers/go-digest"
 
 	"github.com/edgewright/edgewright/materials"
@@ -42,32 +40,13 @@ func (p *planner) order() {
 	p.nodes = sortNodes(p.nodes)
 }
 
-// sortNodes orders nodes by stage, then action precedence, then ID, in
-// linear time: a radix sort by ID, then a stable counting sort by (stage,
-// precedence). IDs are unique, so the order is total.
+// sortNodes orders nodes by stage, then action precedence, then ID. IDs
+// are unique, so the order is total.
 func sortNodes(nodes []*node) []*node {
-	byID := radix.Order(len(nodes), func(i int) string { return nodes[i].r.ID })
-	precs := len(remodel.Actions) + 1
-	group := func(n *node) int { return n.stage*precs + n.r.Action.Precedence() }
-	maxGroup := 0
-	for _, n := range nodes {
-		maxGroup = max(maxGroup, group(n))
-	}
-	first := make([]int, maxGroup+2)
-	for _, n := range nodes {
-		first[group(n)+1]++
-	}
-	for g := 1; g < len(first); g++ {
-		first[g] += first[g-1]
-	}
-	out := make([]*node, len(nodes))
-	for _, i := range byID {
-		n := nodes[i]
-		g := group(n)
-		out[first[g]] = n
-		first[g]++
-	}
-	return out
+	slices.SortFunc(nodes, func(a, b *node) int {
+		return cmp.Or(cmp.Compare(a.stage, b.stage), cmp.Compare(a.r.Action.Precedence(), b.r.Action.Precedence()), strings.Compare(a.r.ID, b.r.ID))
+	})
+	return nodes
 }
 
 // guard walks the ordered candidates and holds back, with a reason, those
@@ -201,7 +180,7 @@ func (p *planner) massDelete() string {
 	if drops == 0 {
 		return ""
 	}
-	present := p.presentVolumes
+	present := p.facts.presentVolumes()
 	share := p.opts.MassDeleteShare
 	if share <= 0 {
 		share = DefaultMassDeleteShare
@@ -243,14 +222,14 @@ func (p *planner) treeClosures() {
 	}
 	sort.Strings(refs)
 	for _, id := range refs {
-		if p.stateOf(id) != nil {
+		if p.facts.tree(id) != nil {
 			continue // a desired tree: walked already
 		}
-		t := p.lastTreeByID(id)
+		t := p.facts.lastTree(id)
 		if t == nil {
 			continue
 		}
-		top, _ := p.topDigest(t, p.isOCI(t))
+		top, _ := p.facts.topDigest(t)
 		if top == "" {
 			continue
 		}
@@ -264,7 +243,7 @@ func (p *planner) treeClosures() {
 			}
 			seen[d] = true
 			p.blobTrees[d] = append(p.blobTrees[d], id)
-			if r := p.blobState(d).any; r != nil {
+			if r := p.facts.blobState(d).any; r != nil {
 				stack = append(stack, r.Children...)
 			}
 		}
@@ -274,31 +253,46 @@ func (p *planner) treeClosures() {
 // finish turns the guarded candidates into the Plan, sorted throughout.
 func (p *planner) finish() *remodel.Plan {
 	out := &remodel.Plan{
-		Fingerprint: p.fp.Fingerprint,
-		MadeAt:      p.now,
-		Remodels:    make([]remodel.Remodel, 0, len(p.nodes)),
+		Fingerprint:  p.fp.Fingerprint,
+		MadeAt:       p.now,
+		Remodels:     p.remodels(),
+		Held:         p.sortedHeld(),
+		Unreferenced: p.graceClocks(),
+		Diagnostics:  p.sortedDiags(),
 	}
 	if out.Fingerprint == "" {
 		out.Fingerprint = materials.Fingerprint(p.fp)
 	}
+	out.Summary = remodel.Summarize(out)
+	return out
+}
+
+// remodels are the candidates no guard held, in plan order, each with its
+// stage and its dependencies in plan order.
+func (p *planner) remodels() []remodel.Remodel {
 	for i, n := range p.nodes {
 		n.pos = int32(i)
 	}
+	out := make([]remodel.Remodel, 0, len(p.nodes))
 	for _, n := range p.nodes {
 		if n.held {
 			continue
 		}
 		r := n.r
 		r.Stage = n.stage
-		deps := make([]*node, len(n.deps))
-		copy(deps, n.deps)
+		deps := slices.Clone(n.deps)
 		slices.SortFunc(deps, func(a, b *node) int { return cmp.Compare(a.pos, b.pos) })
 		r.DependsOn = make([]string, len(deps))
 		for i, d := range deps {
 			r.DependsOn[i] = d.r.ID
 		}
-		out.Remodels = append(out.Remodels, r)
+		out = append(out, r)
 	}
+	return out
+}
+
+// sortedHeld orders the held remodels by action precedence, id, reason.
+func (p *planner) sortedHeld() []remodel.Held {
 	sort.Slice(p.held, func(i, j int) bool {
 		a, b := p.held[i], p.held[j]
 		if pa, pb := a.Action.Precedence(), b.Action.Precedence(); pa != pb {
@@ -309,14 +303,17 @@ func (p *planner) finish() *remodel.Plan {
 		}
 		return a.Reason < b.Reason
 	})
-	out.Held = p.held
-	if out.Held == nil {
-		out.Held = []remodel.Held{}
+	if p.held == nil {
+		return []remodel.Held{}
 	}
+	return p.held
+}
 
-	// The grace clocks: on an incomplete Blueprint nothing is known to be
-	// unneeded, so the journal's clocks are carried over as they are;
-	// otherwise clocks of materials needed again (or gone) are dropped.
+// graceClocks are the clocks the journal should hold afterwards. On an
+// incomplete Blueprint nothing is known to be unneeded, so the journal's
+// clocks are carried over as they are; otherwise clocks of materials
+// needed again (or gone) are dropped.
+func (p *planner) graceClocks() []materials.Unreferenced {
 	unref := p.unref
 	if p.fp.Journal != nil {
 		for _, u := range p.fp.Journal.Unreferenced {
@@ -334,8 +331,11 @@ func (p *planner) finish() *remodel.Plan {
 		}
 		return a.ID < b.ID
 	})
-	out.Unreferenced = unref
+	return unref
+}
 
+// sortedDiags orders the diagnostics by path, message, value.
+func (p *planner) sortedDiags() materials.Diagnostics {
 	sort.SliceStable(p.diags, func(i, j int) bool {
 		a, b := p.diags[i], p.diags[j]
 		if a.Path != b.Path {
@@ -346,12 +346,10 @@ func (p *planner) finish() *remodel.Plan {
 		}
 		return a.Value < b.Value
 	})
-	out.Diagnostics = p.diags
-	if out.Diagnostics == nil {
-		out.Diagnostics = materials.Diagnostics{}
+	if p.diags == nil {
+		return materials.Diagnostics{}
 	}
-	out.Summary = remodel.Summarize(out)
-	return out
+	return p.diags
 }
 
 func reasonSuffix(r string) string {

@@ -61,47 +61,32 @@ type node struct {
 	pos     int32 // place in the ordered plan, for finish
 }
 
+// planner makes one plan. Its facts (facts.go) answer what is wanted,
+// present and remembered; the rules read them and add candidate remodels:
+// content trees and blobs (content.go), volumes and files (volumes.go);
+// then order.go stages the candidates and applies the guards.
 type planner struct {
-	bp   *materials.Blueprint
-	fp   *materials.Floorplan
-	last *materials.Blueprint
-	// lastVols and lastTrees are the last applied Blueprint's, sorted.
-	lastVols  []*materials.Volume
-	lastTrees []*materials.ContentTree
-	// treeIDs and lastTreeIDs are the ids of trees and lastTrees, side by
-	// side: searches and merges by id read these, not a tree record each.
-	treeIDs, lastTreeIDs []string
-	lastTopOf            map[digest.Digest]string
-	// Fingers for lookups made in key order.
-	lastVolFinger, latchFinger, treeFinger finger
-	imageFingers                           [2]finger
-	opts                                   Options
-	now                                    time.Time
-	valid                                  bool
+	fp    *materials.Floorplan
+	facts *facts
+	opts  Options
+	now   time.Time
+	valid bool
 	// surveyGap says why the floorplan may be missing things (the survey
 	// reported an error): then nothing is destroyed on its strength.
 	surveyGap string
 	store     materials.BlobStore
 
-	trees    []*materials.ContentTree // bp trees, by id
-	stateArr []treeState              // the state of each of trees
-	// firstTree is, per tree, the index of the first tree with its id (a
-	// repeated id's first one stands); lastOf is the last applied
-	// Blueprint's tree with that id, or nil. Both come from one pass, so
-	// the walk never compares tree ids again.
-	firstTree []int32
-	lastOf    []*materials.ContentTree
-	// referenced marks, by a tree's first index, the trees a desired
-	// volume is made from (set by volumes).
-	referenced []bool
-	dsByID     map[string]*materials.Datastore
-
-	// index finds the floorplan's blob records by digest and marks those
-	// desired trees need (this is the hot path).
-	index     *blobIndex
-	inflight  map[materials.MaterialRef]*materials.InFlight
-	clocks    map[materials.MaterialRef]time.Time
-	latchList []*materials.TagLatch // by (tree, generation), newest first
+	// trees are the states of the desired trees (the first of each id),
+	// by id; treeOrder the same, in id order.
+	trees     map[string]*treeState
+	treeOrder []*treeState
+	// needed are the blobs some desired tree needs.
+	needed map[digest.Digest]bool
+	// childDesc is what present manifests say of their children.
+	childDesc map[digest.Digest]materials.Blob
+	// accounted are the volume files the desired volumes keep or replace;
+	// claimed the old-layout files adopted or serving in place.
+	accounted, claimed map[*materials.VolumeFile]bool
 
 	protect  []materials.Addition
 	hold     []materials.Addition
@@ -110,22 +95,16 @@ type planner struct {
 	// remodels must carry the trees they belong to.
 	treeGuards bool
 	blobTrees  map[digest.Digest][]string
-	// childDesc is what present manifests say of their children.
-	childDesc map[digest.Digest]materials.Blob
 
 	nodes []*node
 	byID  map[string]*node
 
-	held   []remodel.Held
-	diags  materials.Diagnostics
-	unref  []materials.Unreferenced
-	unrefd map[materials.MaterialRef]bool
-	budget int64
-	// presentVolumes counts distinct volume ids on disk (new layout) plus
-	// old-layout files: the mass-delete guard's denominator.
-	presentVolumes int
-	visited        []digest.Digest // scratch for walk
-	kids           []digest.Digest // scratch for warmChildren
+	held    []remodel.Held
+	diags   materials.Diagnostics
+	unref   []materials.Unreferenced
+	unrefd  map[materials.MaterialRef]bool
+	budget  int64
+	visited []digest.Digest // scratch for walk
 	// unresolved holds blob and image deletes while a desired tree's tag
 	// is unresolved: any unneeded-looking blob may be one of its own.
 	unresolved string
@@ -138,7 +117,7 @@ func newPlanner(bp *materials.Blueprint, fp *materials.Floorplan, opts Options) 
 	if fp == nil {
 		fp = &materials.Floorplan{}
 	}
-	p := &planner{bp: bp, fp: fp, opts: opts, now: opts.Now, valid: bp.Valid(), store: opts.Store}
+	p := &planner{fp: fp, opts: opts, now: opts.Now, valid: bp.Valid(), store: opts.Store, withheld: bp.Withheld}
 	for _, d := range fp.Diagnostics {
 		if d.Severity == materials.SeverityError {
 			p.surveyGap = "the survey is incomplete (" + d.Path + ": " + d.Message + "): no destructive remodel"
@@ -148,40 +127,26 @@ func newPlanner(bp *materials.Blueprint, fp *materials.Floorplan, opts Options) 
 	if p.store == "" {
 		p.store = materials.BlobStoreDir
 	}
-	if fp.Journal != nil {
-		p.last = fp.Journal.LastApplied
+	p.facts = newFacts(bp, fp, p.store)
+	p.diags = append(p.diags, p.facts.notes...)
+	p.trees = make(map[string]*treeState, len(p.facts.trees))
+	for _, t := range p.facts.trees {
+		ts := &treeState{tree: t}
+		p.trees[t.ID] = ts
+		p.treeOrder = append(p.treeOrder, ts)
 	}
-	if p.last != nil {
-		p.lastVols = sortedVolumes(p.last.Volumes)
-		p.lastTrees = sortedTrees(p.last.ContentTrees)
-		p.lastTreeIDs = make([]string, len(p.lastTrees))
-		for i, t := range p.lastTrees {
-			p.lastTreeIDs[i] = t.ID
-		}
-	}
-	p.indexTrees(bp.ContentTrees)
-	p.dsByID = make(map[string]*materials.Datastore, len(bp.Datastores))
-	for i := range bp.Datastores {
-		p.dsByID[bp.Datastores[i].ID] = &bp.Datastores[i]
-	}
+	p.needed = make(map[digest.Digest]bool, len(fp.Blobs))
+	p.accounted = make(map[*materials.VolumeFile]bool, len(fp.Volumes))
+	p.claimed = map[*materials.VolumeFile]bool{}
+	p.readGuards(bp, opts)
+	p.byID = map[string]*node{}
+	p.unrefd = map[materials.MaterialRef]bool{}
+	return p
+}
 
-	p.index = newBlobIndex(fp.Blobs)
-	p.inflight = map[materials.MaterialRef]*materials.InFlight{}
-	p.clocks = map[materials.MaterialRef]time.Time{}
-	if j := fp.Journal; j != nil {
-		p.latchList = sortLatches(j.Latches)
-		for i := range j.InFlight {
-			in := &j.InFlight[i]
-			if old, ok := p.inflight[in.Target]; !ok || in.StartedAt.Before(old.StartedAt) {
-				p.inflight[in.Target] = in
-			}
-		}
-		for _, u := range j.Unreferenced {
-			if old, ok := p.clocks[u.Target]; !ok || u.Since.Before(old) {
-				p.clocks[u.Target] = u.Since
-			}
-		}
-	}
+// readGuards sorts the Additions into protects and holds, and notes
+// whether any guard names a content tree.
+func (p *planner) readGuards(bp *materials.Blueprint, opts Options) {
 	for _, a := range bp.Additions {
 		switch a.Kind {
 		case materials.AdditionProtect:
@@ -195,7 +160,6 @@ func newPlanner(bp *materials.Blueprint, fp *materials.Floorplan, opts Options) 
 			p.treeGuards = true
 		}
 	}
-	p.withheld = bp.Withheld
 	for _, w := range bp.Withheld {
 		if w.Kind == materials.KindContentTree {
 			p.treeGuards = true
@@ -208,66 +172,6 @@ func newPlanner(bp *materials.Blueprint, fp *materials.Floorplan, opts Options) 
 	}
 	if p.treeGuards {
 		p.blobTrees = map[digest.Digest][]string{}
-	}
-	p.byID = map[string]*node{}
-	p.unrefd = map[materials.MaterialRef]bool{}
-	return p
-}
-
-// indexTrees sets trees (by id), their states, firstTree and lastOf. The
-// Blueprint's trees usually arrive sorted: then one pass of id compares
-// checks the order, finds repeated ids and merges with the last applied
-// trees, rather than a pass for each (at scale each pass over the ids is a
-// cache miss per tree).
-func (p *planner) indexTrees(ts []materials.ContentTree) {
-	n := len(ts)
-	p.trees = make([]*materials.ContentTree, n)
-	p.treeIDs = make([]string, n)
-	p.stateArr = make([]treeState, n)
-	p.firstTree = make([]int32, n)
-	p.lastOf = make([]*materials.ContentTree, n)
-	j := 0
-	for i := range ts {
-		t := &ts[i]
-		same := false
-		if i > 0 {
-			c := strings.Compare(p.treeIDs[i-1], t.ID)
-			if c > 0 {
-				p.linkTrees(sortedTrees(ts))
-				return
-			}
-			same = c == 0
-		}
-		p.trees[i] = t
-		p.linkTree(i, same, &j)
-	}
-}
-
-// linkTrees is indexTrees for trees sorted already.
-func (p *planner) linkTrees(sorted []*materials.ContentTree) {
-	p.trees = sorted
-	j := 0
-	for i, t := range sorted {
-		p.linkTree(i, i > 0 && sorted[i-1].ID == t.ID, &j)
-	}
-}
-
-// linkTree fills tree i's state, first index and last applied tree; same
-// says tree i-1 has its id; *j is the merge's place in lastTrees.
-func (p *planner) linkTree(i int, same bool, j *int) {
-	t := p.trees[i]
-	p.treeIDs[i] = t.ID
-	p.stateArr[i] = treeState{tree: t, idx: int32(i)}
-	if same {
-		p.firstTree[i] = p.firstTree[i-1]
-	} else {
-		p.firstTree[i] = int32(i)
-	}
-	for *j < len(p.lastTreeIDs) && p.lastTreeIDs[*j] < t.ID {
-		*j++
-	}
-	if *j < len(p.lastTreeIDs) && p.lastTreeIDs[*j] == t.ID {
-		p.lastOf[i] = p.lastTrees[*j]
 	}
 }
 
@@ -314,7 +218,7 @@ func (p *planner) diag(sev materials.Severity, path, value, msg string) {
 // clock returns since when ref has been unneeded, starting a new clock at
 // Now when the journal has none, and records it for the plan.
 func (p *planner) clock(ref materials.MaterialRef) time.Time {
-	since, ok := p.clocks[ref]
+	since, ok := p.facts.clocks[ref]
 	if !ok {
 		since = p.now
 	}

@@ -1,553 +1,408 @@
 package foreman
 
 import (
-	"sort"
 	"strings"
 
 	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/remodel"
 )
 
-// Marks on floorplan volume files while planning.
-const (
-	flagCurrent  uint8 = 1 << iota // the desired generation, present
-	flagReplaced                   // the old generation a purge replaces
-)
-
-// desiredVolume is a Blueprint volume at its effective generation: the
-// config's, plus one when a local purge Addition asks for a recreate.
-type desiredVolume struct {
-	v      *materials.Volume // Generation is the effective one (a copy when a purge changed it)
-	purged *materials.Addition
-	// asked twice: the next desired volume has the same id (and a higher
-	// generation, which wins).
-	twice bool
-	// making is the create, purge or adopt of this volume in the plan.
-	making string
+// volumes plans creates, purges, adopts and resizes of desired volumes,
+// and the deletes of volume files no longer wanted, rule by rule: unknown
+// files, each desired volume, the new-layout files nobody wants (the
+// three-way rule), old-layout files, and work in progress.
+func (p *planner) volumes() {
+	for _, f := range p.facts.unknown {
+		p.unknownFile(f)
+	}
+	for i := range p.facts.desired {
+		if dv := &p.facts.desired[i]; !dv.twice { // asked for twice: the higher generation wins
+			p.desiredVolume(dv)
+		}
+	}
+	for _, id := range p.facts.fileIDs {
+		p.unwantedFiles(id)
+	}
+	for _, f := range p.facts.legacy {
+		p.oldLayoutFile(f)
+	}
+	for _, f := range p.facts.temps {
+		p.leftover(f)
+	}
 }
 
-type legacyKey struct{ sha, app string }
+// desiredVolume plans what one wanted volume generation needs. In place:
+// only a resize, or a report of changes made without a generation bump.
+// Broken: cleaned up first (with clean-up). Otherwise an old-layout file
+// serves or is adopted, or the volume is made once its content is known:
+// a purge of the older generation on disk, else a create.
+func (p *planner) desiredVolume(dv *desiredVolume) {
+	cur, older := p.filesAt(dv)
+	var tree *materials.ContentTree
+	if dv.v.Origin == materials.OriginDownload {
+		tree = p.facts.tree(dv.v.ContentTree)
+	}
+	if cur != nil && cur.State == materials.StateComplete {
+		p.accounted[cur] = true
+		p.presentVolume(dv, cur, tree)
+		return
+	}
+	cleanDep := ""
+	if cur != nil {
+		if cleanDep = p.brokenCurrent(dv, cur); cleanDep == "" {
+			return
+		}
+	}
+	if tree != nil && cleanDep == "" && older == nil && p.oldLayoutServes(dv, tree) {
+		return
+	}
+	deps, bytes, ok := p.volumeContent(dv, tree)
+	if !ok {
+		return
+	}
+	var n *node
+	if older != nil && cleanDep == "" {
+		n = p.purge(dv, tree, older, bytes)
+	} else {
+		n = p.create(dv, tree, cleanDep, bytes)
+	}
+	p.after(n, deps...)
+	p.after(n, cleanDep)
+	dv.making = n.r.ID
+}
 
-// volumes plans creates, purges, adopts and resizes of desired volumes,
-// and the deletes of volume files no longer wanted.
-//
-// Which files are deleted (the three-way rule): a new-layout volume file
-// `<uuid>#<gen>` that the Blueprint does not want is deleted when
-//   - the last applied Blueprint had that exact generation (the config
-//     dropped it, or moved to another generation), or
-//   - a newer generation of the same uuid is wanted now or was applied last
-//     (a superseded generation, e.g. left by an interrupted purge).
-//
-// Every other file is only reported: no config we know of ever named it.
-// An old-layout file is deleted when the last applied Blueprint named it
-// (an implicit volume of that app and sha, or a volume adopted from it)
-// and this one does not, or when the same app's drive moved to a newer
-// purge counter. `.tmp` leftovers go unless their volume is being created
-// in this plan; unknown and broken files only with Options.CleanUp.
-func (p *planner) volumes() {
-	fp, bp := p.fp, p.bp
-
-	// Index the floorplan.
-	// New-layout files (complete or broken): their indexes in fp.Volumes,
-	// ordered by volume id (path order already is, for one directory), so
-	// that the files of one id are a run found by binary search.
-	files := make([]int32, 0, len(fp.Volumes))
-	flags := make([]uint8, len(fp.Volumes))
-	var temps, legacy []*materials.VolumeFile
-	legacyBy := map[legacyKey][]*materials.VolumeFile{}
-	// runs are the positions in files where a volume id's run starts (and
-	// len(files) at the end), found while classifying: once the input
-	// outgrows the cache every extra pass of id compares is a cache miss
-	// per file.
-	runs := make([]int32, 0, len(fp.Volumes)+1)
-	// runIDs is each run's volume id: the searches below compare these
-	// strings without a load of the file record for each.
-	runIDs := make([]string, 0, len(fp.Volumes))
-	filesSorted := true
-	for i := range fp.Volumes {
-		f := &fp.Volumes[i]
+// filesAt finds a desired volume's file at its generation (a whole one
+// over a broken one) and the newest complete older generation.
+func (p *planner) filesAt(dv *desiredVolume) (cur, older *materials.VolumeFile) {
+	for _, f := range p.facts.filesOf(dv.v.ID) {
 		switch {
-		case f.State == materials.StateUnknown || (f.ID == "" && f.Legacy == nil):
-			p.unknownFile(f)
-		case f.Legacy != nil && !f.Temp && f.State != materials.StatePartial:
-			legacy = append(legacy, f)
-			k := legacyKey{f.Legacy.SHA256, f.Legacy.App}
-			legacyBy[k] = append(legacyBy[k], f)
-		case f.Temp || f.State == materials.StatePartial:
-			temps = append(temps, f)
-		default:
-			if len(files) == 0 {
-				runs = append(runs, 0)
-				runIDs = append(runIDs, f.ID)
-			} else if c := strings.Compare(f.ID, runIDs[len(runIDs)-1]); c > 0 {
-				runs = append(runs, int32(len(files)))
-				runIDs = append(runIDs, f.ID)
-			} else if c < 0 {
-				filesSorted = false
+		case f.Generation == dv.v.Generation:
+			if cur == nil || cur.State == materials.StateBroken {
+				cur = f
 			}
-			files = append(files, int32(i))
-		}
-	}
-	if !filesSorted {
-		// Path order is id order within one directory; files from both
-		// (vault and clear) directories need sorting.
-		byFileID := func(a, b int32) bool { return fp.Volumes[a].ID < fp.Volumes[b].ID }
-		sort.SliceStable(files, func(i, j int) bool { return byFileID(files[i], files[j]) })
-		runs, runIDs = runs[:0], runIDs[:0]
-		for i, f := range files {
-			if i == 0 || fp.Volumes[f].ID != fp.Volumes[files[i-1]].ID {
-				runs = append(runs, int32(i))
-				runIDs = append(runIDs, fp.Volumes[f].ID)
+		case f.Generation < dv.v.Generation && f.State == materials.StateComplete:
+			if older == nil || f.Generation > older.Generation {
+				older = f
 			}
 		}
 	}
-	ids := len(runs)
-	runs = append(runs, int32(len(files)))
-	// filesOf returns the run of files of one volume id, and the run's
-	// number (-1 when there is none).
-	var filesFinger finger
-	filesOf := func(id string) ([]int32, int) {
-		k := filesFinger.search(ids, func(k int) bool { return runIDs[k] < id })
-		if k == ids || runIDs[k] != id {
-			return nil, -1
-		}
-		return files[runs[k]:runs[k+1]], k
-	}
-	// runDesired is, per run, the desired volume of its id (set by the
-	// walk over desired volumes, which meets them in the same order), so
-	// the pass over unwanted files compares no ids again.
-	runDesired := make([]int32, ids)
-	for k := range runDesired {
-		runDesired[k] = -1
-	}
-	p.presentVolumes = ids + len(legacy)
+	return cur, older
+}
 
-	// Desired volumes, with local purges applied.
-	purges := map[string]*materials.Addition{}
-	for i := range bp.Additions {
-		a := &bp.Additions[i]
-		if a.Kind == materials.AdditionPurge && a.Target.Kind == materials.KindVolume {
-			purges[a.Target.ID] = a
-		}
+// brokenCurrent handles a broken file at the desired generation: left
+// alone and reported without clean-up (""), else deleted so that the
+// volume is recreated after it (the delete's id).
+func (p *planner) brokenCurrent(dv *desiredVolume, cur *materials.VolumeFile) string {
+	key := dv.v.Key()
+	ref := volumeRef(key)
+	why := "volume file " + cur.Path + " is broken"
+	if cur.Reason != "" {
+		why += " (" + cur.Reason + ")"
 	}
-	desired := make([]desiredVolume, 0, len(bp.Volumes))
-	for i := range bp.Volumes {
-		v := &bp.Volumes[i]
-		dv := desiredVolume{v: v}
-		if len(purges) > 0 {
-			if a := purges[v.ID]; a != nil {
-				dv.purged = a
-			} else if a := purges[v.Key().String()]; a != nil {
-				dv.purged = a
-			}
-		}
-		if dv.purged != nil {
-			c := *v
-			c.Generation++
-			dv.v = &c
-		}
-		desired = append(desired, dv)
+	if !p.opts.CleanUp {
+		p.diag(materials.SeverityWarning, cur.Path, key.String(), why+"; left alone (clean-up not enabled)")
+		p.holdDirect(remodelID(remodel.ActionCreate, ref), remodel.ActionCreate, ref, why+"; left alone without clean-up")
+		p.accounted[cur] = true
+		return ""
 	}
-	for k, a := range purges {
-		if _, err := materials.ParseVolumeKey(k); err != nil {
-			continue
-		}
-		matched := false
-		for i := range desired {
-			if desired[i].purged == a {
-				matched = true
-			}
-		}
-		if !matched {
-			p.diag(materials.SeverityWarning, "additions/purge", k, "local purge names a generation the config does not ask for; ignored")
-		}
-	}
-	// One pass of compares finds both whether the volumes need sorting and
-	// which ids are asked for twice.
-	for i := 1; i < len(desired); i++ {
-		old, dv := &desired[i-1], &desired[i]
-		c := strings.Compare(old.v.ID, dv.v.ID)
-		if c > 0 || c == 0 && old.v.Generation > dv.v.Generation {
-			byKey(desired, func(dv desiredVolume) string { return dv.v.ID }, func(a, b desiredVolume) int { return byGeneration(a.v, b.v) })
-			for j := range desired {
-				desired[j].twice = j+1 < len(desired) && desired[j].v.ID == desired[j+1].v.ID
-			}
-			break
-		}
-		old.twice = c == 0
-	}
-	for i := 1; i < len(desired); i++ {
-		if old, dv := &desired[i-1], &desired[i]; old.twice {
-			p.diag(materials.SeverityWarning, "volumes/"+dv.v.ID, dv.v.Key().String(), "volume asked for at two generations; the higher one ("+itoa(dv.v.Generation)+") wins over "+itoa(old.v.Generation))
-		}
-	}
-	// desiredOf is the desired volume of an id (the highest generation
-	// when it is asked for twice), or nil.
-	var desiredFinger finger
-	desiredOf := func(id string) *desiredVolume {
-		i := desiredFinger.search(len(desired), func(i int) bool { return desired[i].v.ID < id })
-		if i == len(desired) || desired[i].v.ID != id {
-			return nil
-		}
-		for i+1 < len(desired) && desired[i+1].v.ID == id {
-			i++
-		}
-		return &desired[i]
-	}
-
-	// What the last applied Blueprint named.
-	var lastMax map[string]int64 // built on first use
-	lastMaxOf := func(id string) int64 {
-		if lastMax == nil {
-			lastMax = map[string]int64{}
-			if p.last != nil {
-				for i := range p.last.Volumes {
-					v := &p.last.Volumes[i]
-					if g, ok := lastMax[v.ID]; !ok || v.Generation > g {
-						lastMax[v.ID] = v.Generation
-					}
-				}
-			}
-		}
-		return lastMax[id]
-	}
-	lastLegacy := map[legacyKey]bool{}
-	if p.last != nil && len(legacy) > 0 {
-		for i := range p.last.Volumes {
-			v := &p.last.Volumes[i]
-			if t := p.lastTreeByID(v.ContentTree); t != nil && t.SHA256 != "" {
-				if v.Implicit {
-					lastLegacy[legacyKey{t.SHA256, v.App}] = true
-				}
-				for _, app := range v.Apps {
-					lastLegacy[legacyKey{t.SHA256, app}] = true
-				}
-			}
-		}
-	}
-
-	// The tree of each desired volume that is made from one.
-	treeOf := p.joinTrees(len(desired), func(i int) (string, bool) {
-		v := desired[i].v
-		return v.ContentTree, v.Origin == materials.OriginDownload
+	fr := fileRef(cur.Path)
+	n := p.add(remodel.Remodel{
+		ID: remodelID(remodel.ActionDelete, fr), Action: remodel.ActionDelete, Target: fr,
+		Reason: why + ": deleted to be recreated (clean-up)", Path: cur.Path,
 	})
-	// The trees some desired volume is made from, for standaloneTrees.
-	p.referenced = make([]bool, len(p.trees))
-	for _, ti := range treeOf {
-		if ti >= 0 {
-			p.referenced[ti] = true
+	n.guards = append(n.guards, ref)
+	return n.r.ID
+}
+
+// oldLayoutServes looks for an old-layout file of the volume's content and
+// app. While the config still names it by a legacy drive, it serves the
+// volume where it is (an old agent may read it after a downgrade); when
+// the config names it only as a volume, it is adopted by rename.
+func (p *planner) oldLayoutServes(dv *desiredVolume, tree *materials.ContentTree) bool {
+	v := dv.v
+	lf := p.legacyFor(dv, tree)
+	if lf == nil {
+		return false
+	}
+	p.claimed[lf] = true
+	if v.Implicit || v.LegacyDrive {
+		return true
+	}
+	ref := volumeRef(v.Key())
+	vc := *v
+	n := p.add(remodel.Remodel{
+		ID: remodelID(remodel.ActionAdopt, ref), Action: remodel.ActionAdopt, Target: ref,
+		Reason: "old-layout file of app " + lf.Legacy.App + " holds content tree " + treeName(tree) +
+			"; the config names it only as volume " + volumeName(v) + " now: move it by rename",
+		Volume: &vc, Path: lf.Path,
+	})
+	n.guards = append(n.guards, fileRef(lf.Path))
+	dv.making = n.r.ID
+	return true
+}
+
+// volumeContent says what a volume made from a content tree waits for:
+// the tree's downloads and verifies (content first), and the bytes it
+// takes. A volume whose tree is missing or unaddressable is held; one
+// whose tree's blobs are not all known yet waits for the next round.
+func (p *planner) volumeContent(dv *desiredVolume, tree *materials.ContentTree) ([]string, int64, bool) {
+	v := dv.v
+	bytes := v.MaxSizeBytes
+	var deps []string
+	if v.Origin == materials.OriginDownload {
+		ref := volumeRef(v.Key())
+		if tree == nil {
+			p.holdDirect(remodelID(remodel.ActionCreate, ref), remodel.ActionCreate, ref, p.missingTree(v.ContentTree))
+			return nil, 0, false
+		}
+		ts := p.trees[tree.ID]
+		p.want(ts)
+		if why := ts.why; why != "" {
+			p.holdDirect(remodelID(remodel.ActionCreate, ref), remodel.ActionCreate, ref, why)
+			return nil, 0, false
+		}
+		if ts.top == "" || !ts.ready {
+			return nil, 0, false // the next round plans it, once the tree's blobs are known
+		}
+		deps = ts.deps
+		bytes = max(bytes, int64(tree.MaxSizeBytes))
+	}
+	return deps, max(bytes, 0), true
+}
+
+// missingTree says why a volume's content tree is not in the Blueprint.
+func (p *planner) missingTree(id string) string {
+	why := "content tree " + id + " is not in the blueprint"
+	for _, w := range p.withheld {
+		if w.Kind == materials.KindContentTree && w.ID == id {
+			why = "content tree " + id + " is withheld (the config names it but an error kept it out)"
 		}
 	}
+	return why
+}
 
-	claimed := map[*materials.VolumeFile]bool{} // legacy files adopted or serving in place
-
-	for i := range desired {
-		dv := &desired[i]
-		if dv.twice {
-			continue // asked for twice: the higher generation wins
-		}
-		v := dv.v
-		key := v.Key()
-		var cur, older *materials.VolumeFile
-		var curI, olderI int32 = -1, -1
-		run, k := filesOf(v.ID)
-		if k >= 0 {
-			runDesired[k] = int32(i)
-		}
-		for _, j := range run {
-			f := &fp.Volumes[j]
-			switch {
-			case f.Generation == v.Generation:
-				if cur == nil || cur.State == materials.StateBroken {
-					cur, curI = f, j
-				}
-			case f.Generation < v.Generation && f.State == materials.StateComplete:
-				if older == nil || f.Generation > older.Generation {
-					older, olderI = f, j
-				}
-			}
-		}
-		var tree *materials.ContentTree
-		ti := treeOf[i]
-		if ti >= 0 {
-			tree = p.trees[ti]
-		}
-		var cleanDep string
-		if cur != nil {
-			if cur.State == materials.StateComplete {
-				flags[curI] |= flagCurrent
-				p.presentVolume(dv, cur, tree, ti)
-				continue
-			}
-		}
-		ref := volumeRef(key) // a volume in place needs none: spare the string
-		if cur != nil {
-			why := "volume file " + cur.Path + " is broken"
-			if cur.Reason != "" {
-				why += " (" + cur.Reason + ")"
-			}
-			if !p.opts.CleanUp {
-				p.diag(materials.SeverityWarning, cur.Path, key.String(), why+"; left alone (clean-up not enabled)")
-				p.holdDirect(remodelID(remodel.ActionCreate, ref), remodel.ActionCreate, ref, why+"; left alone without clean-up")
-				flags[curI] |= flagCurrent
-				continue
-			}
-			fr := fileRef(cur.Path)
-			n := p.add(remodel.Remodel{
-				ID: remodelID(remodel.ActionDelete, fr), Action: remodel.ActionDelete, Target: fr,
-				Reason: why + ": deleted to be recreated (clean-up)", Path: cur.Path,
-			})
-			n.guards = append(n.guards, ref)
-			cleanDep = n.r.ID
-		}
-
-		// An old-layout file of the same content and app.
-		if tree != nil && cleanDep == "" && older == nil {
-			if lf := p.legacyFor(dv, tree, legacyBy, claimed); lf != nil {
-				if v.Implicit || v.LegacyDrive {
-					// The config still names the file by a legacy drive: an
-					// old agent may read it after a downgrade. It serves
-					// the volume where it is.
-					claimed[lf] = true
-					continue
-				}
-				claimed[lf] = true
-				vc := *v
-				n := p.add(remodel.Remodel{
-					ID: remodelID(remodel.ActionAdopt, ref), Action: remodel.ActionAdopt, Target: ref,
-					Reason: "old-layout file of app " + lf.Legacy.App + " holds content tree " + treeName(tree) +
-						"; the config names it only as volume " + volumeName(v) + " now: move it by rename",
-					Volume: &vc, Path: lf.Path,
-				})
-				n.guards = append(n.guards, fileRef(lf.Path))
-				dv.making = n.r.ID
-				continue
-			}
-		}
-
-		// Content first.
-		var deps []string
-		bytes := v.MaxSizeBytes
-		if v.Origin == materials.OriginDownload {
-			if tree == nil {
-				why := "content tree " + v.ContentTree + " is not in the blueprint"
-				for _, w := range p.withheld {
-					if w.Kind == materials.KindContentTree && w.ID == v.ContentTree {
-						why = "content tree " + v.ContentTree + " is withheld (the config names it but an error kept it out)"
-					}
-				}
-				p.holdDirect(remodelID(remodel.ActionCreate, ref), remodel.ActionCreate, ref, why)
-				continue
-			}
-			ts := &p.stateArr[ti]
-			p.want(ts)
-			if why := ts.why(); why != "" {
-				p.holdDirect(remodelID(remodel.ActionCreate, ref), remodel.ActionCreate, ref, why)
-				continue
-			}
-			if ts.top == "" || !ts.ready {
-				continue // the next round plans it, once the tree's blobs are known
-			}
-			deps = ts.deps()
-			if int64(tree.MaxSizeBytes) > bytes {
-				bytes = int64(tree.MaxSizeBytes)
-			}
-		}
-		if bytes < 0 {
-			bytes = 0
-		}
-		vc := *v
-		var ct *materials.ContentTree
-		if tree != nil {
-			c := *tree
-			ct = &c
-		}
-		from := "blank"
-		if tree != nil {
-			from = "from content tree " + treeName(tree)
-		}
-		var n *node
-		if older != nil && cleanDep == "" {
-			old := older.Key()
-			reason := "generation " + itoa(old.Generation) + " → " + itoa(key.Generation)
-			switch {
-			case dv.purged != nil:
-				reason = "local purge (" + additionReason(dv.purged) + "): " + reason
-			case v.Implicit:
-				reason = "purge counter " + itoa(old.Generation) + " → " + itoa(key.Generation) + " of app " + v.App
-			}
-			n = p.add(remodel.Remodel{
-				ID: remodelID(remodel.ActionPurge, ref), Action: remodel.ActionPurge, Target: ref,
-				Reason: "volume " + volumeName(v) + ": " + reason + " (" + from + ")",
-				Volume: &vc, ContentTree: ct, Replaces: &old, Path: older.Path, Bytes: bytes,
-			})
-			n.frees = fileBytes(older)
-			n.guards = append(n.guards, volumeRef(old))
-			flags[olderI] |= flagReplaced
-		} else {
-			reason := "volume " + volumeName(v) + " generation " + itoa(key.Generation) + " not present (" + from + ")"
-			if cleanDep != "" {
-				reason = "volume " + volumeName(v) + " generation " + itoa(key.Generation) + " recreated after clean-up (" + from + ")"
-			}
-			n = p.add(remodel.Remodel{
-				ID: remodelID(remodel.ActionCreate, ref), Action: remodel.ActionCreate, Target: ref,
-				Reason: reason, Volume: &vc, ContentTree: ct, Bytes: bytes,
-			})
-		}
-		p.after(n, deps...)
-		if cleanDep != "" {
-			p.after(n, cleanDep)
-		}
-		dv.making = n.r.ID
+// purge replaces the older generation on disk with the desired one (the
+// strategy is chosen by disk admission).
+func (p *planner) purge(dv *desiredVolume, tree *materials.ContentTree, older *materials.VolumeFile, bytes int64) *node {
+	v := dv.v
+	key, old := v.Key(), older.Key()
+	ref := volumeRef(key)
+	reason := "generation " + itoa(old.Generation) + " → " + itoa(key.Generation)
+	switch {
+	case dv.purged != nil:
+		reason = "local purge (" + additionReason(dv.purged) + "): " + reason
+	case v.Implicit:
+		reason = "purge counter " + itoa(old.Generation) + " → " + itoa(key.Generation) + " of app " + v.App
 	}
+	vc := *v
+	n := p.add(remodel.Remodel{
+		ID: remodelID(remodel.ActionPurge, ref), Action: remodel.ActionPurge, Target: ref,
+		Reason: "volume " + volumeName(v) + ": " + reason + " (" + madeOf(tree) + ")",
+		Volume: &vc, ContentTree: copyTree(tree), Replaces: &old, Path: older.Path, Bytes: bytes,
+	})
+	n.frees = fileBytes(older)
+	n.guards = append(n.guards, volumeRef(old))
+	p.accounted[older] = true
+	return n
+}
 
-	// New-layout files nobody wants.
-	for k := 0; k < ids; k++ {
-		group := files[runs[k]:runs[k+1]]
-		id := runIDs[k]
-		var dv *desiredVolume
-		if i := runDesired[k]; i >= 0 {
-			dv = &desired[i]
-		}
-		for _, j := range group {
-			f := &fp.Volumes[j]
-			if flags[j]&(flagCurrent|flagReplaced) != 0 {
-				continue
-			}
-			key := f.Key()
-			if dv != nil && f.Generation == dv.v.Generation {
-				continue // the broken file a clean-up create replaces
-			}
-			ref := volumeRef(key)
-			if f.State == materials.StateBroken {
-				p.brokenFile(f, ref)
-				continue
-			}
-			var reason string
-			lv := p.lastVolume(key)
-			switch {
-			case dv != nil && dv.v.Generation > key.Generation:
-				reason = "volume " + volumeName(dv.v) + " generation " + itoa(key.Generation) + " superseded by generation " + itoa(dv.v.Generation)
-			case lv != nil && dv == nil:
-				reason = "volume " + volumeName(lv) + " generation " + itoa(key.Generation) + " dropped from the config"
-			case lv != nil:
-				reason = "volume " + volumeName(lv) + " generation " + itoa(key.Generation) + " no longer wanted (the config asks for generation " + itoa(dv.v.Generation) + ")"
-			case lastMaxOf(id) > key.Generation:
-				reason = "volume " + id + " generation " + itoa(key.Generation) + " superseded by generation " + itoa(lastMaxOf(id)) + " of the last applied config"
-			default:
-				p.diag(materials.SeverityWarning, f.Path, key.String(), "no config we know of named volume "+key.String()+"; left alone")
-				continue
-			}
-			n := p.add(remodel.Remodel{
-				ID: remodelID(remodel.ActionDelete, ref), Action: remodel.ActionDelete, Target: ref,
-				Reason: reason, Path: f.Path,
-			})
-			n.drop = dv == nil
-			if dv != nil {
-				p.after(n, dv.making)
-			}
-		}
+// create makes a volume generation that is not present (or was cleaned up).
+func (p *planner) create(dv *desiredVolume, tree *materials.ContentTree, cleanDep string, bytes int64) *node {
+	v := dv.v
+	key := v.Key()
+	ref := volumeRef(key)
+	reason := "volume " + volumeName(v) + " generation " + itoa(key.Generation) + " not present (" + madeOf(tree) + ")"
+	if cleanDep != "" {
+		reason = "volume " + volumeName(v) + " generation " + itoa(key.Generation) + " recreated after clean-up (" + madeOf(tree) + ")"
 	}
+	vc := *v
+	return p.add(remodel.Remodel{
+		ID: remodelID(remodel.ActionCreate, ref), Action: remodel.ActionCreate, Target: ref,
+		Reason: reason, Volume: &vc, ContentTree: copyTree(tree), Bytes: bytes,
+	})
+}
 
-	// Old-layout files.
-	for _, f := range legacy {
-		if claimed[f] {
-			continue
+func madeOf(tree *materials.ContentTree) string {
+	if tree == nil {
+		return "blank"
+	}
+	return "from content tree " + treeName(tree)
+}
+
+func copyTree(t *materials.ContentTree) *materials.ContentTree {
+	if t == nil {
+		return nil
+	}
+	c := *t
+	return &c
+}
+
+// unwantedFiles plans the deletes of a volume id's new-layout files the
+// Blueprint does not want, by the three-way rule: a file `<uuid>#<gen>` is
+// deleted when the last applied Blueprint had that exact generation (the
+// config dropped it, or moved to another generation), or when a newer
+// generation of the same uuid is wanted now or was applied last (a
+// superseded generation, e.g. left by an interrupted purge). Every other
+// file is only reported: no config we know of ever named it.
+func (p *planner) unwantedFiles(id string) {
+	dv := p.facts.wantedVolume(id)
+	for _, f := range p.facts.filesOf(id) {
+		if p.accounted[f] || dv != nil && f.Generation == dv.v.Generation {
+			continue // kept, replaced, or the broken file a clean-up create replaces
 		}
-		ref := fileRef(f.Path)
+		key := f.Key()
+		ref := volumeRef(key)
 		if f.State == materials.StateBroken {
 			p.brokenFile(f, ref)
 			continue
 		}
-		lk := legacyKey{f.Legacy.SHA256, f.Legacy.App}
-		var reason, dep string
-		drop := false
-		if dv := p.implicitFor(lk, desired); dv != nil {
-			if f.Legacy.Purge >= dv.v.Generation {
-				p.diag(materials.SeverityWarning, f.Path, dv.v.Key().String(), "old-layout file has purge counter "+itoa(f.Legacy.Purge)+", not below the volume's generation "+itoa(dv.v.Generation)+"; left alone")
-				continue
-			}
-			reason = "old-layout file of app " + f.Legacy.App + " superseded by purge counter " + itoa(dv.v.Generation)
-			dep = dv.making
-		} else if lastLegacy[lk] && !p.namedNow(lk, desired) {
-			reason = "old-layout file of app " + f.Legacy.App + " (sha256:" + f.Legacy.SHA256 + ") no longer named by the config"
-			drop = true
-		} else {
-			p.diag(materials.SeverityWarning, f.Path, f.Legacy.App, "old-layout file no config we know of names; left alone")
+		reason := p.whyUnwanted(key, dv)
+		if reason == "" {
+			p.diag(materials.SeverityWarning, f.Path, key.String(), "no config we know of named volume "+key.String()+"; left alone")
 			continue
 		}
 		n := p.add(remodel.Remodel{
 			ID: remodelID(remodel.ActionDelete, ref), Action: remodel.ActionDelete, Target: ref,
 			Reason: reason, Path: f.Path,
 		})
-		n.drop, n.app = drop, f.Legacy.App
-		p.after(n, dep)
-	}
-
-	// Work in progress left by an interrupted create.
-	for _, f := range temps {
-		if f.ID != "" {
-			if dv := desiredOf(f.ID); dv != nil && dv.v.Generation == f.Generation && dv.making != "" {
-				if n := p.byID[dv.making]; n != nil {
-					n.reclaims += fileBytes(f)
-				}
-				continue // the create in this plan takes it over
-			}
-		}
-		ref := fileRef(f.Path)
-		n := p.add(remodel.Remodel{
-			ID: remodelID(remodel.ActionDelete, ref), Action: remodel.ActionDelete, Target: ref,
-			Reason: "leftover of an interrupted create of volume " + f.Key().String(), Path: f.Path,
-		})
-		if f.ID != "" {
-			n.guards = append(n.guards, volumeRef(f.Key()))
+		n.drop = dv == nil
+		if dv != nil {
+			p.after(n, dv.making)
 		}
 	}
 }
 
-// presentVolume checks a desired volume that exists: grow it when smaller than
-// maxsizebytes, refuse to shrink it, and report changes made without a
-// generation bump (EVE's rule: they are left alone).
-func (p *planner) presentVolume(dv *desiredVolume, f *materials.VolumeFile, tree *materials.ContentTree, ti int32) {
-	v := dv.v
+// whyUnwanted is the three-way rule's reason to delete volume file key
+// (dv is the id's desired volume, if any), or "" when none holds.
+func (p *planner) whyUnwanted(key materials.VolumeKey, dv *desiredVolume) string {
+	lv := p.facts.lastApplied(key)
+	last := p.facts.lastGeneration(key.ID)
+	gen := " generation " + itoa(key.Generation)
+	switch {
+	case dv != nil && dv.v.Generation > key.Generation:
+		return "volume " + volumeName(dv.v) + gen + " superseded by generation " + itoa(dv.v.Generation)
+	case lv != nil && dv == nil:
+		return "volume " + volumeName(lv) + gen + " dropped from the config"
+	case lv != nil:
+		return "volume " + volumeName(lv) + gen + " no longer wanted (the config asks for generation " + itoa(dv.v.Generation) + ")"
+	case last > key.Generation:
+		return "volume " + key.ID + gen + " superseded by generation " + itoa(last) + " of the last applied config"
+	}
+	return ""
+}
+
+// oldLayoutFile plans the delete of an old-layout file nobody is served
+// by: when the same app's drive moved to a newer purge counter (after the
+// new generation exists), or when the last applied Blueprint named it and
+// this one does not. Any other is reported and left alone.
+func (p *planner) oldLayoutFile(f *materials.VolumeFile) {
+	if p.claimed[f] {
+		return
+	}
+	ref := fileRef(f.Path)
+	if f.State == materials.StateBroken {
+		p.brokenFile(f, ref)
+		return
+	}
+	lk := legacyKey{f.Legacy.SHA256, f.Legacy.App}
+	var reason, dep string
+	drop := false
+	if dv := p.implicitFor(lk); dv != nil {
+		if f.Legacy.Purge >= dv.v.Generation {
+			p.diag(materials.SeverityWarning, f.Path, dv.v.Key().String(), "old-layout file has purge counter "+itoa(f.Legacy.Purge)+", not below the volume's generation "+itoa(dv.v.Generation)+"; left alone")
+			return
+		}
+		reason = "old-layout file of app " + f.Legacy.App + " superseded by purge counter " + itoa(dv.v.Generation)
+		dep = dv.making
+	} else if p.facts.lastNamedOldFile(lk) && !p.namedNow(lk) {
+		reason = "old-layout file of app " + f.Legacy.App + " (sha256:" + f.Legacy.SHA256 + ") no longer named by the config"
+		drop = true
+	} else {
+		p.diag(materials.SeverityWarning, f.Path, f.Legacy.App, "old-layout file no config we know of names; left alone")
+		return
+	}
+	n := p.add(remodel.Remodel{
+		ID: remodelID(remodel.ActionDelete, ref), Action: remodel.ActionDelete, Target: ref,
+		Reason: reason, Path: f.Path,
+	})
+	n.drop, n.app = drop, f.Legacy.App
+	p.after(n, dep)
+}
+
+// leftover plans the delete of work in progress an interrupted create
+// left, unless the create in this plan takes it over (then the create is
+// charged net of it: it removes the leftover before writing).
+func (p *planner) leftover(f *materials.VolumeFile) {
+	if f.ID != "" {
+		if dv := p.facts.wantedVolume(f.ID); dv != nil && dv.v.Generation == f.Generation && dv.making != "" {
+			if n := p.byID[dv.making]; n != nil {
+				n.reclaims += fileBytes(f)
+			}
+			return
+		}
+	}
+	ref := fileRef(f.Path)
+	n := p.add(remodel.Remodel{
+		ID: remodelID(remodel.ActionDelete, ref), Action: remodel.ActionDelete, Target: ref,
+		Reason: "leftover of an interrupted create of volume " + f.Key().String(), Path: f.Path,
+	})
+	if f.ID != "" {
+		n.guards = append(n.guards, volumeRef(f.Key()))
+	}
+}
+
+// presentVolume checks a desired volume that exists: report changes made
+// without a generation bump, then grow it when smaller than maxsizebytes.
+func (p *planner) presentVolume(dv *desiredVolume, f *materials.VolumeFile, tree *materials.ContentTree) {
 	var lv *materials.Volume
 	if dv.purged == nil {
-		lv = p.lastVolume(v.Key()) // unpurged: the config's generation
+		lv = p.facts.lastApplied(dv.v.Key()) // unpurged: the config's generation
 	}
 	if lv != nil {
-		var changes []string
-		if lv.Origin != v.Origin {
-			changes = append(changes, "origin "+string(lv.Origin)+" → "+string(v.Origin))
-		}
-		if lv.ContentTree != v.ContentTree && lv.Origin == v.Origin {
-			changes = append(changes, "content tree "+lv.ContentTree+" → "+v.ContentTree)
-		} else if tree != nil {
-			if lt := p.lastOf[ti]; lt != nil && (lt.SHA256 != tree.SHA256 || lt.URL != tree.URL) {
-				changes = append(changes, "content of tree "+treeName(tree)+" changed")
-			}
-		}
-		if lv.ReadOnly != v.ReadOnly {
-			changes = append(changes, "readonly "+boolStr(lv.ReadOnly)+" → "+boolStr(v.ReadOnly))
-		}
-		if v.MaxSizeBytes < lv.MaxSizeBytes {
-			changes = append(changes, "maxSizeBytes "+remodel.Bytes(lv.MaxSizeBytes)+" → "+remodel.Bytes(v.MaxSizeBytes))
-		}
-		if len(changes) > 0 {
-			reason := "volume " + volumeName(v) + ": "
-			for i, c := range changes {
-				if i > 0 {
-					reason += ", "
-				}
-				reason += c
-			}
-			reason += " without a generation bump; left alone (EVE's rule: bump the generation to apply)"
-			ref := volumeRef(v.Key())
-			p.holdDirect(remodelID(remodel.ActionPurge, ref), remodel.ActionPurge, ref, reason)
+		p.changedWithoutBump(dv.v, lv, tree)
+	}
+	p.resize(dv.v, lv, f)
+}
+
+// changedWithoutBump reports (as a held purge) a present volume whose
+// origin, content tree (or its content), readonly or lowered maxsizebytes
+// changed since the last apply at the same generation. EVE's rule: such
+// a volume is left alone until the generation is bumped.
+func (p *planner) changedWithoutBump(v, lv *materials.Volume, tree *materials.ContentTree) {
+	var changes []string
+	if lv.Origin != v.Origin {
+		changes = append(changes, "origin "+string(lv.Origin)+" → "+string(v.Origin))
+	}
+	if lv.ContentTree != v.ContentTree && lv.Origin == v.Origin {
+		changes = append(changes, "content tree "+lv.ContentTree+" → "+v.ContentTree)
+	} else if tree != nil {
+		if lt := p.facts.lastTree(tree.ID); lt != nil && (lt.SHA256 != tree.SHA256 || lt.URL != tree.URL) {
+			changes = append(changes, "content of tree "+treeName(tree)+" changed")
 		}
 	}
+	if lv.ReadOnly != v.ReadOnly {
+		changes = append(changes, "readonly "+boolStr(lv.ReadOnly)+" → "+boolStr(v.ReadOnly))
+	}
+	if v.MaxSizeBytes < lv.MaxSizeBytes {
+		changes = append(changes, "maxSizeBytes "+remodel.Bytes(lv.MaxSizeBytes)+" → "+remodel.Bytes(v.MaxSizeBytes))
+	}
+	if len(changes) == 0 {
+		return
+	}
+	reason := "volume " + volumeName(v) + ": " + strings.Join(changes, ", ") +
+		" without a generation bump; left alone (EVE's rule: bump the generation to apply)"
+	ref := volumeRef(v.Key())
+	p.holdDirect(remodelID(remodel.ActionPurge, ref), remodel.ActionPurge, ref, reason)
+}
+
+// resize grows a present volume file whose virtual size is below
+// maxsizebytes (also after a raise without a generation bump: growing
+// loses nothing) and refuses to shrink one above it.
+func (p *planner) resize(v, lv *materials.Volume, f *materials.VolumeFile) {
 	if f.Dir || v.Format == materials.FormatContainer || v.MaxSizeBytes <= 0 || f.VirtualSize <= 0 {
 		return
 	}
+	ref := volumeRef(v.Key())
 	switch {
 	case f.VirtualSize < v.MaxSizeBytes:
 		reason := "volume " + volumeName(v) + ": virtual size " + remodel.Bytes(f.VirtualSize) + " below maxSizeBytes " + remodel.Bytes(v.MaxSizeBytes) + ": grow"
@@ -555,13 +410,11 @@ func (p *planner) presentVolume(dv *desiredVolume, f *materials.VolumeFile, tree
 			reason = "volume " + volumeName(v) + ": maxSizeBytes raised " + remodel.Bytes(lv.MaxSizeBytes) + " → " + remodel.Bytes(v.MaxSizeBytes) + " without a generation bump: grown in place (growing loses nothing; shrinking is refused)"
 		}
 		vc := *v
-		ref := volumeRef(v.Key())
 		p.add(remodel.Remodel{
 			ID: remodelID(remodel.ActionResize, ref), Action: remodel.ActionResize, Target: ref,
 			Reason: reason, Volume: &vc, Path: f.Path,
 		})
 	case f.VirtualSize > v.MaxSizeBytes:
-		ref := volumeRef(v.Key())
 		p.holdDirect(remodelID(remodel.ActionResize, ref), remodel.ActionResize, ref,
 			"volume "+volumeName(v)+": virtual size "+remodel.Bytes(f.VirtualSize)+" above maxSizeBytes "+remodel.Bytes(v.MaxSizeBytes)+": shrinking is refused")
 	}
@@ -571,8 +424,8 @@ func (p *planner) presentVolume(dv *desiredVolume, f *materials.VolumeFile, tree
 // same content sha and an app that refers to the volume (for an implicit
 // volume, its app and a purge counter equal to its generation). The
 // highest purge counter wins, then the path.
-func (p *planner) legacyFor(dv *desiredVolume, tree *materials.ContentTree, by map[legacyKey][]*materials.VolumeFile, claimed map[*materials.VolumeFile]bool) *materials.VolumeFile {
-	if tree.SHA256 == "" || len(by) == 0 {
+func (p *planner) legacyFor(dv *desiredVolume, tree *materials.ContentTree) *materials.VolumeFile {
+	if tree.SHA256 == "" || len(p.facts.legacyBy) == 0 {
 		return nil
 	}
 	v := dv.v
@@ -582,8 +435,8 @@ func (p *planner) legacyFor(dv *desiredVolume, tree *materials.ContentTree, by m
 	}
 	var best *materials.VolumeFile
 	for _, app := range apps {
-		for _, f := range by[legacyKey{tree.SHA256, app}] {
-			if claimed[f] || f.State != materials.StateComplete {
+		for _, f := range p.facts.legacyBy[legacyKey{tree.SHA256, app}] {
+			if p.claimed[f] || f.State != materials.StateComplete {
 				continue
 			}
 			if v.Implicit && f.Legacy.Purge != v.Generation {
@@ -598,11 +451,11 @@ func (p *planner) legacyFor(dv *desiredVolume, tree *materials.ContentTree, by m
 }
 
 // implicitFor is the desired implicit volume of that app and sha, if any.
-func (p *planner) implicitFor(k legacyKey, desired []desiredVolume) *desiredVolume {
-	for i := range desired {
-		dv := &desired[i]
+func (p *planner) implicitFor(k legacyKey) *desiredVolume {
+	for i := range p.facts.desired {
+		dv := &p.facts.desired[i]
 		if dv.v.Implicit && dv.v.App == k.app {
-			if t := p.tree(dv.v.ContentTree); t != nil && t.SHA256 == k.sha {
+			if t := p.facts.tree(dv.v.ContentTree); t != nil && t.SHA256 == k.sha {
 				return dv
 			}
 		}
@@ -612,10 +465,10 @@ func (p *planner) implicitFor(k legacyKey, desired []desiredVolume) *desiredVolu
 
 // namedNow reports whether the Blueprint still names (sha, app) by a
 // legacy drive, or refers that app to a volume of that content.
-func (p *planner) namedNow(k legacyKey, desired []desiredVolume) bool {
-	for i := range desired {
-		v := desired[i].v
-		t := p.tree(v.ContentTree)
+func (p *planner) namedNow(k legacyKey) bool {
+	for i := range p.facts.desired {
+		v := p.facts.desired[i].v
+		t := p.facts.tree(v.ContentTree)
 		if t == nil || t.SHA256 != k.sha {
 			continue
 		}
