@@ -1,0 +1,124 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/edgewright/edgewright/materials"
+)
+
+// FetchRequest is one blob to fetch from one datastore.
+type FetchRequest struct {
+	Datastore   materials.Datastore
+	ContentTree materials.ContentTree
+	Blob        materials.Blob
+	// FreeBytes is the free space of the file system the ingest is on,
+	// measured when the fetch starts; 0 when unknown. A body larger than
+	// it is refused before a byte is written.
+	FreeBytes int64
+}
+
+// Fetcher copies one blob from a datastore into an ingest, resuming at
+// the ingest's offset when the source allows it. It reports bytes through
+// progress (total bytes written to the ingest so far, and the total when
+// known, else 0).
+type Fetcher interface {
+	Fetch(ctx context.Context, req FetchRequest, dst Ingest, progress func(done, known int64)) error
+}
+
+// Ingest is a resumable write of one blob. Writes hash the content as they
+// go, so the digest is checked at Commit without reading anything back.
+type Ingest interface {
+	io.Writer
+	// Offset is the number of bytes already written (resume point).
+	Offset() int64
+	// Truncate restarts the ingest from zero (the source ignored a Range).
+	Truncate() error
+	// Commit checks the digest (and size when expected > 0) and makes the
+	// blob visible; on mismatch the partial is removed and a
+	// *DigestMismatchError returned.
+	Commit(ctx context.Context, expectedSize int64) error
+	// Close keeps the partial for a later resume; after Commit it is a no-op.
+	Close() error
+}
+
+// BlobStore holds blobs by digest.
+type BlobStore interface {
+	// Has reports whether a complete blob is there, and its size.
+	Has(ctx context.Context, d digest.Digest) (bool, int64, error)
+	// Ingest opens a resumable ingest for d (at the offset already written).
+	Ingest(ctx context.Context, b materials.Blob) (Ingest, error)
+	// Open reads a complete blob.
+	Open(ctx context.Context, d digest.Digest) (io.ReadCloser, error)
+	// Path is the blob's file for file-based stores, "" otherwise.
+	Path(d digest.Digest) string
+	// Delete removes a blob and any partial ingest of it.
+	Delete(ctx context.Context, d digest.Digest) error
+}
+
+// VolumeBuilder builds raw and qcow2 volumes at final paths. Every method
+// that makes a file works at final+".tmp" and renames into place.
+type VolumeBuilder interface {
+	// CreateBlank makes a blank volume of size bytes (sparse raw, or qcow2).
+	CreateBlank(ctx context.Context, final string, format materials.Format, size int64) error
+	// CreateFrom makes a volume from a content file of format srcFormat,
+	// grown to size when size is larger. progress gets bytes written.
+	CreateFrom(ctx context.Context, final string, format materials.Format, src string, srcFormat materials.Format, size int64, progress func(done, known int64)) error
+	// Resize grows a volume to size; it never shrinks.
+	Resize(ctx context.Context, path string, format materials.Format, size int64) error
+	// Delete removes a volume file or directory.
+	Delete(ctx context.Context, path string) error
+	// Adopt renames an existing volume into place.
+	Adopt(ctx context.Context, from, to string) error
+}
+
+// ContainerBuilder builds a container volume directory from an OCI
+// content tree held in a blob store. v is the volume being made: its
+// MaxSizeBytes bounds what the unpack may write.
+type ContainerBuilder interface {
+	CreateContainer(ctx context.Context, final string, v materials.Volume, ct materials.ContentTree, store BlobStore) error
+}
+
+// Resolver resolves an OCI content tree's tag to its top blob.
+type Resolver interface {
+	Resolve(ctx context.Context, ds materials.Datastore, ct materials.ContentTree) (materials.Blob, error)
+}
+
+// ImageDeleter removes an image record; the blobs it kept alive are left to
+// the store's garbage collector.
+type ImageDeleter interface {
+	DeleteImage(ctx context.Context, name string) error
+}
+
+// TreeStore is a BlobStore that holds blobs per content tree (containerd:
+// a lease per tree while it is written, an image record once it is whole).
+// The engine uses these methods instead of Ingest when the store has them.
+type TreeStore interface {
+	BlobStore
+	// IngestFor opens a resumable ingest of b for content tree ct. It
+	// returns ErrAlreadyPresent when the blob is committed already (and
+	// then holds it for ct).
+	IngestFor(ctx context.Context, ct materials.ContentTree, b materials.Blob) (Ingest, error)
+	// Hold keeps a blob that is already present for ct until the tree is
+	// sealed.
+	Hold(ctx context.Context, ct materials.ContentTree, d digest.Digest) error
+	// Seal is called after each apply for every content tree of the
+	// Blueprint whose top blob is known: when the whole tree is present it
+	// names the tree (an image record) and releases what held it while it
+	// was written. It reports whether the tree is sealed.
+	Seal(ctx context.Context, ct materials.ContentTree, top digest.Digest) (bool, error)
+}
+
+// ErrAlreadyPresent: the blob is committed in the store already.
+var ErrAlreadyPresent = errors.New("blob already present")
+
+// Follower is a Fetcher that knows what a present blob implies but the
+// plan cannot name before it is read: an OCI index's manifest for this
+// platform. The engine fetches it in the same remodel.
+type Follower interface {
+	Fetcher
+	Follow(ctx context.Context, req FetchRequest, store BlobStore) (materials.Blob, bool, error)
+}
