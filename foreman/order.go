@@ -68,70 +68,76 @@ func (p *planner) guard() {
 	p.budget = p.opts.FreeBytes
 	known := p.budget >= 0
 	for _, n := range p.nodes {
-		reason := p.why(n, mass)
+		code, reason := p.why(n, mass)
 		if reason == "" && known {
-			reason = p.admit(n)
+			code, reason = remodel.HoldNoSpace, p.admit(n)
 		} else if reason == "" && n.r.Action == remodel.ActionPurge {
 			n.r.Strategy = remodel.MakeBeforeBreak
 			n.r.Reason += "; make-before-break (free space unknown)"
 		}
 		if reason != "" {
 			n.held = true
-			p.holdDirect(n.r.ID, n.r.Action, n.r.Target, reason)
+			p.holdDirect(n.r.ID, n.r.Action, n.r.Target, code, reason)
 		}
 	}
 }
 
-func (p *planner) why(n *node, mass string) string {
+// why is the guard that holds n, as a code and a sentence ("" when none).
+func (p *planner) why(n *node, mass string) (remodel.HoldCode, string) {
 	for _, d := range n.deps {
 		if d.held {
-			return "waits for held " + d.r.ID
+			return remodel.HoldDependsOnHeld, "waits for held " + d.r.ID
 		}
 	}
 	for _, a := range p.hold {
 		if n.covers(a.Target) {
-			return "held by a local addition" + reasonSuffix(a.Reason)
+			return remodel.HoldAddition, "held by a local addition" + reasonSuffix(a.Reason)
 		}
 	}
 	for _, l := range p.opts.Limitations {
 		if (l.Action == "" || l.Action == n.r.Action) && (l.Target == nil || n.covers(*l.Target)) {
 			if l.Reason != "" {
-				return "limited: " + l.Reason
+				return remodel.HoldLimitation, "limited: " + l.Reason
 			}
-			return "limited by option"
+			return remodel.HoldLimitation, "limited by option"
 		}
 	}
 	if !n.r.Action.Destructive() {
-		return ""
+		return "", ""
 	}
+	return p.whyNotDestroy(n, mass)
+}
+
+// whyNotDestroy is the guard of the destructive remodels that holds n.
+func (p *planner) whyNotDestroy(n *node, mass string) (remodel.HoldCode, string) {
 	if !p.valid {
-		return "blueprint is incomplete or has errors: no destructive remodel"
+		return remodel.HoldInvalidBlueprint, "blueprint is incomplete or has errors: no destructive remodel"
 	}
 	if p.surveyGap != "" {
-		return p.surveyGap
+		return remodel.HoldSurveyIncomplete, p.surveyGap
 	}
 	for _, w := range p.withheld {
 		if n.covers(w) || (w.Kind == materials.KindApp && n.app != "" && n.app == w.ID) {
-			return "withheld: the config names " + w.String() + " but an error kept it out of the blueprint"
+			return remodel.HoldWithheld, "withheld: the config names " + w.String() + " but an error kept it out of the blueprint"
 		}
 	}
 	for _, a := range p.protect {
 		if n.covers(a.Target) {
-			return "protected by a local addition" + reasonSuffix(a.Reason)
+			return remodel.HoldAddition, "protected by a local addition" + reasonSuffix(a.Reason)
 		}
 	}
 	if n.drop && mass != "" {
-		return mass
+		return remodel.HoldMassDelete, mass
 	}
 	if n.grace && p.unresolved != "" {
-		return p.unresolved
+		return remodel.HoldWaitingForContent, p.unresolved
 	}
 	if n.grace && !(n.partial && p.opts.CleanUp) {
 		if until := n.since.Add(p.opts.GracePeriod); p.now.Before(until) {
-			return "grace period until " + fmtTime(until) + " (unreferenced since " + fmtTime(n.since) + ")"
+			return remodel.HoldGracePeriod, "grace period until " + fmtTime(until) + " (unreferenced since " + fmtTime(n.since) + ")"
 		}
 	}
-	return ""
+	return "", ""
 }
 
 // admit charges a remodel's bytes to the free-space budget, choosing a
@@ -153,10 +159,10 @@ func (p *planner) admit(n *node) string {
 			p.budget += n.frees - need
 			return ""
 		}
-		return "needs " + itoa(need) + " bytes, " + itoa(p.budget) + " free (" + itoa(p.budget+n.frees) + " even after deleting " + old + " first)"
+		return "needs " + remodel.Bytes(need) + ", " + remodel.Bytes(p.budget) + " free (" + remodel.Bytes(p.budget+n.frees) + " even after deleting " + old + " first)"
 	case remodel.ActionDownload, remodel.ActionCreate, remodel.ActionAdopt, remodel.ActionResize:
 		if need > p.budget {
-			return "needs " + itoa(need) + " bytes, " + itoa(p.budget) + " free"
+			return "needs " + remodel.Bytes(need) + ", " + remodel.Bytes(p.budget) + " free"
 		}
 		p.budget -= need
 	}
@@ -173,7 +179,7 @@ func (p *planner) massDelete() string {
 	// volume is not going to be deleted anyway.
 	drops := 0
 	for _, n := range p.nodes {
-		if n.drop && p.why(n, "") == "" {
+		if _, why := p.why(n, ""); n.drop && why == "" {
 			drops++
 		}
 	}

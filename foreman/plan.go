@@ -207,8 +207,8 @@ func (p *planner) after(n *node, ids ...string) {
 	}
 }
 
-func (p *planner) holdDirect(id string, a remodel.Action, t materials.MaterialRef, reason string) {
-	p.held = append(p.held, remodel.Held{RemodelID: id, Action: a, Target: t, Reason: reason})
+func (p *planner) holdDirect(id string, a remodel.Action, t materials.MaterialRef, code remodel.HoldCode, reason string) {
+	p.held = append(p.held, remodel.Held{RemodelID: id, Action: a, Target: t, Code: code, Reason: reason})
 }
 
 func (p *planner) diag(sev materials.Severity, path, value, msg string) {

@@ -151,6 +151,11 @@ func runCase(t *testing.T, c *transcriptCase) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, h := range plan.Held {
+		if !h.Code.Valid() {
+			t.Errorf("line %d: held %s has code %q, not one of remodel.HoldCodes", c.line, h.RemodelID, h.Code)
+		}
+	}
 	j2, _ := json.Marshal(Plan(bp, fp, opts))
 	if !bytes.Equal(j1, j2) {
 		t.Errorf("line %d: two plans of the same inputs differ", c.line)

@@ -101,7 +101,7 @@ func (p *planner) brokenCurrent(dv *desiredVolume, cur *materials.VolumeFile) st
 	}
 	if !p.opts.CleanUp {
 		p.diag(materials.SeverityWarning, cur.Path, key.String(), why+"; left alone (clean-up not enabled)")
-		p.holdDirect(remodelID(remodel.ActionCreate, ref), remodel.ActionCreate, ref, why+"; left alone without clean-up")
+		p.holdDirect(remodelID(remodel.ActionCreate, ref), remodel.ActionCreate, ref, remodel.HoldNeedsCleanUp, why+"; left alone without clean-up")
 		p.accounted[cur] = true
 		return ""
 	}
@@ -152,13 +152,13 @@ func (p *planner) volumeContent(dv *desiredVolume, tree *materials.ContentTree) 
 	if v.Origin == materials.OriginDownload {
 		ref := volumeRef(v.Key())
 		if tree == nil {
-			p.holdDirect(remodelID(remodel.ActionCreate, ref), remodel.ActionCreate, ref, p.missingTree(v.ContentTree))
+			p.holdDirect(remodelID(remodel.ActionCreate, ref), remodel.ActionCreate, ref, remodel.HoldWithheld, p.missingTree(v.ContentTree))
 			return nil, 0, false
 		}
 		ts := p.trees[tree.ID]
 		p.want(ts)
 		if why := ts.why; why != "" {
-			p.holdDirect(remodelID(remodel.ActionCreate, ref), remodel.ActionCreate, ref, why)
+			p.holdDirect(remodelID(remodel.ActionCreate, ref), remodel.ActionCreate, ref, remodel.HoldUnaddressable, why)
 			return nil, 0, false
 		}
 		if ts.top == "" || !ts.ready {
@@ -392,7 +392,7 @@ func (p *planner) changedWithoutBump(v, lv *materials.Volume, tree *materials.Co
 	reason := "volume " + volumeName(v) + ": " + strings.Join(changes, ", ") +
 		" without a generation bump; left alone (EVE's rule: bump the generation to apply)"
 	ref := volumeRef(v.Key())
-	p.holdDirect(remodelID(remodel.ActionPurge, ref), remodel.ActionPurge, ref, reason)
+	p.holdDirect(remodelID(remodel.ActionPurge, ref), remodel.ActionPurge, ref, remodel.HoldEVERule, reason)
 }
 
 // resize grows a present volume file whose virtual size is below
@@ -415,7 +415,7 @@ func (p *planner) resize(v, lv *materials.Volume, f *materials.VolumeFile) {
 			Reason: reason, Volume: &vc, Path: f.Path,
 		})
 	case f.VirtualSize > v.MaxSizeBytes:
-		p.holdDirect(remodelID(remodel.ActionResize, ref), remodel.ActionResize, ref,
+		p.holdDirect(remodelID(remodel.ActionResize, ref), remodel.ActionResize, ref, remodel.HoldEVERule,
 			"volume "+volumeName(v)+": virtual size "+remodel.Bytes(f.VirtualSize)+" above maxSizeBytes "+remodel.Bytes(v.MaxSizeBytes)+": shrinking is refused")
 	}
 }

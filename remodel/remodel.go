@@ -77,14 +77,6 @@ type Remodel struct {
 	Bytes int64 `json:"bytes,omitempty"`
 }
 
-// Held is a remodel a guard held back, with why.
-type Held struct {
-	RemodelID string                `json:"remodelId"`
-	Action    Action                `json:"action"`
-	Target    materials.MaterialRef `json:"target"`
-	Reason    string                `json:"reason"`
-}
-
 // Summary counts remodels by action, and the held ones.
 type Summary struct {
 	Counts map[Action]int `json:"counts"`

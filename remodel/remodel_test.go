@@ -104,7 +104,7 @@ func TestRenderText(t *testing.T) {
 			{ID: "purge-generation:volume/v1#2", Action: ActionPurge, Target: materials.MaterialRef{Kind: materials.KindVolume, ID: "v1#2"},
 				Reason: "generation 1 → 2", Stage: 2, DependsOn: []string{"download:blob/x"}, Replaces: &old, Strategy: BreakBeforeMake},
 		},
-		Held:         []Held{{RemodelID: "delete:volume/v9#1", Action: ActionDelete, Target: materials.MaterialRef{Kind: materials.KindVolume, ID: "v9#1"}, Reason: "protected"}},
+		Held:         []Held{{RemodelID: "delete:volume/v9#1", Action: ActionDelete, Target: materials.MaterialRef{Kind: materials.KindVolume, ID: "v9#1"}, Code: HoldAddition, Reason: "protected"}},
 		Unreferenced: []materials.Unreferenced{{Target: materials.MaterialRef{Kind: materials.KindBlob, ID: "b"}, Since: time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)}},
 		Diagnostics:  materials.Diagnostics{{Severity: materials.SeverityWarning, Path: "p", Value: "v", Message: "m"}},
 	}
@@ -124,7 +124,7 @@ Stage 2
       after download:blob/x
 
 Held
-  ! delete volume v9#1: protected
+  ! [hold-addition] delete volume v9#1: protected
 
 Unreferenced (grace clocks to record)
   blob b since 2026-11-21T00:00:00Z

@@ -58,7 +58,7 @@ func RenderText(w io.Writer, p *Plan) error {
 		line("")
 		line("Held")
 		for _, h := range p.Held {
-			line("  %s %s %s: %s", HeldSymbol, h.Action, h.Target, h.Reason)
+			line("  %s [%s] %s %s: %s", HeldSymbol, h.Code, h.Action, h.Target, h.Reason)
 		}
 	}
 	if len(p.Unreferenced) > 0 {
