@@ -21,6 +21,9 @@ type treeState struct {
 	wanted bool
 	// deps are the remodels a volume made from the tree waits for.
 	deps []string
+	// layerBytes is the size of an OCI tree's config and layers as far
+	// as known: the least a container volume unpacked from it takes.
+	layerBytes int64
 	// why is the reason the tree cannot be addressed at all (no digest and
 	// no tag to resolve); empty otherwise.
 	why string
@@ -142,6 +145,9 @@ func (p *planner) walk(ts *treeState, d digest.Digest, parent, top bool) {
 	p.visited = append(p.visited, d)
 	e := p.need(d, ts)
 	rec := e.complete
+	if ts.oci && !parent {
+		ts.layerBytes += p.knownSize(d, rec)
+	}
 	if rec == nil || e.broken {
 		ts.deps = append(ts.deps, p.fetch(ts, d, rec, e.partial, top)...)
 		if ts.oci && parent {
@@ -206,7 +212,7 @@ func (p *planner) fetch(ts *treeState, d digest.Digest, rec, part *materials.Blo
 		return []string{p.verify(ts, d, rec, why+": verify, and fetch again if it does not match")}
 	}
 	if part != nil && part.Size > 0 && part.Offset >= part.Size {
-		return []string{p.verify(ts, d, part, "all "+itoa(part.Size)+" bytes written but not committed: verify before commit")}
+		return []string{p.verify(ts, d, part, "all "+remodel.Bytes(part.Size)+" written but not committed: verify before commit")}
 	}
 	var what string
 	switch {
@@ -246,9 +252,9 @@ func (p *planner) download(ts *treeState, d digest.Digest, part *materials.BlobR
 		if in := p.facts.inFlight(ref); in != nil {
 			reason += "; was in flight when the last apply stopped"
 		}
-		reason += "; resume from offset " + itoa(off)
+		reason += "; resume from offset " + remodel.Bytes(off)
 		if size > 0 {
-			reason += " of " + itoa(size)
+			reason += " of " + remodel.Bytes(size)
 		}
 	}
 	need := size - off
@@ -280,6 +286,15 @@ func (p *planner) download(ts *treeState, d digest.Digest, part *materials.BlobR
 	}
 	p.pending(ts, r)
 	return id
+}
+
+// knownSize is a blob's size from its record, else from what its parent
+// manifest says of it; 0 when neither knows.
+func (p *planner) knownSize(d digest.Digest, rec *materials.BlobRecord) int64 {
+	if rec != nil && rec.Size > 0 {
+		return rec.Size
+	}
+	return max(p.childDesc[d].Size, 0)
 }
 
 // noteChildren remembers what a present index or manifest says of each of

@@ -61,6 +61,9 @@ type desiredVolume struct {
 	twice bool
 	// making is the create, purge or adopt of this volume in the plan.
 	making string
+	// present: the desired generation is on disk whole, or an old-layout
+	// file serves it.
+	present bool
 }
 
 type legacyKey struct{ sha, app string }

@@ -44,6 +44,7 @@ func (p *planner) desiredVolume(dv *desiredVolume) {
 	}
 	if cur != nil && cur.State == materials.StateComplete {
 		p.accounted[cur] = true
+		dv.present = true
 		p.presentVolume(dv, cur, tree)
 		return
 	}
@@ -54,6 +55,7 @@ func (p *planner) desiredVolume(dv *desiredVolume) {
 		}
 	}
 	if tree != nil && cleanDep == "" && older == nil && p.oldLayoutServes(dv, tree) {
+		dv.present = true
 		return
 	}
 	deps, bytes, ok := p.volumeContent(dv, tree)
@@ -166,6 +168,9 @@ func (p *planner) volumeContent(dv *desiredVolume, tree *materials.ContentTree) 
 		}
 		deps = ts.deps
 		bytes = max(bytes, int64(tree.MaxSizeBytes))
+		if v.Format == materials.FormatContainer {
+			bytes = max(bytes, ts.layerBytes)
+		}
 	}
 	return deps, max(bytes, 0), true
 }
@@ -259,6 +264,13 @@ func (p *planner) unwantedFiles(id string) {
 		reason := p.whyUnwanted(key, dv)
 		if reason == "" {
 			p.diag(materials.SeverityWarning, f.Path, key.String(), "no config we know of named volume "+key.String()+"; left alone")
+			continue
+		}
+		if dv != nil && dv.making == "" && !dv.present {
+			// Make before break: the app keeps this generation until the
+			// one it wants exists, whatever holds that one up.
+			p.holdDirect(remodelID(remodel.ActionDelete, ref), remodel.ActionDelete, ref, remodel.HoldWaitingForContent,
+				reason+"; kept until generation "+itoa(dv.v.Generation)+" is made")
 			continue
 		}
 		n := p.add(remodel.Remodel{

@@ -115,7 +115,7 @@ func TestRenderText(t *testing.T) {
 	want := `Plan made at 2026-11-22T03:00:00Z from floorplan sha256:000000000000…
 
 Stage 1
-  ↓ download blob sha256:111111111111… (resume from offset 10) [2 KiB]
+  ↓ download blob sha256:111111111111… (resume from offset 10 B) [2 KiB]
       content tree c1 not present
 
 Stage 2

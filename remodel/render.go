@@ -39,7 +39,7 @@ func RenderText(w io.Writer, p *Plan) error {
 		case r.Action == ActionPurge && r.Replaces != nil:
 			head += fmt.Sprintf(" (replaces %s, %s)", r.Replaces, r.Strategy)
 		case r.Action == ActionDownload && r.Offset > 0:
-			head += " (resume from offset " + strconv.FormatInt(r.Offset, 10) + ")"
+			head += " (resume from offset " + Bytes(r.Offset) + ")"
 		case r.Path != "" && r.Target.ID != r.Path:
 			head += " (" + r.Path + ")"
 		case r.Image != "":
