@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"syscall"
+
+	"github.com/edgewright/edgewright/device"
 )
 
 var (
@@ -16,25 +18,22 @@ var (
 	// ErrStalePlan: the disk changed since the plan was made.
 	ErrStalePlan = errors.New("plan is stale: the floorplan changed since it was made")
 	// ErrDigestMismatch: fetched content did not hash to the expected digest.
-	ErrDigestMismatch = errors.New("digest mismatch")
+	ErrDigestMismatch = device.ErrDigestMismatch
 	// ErrNoCraft: no craft is configured for what the remodel needs.
-	ErrNoCraft = errors.New("no craft for this")
+	ErrNoCraft = device.ErrNoCraft
+	// ErrTooLarge: a blob's body is larger than a bound allows.
+	ErrTooLarge = device.ErrTooLarge
 )
 
-// RetryableError marks an error worth retrying after a backoff (a flaky
-// network, a server's 5xx). Everything else is terminal.
-type RetryableError struct{ Err error }
-
-func (e *RetryableError) Error() string { return e.Err.Error() }
-func (e *RetryableError) Unwrap() error { return e.Err }
+// The crafts' error types are package device's.
+type (
+	RetryableError      = device.RetryableError
+	DigestMismatchError = device.DigestMismatchError
+	TooLargeError       = device.TooLargeError
+)
 
 // Retryable wraps err as retryable (nil stays nil).
-func Retryable(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &RetryableError{Err: err}
-}
+func Retryable(err error) error { return device.Retryable(err) }
 
 // StalePlanError says which fingerprints differ.
 type StalePlanError struct{ Plan, Now string }
@@ -43,16 +42,6 @@ func (e *StalePlanError) Error() string {
 	return fmt.Sprintf("%v: plan made from %s, disk is now %s", ErrStalePlan, e.Plan, e.Now)
 }
 func (e *StalePlanError) Unwrap() error { return ErrStalePlan }
-
-// DigestMismatchError names what was expected and what arrived.
-type DigestMismatchError struct {
-	Want, Got string
-}
-
-func (e *DigestMismatchError) Error() string {
-	return fmt.Sprintf("%v: want %s, got %s", ErrDigestMismatch, e.Want, e.Got)
-}
-func (e *DigestMismatchError) Unwrap() error { return ErrDigestMismatch }
 
 // errClass is what the retry loop does with an error.
 type errClass int
