@@ -18,6 +18,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/edgewright/edgewright/internal/rootfs"
+	"github.com/edgewright/edgewright/layout"
 	"github.com/edgewright/edgewright/materials"
 )
 
@@ -40,8 +41,8 @@ type BlobDir struct {
 func NewBlobDir(root string) *BlobDir {
 	return &BlobDir{
 		root:            rootfs.New(root),
-		dir:             filepath.Join(root, "persist", "blobs"),
-		stateDir:        filepath.Join(root, "persist", "edgewright", "ingest"),
+		dir:             layout.BlobsPath(root),
+		stateDir:        layout.IngestStatePath(root),
 		CheckpointEvery: 4 << 20,
 	}
 }

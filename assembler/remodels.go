@@ -18,6 +18,7 @@ import (
 
 	"github.com/edgewright/edgewright/internal/rootfs"
 	"github.com/edgewright/edgewright/journal"
+	"github.com/edgewright/edgewright/layout"
 	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/remodel"
 )
@@ -647,7 +648,7 @@ func (w *walk) build(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 // stage copies a blob of a store without files (containerd on another
 // host's filesystem) into a temporary file under the root for qemu-img.
 func (w *walk) stage(ctx context.Context, store BlobStore, d digest.Digest) (string, error) {
-	dir := filepath.Join(w.a.opts.Root, "persist", "edgewright", "stage")
+	dir := layout.StagePath(w.a.opts.Root)
 	if err := rootfs.New(w.a.opts.Root).MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("stage blob %s: %w", d, err)
 	}

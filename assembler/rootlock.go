@@ -10,10 +10,11 @@ import (
 	"github.com/gofrs/flock"
 
 	"github.com/edgewright/edgewright/internal/rootfs"
+	"github.com/edgewright/edgewright/layout"
 )
 
 // LockPath is the root's cross-process lock file.
-func LockPath(root string) string { return filepath.Join(root, "persist", "edgewright", "lock") }
+func LockPath(root string) string { return layout.LockPath(root) }
 
 // lockRoot takes the root's lock: it waits (polling, bounded by ctx) when
 // wait is set, else refuses at once with ErrRootLocked.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/edgewright/edgewright/internal/diskimage"
 	"github.com/edgewright/edgewright/internal/rootfs"
+	"github.com/edgewright/edgewright/layout"
 	"github.com/edgewright/edgewright/materials"
 )
 
@@ -68,27 +69,11 @@ func untrusted(path, format string) string {
 	return "json:" + string(b)
 }
 
-// VolumesDir is where a volume lives: persist/vault/volumes, or
-// persist/clear/volumes for clear-text volumes.
-func VolumesDir(root string, clearText bool) string {
-	if clearText {
-		return filepath.Join(root, "persist", "clear", "volumes")
-	}
-	return filepath.Join(root, "persist", "vault", "volumes")
-}
+// VolumesDir is where a volume lives (package layout's rule).
+func VolumesDir(root string, clearText bool) string { return layout.VolumesDir(root, clearText) }
 
-// VolumePath is a volume's final path: <dir>/<uuid>#<generation>.<format>.
-func VolumePath(root string, v materials.Volume) (string, error) {
-	if v.ID == "" || strings.ContainsAny(v.ID, "/#\x00") || v.ID == "." || v.ID == ".." {
-		return "", fmt.Errorf("volume id %q: not usable in a file name", v.ID)
-	}
-	switch v.Format {
-	case materials.FormatRaw, materials.FormatQcow2, materials.FormatContainer:
-	default:
-		return "", fmt.Errorf("volume %s: format %q: a volume is raw, qcow2 or container", v.Key(), v.Format)
-	}
-	return filepath.Join(VolumesDir(root, v.ClearText), v.Key().String()+"."+string(v.Format)), nil
-}
+// VolumePath is a volume's final path (package layout's rule).
+func VolumePath(root string, v materials.Volume) (string, error) { return layout.VolumePath(root, v) }
 
 // QemuVolumes builds raw and qcow2 volumes with qemu-img and sparse copies.
 //

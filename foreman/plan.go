@@ -6,6 +6,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/edgewright/edgewright/layout"
 	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/remodel"
 )
@@ -13,7 +14,7 @@ import (
 // Labels edgewright puts on what it writes to containerd. Only owned blobs
 // and image records are ever deleted.
 const (
-	OwnerLabel = "io.edgewright.owner"
+	OwnerLabel = layout.OwnerLabel
 	OwnerValue = "edgewright"
 )
 

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/edgewright/edgewright/layout"
 	"github.com/edgewright/edgewright/materials"
 )
 
@@ -88,13 +89,14 @@ const (
 )
 
 // Where the two layouts and the blob directory live under the root.
+// They are package layout's.
 const (
-	VaultVolumesDir = "persist/vault/volumes"
-	ClearVolumesDir = "persist/clear/volumes"
-	LegacyDir       = "persist/img"
-	BlobsDir        = "persist/blobs"
-	BlobsSHA256Dir  = "persist/blobs/sha256"
-	BlobsIngestDir  = "persist/blobs/ingest"
+	VaultVolumesDir = layout.VaultVolumesDir
+	ClearVolumesDir = layout.ClearVolumesDir
+	LegacyDir       = layout.LegacyDir
+	BlobsDir        = layout.BlobsDir
+	BlobsSHA256Dir  = layout.BlobsSHA256Dir
+	BlobsIngestDir  = layout.BlobsIngestDir
 )
 
 // ContainerdUnreachable reports whether a survey could not reach the

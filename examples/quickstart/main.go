@@ -41,6 +41,7 @@ import (
 	"github.com/edgewright/edgewright/assembler/ctrstore"
 	"github.com/edgewright/edgewright/inspector"
 	"github.com/edgewright/edgewright/journal"
+	"github.com/edgewright/edgewright/layout"
 	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/remodel"
 	"github.com/edgewright/edgewright/reporter"
@@ -257,8 +258,8 @@ func status(ctx context.Context, so inspector.Options, cfg []byte, out io.Writer
 		return err
 	}
 	var files []string
-	filepath.WalkDir(filepath.Join(root, "persist"), func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && filepath.Dir(p) == filepath.Join(root, "persist", "vault", "volumes") {
+	filepath.WalkDir(layout.VolumesDir(root, false), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && filepath.Dir(p) == layout.VolumesDir(root, false) {
 			files = append(files, filepath.Base(p))
 		}
 		if err == nil && d.IsDir() && filepath.Ext(p) == ".container" {
