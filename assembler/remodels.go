@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	"go.uber.org/zap"
 
-	"github.com/edgewright/edgewright/internal/rootfs"
 	"github.com/edgewright/edgewright/journal"
 	"github.com/edgewright/edgewright/layout"
 	"github.com/edgewright/edgewright/materials"
@@ -256,7 +254,7 @@ func (w *walk) download(ctx context.Context, r *remodel.Remodel) (outcome, error
 			lastErr = terminal("download %s: datastore %s type %q: %w", r.ID, ds.ID, ds.Type, ErrNoCraft)
 			continue
 		}
-		n, err := w.fetchInto(ctx, r, f, store, FetchRequest{Datastore: ds, ContentTree: ct, Blob: blob, FreeBytes: freeBytesAt(w.a.opts.Root)})
+		n, err := w.fetchInto(ctx, r, f, store, FetchRequest{Datastore: ds, ContentTree: ct, Blob: blob, FreeBytes: w.a.files.FreeBytes()})
 		written += n
 		if err == nil {
 			n, err := w.follow(ctx, r, store, ct, blob)
@@ -477,12 +475,12 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 func (w *walk) findVolume(k materials.VolumeKey) (string, error) {
 	var found []string
 	for _, clear := range []bool{false, true} {
-		m, err := filepath.Glob(filepath.Join(VolumesDir(w.a.opts.Root, clear), globEscape(k.String())+".*"))
+		m, err := w.a.files.List(VolumesDir(w.a.opts.Root, clear), k.String()+".")
 		if err != nil {
 			return "", err
 		}
 		for _, p := range m {
-			if !strings.HasSuffix(p, ".tmp") {
+			if !strings.HasSuffix(p, layout.TempSuffix) {
 				found = append(found, p)
 			}
 		}
@@ -494,11 +492,6 @@ func (w *walk) findVolume(k materials.VolumeKey) (string, error) {
 		return found[0], nil
 	}
 	return "", fmt.Errorf("volume %s: more than one file: %s", k, strings.Join(found, ", "))
-}
-
-func globEscape(s string) string {
-	r := strings.NewReplacer(`*`, `\*`, `?`, `\?`, `[`, `\[`, `\`, `\\`)
-	return r.Replace(s)
 }
 
 // underRoot turns a root-relative path of the plan into an absolute one,
@@ -514,8 +507,10 @@ func (w *walk) underRoot(rel string) (string, error) {
 	return filepath.Join(w.a.opts.Root, clean), nil
 }
 
-func exists(p string) (bool, error) {
-	_, err := os.Lstat(p)
+func (w *walk) exists(p string) (bool, error) { return w.a.exists(p) }
+
+func (a *Assembler) exists(p string) (bool, error) {
+	_, err := a.files.Lstat(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
@@ -533,8 +528,8 @@ func (w *walk) cleanTmp(ctx context.Context, v materials.Volume, err error) {
 	if perr != nil {
 		return
 	}
-	if rerr := rootfs.New(w.a.opts.Root).RemoveAll(final + ".tmp"); rerr != nil {
-		w.log.Warn("remove the work in progress of a failed create", zap.String("path", final+".tmp"), zap.Error(rerr))
+	if rerr := w.a.files.RemoveAll(final + layout.TempSuffix); rerr != nil {
+		w.log.Warn("remove the work in progress of a failed create", zap.String("path", final+layout.TempSuffix), zap.Error(rerr))
 	}
 }
 
@@ -575,11 +570,10 @@ func (w *walk) build(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 		return outcome{}, &terminalError{err}
 	}
 	// The volume directory is ours: never made or written through a symlink.
-	rfs := rootfs.New(w.a.opts.Root)
-	if err := rfs.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+	if err := w.a.files.MkdirAll(filepath.Dir(final)); err != nil {
 		return outcome{}, terminal("create volume %s: %v", v.Key(), err)
 	}
-	if mode, _, err := rfs.Lstat(final); err == nil {
+	if mode, err := w.a.files.Lstat(final); err == nil {
 		if why := notAVolume(mode, v.Format); why != "" {
 			return outcome{}, terminal("create volume %s: %s is %s, not a volume; remove it or run with --cleanup", v.Key(), final, why)
 		}
@@ -617,20 +611,17 @@ func (w *walk) build(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 		if w.a.crafts.Containers == nil {
 			return outcome{}, terminal("create container volume %s: %w", v.Key(), ErrNoCraft)
 		}
-		if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
-			return outcome{}, fmt.Errorf("create container volume %s: %w", v.Key(), err)
-		}
 		if err := w.a.crafts.Containers.CreateContainer(ctx, final, v, ct, store); err != nil {
 			return outcome{}, err
 		}
 		return outcome{}, nil
 	}
 	if src == "" {
-		staged, err := w.stage(ctx, store, ct.Digest())
+		staged, remove, err := w.stage(ctx, store, ct.Digest())
 		if err != nil {
 			return outcome{}, fmt.Errorf("create volume %s: %w", v.Key(), err)
 		}
-		defer os.Remove(staged)
+		defer remove()
 		src = staged
 	}
 	if err := vb.CreateFrom(ctx, final, v.Format, src, ct.Format, v.MaxSizeBytes, progress); err != nil {
@@ -647,30 +638,17 @@ func (w *walk) build(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 
 // stage copies a blob of a store without files (containerd on another
 // host's filesystem) into a temporary file under the root for qemu-img.
-func (w *walk) stage(ctx context.Context, store BlobStore, d digest.Digest) (string, error) {
-	dir := layout.StagePath(w.a.opts.Root)
-	if err := rootfs.New(w.a.opts.Root).MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("stage blob %s: %w", d, err)
-	}
+func (w *walk) stage(ctx context.Context, store BlobStore, d digest.Digest) (string, func(), error) {
 	rc, err := store.Open(ctx, d)
 	if err != nil {
-		return "", fmt.Errorf("stage blob %s: %w", d, err)
+		return "", nil, fmt.Errorf("stage blob %s: %w", d, err)
 	}
 	defer rc.Close()
-	f, err := os.CreateTemp(dir, d.Encoded()+".*")
+	p, remove, err := w.a.files.Stage(ctx, layout.StagePath(w.a.opts.Root), d.Encoded(), rc)
 	if err != nil {
-		return "", fmt.Errorf("stage blob %s: %w", d, err)
+		return "", nil, fmt.Errorf("stage blob %s: %w", d, err)
 	}
-	if _, err := io.Copy(f, &ctxReader{ctx: ctx, r: rc}); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return "", fmt.Errorf("stage blob %s: %w", d, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return "", fmt.Errorf("stage blob %s: %w", d, err)
-	}
-	return f.Name(), nil
+	return p, remove, nil
 }
 
 // contentSource finds the store holding a content tree's top blob (the
@@ -714,7 +692,7 @@ func (w *walk) purge(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 		if old, err = w.underRoot(r.Path); err != nil {
 			return outcome{}, terminal("purge %s: %v", r.ID, err)
 		}
-		if ok, err := exists(old); err != nil {
+		if ok, err := w.exists(old); err != nil {
 			return outcome{}, err
 		} else if !ok {
 			old = ""
@@ -784,11 +762,11 @@ func (w *walk) adopt(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 		return outcome{}, err
 	}
 	defer unlock()
-	fromOK, err := exists(from)
+	fromOK, err := w.exists(from)
 	if err != nil {
 		return outcome{}, err
 	}
-	toOK, err := exists(to)
+	toOK, err := w.exists(to)
 	if err != nil {
 		return outcome{}, err
 	}
@@ -881,12 +859,8 @@ func (w *walk) delete(ctx context.Context, r *remodel.Remodel) (outcome, error) 
 			return outcome{}, err
 		}
 		defer unlock()
-		rfs := rootfs.New(w.a.opts.Root)
-		if err := rfs.RemoveAll(p); err != nil {
+		if err := w.a.files.RemoveAll(p); err != nil {
 			return outcome{}, fmt.Errorf("delete %s: %w", r.Path, err)
-		}
-		if err := rfs.SyncDir(filepath.Dir(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return outcome{}, err
 		}
 		return outcome{}, nil
 	}
