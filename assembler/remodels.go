@@ -15,6 +15,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	"go.uber.org/zap"
 
+	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/journal"
 	"github.com/edgewright/edgewright/layout"
 	"github.com/edgewright/edgewright/materials"
@@ -416,23 +417,39 @@ func (w *walk) verify(ctx context.Context, r *remodel.Remodel) (outcome, error) 
 		// in between): commit it now, which checks the digest.
 		return w.commitIngest(ctx, store, w.pinned(*r.ContentTree), blob)
 	}
-	rc, err := store.Open(ctx, blob.Digest)
+	n, got, err := hashBlob(ctx, store, blob.Digest)
 	if err != nil {
-		return outcome{}, terminal("verify %s: %w", blob.Digest, err)
+		return outcome{}, err
 	}
-	defer rc.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, &ctxReader{ctx: ctx, r: rc})
-	if err != nil {
-		return outcome{}, fmt.Errorf("verify %s: %w", blob.Digest, err)
-	}
-	got := digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(h.Sum(nil)))
 	if got != blob.Digest {
 		// Damaged: remove it so the next round downloads it again.
 		derr := store.Delete(ctx, blob.Digest)
 		return outcome{}, &terminalError{errors.Join(&DigestMismatchError{Want: string(blob.Digest), Got: string(got)}, derr)}
 	}
 	return outcome{reason: fmt.Sprintf("verified %d bytes", n)}, nil
+}
+
+// hashBlob says what a stored blob hashes to: by the store's own check
+// when it has one, else by reading it.
+func hashBlob(ctx context.Context, store BlobStore, d digest.Digest) (int64, digest.Digest, error) {
+	if c, ok := store.(device.Checker); ok {
+		n, got, err := c.Check(ctx, d)
+		if err != nil {
+			return 0, "", terminal("verify %s: %w", d, err)
+		}
+		return n, got, nil
+	}
+	rc, err := store.Open(ctx, d)
+	if err != nil {
+		return 0, "", terminal("verify %s: %w", d, err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, &ctxReader{ctx: ctx, r: rc})
+	if err != nil {
+		return 0, "", fmt.Errorf("verify %s: %w", d, err)
+	}
+	return n, digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(h.Sum(nil))), nil
 }
 
 // commitIngest commits a blob's complete ingest. The caller holds the

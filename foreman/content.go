@@ -184,7 +184,10 @@ func (p *planner) walk(ts *treeState, d digest.Digest, parent, top bool) {
 func (p *planner) walkIndex(ts *treeState, d digest.Digest, rec *materials.BlobRecord, top bool) {
 	found := false
 	for _, c := range rec.Children {
-		if cr := p.facts.present(c); cr != nil && cr.State == materials.StateComplete {
+		// A broken manifest is walked too: it is verified (and fetched
+		// again when it does not match) instead of re-fetching the index,
+		// which would find the manifest present and change nothing.
+		if cr := p.facts.present(c); cr != nil && (cr.State == materials.StateComplete || cr.State == materials.StateBroken) {
 			found = true
 			p.walk(ts, c, true, false)
 		}

@@ -195,13 +195,10 @@ func Survey(ctx context.Context, opts Options) (*materials.Floorplan, error) {
 			s.diag(materials.SeverityError, DiagJournal, err, "cannot read the journal")
 		} else if js != nil {
 			fp.Journal = js
-			markInFlight(fp, js)
 		}
 	}
-
-	sortFloorplan(fp)
 	fp.Diagnostics = s.sortedDiags()
-	fp.Fingerprint = materials.Fingerprint(fp)
+	Settle(fp)
 	s.log.Debug("survey done", zap.String("root", abs), zap.Int("volumes", len(fp.Volumes)),
 		zap.Int("blobs", len(fp.Blobs)), zap.Int("images", len(fp.Images)),
 		zap.Int("diagnostics", len(fp.Diagnostics)))
@@ -331,6 +328,17 @@ func privateFiles() {
 	if err := unix.Unshare(unix.CLONE_FILES); err != nil {
 		runtime.UnlockOSThread()
 	}
+}
+
+// Settle finishes a Floorplan as a survey does: what the journal says
+// was in flight is marked uncertain, slices are sorted, the fingerprint
+// is set. The in-memory device settles its surveys by it too.
+func Settle(fp *materials.Floorplan) {
+	if fp.Journal != nil {
+		markInFlight(fp, fp.Journal)
+	}
+	sortFloorplan(fp)
+	fp.Fingerprint = materials.Fingerprint(fp)
 }
 
 // markInFlight turns what the journal says was being worked on into
