@@ -71,7 +71,7 @@ func (f fetcher) Fetch(ctx context.Context, req device.FetchRequest, dst device.
 	}
 	progress(offset, o.Size)
 	n, err := in.fill(o)
-	f.d.world.count(n)
+	f.d.world.count(o.Digest, n)
 	if err != nil {
 		return err
 	}

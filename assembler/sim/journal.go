@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/edgewright/edgewright/device"
@@ -33,6 +34,8 @@ func newJournalState() *journalState {
 // goes through write, which refuses after a crash and then calls the
 // session's fault hook, as a durable bbolt commit would.
 type simJournal struct {
+	// wmu orders writes and their hook calls, as bbolt's one writer does.
+	wmu        sync.Mutex
 	d          *Device
 	afterWrite func(int)
 	writes     int
@@ -43,6 +46,8 @@ var _ device.Journal = (*simJournal)(nil)
 
 // write runs fn on the journal under the device lock, then the hook.
 func (j *simJournal) write(fn func(s *journalState)) error {
+	j.wmu.Lock()
+	defer j.wmu.Unlock()
 	d := j.d
 	d.mu.Lock()
 	if err := d.alive(); err != nil {

@@ -38,12 +38,13 @@ type World struct {
 	tags    map[string]digest.Digest
 	down    map[string]bool
 	served  int64
+	fetches map[digest.Digest]int
 }
 
 // NewWorld is an empty world.
 func NewWorld() *World {
 	return &World{objects: map[digest.Digest]Object{}, files: map[string]digest.Digest{},
-		tags: map[string]digest.Digest{}, down: map[string]bool{}}
+		tags: map[string]digest.Digest{}, down: map[string]bool{}, fetches: map[digest.Digest]int{}}
 }
 
 // Put adds an object (a registry serves it by digest).
@@ -110,9 +111,17 @@ func (w *World) tag(ds materials.Datastore, ref string) (digest.Digest, bool) {
 	return d, ok
 }
 
-func (w *World) count(n int64) {
+// Fetches is how many times a datastore has been asked for d.
+func (w *World) Fetches(d digest.Digest) int {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.fetches[d]
+}
+
+func (w *World) count(d digest.Digest, n int64) {
 	w.mu.Lock()
 	w.served += n
+	w.fetches[d]++
 	w.mu.Unlock()
 }
 
