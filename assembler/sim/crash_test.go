@@ -192,4 +192,3 @@ func TestCrashAtEveryJournalStep(t *testing.T) {
 		})
 	}
 }
-

@@ -37,7 +37,9 @@ func Journal(t *testing.T, newDevice func(t *testing.T) device.JournalOpener) {
 			t.Fatal(err)
 		}
 	}
-	vol := func(id string) materials.MaterialRef { return materials.MaterialRef{Kind: materials.KindVolume, ID: id} }
+	vol := func(id string) materials.MaterialRef {
+		return materials.MaterialRef{Kind: materials.KindVolume, ID: id}
+	}
 	blob := func(id string) materials.MaterialRef { return materials.MaterialRef{Kind: materials.KindBlob, ID: id} }
 
 	// Intents and history.
