@@ -14,7 +14,6 @@ import (
 	"github.com/edgewright/edgewright/assembler/crafts/rootdir"
 	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/inspector"
-	"github.com/edgewright/edgewright/inspector/ctrsurvey"
 	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/remodel"
 )
@@ -187,9 +186,9 @@ func New(opts Options) (*Assembler, error) {
 	if a.opts.Containerd == nil {
 		// A containerd default store is surveyed where it writes.
 		if so, ok := c.Stores[c.DefaultStore].(interface {
-			SurveyOptions() *ctrsurvey.Daemon
+			SurveyStore() inspector.ContentStore
 		}); ok {
-			a.opts.Containerd = so.SurveyOptions()
+			a.opts.Containerd = so.SurveyStore()
 		}
 	}
 	if a.opts.Survey == nil {

@@ -22,11 +22,9 @@ import (
 	"github.com/edgewright/edgewright/remodel"
 )
 
-// terminalError is never retried, whatever it wraps.
-type terminalError struct{ err error }
-
-func (e *terminalError) Error() string { return e.err.Error() }
-func (e *terminalError) Unwrap() error { return e.err }
+// terminalError is never retried, whatever it wraps (package device's,
+// so crafts mark their own).
+type terminalError = device.TerminalError
 
 // outcome is what one attempt produced.
 type outcome struct {
@@ -158,12 +156,10 @@ func (w *walk) do(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 	if f, ok := work[r.Action]; ok {
 		return f(w, ctx, r)
 	}
-	return outcome{}, &terminalError{fmt.Errorf("remodel %s: unknown action %q", r.ID, r.Action)}
+	return outcome{}, &terminalError{Err: fmt.Errorf("remodel %s: unknown action %q", r.ID, r.Action)}
 }
 
-func terminal(format string, args ...any) error {
-	return &terminalError{fmt.Errorf(format, args...)}
-}
+func terminal(format string, args ...any) error { return device.Terminal(format, args...) }
 
 func blobKey(d digest.Digest) string         { return "blob:" + string(d) }
 func volumeKey(k materials.VolumeKey) string { return "volume:" + k.String() }
@@ -173,7 +169,7 @@ func (w *walk) store(name materials.BlobStore) (materials.BlobStore, BlobStore, 
 	}
 	s := w.a.crafts.Stores[name]
 	if s == nil {
-		return name, nil, &terminalError{fmt.Errorf("blob store %q: %w", name, ErrNoCraft)}
+		return name, nil, &terminalError{Err: fmt.Errorf("blob store %q: %w", name, ErrNoCraft)}
 	}
 	return name, s, nil
 }
@@ -424,7 +420,7 @@ func (w *walk) verify(ctx context.Context, r *remodel.Remodel) (outcome, error) 
 	if got != blob.Digest {
 		// Damaged: remove it so the next round downloads it again.
 		derr := store.Delete(ctx, blob.Digest)
-		return outcome{}, &terminalError{errors.Join(&DigestMismatchError{Want: string(blob.Digest), Got: string(got)}, derr)}
+		return outcome{}, &terminalError{Err: errors.Join(&DigestMismatchError{Want: string(blob.Digest), Got: string(got)}, derr)}
 	}
 	return outcome{reason: fmt.Sprintf("verified %d bytes", n)}, nil
 }
@@ -471,7 +467,7 @@ func (w *walk) commitIngest(ctx context.Context, store BlobStore, ct materials.C
 		return outcome{}, terminal("verify %s: not committed and its ingest holds %d of %d bytes: download it", blob.Digest, off, blob.Size)
 	}
 	if err := in.Commit(ctx, blob.Size); err != nil {
-		return outcome{}, &terminalError{fmt.Errorf("verify %s: commit the complete ingest: %w", blob.Digest, err)}
+		return outcome{}, &terminalError{Err: fmt.Errorf("verify %s: commit the complete ingest: %w", blob.Digest, err)}
 	}
 	return outcome{reason: "committed the complete ingest (digest checked)"}, nil
 }
@@ -584,7 +580,7 @@ func (w *walk) build(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 	v := *r.Volume
 	final, err := VolumePath(w.a.opts.Root, v)
 	if err != nil {
-		return outcome{}, &terminalError{err}
+		return outcome{}, &terminalError{Err: err}
 	}
 	// The volume directory is ours: never made or written through a symlink.
 	if err := w.a.files.MkdirAll(filepath.Dir(final)); err != nil {
@@ -608,7 +604,7 @@ func (w *walk) build(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 			return outcome{}, terminal("create volume %s: a blank volume cannot be a container", v.Key())
 		}
 		if err := vb.CreateBlank(ctx, final, v.Format, v.MaxSizeBytes); err != nil {
-			return outcome{}, &terminalError{err}
+			return outcome{}, &terminalError{Err: err}
 		}
 		progress(v.MaxSizeBytes, v.MaxSizeBytes)
 		return outcome{}, nil
@@ -648,7 +644,7 @@ func (w *walk) build(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 		if errors.Is(err, ErrImageRefused) {
 			err = fmt.Errorf("content tree %s: %w", ct.ID, err)
 		}
-		return outcome{}, &terminalError{err}
+		return outcome{}, &terminalError{Err: err}
 	}
 	return outcome{}, nil
 }
@@ -715,7 +711,7 @@ func (w *walk) purge(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 			old = ""
 		}
 	} else if old, err = w.findVolume(*r.Replaces); err != nil {
-		return outcome{}, &terminalError{err}
+		return outcome{}, &terminalError{Err: err}
 	}
 	deleteOld := func() error {
 		if old == "" {
@@ -754,10 +750,10 @@ func (w *walk) resize(ctx context.Context, r *remodel.Remodel) (outcome, error) 
 			return outcome{}, terminal("resize %s: %v", r.ID, err)
 		}
 	} else if p, err = VolumePath(w.a.opts.Root, *r.Volume); err != nil {
-		return outcome{}, &terminalError{err}
+		return outcome{}, &terminalError{Err: err}
 	}
 	if err := w.a.crafts.Volumes.Resize(ctx, p, r.Volume.Format, r.Volume.MaxSizeBytes); err != nil {
-		return outcome{}, &terminalError{err}
+		return outcome{}, &terminalError{Err: err}
 	}
 	return outcome{}, nil
 }
@@ -772,7 +768,7 @@ func (w *walk) adopt(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 	}
 	to, err := VolumePath(w.a.opts.Root, *r.Volume)
 	if err != nil {
-		return outcome{}, &terminalError{err}
+		return outcome{}, &terminalError{Err: err}
 	}
 	unlock, err := w.a.keys.lock(ctx, volumeKey(r.Volume.Key()), "file:"+from)
 	if err != nil {
@@ -794,7 +790,7 @@ func (w *walk) adopt(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 		return outcome{}, terminal("adopt %s: source %s is gone", r.ID, r.Path)
 	}
 	if err := w.a.crafts.Volumes.Adopt(ctx, from, to); err != nil {
-		return outcome{}, &terminalError{err}
+		return outcome{}, &terminalError{Err: err}
 	}
 	return outcome{}, nil
 }
@@ -820,7 +816,7 @@ func (w *walk) delete(ctx context.Context, r *remodel.Remodel) (outcome, error) 
 			lockKeys = append(lockKeys, volumeKey(k))
 			if r.Path == "" {
 				if p, err = w.findVolume(k); err != nil {
-					return outcome{}, &terminalError{err}
+					return outcome{}, &terminalError{Err: err}
 				}
 			}
 		}

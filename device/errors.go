@@ -88,3 +88,15 @@ func Transient(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne)
 }
+
+// TerminalError marks an error never worth retrying, whatever it wraps
+// (a refused image, a missing blob the plan said was there).
+type TerminalError struct{ Err error }
+
+func (e *TerminalError) Error() string { return e.Err.Error() }
+func (e *TerminalError) Unwrap() error { return e.Err }
+
+// Terminal formats an error as fmt.Errorf does and marks it terminal.
+func Terminal(format string, args ...any) error {
+	return &TerminalError{fmt.Errorf(format, args...)}
+}
