@@ -225,13 +225,13 @@ func sortFloorplan(fp *materials.Floorplan) {
 }
 
 func randomOptions(r *rand.Rand) Options {
-	o := Options{Now: testEpoch, GracePeriod: time.Duration(r.Intn(3)) * time.Hour, FreeBytes: FreeBytesUnknown,
+	o := Options{Now: testEpoch, GracePeriod: time.Duration(r.Intn(3)) * time.Hour,
 		CleanUp: r.Intn(4) == 0, AllowMassDelete: r.Intn(2) == 0}
 	switch r.Intn(4) {
 	case 0:
-		o.FreeBytes = int64(r.Intn(40)) << 20
+		o.Space = materials.Space{TotalBytes: 1 << 40, FreeBytes: uint64(r.Intn(40)) << 20}
 	case 1:
-		o.FreeBytes = 1 << 40
+		o.Space = materials.Space{TotalBytes: 1 << 41, FreeBytes: 1 << 40}
 	}
 	if r.Intn(5) == 0 {
 		o.Limitations = append(o.Limitations, Limitation{Action: pick(r, remodel.Actions), Reason: "random"})

@@ -93,7 +93,8 @@
 //   - Blob deletes wait while a desired tree's blobs are not all known
 //     (a tag to resolve, a manifest to fetch).
 //   - Disk admission: downloads, creates and purges are charged to
-//     FreeBytes in plan order; what does not fit is held, and so is
+//     Options.Space's FreeBytes in plan order (off when the space is
+//     unknown, TotalBytes 0); what does not fit is held, and so is
 //     everything that depends on a held remodel. A create is charged net
 //     of its own `.tmp` (a failed or interrupted create's leftover), which
 //     it removes before writing.

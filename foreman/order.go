@@ -65,8 +65,8 @@ func (p *planner) guard() {
 		}
 	}
 	mass := p.massDelete()
-	p.budget = p.opts.FreeBytes
-	known := p.budget >= 0
+	var known bool
+	p.budget, known = budget(p.opts.Space)
 	for _, n := range p.nodes {
 		code, reason := p.why(n, mass)
 		if reason == "" && known {

@@ -198,7 +198,7 @@ var testEpoch = time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
 // times are RFC 3339 or relative to now (-2h). `file vault/NAME` and
 // `file img/NAME` abbreviate persist/vault/volumes/ and persist/img/.
 func parseCase(cmd string, input []string) (*materials.Blueprint, *materials.Floorplan, Options, bool, error) {
-	opts := Options{Now: testEpoch, GracePeriod: 24 * time.Hour, FreeBytes: FreeBytesUnknown}
+	opts := Options{Now: testEpoch, GracePeriod: 24 * time.Hour}
 	bp := &materials.Blueprint{Complete: true}
 	fp := &materials.Floorplan{Root: "/root", Fingerprint: "sha256:test"}
 	asJSON := false
@@ -221,7 +221,9 @@ func parseCase(cmd string, input []string) (*materials.Blueprint, *materials.Flo
 		}
 	}
 	if v, ok := a.kv["free"]; ok && v != "unknown" {
-		opts.FreeBytes = size(v)
+		// A known free space needs a known file system: its total
+		// only says so, admission reads the free bytes.
+		opts.Space = materials.Space{FreeBytes: uint64(size(v)), TotalBytes: uint64(max(size(v), 1<<40))}
 	}
 	if v, ok := a.kv["share"]; ok {
 		opts.MassDeleteShare, _ = strconv.ParseFloat(v, 64)
