@@ -327,7 +327,7 @@ func apply(t *testing.T, seed int64, w *world, bp *materials.Blueprint, fp *mate
 	if store == "" {
 		store = materials.BlobStoreDir
 	}
-	done := map[string]bool{}
+	done := map[remodel.ID]bool{}
 	for i := range plan.Remodels {
 		rm := &plan.Remodels[i]
 		for _, d := range rm.DependsOn {
@@ -438,8 +438,16 @@ func putBlob(w *world, fp *materials.Floorplan, d digest.Digest, store materials
 }
 
 func checkOrder(t *testing.T, p *remodel.Plan) {
-	stage := map[string]int{}
+	stage := map[remodel.ID]int{}
+	for _, h := range p.Held {
+		if err := h.RemodelID.Validate(); err != nil {
+			t.Fatalf("held: %v", err)
+		}
+	}
 	for _, rm := range p.Remodels {
+		if err := rm.ID.Validate(); err != nil || rm.ID.Action() != rm.Action || rm.ID.Target() != rm.Target {
+			t.Fatalf("remodel %s (%s %v): id %v", rm.ID, rm.Action, rm.Target, err)
+		}
 		if _, dup := stage[rm.ID]; dup {
 			t.Fatalf("duplicate remodel id %s", rm.ID)
 		}

@@ -23,9 +23,10 @@
 // # Remodels
 //
 // IDs are `<action>:<kind>/<id>`, e.g. `create:volume/<uuid>#2`,
-// `download:blob/sha256:…` (`@containerd` is appended to the verify and
-// delete of a containerd blob). Stage is the longest dependency path
-// (from 1); the plan is ordered by stage, action precedence, id.
+// `download:blob/sha256:…` (`@containerd` is appended to the delete of a
+// containerd blob); remodel.NewID makes them and remodel.ParseID checks
+// them. Stage is the longest dependency path (from 1); the plan is
+// ordered by stage, action precedence, id.
 //
 //   - resolve: an OCI tag with no latch (or a latch for another URL).
 //   - download: a missing blob; a partial ingest resumes from its offset.

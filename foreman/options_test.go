@@ -48,7 +48,7 @@ func TestOptionsSpace(t *testing.T) {
 					t.Errorf("held %s with %s: %s", h.RemodelID, h.Code, h.Reason)
 					continue
 				}
-				held = append(held, h.RemodelID)
+				held = append(held, string(h.RemodelID))
 			}
 			if !equalStrings(held, tc.wantHeld) {
 				t.Errorf("held no-space %v, want %v", held, tc.wantHeld)

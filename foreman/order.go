@@ -44,7 +44,7 @@ func (p *planner) order() {
 // are unique, so the order is total.
 func sortNodes(nodes []*node) []*node {
 	slices.SortFunc(nodes, func(a, b *node) int {
-		return cmp.Or(cmp.Compare(a.stage, b.stage), cmp.Compare(a.r.Action.Precedence(), b.r.Action.Precedence()), strings.Compare(a.r.ID, b.r.ID))
+		return cmp.Or(cmp.Compare(a.stage, b.stage), cmp.Compare(a.r.Action.Precedence(), b.r.Action.Precedence()), strings.Compare(string(a.r.ID), string(b.r.ID)))
 	})
 	return nodes
 }
@@ -86,7 +86,7 @@ func (p *planner) guard() {
 func (p *planner) why(n *node, mass string) (remodel.HoldCode, string) {
 	for _, d := range n.deps {
 		if d.held {
-			return remodel.HoldDependsOnHeld, "waits for held " + d.r.ID
+			return remodel.HoldDependsOnHeld, "waits for held " + string(d.r.ID)
 		}
 	}
 	for _, a := range p.hold {
@@ -288,7 +288,7 @@ func (p *planner) remodels() []remodel.Remodel {
 		r.Stage = n.stage
 		deps := slices.Clone(n.deps)
 		slices.SortFunc(deps, func(a, b *node) int { return cmp.Compare(a.pos, b.pos) })
-		r.DependsOn = make([]string, len(deps))
+		r.DependsOn = make([]remodel.ID, len(deps))
 		for i, d := range deps {
 			r.DependsOn[i] = d.r.ID
 		}

@@ -32,7 +32,7 @@ func (r Remodel) MarshalJSON() ([]byte, error) {
 	type plain Remodel
 	q := plain(r)
 	if q.DependsOn == nil {
-		q.DependsOn = []string{}
+		q.DependsOn = []ID{}
 	}
 	return json.Marshal(q)
 }

@@ -46,11 +46,11 @@ const (
 // the remodels it must wait for. Its ID is stable: the same need on the same
 // material gives the same ID in every plan.
 type Remodel struct {
-	ID        string                `json:"id"`
+	ID        ID                    `json:"id"`
 	Action    Action                `json:"action"`
 	Target    materials.MaterialRef `json:"target"`
 	Reason    string                `json:"reason"`
-	DependsOn []string              `json:"dependsOn"`
+	DependsOn []ID                  `json:"dependsOn"`
 	// Stage is the remodel's depth in the DAG: every dependency has a lower
 	// stage. Remodels of one stage may run together.
 	Stage int `json:"stage"`

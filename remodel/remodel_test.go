@@ -102,7 +102,7 @@ func TestRenderText(t *testing.T) {
 			{ID: "download:blob/x", Action: ActionDownload, Target: materials.MaterialRef{Kind: materials.KindBlob, ID: "sha256:" + strings.Repeat("1", 64)},
 				Reason: "content tree c1 not present", Stage: 1, Offset: 10, Bytes: 2048},
 			{ID: "purge-generation:volume/v1#2", Action: ActionPurge, Target: materials.MaterialRef{Kind: materials.KindVolume, ID: "v1#2"},
-				Reason: "generation 1 → 2", Stage: 2, DependsOn: []string{"download:blob/x"}, Replaces: &old, Strategy: BreakBeforeMake},
+				Reason: "generation 1 → 2", Stage: 2, DependsOn: []ID{"download:blob/x"}, Replaces: &old, Strategy: BreakBeforeMake},
 		},
 		Held:         []Held{{RemodelID: "delete:volume/v9#1", Action: ActionDelete, Target: materials.MaterialRef{Kind: materials.KindVolume, ID: "v9#1"}, Code: HoldAddition, Reason: "protected"}},
 		Unreferenced: []materials.Unreferenced{{Target: materials.MaterialRef{Kind: materials.KindBlob, ID: "b"}, Since: time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)}},
