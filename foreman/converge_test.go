@@ -487,6 +487,7 @@ func TestConvergence(t *testing.T) {
 				t.Fatalf("seed %d: floorplan modified: %s", seed, d)
 			}
 			checkOrder(t, plan)
+			checkSummary(t, plan, opts)
 			held += len(plan.Held)
 			applied += len(plan.Remodels)
 			for _, rm := range plan.Remodels {

@@ -98,5 +98,7 @@
 //     unknown, TotalBytes 0); what does not fit is held, and so is
 //     everything that depends on a held remodel. A create is charged net
 //     of its own `.tmp` (a failed or interrupted create's leftover), which
-//     it removes before writing.
+//     it removes before writing. Each remodel's Reclaims says what it was
+//     credited, so Plan.Summary (remodel.Summarize) charges the same: its
+//     PeakExtraDiskBytes fits in the free space whenever that was known.
 package foreman

@@ -78,6 +78,13 @@ func (p *planner) guard() {
 		if reason != "" {
 			n.held = true
 			p.holdDirect(n.r.ID, n.r.Action, n.r.Target, code, reason)
+			continue
+		}
+		// What admission credited, so the plan's summary charges the
+		// same (whether or not the free space was known).
+		n.r.Reclaims = min(n.reclaims, n.r.Bytes)
+		if n.r.Strategy == remodel.BreakBeforeMake {
+			n.r.Reclaims += n.frees
 		}
 	}
 }

@@ -24,6 +24,9 @@ func (p Plan) MarshalJSON() ([]byte, error) {
 	if q.Summary.Counts == nil {
 		q.Summary.Counts = map[Action]int{}
 	}
+	if q.Summary.HeldByCode == nil {
+		q.Summary.HeldByCode = map[HoldCode]int{}
+	}
 	return json.Marshal(q)
 }
 
