@@ -230,7 +230,7 @@ type Report struct {
 func (r *Report) OK() bool { return r.Failed == 0 && r.Skipped == 0 }
 
 // Result returns the result of one remodel.
-func (r *Report) Result(id string) (Result, bool) {
+func (r *Report) Result(id remodel.ID) (Result, bool) {
 	for _, x := range r.Results {
 		if x.RemodelID == id {
 			return x, true
@@ -469,8 +469,8 @@ func (w *walk) journalErr() error {
 
 func (w *walk) run(ctx context.Context, plan *remodel.Plan) {
 	w.runCtx = ctx
-	byID := map[string]int{}
-	held := map[string]bool{}
+	byID := map[remodel.ID]int{}
+	held := map[remodel.ID]bool{}
 	for _, h := range plan.Held {
 		held[h.RemodelID] = true
 	}

@@ -49,8 +49,8 @@ func (w *walk) runOne(ctx context.Context, r *remodel.Remodel) Result {
 		return Result{Status: StatusSkipped, Reason: "cancelled before it started"}
 	}
 	defer func() { <-sem }()
-	log := w.log.With(zap.String("remodel", r.ID), zap.String("action", string(r.Action)), zap.Stringer("target", r.Target))
-	in := journal.Intent{ApplyID: w.applyID, RemodelID: r.ID, Action: string(r.Action), Target: r.Target, StartedAt: a.now()}
+	log := w.log.With(zap.Stringer("remodel", r.ID), zap.String("action", string(r.Action)), zap.Stringer("target", r.Target))
+	in := journal.Intent{ApplyID: w.applyID, RemodelID: string(r.ID), Action: string(r.Action), Target: r.Target, StartedAt: a.now()}
 	res := Result{Started: in.StartedAt}
 	if err := w.s.journal.Begin(in); err != nil {
 		w.setJournalErr(err)

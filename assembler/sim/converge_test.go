@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/opencontainers/go-digest"
 	"go.uber.org/zap"
 
@@ -266,13 +267,13 @@ func blobRef(d digest.Digest) materials.MaterialRef {
 }
 
 func randomOptions(r *rand.Rand) foreman.Options {
-	o := foreman.Options{Now: testEpoch, GracePeriod: time.Duration(r.Intn(3)) * time.Hour, FreeBytes: foreman.FreeBytesUnknown,
+	o := foreman.Options{Now: testEpoch, GracePeriod: time.Duration(r.Intn(3)) * time.Hour,
 		CleanUp: r.Intn(4) == 0, AllowMassDelete: r.Intn(2) == 0}
 	switch r.Intn(4) {
 	case 0:
-		o.FreeBytes = int64(r.Intn(40)) << 20
+		o.Space = materials.Space{TotalBytes: 1 << 40, FreeBytes: uint64(r.Intn(40)) << 20}
 	case 1:
-		o.FreeBytes = 1 << 40
+		o.Space = materials.Space{TotalBytes: 1 << 41, FreeBytes: 1 << 40}
 	}
 	if r.Intn(5) == 0 {
 		o.Limitations = append(o.Limitations, foreman.Limitation{Action: pick(r, remodel.Actions), Reason: "random"})
@@ -360,8 +361,16 @@ func treeHas(t materials.ContentTree, w *world, d digest.Digest) bool {
 }
 
 func checkOrder(t *testing.T, seed int64, p *remodel.Plan) {
-	stage := map[string]int{}
+	stage := map[remodel.ID]int{}
+	for _, h := range p.Held {
+		if err := h.RemodelID.Validate(); err != nil {
+			t.Fatalf("seed %d: held: %v", seed, err)
+		}
+	}
 	for _, rm := range p.Remodels {
+		if err := rm.ID.Validate(); err != nil || rm.ID.Action() != rm.Action || rm.ID.Target() != rm.Target {
+			t.Fatalf("seed %d: remodel %s (%s %v): id %v", seed, rm.ID, rm.Action, rm.Target, err)
+		}
 		if _, dup := stage[rm.ID]; dup {
 			t.Fatalf("seed %d: duplicate remodel id %s", seed, rm.ID)
 		}
@@ -395,6 +404,7 @@ func planRound(t *testing.T, seed int64, w *world, bp *materials.Blueprint, fp *
 		t.Fatalf("seed %d: planning modified its inputs", seed)
 	}
 	checkOrder(t, seed, plan)
+	checkSummary(t, seed, plan, opts)
 	for i := range plan.Remodels {
 		rm := &plan.Remodels[i]
 		if !rm.Action.Destructive() {
@@ -480,5 +490,27 @@ func TestConvergence(t *testing.T) {
 	t.Logf("rounds to converge over %d seeds: %v; %d remodels applied (%d destructive, %d failed), %d held", seeds, rounds, applied, destructive, failed, held)
 	if destructive == 0 || held == 0 {
 		t.Errorf("the random inputs never exercised deletes (%d) or guards (%d)", destructive, held)
+	}
+}
+
+// checkSummary: the plan's summary is Summarize's, its held counts add up,
+// and its peak never passes the free space admission had.
+func checkSummary(t *testing.T, seed int64, p *remodel.Plan, opts foreman.Options) {
+	t.Helper()
+	if d := cmp.Diff(remodel.Summarize(p), p.Summary); d != "" {
+		t.Errorf("seed %d: summary is not Summarize's (-want +got):\n%s", seed, d)
+	}
+	n := 0
+	for _, c := range p.Summary.HeldByCode {
+		n += c
+	}
+	if n != len(p.Held) {
+		t.Errorf("seed %d: held by code adds up to %d, %d held", seed, n, len(p.Held))
+	}
+	if opts.Space != (materials.Space{}) && p.Summary.PeakExtraDiskBytes > int64(opts.Space.FreeBytes) {
+		t.Errorf("seed %d: peak extra disk %d is more than the %d free that admission had", seed, p.Summary.PeakExtraDiskBytes, opts.Space.FreeBytes)
+	}
+	if p.Summary.BytesToDownload > p.Summary.BytesToWrite || p.Summary.PeakExtraDiskBytes > p.Summary.BytesToWrite {
+		t.Errorf("seed %d: bytes: %d to download, %d to write, peak %d", seed, p.Summary.BytesToDownload, p.Summary.BytesToWrite, p.Summary.PeakExtraDiskBytes)
 	}
 }

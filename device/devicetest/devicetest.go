@@ -122,7 +122,7 @@ func Run(t *testing.T, newRig func(t *testing.T) *Rig) []Shape {
 	for i, bp := range steps(rig.Datastore, img) {
 		var fp *materials.Floorplan
 		res, err := a.Converge(context.Background(), bp, assembler.ConvergeOptions{
-			Foreman: foreman.Options{AllowMassDelete: true, FreeBytes: foreman.FreeBytesUnknown}, FixedFreeBytes: true,
+			Foreman: foreman.Options{AllowMassDelete: true}, FixedSpace: true,
 			OnSurvey: func(_ int, f *materials.Floorplan) { fp = f }})
 		if err != nil {
 			t.Fatalf("step %d: converge: %v", i+1, err)

@@ -152,7 +152,7 @@ func (ag *agent) reconcile(ctx context.Context) error {
 	}})
 	if res != nil && res.Held() {
 		for _, h := range res.Plan.Held {
-			ag.log.Info("held", zap.String("remodel", h.RemodelID), zap.String("reason", h.Reason))
+			ag.log.Info("held", zap.Stringer("remodel", h.RemodelID), zap.String("reason", h.Reason))
 		}
 	}
 	// A survey after the apply settles what the tracker saw; the journal
