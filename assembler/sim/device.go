@@ -28,6 +28,10 @@ type Options struct {
 	// Clock is the device's time (shared with the foreman and assembler);
 	// a fixed 2026-01-01 clock when nil.
 	Clock func() time.Time
+	// HistoryLimit bounds the journal's finished-remodel history as
+	// journal.Options.HistoryLimit does (4096 when 0); a fleet simulator
+	// keeps it small.
+	HistoryLimit int
 }
 
 // entry is one file or directory under the root.
@@ -70,8 +74,11 @@ type Device struct {
 	locked  bool
 	crashed bool
 	used    int64
-	// downloaded is the bytes this device has received.
-	downloaded int64
+	// downloaded is the bytes this device has received; written the
+	// bytes it has written (downloads and volumes); peak the most disk
+	// it has used.
+	downloaded, written, peak int64
+	historyLimit              int
 }
 
 // New is an empty device in world w.
@@ -86,7 +93,10 @@ func New(w *World, opts Options) *Device {
 		t := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 		opts.Clock = func() time.Time { return t }
 	}
-	return &Device{world: w, root: opts.Root, capacity: opts.CapacityBytes, now: opts.Clock,
+	if opts.HistoryLimit <= 0 {
+		opts.HistoryLimit = historyLimit
+	}
+	return &Device{world: w, root: opts.Root, capacity: opts.CapacityBytes, now: opts.Clock, historyLimit: opts.HistoryLimit,
 		entries: map[string]*entry{}, blobs: map[digest.Digest]*blobRec{}, journal: newJournalState()}
 }
 
@@ -115,6 +125,22 @@ func (d *Device) Downloaded() int64 {
 	return d.downloaded
 }
 
+// Written is the bytes the device has written to disk: downloads and the
+// volumes made.
+func (d *Device) Written() int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.written
+}
+
+// PeakUsedBytes is the most disk the device's blobs and volumes have
+// taken at once, and CapacityBytes its disk's size.
+func (d *Device) PeakUsedBytes() (peak, capacity int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.peak, d.capacity
+}
+
 // UsedBytes is the disk the device's blobs and volumes take.
 func (d *Device) UsedBytes() int64 {
 	d.mu.Lock()
@@ -137,6 +163,8 @@ func (d *Device) reserve(n int64) error {
 		return fmt.Errorf("sim: %d bytes more, %d of %d used: %w", n, d.used, d.capacity, errNoSpace)
 	}
 	d.used += n
+	d.written += max(n, 0)
+	d.peak = max(d.peak, d.used)
 	return nil
 }
 

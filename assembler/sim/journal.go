@@ -79,10 +79,11 @@ func (j *simJournal) Begin(in journal.Intent) error {
 }
 
 func (j *simJournal) Finish(in journal.Intent, outcome journal.Outcome, errText string, at time.Time) error {
+	d := j.d
 	return j.write(func(s *journalState) {
 		delete(s.intents, in.RemodelID)
 		s.history = append(s.history, journal.Record{Intent: in, Outcome: outcome, Error: errText, FinishedAt: at})
-		if over := len(s.history) - historyLimit; over > 0 {
+		if over := len(s.history) - d.historyLimit; over > 0 {
 			s.history = append(s.history[:0:0], s.history[over:]...)
 		}
 	})

@@ -131,6 +131,8 @@ func (d *Device) blobRecord(dg digest.Digest, b *blobRec) materials.BlobRecord {
 func (d *Device) Load(fp *materials.Floorplan) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	// What was there before counts as neither written nor downloaded.
+	defer func(w int64) { d.written = w }(d.written)
 	for i := range fp.Volumes {
 		vf := fp.Volumes[i]
 		if strings.HasPrefix(vf.Path, "/") || strings.Contains(vf.Path, "..") {
