@@ -38,6 +38,7 @@ type Options struct {
 // index of the Spec.
 type Fleet struct {
 	spec    Spec
+	gen     *generator
 	world   *sim.World
 	devices []*member
 	changes []Change
@@ -55,7 +56,7 @@ func New(spec Spec) (*Fleet, error) {
 	if err := spec.check(); err != nil {
 		return nil, err
 	}
-	f := &Fleet{spec: spec, world: sim.NewWorld(), now: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
+	f := &Fleet{spec: spec, gen: newGenerator(spec), world: sim.NewWorld(), now: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
 	f.Publish(spec.Images...)
 	for i := 0; i < spec.Devices; i++ {
 		dev := sim.New(f.world, sim.Options{Root: "/dev" + fmt.Sprint(i), CapacityBytes: spec.diskBytes(i), Clock: f.clock, HistoryLimit: 32})
@@ -89,7 +90,7 @@ func (f *Fleet) clock() time.Time {
 
 // Config is device i's config now: the Spec's, with every rollout so far.
 func (f *Fleet) Config(i int) *materials.Blueprint {
-	cfg := f.spec.Config(i)
+	cfg := f.gen.config(i)
 	for _, c := range f.changes {
 		c(i, cfg)
 	}
@@ -225,11 +226,16 @@ type DeviceReport struct {
 
 // Report is a whole fleet's reconcile.
 type Report struct {
-	Devices    int `json:"devices"`
+	Devices int `json:"devices"`
+	// Reconciles counts the control loop's passes (survey, plan, apply)
+	// over every device: a device that converges from empty takes two,
+	// one that does the work and one that finds nothing left to do.
 	Reconciles int `json:"reconciles"`
-	// ReconcilesPerCPUSecond is reconciles over the process's CPU time
-	// (user and system) spent on them.
+	// ReconcilesPerCPUSecond is Reconciles over the process's CPU time
+	// (user and system) spent on them; ConvergesPerCPUSecond counts
+	// whole device converges instead.
 	ReconcilesPerCPUSecond float64 `json:"reconcilesPerCpuSecond"`
+	ConvergesPerCPUSecond  float64 `json:"convergesPerCpuSecond"`
 	CPUSeconds             float64 `json:"cpuSeconds"`
 	// PeakRSSBytes is the process's peak resident set so far.
 	PeakRSSBytes    int64                    `json:"peakRssBytes"`
@@ -249,12 +255,10 @@ type Report struct {
 }
 
 func total(devs []DeviceReport, cpu time.Duration) *Report {
-	r := &Report{Devices: len(devs), Reconciles: len(devs), Remodels: map[remodel.Action]int{}, Held: map[remodel.HoldCode]int{},
+	r := &Report{Devices: len(devs), Remodels: map[remodel.Action]int{}, Held: map[remodel.HoldCode]int{},
 		Rounds: map[int]int{}, NotConverged: []int{}, PerDevice: devs, CPUSeconds: cpu.Seconds(), PeakRSSBytes: peakRSS()}
-	if cpu > 0 {
-		r.ReconcilesPerCPUSecond = float64(r.Reconciles) / cpu.Seconds()
-	}
 	for _, d := range devs {
+		r.Reconciles += d.Rounds
 		r.BytesDownloaded += d.BytesDownloaded
 		r.BytesWritten += d.BytesWritten
 		r.Failed += d.Failed
@@ -273,6 +277,10 @@ func total(devs []DeviceReport, cpu time.Duration) *Report {
 		}
 	}
 	sort.Ints(r.NotConverged)
+	if cpu > 0 {
+		r.ReconcilesPerCPUSecond = float64(r.Reconciles) / cpu.Seconds()
+		r.ConvergesPerCPUSecond = float64(r.Devices) / cpu.Seconds()
+	}
 	return r
 }
 

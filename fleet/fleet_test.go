@@ -42,6 +42,9 @@ func TestConvergeAndRollout(t *testing.T) {
 	if first.BytesDownloaded <= 0 || first.BytesWritten < first.BytesDownloaded {
 		t.Errorf("bytes: %d downloaded, %d written", first.BytesDownloaded, first.BytesWritten)
 	}
+	if first.Reconciles != 2*spec.Devices {
+		t.Errorf("reconciles: %d, want two passes per device (%d)", first.Reconciles, 2*spec.Devices)
+	}
 	again, err := f.Converge(ctx, fleet.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 
@@ -58,7 +59,8 @@ type Spec struct {
 	Seed      uint64
 }
 
-// A Change is a rollout: it edits device i's config in place.
+// A Change is a rollout: it edits device i's config in place (its content
+// trees and datastores are shared: replace them, never edit them).
 type Change func(i int, cfg *eve.EdgeDevConfig)
 
 // Datastore id every generated config uses.
@@ -105,6 +107,17 @@ func (s Spec) check() error {
 // rng is device i's generator: the same config every time it is asked.
 func (s Spec) rng(i int) *rand.Rand { return rand.New(rand.NewPCG(s.Seed, uint64(i))) }
 
+// randomID is a version 4 UUID from r: device i's volumes and apps get
+// the same ids at every reconcile, at no hashing cost.
+func randomID(r *rand.Rand) string {
+	var u uuid.UUID
+	binary.BigEndian.PutUint64(u[:8], r.Uint64())
+	binary.BigEndian.PutUint64(u[8:], r.Uint64())
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	return u.String()
+}
+
 func (s Spec) id(kind string, parts ...any) string {
 	return uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "%d/%s/%v", s.Seed, kind, parts)).String()
 }
@@ -122,21 +135,42 @@ func (s Spec) diskBytes(i int) int64 {
 }
 
 // Config is device i's controller config.
-func (s Spec) Config(i int) *eve.EdgeDevConfig {
+func (s Spec) Config(i int) *eve.EdgeDevConfig { return newGenerator(s.withDefaults()).config(i) }
+
+// generator makes the configs of one Spec: the content trees and the
+// datastore, the same on every device, are made once and shared.
+type generator struct {
+	spec  Spec
+	trees []*eve.ContentTree
+	ds    *eve.DatastoreConfig
+}
+
+func newGenerator(s Spec) *generator {
+	g := &generator{spec: s, ds: &eve.DatastoreConfig{Id: datastoreID, DType: eve.DsType_DsHttp, Fqdn: s.Datastore, Dpath: "images"}}
+	for _, im := range s.Images {
+		g.trees = append(g.trees, s.contentTree(im))
+	}
+	return g
+}
+
+// config is device i's config. Its content trees and datastore are
+// shared with every other device's: a Change must replace them, never
+// edit them.
+func (g *generator) config(i int) *eve.EdgeDevConfig {
+	s := g.spec
 	r := s.rng(i)
 	cfg := &eve.EdgeDevConfig{
-		Datastores: []*eve.DatastoreConfig{{Id: datastoreID, DType: eve.DsType_DsHttp, Fqdn: s.Datastore, Dpath: "images"}},
-	}
-	for _, im := range s.Images {
-		cfg.ContentInfo = append(cfg.ContentInfo, s.contentTree(im))
+		Datastores:  []*eve.DatastoreConfig{g.ds},
+		ContentInfo: append([]*eve.ContentTree(nil), g.trees...),
 	}
 	var refs []*eve.VolumeRef
 	for j := 0; j < s.VolumesPerDevice; j++ {
-		v := &eve.Volume{Uuid: s.id("volume", i, j), GenerationCount: 1, DisplayName: fmt.Sprintf("vol-%d", j),
+		v := &eve.Volume{Uuid: randomID(r), GenerationCount: 1, DisplayName: fmt.Sprintf("vol-%d", j),
 			Origin: &eve.VolumeContentOrigin{Type: eve.VolumeContentOriginType_VCOT_BLANK}, Maxsizebytes: int64(1+r.IntN(8)) << 30}
 		if r.Float64() >= s.BlankShare && len(s.Images) > 0 {
-			im := s.Images[r.IntN(len(s.Images))]
-			v.Origin = &eve.VolumeContentOrigin{Type: eve.VolumeContentOriginType_VCOT_DOWNLOAD, DownloadContentTreeID: s.treeID(im)}
+			k := r.IntN(len(s.Images))
+			im := s.Images[k]
+			v.Origin = &eve.VolumeContentOrigin{Type: eve.VolumeContentOriginType_VCOT_DOWNLOAD, DownloadContentTreeID: g.trees[k].Uuid}
 			v.Maxsizebytes = max(v.Maxsizebytes, im.vsize())
 		}
 		cfg.Volumes = append(cfg.Volumes, v)
@@ -145,7 +179,7 @@ func (s Spec) Config(i int) *eve.EdgeDevConfig {
 	for a := 0; len(refs) > 0; a++ {
 		n := min(s.VolumesPerApp, len(refs))
 		cfg.Apps = append(cfg.Apps, &eve.AppInstanceConfig{
-			Uuidandversion: &eve.UUIDandVersion{Uuid: s.id("app", i, a), Version: "1"},
+			Uuidandversion: &eve.UUIDandVersion{Uuid: randomID(r), Version: "1"},
 			Displayname:    fmt.Sprintf("app-%d", a), Activate: true, VolumeRefList: refs[:n]})
 		refs = refs[n:]
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -176,7 +177,7 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // sameBlueprint is the journal's "same Blueprint again": equal JSON.
 func sameBlueprint(a, b *materials.Blueprint) bool {
-	if a == b {
+	if a == b || reflect.DeepEqual(a, b) {
 		return true
 	}
 	ja, err1 := json.Marshal(a)

@@ -203,9 +203,13 @@ func (s *journalState) sortedUnreferenced() []materials.Unreferenced {
 	return out
 }
 
-// refLess orders refs as the journal's bucket keys do: kind, NUL, id.
+// refLess orders refs as the journal's bucket keys (kind, NUL, id) sort:
+// by kind, then id.
 func refLess(a, b materials.MaterialRef) bool {
-	return string(a.Kind)+"\x00"+a.ID < string(b.Kind)+"\x00"+b.ID
+	if a.Kind != b.Kind {
+		return a.Kind < b.Kind
+	}
+	return a.ID < b.ID
 }
 
 func (j *simJournal) PutLatch(l materials.TagLatch) error {

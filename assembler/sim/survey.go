@@ -72,11 +72,11 @@ func (d *Device) Survey(ctx context.Context, j device.Journal) (*materials.Floor
 // volumeFile is what the inspector reports for an entry in a volumes
 // directory; ok is false for entries elsewhere.
 func (d *Device) volumeFile(p string, e *entry) (materials.VolumeFile, bool) {
-	rel, err := layout.Rel(d.root, p)
-	if err != nil {
+	rel, ok := strings.CutPrefix(p, d.root+"/")
+	if !ok {
 		return materials.VolumeFile{}, false
 	}
-	dir := filepath.ToSlash(filepath.Dir(rel))
+	dir := rel[:max(0, strings.LastIndexByte(rel, '/'))]
 	if dir != layout.VaultVolumesDir && dir != layout.ClearVolumesDir && dir != layout.LegacyDir {
 		return materials.VolumeFile{}, false
 	}
@@ -92,7 +92,7 @@ func (d *Device) volumeFile(p string, e *entry) (materials.VolumeFile, bool) {
 	} else if e.format == materials.FormatQcow2 {
 		vf.ApparentSize = e.alloc
 	}
-	n := inspector.ParseVolumeName(filepath.Base(p))
+	n := inspector.ParseVolumeName(rel[len(dir)+1:])
 	switch {
 	case dir == layout.LegacyDir || n.Reason != "":
 		vf.State, vf.Reason = materials.StateUnknown, n.Reason
