@@ -59,7 +59,7 @@ func New(spec Spec) (*Fleet, error) {
 	f := &Fleet{spec: spec, gen: newGenerator(spec), world: sim.NewWorld(), now: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
 	f.Publish(spec.Images...)
 	for i := 0; i < spec.Devices; i++ {
-		dev := sim.New(f.world, sim.Options{Root: "/dev" + fmt.Sprint(i), CapacityBytes: spec.diskBytes(i), Clock: f.clock, HistoryLimit: 32})
+		dev := sim.New(f.world, sim.Options{Root: "/dev" + fmt.Sprint(i), CapacityBytes: spec.diskBytes(i), Clock: f.clock, HistoryLimit: 8})
 		f.devices = append(f.devices, &member{dev: dev})
 	}
 	return f, nil
