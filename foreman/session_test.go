@@ -1,0 +1,394 @@
+package foreman_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/datadriven"
+	"github.com/opencontainers/go-digest"
+	"go.uber.org/zap"
+
+	"github.com/edgewright/edgewright/assembler"
+	"github.com/edgewright/edgewright/assembler/sim"
+	"github.com/edgewright/edgewright/foreman"
+	"github.com/edgewright/edgewright/materials"
+	"github.com/edgewright/edgewright/remodel"
+)
+
+// Sessions, in the manner of etcd-io/raft's interaction tests: one file of
+// testdata/sessions is one device's story, a series of directives run in
+// order on an in-memory device (assembler/sim) with the real executor:
+//
+//	world            input: what the datastores serve (below)
+//	config           input: the Blueprint, in the line language's blueprint lines
+//	load             input: a starting disk, in the line language's floorplan
+//	                 lines (file, blob, inflight, unref, latch, last ...)
+//	plan [grace=D] [free=N|unknown] [share=F] [allow-mass-delete] [cleanup] [summary] [json]
+//	                 foreman.Plan of the config on the device's survey,
+//	                 rendered; free space is the device's unless free= says
+//	apply            the real executor carries out the last plan; prints
+//	                 each remodel's outcome
+//	crash-at N       the next apply crashes the device right after its
+//	                 Nth durable journal write
+//	reboot           the crashed device comes back
+//	survey           the device's Floorplan, compact
+//	advance D        the clock moves on (a Go duration: 2h, 25h)
+//
+// world lines:
+//
+//	object HEX size=N [vsize=N] [broken] [manifest|index] [children=H,H] [follow=H]
+//	serve URL HEX    (every HTTP datastore serves HEX at the tree URL)
+//	tag REF HEX      (every registry's tag REF names HEX)
+//	cut HEX after=N [crash]   (the next fetch of HEX stops after N bytes:
+//	                 the link drops, or with crash the device crashes)
+//	down | up        (every datastore unreachable, or back)
+//
+// The device names volumes by UUID: a short volume id vN in any input
+// stands for 00000000-0000-4000-8000-00000000000N and is written back as
+// vN in the output. The clock starts at 2026-11-22T00:00:00Z.
+func TestSessions(t *testing.T) {
+	files, err := filepath.Glob("testdata/sessions/*.txt")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no sessions: %v", err)
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			s := newSession()
+			datadriven.RunTest(t, file, s.run)
+		})
+	}
+}
+
+type session struct {
+	world   *sim.World
+	dev     *sim.Device
+	now     time.Time
+	bp      *materials.Blueprint
+	limits  []foreman.Limitation
+	plan    *remodel.Plan
+	crashAt int
+	objects map[digest.Digest]sim.Object
+}
+
+func newSession() *session {
+	s := &session{world: sim.NewWorld(), now: testEpoch, bp: &materials.Blueprint{Complete: true},
+		objects: map[digest.Digest]sim.Object{}}
+	s.dev = sim.New(s.world, sim.Options{Clock: func() time.Time { return s.now }})
+	return s
+}
+
+func (s *session) run(t *testing.T, d *datadriven.TestData) string {
+	t.Helper()
+	out, err := s.do(t, d)
+	if err != nil {
+		d.Fatalf(t, "%s: %v", d.Cmd, err)
+	}
+	return shortVolumeIDs(out)
+}
+
+func (s *session) do(t *testing.T, d *datadriven.TestData) (string, error) {
+	words, lines := cmdWords(d), inputLines(d)
+	for i := range lines {
+		lines[i] = longVolumeIDs(lines[i])
+	}
+	switch d.Cmd {
+	case "world":
+		return "", s.setWorld(lines)
+	case "config":
+		return "", s.config(lines)
+	case "load":
+		return "", s.load(lines)
+	case "plan":
+		return s.planCmd(t, d, words)
+	case "apply":
+		return s.apply()
+	case "crash-at":
+		if len(words) != 1 {
+			return "", errors.New("want crash-at N")
+		}
+		n, err := strconv.Atoi(words[0])
+		if err != nil || n < 1 {
+			return "", fmt.Errorf("journal write %q: want a positive number", words[0])
+		}
+		s.crashAt = n
+		return "", nil
+	case "reboot":
+		s.dev.Reboot()
+		return "", nil
+	case "survey":
+		return s.survey()
+	case "advance":
+		if len(words) != 1 {
+			return "", errors.New("want advance DURATION")
+		}
+		dur, err := time.ParseDuration(words[0])
+		if err != nil {
+			return "", err
+		}
+		s.now = s.now.Add(dur)
+		return "now " + s.now.Format(time.RFC3339) + "\n", nil
+	}
+	return "", fmt.Errorf("unknown command (want world, config, load, plan, apply, crash-at, reboot, survey, advance)")
+}
+
+// config replaces the Blueprint; limit lines become the plan's limitations.
+func (s *session) config(lines []string) error {
+	bp := &materials.Blueprint{Complete: true}
+	fp := &materials.Floorplan{}
+	opts := foreman.Options{Now: s.now}
+	if err := parseLines(lines, bp, fp, &opts); err != nil {
+		return err
+	}
+	if !emptyFloorplan(fp) {
+		return errors.New("a config holds blueprint lines only (the disk is the device's: use load)")
+	}
+	s.bp, s.limits = bp, opts.Limitations
+	return nil
+}
+
+// load plants a starting disk on the device.
+func (s *session) load(lines []string) error {
+	bp := &materials.Blueprint{Complete: true}
+	fp := &materials.Floorplan{}
+	opts := foreman.Options{Now: s.now}
+	if err := parseLines(lines, bp, fp, &opts); err != nil {
+		return err
+	}
+	empty := &materials.Blueprint{Complete: true}
+	if !sameJSON(bp, empty) || len(opts.Limitations) > 0 {
+		return errors.New("load holds floorplan lines only (and last ... for the journal's last applied config)")
+	}
+	return s.dev.Load(fp)
+}
+
+func emptyFloorplan(fp *materials.Floorplan) bool {
+	return len(fp.Volumes) == 0 && len(fp.Blobs) == 0 && len(fp.Images) == 0 && fp.Journal == nil && len(fp.Diagnostics) == 0
+}
+
+func (s *session) setWorld(lines []string) error {
+	for _, line := range lines {
+		w, err := tokens(line)
+		if err != nil {
+			return err
+		}
+		if len(w) == 0 {
+			continue
+		}
+		a := parseArgs(w[1:])
+		switch w[0] {
+		case "object":
+			o := sim.Object{Digest: dg(a.pos(0)), Size: size(a.get("size", "0")), VirtualSize: size(a.get("vsize", "0")), Broken: a.flag["broken"]}
+			switch {
+			case a.flag["manifest"]:
+				o.MediaType = "application/vnd.oci.image.manifest.v1+json"
+			case a.flag["index"]:
+				o.MediaType = "application/vnd.oci.image.index.v1+json"
+			}
+			if c, ok := a.kv["children"]; ok {
+				for _, h := range strings.Split(c, ",") {
+					child, ok := s.worldObject(dg(h))
+					if !ok {
+						return fmt.Errorf("object %s: child %s is not in the world yet", a.pos(0), h)
+					}
+					o.Children = append(o.Children, child.Digest)
+					media := child.MediaType
+					if media == "" {
+						media = "application/vnd.oci.image.layer.v1.tar+gzip"
+					}
+					o.ChildBlobs = append(o.ChildBlobs, materials.Blob{Digest: child.Digest, Size: child.Size, MediaType: media})
+				}
+			}
+			if f, ok := a.kv["follow"]; ok {
+				m, ok := s.worldObject(dg(f))
+				if !ok {
+					return fmt.Errorf("object %s: follow %s is not in the world yet", a.pos(0), f)
+				}
+				o.Follow = &materials.Blob{Digest: m.Digest, Size: m.Size, MediaType: m.MediaType}
+			}
+			s.world.Put(o)
+			s.objects[o.Digest] = o
+		case "serve":
+			s.world.Serve(worldDS, a.pos(0), dg(a.pos(1)))
+		case "tag":
+			s.world.Tag(worldDS, a.pos(0), dg(a.pos(1)))
+		case "cut":
+			return errors.New("cut: not yet")
+		case "down", "up":
+			s.world.SetDown(worldDS.FQDN, w[0] == "down")
+		default:
+			return fmt.Errorf("unknown world line %q", line)
+		}
+	}
+	return nil
+}
+
+// worldDS is where the line language's datastores point (ds ID makes
+// every one at the same host).
+var worldDS = materials.Datastore{FQDN: "http://ds.example"}
+
+// worldObject is an object put earlier in the session.
+func (s *session) worldObject(d digest.Digest) (sim.Object, bool) {
+	o, ok := s.objects[d]
+	return o, ok
+}
+
+func sameJSON(a, b any) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(ja) == string(jb)
+}
+
+func (s *session) planCmd(t *testing.T, d *datadriven.TestData, words []string) (string, error) {
+	for _, w := range words {
+		if strings.HasPrefix(w, "now=") {
+			return "", errors.New("a session's clock moves with advance, not now=")
+		}
+	}
+	fp, err := s.dev.Survey(context.Background(), nil)
+	if err != nil {
+		return "", fmt.Errorf("survey: %w", err)
+	}
+	opts := foreman.Options{Now: s.now, GracePeriod: 24 * time.Hour, Space: fp.Space, Limitations: s.limits}
+	asJSON, summary, err := planOptions(words, &opts)
+	if err != nil {
+		return "", err
+	}
+	out := renderPlan(t, d, s.bp, fp, opts, asJSON, summary)
+	s.plan = foreman.Plan(s.bp, fp, opts)
+	return out, nil
+}
+
+// apply runs the real executor on the device with the last plan.
+func (s *session) apply() (string, error) {
+	if s.plan == nil {
+		return "", errors.New("no plan to apply")
+	}
+	crashAt, writes := s.crashAt, 0
+	s.crashAt = 0
+	a, err := assembler.New(assembler.Options{Root: s.dev.Root(), Logger: zap.NewNop(), Clock: func() time.Time { return s.now },
+		Files: s.dev, Locker: s.dev, Journals: s.dev, Crafts: s.dev.Crafts(), Survey: s.dev.Survey,
+		Retry: assembler.RetryPolicy{Attempts: 1},
+		AfterJournalWrite: func(n int) {
+			writes = n
+			if n == crashAt {
+				s.dev.Crash()
+			}
+		}})
+	if err != nil {
+		return "", err
+	}
+	rep, err := a.Apply(context.Background(), s.plan, assembler.WithBlueprint(s.bp))
+	var b strings.Builder
+	if rep != nil {
+		for _, r := range rep.Results {
+			line := string(r.Status) + " " + string(r.RemodelID)
+			switch {
+			case r.Error != "":
+				line += ": " + r.Error
+			case r.Reason != "":
+				line += ": " + r.Reason
+			}
+			b.WriteString(remodel.ShortenDigests(line) + "\n")
+		}
+	}
+	if crashAt > 0 && writes >= crashAt {
+		fmt.Fprintf(&b, "crashed after journal write %d\n", crashAt)
+	} else if crashAt > 0 {
+		fmt.Fprintf(&b, "no crash: the apply made %d journal writes\n", writes)
+	}
+	if err != nil {
+		b.WriteString("apply: " + remodel.ShortenDigests(err.Error()) + "\n")
+	}
+	return b.String(), nil
+}
+
+// survey renders the device's Floorplan, compact: what a person checks
+// between steps.
+func (s *session) survey() (string, error) {
+	fp, err := s.dev.Survey(context.Background(), nil)
+	if err != nil {
+		if errors.Is(err, sim.ErrCrashed) {
+			return "crashed (reboot first)\n", nil
+		}
+		return "", err
+	}
+	var b strings.Builder
+	line := func(format string, args ...any) { b.WriteString(remodel.ShortenDigests(fmt.Sprintf(format, args...)) + "\n") }
+	line("volumes:")
+	for _, v := range fp.Volumes {
+		l := fmt.Sprintf("  %s %s vsize=%s", v.Path, v.State, remodel.Bytes(v.VirtualSize))
+		if v.Reason != "" {
+			l += " (" + v.Reason + ")"
+		}
+		line("%s", l)
+	}
+	line("blobs:")
+	for _, bl := range fp.Blobs {
+		l := fmt.Sprintf("  %s %s", bl.Digest, bl.State)
+		if bl.State == materials.StatePartial {
+			l += " at " + remodel.Bytes(bl.Offset)
+		} else {
+			l += " " + remodel.Bytes(bl.Size)
+		}
+		line("%s", l)
+	}
+	j := fp.Journal
+	line("journal:")
+	if j != nil {
+		for _, in := range j.InFlight {
+			line("  in flight %s since %s", in.RemodelID, in.StartedAt.UTC().Format(time.RFC3339))
+		}
+		for _, l := range j.Latches {
+			line("  latch %s#%d %s → %s", l.ContentTree, l.Generation, l.URL, l.Digest)
+		}
+		for _, u := range j.Unreferenced {
+			line("  unreferenced %s since %s", u.Target, u.Since.UTC().Format(time.RFC3339))
+		}
+		if j.LastApplied != nil {
+			var vols []string
+			for _, v := range j.LastApplied.Volumes {
+				vols = append(vols, v.Key().String())
+			}
+			sort.Strings(vols)
+			line("  last applied: %d trees, volumes [%s]", len(j.LastApplied.ContentTrees), strings.Join(vols, " "))
+		}
+	}
+	line("downloaded %s", remodel.Bytes(s.dev.Downloaded()))
+	return b.String(), nil
+}
+
+var (
+	shortVolume = regexp.MustCompile(`(^|[ /=,])v([0-9]{1,4})([#. ,]|$)`)
+	longVolume  = regexp.MustCompile(`00000000-0000-4000-8000-0{8}([0-9]{4})`)
+)
+
+// longVolumeIDs writes a session's short volume ids vN as the UUIDs the
+// device names its files by.
+func longVolumeIDs(line string) string {
+	// Twice: adjacent matches share their separators.
+	for range 2 {
+		line = shortVolume.ReplaceAllStringFunc(line, func(m string) string {
+			p := shortVolume.FindStringSubmatch(m)
+			n, _ := strconv.Atoi(p[2])
+			return fmt.Sprintf("%s00000000-0000-4000-8000-%012d%s", p[1], n, p[3])
+		})
+	}
+	return line
+}
+
+// shortVolumeIDs writes those UUIDs back as vN.
+func shortVolumeIDs(out string) string {
+	return longVolume.ReplaceAllStringFunc(out, func(m string) string {
+		n, _ := strconv.Atoi(longVolume.FindStringSubmatch(m)[1])
+		return "v" + strconv.Itoa(n)
+	})
+}
