@@ -322,7 +322,9 @@ func (s *session) survey() (string, error) {
 		return "", err
 	}
 	var b strings.Builder
-	line := func(format string, args ...any) { b.WriteString(remodel.ShortenDigests(fmt.Sprintf(format, args...)) + "\n") }
+	line := func(format string, args ...any) {
+		b.WriteString(remodel.ShortenDigests(fmt.Sprintf(format, args...)) + "\n")
+	}
 	line("volumes:")
 	for _, v := range fp.Volumes {
 		l := fmt.Sprintf("  %s %s vsize=%s", v.Path, v.State, remodel.Bytes(v.VirtualSize))
