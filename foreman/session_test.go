@@ -221,7 +221,7 @@ func (s *session) setWorld(lines []string) error {
 		case "tag":
 			s.world.Tag(worldDS, a.pos(0), dg(a.pos(1)))
 		case "cut":
-			return errors.New("cut: not yet")
+			s.dev.CutFetch(dg(a.pos(0)), size(a.get("after", "0")), a.flag["crash"])
 		case "down", "up":
 			s.world.SetDown(worldDS.FQDN, w[0] == "down")
 		default:

@@ -72,6 +72,8 @@ type Device struct {
 	used    int64
 	// downloaded is the bytes this device has received.
 	downloaded int64
+	// cuts are the downloads to interrupt (CutFetch).
+	cuts map[digest.Digest]cut
 }
 
 // New is an empty device in world w.
