@@ -37,6 +37,10 @@ import (
 //	                 rendered; free space is the device's unless free= says
 //	apply            the real executor carries out the last plan; prints
 //	                 each remodel's outcome
+//	converge [max=N] [plan options]
+//	                 plan and apply until the plan is empty (at most N
+//	                 rounds, 8 by default); prints each round's summary
+//	                 line and outcomes
 //	crash-at N       the next apply crashes the device right after its
 //	                 Nth durable journal write
 //	reboot           the crashed device comes back
@@ -111,6 +115,8 @@ func (s *session) do(t *testing.T, d *datadriven.TestData) (string, error) {
 		return s.planCmd(t, d, words)
 	case "apply":
 		return s.apply()
+	case "converge":
+		return s.converge(t, d, words)
 	case "crash-at":
 		if len(words) != 1 {
 			return "", errors.New("want crash-at N")
@@ -137,7 +143,7 @@ func (s *session) do(t *testing.T, d *datadriven.TestData) (string, error) {
 		s.now = s.now.Add(dur)
 		return "now " + s.now.Format(time.RFC3339) + "\n", nil
 	}
-	return "", fmt.Errorf("unknown command (want world, config, load, plan, apply, crash-at, reboot, survey, advance)")
+	return "", fmt.Errorf("unknown command (want world, config, load, plan, apply, converge, crash-at, reboot, survey, advance)")
 }
 
 // config replaces the Blueprint; limit lines become the plan's limitations.
@@ -265,6 +271,54 @@ func (s *session) planCmd(t *testing.T, d *datadriven.TestData, words []string) 
 	out := renderPlan(t, d, s.bp, fp, opts, asJSON, summary)
 	s.plan = foreman.Plan(s.bp, fp, opts)
 	return out, nil
+}
+
+// converge plans and applies until nothing is left to do.
+func (s *session) converge(t *testing.T, d *datadriven.TestData, words []string) (string, error) {
+	rounds := 8
+	var rest []string
+	for _, w := range words {
+		if v, ok := strings.CutPrefix(w, "max="); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return "", fmt.Errorf("max=%s: want a positive number", v)
+			}
+			rounds = n
+			continue
+		}
+		rest = append(rest, w)
+	}
+	var b strings.Builder
+	for round := 1; round <= rounds; round++ {
+		text, err := s.planCmd(t, d, rest)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "round %d: %s\n", round, summaryOf(text))
+		if s.plan.Empty() {
+			return b.String(), nil
+		}
+		out, err := s.apply()
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(indent(out))
+	}
+	fmt.Fprintf(&b, "not converged in %d rounds\n", rounds)
+	return b.String(), nil
+}
+
+// summaryOf is a rendered plan's last line ("Plan: ...").
+func summaryOf(text string) string {
+	lines := strings.Split(strings.TrimSpace(text), "\n")
+	return lines[len(lines)-1]
+}
+
+func indent(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "  " + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n  ") + "\n"
 }
 
 // apply runs the real executor on the device with the last plan.
