@@ -28,6 +28,7 @@ import (
 // testdata/sessions is one device's story, a series of directives run in
 // order on an in-memory device (assembler/sim) with the real executor:
 //
+//	device [capacity=N]  a new, empty device (1 TiB unless capacity says)
 //	world            input: what the datastores serve (below)
 //	config           input: the Blueprint, in the line language's blueprint lines
 //	load             input: a starting disk, in the line language's floorplan
@@ -37,10 +38,10 @@ import (
 //	                 rendered; free space is the device's unless free= says
 //	apply            the real executor carries out the last plan; prints
 //	                 each remodel's outcome
-//	converge [max=N] [plan options]
-//	                 plan and apply until the plan is empty (at most N
-//	                 rounds, 8 by default); prints each round's summary
-//	                 line and outcomes
+//	converge [max=N] [grace=D] [free=N] ...
+//	                 the executor's reconcile loop (assembler.Converge):
+//	                 plan and apply until the plan is empty; prints each
+//	                 round's summary line and outcomes
 //	crash-at N       the next apply crashes the device right after its
 //	                 Nth durable journal write
 //	reboot           the crashed device comes back
@@ -105,6 +106,10 @@ func (s *session) do(t *testing.T, d *datadriven.TestData) (string, error) {
 		lines[i] = longVolumeIDs(lines[i])
 	}
 	switch d.Cmd {
+	case "device":
+		a := parseArgs(words)
+		s.dev = sim.New(s.world, sim.Options{CapacityBytes: size(a.get("capacity", "0")), Clock: func() time.Time { return s.now }})
+		return "", nil
 	case "world":
 		return "", s.setWorld(lines)
 	case "config":
@@ -116,7 +121,7 @@ func (s *session) do(t *testing.T, d *datadriven.TestData) (string, error) {
 	case "apply":
 		return s.apply()
 	case "converge":
-		return s.converge(t, d, words)
+		return s.converge(words)
 	case "crash-at":
 		if len(words) != 1 {
 			return "", errors.New("want crash-at N")
@@ -143,7 +148,7 @@ func (s *session) do(t *testing.T, d *datadriven.TestData) (string, error) {
 		s.now = s.now.Add(dur)
 		return "now " + s.now.Format(time.RFC3339) + "\n", nil
 	}
-	return "", fmt.Errorf("unknown command (want world, config, load, plan, apply, converge, crash-at, reboot, survey, advance)")
+	return "", fmt.Errorf("unknown command (want device, world, config, load, plan, apply, converge, crash-at, reboot, survey, advance)")
 }
 
 // config replaces the Blueprint; limit lines become the plan's limitations.
@@ -263,7 +268,8 @@ func (s *session) planCmd(t *testing.T, d *datadriven.TestData, words []string) 
 	if err != nil {
 		return "", fmt.Errorf("survey: %w", err)
 	}
-	opts := foreman.Options{Now: s.now, GracePeriod: 24 * time.Hour, Space: fp.Space, Limitations: s.limits}
+	// As the reconcile loop plans: the device's space, its store.
+	opts := foreman.Options{Now: s.now, GracePeriod: 24 * time.Hour, Space: fp.Space, Limitations: s.limits, Store: materials.BlobStoreDir}
 	asJSON, summary, err := planOptions(words, &opts)
 	if err != nil {
 		return "", err
@@ -273,38 +279,57 @@ func (s *session) planCmd(t *testing.T, d *datadriven.TestData, words []string) 
 	return out, nil
 }
 
-// converge plans and applies until nothing is left to do.
-func (s *session) converge(t *testing.T, d *datadriven.TestData, words []string) (string, error) {
-	rounds := 8
+// converge runs the executor's reconcile loop (assembler.Converge): plan
+// and apply until the plan is empty, whose apply still records the clocks
+// and the config.
+func (s *session) converge(words []string) (string, error) {
+	co := assembler.ConvergeOptions{Foreman: foreman.Options{GracePeriod: 24 * time.Hour, Limitations: s.limits}}
 	var rest []string
 	for _, w := range words {
-		if v, ok := strings.CutPrefix(w, "max="); ok {
-			n, err := strconv.Atoi(v)
+		switch {
+		case strings.HasPrefix(w, "max="):
+			n, err := strconv.Atoi(strings.TrimPrefix(w, "max="))
 			if err != nil || n < 1 {
-				return "", fmt.Errorf("max=%s: want a positive number", v)
+				return "", fmt.Errorf("%s: want a positive number", w)
 			}
-			rounds = n
-			continue
+			co.MaxRounds = n
+		case strings.HasPrefix(w, "free="):
+			co.FixedSpace = true
+			rest = append(rest, w)
+		case strings.HasPrefix(w, "now="), w == "json", w == "summary":
+			return "", fmt.Errorf("converge takes no %s", w)
+		default:
+			rest = append(rest, w)
 		}
-		rest = append(rest, w)
 	}
+	if _, _, err := planOptions(rest, &co.Foreman); err != nil {
+		return "", err
+	}
+	var summaries []string
+	co.OnPlan = func(round int, p *remodel.Plan) {
+		var b strings.Builder
+		if err := remodel.RenderText(&b, p); err != nil {
+			summaries = append(summaries, err.Error())
+			return
+		}
+		summaries = append(summaries, summaryOf(b.String()))
+	}
+	a, done, err := s.assembler()
+	if err != nil {
+		return "", err
+	}
+	res, err := a.Converge(context.Background(), s.bp, co)
 	var b strings.Builder
-	for round := 1; round <= rounds; round++ {
-		text, err := s.planCmd(t, d, rest)
-		if err != nil {
-			return "", err
+	for i, sum := range summaries {
+		fmt.Fprintf(&b, "round %d: %s\n", i+1, sum)
+		if res != nil && i < len(res.Reports) {
+			b.WriteString(indent(results(res.Reports[i])))
 		}
-		fmt.Fprintf(&b, "round %d: %s\n", round, summaryOf(text))
-		if s.plan.Empty() {
-			return b.String(), nil
-		}
-		out, err := s.apply()
-		if err != nil {
-			return "", err
-		}
-		b.WriteString(indent(out))
 	}
-	fmt.Fprintf(&b, "not converged in %d rounds\n", rounds)
+	b.WriteString(done())
+	if err != nil {
+		b.WriteString("converge: " + remodel.ShortenDigests(err.Error()) + "\n")
+	}
 	return b.String(), nil
 }
 
@@ -321,48 +346,67 @@ func indent(s string) string {
 	return "  " + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n  ") + "\n"
 }
 
+// assembler is the real executor over the device, armed to crash it at
+// the journal write crash-at named; done says whether it did.
+func (s *session) assembler() (a *assembler.Assembler, done func() string, err error) {
+	crashAt, writes := s.crashAt, 0
+	s.crashAt = 0
+	a, err = assembler.New(assembler.Options{Root: s.dev.Root(), Logger: zap.NewNop(), Clock: func() time.Time { return s.now },
+		Files: s.dev, Locker: s.dev, Journals: s.dev, Crafts: s.dev.Crafts(), Survey: s.dev.Survey,
+		Retry: assembler.RetryPolicy{Attempts: 1},
+		AfterJournalWrite: func(n int) {
+			writes++
+			if writes == crashAt {
+				s.dev.Crash()
+			}
+		}})
+	return a, func() string {
+		switch {
+		case crashAt > 0 && writes >= crashAt:
+			return fmt.Sprintf("crashed after journal write %d\n", crashAt)
+		case crashAt > 0:
+			return fmt.Sprintf("no crash: %d journal writes\n", writes)
+		}
+		return ""
+	}, err
+}
+
 // apply runs the real executor on the device with the last plan.
 func (s *session) apply() (string, error) {
 	if s.plan == nil {
 		return "", errors.New("no plan to apply")
 	}
-	crashAt, writes := s.crashAt, 0
-	s.crashAt = 0
-	a, err := assembler.New(assembler.Options{Root: s.dev.Root(), Logger: zap.NewNop(), Clock: func() time.Time { return s.now },
-		Files: s.dev, Locker: s.dev, Journals: s.dev, Crafts: s.dev.Crafts(), Survey: s.dev.Survey,
-		Retry: assembler.RetryPolicy{Attempts: 1},
-		AfterJournalWrite: func(n int) {
-			writes = n
-			if n == crashAt {
-				s.dev.Crash()
-			}
-		}})
+	a, done, err := s.assembler()
 	if err != nil {
 		return "", err
 	}
 	rep, err := a.Apply(context.Background(), s.plan, assembler.WithBlueprint(s.bp))
 	var b strings.Builder
 	if rep != nil {
-		for _, r := range rep.Results {
-			line := string(r.Status) + " " + string(r.RemodelID)
-			switch {
-			case r.Error != "":
-				line += ": " + r.Error
-			case r.Reason != "":
-				line += ": " + r.Reason
-			}
-			b.WriteString(remodel.ShortenDigests(line) + "\n")
-		}
+		b.WriteString(results(rep))
 	}
-	if crashAt > 0 && writes >= crashAt {
-		fmt.Fprintf(&b, "crashed after journal write %d\n", crashAt)
-	} else if crashAt > 0 {
-		fmt.Fprintf(&b, "no crash: the apply made %d journal writes\n", writes)
-	}
+	b.WriteString(done())
 	if err != nil {
 		b.WriteString("apply: " + remodel.ShortenDigests(err.Error()) + "\n")
 	}
 	return b.String(), nil
+}
+
+// results is one line per remodel of a report: status, id, and the
+// error or reason.
+func results(rep *assembler.Report) string {
+	var b strings.Builder
+	for _, r := range rep.Results {
+		line := string(r.Status) + " " + string(r.RemodelID)
+		switch {
+		case r.Error != "":
+			line += ": " + r.Error
+		case r.Reason != "":
+			line += ": " + r.Reason
+		}
+		b.WriteString(remodel.ShortenDigests(line) + "\n")
+	}
+	return b.String()
 }
 
 // survey renders the device's Floorplan, compact: what a person checks
