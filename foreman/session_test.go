@@ -65,12 +65,26 @@ func TestSessions(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no sessions: %v", err)
 	}
+	applies, ran := 0, 0
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
+			ran++
 			s := newSession()
-			datadriven.RunTest(t, file, s.run)
+			datadriven.RunTest(t, file, func(t *testing.T, d *datadriven.TestData) string {
+				if d.Cmd == "apply" || d.Cmd == "converge" {
+					applies++
+				}
+				return s.run(t, d)
+			})
 		})
 	}
+	if ran < len(files) {
+		return // -run picked some sessions
+	}
+	if len(files) < 7 || applies < 25 {
+		t.Errorf("%d sessions with %d applies; want at least 7 and 25", len(files), applies)
+	}
+	t.Logf("%d sessions, %d applies", len(files), applies)
 }
 
 type session struct {
