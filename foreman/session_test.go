@@ -28,7 +28,8 @@ import (
 // testdata/sessions is one device's story, a series of directives run in
 // order on an in-memory device (assembler/sim) with the real executor:
 //
-//	device [capacity=N]  a new, empty device (1 TiB unless capacity says)
+//	device [capacity=N]  a new, empty device in the same world (1 TiB
+//	                 unless capacity says); a session starts with one
 //	world            input: what the datastores serve (below)
 //	config           input: the Blueprint, in the line language's blueprint lines
 //	load             input: a starting disk, in the line language's floorplan
@@ -53,13 +54,18 @@ import (
 //	object HEX size=N [vsize=N] [broken] [manifest|index] [children=H,H] [follow=H]
 //	serve URL HEX    (every HTTP datastore serves HEX at the tree URL)
 //	tag REF HEX      (every registry's tag REF names HEX)
-//	cut HEX after=N [crash]   (the next fetch of HEX stops after N bytes:
-//	                 the link drops, or with crash the device crashes)
+//	cut HEX after=N [crash]   (the current device's next fetch of HEX
+//	                 stops after N bytes: the link drops, or with crash
+//	                 the device crashes)
 //	down | up        (every datastore unreachable, or back)
 //
-// The device names volumes by UUID: a short volume id vN in any input
-// stands for 00000000-0000-4000-8000-00000000000N and is written back as
-// vN in the output. The clock starts at 2026-11-22T00:00:00Z.
+// The device names volume files by UUID: so that sessions read like the
+// transcripts, a word vN of any input (a volume id) stands for
+// 00000000-0000-4000-8000-00000000000N and is written back as vN in the
+// output. The clock starts at 2026-11-22T00:00:00Z and moves only with
+// advance. Crash points count journal writes over a whole apply, so a
+// session that crashes keeps its plan to one chain of remodels: parallel
+// remodels would make the count racy.
 func TestSessions(t *testing.T) {
 	files, err := filepath.Glob("testdata/sessions/*.txt")
 	if err != nil || len(files) == 0 {
@@ -123,6 +129,7 @@ func (s *session) do(t *testing.T, d *datadriven.TestData) (string, error) {
 	case "device":
 		a := parseArgs(words)
 		s.dev = sim.New(s.world, sim.Options{CapacityBytes: size(a.get("capacity", "0")), Clock: func() time.Time { return s.now }})
+		s.plan, s.crashAt = nil, 0
 		return "", nil
 	case "world":
 		return "", s.setWorld(lines)
