@@ -87,8 +87,8 @@ func TestSessions(t *testing.T) {
 	if ran < len(files) || t.Failed() {
 		return // -run picked some sessions, or the count would only repeat a failure
 	}
-	if len(files) < 7 || applies < 25 {
-		t.Errorf("%d sessions with %d applies; want at least 7 and 25", len(files), applies)
+	if len(files) < 9 || applies < 30 {
+		t.Errorf("%d sessions with %d applies; want at least 9 and 30", len(files), applies)
 	}
 	t.Logf("%d sessions, %d applies", len(files), applies)
 }
