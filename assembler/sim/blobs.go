@@ -158,6 +158,9 @@ func (in *ingest) fill(o Object) (int64, error) {
 	} else {
 		in.rec.served = o.Digest
 	}
+	if n, cut, err := in.cutLocked(o); cut {
+		return n, err
+	}
 	n := o.Size - in.rec.offset
 	if room := d.free(); n > room {
 		d.reserve(room)

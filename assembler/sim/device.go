@@ -80,6 +80,8 @@ type Device struct {
 	// it has used.
 	downloaded, written, peak int64
 	historyLimit              int
+	// cuts are the downloads to interrupt (CutFetch).
+	cuts map[digest.Digest]cut
 }
 
 // New is an empty device in world w.

@@ -12,7 +12,8 @@
 // volumes in both layouts with .tmp work in progress, the journal with
 // every rule of package journal, free space (a fetch or build past it
 // fails with ENOSPC, as on a full disk), a crash at any journal write
-// (Crash and Reboot), and a World whose content can be corrupt, missing
+// (Crash and Reboot), a download cut after N bytes by the link or a
+// power loss (CutFetch), and a World whose content can be corrupt, missing
 // or behind a dead link. What it does not: containerd's store (leases,
 // image records), legacy-named files and hostile entries (plant them into
 // the Floorplan with PlantVolume), byte-level content.
