@@ -19,8 +19,10 @@ import (
 
 	"github.com/edgewright/edgewright/architect"
 	"github.com/edgewright/edgewright/assembler"
+	"github.com/edgewright/edgewright/assembler/crafts/sftpfetch"
 	"github.com/edgewright/edgewright/assembler/ctrstore"
 	"github.com/edgewright/edgewright/foreman"
+	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/remodel"
 )
 
@@ -51,6 +53,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	ctrNS := fs.String("namespace", defaultNamespace, "containerd `NAMESPACE` (with --containerd)")
 	keepPriv := fs.Bool("keep-privileges", false, "let container volumes keep setuid/setgid bits, device nodes and file capabilities from their layers")
 	ctrContent := fs.String("containerd-content", assembler.DefaultContainerdContentDir, "containerd's content `DIR`, read directly for raw and qcow2 volumes when there (with --containerd)")
+	sftpInsecure := fs.Bool("sftp-insecure-host-key", false, "accept any host key from an SFTP datastore whose dsCertPEM pins none (a pin is always enforced)")
 	if code, ok := parseFlags(fs, args, stdout); !ok {
 		return code
 	}
@@ -91,9 +94,10 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	defer bars.stop()
 	// HTTP(S) datastores, the blob directory and qemu-img volumes are the
 	// defaults; container registries and container volumes come from the
-	// OCI crafts.
+	// OCI crafts, SFTP datastores from sftpfetch.
 	var crafts assembler.Crafts
 	(&assembler.OCICrafts{Logger: log, KeepPrivileges: *keepPriv}).Install(&crafts)
+	crafts.Fetchers[materials.DatastoreSFTP] = &sftpfetch.Fetcher{Logger: log, InsecureIgnoreHostKey: *sftpInsecure}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if *ctrSocket != "" {
