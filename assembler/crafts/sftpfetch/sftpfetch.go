@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"net"
 	"net/url"
 	"path"
@@ -18,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/edgewright/edgewright/assembler/crafts/internal/fetchbody"
 	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/materials"
 )
@@ -307,39 +307,16 @@ func (f *Fetcher) Fetch(ctx context.Context, req device.FetchRequest, dst device
 		return fmt.Errorf("fetch %s: not a regular file (%v)", where, st.Mode().Type())
 	}
 	known := max(st.Size(), 0)
-
-	// The bound is the smallest of maxSizeBytes, the descriptor's size and
-	// the free space after what the partial holds.
 	offset := dst.Offset()
-	bound, from := int64(0), ""
-	consider := func(b int64, name string) {
-		if b > 0 && (bound == 0 || b < bound) {
-			bound, from = b, name
-		}
-	}
-	if m := req.ContentTree.MaxSizeBytes; m > 0 && m <= math.MaxInt64 {
-		consider(int64(m), "maxSizeBytes")
-	}
-	consider(req.Blob.Size, "descriptor size")
-	if offset > known || (bound > 0 && offset > bound) {
+	if m := fetchbody.MaxOffset(req); offset > known || (m > 0 && offset > m) {
 		// The partial is longer than the file: not this file's prefix.
 		if err := dst.Truncate(); err != nil {
 			return err
 		}
 		offset = 0
 	}
-	if req.FreeBytes > 0 {
-		consider(offset+req.FreeBytes, "free space")
-	}
-	tooLarge := func(got int64, declared bool) error {
-		// Terminal, and the partial goes: the same server sends it again.
-		_ = dst.Truncate()
-		return &device.TooLargeError{Blob: req.Blob, URL: where, Bound: bound, From: from, Got: got, Declared: declared}
-	}
-	if bound > 0 && known > bound {
-		return tooLarge(known, true)
-	}
-	if offset == known {
+	limit := fetchbody.LimitFor(req, offset)
+	if offset == known && (limit.Bytes == 0 || known <= limit.Bytes) {
 		// The partial holds the whole file; Commit checks it.
 		progress(offset, known)
 		return nil
@@ -347,38 +324,9 @@ func (f *Fetcher) Fetch(ctx context.Context, req device.FetchRequest, dst device
 	if _, err := fh.Seek(offset, io.SeekStart); err != nil {
 		return device.Retryable(fmt.Errorf("fetch %s: seek to %d: %w", where, offset, err))
 	}
-	progress(offset, known)
-	buf := make([]byte, 256<<10)
-	done := offset
-	for {
-		room := int64(len(buf))
-		if bound > 0 {
-			// One byte past the bound tells a file that grew too long.
-			room = min(room, bound-done+1)
-		}
-		n, rerr := fh.Read(buf[:room])
-		if bound > 0 && done+int64(n) > bound {
-			return tooLarge(done+int64(n), false)
-		}
-		if n > 0 {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return fmt.Errorf("fetch %s: write ingest: %w", where, werr)
-			}
-			done += int64(n)
-			progress(done, max(known, done))
-		}
-		if errors.Is(rerr, io.EOF) {
-			break
-		}
-		if rerr != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return device.Retryable(fmt.Errorf("fetch %s: read at byte %d: %w", where, done, rerr))
-		}
-	}
-	if done < known {
-		return device.Retryable(fmt.Errorf("fetch %s: file ended at byte %d of %d: %w", where, done, known, io.ErrUnexpectedEOF))
+	done, err := limit.Copy(ctx, req, dst, fh, where, offset, known, progress)
+	if err != nil {
+		return err
 	}
 	log.Debug("sftp fetched", zap.String("datastore", ds.ID), zap.String("path", file), zap.Int64("bytes", done-offset))
 	return nil
