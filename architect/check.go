@@ -196,6 +196,7 @@ var supportedDatastores = map[materials.DatastoreType]bool{
 	materials.DatastoreHTTPS:             true,
 	materials.DatastoreContainerRegistry: true,
 	materials.DatastoreSFTP:              true,
+	materials.DatastoreS3:                true,
 }
 
 func datastoreType(t eve.DsType) (materials.DatastoreType, string) {

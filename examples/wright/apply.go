@@ -19,6 +19,7 @@ import (
 
 	"github.com/edgewright/edgewright/architect"
 	"github.com/edgewright/edgewright/assembler"
+	"github.com/edgewright/edgewright/assembler/crafts/s3fetch"
 	"github.com/edgewright/edgewright/assembler/crafts/sftpfetch"
 	"github.com/edgewright/edgewright/assembler/ctrstore"
 	"github.com/edgewright/edgewright/foreman"
@@ -54,11 +55,17 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	keepPriv := fs.Bool("keep-privileges", false, "let container volumes keep setuid/setgid bits, device nodes and file capabilities from their layers")
 	ctrContent := fs.String("containerd-content", assembler.DefaultContainerdContentDir, "containerd's content `DIR`, read directly for raw and qcow2 volumes when there (with --containerd)")
 	sftpInsecure := fs.Bool("sftp-insecure-host-key", false, "accept any host key from an SFTP datastore whose dsCertPEM pins none (a pin is always enforced)")
+	s3Lookup := fs.String("s3-bucket-lookup", "auto", "where S3 requests name the bucket: `auto` (in the host for AWS-like endpoints, else in the path), path or virtual-host")
 	if code, ok := parseFlags(fs, args, stdout); !ok {
 		return code
 	}
 	if *config == "" || *root == "" || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, "usage: wright apply --config FILE --root DIR [--containerd SOCKET [--namespace NS]] [--json] [--wait]")
+		return exitUsage
+	}
+	lookup, ok := s3Lookups[*s3Lookup]
+	if !ok {
+		fmt.Fprintf(stderr, "wright apply: --s3-bucket-lookup %q: want auto, path or virtual-host\n", *s3Lookup)
 		return exitUsage
 	}
 	nsSet := false
@@ -94,10 +101,11 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	defer bars.stop()
 	// HTTP(S) datastores, the blob directory and qemu-img volumes are the
 	// defaults; container registries and container volumes come from the
-	// OCI crafts, SFTP datastores from sftpfetch.
+	// OCI crafts, SFTP and S3 datastores from sftpfetch and s3fetch.
 	var crafts assembler.Crafts
 	(&assembler.OCICrafts{Logger: log, KeepPrivileges: *keepPriv}).Install(&crafts)
 	crafts.Fetchers[materials.DatastoreSFTP] = &sftpfetch.Fetcher{Logger: log, InsecureIgnoreHostKey: *sftpInsecure}
+	crafts.Fetchers[materials.DatastoreS3] = &s3fetch.Fetcher{Logger: log, BucketLookup: lookup}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if *ctrSocket != "" {
@@ -170,6 +178,8 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	}
 	return exitOK
 }
+
+var s3Lookups = map[string]s3fetch.Lookup{"auto": s3fetch.LookupAuto, "path": s3fetch.LookupPath, "virtual-host": s3fetch.LookupVirtualHost}
 
 func errText(err error) string {
 	if err == nil {

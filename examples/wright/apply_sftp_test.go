@@ -48,17 +48,12 @@ func sftpConfig(t *testing.T, fqdn, dpath, user, password string, pins []string,
 	return p
 }
 
-func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
-
-// TestApplySFTP applies a qcow2 VM image from Debian's sshd into a volume
-// through wright apply, and shows the host-key policy and a refused login
-// as a person sees them.
-func TestApplySFTP(t *testing.T) {
-	qemu := testenv.QemuImg(t)
-	srv := testenv.StartSSHD(t)
-	// A qcow2 image with data in it, made by qemu-img from a raw one.
+// qcow2Image is a qcow2 image with data in it, made by qemu-img from a raw
+// one: the raw file (to compare a volume with) and the image's bytes.
+func qcow2Image(t *testing.T, qemu string) (raw string, data []byte) {
+	t.Helper()
 	work := t.TempDir()
-	raw := filepath.Join(work, "vm.raw")
+	raw = filepath.Join(work, "vm.raw")
 	rawData := make([]byte, 4<<20)
 	for i := range rawData {
 		if i%65536 < 1024 {
@@ -76,6 +71,18 @@ func TestApplySFTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return raw, data
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestApplySFTP applies a qcow2 VM image from Debian's sshd into a volume
+// through wright apply, and shows the host-key policy and a refused login
+// as a person sees them.
+func TestApplySFTP(t *testing.T) {
+	qemu := testenv.QemuImg(t)
+	srv := testenv.StartSSHD(t)
+	raw, data := qcow2Image(t, qemu)
 	remote, err := srv.WriteFile("images/vm.qcow2", data)
 	if err != nil {
 		t.Fatal(err)
