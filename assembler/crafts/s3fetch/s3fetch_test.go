@@ -342,3 +342,29 @@ func deadAddr(t *testing.T) string {
 	l.Close()
 	return a
 }
+
+// TestFetchHonoursContext: a fetch whose context has ended stops with the
+// context's error, which the executor does not retry.
+func TestFetchHonoursContext(t *testing.T) {
+	data := body(1 << 20)
+	srv := testenv.StartS3(t, "images")
+	if err := srv.Put("images", "disk.raw", data); err != nil {
+		t.Fatal(err)
+	}
+	ds := materials.Datastore{ID: dsID, Type: materials.DatastoreS3, FQDN: "http://" + srv.Host, Path: "images",
+		Region: srv.Region, APIKey: srv.AccessKey, Password: srv.SecretKey}
+	store := assembler.NewBlobDir(t.TempDir())
+	want := materials.Blob{Digest: digestOf(data), Size: int64(len(data))}
+	in, err := store.Ingest(context.Background(), want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err = (&s3fetch.Fetcher{}).Fetch(ctx, device.FetchRequest{Datastore: ds, ContentTree: tree(len(data), want.Digest), Blob: want}, in, func(int64, int64) {})
+	var re *device.RetryableError
+	if !errors.Is(err, context.Canceled) || errors.As(err, &re) {
+		t.Errorf("error %v, want context.Canceled, not retryable", err)
+	}
+}

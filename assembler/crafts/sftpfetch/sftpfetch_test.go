@@ -359,3 +359,24 @@ func TestTarget(t *testing.T) {
 		})
 	}
 }
+
+// TestFetchHonoursContext: a fetch whose context has ended stops with the
+// context's error, which the executor does not retry.
+func TestFetchHonoursContext(t *testing.T) {
+	data := body(1 << 20)
+	srv := startServer(t, data)
+	store := assembler.NewBlobDir(t.TempDir())
+	want := materials.Blob{Digest: digestOf(data), Size: int64(len(data))}
+	in, err := store.Ingest(context.Background(), want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err = (&sftpfetch.Fetcher{}).Fetch(ctx, device.FetchRequest{Datastore: srv.datastore(), ContentTree: tree(len(data), want.Digest), Blob: want}, in, func(int64, int64) {})
+	var re *device.RetryableError
+	if !errors.Is(err, context.Canceled) || errors.As(err, &re) {
+		t.Errorf("error %v, want context.Canceled, not retryable", err)
+	}
+}
