@@ -165,7 +165,7 @@ var _ = Describe("an app's purge counter through the foreman", func() {
 	}
 	plan := func(bp *materials.Blueprint) []string {
 		Expect(bp.Valid()).To(BeTrue(), "%v", bp.Diagnostics)
-		p := foreman.Plan(bp, fp(), foreman.Options{Now: time.Unix(0, 0), FreeBytes: foreman.FreeBytesUnknown})
+		p := foreman.Plan(bp, fp(), foreman.Options{Now: time.Unix(0, 0)})
 		out := []string{}
 		for _, r := range p.Remodels {
 			out = append(out, string(r.Action)+" "+r.Target.String())

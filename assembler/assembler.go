@@ -11,9 +11,9 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/edgewright/edgewright/assembler/crafts/rootdir"
+	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/inspector"
-	"github.com/edgewright/edgewright/inspector/ctrsurvey"
-	"github.com/edgewright/edgewright/journal"
 	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/remodel"
 )
@@ -59,7 +59,7 @@ func (p RetryPolicy) backoff(n int) time.Duration {
 
 // SurveyFunc surveys the root (reading the given journal) for the
 // stale-plan check and the converge loop.
-type SurveyFunc func(ctx context.Context, j *journal.Journal) (*materials.Floorplan, error)
+type SurveyFunc func(ctx context.Context, j device.Journal) (*materials.Floorplan, error)
 
 // Options configure an Assembler.
 type Options struct {
@@ -89,6 +89,12 @@ type Options struct {
 	Containerd inspector.ContentStore
 	// Datastores used when Apply is given no Blueprint.
 	Datastores []materials.Datastore
+	// Files, Locker and Journals are the root's directories, lock and
+	// journal as the executor touches them; a real root directory's
+	// (package rootdir) when nil. The in-memory device sets all three.
+	Files    device.Files
+	Locker   device.Locker
+	Journals device.JournalOpener
 	// AfterJournalWrite is called after each durable journal commit with
 	// its sequence number in this session (fault injection).
 	AfterJournalWrite func(n int)
@@ -101,6 +107,9 @@ type Assembler struct {
 	retry       RetryPolicy
 	concurrency map[remodel.Action]int
 	crafts      Crafts
+	files       device.Files
+	locker      device.Locker
+	journals    device.JournalOpener
 	now         func() time.Time
 	keys        *keyLocks
 }
@@ -127,6 +136,19 @@ func New(opts Options) (*Assembler, error) {
 			return nil, fmt.Errorf("assembler: Options.Concurrency[%s] = %d: want > 0", k, v)
 		}
 		a.concurrency[k] = v
+	}
+	a.files, a.locker, a.journals = opts.Files, opts.Locker, opts.Journals
+	if a.files == nil || a.locker == nil || a.journals == nil {
+		rd := rootdir.New(opts.Root)
+		if a.files == nil {
+			a.files = rd
+		}
+		if a.locker == nil {
+			a.locker = rd
+		}
+		if a.journals == nil {
+			a.journals = rd
+		}
 	}
 	c := opts.Crafts
 	fetchers := map[materials.DatastoreType]Fetcher{}
@@ -164,9 +186,9 @@ func New(opts Options) (*Assembler, error) {
 	if a.opts.Containerd == nil {
 		// A containerd default store is surveyed where it writes.
 		if so, ok := c.Stores[c.DefaultStore].(interface {
-			SurveyOptions() *ctrsurvey.Daemon
+			SurveyStore() inspector.ContentStore
 		}); ok {
-			a.opts.Containerd = so.SurveyOptions()
+			a.opts.Containerd = so.SurveyStore()
 		}
 	}
 	if a.opts.Survey == nil {
@@ -208,7 +230,7 @@ type Report struct {
 func (r *Report) OK() bool { return r.Failed == 0 && r.Skipped == 0 }
 
 // Result returns the result of one remodel.
-func (r *Report) Result(id string) (Result, bool) {
+func (r *Report) Result(id remodel.ID) (Result, bool) {
 	for _, x := range r.Results {
 		if x.RemodelID == id {
 			return x, true
@@ -234,24 +256,24 @@ func WithBlueprint(bp *materials.Blueprint) ApplyOption {
 // session is what holding the root means: its lock and its open journal.
 type session struct {
 	unlock  func() error
-	journal *journal.Journal
+	journal device.Journal
 }
 
 func (a *Assembler) openSession(ctx context.Context) (*session, error) {
-	fl, err := lockRoot(ctx, a.opts.Root, a.opts.WaitForLock)
+	unlock, err := a.locker.Lock(ctx, a.opts.WaitForLock)
 	if err != nil {
 		return nil, err
 	}
-	j, err := journal.OpenRoot(a.opts.Root, journal.Options{AfterWrite: a.opts.AfterJournalWrite})
+	j, err := a.journals.OpenJournal(a.opts.AfterJournalWrite)
 	if err != nil {
-		fl.Unlock()
+		unlock()
 		return nil, err
 	}
 	if q := j.Quarantined(); q != nil {
 		a.log.Error("journal damaged: put aside, started fresh; nothing is deleted on the strength of a last applied config until one is applied again",
 			zap.String("quarantined", q.Path), zap.String("reason", q.Reason))
 	}
-	return &session{unlock: fl.Unlock, journal: j}, nil
+	return &session{unlock: unlock, journal: j}, nil
 }
 
 func (s *session) close() error {
@@ -447,8 +469,8 @@ func (w *walk) journalErr() error {
 
 func (w *walk) run(ctx context.Context, plan *remodel.Plan) {
 	w.runCtx = ctx
-	byID := map[string]int{}
-	held := map[string]bool{}
+	byID := map[remodel.ID]int{}
+	held := map[remodel.ID]bool{}
 	for _, h := range plan.Held {
 		held[h.RemodelID] = true
 	}

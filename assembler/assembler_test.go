@@ -44,18 +44,18 @@ func ctFor(id, file string, data []byte, format materials.Format, ds ...string) 
 	return materials.ContentTree{ID: id, URL: file, Format: format, SHA256: sha(data), Datastores: ds}
 }
 
-func downloadRemodel(ct materials.ContentTree, size int64, deps ...string) remodel.Remodel {
+func downloadRemodel(ct materials.ContentTree, size int64, deps ...remodel.ID) remodel.Remodel {
 	d := ct.Digest()
 	return remodel.Remodel{
-		ID: "download " + ct.ID, Action: remodel.ActionDownload,
+		ID: remodel.ID("download " + ct.ID), Action: remodel.ActionDownload,
 		Target:      materials.MaterialRef{Kind: materials.KindBlob, ID: string(d)},
 		ContentTree: &ct, Blob: &materials.Blob{Digest: d, Size: size}, DependsOn: deps,
 	}
 }
 
-func createRemodel(v materials.Volume, ct *materials.ContentTree, deps ...string) remodel.Remodel {
+func createRemodel(v materials.Volume, ct *materials.ContentTree, deps ...remodel.ID) remodel.Remodel {
 	return remodel.Remodel{
-		ID: "create " + v.Key().String(), Action: remodel.ActionCreate,
+		ID: remodel.ID("create " + v.Key().String()), Action: remodel.ActionCreate,
 		Target: materials.MaterialRef{Kind: materials.KindVolume, ID: v.Key().String()},
 		Volume: &v, ContentTree: ct, DependsOn: deps,
 	}
@@ -74,7 +74,7 @@ func apply(t testing.TB, a *Assembler, p *remodel.Plan, dss ...materials.Datasto
 	return rep
 }
 
-func wantStatus(t testing.TB, rep *Report, id string, st Status, contains string) {
+func wantStatus(t testing.TB, rep *Report, id remodel.ID, st Status, contains string) {
 	t.Helper()
 	r, ok := rep.Result(id)
 	if !ok {
@@ -157,7 +157,7 @@ func TestFailureSkipsOnlyDependents(t *testing.T) {
 	ctBad := ctFor("bad", "missing.raw", []byte("nothing"), materials.FormatRaw, "ds")
 	vGood := materials.Volume{ID: "vgood", Generation: 1, Origin: materials.OriginDownload, ContentTree: "good", Format: materials.FormatQcow2, MaxSizeBytes: 2 << 20}
 	vBad := materials.Volume{ID: "vbad", Generation: 1, Origin: materials.OriginDownload, ContentTree: "bad", Format: materials.FormatRaw}
-	resize := remodel.Remodel{ID: "resize vbad#1", Action: remodel.ActionResize, Target: materials.MaterialRef{Kind: materials.KindVolume, ID: "vbad#1"}, Volume: &vBad, DependsOn: []string{"create vbad#1"}}
+	resize := remodel.Remodel{ID: "resize vbad#1", Action: remodel.ActionResize, Target: materials.MaterialRef{Kind: materials.KindVolume, ID: "vbad#1"}, Volume: &vBad, DependsOn: []remodel.ID{"create vbad#1"}}
 	heldDep := createRemodel(materials.Volume{ID: "vheld", Generation: 1, Origin: materials.OriginBlank, Format: materials.FormatRaw, MaxSizeBytes: 1 << 20}, nil, "delete something")
 	p := plan(downloadRemodel(ctGood, 0), downloadRemodel(ctBad, 0),
 		createRemodel(vGood, &ctGood, "download good"), createRemodel(vBad, &ctBad, "download bad"), resize, heldDep)
@@ -459,7 +459,7 @@ func TestDeleteKinds(t *testing.T) {
 	)
 	p.Unreferenced = []materials.Unreferenced{{Target: materials.MaterialRef{Kind: materials.KindVolume, ID: "v1#3"}, Since: time.Unix(1, 0)}}
 	rep := apply(t, a, p)
-	for _, id := range []string{"d1", "d2", "d3", "d4"} {
+	for _, id := range []remodel.ID{"d1", "d2", "d3", "d4"} {
 		wantStatus(t, rep, id, StatusDone, "")
 	}
 	wantStatus(t, rep, "d5", StatusFailed, "leaves the root")

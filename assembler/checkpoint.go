@@ -30,7 +30,7 @@ func (a *Assembler) checkpointOf(prev, bp *materials.Blueprint) *materials.Bluep
 		if err != nil {
 			continue
 		}
-		if ok, err := exists(p); ok || err != nil {
+		if ok, err := a.exists(p); ok || err != nil {
 			// An error reading it is no proof it is gone: keep it named.
 			v.RefCount, v.Apps = 0, nil
 			carry = append(carry, v)

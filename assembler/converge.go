@@ -17,9 +17,9 @@ type ConvergeOptions struct {
 	// Foreman are the planning options; Now is set from the assembler's
 	// clock each round.
 	Foreman foreman.Options
-	// FixedFreeBytes keeps Foreman.FreeBytes as given; otherwise each round
-	// measures it from the Floorplan (foreman.FreeBytesOf).
-	FixedFreeBytes bool
+	// FixedSpace keeps Foreman.Space as given; otherwise each round takes
+	// the Floorplan's (the inspector's measure of the root).
+	FixedSpace bool
 	// MaxRounds bounds the loop (default 8). Some facts appear only while
 	// building (an OCI manifest's layers), so a full reconcile may take a
 	// few rounds.
@@ -82,8 +82,8 @@ func (a *Assembler) Converge(ctx context.Context, bp *materials.Blueprint, opts 
 		if fo.Store == "" {
 			fo.Store = a.crafts.DefaultStore // a blob is present where downloads go
 		}
-		if !opts.FixedFreeBytes {
-			fo.FreeBytes = foreman.FreeBytesOf(fp)
+		if !opts.FixedSpace {
+			fo.Space = fp.Space
 		}
 		plan := foreman.Plan(bp, fp, fo)
 		res.Plan = plan

@@ -34,7 +34,7 @@ func TestStalePlanWithTheInspector(t *testing.T) {
 		}
 		return fp
 	}
-	plan := foreman.Plan(f.bp, survey(), foreman.Options{Now: time.Now(), FreeBytes: foreman.FreeBytesUnknown})
+	plan := foreman.Plan(f.bp, survey(), foreman.Options{Now: time.Now()})
 	if plan.Empty() {
 		t.Fatal("nothing planned on an empty root")
 	}
@@ -56,7 +56,7 @@ func TestStalePlanWithTheInspector(t *testing.T) {
 	}
 	// A fresh plan of the same disk applies.
 	os.Remove(stray)
-	plan = foreman.Plan(f.bp, survey(), foreman.Options{Now: time.Now(), FreeBytes: foreman.FreeBytesUnknown})
+	plan = foreman.Plan(f.bp, survey(), foreman.Options{Now: time.Now()})
 	rep, err := a.Apply(context.Background(), plan, WithBlueprint(f.bp))
 	if err != nil || rep.Failed != 0 {
 		t.Fatalf("Apply of a fresh plan: %v %+v", err, rep)

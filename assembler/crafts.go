@@ -1,33 +1,18 @@
 package assembler
 
 import (
+	"github.com/edgewright/edgewright/assembler/crafts/blobdir"
+	"github.com/edgewright/edgewright/assembler/crafts/httpfetch"
+	"github.com/edgewright/edgewright/assembler/crafts/qemu"
+	"github.com/edgewright/edgewright/assembler/crafts/registry"
 	"github.com/edgewright/edgewright/device"
+	"github.com/edgewright/edgewright/layout"
 	"github.com/edgewright/edgewright/materials"
 )
 
-// Crafts are the hands of the assembler, each behind a small interface so a
-// simulator (or the OCI/containerd crafts) can swap it.
-type Crafts struct {
-	// Fetchers fetch blobs, by datastore type. New fills http and https
-	// with an HTTPFetcher when absent.
-	Fetchers map[materials.DatastoreType]Fetcher
-	// Stores hold blobs, by store name. New fills "dir" with a BlobDir
-	// under the root when absent.
-	Stores map[materials.BlobStore]BlobStore
-	// DefaultStore is where downloads go; "dir" when empty.
-	DefaultStore materials.BlobStore
-	// Volumes builds raw and qcow2 volumes; a QemuVolumes when nil.
-	Volumes VolumeBuilder
-	// Containers builds container volumes (a directory from an OCI
-	// content tree); nil means container volumes fail with ErrNoCraft.
-	Containers ContainerBuilder
-	// Images deletes containerd image records (a content tree's delete
-	// names one); nil means such deletes fail with ErrNoCraft.
-	Images ImageDeleter
-	// Resolver turns an OCI tag into a digest; nil means resolve remodels
-	// fail with ErrNoCraft.
-	Resolver Resolver
-}
+// Crafts are the hands of the assembler (package device's); New fills in
+// the standard ones a field leaves empty.
+type Crafts = device.Crafts
 
 // The device's role interfaces are package device's; these names keep the
 // assembler's API whole.
@@ -46,3 +31,30 @@ type (
 
 // ErrAlreadyPresent: the blob is committed in the store already.
 var ErrAlreadyPresent = device.ErrAlreadyPresent
+
+// The standard crafts live in assembler/crafts/...; these names keep the
+// assembler's API whole.
+type (
+	HTTPFetcher = httpfetch.Fetcher
+	BlobDir     = blobdir.Store
+	QemuVolumes = qemu.Volumes
+	ImageInfo   = qemu.ImageInfo
+	OCICrafts   = registry.Crafts
+)
+
+var (
+	// NewBlobDir is the blob directory under a root.
+	NewBlobDir = blobdir.New
+	// DatastoreURL joins a datastore's fqdn and dpath with a content
+	// tree's URL.
+	DatastoreURL = httpfetch.DatastoreURL
+	// ErrImageRefused is wrapped when content or a volume names another
+	// file or is not the format it claims.
+	ErrImageRefused = qemu.ErrImageRefused
+)
+
+// VolumesDir is where a volume lives (package layout's rule).
+func VolumesDir(root string, clearText bool) string { return layout.VolumesDir(root, clearText) }
+
+// VolumePath is a volume's final path (package layout's rule).
+func VolumePath(root string, v materials.Volume) (string, error) { return layout.VolumePath(root, v) }

@@ -6,9 +6,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/edgewright/edgewright/assembler/crafts/containerd"
 	"github.com/opencontainers/go-digest"
-
-	"github.com/edgewright/edgewright/assembler"
 )
 
 // TestContainerdPathRefusesPlanted: the containerd store writes nothing
@@ -32,7 +31,7 @@ func TestContainerdPathRefusesPlanted(t *testing.T) {
 	if err := syscall.Mkfifo(filepath.Join(blobs, fifo.Encoded()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := &assembler.ContainerdStore{ContentDir: dir}
+	c := &containerd.Store{ContentDir: dir}
 	if p := c.Path(real); p != filepath.Join(blobs, real.Encoded()) {
 		t.Fatalf("Path of a real blob = %q", p)
 	}

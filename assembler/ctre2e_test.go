@@ -37,6 +37,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/edgewright/edgewright/assembler"
+	"github.com/edgewright/edgewright/assembler/crafts/containerd"
 	"github.com/edgewright/edgewright/assembler/ctrstore"
 	"github.com/edgewright/edgewright/foreman"
 	"github.com/edgewright/edgewright/internal/testenv"
@@ -225,7 +226,7 @@ func TestContainerdEndToEnd(t *testing.T) {
 			const ns = "edge-e2e"
 			converge := func(bp *materials.Blueprint, fo foreman.Options) *assembler.ConvergeResult {
 				t.Helper()
-				cs, err := assembler.OpenContainerdStore(ctx, ctrstore.Options{Socket: ctrd.Address, Namespace: ns})
+				cs, err := containerd.Open(ctx, ctrstore.Options{Socket: ctrd.Address, Namespace: ns})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -458,7 +459,7 @@ func testOCIIndex(t *testing.T, store string) {
 		(&assembler.OCICrafts{}).Install(&crafts)
 		var bs assembler.BlobStore = assembler.NewBlobDir(root)
 		if ctrd != nil {
-			cs, err := assembler.OpenContainerdStore(ctx, ctrstore.Options{Socket: ctrd.Address, Namespace: ns})
+			cs, err := containerd.Open(ctx, ctrstore.Options{Socket: ctrd.Address, Namespace: ns})
 			if err != nil {
 				t.Fatal(err)
 			}

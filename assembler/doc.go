@@ -1,10 +1,14 @@
-// Package assembler carries out a Plan: the only package that changes disk
-// or talks to the network. It walks the plan's DAG under per-key locks and
-// per-action concurrency limits, records intent and completion in a
-// crash-safe journal (package journal), retries with backoff, reports
-// progress, and does the work through small craft interfaces (Fetcher,
-// BlobStore, VolumeBuilder, ContainerBuilder, Resolver) that a simulator
-// can swap. Converge is the whole reconcile loop for an edge agent:
-// survey, plan, apply, until the plan is empty or only held remodels
-// remain.
+// Package assembler is the executor: it carries out a Plan on a device.
+// It walks the plan's DAG under per-key locks and per-action concurrency
+// limits, records intent and completion in the device's crash-safe
+// journal, retries with backoff, and reports progress. It does no I/O of
+// its own: everything it touches goes through package device's roles
+// (files, lock, journal, blob stores, fetchers, volume and container
+// builders). A real root directory's are in assembler/crafts/... (wired by
+// crafts.Open; New fills in rootdir, httpfetch, blobdir and qemu for
+// whatever Options leave empty); the in-memory device, assembler/sim,
+// implements every role, and device/devicetest holds the suite both pass.
+//
+// Converge is the whole reconcile loop for an edge agent: survey, plan,
+// apply, until the plan is empty or only held remodels remain.
 package assembler

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"syscall"
 
 	"github.com/edgewright/edgewright/device"
 )
@@ -14,7 +11,7 @@ import (
 var (
 	// ErrRootLocked: another assembler holds the root's lock and the
 	// options say refuse rather than wait.
-	ErrRootLocked = errors.New("root is locked by another assembler")
+	ErrRootLocked = device.ErrLocked
 	// ErrStalePlan: the disk changed since the plan was made.
 	ErrStalePlan = errors.New("plan is stale: the floorplan changed since it was made")
 	// ErrDigestMismatch: fetched content did not hash to the expected digest.
@@ -70,12 +67,7 @@ func classify(ctx context.Context, err error) errClass {
 		return classDigest
 	case errors.As(err, &re):
 		return classRetryable
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET),
-		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EPIPE):
-		return classRetryable
-	}
-	var ne net.Error
-	if errors.As(err, &ne) {
+	case device.Transient(err):
 		return classRetryable
 	}
 	return classTerminal
@@ -83,5 +75,5 @@ func classify(ctx context.Context, err error) errClass {
 
 // noSpace reports whether err is a full disk or an exhausted quota.
 func noSpace(err error) bool {
-	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+	return device.NoSpace(err)
 }

@@ -79,7 +79,7 @@ func ExampleAssembler_Converge() {
 	for _, rep := range res.Reports {
 		for _, r := range rep.Results {
 			if r.Status == assembler.StatusDone {
-				done = append(done, remodel.ShortenDigests(r.RemodelID))
+				done = append(done, remodel.ShortenDigests(string(r.RemodelID)))
 			}
 		}
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/edgewright/edgewright/internal/testenv"
 	"github.com/edgewright/edgewright/materials"
+	"github.com/edgewright/edgewright/remodel"
 )
 
 // fullDiskFetcher writes part of a blob, then fails as a full disk does,
@@ -183,7 +184,7 @@ func TestNoSpaceMidCreateOnTmpfs(t *testing.T) {
 	p := plan(downloadRemodel(ct, int64(len(data))), createRemodel(v, &ct, "download ct"))
 	rep := apply(t, a, p, ds.materials("ds"))
 	wantStatus(t, rep, "download ct", StatusDone, "")
-	r, _ := rep.Result("create " + v.Key().String())
+	r, _ := rep.Result(remodel.ID("create " + v.Key().String()))
 	if r.Status != StatusFailed || !errors.Is(r.Err, syscall.ENOSPC) && !strings.Contains(r.Error, "no space left on device") || r.Attempts != 1 {
 		t.Fatalf("create %s %q after %d attempts, want failed with no space left on device after 1", r.Status, r.Error, r.Attempts)
 	}
@@ -198,7 +199,7 @@ func TestNoSpaceMidCreateOnTmpfs(t *testing.T) {
 	}
 	remount(16)
 	rep = apply(t, a, p, ds.materials("ds"))
-	wantStatus(t, rep, "create "+v.Key().String(), StatusDone, "")
+	wantStatus(t, rep, remodel.ID("create "+v.Key().String()), StatusDone, "")
 	if got, err := os.ReadFile(final); err != nil || sha(got) != sha(data) {
 		t.Errorf("volume after the retry does not hold the content: %v", err)
 	}

@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/internal/testenv"
-	"github.com/edgewright/edgewright/journal"
 	"github.com/edgewright/edgewright/materials"
 )
 
@@ -217,7 +217,7 @@ func qcow2Of(t testing.TB, raw []byte) []byte {
 // fixedSurvey is a survey for unit tests with hand-built plans: it reads
 // the journal (as the inspector does) and reports a fixed fingerprint.
 func fixedSurvey(fingerprint string) SurveyFunc {
-	return func(ctx context.Context, j *journal.Journal) (*materials.Floorplan, error) {
+	return func(ctx context.Context, j device.Journal) (*materials.Floorplan, error) {
 		st, err := j.JournalState(ctx)
 		if err != nil {
 			return nil, err

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgewright/edgewright/assembler/crafts/rootdir"
 	"github.com/edgewright/edgewright/journal"
 	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/remodel"
@@ -97,11 +98,11 @@ func TestConcurrentAppliesNeverInterleave(t *testing.T) {
 // context, naming the lock.
 func TestWaitForLockHonoursContext(t *testing.T) {
 	root := t.TempDir()
-	fl, err := lockRoot(context.Background(), root, false)
+	unlock, err := rootdir.New(root).Lock(context.Background(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer fl.Unlock()
+	defer unlock()
 	a := newTestAssembler(t, root, func(o *Options) { o.WaitForLock = true })
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -16,17 +15,16 @@ import (
 	"github.com/opencontainers/go-digest"
 	"go.uber.org/zap"
 
-	"github.com/edgewright/edgewright/internal/rootfs"
+	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/journal"
+	"github.com/edgewright/edgewright/layout"
 	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/remodel"
 )
 
-// terminalError is never retried, whatever it wraps.
-type terminalError struct{ err error }
-
-func (e *terminalError) Error() string { return e.err.Error() }
-func (e *terminalError) Unwrap() error { return e.err }
+// terminalError is never retried, whatever it wraps (package device's,
+// so crafts mark their own).
+type terminalError = device.TerminalError
 
 // outcome is what one attempt produced.
 type outcome struct {
@@ -51,8 +49,8 @@ func (w *walk) runOne(ctx context.Context, r *remodel.Remodel) Result {
 		return Result{Status: StatusSkipped, Reason: "cancelled before it started"}
 	}
 	defer func() { <-sem }()
-	log := w.log.With(zap.String("remodel", r.ID), zap.String("action", string(r.Action)), zap.Stringer("target", r.Target))
-	in := journal.Intent{ApplyID: w.applyID, RemodelID: r.ID, Action: string(r.Action), Target: r.Target, StartedAt: a.now()}
+	log := w.log.With(zap.Stringer("remodel", r.ID), zap.String("action", string(r.Action)), zap.Stringer("target", r.Target))
+	in := journal.Intent{ApplyID: w.applyID, RemodelID: string(r.ID), Action: string(r.Action), Target: r.Target, StartedAt: a.now()}
 	res := Result{Started: in.StartedAt}
 	if err := w.s.journal.Begin(in); err != nil {
 		w.setJournalErr(err)
@@ -158,12 +156,10 @@ func (w *walk) do(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 	if f, ok := work[r.Action]; ok {
 		return f(w, ctx, r)
 	}
-	return outcome{}, &terminalError{fmt.Errorf("remodel %s: unknown action %q", r.ID, r.Action)}
+	return outcome{}, &terminalError{Err: fmt.Errorf("remodel %s: unknown action %q", r.ID, r.Action)}
 }
 
-func terminal(format string, args ...any) error {
-	return &terminalError{fmt.Errorf(format, args...)}
-}
+func terminal(format string, args ...any) error { return device.Terminal(format, args...) }
 
 func blobKey(d digest.Digest) string         { return "blob:" + string(d) }
 func volumeKey(k materials.VolumeKey) string { return "volume:" + k.String() }
@@ -173,7 +169,7 @@ func (w *walk) store(name materials.BlobStore) (materials.BlobStore, BlobStore, 
 	}
 	s := w.a.crafts.Stores[name]
 	if s == nil {
-		return name, nil, &terminalError{fmt.Errorf("blob store %q: %w", name, ErrNoCraft)}
+		return name, nil, &terminalError{Err: fmt.Errorf("blob store %q: %w", name, ErrNoCraft)}
 	}
 	return name, s, nil
 }
@@ -262,7 +258,7 @@ func (w *walk) download(ctx context.Context, r *remodel.Remodel) (outcome, error
 			failed = append(failed, lastErr.Error())
 			continue
 		}
-		n, err := w.fetchInto(ctx, r, f, store, FetchRequest{Datastore: ds, ContentTree: ct, Blob: blob, FreeBytes: freeBytesAt(w.a.opts.Root)})
+		n, err := w.fetchInto(ctx, r, f, store, FetchRequest{Datastore: ds, ContentTree: ct, Blob: blob, FreeBytes: w.a.files.FreeBytes()})
 		written += n
 		if err == nil {
 			n, err := w.follow(ctx, r, store, ct, blob)
@@ -451,23 +447,39 @@ func (w *walk) verify(ctx context.Context, r *remodel.Remodel) (outcome, error) 
 		// in between): commit it now, which checks the digest.
 		return w.commitIngest(ctx, store, w.pinned(*r.ContentTree), blob)
 	}
-	rc, err := store.Open(ctx, blob.Digest)
+	n, got, err := hashBlob(ctx, store, blob.Digest)
 	if err != nil {
-		return outcome{}, terminal("verify %s: %w", blob.Digest, err)
+		return outcome{}, err
+	}
+	if got != blob.Digest {
+		// Damaged: remove it so the next round downloads it again.
+		derr := store.Delete(ctx, blob.Digest)
+		return outcome{}, &terminalError{Err: errors.Join(&DigestMismatchError{Want: string(blob.Digest), Got: string(got)}, derr)}
+	}
+	return outcome{reason: fmt.Sprintf("verified %d bytes", n)}, nil
+}
+
+// hashBlob says what a stored blob hashes to: by the store's own check
+// when it has one, else by reading it.
+func hashBlob(ctx context.Context, store BlobStore, d digest.Digest) (int64, digest.Digest, error) {
+	if c, ok := store.(device.Checker); ok {
+		n, got, err := c.Check(ctx, d)
+		if err != nil {
+			return 0, "", terminal("verify %s: %w", d, err)
+		}
+		return n, got, nil
+	}
+	rc, err := store.Open(ctx, d)
+	if err != nil {
+		return 0, "", terminal("verify %s: %w", d, err)
 	}
 	defer rc.Close()
 	h := sha256.New()
 	n, err := io.Copy(h, &ctxReader{ctx: ctx, r: rc})
 	if err != nil {
-		return outcome{}, fmt.Errorf("verify %s: %w", blob.Digest, err)
+		return 0, "", fmt.Errorf("verify %s: %w", d, err)
 	}
-	got := digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(h.Sum(nil)))
-	if got != blob.Digest {
-		// Damaged: remove it so the next round downloads it again.
-		derr := store.Delete(ctx, blob.Digest)
-		return outcome{}, &terminalError{errors.Join(&DigestMismatchError{Want: string(blob.Digest), Got: string(got)}, derr)}
-	}
-	return outcome{reason: fmt.Sprintf("verified %d bytes", n)}, nil
+	return n, digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(h.Sum(nil))), nil
 }
 
 // commitIngest commits a blob's complete ingest. The caller holds the
@@ -489,7 +501,7 @@ func (w *walk) commitIngest(ctx context.Context, store BlobStore, ct materials.C
 		return outcome{}, terminal("verify %s: not committed and its ingest holds %d of %d bytes: download it", blob.Digest, off, blob.Size)
 	}
 	if err := in.Commit(ctx, blob.Size); err != nil {
-		return outcome{}, &terminalError{fmt.Errorf("verify %s: commit the complete ingest: %w", blob.Digest, err)}
+		return outcome{}, &terminalError{Err: fmt.Errorf("verify %s: commit the complete ingest: %w", blob.Digest, err)}
 	}
 	return outcome{reason: "committed the complete ingest (digest checked)"}, nil
 }
@@ -510,12 +522,12 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 func (w *walk) findVolume(k materials.VolumeKey) (string, error) {
 	var found []string
 	for _, clear := range []bool{false, true} {
-		m, err := filepath.Glob(filepath.Join(VolumesDir(w.a.opts.Root, clear), globEscape(k.String())+".*"))
+		m, err := w.a.files.List(VolumesDir(w.a.opts.Root, clear), k.String()+".")
 		if err != nil {
 			return "", err
 		}
 		for _, p := range m {
-			if !strings.HasSuffix(p, ".tmp") {
+			if !strings.HasSuffix(p, layout.TempSuffix) {
 				found = append(found, p)
 			}
 		}
@@ -527,11 +539,6 @@ func (w *walk) findVolume(k materials.VolumeKey) (string, error) {
 		return found[0], nil
 	}
 	return "", fmt.Errorf("volume %s: more than one file: %s", k, strings.Join(found, ", "))
-}
-
-func globEscape(s string) string {
-	r := strings.NewReplacer(`*`, `\*`, `?`, `\?`, `[`, `\[`, `\`, `\\`)
-	return r.Replace(s)
 }
 
 // underRoot turns a root-relative path of the plan into an absolute one,
@@ -547,8 +554,10 @@ func (w *walk) underRoot(rel string) (string, error) {
 	return filepath.Join(w.a.opts.Root, clean), nil
 }
 
-func exists(p string) (bool, error) {
-	_, err := os.Lstat(p)
+func (w *walk) exists(p string) (bool, error) { return w.a.exists(p) }
+
+func (a *Assembler) exists(p string) (bool, error) {
+	_, err := a.files.Lstat(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
@@ -566,8 +575,8 @@ func (w *walk) cleanTmp(ctx context.Context, v materials.Volume, err error) {
 	if perr != nil {
 		return
 	}
-	if rerr := rootfs.New(w.a.opts.Root).RemoveAll(final + ".tmp"); rerr != nil {
-		w.log.Warn("remove the work in progress of a failed create", zap.String("path", final+".tmp"), zap.Error(rerr))
+	if rerr := w.a.files.RemoveAll(final + layout.TempSuffix); rerr != nil {
+		w.log.Warn("remove the work in progress of a failed create", zap.String("path", final+layout.TempSuffix), zap.Error(rerr))
 	}
 }
 
@@ -605,14 +614,13 @@ func (w *walk) build(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 	v := *r.Volume
 	final, err := VolumePath(w.a.opts.Root, v)
 	if err != nil {
-		return outcome{}, &terminalError{err}
+		return outcome{}, &terminalError{Err: err}
 	}
 	// The volume directory is ours: never made or written through a symlink.
-	rfs := rootfs.New(w.a.opts.Root)
-	if err := rfs.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+	if err := w.a.files.MkdirAll(filepath.Dir(final)); err != nil {
 		return outcome{}, terminal("create volume %s: %v", v.Key(), err)
 	}
-	if mode, _, err := rfs.Lstat(final); err == nil {
+	if mode, err := w.a.files.Lstat(final); err == nil {
 		if why := notAVolume(mode, v.Format); why != "" {
 			return outcome{}, terminal("create volume %s: %s is %s, not a volume; remove it or run with --cleanup", v.Key(), final, why)
 		}
@@ -630,7 +638,7 @@ func (w *walk) build(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 			return outcome{}, terminal("create volume %s: a blank volume cannot be a container", v.Key())
 		}
 		if err := vb.CreateBlank(ctx, final, v.Format, v.MaxSizeBytes); err != nil {
-			return outcome{}, &terminalError{err}
+			return outcome{}, &terminalError{Err: err}
 		}
 		progress(v.MaxSizeBytes, v.MaxSizeBytes)
 		return outcome{}, nil
@@ -650,20 +658,17 @@ func (w *walk) build(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 		if w.a.crafts.Containers == nil {
 			return outcome{}, terminal("create container volume %s: %w", v.Key(), ErrNoCraft)
 		}
-		if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
-			return outcome{}, fmt.Errorf("create container volume %s: %w", v.Key(), err)
-		}
 		if err := w.a.crafts.Containers.CreateContainer(ctx, final, v, ct, store); err != nil {
 			return outcome{}, err
 		}
 		return outcome{}, nil
 	}
 	if src == "" {
-		staged, err := w.stage(ctx, store, ct.Digest())
+		staged, remove, err := w.stage(ctx, store, ct.Digest())
 		if err != nil {
 			return outcome{}, fmt.Errorf("create volume %s: %w", v.Key(), err)
 		}
-		defer os.Remove(staged)
+		defer remove()
 		src = staged
 	}
 	if err := vb.CreateFrom(ctx, final, v.Format, src, ct.Format, v.MaxSizeBytes, progress); err != nil {
@@ -673,37 +678,24 @@ func (w *walk) build(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 		if errors.Is(err, ErrImageRefused) {
 			err = fmt.Errorf("content tree %s: %w", ct.ID, err)
 		}
-		return outcome{}, &terminalError{err}
+		return outcome{}, &terminalError{Err: err}
 	}
 	return outcome{}, nil
 }
 
 // stage copies a blob of a store without files (containerd on another
 // host's filesystem) into a temporary file under the root for qemu-img.
-func (w *walk) stage(ctx context.Context, store BlobStore, d digest.Digest) (string, error) {
-	dir := filepath.Join(w.a.opts.Root, "persist", "edgewright", "stage")
-	if err := rootfs.New(w.a.opts.Root).MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("stage blob %s: %w", d, err)
-	}
+func (w *walk) stage(ctx context.Context, store BlobStore, d digest.Digest) (string, func(), error) {
 	rc, err := store.Open(ctx, d)
 	if err != nil {
-		return "", fmt.Errorf("stage blob %s: %w", d, err)
+		return "", nil, fmt.Errorf("stage blob %s: %w", d, err)
 	}
 	defer rc.Close()
-	f, err := os.CreateTemp(dir, d.Encoded()+".*")
+	p, remove, err := w.a.files.Stage(ctx, layout.StagePath(w.a.opts.Root), d.Encoded(), rc)
 	if err != nil {
-		return "", fmt.Errorf("stage blob %s: %w", d, err)
+		return "", nil, fmt.Errorf("stage blob %s: %w", d, err)
 	}
-	if _, err := io.Copy(f, &ctxReader{ctx: ctx, r: rc}); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return "", fmt.Errorf("stage blob %s: %w", d, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return "", fmt.Errorf("stage blob %s: %w", d, err)
-	}
-	return f.Name(), nil
+	return p, remove, nil
 }
 
 // contentSource finds the store holding a content tree's top blob (the
@@ -747,13 +739,13 @@ func (w *walk) purge(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 		if old, err = w.underRoot(r.Path); err != nil {
 			return outcome{}, terminal("purge %s: %v", r.ID, err)
 		}
-		if ok, err := exists(old); err != nil {
+		if ok, err := w.exists(old); err != nil {
 			return outcome{}, err
 		} else if !ok {
 			old = ""
 		}
 	} else if old, err = w.findVolume(*r.Replaces); err != nil {
-		return outcome{}, &terminalError{err}
+		return outcome{}, &terminalError{Err: err}
 	}
 	deleteOld := func() error {
 		if old == "" {
@@ -792,10 +784,10 @@ func (w *walk) resize(ctx context.Context, r *remodel.Remodel) (outcome, error) 
 			return outcome{}, terminal("resize %s: %v", r.ID, err)
 		}
 	} else if p, err = VolumePath(w.a.opts.Root, *r.Volume); err != nil {
-		return outcome{}, &terminalError{err}
+		return outcome{}, &terminalError{Err: err}
 	}
 	if err := w.a.crafts.Volumes.Resize(ctx, p, r.Volume.Format, r.Volume.MaxSizeBytes); err != nil {
-		return outcome{}, &terminalError{err}
+		return outcome{}, &terminalError{Err: err}
 	}
 	return outcome{}, nil
 }
@@ -810,18 +802,18 @@ func (w *walk) adopt(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 	}
 	to, err := VolumePath(w.a.opts.Root, *r.Volume)
 	if err != nil {
-		return outcome{}, &terminalError{err}
+		return outcome{}, &terminalError{Err: err}
 	}
 	unlock, err := w.a.keys.lock(ctx, volumeKey(r.Volume.Key()), "file:"+from)
 	if err != nil {
 		return outcome{}, err
 	}
 	defer unlock()
-	fromOK, err := exists(from)
+	fromOK, err := w.exists(from)
 	if err != nil {
 		return outcome{}, err
 	}
-	toOK, err := exists(to)
+	toOK, err := w.exists(to)
 	if err != nil {
 		return outcome{}, err
 	}
@@ -832,7 +824,7 @@ func (w *walk) adopt(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 		return outcome{}, terminal("adopt %s: source %s is gone", r.ID, r.Path)
 	}
 	if err := w.a.crafts.Volumes.Adopt(ctx, from, to); err != nil {
-		return outcome{}, &terminalError{err}
+		return outcome{}, &terminalError{Err: err}
 	}
 	return outcome{}, nil
 }
@@ -858,7 +850,7 @@ func (w *walk) delete(ctx context.Context, r *remodel.Remodel) (outcome, error) 
 			lockKeys = append(lockKeys, volumeKey(k))
 			if r.Path == "" {
 				if p, err = w.findVolume(k); err != nil {
-					return outcome{}, &terminalError{err}
+					return outcome{}, &terminalError{Err: err}
 				}
 			}
 		}
@@ -914,12 +906,8 @@ func (w *walk) delete(ctx context.Context, r *remodel.Remodel) (outcome, error) 
 			return outcome{}, err
 		}
 		defer unlock()
-		rfs := rootfs.New(w.a.opts.Root)
-		if err := rfs.RemoveAll(p); err != nil {
+		if err := w.a.files.RemoveAll(p); err != nil {
 			return outcome{}, fmt.Errorf("delete %s: %w", r.Path, err)
-		}
-		if err := rfs.SyncDir(filepath.Dir(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return outcome{}, err
 		}
 		return outcome{}, nil
 	}

@@ -10,6 +10,30 @@ import (
 	"github.com/edgewright/edgewright/materials"
 )
 
+// Crafts are the hands of the assembler, each behind a small interface so
+// the in-memory device (or the OCI/containerd crafts) can swap it.
+type Crafts struct {
+	// Fetchers fetch blobs, by datastore type. New fills http and https
+	// with an HTTPFetcher when absent.
+	Fetchers map[materials.DatastoreType]Fetcher
+	// Stores hold blobs, by store name. New fills "dir" with a BlobDir
+	// under the root when absent.
+	Stores map[materials.BlobStore]BlobStore
+	// DefaultStore is where downloads go; "dir" when empty.
+	DefaultStore materials.BlobStore
+	// Volumes builds raw and qcow2 volumes; a QemuVolumes when nil.
+	Volumes VolumeBuilder
+	// Containers builds container volumes (a directory from an OCI
+	// content tree); nil means container volumes fail with ErrNoCraft.
+	Containers ContainerBuilder
+	// Images deletes containerd image records (a content tree's delete
+	// names one); nil means such deletes fail with ErrNoCraft.
+	Images ImageDeleter
+	// Resolver turns an OCI tag into a digest; nil means resolve remodels
+	// fail with ErrNoCraft.
+	Resolver Resolver
+}
+
 // FetchRequest is one blob to fetch from one datastore.
 type FetchRequest struct {
 	Datastore   materials.Datastore
@@ -121,4 +145,12 @@ var ErrAlreadyPresent = errors.New("blob already present")
 type Follower interface {
 	Fetcher
 	Follow(ctx context.Context, req FetchRequest, store BlobStore) (materials.Blob, bool, error)
+}
+
+// Checker is a BlobStore that can say what a blob hashes to without the
+// executor reading it (an in-memory store holds no bytes; a store may
+// hash faster than a copy). The executor verifies through it when the
+// store has it.
+type Checker interface {
+	Check(ctx context.Context, d digest.Digest) (size int64, got digest.Digest, err error)
 }

@@ -3,6 +3,9 @@ package device
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"syscall"
 
 	"github.com/edgewright/edgewright/materials"
 )
@@ -68,3 +71,32 @@ func (e *TooLargeError) Error() string {
 	return fmt.Sprintf("%v: %s (%s) sent more than the %d bytes of its %s; stopped at byte %d", ErrTooLarge, e.URL, e.Blob.Digest, e.Bound, e.From, e.Got)
 }
 func (e *TooLargeError) Unwrap() error { return ErrTooLarge }
+
+// NoSpace reports whether err is a full disk or an exhausted quota:
+// retrying cannot make room.
+func NoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// Transient reports whether err is a link that broke mid-way (a reset,
+// a refused connection, a short body): worth a retry after a backoff.
+func Transient(err error) bool {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne)
+}
+
+// TerminalError marks an error never worth retrying, whatever it wraps
+// (a refused image, a missing blob the plan said was there).
+type TerminalError struct{ Err error }
+
+func (e *TerminalError) Error() string { return e.Err.Error() }
+func (e *TerminalError) Unwrap() error { return e.Err }
+
+// Terminal formats an error as fmt.Errorf does and marks it terminal.
+func Terminal(format string, args ...any) error {
+	return &TerminalError{fmt.Errorf(format, args...)}
+}

@@ -100,7 +100,7 @@ func benchInputs(n int) (*materials.Blueprint, *materials.Floorplan, Options) {
 	}
 	fp.Journal.LastApplied = last
 	sortFloorplan(fp)
-	opts := Options{Now: created.Add(1000 * time.Hour), FreeBytes: FreeBytesOf(fp), GracePeriod: time.Hour, Store: materials.BlobStoreContainerd}
+	opts := Options{Now: created.Add(1000 * time.Hour), Space: fp.Space, GracePeriod: time.Hour, Store: materials.BlobStoreContainerd}
 	return bp, fp, opts
 }
 

@@ -20,7 +20,7 @@ type treeState struct {
 	ready  bool
 	wanted bool
 	// deps are the remodels a volume made from the tree waits for.
-	deps []string
+	deps []remodel.ID
 	// layerBytes is the size of an OCI tree's config and layers as far
 	// as known: the least a container volume unpacked from it takes.
 	layerBytes int64
@@ -105,7 +105,7 @@ func (p *planner) contentTree(ts *treeState) {
 		}
 		ct := *t
 		n := p.pending(ts, remodel.Remodel{
-			ID: remodelID(remodel.ActionResolve, ref), Action: remodel.ActionResolve, Target: ref,
+			ID: remodel.NewID(remodel.ActionResolve, ref), Action: remodel.ActionResolve, Target: ref,
 			Reason:      "content tree " + treeName(t) + ": " + resolveWhy,
 			ContentTree: &ct,
 		})
@@ -184,7 +184,10 @@ func (p *planner) walk(ts *treeState, d digest.Digest, parent, top bool) {
 func (p *planner) walkIndex(ts *treeState, d digest.Digest, rec *materials.BlobRecord, top bool) {
 	found := false
 	for _, c := range rec.Children {
-		if cr := p.facts.present(c); cr != nil && cr.State == materials.StateComplete {
+		// A broken manifest is walked too: it is verified (and fetched
+		// again when it does not match) instead of re-fetching the index,
+		// which would find the manifest present and change nothing.
+		if cr := p.facts.present(c); cr != nil && (cr.State == materials.StateComplete || cr.State == materials.StateBroken) {
 			found = true
 			p.walk(ts, c, true, false)
 		}
@@ -203,16 +206,16 @@ func (p *planner) walkIndex(ts *treeState, d digest.Digest, rec *materials.BlobR
 // not committed, or when the record is broken; and for a signed tree's top
 // blob, a verify after the download. It returns the remodel ids a volume
 // built from the blob must wait for.
-func (p *planner) fetch(ts *treeState, d digest.Digest, rec, part *materials.BlobRecord, top bool) []string {
+func (p *planner) fetch(ts *treeState, d digest.Digest, rec, part *materials.BlobRecord, top bool) []remodel.ID {
 	if rec != nil { // broken
 		why := "blob found broken"
 		if rec.Reason != "" {
 			why += " (" + rec.Reason + ")"
 		}
-		return []string{p.verify(ts, d, rec, why+": verify, and fetch again if it does not match")}
+		return []remodel.ID{p.verify(ts, d, rec, why+": verify, and fetch again if it does not match")}
 	}
 	if part != nil && part.Size > 0 && part.Offset >= part.Size {
-		return []string{p.verify(ts, d, part, "all "+remodel.Bytes(part.Size)+" written but not committed: verify before commit")}
+		return []remodel.ID{p.verify(ts, d, part, "all "+remodel.Bytes(part.Size)+" written but not committed: verify before commit")}
 	}
 	var what string
 	switch {
@@ -226,15 +229,15 @@ func (p *planner) fetch(ts *treeState, d digest.Digest, rec, part *materials.Blo
 	id := p.download(ts, d, part, top, what)
 	// A signature is not checked here (architect warns so); the download
 	// checks the sha256, so no verify is planned on its account.
-	return []string{id}
+	return []remodel.ID{id}
 }
 
 // download fetches a missing blob of tree ts, resuming a partial ingest
 // from its offset; its size comes from the partial record, the parent
 // manifest, or (for a VM image's top blob) the tree's maxsizebytes.
-func (p *planner) download(ts *treeState, d digest.Digest, part *materials.BlobRecord, top bool, reason string) string {
+func (p *planner) download(ts *treeState, d digest.Digest, part *materials.BlobRecord, top bool, reason string) remodel.ID {
 	ref := blobRef(d)
-	id := remodelID(remodel.ActionDownload, ref)
+	id := remodel.NewID(remodel.ActionDownload, ref)
 	if n, ok := p.byID[id]; ok {
 		ts.pending = append(ts.pending, n)
 		return id
@@ -315,13 +318,13 @@ func (p *planner) noteChildren(rec *materials.BlobRecord) {
 
 // verify checks a blob of tree ts before use: an uncertain record, or a
 // signed tree's top blob after its download.
-func (p *planner) verify(ts *treeState, d digest.Digest, rec *materials.BlobRecord, reason string) string {
+func (p *planner) verify(ts *treeState, d digest.Digest, rec *materials.BlobRecord, reason string) remodel.ID {
 	store := p.store
 	if rec != nil && rec.Store != "" {
 		store = rec.Store
 	}
 	ref := blobRef(d)
-	id := remodelID(remodel.ActionVerify, ref)
+	id := remodel.NewID(remodel.ActionVerify, ref)
 	if n, ok := p.byID[id]; ok {
 		ts.pending = append(ts.pending, n)
 		return id
@@ -356,9 +359,9 @@ func (p *planner) unneededBlobs() {
 		}
 		ref := blobRef(b.Digest)
 		since := p.clock(ref)
-		id := remodelID(remodel.ActionDelete, ref)
+		id := remodel.NewID(remodel.ActionDelete, ref)
 		if b.Store == materials.BlobStoreContainerd {
-			id += "@containerd"
+			id = remodel.NewStoreID(remodel.ActionDelete, ref, b.Store)
 		}
 		what := "blob"
 		if b.State == materials.StatePartial {
@@ -411,7 +414,7 @@ func (p *planner) images() {
 			reason = "content tree " + name + " no longer referenced since " + fmtTime(since)
 		}
 		n := p.add(remodel.Remodel{
-			ID: remodelID(remodel.ActionDelete, ref), Action: remodel.ActionDelete, Target: ref,
+			ID: remodel.NewID(remodel.ActionDelete, ref), Action: remodel.ActionDelete, Target: ref,
 			Reason: reason, Image: im.Name, Store: materials.BlobStoreContainerd,
 		})
 		n.since, n.grace = since, true

@@ -23,9 +23,10 @@
 // # Remodels
 //
 // IDs are `<action>:<kind>/<id>`, e.g. `create:volume/<uuid>#2`,
-// `download:blob/sha256:…` (`@containerd` is appended to the verify and
-// delete of a containerd blob). Stage is the longest dependency path
-// (from 1); the plan is ordered by stage, action precedence, id.
+// `download:blob/sha256:…` (`@containerd` is appended to the delete of a
+// containerd blob); remodel.NewID makes them and remodel.ParseID checks
+// them. Stage is the longest dependency path (from 1); the plan is
+// ordered by stage, action precedence, id.
 //
 //   - resolve: an OCI tag with no latch (or a latch for another URL).
 //   - download: a missing blob; a partial ingest resumes from its offset.
@@ -93,8 +94,11 @@
 //   - Blob deletes wait while a desired tree's blobs are not all known
 //     (a tag to resolve, a manifest to fetch).
 //   - Disk admission: downloads, creates and purges are charged to
-//     FreeBytes in plan order; what does not fit is held, and so is
+//     Options.Space's FreeBytes in plan order (off when the space is
+//     unknown, TotalBytes 0); what does not fit is held, and so is
 //     everything that depends on a held remodel. A create is charged net
 //     of its own `.tmp` (a failed or interrupted create's leftover), which
-//     it removes before writing.
+//     it removes before writing. Each remodel's Reclaims says what it was
+//     credited, so Plan.Summary (remodel.Summarize) charges the same: its
+//     PeakExtraDiskBytes fits in the free space whenever that was known.
 package foreman

@@ -10,6 +10,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/edgewright/edgewright/materials"
+	"github.com/edgewright/edgewright/remodel"
 )
 
 // facts are what a plan asks of its inputs, gathered once, in the manner
@@ -60,7 +61,7 @@ type desiredVolume struct {
 	// generation, which wins).
 	twice bool
 	// making is the create, purge or adopt of this volume in the plan.
-	making string
+	making remodel.ID
 	// present: the desired generation is on disk whole, or an old-layout
 	// file serves it.
 	present bool

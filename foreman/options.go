@@ -7,10 +7,6 @@ import (
 	"github.com/edgewright/edgewright/remodel"
 )
 
-// FreeBytesUnknown in Options.FreeBytes turns disk admission off: no
-// remodel is held for want of space, and every purge is make-before-break.
-const FreeBytesUnknown int64 = -1
-
 // DefaultGracePeriod is a grace period for callers without an opinion: an
 // unneeded blob is kept an hour, long enough for a config flapping back
 // to find it.
@@ -22,14 +18,23 @@ const DefaultMassDeleteShare = 0.5
 
 // Options are the foreman's inputs besides the Blueprint and the Floorplan.
 // Time is one of them: the foreman reads no clock.
+//
+// The zero value plans, and holds nothing for want of space: free space
+// unknown (every purge make-before-break), the default mass-delete share,
+// downloads into the blob directory, no grace period (an unneeded blob
+// goes as soon as no tree needs it; DefaultGracePeriod is the usual
+// choice) and the zero time. Disk admission needs the space said, usually
+// Space: fp.Space, the inspector's measure of the root's file system.
 type Options struct {
 	// Now is the time the plan is made at; grace periods count from the
 	// journal's Unreferenced records up to Now.
 	Now time.Time
-	// FreeBytes is the space downloads and creates may use. Negative
-	// (FreeBytesUnknown) means unknown: no admission. Zero means a full
-	// disk. FreeBytesOf derives it from a Floorplan.
-	FreeBytes int64
+	// Space is the file system downloads and creates write to. Its zero
+	// value (what the inspector reports of a file system it could not
+	// measure) means free space unknown: disk admission is off. Otherwise
+	// FreeBytes is what downloads, creates and purges may use; a full
+	// disk is FreeBytes 0 with TotalBytes set.
+	Space materials.Space
 	// GracePeriod is how long an unneeded blob or content tree (containerd
 	// image record) is kept after its last reference went away.
 	GracePeriod time.Duration
@@ -62,15 +67,12 @@ type Limitation struct {
 	Reason string                 `json:"reason,omitempty"`
 }
 
-// FreeBytesOf is the Floorplan's free space as Options.FreeBytes wants it:
-// FreeBytesUnknown when the inspector could not measure the file system
-// (TotalBytes 0).
-func FreeBytesOf(fp *materials.Floorplan) int64 {
-	if fp == nil || fp.Space.TotalBytes == 0 {
-		return FreeBytesUnknown
+// budget is the space disk admission may charge, and whether it is known
+// at all. Sizes beyond 2^62 are clamped: no remodel is that large, and the
+// sums stay in an int64.
+func budget(s materials.Space) (int64, bool) {
+	if s == (materials.Space{}) {
+		return 0, false
 	}
-	if fp.Space.FreeBytes > 1<<62 {
-		return 1 << 62
-	}
-	return int64(fp.Space.FreeBytes)
+	return int64(min(s.FreeBytes, 1<<62)), true
 }

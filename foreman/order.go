@@ -44,7 +44,7 @@ func (p *planner) order() {
 // are unique, so the order is total.
 func sortNodes(nodes []*node) []*node {
 	slices.SortFunc(nodes, func(a, b *node) int {
-		return cmp.Or(cmp.Compare(a.stage, b.stage), cmp.Compare(a.r.Action.Precedence(), b.r.Action.Precedence()), strings.Compare(a.r.ID, b.r.ID))
+		return cmp.Or(cmp.Compare(a.stage, b.stage), cmp.Compare(a.r.Action.Precedence(), b.r.Action.Precedence()), strings.Compare(string(a.r.ID), string(b.r.ID)))
 	})
 	return nodes
 }
@@ -65,8 +65,8 @@ func (p *planner) guard() {
 		}
 	}
 	mass := p.massDelete()
-	p.budget = p.opts.FreeBytes
-	known := p.budget >= 0
+	var known bool
+	p.budget, known = budget(p.opts.Space)
 	for _, n := range p.nodes {
 		code, reason := p.why(n, mass)
 		if reason == "" && known {
@@ -78,6 +78,13 @@ func (p *planner) guard() {
 		if reason != "" {
 			n.held = true
 			p.holdDirect(n.r.ID, n.r.Action, n.r.Target, code, reason)
+			continue
+		}
+		// What admission credited, so the plan's summary charges the
+		// same (whether or not the free space was known).
+		n.r.Reclaims = min(n.reclaims, n.r.Bytes)
+		if n.r.Strategy == remodel.BreakBeforeMake {
+			n.r.Reclaims += n.frees
 		}
 	}
 }
@@ -86,7 +93,7 @@ func (p *planner) guard() {
 func (p *planner) why(n *node, mass string) (remodel.HoldCode, string) {
 	for _, d := range n.deps {
 		if d.held {
-			return remodel.HoldDependsOnHeld, "waits for held " + d.r.ID
+			return remodel.HoldDependsOnHeld, "waits for held " + string(d.r.ID)
 		}
 	}
 	for _, a := range p.hold {
@@ -288,7 +295,7 @@ func (p *planner) remodels() []remodel.Remodel {
 		r.Stage = n.stage
 		deps := slices.Clone(n.deps)
 		slices.SortFunc(deps, func(a, b *node) int { return cmp.Compare(a.pos, b.pos) })
-		r.DependsOn = make([]string, len(deps))
+		r.DependsOn = make([]remodel.ID, len(deps))
 		for i, d := range deps {
 			r.DependsOn[i] = d.r.ID
 		}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/edgewright/edgewright/layout"
 	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/remodel"
 )
@@ -13,7 +14,7 @@ import (
 // Labels edgewright puts on what it writes to containerd. Only owned blobs
 // and image records are ever deleted.
 const (
-	OwnerLabel = "io.edgewright.owner"
+	OwnerLabel = layout.OwnerLabel
 	OwnerValue = "edgewright"
 )
 
@@ -97,7 +98,7 @@ type planner struct {
 	blobTrees  map[digest.Digest][]string
 
 	nodes []*node
-	byID  map[string]*node
+	byID  map[remodel.ID]*node
 
 	held    []remodel.Held
 	diags   materials.Diagnostics
@@ -139,7 +140,7 @@ func newPlanner(bp *materials.Blueprint, fp *materials.Floorplan, opts Options) 
 	p.accounted = make(map[*materials.VolumeFile]bool, len(fp.Volumes))
 	p.claimed = map[*materials.VolumeFile]bool{}
 	p.readGuards(bp, opts)
-	p.byID = map[string]*node{}
+	p.byID = map[remodel.ID]*node{}
 	p.unrefd = map[materials.MaterialRef]bool{}
 	return p
 }
@@ -188,7 +189,7 @@ func (p *planner) add(r remodel.Remodel) *node {
 }
 
 // after makes n depend on the remodels named by ids that are in the plan.
-func (p *planner) after(n *node, ids ...string) {
+func (p *planner) after(n *node, ids ...remodel.ID) {
 	for _, id := range ids {
 		d, ok := p.byID[id]
 		if !ok || d == n {
@@ -207,7 +208,7 @@ func (p *planner) after(n *node, ids ...string) {
 	}
 }
 
-func (p *planner) holdDirect(id string, a remodel.Action, t materials.MaterialRef, code remodel.HoldCode, reason string) {
+func (p *planner) holdDirect(id remodel.ID, a remodel.Action, t materials.MaterialRef, code remodel.HoldCode, reason string) {
 	p.held = append(p.held, remodel.Held{RemodelID: id, Action: a, Target: t, Code: code, Reason: reason})
 }
 
@@ -227,11 +228,6 @@ func (p *planner) clock(ref materials.MaterialRef) time.Time {
 		p.unref = append(p.unref, materials.Unreferenced{Target: ref, Since: since})
 	}
 	return since
-}
-
-// remodelID is `<action>:<kind>/<id>`, stable across plans.
-func remodelID(a remodel.Action, ref materials.MaterialRef) string {
-	return string(a) + ":" + string(ref.Kind) + "/" + ref.ID
 }
 
 func volumeRef(k materials.VolumeKey) materials.MaterialRef {

@@ -23,7 +23,7 @@ func TestOwnTmpIsReclaimable(t *testing.T) {
 			Path: "persist/vault/volumes/" + v.Key().String() + ".raw.tmp", ApparentSize: 900, AllocatedSize: 900,
 		}},
 	}
-	p := Plan(bp, fp, Options{Now: time.Unix(0, 0), FreeBytes: FreeBytesOf(fp)})
+	p := Plan(bp, fp, Options{Now: time.Unix(0, 0), Space: fp.Space})
 	for _, h := range p.Held {
 		t.Errorf("held %s: %s", h.RemodelID, h.Reason)
 	}
@@ -46,7 +46,7 @@ func TestCleanUpDeletesUnneededPartials(t *testing.T) {
 		Path: "persist/blobs/ingest/" + d[7:],
 	}}}
 	for _, clean := range []bool{false, true} {
-		p := Plan(bp, fp, Options{Now: time.Unix(1000, 0), FreeBytes: FreeBytesUnknown, GracePeriod: time.Hour, CleanUp: clean})
+		p := Plan(bp, fp, Options{Now: time.Unix(1000, 0), GracePeriod: time.Hour, CleanUp: clean})
 		deleted := false
 		for _, r := range p.Remodels {
 			deleted = deleted || r.Action == remodel.ActionDelete

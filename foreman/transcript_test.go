@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -156,6 +157,7 @@ func runCase(t *testing.T, c *transcriptCase) string {
 			t.Errorf("line %d: held %s has code %q, not one of remodel.HoldCodes", c.line, h.RemodelID, h.Code)
 		}
 	}
+	checkSummary(t, plan, opts)
 	j2, _ := json.Marshal(Plan(bp, fp, opts))
 	if !bytes.Equal(j1, j2) {
 		t.Errorf("line %d: two plans of the same inputs differ", c.line)
@@ -174,14 +176,54 @@ func runCase(t *testing.T, c *transcriptCase) string {
 	} else if err := remodel.RenderText(&out, plan); err != nil {
 		t.Fatal(err)
 	}
+	if slices.Contains(strings.Fields(c.cmd), "summary") {
+		out.WriteString(summaryLine(plan.Summary))
+	}
 	return out.String()
+}
+
+// summaryLine renders the figures of a plan's summary the text leaves out.
+func summaryLine(s remodel.Summary) string {
+	line := "Disk: " + remodel.Bytes(s.BytesToDownload) + " to download, " + remodel.Bytes(s.BytesToWrite) +
+		" to write, peak " + remodel.Bytes(s.PeakExtraDiskBytes) + " extra"
+	var codes []string
+	for c, n := range s.HeldByCode {
+		codes = append(codes, string(c)+" "+strconv.Itoa(n))
+	}
+	sort.Strings(codes)
+	if len(codes) > 0 {
+		line += "; held: " + strings.Join(codes, ", ")
+	}
+	return line + "\n"
+}
+
+// checkSummary: the plan's summary is what Summarize makes of it, its
+// held counts add up, and with the free space known its peak fits in it.
+func checkSummary(t *testing.T, p *remodel.Plan, opts Options) {
+	t.Helper()
+	if d := cmp.Diff(remodel.Summarize(p), p.Summary); d != "" {
+		t.Errorf("summary is not Summarize's (-want +got):\n%s", d)
+	}
+	n := 0
+	for _, c := range p.Summary.HeldByCode {
+		n += c
+	}
+	if n != len(p.Held) {
+		t.Errorf("held by code adds up to %d, %d held", n, len(p.Held))
+	}
+	if free, known := budget(opts.Space); known && p.Summary.PeakExtraDiskBytes > free {
+		t.Errorf("peak extra disk %d is more than the %d free that admission had", p.Summary.PeakExtraDiskBytes, free)
+	}
+	if p.Summary.BytesToDownload > p.Summary.BytesToWrite || p.Summary.PeakExtraDiskBytes > p.Summary.BytesToWrite {
+		t.Errorf("bytes: %d to download, %d to write, peak %d", p.Summary.BytesToDownload, p.Summary.BytesToWrite, p.Summary.PeakExtraDiskBytes)
+	}
 }
 
 var testEpoch = time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
 
 // parseCase reads the line language:
 //
-//	plan [now=T] [grace=D] [free=N|unknown] [share=F] [allow-mass-delete] [cleanup] [store=containerd] [json]
+//	plan [now=T] [grace=D] [free=N|unknown] [share=F] [allow-mass-delete] [cleanup] [store=containerd] [json] [summary]
 //	ds ID [http|https|oci]
 //	tree ID [sha=HEX] [url=U] [format=F] [size=N] [ds=A,B] [gen=N] [name=S] [signed]
 //	vol ID#GEN [ct=TREE|blank] [format=F] [max=N] [ro] [apps=A,B] [implicit app=A] [legacy-drive] [name=S]
@@ -198,7 +240,7 @@ var testEpoch = time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
 // times are RFC 3339 or relative to now (-2h). `file vault/NAME` and
 // `file img/NAME` abbreviate persist/vault/volumes/ and persist/img/.
 func parseCase(cmd string, input []string) (*materials.Blueprint, *materials.Floorplan, Options, bool, error) {
-	opts := Options{Now: testEpoch, GracePeriod: 24 * time.Hour, FreeBytes: FreeBytesUnknown}
+	opts := Options{Now: testEpoch, GracePeriod: 24 * time.Hour}
 	bp := &materials.Blueprint{Complete: true}
 	fp := &materials.Floorplan{Root: "/root", Fingerprint: "sha256:test"}
 	asJSON := false
@@ -221,7 +263,9 @@ func parseCase(cmd string, input []string) (*materials.Blueprint, *materials.Flo
 		}
 	}
 	if v, ok := a.kv["free"]; ok && v != "unknown" {
-		opts.FreeBytes = size(v)
+		// A known free space needs a known file system: its total
+		// only says so, admission reads the free bytes.
+		opts.Space = materials.Space{FreeBytes: uint64(size(v)), TotalBytes: uint64(max(size(v), 1<<40))}
 	}
 	if v, ok := a.kv["share"]; ok {
 		opts.MassDeleteShare, _ = strconv.ParseFloat(v, 64)

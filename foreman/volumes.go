@@ -48,7 +48,7 @@ func (p *planner) desiredVolume(dv *desiredVolume) {
 		p.presentVolume(dv, cur, tree)
 		return
 	}
-	cleanDep := ""
+	var cleanDep remodel.ID
 	if cur != nil {
 		if cleanDep = p.brokenCurrent(dv, cur); cleanDep == "" {
 			return
@@ -94,7 +94,7 @@ func (p *planner) filesAt(dv *desiredVolume) (cur, older *materials.VolumeFile) 
 // brokenCurrent handles a broken file at the desired generation: left
 // alone and reported without clean-up (""), else deleted so that the
 // volume is recreated after it (the delete's id).
-func (p *planner) brokenCurrent(dv *desiredVolume, cur *materials.VolumeFile) string {
+func (p *planner) brokenCurrent(dv *desiredVolume, cur *materials.VolumeFile) remodel.ID {
 	key := dv.v.Key()
 	ref := volumeRef(key)
 	why := "volume file " + cur.Path + " is broken"
@@ -103,13 +103,13 @@ func (p *planner) brokenCurrent(dv *desiredVolume, cur *materials.VolumeFile) st
 	}
 	if !p.opts.CleanUp {
 		p.diag(materials.SeverityWarning, cur.Path, key.String(), why+"; left alone (clean-up not enabled)")
-		p.holdDirect(remodelID(remodel.ActionCreate, ref), remodel.ActionCreate, ref, remodel.HoldNeedsCleanUp, why+"; left alone without clean-up")
+		p.holdDirect(remodel.NewID(remodel.ActionCreate, ref), remodel.ActionCreate, ref, remodel.HoldNeedsCleanUp, why+"; left alone without clean-up")
 		p.accounted[cur] = true
 		return ""
 	}
 	fr := fileRef(cur.Path)
 	n := p.add(remodel.Remodel{
-		ID: remodelID(remodel.ActionDelete, fr), Action: remodel.ActionDelete, Target: fr,
+		ID: remodel.NewID(remodel.ActionDelete, fr), Action: remodel.ActionDelete, Target: fr,
 		Reason: why + ": deleted to be recreated (clean-up)", Path: cur.Path,
 	})
 	n.guards = append(n.guards, ref)
@@ -133,7 +133,7 @@ func (p *planner) oldLayoutServes(dv *desiredVolume, tree *materials.ContentTree
 	ref := volumeRef(v.Key())
 	vc := *v
 	n := p.add(remodel.Remodel{
-		ID: remodelID(remodel.ActionAdopt, ref), Action: remodel.ActionAdopt, Target: ref,
+		ID: remodel.NewID(remodel.ActionAdopt, ref), Action: remodel.ActionAdopt, Target: ref,
 		Reason: "old-layout file of app " + lf.Legacy.App + " holds content tree " + treeName(tree) +
 			"; the config names it only as volume " + volumeName(v) + " now: move it by rename",
 		Volume: &vc, Path: lf.Path,
@@ -147,20 +147,20 @@ func (p *planner) oldLayoutServes(dv *desiredVolume, tree *materials.ContentTree
 // the tree's downloads and verifies (content first), and the bytes it
 // takes. A volume whose tree is missing or unaddressable is held; one
 // whose tree's blobs are not all known yet waits for the next round.
-func (p *planner) volumeContent(dv *desiredVolume, tree *materials.ContentTree) ([]string, int64, bool) {
+func (p *planner) volumeContent(dv *desiredVolume, tree *materials.ContentTree) ([]remodel.ID, int64, bool) {
 	v := dv.v
 	bytes := v.MaxSizeBytes
-	var deps []string
+	var deps []remodel.ID
 	if v.Origin == materials.OriginDownload {
 		ref := volumeRef(v.Key())
 		if tree == nil {
-			p.holdDirect(remodelID(remodel.ActionCreate, ref), remodel.ActionCreate, ref, remodel.HoldWithheld, p.missingTree(v.ContentTree))
+			p.holdDirect(remodel.NewID(remodel.ActionCreate, ref), remodel.ActionCreate, ref, remodel.HoldWithheld, p.missingTree(v.ContentTree))
 			return nil, 0, false
 		}
 		ts := p.trees[tree.ID]
 		p.want(ts)
 		if why := ts.why; why != "" {
-			p.holdDirect(remodelID(remodel.ActionCreate, ref), remodel.ActionCreate, ref, remodel.HoldUnaddressable, why)
+			p.holdDirect(remodel.NewID(remodel.ActionCreate, ref), remodel.ActionCreate, ref, remodel.HoldUnaddressable, why)
 			return nil, 0, false
 		}
 		if ts.top == "" || !ts.ready {
@@ -201,7 +201,7 @@ func (p *planner) purge(dv *desiredVolume, tree *materials.ContentTree, older *m
 	}
 	vc := *v
 	n := p.add(remodel.Remodel{
-		ID: remodelID(remodel.ActionPurge, ref), Action: remodel.ActionPurge, Target: ref,
+		ID: remodel.NewID(remodel.ActionPurge, ref), Action: remodel.ActionPurge, Target: ref,
 		Reason: "volume " + volumeName(v) + ": " + reason + " (" + madeOf(tree) + ")",
 		Volume: &vc, ContentTree: copyTree(tree), Replaces: &old, Path: older.Path, Bytes: bytes,
 	})
@@ -212,7 +212,7 @@ func (p *planner) purge(dv *desiredVolume, tree *materials.ContentTree, older *m
 }
 
 // create makes a volume generation that is not present (or was cleaned up).
-func (p *planner) create(dv *desiredVolume, tree *materials.ContentTree, cleanDep string, bytes int64) *node {
+func (p *planner) create(dv *desiredVolume, tree *materials.ContentTree, cleanDep remodel.ID, bytes int64) *node {
 	v := dv.v
 	key := v.Key()
 	ref := volumeRef(key)
@@ -222,7 +222,7 @@ func (p *planner) create(dv *desiredVolume, tree *materials.ContentTree, cleanDe
 	}
 	vc := *v
 	return p.add(remodel.Remodel{
-		ID: remodelID(remodel.ActionCreate, ref), Action: remodel.ActionCreate, Target: ref,
+		ID: remodel.NewID(remodel.ActionCreate, ref), Action: remodel.ActionCreate, Target: ref,
 		Reason: reason, Volume: &vc, ContentTree: copyTree(tree), Bytes: bytes,
 	})
 }
@@ -269,12 +269,12 @@ func (p *planner) unwantedFiles(id string) {
 		if dv != nil && dv.making == "" && !dv.present {
 			// Make before break: the app keeps this generation until the
 			// one it wants exists, whatever holds that one up.
-			p.holdDirect(remodelID(remodel.ActionDelete, ref), remodel.ActionDelete, ref, remodel.HoldWaitingForContent,
+			p.holdDirect(remodel.NewID(remodel.ActionDelete, ref), remodel.ActionDelete, ref, remodel.HoldWaitingForContent,
 				reason+"; kept until generation "+itoa(dv.v.Generation)+" is made")
 			continue
 		}
 		n := p.add(remodel.Remodel{
-			ID: remodelID(remodel.ActionDelete, ref), Action: remodel.ActionDelete, Target: ref,
+			ID: remodel.NewID(remodel.ActionDelete, ref), Action: remodel.ActionDelete, Target: ref,
 			Reason: reason, Path: f.Path,
 		})
 		n.drop = dv == nil
@@ -317,7 +317,8 @@ func (p *planner) oldLayoutFile(f *materials.VolumeFile) {
 		return
 	}
 	lk := legacyKey{f.Legacy.SHA256, f.Legacy.App}
-	var reason, dep string
+	var reason string
+	var dep remodel.ID
 	drop := false
 	if dv := p.implicitFor(lk); dv != nil {
 		if f.Legacy.Purge >= dv.v.Generation {
@@ -334,7 +335,7 @@ func (p *planner) oldLayoutFile(f *materials.VolumeFile) {
 		return
 	}
 	n := p.add(remodel.Remodel{
-		ID: remodelID(remodel.ActionDelete, ref), Action: remodel.ActionDelete, Target: ref,
+		ID: remodel.NewID(remodel.ActionDelete, ref), Action: remodel.ActionDelete, Target: ref,
 		Reason: reason, Path: f.Path,
 	})
 	n.drop, n.app = drop, f.Legacy.App
@@ -355,7 +356,7 @@ func (p *planner) leftover(f *materials.VolumeFile) {
 	}
 	ref := fileRef(f.Path)
 	n := p.add(remodel.Remodel{
-		ID: remodelID(remodel.ActionDelete, ref), Action: remodel.ActionDelete, Target: ref,
+		ID: remodel.NewID(remodel.ActionDelete, ref), Action: remodel.ActionDelete, Target: ref,
 		Reason: "leftover of an interrupted create of volume " + f.Key().String(), Path: f.Path,
 	})
 	if f.ID != "" {
@@ -404,7 +405,7 @@ func (p *planner) changedWithoutBump(v, lv *materials.Volume, tree *materials.Co
 	reason := "volume " + volumeName(v) + ": " + strings.Join(changes, ", ") +
 		" without a generation bump; left alone (EVE's rule: bump the generation to apply)"
 	ref := volumeRef(v.Key())
-	p.holdDirect(remodelID(remodel.ActionPurge, ref), remodel.ActionPurge, ref, remodel.HoldEVERule, reason)
+	p.holdDirect(remodel.NewID(remodel.ActionPurge, ref), remodel.ActionPurge, ref, remodel.HoldEVERule, reason)
 }
 
 // resize grows a present volume file whose virtual size is below
@@ -423,11 +424,11 @@ func (p *planner) resize(v, lv *materials.Volume, f *materials.VolumeFile) {
 		}
 		vc := *v
 		p.add(remodel.Remodel{
-			ID: remodelID(remodel.ActionResize, ref), Action: remodel.ActionResize, Target: ref,
+			ID: remodel.NewID(remodel.ActionResize, ref), Action: remodel.ActionResize, Target: ref,
 			Reason: reason, Volume: &vc, Path: f.Path,
 		})
 	case f.VirtualSize > v.MaxSizeBytes:
-		p.holdDirect(remodelID(remodel.ActionResize, ref), remodel.ActionResize, ref, remodel.HoldEVERule,
+		p.holdDirect(remodel.NewID(remodel.ActionResize, ref), remodel.ActionResize, ref, remodel.HoldEVERule,
 			"volume "+volumeName(v)+": virtual size "+remodel.Bytes(f.VirtualSize)+" above maxSizeBytes "+remodel.Bytes(v.MaxSizeBytes)+": shrinking is refused")
 	}
 }
@@ -516,7 +517,7 @@ func (p *planner) cleanUpFile(f *materials.VolumeFile, ref materials.MaterialRef
 		return
 	}
 	p.add(remodel.Remodel{
-		ID: remodelID(remodel.ActionDelete, ref), Action: remodel.ActionDelete, Target: ref,
+		ID: remodel.NewID(remodel.ActionDelete, ref), Action: remodel.ActionDelete, Target: ref,
 		Reason: why + ": deleted by clean-up", Path: f.Path,
 	})
 }

@@ -196,3 +196,24 @@ func isUUID(s string) bool {
 	}
 	return true
 }
+
+// VolumeName is what a new-layout volume file's name says, by the rule
+// the survey applies (the in-memory device names its files by it too).
+type VolumeName struct {
+	ID         string
+	Generation int64
+	Format     materials.Format
+	// Temp marks <final>.tmp work in progress.
+	Temp bool
+	// Reason is why the name is not a volume's; "" when it is.
+	Reason string
+}
+
+// ParseVolumeName reads <uuid>#<generation>.<format>[.tmp].
+func ParseVolumeName(name string) VolumeName {
+	if why := untrusted(name); why != "" {
+		return VolumeName{Reason: why}
+	}
+	p := parseVolumeName(name)
+	return VolumeName{ID: p.id, Generation: p.gen, Format: knownExt[p.ext], Temp: p.temp, Reason: p.reason}
+}

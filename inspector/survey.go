@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/edgewright/edgewright/layout"
 	"github.com/edgewright/edgewright/materials"
 )
 
@@ -88,13 +89,14 @@ const (
 )
 
 // Where the two layouts and the blob directory live under the root.
+// They are package layout's.
 const (
-	VaultVolumesDir = "persist/vault/volumes"
-	ClearVolumesDir = "persist/clear/volumes"
-	LegacyDir       = "persist/img"
-	BlobsDir        = "persist/blobs"
-	BlobsSHA256Dir  = "persist/blobs/sha256"
-	BlobsIngestDir  = "persist/blobs/ingest"
+	VaultVolumesDir = layout.VaultVolumesDir
+	ClearVolumesDir = layout.ClearVolumesDir
+	LegacyDir       = layout.LegacyDir
+	BlobsDir        = layout.BlobsDir
+	BlobsSHA256Dir  = layout.BlobsSHA256Dir
+	BlobsIngestDir  = layout.BlobsIngestDir
 )
 
 // ContainerdUnreachable reports whether a survey could not reach the
@@ -193,13 +195,10 @@ func Survey(ctx context.Context, opts Options) (*materials.Floorplan, error) {
 			s.diag(materials.SeverityError, DiagJournal, err, "cannot read the journal")
 		} else if js != nil {
 			fp.Journal = js
-			markInFlight(fp, js)
 		}
 	}
-
-	sortFloorplan(fp)
 	fp.Diagnostics = s.sortedDiags()
-	fp.Fingerprint = materials.Fingerprint(fp)
+	Settle(fp)
 	s.log.Debug("survey done", zap.String("root", abs), zap.Int("volumes", len(fp.Volumes)),
 		zap.Int("blobs", len(fp.Blobs)), zap.Int("images", len(fp.Images)),
 		zap.Int("diagnostics", len(fp.Diagnostics)))
@@ -329,6 +328,17 @@ func privateFiles() {
 	if err := unix.Unshare(unix.CLONE_FILES); err != nil {
 		runtime.UnlockOSThread()
 	}
+}
+
+// Settle finishes a Floorplan as a survey does: what the journal says
+// was in flight is marked uncertain, slices are sorted, the fingerprint
+// is set. The in-memory device settles its surveys by it too.
+func Settle(fp *materials.Floorplan) {
+	if fp.Journal != nil {
+		markInFlight(fp, fp.Journal)
+	}
+	sortFloorplan(fp)
+	fp.Fingerprint = materials.Fingerprint(fp)
 }
 
 // markInFlight turns what the journal says was being worked on into

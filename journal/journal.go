@@ -14,12 +14,13 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/edgewright/edgewright/layout"
 	"github.com/edgewright/edgewright/materials"
 )
 
 // Path is where the journal lives under a root.
 func Path(root string) string {
-	return filepath.Join(root, "persist", "edgewright", "journal.db")
+	return layout.JournalPath(root)
 }
 
 var (

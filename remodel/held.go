@@ -9,7 +9,7 @@ import (
 // Held is a remodel a guard held back: a code a program branches on, and
 // the sentence a person reads.
 type Held struct {
-	RemodelID string                `json:"remodelId"`
+	RemodelID ID                    `json:"remodelId"`
 	Action    Action                `json:"action"`
 	Target    materials.MaterialRef `json:"target"`
 	Code      HoldCode              `json:"code"`

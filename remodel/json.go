@@ -24,6 +24,9 @@ func (p Plan) MarshalJSON() ([]byte, error) {
 	if q.Summary.Counts == nil {
 		q.Summary.Counts = map[Action]int{}
 	}
+	if q.Summary.HeldByCode == nil {
+		q.Summary.HeldByCode = map[HoldCode]int{}
+	}
 	return json.Marshal(q)
 }
 
@@ -32,7 +35,7 @@ func (r Remodel) MarshalJSON() ([]byte, error) {
 	type plain Remodel
 	q := plain(r)
 	if q.DependsOn == nil {
-		q.DependsOn = []string{}
+		q.DependsOn = []ID{}
 	}
 	return json.Marshal(q)
 }

@@ -21,7 +21,7 @@ const (
 
 // Result is one remodel's outcome.
 type Result struct {
-	RemodelID string                `json:"remodelId"`
+	RemodelID ID                    `json:"remodelId"`
 	Action    Action                `json:"action"`
 	Target    materials.MaterialRef `json:"target"`
 	Status    Status                `json:"status"`
@@ -48,7 +48,7 @@ type RemodelEvent struct {
 // Event is progress on one material: bytes done of bytes known (0 when the
 // total is not known yet). For one material, Done never decreases.
 type Event struct {
-	RemodelID string                 `json:"remodelId"`
+	RemodelID ID                     `json:"remodelId"`
 	Kind      materials.MaterialKind `json:"kind"`
 	ID        string                 `json:"id"`
 	Done      int64                  `json:"done"`

@@ -46,11 +46,11 @@ const (
 // the remodels it must wait for. Its ID is stable: the same need on the same
 // material gives the same ID in every plan.
 type Remodel struct {
-	ID        string                `json:"id"`
+	ID        ID                    `json:"id"`
 	Action    Action                `json:"action"`
 	Target    materials.MaterialRef `json:"target"`
 	Reason    string                `json:"reason"`
-	DependsOn []string              `json:"dependsOn"`
+	DependsOn []ID                  `json:"dependsOn"`
 	// Stage is the remodel's depth in the DAG: every dependency has a lower
 	// stage. Remodels of one stage may run together.
 	Stage int `json:"stage"`
@@ -73,15 +73,38 @@ type Remodel struct {
 	// Replaces is the old generation a purge deletes.
 	Replaces *materials.VolumeKey `json:"replaces,omitempty"`
 	Strategy PurgeStrategy        `json:"strategy,omitempty"`
-	// Bytes is the disk space the remodel needs, when known.
+	// Bytes is the disk space the remodel needs, when known: what is left
+	// to fetch of a blob, a volume's maximum size (an upper bound for a
+	// sparse or qcow2 file).
 	Bytes int64 `json:"bytes,omitempty"`
+	// Reclaims is the disk space the remodel frees before it writes, as
+	// disk admission credits it: its volume's own leftover `.tmp` (up to
+	// Bytes), which it removes first, and for a break-before-make purge
+	// the old generation. Admission charges Bytes - Reclaims, which only
+	// a break-before-make purge can make negative.
+	Reclaims int64 `json:"reclaims,omitempty"`
 }
 
-// Summary counts remodels by action, and the held ones.
+// Summary is what a program reads of a plan without walking it: the
+// remodels by action, the held ones by code, and the disk the plan takes.
 type Summary struct {
 	Counts map[Action]int `json:"counts"`
 	Held   int            `json:"held"`
-	Text   string         `json:"text"`
+	// HeldByCode counts the held remodels by the rule that held them.
+	HeldByCode map[HoldCode]int `json:"heldByCode"`
+	// BytesToDownload is what the downloads fetch (resumed ones from
+	// their offset), as far as blob sizes are known.
+	BytesToDownload int64 `json:"bytesToDownload"`
+	// BytesToWrite is every remodel's Bytes: the downloads, and the
+	// volumes created (a purge's new generation) at their maximum size.
+	BytesToWrite int64 `json:"bytesToWrite"`
+	// PeakExtraDiskBytes is the most disk the plan holds beyond what is
+	// used now, charged as disk admission charges it: in plan order,
+	// Bytes - Reclaims for each download, create, purge, adopt and
+	// resize, nothing given back for deletes. When the foreman knew the
+	// free space it is never more than that.
+	PeakExtraDiskBytes int64  `json:"peakExtraDiskBytes"`
+	Text               string `json:"text"`
 }
 
 // Plan is the foreman's answer: every remodel, ordered by precedence, every

@@ -78,7 +78,7 @@ func TestJSONEmptyLists(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`"dependsOn":[]`, `"held":[]`, `"diagnostics":[]`, `"counts":{}`} {
+	for _, want := range []string{`"dependsOn":[]`, `"held":[]`, `"diagnostics":[]`, `"counts":{}`, `"heldByCode":{}`} {
 		if !bytes.Contains(b, []byte(want)) {
 			t.Errorf("JSON lacks %s: %s", want, b)
 		}
@@ -102,7 +102,7 @@ func TestRenderText(t *testing.T) {
 			{ID: "download:blob/x", Action: ActionDownload, Target: materials.MaterialRef{Kind: materials.KindBlob, ID: "sha256:" + strings.Repeat("1", 64)},
 				Reason: "content tree c1 not present", Stage: 1, Offset: 10, Bytes: 2048},
 			{ID: "purge-generation:volume/v1#2", Action: ActionPurge, Target: materials.MaterialRef{Kind: materials.KindVolume, ID: "v1#2"},
-				Reason: "generation 1 → 2", Stage: 2, DependsOn: []string{"download:blob/x"}, Replaces: &old, Strategy: BreakBeforeMake},
+				Reason: "generation 1 → 2", Stage: 2, DependsOn: []ID{"download:blob/x"}, Replaces: &old, Strategy: BreakBeforeMake},
 		},
 		Held:         []Held{{RemodelID: "delete:volume/v9#1", Action: ActionDelete, Target: materials.MaterialRef{Kind: materials.KindVolume, ID: "v9#1"}, Code: HoldAddition, Reason: "protected"}},
 		Unreferenced: []materials.Unreferenced{{Target: materials.MaterialRef{Kind: materials.KindBlob, ID: "b"}, Since: time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)}},
@@ -136,5 +136,60 @@ Plan: 1 to download, 1 to purge, 1 held.
 `
 	if b.String() != want {
 		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// TestSummarizeDisk: bytes and the peak of extra disk follow the plan's
+// order and charge what disk admission charges (Bytes - Reclaims; a
+// break-before-make purge can give back more than it takes), and held
+// remodels are counted by code.
+func TestSummarizeDisk(t *testing.T) {
+	const mib = 1 << 20
+	tests := []struct {
+		name                  string
+		remodels              []Remodel
+		held                  []HoldCode
+		download, write, peak int64
+		wantHeld              map[HoldCode]int
+	}{
+		{name: "empty", wantHeld: map[HoldCode]int{}},
+		{name: "downloads and creates add up",
+			remodels: []Remodel{{Action: ActionDownload, Bytes: 100 * mib}, {Action: ActionCreate, Bytes: 50 * mib}, {Action: ActionDelete}},
+			download: 100 * mib, write: 150 * mib, peak: 150 * mib, wantHeld: map[HoldCode]int{}},
+		{name: "a create is charged net of its own leftover",
+			remodels: []Remodel{{Action: ActionCreate, Bytes: 50 * mib, Reclaims: 20 * mib}},
+			write:    50 * mib, peak: 30 * mib, wantHeld: map[HoldCode]int{}},
+		{name: "break-before-make gives back first: the peak is before it",
+			remodels: []Remodel{{Action: ActionDownload, Bytes: 100 * mib}, {Action: ActionPurge, Strategy: BreakBeforeMake, Bytes: 200 * mib, Reclaims: 300 * mib}, {Action: ActionCreate, Bytes: 50 * mib}},
+			download: 100 * mib, write: 350 * mib, peak: 100 * mib, wantHeld: map[HoldCode]int{}},
+		{name: "after the give-back the plan climbs again",
+			remodels: []Remodel{{Action: ActionDownload, Bytes: 100 * mib}, {Action: ActionPurge, Strategy: BreakBeforeMake, Bytes: 200 * mib, Reclaims: 150 * mib}, {Action: ActionCreate, Bytes: 50 * mib}},
+			download: 100 * mib, write: 350 * mib, peak: 200 * mib, wantHeld: map[HoldCode]int{}},
+		{name: "make-before-break holds both",
+			remodels: []Remodel{{Action: ActionPurge, Strategy: MakeBeforeBreak, Bytes: 200 * mib}},
+			write:    200 * mib, peak: 200 * mib, wantHeld: map[HoldCode]int{}},
+		{name: "held by code",
+			held:     []HoldCode{HoldNoSpace, HoldGracePeriod, HoldNoSpace},
+			wantHeld: map[HoldCode]int{HoldNoSpace: 2, HoldGracePeriod: 1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &Plan{Remodels: tc.remodels}
+			for _, c := range tc.held {
+				p.Held = append(p.Held, Held{Code: c})
+			}
+			s := Summarize(p)
+			if s.BytesToDownload != tc.download || s.BytesToWrite != tc.write || s.PeakExtraDiskBytes != tc.peak {
+				t.Errorf("download %d write %d peak %d, want %d %d %d", s.BytesToDownload, s.BytesToWrite, s.PeakExtraDiskBytes, tc.download, tc.write, tc.peak)
+			}
+			if len(s.HeldByCode) != len(tc.wantHeld) || s.Held != len(tc.held) {
+				t.Errorf("held %d by code %v, want %v", s.Held, s.HeldByCode, tc.wantHeld)
+			}
+			for c, n := range tc.wantHeld {
+				if s.HeldByCode[c] != n {
+					t.Errorf("held %s: %d, want %d", c, s.HeldByCode[c], n)
+				}
+			}
+		})
 	}
 }

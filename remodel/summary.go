@@ -6,13 +6,28 @@ import (
 	"strings"
 )
 
-// Summarize counts a plan's remodels by action and its held remodels, and
-// writes the summary line, e.g.
-// "Plan: 2 to download, 3 to create, 1 to purge, 1 to delete, 2 held."
+// Summarize counts a plan's remodels by action and its held remodels by
+// code, adds up their bytes and the peak of extra disk (in the plan's
+// order, as disk admission charged them), and writes the summary line,
+// e.g. "Plan: 2 to download, 3 to create, 1 to purge, 1 to delete, 2 held."
 func Summarize(p *Plan) Summary {
-	s := Summary{Counts: map[Action]int{}, Held: len(p.Held)}
+	s := Summary{Counts: map[Action]int{}, Held: len(p.Held), HeldByCode: map[HoldCode]int{}}
+	var extra int64
 	for i := range p.Remodels {
-		s.Counts[p.Remodels[i].Action]++
+		r := &p.Remodels[i]
+		s.Counts[r.Action]++
+		s.BytesToWrite += r.Bytes
+		if r.Action == ActionDownload {
+			s.BytesToDownload += r.Bytes
+		}
+		switch r.Action {
+		case ActionDownload, ActionCreate, ActionPurge, ActionAdopt, ActionResize:
+			extra += r.Bytes - r.Reclaims
+			s.PeakExtraDiskBytes = max(s.PeakExtraDiskBytes, extra)
+		}
+	}
+	for _, h := range p.Held {
+		s.HeldByCode[h.Code]++
 	}
 	var parts []string
 	for _, a := range Actions {

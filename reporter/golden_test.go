@@ -67,13 +67,13 @@ func blobRec(d digest.Digest, size int64, state materials.State) materials.BlobR
 }
 
 func download(tree materials.ContentTree, d digest.Digest, size int64) *remodel.Remodel {
-	return &remodel.Remodel{ID: "download:blob/" + string(d), Action: remodel.ActionDownload,
+	return &remodel.Remodel{ID: remodel.NewID(remodel.ActionDownload, materials.MaterialRef{Kind: materials.KindBlob, ID: string(d)}), Action: remodel.ActionDownload,
 		Target: materials.MaterialRef{Kind: materials.KindBlob, ID: string(d)}, ContentTree: &tree,
 		Blob: &materials.Blob{Digest: d, Size: size}}
 }
 
 func create(v materials.Volume) *remodel.Remodel {
-	return &remodel.Remodel{ID: "create:volume/" + v.Key().String(), Action: remodel.ActionCreate,
+	return &remodel.Remodel{ID: remodel.NewID(remodel.ActionCreate, materials.MaterialRef{Kind: materials.KindVolume, ID: v.Key().String()}), Action: remodel.ActionCreate,
 		Target: materials.MaterialRef{Kind: materials.KindVolume, ID: v.Key().String()}, Volume: &v}
 }
 
@@ -213,7 +213,7 @@ var scenarios = []struct {
 	{"purge-reports-both-generations", func() Inputs {
 		tr := NewTracker()
 		v2 := volFrom(volA, 2, treeX, materials.FormatQcow2)
-		start(tr, &remodel.Remodel{ID: "purge-generation:volume/" + v2.Key().String(), Action: remodel.ActionPurge,
+		start(tr, &remodel.Remodel{ID: remodel.NewID(remodel.ActionPurge, materials.MaterialRef{Kind: materials.KindVolume, ID: v2.Key().String()}), Action: remodel.ActionPurge,
 			Target: materials.MaterialRef{Kind: materials.KindVolume, ID: v2.Key().String()}, Volume: &v2,
 			Replaces: &materials.VolumeKey{ID: volA, Generation: 1}})
 		tr.OnProgress(assembler.Event{Kind: materials.KindVolume, ID: v2.Key().String(), Done: 2 << 20, Known: 8 << 20})

@@ -24,16 +24,17 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/edgewright/edgewright/assembler/oci"
+	"github.com/edgewright/edgewright/layout"
 )
 
 // Labels edgewright puts on what it writes.
 const (
 	// OwnerLabel marks blobs, leases and image records edgewright wrote;
 	// nothing without it is ever deleted or relabelled.
-	OwnerLabel = "io.edgewright.owner"
-	OwnerValue = "edgewright"
+	OwnerLabel = layout.OwnerLabel
+	OwnerValue = layout.OwnerValue
 	// ContentTreeLabel names the content tree on its lease and image.
-	ContentTreeLabel = "io.edgewright.content-tree"
+	ContentTreeLabel = layout.ContentTreeLabel
 	// gcRefPrefix is containerd's gc reference label prefix for content.
 	gcRefPrefix = "containerd.io/gc.ref.content."
 )

@@ -26,6 +26,7 @@ import (
 
 	"github.com/edgewright/edgewright/architect"
 	"github.com/edgewright/edgewright/assembler"
+	"github.com/edgewright/edgewright/assembler/crafts"
 	"github.com/edgewright/edgewright/inspector"
 	"github.com/edgewright/edgewright/journal"
 	"github.com/edgewright/edgewright/materials"
@@ -86,9 +87,12 @@ type agent struct {
 func run(ctx context.Context, o options, out io.Writer, log *zap.Logger) error {
 	ag := &agent{o: o, out: out, log: log, pub: reporter.NewPublisher(), tr: reporter.NewTracker()}
 	ag.tr.OnChange = ag.publishInfo
-	var crafts assembler.Crafts
-	(&assembler.OCICrafts{Logger: log}).Install(&crafts)
-	a, err := assembler.New(assembler.Options{Root: o.root, Logger: log, Crafts: crafts,
+	set, err := crafts.Open(ctx, o.root, crafts.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer set.Close()
+	a, err := assembler.New(assembler.Options{Root: o.root, Logger: log, Crafts: set.Crafts,
 		Progress: ag.tr.OnProgress, OnRemodel: ag.tr.OnRemodel, WaitForLock: true})
 	if err != nil {
 		return err
@@ -148,7 +152,7 @@ func (ag *agent) reconcile(ctx context.Context) error {
 	}})
 	if res != nil && res.Held() {
 		for _, h := range res.Plan.Held {
-			ag.log.Info("held", zap.String("remodel", h.RemodelID), zap.String("reason", h.Reason))
+			ag.log.Info("held", zap.Stringer("remodel", h.RemodelID), zap.String("reason", h.Reason))
 		}
 	}
 	// A survey after the apply settles what the tracker saw; the journal

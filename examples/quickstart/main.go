@@ -38,9 +38,11 @@ import (
 
 	"github.com/edgewright/edgewright/architect"
 	"github.com/edgewright/edgewright/assembler"
+	"github.com/edgewright/edgewright/assembler/crafts"
 	"github.com/edgewright/edgewright/assembler/ctrstore"
 	"github.com/edgewright/edgewright/inspector"
 	"github.com/edgewright/edgewright/journal"
+	"github.com/edgewright/edgewright/layout"
 	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/remodel"
 	"github.com/edgewright/edgewright/reporter"
@@ -168,24 +170,25 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	fmt.Fprintf(out, "content: HTTP datastore %s (raw %d MiB, qcow2 %d KiB), OCI registry %s (%s)\n\n",
 		c.httpURL, len(c.raw)>>20, len(c.qcow2)>>10, c.registryHost, c.image)
 
-	var crafts assembler.Crafts
 	log := zap.NewNop()
-	(&assembler.OCICrafts{Logger: log}).Install(&crafts)
-	var survey inspector.Options
+	copts := crafts.Options{Logger: log}
 	if o.socket != "" {
-		cs, err := assembler.OpenContainerdStore(ctx, ctrstore.Options{Socket: o.socket, Namespace: o.namespace, Logger: log})
-		if err != nil {
-			return fmt.Errorf("containerd at %s: %w", o.socket, err)
-		}
-		defer cs.Close()
-		cs.Install(&crafts)
-		survey.Containerd = cs.SurveyOptions()
+		copts.Containerd = &ctrstore.Options{Socket: o.socket, Namespace: o.namespace}
+	}
+	set, err := crafts.Open(ctx, root, copts)
+	if err != nil {
+		return err
+	}
+	defer set.Close()
+	var survey inspector.Options
+	if set.Containerd != nil {
+		survey.Containerd = set.Containerd
 		fmt.Fprintf(out, "blobs: containerd at %s, namespace %s\n\n", o.socket, o.namespace)
 	} else {
 		fmt.Fprintf(out, "blobs: the blob directory under the root (no containerd)\n\n")
 	}
 	prog := &progressLines{out: out}
-	a, err := assembler.New(assembler.Options{Root: root, Logger: log, Crafts: crafts, Progress: prog.event})
+	a, err := assembler.New(assembler.Options{Root: root, Logger: log, Crafts: set.Crafts, Progress: prog.event})
 	if err != nil {
 		return err
 	}
@@ -257,8 +260,8 @@ func status(ctx context.Context, so inspector.Options, cfg []byte, out io.Writer
 		return err
 	}
 	var files []string
-	filepath.WalkDir(filepath.Join(root, "persist"), func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && filepath.Dir(p) == filepath.Join(root, "persist", "vault", "volumes") {
+	filepath.WalkDir(layout.VolumesDir(root, false), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && filepath.Dir(p) == layout.VolumesDir(root, false) {
 			files = append(files, filepath.Base(p))
 		}
 		if err == nil && d.IsDir() && filepath.Ext(p) == ".container" {

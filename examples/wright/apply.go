@@ -19,9 +19,12 @@ import (
 
 	"github.com/edgewright/edgewright/architect"
 	"github.com/edgewright/edgewright/assembler"
+	"github.com/edgewright/edgewright/assembler/crafts"
+	"github.com/edgewright/edgewright/assembler/crafts/containerd"
 	"github.com/edgewright/edgewright/assembler/crafts/s3fetch"
 	"github.com/edgewright/edgewright/assembler/crafts/sftpfetch"
 	"github.com/edgewright/edgewright/assembler/ctrstore"
+	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/foreman"
 	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/remodel"
@@ -53,7 +56,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	ctrSocket := fs.String("containerd", "", "store blobs in the containerd at `SOCKET` (default: the blob directory under the root)")
 	ctrNS := fs.String("namespace", defaultNamespace, "containerd `NAMESPACE` (with --containerd)")
 	keepPriv := fs.Bool("keep-privileges", false, "let container volumes keep setuid/setgid bits, device nodes and file capabilities from their layers")
-	ctrContent := fs.String("containerd-content", assembler.DefaultContainerdContentDir, "containerd's content `DIR`, read directly for raw and qcow2 volumes when there (with --containerd)")
+	ctrContent := fs.String("containerd-content", containerd.DefaultContentDir, "containerd's content `DIR`, read directly for raw and qcow2 volumes when there (with --containerd)")
 	sftpInsecure := fs.Bool("sftp-insecure-host-key", false, "accept any host key from an SFTP datastore whose dsCertPEM pins none (a pin is always enforced)")
 	s3Lookup := fs.String("s3-bucket-lookup", "auto", "where S3 requests name the bucket: `auto` (in the host for AWS-like endpoints, else in the path), path or virtual-host")
 	if code, ok := parseFlags(fs, args, stdout); !ok {
@@ -101,27 +104,28 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	defer bars.stop()
 	// HTTP(S) datastores, the blob directory and qemu-img volumes are the
 	// defaults; container registries and container volumes come from the
-	// OCI crafts, SFTP and S3 datastores from sftpfetch and s3fetch.
-	var crafts assembler.Crafts
-	(&assembler.OCICrafts{Logger: log, KeepPrivileges: *keepPriv}).Install(&crafts)
-	crafts.Fetchers[materials.DatastoreSFTP] = &sftpfetch.Fetcher{Logger: log, InsecureIgnoreHostKey: *sftpInsecure}
-	crafts.Fetchers[materials.DatastoreS3] = &s3fetch.Fetcher{Logger: log, BucketLookup: lookup}
+	// OCI crafts, SFTP and S3 datastores from sftpfetch and s3fetch (with
+	// this command's host-key and bucket-lookup flags).
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	copts := crafts.Options{Logger: log, KeepPrivileges: *keepPriv, ContainerdContentDir: *ctrContent,
+		Fetchers: map[materials.DatastoreType]device.Fetcher{
+			materials.DatastoreSFTP: &sftpfetch.Fetcher{Logger: log, InsecureIgnoreHostKey: *sftpInsecure},
+			materials.DatastoreS3:   &s3fetch.Fetcher{Logger: log, BucketLookup: lookup},
+		}}
 	if *ctrSocket != "" {
 		// Blobs go to containerd; the survey reads the same namespace.
-		cs, err := assembler.OpenContainerdStore(ctx, ctrstore.Options{Socket: *ctrSocket, Namespace: *ctrNS, Logger: log})
-		if err != nil {
-			fmt.Fprintf(stderr, "wright apply: --containerd %s --namespace %s: %v\n", *ctrSocket, *ctrNS, err)
-			return exitFailed
-		}
-		defer cs.Close()
-		cs.ContentDir = *ctrContent
-		cs.Install(&crafts)
+		copts.Containerd = &ctrstore.Options{Socket: *ctrSocket, Namespace: *ctrNS}
 	}
+	set, err := crafts.Open(ctx, *root, copts)
+	if err != nil {
+		fmt.Fprintf(stderr, "wright apply: --containerd %s --namespace %s: %v\n", *ctrSocket, *ctrNS, err)
+		return exitFailed
+	}
+	defer set.Close()
 	a, err := assembler.New(assembler.Options{
 		Root: *root, Logger: log, WaitForLock: *wait, Progress: bars.event,
-		Crafts: crafts, AfterJournalWrite: crashHook(),
+		Crafts: set.Crafts, AfterJournalWrite: crashHook(),
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "wright apply: %v\n", err)

@@ -89,7 +89,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 
 	opts := foreman.Options{
 		Now:             time.Now(),
-		FreeBytes:       foreman.FreeBytesOf(fp),
+		Space:           fp.Space,
 		GracePeriod:     *grace,
 		MassDeleteShare: *share,
 		AllowMassDelete: *allowMass,

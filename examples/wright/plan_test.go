@@ -95,6 +95,20 @@ func TestPlanCommand(t *testing.T) {
 				if p.Summary.Counts[remodel.ActionCreate] != tc.wantCreate {
 					t.Errorf("%d creates, want %d", p.Summary.Counts[remodel.ActionCreate], tc.wantCreate)
 				}
+				var summary map[string]json.RawMessage
+				if err := json.Unmarshal(raw["summary"], &summary); err != nil {
+					t.Fatal(err)
+				}
+				for _, k := range []string{"counts", "held", "heldByCode", "bytesToDownload", "bytesToWrite", "peakExtraDiskBytes", "text"} {
+					if _, ok := summary[k]; !ok {
+						t.Errorf("JSON summary lacks key %q", k)
+					}
+				}
+				// The sample writes its downloads and six volumes onto the
+				// temporary root's file system, whose free space was said.
+				if s := p.Summary; s.BytesToDownload <= 0 || s.BytesToWrite <= s.BytesToDownload || s.PeakExtraDiskBytes <= 0 || s.PeakExtraDiskBytes > s.BytesToWrite {
+					t.Errorf("summary bytes: %d to download, %d to write, peak %d", s.BytesToDownload, s.BytesToWrite, s.PeakExtraDiskBytes)
+				}
 				if !bytes.Contains(out.Bytes(), []byte(`"dependsOn": []`)) {
 					t.Error("an empty dependsOn is not rendered as []")
 				}

@@ -19,7 +19,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/edgewright/edgewright/assembler"
+	"github.com/edgewright/edgewright/assembler/crafts/blobdir"
 	"github.com/edgewright/edgewright/assembler/crafts/s3fetch"
 	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/internal/testenv"
@@ -59,17 +59,17 @@ func tree(size int, sha digest.Digest) materials.ContentTree {
 type result struct {
 	err, fetchErr error
 	progress      [][2]int64
-	store         *assembler.BlobDir
+	store         *blobdir.Store
 	offset        int64 // the ingest's offset after the fetch
 }
 
 // fetch runs one Fetch into a blob directory ingest that holds partial
 // already, then commits it.
-func fetch(t *testing.T, f *s3fetch.Fetcher, store *assembler.BlobDir, req device.FetchRequest, partial []byte) result {
+func fetch(t *testing.T, f *s3fetch.Fetcher, store *blobdir.Store, req device.FetchRequest, partial []byte) result {
 	t.Helper()
 	ctx := context.Background()
 	if store == nil {
-		store = assembler.NewBlobDir(t.TempDir())
+		store = blobdir.New(t.TempDir())
 	}
 	if len(partial) > 0 {
 		in, err := store.Ingest(ctx, req.Blob)
@@ -261,7 +261,7 @@ func TestCutResumed(t *testing.T) {
 		w.(http.Flusher).Flush()
 		panic(http.ErrAbortHandler) // the link drops
 	})
-	store := assembler.NewBlobDir(t.TempDir())
+	store := blobdir.New(t.TempDir())
 	req := device.FetchRequest{Datastore: ds, ContentTree: tree(len(data), want), Blob: materials.Blob{Digest: want, Size: int64(len(data))}}
 	f := &s3fetch.Fetcher{}
 	first := fetch(t, f, store, req, nil)
@@ -353,7 +353,7 @@ func TestFetchHonoursContext(t *testing.T) {
 	}
 	ds := materials.Datastore{ID: dsID, Type: materials.DatastoreS3, FQDN: "http://" + srv.Host, Path: "images",
 		Region: srv.Region, APIKey: srv.AccessKey, Password: srv.SecretKey}
-	store := assembler.NewBlobDir(t.TempDir())
+	store := blobdir.New(t.TempDir())
 	want := materials.Blob{Digest: digestOf(data), Size: int64(len(data))}
 	in, err := store.Ingest(context.Background(), want)
 	if err != nil {

@@ -22,7 +22,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/edgewright/edgewright/assembler"
+	"github.com/edgewright/edgewright/assembler/crafts/blobdir"
 	"github.com/edgewright/edgewright/assembler/crafts/sftpfetch"
 	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/internal/testenv"
@@ -80,10 +80,10 @@ type fetchResult struct {
 
 // fetch runs one Fetch into a fresh blob directory ingest of want and
 // commits it, with partial bytes already written to the ingest.
-func fetch(t *testing.T, f *sftpfetch.Fetcher, ds materials.Datastore, ct materials.ContentTree, want materials.Blob, partial []byte, free int64) (fetchResult, *assembler.BlobDir) {
+func fetch(t *testing.T, f *sftpfetch.Fetcher, ds materials.Datastore, ct materials.ContentTree, want materials.Blob, partial []byte, free int64) (fetchResult, *blobdir.Store) {
 	t.Helper()
 	ctx := context.Background()
-	store := assembler.NewBlobDir(t.TempDir())
+	store := blobdir.New(t.TempDir())
 	if len(partial) > 0 {
 		in, err := store.Ingest(ctx, want)
 		if err != nil {
@@ -365,7 +365,7 @@ func TestTarget(t *testing.T) {
 func TestFetchHonoursContext(t *testing.T) {
 	data := body(1 << 20)
 	srv := startServer(t, data)
-	store := assembler.NewBlobDir(t.TempDir())
+	store := blobdir.New(t.TempDir())
 	want := materials.Blob{Digest: digestOf(data), Size: int64(len(data))}
 	in, err := store.Ingest(context.Background(), want)
 	if err != nil {

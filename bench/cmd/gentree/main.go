@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/edgewright/edgewright/layout"
 )
 
 func main() {
@@ -34,7 +36,7 @@ func run(dir string, n int, template string) error {
 	if err != nil {
 		return err
 	}
-	vols := filepath.Join(dir, "persist", "vault", "volumes")
+	vols := layout.VolumesDir(dir, false)
 	if err := os.MkdirAll(vols, 0o755); err != nil {
 		return err
 	}

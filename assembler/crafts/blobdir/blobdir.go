@@ -1,4 +1,4 @@
-package assembler
+package blobdir
 
 import (
 	"bytes"
@@ -17,16 +17,18 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/internal/rootfs"
+	"github.com/edgewright/edgewright/layout"
 	"github.com/edgewright/edgewright/materials"
 )
 
-// BlobDir is the plain blob directory of devices without containerd:
+// Store is the plain blob directory of devices without containerd:
 // <dir>/sha256/<hex> complete blobs, <dir>/ingest/<hex> partial downloads
 // (their size is the written offset). The running sha256 state of each
 // ingest is checkpointed under stateDir, so a resume hashes only the bytes
 // written since the last checkpoint instead of re-reading the whole prefix.
-type BlobDir struct {
+type Store struct {
 	// root opens every path below the device root without following a
 	// symlink and without blocking on a FIFO.
 	root     rootfs.Root
@@ -36,12 +38,12 @@ type BlobDir struct {
 	CheckpointEvery int64
 }
 
-// NewBlobDir is the blob directory of a root (<root>/persist/blobs).
-func NewBlobDir(root string) *BlobDir {
-	return &BlobDir{
+// New is the blob directory of a root (<root>/persist/blobs).
+func New(root string) *Store {
+	return &Store{
 		root:            rootfs.New(root),
-		dir:             filepath.Join(root, "persist", "blobs"),
-		stateDir:        filepath.Join(root, "persist", "edgewright", "ingest"),
+		dir:             layout.BlobsPath(root),
+		stateDir:        layout.IngestStatePath(root),
 		CheckpointEvery: 4 << 20,
 	}
 }
@@ -57,7 +59,7 @@ func hexOf(d digest.Digest) (string, error) {
 }
 
 // Path is <dir>/sha256/<hex> (whether or not it exists).
-func (s *BlobDir) Path(d digest.Digest) string {
+func (s *Store) Path(d digest.Digest) string {
 	h, err := hexOf(d)
 	if err != nil {
 		return ""
@@ -65,11 +67,11 @@ func (s *BlobDir) Path(d digest.Digest) string {
 	return filepath.Join(s.dir, "sha256", h)
 }
 
-func (s *BlobDir) ingestPath(h string) string { return filepath.Join(s.dir, "ingest", h) }
-func (s *BlobDir) statePath(h string) string  { return filepath.Join(s.stateDir, h+".sha256state") }
+func (s *Store) ingestPath(h string) string { return filepath.Join(s.dir, "ingest", h) }
+func (s *Store) statePath(h string) string  { return filepath.Join(s.stateDir, h+".sha256state") }
 
 // Has reports whether the complete blob is there.
-func (s *BlobDir) Has(ctx context.Context, d digest.Digest) (bool, int64, error) {
+func (s *Store) Has(ctx context.Context, d digest.Digest) (bool, int64, error) {
 	h, err := hexOf(d)
 	if err != nil {
 		return false, 0, err
@@ -85,7 +87,7 @@ func (s *BlobDir) Has(ctx context.Context, d digest.Digest) (bool, int64, error)
 }
 
 // Open reads a complete blob.
-func (s *BlobDir) Open(ctx context.Context, d digest.Digest) (io.ReadCloser, error) {
+func (s *Store) Open(ctx context.Context, d digest.Digest) (io.ReadCloser, error) {
 	p := s.Path(d)
 	if p == "" {
 		return nil, fmt.Errorf("open blob: bad digest %q", d)
@@ -98,7 +100,7 @@ func (s *BlobDir) Open(ctx context.Context, d digest.Digest) (io.ReadCloser, err
 }
 
 // Delete removes the blob, its partial ingest and its hash state.
-func (s *BlobDir) Delete(ctx context.Context, d digest.Digest) error {
+func (s *Store) Delete(ctx context.Context, d digest.Digest) error {
 	h, err := hexOf(d)
 	if err != nil {
 		return err
@@ -112,8 +114,8 @@ func (s *BlobDir) Delete(ctx context.Context, d digest.Digest) error {
 	return nil
 }
 
-// Ingest opens (or resumes) the partial download of b.
-func (s *BlobDir) Ingest(ctx context.Context, b materials.Blob) (Ingest, error) {
+// device.Ingest opens (or resumes) the partial download of b.
+func (s *Store) Ingest(ctx context.Context, b materials.Blob) (device.Ingest, error) {
 	h, err := hexOf(b.Digest)
 	if err != nil {
 		return nil, err
@@ -138,7 +140,7 @@ func (s *BlobDir) Ingest(ctx context.Context, b materials.Blob) (Ingest, error) 
 // openScratch opens one of the store's own work files (a partial, a hash
 // state). Whatever else sits at its name (a symlink, a FIFO, a device) is
 // never opened: the entry itself is removed and the file started afresh.
-func (s *BlobDir) openScratch(p string, flag int, perm os.FileMode) (*os.File, error) {
+func (s *Store) openScratch(p string, flag int, perm os.FileMode) (*os.File, error) {
 	f, err := s.root.OpenFile(p, flag, perm)
 	if errors.Is(err, rootfs.ErrSymlink) || errors.Is(err, rootfs.ErrNotRegular) {
 		if rerr := s.root.Remove(p); rerr != nil {
@@ -150,7 +152,7 @@ func (s *BlobDir) openScratch(p string, flag int, perm os.FileMode) (*os.File, e
 }
 
 type dirIngest struct {
-	store      *BlobDir
+	store      *Store
 	hex        string
 	want       digest.Digest
 	f          *os.File
@@ -282,9 +284,9 @@ func (in *dirIngest) Commit(ctx context.Context, expectedSize int64) error {
 	if got != in.want || (expectedSize > 0 && in.offset != expectedSize) {
 		in.discard()
 		if got == in.want {
-			return &DigestMismatchError{Want: fmt.Sprintf("%s (%d bytes)", in.want, expectedSize), Got: fmt.Sprintf("%s (%d bytes)", got, in.offset)}
+			return &device.DigestMismatchError{Want: fmt.Sprintf("%s (%d bytes)", in.want, expectedSize), Got: fmt.Sprintf("%s (%d bytes)", got, in.offset)}
 		}
-		return &DigestMismatchError{Want: string(in.want), Got: string(got)}
+		return &device.DigestMismatchError{Want: string(in.want), Got: string(got)}
 	}
 	if err := in.f.Sync(); err != nil {
 		return fmt.Errorf("commit blob %s: %w", in.want, err)

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package assembler
+package qemu
 
 import "syscall"
 

@@ -1,4 +1,4 @@
-package assembler
+package qemu
 
 import (
 	"bufio"
@@ -68,29 +68,7 @@ func untrusted(path, format string) string {
 	return "json:" + string(b)
 }
 
-// VolumesDir is where a volume lives: persist/vault/volumes, or
-// persist/clear/volumes for clear-text volumes.
-func VolumesDir(root string, clearText bool) string {
-	if clearText {
-		return filepath.Join(root, "persist", "clear", "volumes")
-	}
-	return filepath.Join(root, "persist", "vault", "volumes")
-}
-
-// VolumePath is a volume's final path: <dir>/<uuid>#<generation>.<format>.
-func VolumePath(root string, v materials.Volume) (string, error) {
-	if v.ID == "" || strings.ContainsAny(v.ID, "/#\x00") || v.ID == "." || v.ID == ".." {
-		return "", fmt.Errorf("volume id %q: not usable in a file name", v.ID)
-	}
-	switch v.Format {
-	case materials.FormatRaw, materials.FormatQcow2, materials.FormatContainer:
-	default:
-		return "", fmt.Errorf("volume %s: format %q: a volume is raw, qcow2 or container", v.Key(), v.Format)
-	}
-	return filepath.Join(VolumesDir(root, v.ClearText), v.Key().String()+"."+string(v.Format)), nil
-}
-
-// QemuVolumes builds raw and qcow2 volumes with qemu-img and sparse copies.
+// Volumes builds raw and qcow2 volumes with qemu-img and sparse copies.
 //
 // Downloaded content is untrusted: before any qemu-img call its header is
 // read by internal/diskimage and refused (ErrImageRefused, naming the field)
@@ -102,20 +80,20 @@ func VolumePath(root string, v materials.Volume) (string, error) {
 // as a json: filename with its driver named and, for qcow2, backing and
 // data-file null, so not even a header we misread reaches a host file. An
 // existing volume is checked the same way before a resize.
-type QemuVolumes struct {
+type Volumes struct {
 	// QemuImg is the qemu-img binary; "qemu-img" from PATH when empty.
 	QemuImg string
 	Logger  *zap.Logger
 }
 
-func (q *QemuVolumes) bin() string {
+func (q *Volumes) bin() string {
 	if q.QemuImg != "" {
 		return q.QemuImg
 	}
 	return "qemu-img"
 }
 
-func (q *QemuVolumes) run(ctx context.Context, args ...string) ([]byte, error) {
+func (q *Volumes) run(ctx context.Context, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, q.bin(), args...)
 	cmd.SysProcAttr = childAttr()
 	var stderr bytes.Buffer
@@ -159,7 +137,7 @@ type ImageInfo struct {
 
 // Info runs qemu-img info on path as format (never probed), after our own
 // header check.
-func (q *QemuVolumes) Info(ctx context.Context, path string, format materials.Format) (*ImageInfo, error) {
+func (q *Volumes) Info(ctx context.Context, path string, format materials.Format) (*ImageInfo, error) {
 	if _, err := checkImage(path, format); err != nil {
 		return nil, err
 	}
@@ -215,7 +193,7 @@ func startTmp(final string) (string, error) {
 }
 
 // CreateBlank makes a sparse raw file or an empty qcow2 of size bytes.
-func (q *QemuVolumes) CreateBlank(ctx context.Context, final string, format materials.Format, size int64) error {
+func (q *Volumes) CreateBlank(ctx context.Context, final string, format materials.Format, size int64) error {
 	if size <= 0 {
 		return fmt.Errorf("create blank volume %s: maxsizebytes %d: a blank volume needs a size > 0", final, size)
 	}
@@ -254,7 +232,7 @@ func (q *QemuVolumes) CreateBlank(ctx context.Context, final string, format mate
 // CreateFrom makes a volume from a content file: a sparse copy for raw to
 // raw, qemu-img convert otherwise (which also flattens any backing file),
 // then grows it to size when size is larger.
-func (q *QemuVolumes) CreateFrom(ctx context.Context, final string, format materials.Format, src string, srcFormat materials.Format, size int64, progress func(done, known int64)) error {
+func (q *Volumes) CreateFrom(ctx context.Context, final string, format materials.Format, src string, srcFormat materials.Format, size int64, progress func(done, known int64)) error {
 	if progress == nil {
 		progress = func(int64, int64) {}
 	}
@@ -303,7 +281,7 @@ func (q *QemuVolumes) CreateFrom(ctx context.Context, final string, format mater
 }
 
 // convert runs qemu-img convert -p and turns its percentages into bytes.
-func (q *QemuVolumes) convert(ctx context.Context, src, srcFmt, dst, dstFmt string, known int64, progress func(done, known int64)) error {
+func (q *Volumes) convert(ctx context.Context, src, srcFmt, dst, dstFmt string, known int64, progress func(done, known int64)) error {
 	args := []string{"convert", "-p", "-O", dstFmt, untrusted(src, srcFmt), dst}
 	cmd := exec.CommandContext(ctx, q.bin(), args...)
 	cmd.SysProcAttr = childAttr()
@@ -417,7 +395,7 @@ func allZero(b []byte) bool {
 }
 
 // grow enlarges the image at path to size, never shrinking it.
-func (q *QemuVolumes) grow(ctx context.Context, path string, format materials.Format, size int64) error {
+func (q *Volumes) grow(ctx context.Context, path string, format materials.Format, size int64) error {
 	if size <= 0 {
 		return nil
 	}
@@ -438,7 +416,7 @@ func (q *QemuVolumes) grow(ctx context.Context, path string, format materials.Fo
 	return err
 }
 
-func (q *QemuVolumes) log() *zap.Logger {
+func (q *Volumes) log() *zap.Logger {
 	if q.Logger == nil {
 		return zap.NewNop()
 	}
@@ -446,7 +424,7 @@ func (q *QemuVolumes) log() *zap.Logger {
 }
 
 // Resize grows a volume in place up to size; it never shrinks.
-func (q *QemuVolumes) Resize(ctx context.Context, path string, format materials.Format, size int64) error {
+func (q *Volumes) Resize(ctx context.Context, path string, format materials.Format, size int64) error {
 	if format != materials.FormatRaw && format != materials.FormatQcow2 {
 		return fmt.Errorf("resize volume %s: format %q: want raw or qcow2", path, format)
 	}
@@ -462,7 +440,7 @@ func (q *QemuVolumes) Resize(ctx context.Context, path string, format materials.
 }
 
 // Delete removes a volume file or directory (and its .tmp), durably.
-func (q *QemuVolumes) Delete(ctx context.Context, path string) error {
+func (q *Volumes) Delete(ctx context.Context, path string) error {
 	for _, p := range []string{path, path + ".tmp"} {
 		if err := os.RemoveAll(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("delete volume %s: %w", p, err)
@@ -475,7 +453,7 @@ func (q *QemuVolumes) Delete(ctx context.Context, path string) error {
 }
 
 // Adopt renames an existing volume to its new-layout path.
-func (q *QemuVolumes) Adopt(ctx context.Context, from, to string) error {
+func (q *Volumes) Adopt(ctx context.Context, from, to string) error {
 	if _, err := os.Lstat(to); err == nil {
 		return fmt.Errorf("adopt %s: %s already exists", from, to)
 	}

@@ -1,4 +1,4 @@
-package assembler
+package httpfetch
 
 import (
 	"context"
@@ -15,12 +15,13 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgewright/edgewright/assembler/oci"
+	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/materials"
 )
 
-// HTTPFetcher fetches blobs from HTTP and HTTPS datastores, resuming a
+// Fetcher fetches blobs from HTTP and HTTPS datastores, resuming a
 // partial ingest with a Range request.
-type HTTPFetcher struct {
+type Fetcher struct {
 	// Transport is cloned per datastore (to add its CA certificates);
 	// http.DefaultTransport when nil.
 	Transport *http.Transport
@@ -59,7 +60,7 @@ func DatastoreURL(ds materials.Datastore, rel string) (*url.URL, error) {
 	return &url.URL{Scheme: scheme, Host: host, Path: p}, nil
 }
 
-func (f *HTTPFetcher) client(ds materials.Datastore) (*http.Client, error) {
+func (f *Fetcher) client(ds materials.Datastore) (*http.Client, error) {
 	base := f.Transport
 	if base == nil {
 		base = http.DefaultTransport.(*http.Transport)
@@ -80,7 +81,7 @@ func (f *HTTPFetcher) client(ds materials.Datastore) (*http.Client, error) {
 }
 
 // Fetch copies the blob into dst from dst.Offset() on.
-func (f *HTTPFetcher) Fetch(ctx context.Context, req FetchRequest, dst Ingest, progress func(done, known int64)) error {
+func (f *Fetcher) Fetch(ctx context.Context, req device.FetchRequest, dst device.Ingest, progress func(done, known int64)) error {
 	log := f.Logger
 	if log == nil {
 		log = zap.NewNop()
@@ -119,7 +120,7 @@ func (f *HTTPFetcher) Fetch(ctx context.Context, req FetchRequest, dst Ingest, p
 	log.Debug("fetch", zap.String("url", u.Redacted()), zap.Int64("offset", offset), zap.String("digest", string(req.Blob.Digest)))
 	resp, err := client.Do(hreq)
 	if err != nil {
-		return Retryable(fmt.Errorf("fetch %s: %w", u.Redacted(), err))
+		return device.Retryable(fmt.Errorf("fetch %s: %w", u.Redacted(), err))
 	}
 	defer resp.Body.Close()
 	switch {
@@ -128,7 +129,7 @@ func (f *HTTPFetcher) Fetch(ctx context.Context, req FetchRequest, dst Ingest, p
 		if !ok || start != offset {
 			// Not the range we asked for: start again from zero next time.
 			_ = dst.Truncate()
-			return Retryable(fmt.Errorf("fetch %s: Content-Range %q does not start at %d", u.Redacted(), resp.Header.Get("Content-Range"), offset))
+			return device.Retryable(fmt.Errorf("fetch %s: Content-Range %q does not start at %d", u.Redacted(), resp.Header.Get("Content-Range"), offset))
 		}
 		if total > 0 {
 			known = total
@@ -150,7 +151,7 @@ func (f *HTTPFetcher) Fetch(ctx context.Context, req FetchRequest, dst Ingest, p
 		// The partial already holds everything; Commit checks it.
 		return nil
 	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout:
-		return Retryable(fmt.Errorf("fetch %s: %s", u.Redacted(), resp.Status))
+		return device.Retryable(fmt.Errorf("fetch %s: %s", u.Redacted(), resp.Status))
 	default:
 		return fmt.Errorf("fetch %s: %s", u.Redacted(), resp.Status)
 	}
@@ -163,7 +164,7 @@ func (f *HTTPFetcher) Fetch(ctx context.Context, req FetchRequest, dst Ingest, p
 	tooLarge := func(got int64, declared bool) error {
 		// Terminal, and the partial goes: the same source sends it again.
 		_ = dst.Truncate()
-		return &TooLargeError{Blob: req.Blob, URL: u.Redacted(), Bound: bound, From: from, Got: got, Declared: declared}
+		return &device.TooLargeError{Blob: req.Blob, URL: u.Redacted(), Bound: bound, From: from, Got: got, Declared: declared}
 	}
 	if bound > 0 && known > bound {
 		return tooLarge(known, true)
@@ -195,11 +196,11 @@ func (f *HTTPFetcher) Fetch(ctx context.Context, req FetchRequest, dst Ingest, p
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return Retryable(fmt.Errorf("fetch %s: read at byte %d: %w", u.Redacted(), done, rerr))
+			return device.Retryable(fmt.Errorf("fetch %s: read at byte %d: %w", u.Redacted(), done, rerr))
 		}
 	}
 	if known > 0 && done != known {
-		return Retryable(fmt.Errorf("fetch %s: body ended at byte %d of %d: %w", u.Redacted(), done, known, io.ErrUnexpectedEOF))
+		return device.Retryable(fmt.Errorf("fetch %s: body ended at byte %d of %d: %w", u.Redacted(), done, known, io.ErrUnexpectedEOF))
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package assembler
+package registry
 
 import (
 	"context"
@@ -12,16 +12,17 @@ import (
 
 	"github.com/edgewright/edgewright/assembler/oci"
 	"github.com/edgewright/edgewright/assembler/unpack"
+	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/materials"
 )
 
-// OCICrafts are the crafts for container-registry content trees, over
-// assembler/oci and assembler/unpack: a Resolver (tag → top blob), a
-// Fetcher for DatastoreContainerRegistry (manifests from the manifests
-// endpoint, other blobs resumed with Range into any Ingest) and a
-// ContainerBuilder (layers from a BlobStore unpacked into `<final>.tmp/`,
-// renamed into place). Install sets them on a Crafts.
-type OCICrafts struct {
+// Crafts are the crafts for container-registry content trees, over
+// assembler/oci and assembler/unpack: a device.Resolver (tag → top blob), a
+// device.Fetcher for DatastoreContainerRegistry (manifests from the manifests
+// endpoint, other blobs resumed with Range into any device.Ingest) and a
+// device.ContainerBuilder (layers from a device.BlobStore unpacked into `<final>.tmp/`,
+// renamed into place). Install sets them on a device.Crafts.
+type Crafts struct {
 	// Platform picks a manifest from an index; zero means linux/amd64.
 	Platform oci.Platform
 	// Transport, if set, is the base HTTP transport (tests inject faults).
@@ -42,23 +43,23 @@ type ociClientKey struct{ id, fqdn, user, pass string }
 
 // Install makes c use these crafts for container-registry datastores,
 // tag resolution and container volumes.
-func (o *OCICrafts) Install(c *Crafts) {
+func (o *Crafts) Install(c *device.Crafts) {
 	if c.Fetchers == nil {
-		c.Fetchers = map[materials.DatastoreType]Fetcher{}
+		c.Fetchers = map[materials.DatastoreType]device.Fetcher{}
 	}
 	c.Fetchers[materials.DatastoreContainerRegistry] = o
 	c.Resolver = o
 	c.Containers = o
 }
 
-func (o *OCICrafts) log() *zap.Logger {
+func (o *Crafts) log() *zap.Logger {
 	if o.Logger == nil {
 		return zap.NewNop()
 	}
 	return o.Logger
 }
 
-func (o *OCICrafts) client(ds materials.Datastore) (*oci.Client, error) {
+func (o *Crafts) client(ds materials.Datastore) (*oci.Client, error) {
 	k := ociClientKey{ds.ID, ds.FQDN, ds.APIKey, ds.Password}
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -78,7 +79,7 @@ func (o *OCICrafts) client(ds materials.Datastore) (*oci.Client, error) {
 
 // Resolve asks the registry for the content tree's top blob (its tag's
 // digest now, or the digest its URL pins). Latching it is the caller's.
-func (o *OCICrafts) Resolve(ctx context.Context, ds materials.Datastore, ct materials.ContentTree) (materials.Blob, error) {
+func (o *Crafts) Resolve(ctx context.Context, ds materials.Datastore, ct materials.ContentTree) (materials.Blob, error) {
 	c, err := o.client(ds)
 	if err != nil {
 		return materials.Blob{}, err
@@ -99,8 +100,8 @@ func (o *OCICrafts) Resolve(ctx context.Context, ds materials.Datastore, ct mate
 // manifests endpoint; anything else from the blobs endpoint, resumed at
 // dst's offset. dst's Commit checks the digest. A blob whose descriptor
 // size is more than the request's FreeBytes (after the partial) is
-// refused with *TooLargeError before it is requested.
-func (o *OCICrafts) Fetch(ctx context.Context, req FetchRequest, dst Ingest, progress func(done, known int64)) error {
+// refused with *device.TooLargeError before it is requested.
+func (o *Crafts) Fetch(ctx context.Context, req device.FetchRequest, dst device.Ingest, progress func(done, known int64)) error {
 	c, err := o.client(req.Datastore)
 	if err != nil {
 		return err
@@ -124,7 +125,7 @@ func (o *OCICrafts) Fetch(ctx context.Context, req FetchRequest, dst Ingest, pro
 	// a byte is written, and the partial goes (the same size comes again).
 	if bound := dst.Offset() + req.FreeBytes; req.FreeBytes > 0 && b.Size > bound {
 		_ = dst.Truncate()
-		return &TooLargeError{Blob: b, URL: req.Datastore.FQDN + "/" + ref.Repository, Bound: bound, From: "free space", Got: b.Size, Declared: true}
+		return &device.TooLargeError{Blob: b, URL: req.Datastore.FQDN + "/" + ref.Repository, Bound: bound, From: "free space", Got: b.Size, Declared: true}
 	}
 	_, err = c.FetchBlob(ctx, ref.Repository, desc, ingestSink{dst}, oci.Resume{
 		Offset:       dst.Offset(),
@@ -142,7 +143,7 @@ func (o *OCICrafts) Fetch(ctx context.Context, req FetchRequest, dst Ingest, pro
 	return nil
 }
 
-func (o *OCICrafts) fetchManifest(ctx context.Context, c *oci.Client, repo string, desc oci.Descriptor, dst Ingest, progress func(done, known int64)) error {
+func (o *Crafts) fetchManifest(ctx context.Context, c *oci.Client, repo string, desc oci.Descriptor, dst device.Ingest, progress func(done, known int64)) error {
 	data, err := c.FetchManifest(ctx, repo, desc)
 	if err != nil {
 		return ociRetryable(err)
@@ -164,14 +165,14 @@ func (o *OCICrafts) fetchManifest(ctx context.Context, c *oci.Client, repo strin
 func ociRetryable(err error) error {
 	var he *oci.HTTPError
 	if errors.As(err, &he) && (he.Status >= 500 || he.Status == http.StatusTooManyRequests || he.Status == http.StatusRequestTimeout) {
-		return Retryable(err)
+		return device.Retryable(err)
 	}
 	return err
 }
 
-// ingestSink adapts an Ingest to oci.Sink (which truncates to a size; an
-// Ingest only starts over).
-type ingestSink struct{ in Ingest }
+// ingestSink adapts an device.Ingest to oci.Sink (which truncates to a size; an
+// device.Ingest only starts over).
+type ingestSink struct{ in device.Ingest }
 
 func (s ingestSink) Write(p []byte) (int, error) { return s.in.Write(p) }
 
@@ -186,29 +187,29 @@ func (s ingestSink) Truncate(size int64) error {
 // content tree's blobs in store: the top (index → the platform's manifest,
 // or a manifest), then its layers in order, unpacked into `<final>.tmp/`
 // and renamed into place.
-func (o *OCICrafts) CreateContainer(ctx context.Context, final string, v materials.Volume, ct materials.ContentTree, store BlobStore) error {
+func (o *Crafts) CreateContainer(ctx context.Context, final string, v materials.Volume, ct materials.ContentTree, store device.BlobStore) error {
 	top := ct.Digest()
 	if top == "" {
-		return terminal("container volume from content tree %s: no digest yet (resolve it first)", ct.ID)
+		return device.Terminal("container volume from content tree %s: no digest yet (resolve it first)", ct.ID)
 	}
-	data, err := readSmallBlob(ctx, store, oci.Descriptor{Digest: top})
+	data, err := ReadSmallBlob(ctx, store, oci.Descriptor{Digest: top})
 	if err != nil {
 		return fmt.Errorf("content tree %s: %w", ct.ID, err)
 	}
 	kids, err := oci.Children("", data)
 	if err != nil {
-		return terminal("content tree %s: top blob %s: %v", ct.ID, top, err)
+		return device.Terminal("content tree %s: top blob %s: %v", ct.ID, top, err)
 	}
 	if len(kids) > 0 && kids[0].Role == oci.RoleManifest {
 		m, err := oci.ChoosePlatform(kids, o.Platform)
 		if err != nil {
-			return terminal("content tree %s: %v", ct.ID, err)
+			return device.Terminal("content tree %s: %v", ct.ID, err)
 		}
-		if data, err = readSmallBlob(ctx, store, m); err != nil {
+		if data, err = ReadSmallBlob(ctx, store, m); err != nil {
 			return fmt.Errorf("content tree %s: %w", ct.ID, err)
 		}
 		if kids, err = oci.Children(m.MediaType, data); err != nil {
-			return terminal("content tree %s: manifest %s: %v", ct.ID, m.Digest, err)
+			return device.Terminal("content tree %s: manifest %s: %v", ct.ID, m.Digest, err)
 		}
 	}
 	var layers []unpack.Layer
@@ -227,7 +228,7 @@ func (o *OCICrafts) CreateContainer(ctx context.Context, final string, v materia
 		var esc *unpack.EscapeError
 		var lim *unpack.LimitError
 		if errors.As(err, &esc) || errors.As(err, &lim) {
-			return &terminalError{err}
+			return &device.TerminalError{Err: err}
 		}
 		return err
 	}
@@ -236,7 +237,9 @@ func (o *OCICrafts) CreateContainer(ctx context.Context, final string, v materia
 	return nil
 }
 
-func readSmallBlob(ctx context.Context, store BlobStore, d oci.Descriptor) ([]byte, error) {
+// ReadSmallBlob reads an index or manifest from a store, bounded by
+// oci.MaxManifestSize.
+func ReadSmallBlob(ctx context.Context, store device.BlobStore, d oci.Descriptor) ([]byte, error) {
 	rc, err := store.Open(ctx, d.Digest)
 	if err != nil {
 		return nil, fmt.Errorf("blob %s: %w", d.Digest, err)
@@ -255,7 +258,7 @@ func readSmallBlob(ctx context.Context, store BlobStore, d oci.Descriptor) ([]by
 // Follow names an index's manifest for the crafts' platform, so the engine
 // fetches it with the index: the foreman learns the manifest only from a
 // survey after the index is stored. Anything else implies nothing.
-func (o *OCICrafts) Follow(ctx context.Context, req FetchRequest, store BlobStore) (materials.Blob, bool, error) {
+func (o *Crafts) Follow(ctx context.Context, req device.FetchRequest, store device.BlobStore) (materials.Blob, bool, error) {
 	b := req.Blob
 	if b.Size > oci.MaxManifestSize || (b.MediaType != "" && !oci.IsIndex(b.MediaType)) {
 		return materials.Blob{}, false, nil
@@ -264,7 +267,7 @@ func (o *OCICrafts) Follow(ctx context.Context, req FetchRequest, store BlobStor
 	if err != nil || size > oci.MaxManifestSize {
 		return materials.Blob{}, false, err
 	}
-	data, err := readSmallBlob(ctx, store, oci.Descriptor{Digest: b.Digest})
+	data, err := ReadSmallBlob(ctx, store, oci.Descriptor{Digest: b.Digest})
 	if err != nil {
 		return materials.Blob{}, false, err
 	}
@@ -274,7 +277,7 @@ func (o *OCICrafts) Follow(ctx context.Context, req FetchRequest, store BlobStor
 	}
 	m, err := oci.ChoosePlatform(kids, o.Platform)
 	if err != nil {
-		return materials.Blob{}, false, &terminalError{fmt.Errorf("content tree %s: index %s: %w", req.ContentTree.ID, b.Digest, err)}
+		return materials.Blob{}, false, &device.TerminalError{Err: fmt.Errorf("content tree %s: index %s: %w", req.ContentTree.ID, b.Digest, err)}
 	}
 	return materials.Blob{Digest: m.Digest, Size: m.Size, MediaType: m.MediaType}, true, nil
 }

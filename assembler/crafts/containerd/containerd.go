@@ -1,4 +1,4 @@
-package assembler
+package containerd
 
 import (
 	"context"
@@ -14,16 +14,19 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.uber.org/zap"
 
+	"github.com/edgewright/edgewright/assembler/crafts/registry"
 	"github.com/edgewright/edgewright/assembler/ctrstore"
 	"github.com/edgewright/edgewright/assembler/oci"
+	"github.com/edgewright/edgewright/device"
+	"github.com/edgewright/edgewright/inspector"
 	"github.com/edgewright/edgewright/inspector/ctrsurvey"
 	"github.com/edgewright/edgewright/materials"
 )
 
-// DefaultContainerdContentDir is where a stock containerd keeps its blobs.
-const DefaultContainerdContentDir = "/var/lib/containerd/io.containerd.content.v1.content"
+// DefaultContentDir is where a stock containerd keeps its blobs.
+const DefaultContentDir = "/var/lib/containerd/io.containerd.content.v1.content"
 
-// ContainerdStore keeps blobs in containerd's content store, as EVE does:
+// Store keeps blobs in containerd's content store, as EVE does:
 // each content tree's blobs are written inside the tree's lease under an
 // ingest ref derived from the digest (a fetch resumes at containerd's
 // recorded offset), committed with edgewright's ownership label and, for an
@@ -32,7 +35,7 @@ const DefaultContainerdContentDir = "/var/lib/containerd/io.containerd.content.v
 // `<content-tree-id>-<URL>` and drops its lease, so deleting the record is
 // all it takes for containerd's garbage collector to reclaim the blobs.
 // Blobs without edgewright's label are used but never deleted.
-type ContainerdStore struct {
+type Store struct {
 	Store *ctrstore.Store
 	// Socket is containerd's address, for the survey (SurveyOptions).
 	Socket string
@@ -46,9 +49,9 @@ type ContainerdStore struct {
 	Logger     *zap.Logger
 }
 
-// OpenContainerdStore connects to containerd (socket and namespace from
+// Open connects to containerd (socket and namespace from
 // opts) and returns a store whose ContentDir is containerd's default.
-func OpenContainerdStore(ctx context.Context, opts ctrstore.Options) (*ContainerdStore, error) {
+func Open(ctx context.Context, opts ctrstore.Options) (*Store, error) {
 	s, err := ctrstore.Open(ctx, opts)
 	if err != nil {
 		return nil, err
@@ -57,16 +60,16 @@ func OpenContainerdStore(ctx context.Context, opts ctrstore.Options) (*Container
 	if socket == "" {
 		socket = ctrstore.DefaultSocket
 	}
-	return &ContainerdStore{Store: s, Socket: socket, ContentDir: DefaultContainerdContentDir, Logger: opts.Logger}, nil
+	return &Store{Store: s, Socket: socket, ContentDir: DefaultContentDir, Logger: opts.Logger}, nil
 }
 
 // Close closes the connection to containerd.
-func (c *ContainerdStore) Close() error { return c.Store.Close() }
+func (c *Store) Close() error { return c.Store.Close() }
 
 // Install makes c the crafts' default blob store and its image deleter.
-func (c *ContainerdStore) Install(cr *Crafts) {
+func (c *Store) Install(cr *device.Crafts) {
 	if cr.Stores == nil {
-		cr.Stores = map[materials.BlobStore]BlobStore{}
+		cr.Stores = map[materials.BlobStore]device.BlobStore{}
 	}
 	cr.Stores[materials.BlobStoreContainerd] = c
 	cr.DefaultStore = materials.BlobStoreContainerd
@@ -75,11 +78,15 @@ func (c *ContainerdStore) Install(cr *Crafts) {
 
 // SurveyOptions is the survey of the same containerd and namespace, for
 // inspector.Options.Containerd.
-func (c *ContainerdStore) SurveyOptions() *ctrsurvey.Daemon {
+func (c *Store) SurveyOptions() *ctrsurvey.Daemon {
 	return &ctrsurvey.Daemon{Socket: c.Socket, Namespace: c.Store.Namespace(), Logger: c.Logger}
 }
 
-func (c *ContainerdStore) log() *zap.Logger {
+// SurveyStore is SurveyOptions as the executor asks for it, so the
+// executor need not import containerd's client to find the survey.
+func (c *Store) SurveyStore() inspector.ContentStore { return c.SurveyOptions() }
+
+func (c *Store) log() *zap.Logger {
 	if c.Logger == nil {
 		return zap.NewNop()
 	}
@@ -87,7 +94,7 @@ func (c *ContainerdStore) log() *zap.Logger {
 }
 
 // Has reports whether the blob is committed (whoever wrote it).
-func (c *ContainerdStore) Has(ctx context.Context, d digest.Digest) (bool, int64, error) {
+func (c *Store) Has(ctx context.Context, d digest.Digest) (bool, int64, error) {
 	st, err := c.Store.Status(ctx, d)
 	if err != nil {
 		return false, 0, err
@@ -95,21 +102,21 @@ func (c *ContainerdStore) Has(ctx context.Context, d digest.Digest) (bool, int64
 	return st.Committed, st.Size, nil
 }
 
-// Ingest refuses: containerd ingests belong to a content tree's lease
+// device.Ingest refuses: containerd ingests belong to a content tree's lease
 // (IngestFor).
-func (c *ContainerdStore) Ingest(ctx context.Context, b materials.Blob) (Ingest, error) {
-	return nil, terminal("containerd ingest of %s: no content tree given (use IngestFor)", b.Digest)
+func (c *Store) Ingest(ctx context.Context, b materials.Blob) (device.Ingest, error) {
+	return nil, device.Terminal("containerd ingest of %s: no content tree given (use IngestFor)", b.Digest)
 }
 
 // IngestFor opens b's ingest inside ct's lease, at containerd's recorded
 // offset. A small blob that may be an index or a manifest (its media type
 // says so, or is unknown) starts over so it is seen whole at commit, where
 // an index or manifest gets its gc labels.
-func (c *ContainerdStore) IngestFor(ctx context.Context, ct materials.ContentTree, b materials.Blob) (Ingest, error) {
+func (c *Store) IngestFor(ctx context.Context, ct materials.ContentTree, b materials.Blob) (device.Ingest, error) {
 	desc := ocispec.Descriptor{Digest: b.Digest, Size: b.Size, MediaType: b.MediaType}
 	w, err := c.Store.Writer(ctx, ct.ID, desc)
 	if errors.Is(err, ctrstore.ErrCommitted) {
-		return nil, ErrAlreadyPresent
+		return nil, device.ErrAlreadyPresent
 	}
 	if err != nil {
 		return nil, fmt.Errorf("content tree %s: %w", ct.ID, err)
@@ -128,7 +135,7 @@ func (c *ContainerdStore) IngestFor(ctx context.Context, ct materials.ContentTre
 }
 
 // Hold adds a present blob to ct's lease.
-func (c *ContainerdStore) Hold(ctx context.Context, ct materials.ContentTree, d digest.Digest) error {
+func (c *Store) Hold(ctx context.Context, ct materials.ContentTree, d digest.Digest) error {
 	return c.Store.Keep(ctx, ct.ID, d)
 }
 
@@ -136,7 +143,7 @@ func (c *ContainerdStore) Hold(ctx context.Context, ct materials.ContentTree, d 
 // there (containerd's committed blobs are immutable, and this one is held
 // by the tree's lease or image record), else through containerd's API,
 // which costs a round trip per MiB.
-func (c *ContainerdStore) Open(ctx context.Context, d digest.Digest) (io.ReadCloser, error) {
+func (c *Store) Open(ctx context.Context, d digest.Digest) (io.ReadCloser, error) {
 	if ok, _, err := c.Has(ctx, d); err != nil {
 		return nil, err
 	} else if ok {
@@ -154,7 +161,7 @@ func (c *ContainerdStore) Open(ctx context.Context, d digest.Digest) (io.ReadClo
 // Path is the blob's file in ContentDir when it is there as a regular
 // file, else "": a symlink planted in its place (to a host file, read
 // into a volume by qemu-img) or a FIFO is not a blob.
-func (c *ContainerdStore) Path(d digest.Digest) string {
+func (c *Store) Path(d digest.Digest) string {
 	if c.ContentDir == "" || d.Validate() != nil {
 		return ""
 	}
@@ -167,22 +174,22 @@ func (c *ContainerdStore) Path(d digest.Digest) string {
 
 // Delete deletes a blob edgewright wrote (or aborts its ingest); a blob
 // without the ownership label is refused.
-func (c *ContainerdStore) Delete(ctx context.Context, d digest.Digest) error {
+func (c *Store) Delete(ctx context.Context, d digest.Digest) error {
 	err := c.Store.DeleteBlob(ctx, d)
 	var fe *ctrstore.ForeignError
 	if errors.As(err, &fe) {
-		return &terminalError{err}
+		return &device.TerminalError{Err: err}
 	}
 	return err
 }
 
 // DeleteImage deletes an image record of edgewright's and its tree's
 // lease; containerd's garbage collector takes the blobs.
-func (c *ContainerdStore) DeleteImage(ctx context.Context, name string) error {
+func (c *Store) DeleteImage(ctx context.Context, name string) error {
 	err := c.Store.DeleteImage(ctx, name)
 	var fe *ctrstore.ForeignError
 	if errors.As(err, &fe) {
-		return &terminalError{err}
+		return &device.TerminalError{Err: err}
 	}
 	return err
 }
@@ -191,7 +198,7 @@ func (c *ContainerdStore) DeleteImage(ctx context.Context, name string) error {
 // lease. A tree is whole when its top blob is committed and, for an OCI
 // tree, the manifest (this platform's, under an index) and all the
 // manifest's config and layers are committed too.
-func (c *ContainerdStore) Seal(ctx context.Context, ct materials.ContentTree, top digest.Digest) (bool, error) {
+func (c *Store) Seal(ctx context.Context, ct materials.ContentTree, top digest.Digest) (bool, error) {
 	desc, whole, err := c.whole(ctx, top)
 	if err != nil || !whole {
 		return false, err
@@ -212,7 +219,7 @@ const octetStream = "application/octet-stream"
 
 // whole reports whether the tree under top is all committed, and top's
 // descriptor for the image record.
-func (c *ContainerdStore) whole(ctx context.Context, top digest.Digest) (ocispec.Descriptor, bool, error) {
+func (c *Store) whole(ctx context.Context, top digest.Digest) (ocispec.Descriptor, bool, error) {
 	st, err := c.Store.Status(ctx, top)
 	if err != nil || !st.Committed {
 		return ocispec.Descriptor{}, false, err
@@ -221,7 +228,7 @@ func (c *ContainerdStore) whole(ctx context.Context, top digest.Digest) (ocispec
 	if st.Size > oci.MaxManifestSize {
 		return desc, true, nil
 	}
-	data, err := readSmallBlob(ctx, c, oci.Descriptor{Digest: top})
+	data, err := registry.ReadSmallBlob(ctx, c, oci.Descriptor{Digest: top})
 	if err != nil {
 		return desc, false, err
 	}
@@ -238,7 +245,7 @@ func (c *ContainerdStore) whole(ctx context.Context, top digest.Digest) (ocispec
 		if ok, _, err := c.Has(ctx, m.Digest); err != nil || !ok {
 			return desc, false, err
 		}
-		mdata, err := readSmallBlob(ctx, c, m)
+		mdata, err := registry.ReadSmallBlob(ctx, c, m)
 		if err != nil {
 			return desc, false, err
 		}
@@ -269,7 +276,7 @@ func jsonMediaType(data []byte, kids []oci.Child) string {
 	return oci.MediaTypeOCIManifest
 }
 
-// ctrIngest adapts a ctrstore.Writer to the engine's Ingest. While the
+// ctrIngest adapts a ctrstore.Writer to the engine's device.Ingest. While the
 // blob is small it keeps a copy, so an index or manifest can be labelled
 // with its children at commit.
 type ctrIngest struct {
@@ -307,7 +314,7 @@ func (in *ctrIngest) Commit(ctx context.Context, expectedSize int64) error {
 	in.done = true
 	if expectedSize > 0 && in.w.Offset() != expectedSize {
 		in.w.Close()
-		return &DigestMismatchError{Want: fmt.Sprintf("%s (%d bytes)", in.digest, expectedSize), Got: fmt.Sprintf("%d bytes", in.w.Offset())}
+		return &device.DigestMismatchError{Want: fmt.Sprintf("%s (%d bytes)", in.digest, expectedSize), Got: fmt.Sprintf("%d bytes", in.w.Offset())}
 	}
 	var labels map[string]string
 	if in.small && int64(len(in.buf)) == in.w.Offset() && len(in.buf) > 0 && in.buf[0] == '{' {
@@ -318,7 +325,7 @@ func (in *ctrIngest) Commit(ctx context.Context, expectedSize int64) error {
 	err := in.w.Commit(labels)
 	var dm *oci.DigestMismatchError
 	if errors.As(err, &dm) {
-		return &DigestMismatchError{Want: string(dm.Want), Got: string(dm.Got)}
+		return &device.DigestMismatchError{Want: string(dm.Want), Got: string(dm.Got)}
 	}
 	return err
 }

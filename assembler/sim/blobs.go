@@ -1,0 +1,236 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/edgewright/edgewright/device"
+	"github.com/edgewright/edgewright/layout"
+	"github.com/edgewright/edgewright/materials"
+)
+
+// blobStore is the device's blob directory.
+type blobStore struct{ d *Device }
+
+var (
+	_ device.BlobStore = blobStore{}
+	_ device.Checker   = blobStore{}
+)
+
+func (s blobStore) Has(ctx context.Context, dg digest.Digest) (bool, int64, error) {
+	d := s.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.alive(); err != nil {
+		return false, 0, err
+	}
+	if b, ok := d.blobs[dg]; ok && b.complete {
+		return true, b.size, nil
+	}
+	return false, 0, nil
+}
+
+// Ingest opens b's partial (made empty when there is none), as the blob
+// directory opens its ingest file.
+func (s blobStore) Ingest(ctx context.Context, b materials.Blob) (device.Ingest, error) {
+	d := s.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.alive(); err != nil {
+		return nil, err
+	}
+	if err := b.Digest.Validate(); err != nil {
+		return nil, fmt.Errorf("ingest %s: %w", b.Digest, err)
+	}
+	rec, ok := d.blobs[b.Digest]
+	if ok && rec.complete {
+		return nil, device.ErrAlreadyPresent
+	}
+	if !ok {
+		rec = &blobRec{mod: d.now()}
+		d.blobs[b.Digest] = rec
+	}
+	rec.planted = nil // written from now on: reported as it is
+	return &ingest{d: d, want: b.Digest, rec: rec}, nil
+}
+
+// Open reads nothing: the sim holds no bytes. The executor verifies
+// through Check instead.
+func (s blobStore) Open(ctx context.Context, dg digest.Digest) (io.ReadCloser, error) {
+	if ok, _, err := s.Has(ctx, dg); err != nil || !ok {
+		return nil, errors.Join(err, fmt.Errorf("open blob %s: not present", dg))
+	}
+	return io.NopCloser(strings.NewReader("")), nil
+}
+
+// Check says what the blob's bytes hash to: what its source served, or a
+// damage planted by Damage.
+func (s blobStore) Check(ctx context.Context, dg digest.Digest) (int64, digest.Digest, error) {
+	d := s.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.alive(); err != nil {
+		return 0, "", err
+	}
+	b, ok := d.blobs[dg]
+	if !ok || !b.complete {
+		return 0, "", fmt.Errorf("check blob %s: not present", dg)
+	}
+	return b.size, b.served, nil
+}
+
+func (s blobStore) Path(dg digest.Digest) string {
+	d := s.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if b, ok := d.blobs[dg]; !ok || !b.complete {
+		return ""
+	}
+	return blobPath(d.root, dg)
+}
+
+func blobPath(root string, dg digest.Digest) string {
+	return filepath.Join(layout.BlobsPath(root), "sha256", dg.Encoded())
+}
+
+func (s blobStore) Delete(ctx context.Context, dg digest.Digest) error {
+	d := s.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.alive(); err != nil {
+		return err
+	}
+	if b, ok := d.blobs[dg]; ok {
+		d.release(max(b.size, b.offset))
+		delete(d.blobs, dg)
+	}
+	return nil
+}
+
+// ingest is a resumable write into the blob directory. The sim's fetcher
+// fills it with what a datastore serves; bytes written directly count,
+// but their digest is unknown and fails the commit.
+type ingest struct {
+	d    *Device
+	want digest.Digest
+	rec  *blobRec
+	done bool
+}
+
+func (in *ingest) Offset() int64 {
+	in.d.mu.Lock()
+	defer in.d.mu.Unlock()
+	return in.rec.offset
+}
+
+func (in *ingest) Write(p []byte) (int, error) {
+	d := in.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.alive(); err != nil {
+		return 0, err
+	}
+	if err := d.reserve(int64(len(p))); err != nil {
+		return 0, err
+	}
+	in.rec.offset += int64(len(p))
+	in.rec.served = ""
+	return len(p), nil
+}
+
+// fill writes o's bytes from the offset on, up to the disk's capacity.
+func (in *ingest) fill(o Object) (int64, error) {
+	d := in.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.alive(); err != nil {
+		return 0, err
+	}
+	if in.rec.offset > 0 && in.rec.served != o.Digest {
+		// A partial of other bytes: the commit's hash would tell.
+		in.rec.served = ""
+	} else {
+		in.rec.served = o.Digest
+	}
+	n := o.Size - in.rec.offset
+	if room := d.free(); n > room {
+		d.reserve(room)
+		in.rec.offset += room
+		d.downloaded += room
+		return room, fmt.Errorf("write ingest %s: %w", in.want, errNoSpace)
+	}
+	d.reserve(n)
+	in.rec.offset += n
+	d.downloaded += n
+	return n, nil
+}
+
+func (in *ingest) Truncate() error {
+	d := in.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.alive(); err != nil {
+		return err
+	}
+	d.release(in.rec.offset)
+	in.rec.offset, in.rec.served = 0, ""
+	return nil
+}
+
+func (in *ingest) Commit(ctx context.Context, expectedSize int64) error {
+	d := in.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.alive(); err != nil {
+		return err
+	}
+	if in.done {
+		return errors.New("ingest already closed")
+	}
+	in.done = true
+	got := in.rec.served
+	if got != in.want || (expectedSize > 0 && in.rec.offset != expectedSize) {
+		in.discardLocked()
+		if got == in.want {
+			return &device.DigestMismatchError{Want: fmt.Sprintf("%s (%d bytes)", in.want, expectedSize), Got: fmt.Sprintf("%s (%d bytes)", got, in.rec.offset)}
+		}
+		return &device.DigestMismatchError{Want: string(in.want), Got: string(got)}
+	}
+	in.rec.complete, in.rec.size, in.rec.offset, in.rec.mod = true, in.rec.offset, 0, d.now()
+	return nil
+}
+
+func (in *ingest) discardLocked() {
+	d := in.d
+	if d.blobs[in.want] == in.rec {
+		d.release(in.rec.offset)
+		delete(d.blobs, in.want)
+	}
+}
+
+// Abort drops the partial: nothing will resume it.
+func (in *ingest) Abort() error {
+	d := in.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.alive(); err != nil {
+		return err
+	}
+	if !in.done {
+		in.done = true
+		in.discardLocked()
+	}
+	return nil
+}
+
+// Close keeps the partial for a resume.
+func (in *ingest) Close() error {
+	in.done = true
+	return nil
+}

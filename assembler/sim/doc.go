@@ -1,0 +1,22 @@
+// Package sim is an in-memory device: every role the assembler touches
+// (device.Files, Locker, JournalOpener, Journal, BlobStore, Fetcher,
+// Follower, Resolver, VolumeBuilder, ContainerBuilder, ImageDeleter) kept
+// in maps, with a World of datastores and registries that serves content
+// by size and digest, never by bytes. The real executor runs over it, so
+// applying a Plan to a sim Device gives the next Floorplan as the real
+// assembler would on a root directory; devicetest holds the conformance
+// suite both run, so the two cannot drift.
+//
+// What it models: the blob directory store (complete blobs, resumable
+// partial ingests, OCI manifests' children), raw, qcow2 and container
+// volumes in both layouts with .tmp work in progress, the journal with
+// every rule of package journal, free space (a fetch or build past it
+// fails with ENOSPC, as on a full disk), a crash at any journal write
+// (Crash and Reboot), and a World whose content can be corrupt, missing
+// or behind a dead link. What it does not: containerd's store (leases,
+// image records), legacy-named files and hostile entries (plant them into
+// the Floorplan with PlantVolume), byte-level content.
+//
+// A Device costs a few hundred bytes per material, so a simulator can
+// hold a large fleet in one process; a World is shared by every device.
+package sim

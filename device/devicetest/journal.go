@@ -1,0 +1,142 @@
+package devicetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/edgewright/edgewright/device"
+	"github.com/edgewright/edgewright/journal"
+	"github.com/edgewright/edgewright/materials"
+)
+
+// Journal checks a device's journal against package journal's rules:
+// intents and history, grace clocks where the earliest start wins, tag
+// latches per tree generation, checkpoints with their usage, and the
+// writes that must not happen (nothing changed, nothing written: every
+// write is a crash point the crash test enumerates).
+func Journal(t *testing.T, newDevice func(t *testing.T) device.JournalOpener) {
+	writes := 0
+	j, err := newDevice(t).OpenJournal(func(int) { writes++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	t1, t2, t3 := epoch, epoch.Add(time.Hour), epoch.Add(2*time.Hour)
+	expectWrites := func(step string, n int) {
+		t.Helper()
+		if writes != n {
+			t.Errorf("%s: %d durable writes so far, want %d", step, writes, n)
+		}
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	vol := func(id string) materials.MaterialRef {
+		return materials.MaterialRef{Kind: materials.KindVolume, ID: id}
+	}
+	blob := func(id string) materials.MaterialRef { return materials.MaterialRef{Kind: materials.KindBlob, ID: id} }
+
+	// Intents and history.
+	a := journal.Intent{ApplyID: "A", RemodelID: "create:volume/b#0", Action: "create", Target: vol("b#0"), StartedAt: t1}
+	b := journal.Intent{ApplyID: "A", RemodelID: "create:volume/a#0", Action: "create", Target: vol("a#0"), StartedAt: t1}
+	must(j.Begin(a))
+	must(j.Begin(b))
+	ins, err := j.Intents()
+	must(err)
+	if d := cmp.Diff([]journal.Intent{b, a}, ins); d != "" {
+		t.Errorf("intents, sorted by remodel id (-want +got):\n%s", d)
+	}
+	must(j.Finish(a, journal.OutcomeDone, "", t2))
+	hist, err := j.History()
+	must(err)
+	if d := cmp.Diff([]journal.Record{{Intent: a, Outcome: journal.OutcomeDone, FinishedAt: t2}}, hist); d != "" {
+		t.Errorf("history (-want +got):\n%s", d)
+	}
+	st, err := j.JournalState(context.Background())
+	must(err)
+	if d := cmp.Diff([]materials.InFlight{{RemodelID: b.RemodelID, Action: "create", Target: b.Target, StartedAt: t1}}, st.InFlight); d != "" {
+		t.Errorf("in flight (-want +got):\n%s", d)
+	}
+	expectWrites("begin, begin, finish", 3)
+	if n, err := j.DropIntents("A"); err != nil || n != 0 {
+		t.Errorf("DropIntents(own apply) = %d, %v; want 0", n, err)
+	}
+	expectWrites("drop nothing", 3)
+	if n, err := j.DropIntents("B"); err != nil || n != 1 {
+		t.Errorf("DropIntents(another apply) = %d, %v; want 1", n, err)
+	}
+	expectWrites("drop one", 4)
+
+	// Grace clocks: the earliest start wins; no change, no write.
+	must(j.UpdateUnreferenced([]materials.Unreferenced{{Target: blob("x"), Since: t2}}, nil))
+	must(j.UpdateUnreferenced([]materials.Unreferenced{{Target: blob("x"), Since: t1}}, nil))
+	must(j.UpdateUnreferenced([]materials.Unreferenced{{Target: blob("x"), Since: t3}}, nil))
+	expectWrites("clocks started, moved earlier, not later", 6)
+	must(j.UpdateUnreferenced(nil, []materials.MaterialRef{blob("absent")}))
+	expectWrites("clear an absent clock", 6)
+	must(j.ReplaceUnreferenced([]materials.Unreferenced{{Target: vol("v#1"), Since: t3}, {Target: blob("x"), Since: t3}, {Target: blob("a"), Since: t2}}))
+	must(j.ReplaceUnreferenced([]materials.Unreferenced{{Target: vol("v#1"), Since: t3}, {Target: blob("x"), Since: t3}, {Target: blob("a"), Since: t2}}))
+	expectWrites("replace, then the same again", 7)
+	un, err := j.Unreferenced()
+	must(err)
+	want := []materials.Unreferenced{{Target: blob("a"), Since: t2}, {Target: blob("x"), Since: t1}, {Target: vol("v#1"), Since: t3}}
+	if d := cmp.Diff(want, un); d != "" {
+		t.Errorf("clocks, sorted by target, earliest start kept (-want +got):\n%s", d)
+	}
+	must(j.UpdateUnreferenced(nil, []materials.MaterialRef{blob("x")}))
+	if un, _ = j.Unreferenced(); len(un) != 2 {
+		t.Errorf("after clearing x: %v", un)
+	}
+
+	// Latches: one per tree generation.
+	l1 := materials.TagLatch{ContentTree: "t", Generation: 1, URL: "app:v1", Digest: "sha256:01", ResolvedAt: t1}
+	l2 := materials.TagLatch{ContentTree: "t", Generation: 1, URL: "app:v2", Digest: "sha256:02", ResolvedAt: t2}
+	l0 := materials.TagLatch{ContentTree: "s", Generation: 0, URL: "db:v1", Digest: "sha256:03", ResolvedAt: t1}
+	must(j.PutLatch(l1))
+	must(j.PutLatch(l2))
+	must(j.PutLatch(l0))
+	ls, err := j.Latches()
+	must(err)
+	if d := cmp.Diff([]materials.TagLatch{l0, l2}, ls); d != "" {
+		t.Errorf("latches (-want +got):\n%s", d)
+	}
+
+	// Checkpoints and usage.
+	bp1 := &materials.Blueprint{Complete: true, ContentTrees: []materials.ContentTree{{ID: "os"}},
+		Volumes: []materials.Volume{{ID: "v", Generation: 1, ContentTree: "os", RefCount: 1}, {ID: "w", RefCount: 2}}}
+	must(j.Checkpoint(bp1, t1))
+	w0 := writes
+	must(j.Checkpoint(bp1, t2))
+	if writes != w0 {
+		t.Errorf("a checkpoint of the same Blueprint wrote %d times", writes-w0)
+	}
+	bp2 := &materials.Blueprint{Complete: true, ContentTrees: []materials.ContentTree{{ID: "os"}},
+		Volumes: []materials.Volume{{ID: "v", Generation: 1, ContentTree: "os", RefCount: 3}}}
+	must(j.Checkpoint(bp2, t3))
+	last, err := j.LastApplied()
+	must(err)
+	if d := cmp.Diff(bp2, last); d != "" {
+		t.Errorf("last applied (-want +got):\n%s", d)
+	}
+	st, err = j.JournalState(context.Background())
+	must(err)
+	wantUsage := []materials.Usage{
+		{Target: materials.MaterialRef{Kind: materials.KindContentTree, ID: "os"}, CreateTime: t1, RefCount: 1, LastRefcountChange: t1},
+		{Target: vol("v#1"), CreateTime: t1, RefCount: 3, LastRefcountChange: t3},
+	}
+	if d := cmp.Diff(wantUsage, st.Usage); d != "" {
+		t.Errorf("usage: kept create time, new refcount change, dropped material forgotten (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff(ls, st.Latches); d != "" {
+		t.Errorf("journal state latches (-want +got):\n%s", d)
+	}
+	if j.Quarantined() != nil {
+		t.Errorf("a fresh journal reports quarantine: %+v", j.Quarantined())
+	}
+}
