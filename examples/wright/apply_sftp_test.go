@@ -18,8 +18,8 @@ import (
 const sftpDS = "9c2b7e41-0d3f-4a6b-8e5c-1f2a3b4c5d61"
 
 // sftpConfig is a controller config with one SFTP datastore and a qcow2
-// content tree made into a volume.
-func sftpConfig(t *testing.T, fqdn, dpath, user, password string, pins []string, sha string, size int) string {
+// content tree at url made into a volume.
+func sftpConfig(t *testing.T, fqdn, dpath, user, password string, pins []string, url, sha string, size int) string {
 	t.Helper()
 	var pinB64 []string
 	for _, p := range pins {
@@ -32,7 +32,7 @@ func sftpConfig(t *testing.T, fqdn, dpath, user, password string, pins []string,
 	cfg := map[string]any{
 		"datastores": []any{ds},
 		"contentInfo": []any{map[string]any{"uuid": "0a5e7c9d-3b21-4c8f-8e1a-6f2d4b9c7e02", "dsId": sftpDS,
-			"URL": "vm.qcow2", "iformat": "QCOW2", "sha256": sha, "maxSizeBytes": json.Number(itoa(size)), "displayName": "vm"}},
+			"URL": url, "iformat": "QCOW2", "sha256": sha, "maxSizeBytes": json.Number(itoa(size)), "displayName": "vm"}},
 		"volumes": []any{map[string]any{"uuid": "7d1f0c2a-9e3b-4d5c-8a6f-1b2c3d4e5f20",
 			"origin":          map[string]any{"type": "VCOT_DOWNLOAD", "downloadContentTreeID": "0a5e7c9d-3b21-4c8f-8e1a-6f2d4b9c7e02"},
 			"generationCount": "1", "maxsizebytes": "8388608", "displayName": "vm-root"}},
@@ -90,25 +90,35 @@ func TestApplySFTP(t *testing.T) {
 	sum := sha256.Sum256(data)
 	sha := hex.EncodeToString(sum[:])
 	dpath := filepath.Join(srv.Root, "images")
-	pinned := sftpConfig(t, srv.Addr, dpath, srv.User, srv.ClientKeyPEM, []string{srv.HostKey}, sha, len(data))
-	unpinned := sftpConfig(t, srv.Addr, dpath, srv.User, srv.ClientKeyPEM, nil, sha, len(data))
-	wrongUser := sftpConfig(t, srv.Addr, dpath, "no-such-user-here", srv.ClientKeyPEM, []string{srv.HostKey}, sha, len(data))
+	pinned := sftpConfig(t, srv.Addr, dpath, srv.User, srv.ClientKeyPEM, []string{srv.HostKey}, "vm.qcow2", sha, len(data))
+	unpinned := sftpConfig(t, srv.Addr, dpath, srv.User, srv.ClientKeyPEM, nil, "vm.qcow2", sha, len(data))
+	wrongUser := sftpConfig(t, srv.Addr, dpath, "no-such-user-here", srv.ClientKeyPEM, []string{srv.HostKey}, "vm.qcow2", sha, len(data))
+	bad := bytes.Clone(data)
+	bad[len(bad)/2] ^= 0xff
+	badRemote, err := srv.WriteFile("images/bad.qcow2", bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	corrupted := sftpConfig(t, srv.Addr, dpath, srv.User, srv.ClientKeyPEM, []string{srv.HostKey}, "bad.qcow2", sha, len(data))
 
 	tests := []struct {
-		name    string
-		config  string
-		extra   []string
-		code    int
-		stdout  []string
-		stderr  []string
-		absent  []string // in neither stream
-		reads   int      // sftp-server closes of the image this run adds
-		fetched bool
+		name     string
+		config   string
+		extra    []string
+		code     int
+		stdout   []string
+		stderr   []string
+		absent   []string // in neither stream
+		reads    int      // sftp-server closes of the image this run adds
+		badReads int      // and of the corrupted one
+		fetched  bool
 	}{
 		{name: "no pin is refused before any dial", config: unpinned, code: exitFailed,
 			stdout: []string{"FAILED", "pins no host key", sftpDS}},
 		{name: "a refused login names the datastore only", config: wrongUser, code: exitFailed,
 			stdout: []string{"FAILED", "sftp credentials refused", sftpDS}, absent: []string{"no-such-user-here"}},
+		{name: "a corrupted body is fetched again, three times at most", config: corrupted, code: exitFailed, badReads: 3,
+			stdout: []string{"FAILED", "digest mismatch", "want sha256:" + sha, `(url "bad.qcow2")`, sftpDS}},
 		{name: "pinned host key: the image becomes a volume", config: pinned, code: exitOK, extra: []string{"-v"}, reads: 1, fetched: true,
 			stdout: []string{"round 1: Plan: 1 to download, 1 to create.", "converged"}, stderr: []string{"(100%)"},
 			absent: []string{strings.Split(srv.ClientKeyPEM, "\n")[1]}},
@@ -118,7 +128,7 @@ func TestApplySFTP(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
-			before := len(srv.BytesRead(remote))
+			before, badBefore := len(srv.BytesRead(remote)), len(srv.BytesRead(badRemote))
 			var out, errb bytes.Buffer
 			code := run(append([]string{"apply", "--config", tc.config, "--root", root, "--max-rounds", "3"}, tc.extra...), &out, &errb)
 			if code != tc.code {
@@ -141,6 +151,9 @@ func TestApplySFTP(t *testing.T) {
 			}
 			if n := len(srv.BytesRead(remote)) - before; n != tc.reads {
 				t.Errorf("sftp-server closed the image %d times, want %d", n, tc.reads)
+			}
+			if n := len(srv.BytesRead(badRemote)) - badBefore; n != tc.badReads {
+				t.Errorf("sftp-server closed the corrupted image %d times, want %d", n, tc.badReads)
 			}
 			if !tc.fetched {
 				return

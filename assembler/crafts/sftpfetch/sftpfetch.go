@@ -31,6 +31,9 @@ type Fetcher struct {
 	InsecureIgnoreHostKey bool
 	// DialTimeout bounds the TCP connect and the SSH handshake; 30s when 0.
 	DialTimeout time.Duration
+	// DialContext opens the TCP connection (a proxy, a test's faulty
+	// link); a net.Dialer's when nil.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 var _ device.Fetcher = (*Fetcher)(nil)
@@ -221,7 +224,11 @@ func (f *Fetcher) dial(ctx context.Context, ds materials.Datastore, addr string,
 	}
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", addr)
+	dialer := f.DialContext
+	if dialer == nil {
+		dialer = (&net.Dialer{}).DialContext
+	}
+	conn, err := dialer(dctx, "tcp", addr)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()

@@ -380,3 +380,79 @@ func TestFetchHonoursContext(t *testing.T) {
 		t.Errorf("error %v, want context.Canceled, not retryable", err)
 	}
 }
+
+// cutConn drops the link once it has read after bytes.
+type cutConn struct {
+	net.Conn
+	left int64
+}
+
+func (c *cutConn) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		c.Conn.Close()
+		return 0, errors.New("link dropped by the test")
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.Conn.Read(p)
+	c.left -= int64(n)
+	return n, err
+}
+
+// TestCutResumed drops the link mid-download: the fetch is retryable and
+// the ingest keeps what arrived; the next fetch seeks to that offset, and
+// the server reads only the rest of the file for it.
+func TestCutResumed(t *testing.T) {
+	data := body(4 << 20)
+	srv := startServer(t, data)
+	want := materials.Blob{Digest: digestOf(data), Size: int64(len(data))}
+	req := device.FetchRequest{Datastore: srv.datastore(), ContentTree: tree(len(data), want.Digest), Blob: want}
+	store := blobdir.New(t.TempDir())
+	ctx := context.Background()
+	cutting := &sftpfetch.Fetcher{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &cutConn{Conn: c, left: 1 << 20}, nil
+	}}
+	in, err := store.Ingest(ctx, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cutting.Fetch(ctx, req, in, func(int64, int64) {})
+	var re *device.RetryableError
+	if !errors.As(err, &re) {
+		t.Fatalf("a dropped link: %v, want a retryable error", err)
+	}
+	offset := in.Offset()
+	in.Close()
+	if offset <= 0 || offset >= int64(len(data)) {
+		t.Fatalf("the ingest holds %d bytes after the cut, want part of %d", offset, len(data))
+	}
+	before := len(srv.BytesRead(srv.file))
+	in, err = store.Ingest(ctx, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	if in.Offset() != offset {
+		t.Fatalf("the resume opens at %d, want %d", in.Offset(), offset)
+	}
+	if err := (&sftpfetch.Fetcher{}).Fetch(ctx, req, in, func(int64, int64) {}); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if err := in.Commit(ctx, 0); err != nil {
+		t.Fatalf("commit after the resume: %v", err)
+	}
+	// The cut session's close may be logged late; the resumed one read
+	// exactly the rest.
+	found := false
+	for _, n := range srv.BytesRead(srv.file)[before:] {
+		found = found || n == int64(len(data))-offset
+	}
+	if !found {
+		t.Errorf("no session read the %d bytes after offset %d: %v", int64(len(data))-offset, offset, srv.BytesRead(srv.file))
+	}
+}
