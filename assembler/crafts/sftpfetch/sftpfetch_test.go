@@ -52,7 +52,9 @@ type server struct {
 	data []byte
 }
 
-func startServer(t *testing.T, data []byte) *server {
+func startServer(t *testing.T, data []byte) *server { return startServerB(t, data) }
+
+func startServerB(t testing.TB, data []byte) *server {
 	t.Helper()
 	s := testenv.StartSSHD(t)
 	p, err := s.WriteFile("images/disk.raw", data)
@@ -455,4 +457,12 @@ func TestCutResumed(t *testing.T) {
 	if !found {
 		t.Errorf("no session read the %d bytes after offset %d: %v", int64(len(data))-offset, offset, srv.BytesRead(srv.file))
 	}
+}
+
+func splitAddr(t testing.TB, addr string) (string, string) {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, p
 }
