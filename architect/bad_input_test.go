@@ -165,8 +165,8 @@ var _ = Describe("Draw on bad input", func() {
 
 		// Datastores.
 		Entry("datastore type not supported yet, unused", badCase{
-			mutate:   extraDatastore(eve.DsType_DsS3),
-			errs:     []string{"datastores[2].dType: datastore type DsS3 is not supported yet"},
+			mutate:   extraDatastore(eve.DsType_DsAzureBlob),
+			errs:     []string{"datastores[2].dType: datastore type DsAzureBlob is not supported yet"},
 			withheld: []materials.MaterialRef{dsRef(dsExtra)},
 		}),
 		Entry("datastore type not supported yet, withholds the trees that need only it", badCase{

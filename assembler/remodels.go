@@ -238,33 +238,67 @@ func (w *walk) download(ctx context.Context, r *remodel.Remodel) (outcome, error
 	if len(ct.Datastores) == 0 {
 		return outcome{}, terminal("download %s: content tree %s names no datastore", r.ID, ct.ID)
 	}
-	var lastErr error
+	// Every datastore is tried in order, whatever the one before failed
+	// with: a dead link, a 5xx or a bad body at one says nothing of the
+	// next. The ingest is per digest, so the next resumes from the bytes
+	// the last one wrote (a bad body's were discarded at Commit).
+	var lastErr, curable error
+	var failed []string
 	var written int64
 	for _, dsID := range ct.Datastores {
 		ds, ok := w.datastores[dsID]
 		if !ok {
 			lastErr = terminal("download %s: content tree %s: datastore %q is not in the Blueprint", r.ID, ct.ID, dsID)
+			failed = append(failed, lastErr.Error())
 			continue
 		}
 		f := w.a.crafts.Fetchers[ds.Type]
 		if f == nil {
 			lastErr = terminal("download %s: datastore %s type %q: %w", r.ID, ds.ID, ds.Type, ErrNoCraft)
+			failed = append(failed, lastErr.Error())
 			continue
 		}
 		n, err := w.fetchInto(ctx, r, f, store, FetchRequest{Datastore: ds, ContentTree: ct, Blob: blob, FreeBytes: w.a.files.FreeBytes()})
 		written += n
 		if err == nil {
 			n, err := w.follow(ctx, r, store, ct, blob)
-			return outcome{bytes: written + n}, err
+			out := outcome{bytes: written + n}
+			if len(failed) > 0 {
+				out.reason = "from datastore " + ds.ID + " after " + strings.Join(failed, "; ")
+			}
+			return out, err
+		}
+		if ctx.Err() != nil {
+			return outcome{bytes: written}, err
 		}
 		lastErr = err
-		if ctx.Err() != nil || classify(ctx, err) != classTerminal {
-			// Retryable or a sha mismatch: the retry loop decides.
-			break
+		failed = append(failed, "datastore "+ds.ID+": "+err.Error())
+		if curable == nil && classify(ctx, err) != classTerminal {
+			curable = err
 		}
+	}
+	if curable != nil {
+		// A retry may cure it: the retry loop decides on this one error,
+		// and the message names every datastore's.
+		lastErr = curable
+	}
+	if len(failed) > 1 {
+		return outcome{bytes: written}, &datastoresError{err: lastErr, each: failed}
 	}
 	return outcome{bytes: written}, lastErr
 }
+
+// datastoresError is a download every datastore of its content tree
+// failed; it unwraps to the one error the retry loop decides on.
+type datastoresError struct {
+	err  error
+	each []string
+}
+
+func (e *datastoresError) Error() string {
+	return "every datastore failed: " + strings.Join(e.each, "; ")
+}
+func (e *datastoresError) Unwrap() error { return e.err }
 
 // follow fetches the blob a present one implies but the plan could not
 // name before it was read: an OCI index's manifest for this platform. The
@@ -342,7 +376,7 @@ func (w *walk) fetchInto(ctx context.Context, r *remodel.Remodel, f Fetcher, sto
 		if noSpace(err) {
 			abortIngest(in)
 		}
-		return max(0, last-start), fmt.Errorf("download %s from datastore %s: %w", req.Blob.Digest, req.Datastore.ID, err)
+		return max(0, last-start), fmt.Errorf("download %s from datastore %s (url %q): %w", req.Blob.Digest, req.Datastore.ID, req.ContentTree.URL, err)
 	}
 	return max(0, in.Offset()-start), nil
 }

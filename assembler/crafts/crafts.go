@@ -11,6 +11,8 @@ import (
 	"github.com/edgewright/edgewright/assembler/crafts/httpfetch"
 	"github.com/edgewright/edgewright/assembler/crafts/qemu"
 	"github.com/edgewright/edgewright/assembler/crafts/registry"
+	"github.com/edgewright/edgewright/assembler/crafts/s3fetch"
+	"github.com/edgewright/edgewright/assembler/crafts/sftpfetch"
 	"github.com/edgewright/edgewright/assembler/ctrstore"
 	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/inspector/ctrsurvey"
@@ -61,7 +63,13 @@ func Open(ctx context.Context, root string, opts Options) (*Set, error) {
 	}
 	hf := &httpfetch.Fetcher{Logger: log}
 	c := device.Crafts{
-		Fetchers:     map[materials.DatastoreType]device.Fetcher{materials.DatastoreHTTP: hf, materials.DatastoreHTTPS: hf},
+		Fetchers: map[materials.DatastoreType]device.Fetcher{
+			materials.DatastoreHTTP: hf, materials.DatastoreHTTPS: hf,
+			// Host keys must be pinned, buckets looked up by minio-go's
+			// rule; opts.Fetchers replaces them to choose otherwise.
+			materials.DatastoreSFTP: &sftpfetch.Fetcher{Logger: log},
+			materials.DatastoreS3:   &s3fetch.Fetcher{Logger: log},
+		},
 		Stores:       map[materials.BlobStore]device.BlobStore{materials.BlobStoreDir: blobdir.New(root)},
 		DefaultStore: materials.BlobStoreDir,
 		Volumes:      &qemu.Volumes{Logger: log},

@@ -21,8 +21,12 @@ import (
 	"github.com/edgewright/edgewright/assembler"
 	"github.com/edgewright/edgewright/assembler/crafts"
 	"github.com/edgewright/edgewright/assembler/crafts/containerd"
+	"github.com/edgewright/edgewright/assembler/crafts/s3fetch"
+	"github.com/edgewright/edgewright/assembler/crafts/sftpfetch"
 	"github.com/edgewright/edgewright/assembler/ctrstore"
+	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/foreman"
+	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/remodel"
 )
 
@@ -53,11 +57,18 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	ctrNS := fs.String("namespace", defaultNamespace, "containerd `NAMESPACE` (with --containerd)")
 	keepPriv := fs.Bool("keep-privileges", false, "let container volumes keep setuid/setgid bits, device nodes and file capabilities from their layers")
 	ctrContent := fs.String("containerd-content", containerd.DefaultContentDir, "containerd's content `DIR`, read directly for raw and qcow2 volumes when there (with --containerd)")
+	sftpInsecure := fs.Bool("sftp-insecure-host-key", false, "accept any host key from an SFTP datastore whose dsCertPEM pins none (a pin is always enforced)")
+	s3Lookup := fs.String("s3-bucket-lookup", "auto", "where S3 requests name the bucket: `auto` (in the host for AWS-like endpoints, else in the path), path or virtual-host")
 	if code, ok := parseFlags(fs, args, stdout); !ok {
 		return code
 	}
 	if *config == "" || *root == "" || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, "usage: wright apply --config FILE --root DIR [--containerd SOCKET [--namespace NS]] [--json] [--wait]")
+		return exitUsage
+	}
+	lookup, ok := s3Lookups[*s3Lookup]
+	if !ok {
+		fmt.Fprintf(stderr, "wright apply: --s3-bucket-lookup %q: want auto, path or virtual-host\n", *s3Lookup)
 		return exitUsage
 	}
 	nsSet := false
@@ -93,10 +104,15 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	defer bars.stop()
 	// HTTP(S) datastores, the blob directory and qemu-img volumes are the
 	// defaults; container registries and container volumes come from the
-	// OCI crafts.
+	// OCI crafts, SFTP and S3 datastores from sftpfetch and s3fetch (with
+	// this command's host-key and bucket-lookup flags).
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	copts := crafts.Options{Logger: log, KeepPrivileges: *keepPriv, ContainerdContentDir: *ctrContent}
+	copts := crafts.Options{Logger: log, KeepPrivileges: *keepPriv, ContainerdContentDir: *ctrContent,
+		Fetchers: map[materials.DatastoreType]device.Fetcher{
+			materials.DatastoreSFTP: &sftpfetch.Fetcher{Logger: log, InsecureIgnoreHostKey: *sftpInsecure},
+			materials.DatastoreS3:   &s3fetch.Fetcher{Logger: log, BucketLookup: lookup},
+		}}
 	if *ctrSocket != "" {
 		// Blobs go to containerd; the survey reads the same namespace.
 		copts.Containerd = &ctrstore.Options{Socket: *ctrSocket, Namespace: *ctrNS}
@@ -166,6 +182,8 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	}
 	return exitOK
 }
+
+var s3Lookups = map[string]s3fetch.Lookup{"auto": s3fetch.LookupAuto, "path": s3fetch.LookupPath, "virtual-host": s3fetch.LookupVirtualHost}
 
 func errText(err error) string {
 	if err == nil {
