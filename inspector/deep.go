@@ -120,6 +120,11 @@ func parseCheck(out, errb *boundedBuffer, runErr error) materials.ImageCheck {
 		if stderr != "" {
 			why += ": " + firstLine(stderr)
 		}
+		if strings.Contains(stderr, "lock") {
+			// A running VM holds the image: a check beside a writer
+			// would report damage that is not there.
+			why = "in use (qemu's image lock refused the check), not checked: " + firstLine(stderr)
+		}
 		return materials.ImageCheck{Error: why}
 	}
 	c := materials.ImageCheck{Corruptions: res.Corruptions, Leaks: res.Leaks, CheckErrors: res.CheckErrors}

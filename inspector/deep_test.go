@@ -53,7 +53,7 @@ func TestDeepen(t *testing.T) {
 		{name: "rewritten after the survey", after: func(t testing.TB, p string) {
 			testenv.LeakQcow2Cluster(t, p)
 		}, want: &materials.ImageCheck{}, error: "changed since the survey"},
-		{name: "in use by a writer", hold: holdWriteLock, want: &materials.ImageCheck{}, error: "lock"},
+		{name: "in use by a writer", hold: holdWriteLock, want: &materials.ImageCheck{}, error: "in use (qemu's image lock refused the check)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
