@@ -81,6 +81,11 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "wright check: %v\n", err)
 			return exitFailed
 		}
+		for _, v := range fp.Volumes {
+			if v.Check != nil && v.Check.Error != "" {
+				fmt.Fprintf(stderr, "wright check: %s: qcow2 metadata not checked: %s\n", v.Path, v.Check.Error)
+			}
+		}
 	}
 	rep := check.Check(fp, check.Options{Now: time.Now(), GracePeriod: *grace, StaleAfter: *stale})
 	if *asJSON {
