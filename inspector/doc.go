@@ -27,4 +27,8 @@
 // open directory, O_NOFOLLOW and AT_SYMLINK_NOFOLLOW, one path component at
 // a time; a name with `..`, a separator or a control character is listed
 // but never parsed or opened.
+//
+// Deepen is an opt-in deep survey beyond headers: `qemu-img check` of
+// every complete qcow2 (corruptions, leaks into VolumeFile.Check), with
+// no backing file ever opened; package check turns it into fixes.
 package inspector

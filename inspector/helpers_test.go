@@ -14,7 +14,7 @@ import (
 )
 
 // qemuImg runs the real qemu-img.
-func qemuImg(t *testing.T, args ...string) {
+func qemuImg(t testing.TB, args ...string) {
 	t.Helper()
 	bin := testenv.QemuImg(t)
 	out, err := exec.Command(bin, args...).CombinedOutput()

@@ -56,6 +56,25 @@ type VolumeFile struct {
 	// Reason explains a broken, partial or unknown state.
 	Reason string      `json:"reason,omitempty"`
 	Legacy *LegacyName `json:"legacy"`
+	// Check is what a deep survey (inspector.Deepen: qemu-img check) found
+	// in a complete qcow2 volume; nil when none ran. It is left out of
+	// the Fingerprint: a plan made before a deep survey stays valid.
+	Check *ImageCheck `json:"check,omitempty"`
+}
+
+// ImageCheck is the result of checking a qcow2 volume's metadata
+// (qemu-img check): corrupted clusters make the image unsafe to use,
+// leaked clusters only waste space and are safe to repair in place.
+type ImageCheck struct {
+	// Corruptions counts refcount or L1/L2 errors that can lose data.
+	Corruptions int `json:"corruptions"`
+	// Leaks counts clusters allocated but used by nothing.
+	Leaks int `json:"leaks"`
+	// CheckErrors counts what the check itself could not read.
+	CheckErrors int `json:"checkErrors,omitempty"`
+	// Error is why the check could not run or be read (the image is in
+	// use, qemu-img failed); the counts are then not meaningful.
+	Error string `json:"error,omitempty"`
 }
 
 // Key is the volume key, meaningful for new-layout files only.

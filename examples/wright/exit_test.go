@@ -58,7 +58,7 @@ func TestExitCodes(t *testing.T) {
 // TestNamespaceDefault: every subcommand that talks to containerd
 // defaults to the namespace apply stores blobs in.
 func TestNamespaceDefault(t *testing.T) {
-	for _, name := range []string{"apply", "plan", "survey", "status"} {
+	for _, name := range []string{"apply", "plan", "survey", "status", "check"} {
 		var out, errb bytes.Buffer
 		run([]string{name, "--help"}, &out, &errb)
 		if !strings.Contains(out.String(), `(default "edgewright")`) {

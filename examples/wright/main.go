@@ -7,6 +7,7 @@
 //	wright plan      --config FILE --root DIR [--json]
 //	wright apply     --config FILE --root DIR [-v] [--log-format text|json]
 //	wright status    --root DIR [--json|--binary]
+//	wright check     --root DIR [--json]
 //
 // Every subcommand exits with the codes of exitCodeDoc; `wright <command>
 // --help` prints its flags and the table.
@@ -25,11 +26,13 @@ const (
 	exitFailed  = 1 // the config has errors, the root or containerd cannot be read, a remodel failed
 	exitUsage   = 2 // bad usage: unknown command, unknown or missing flag, stray argument
 	exitHeld    = 3 // apply: converged except remodels held by a guard (each printed with the flag that lets it through)
+	exitFixes   = 4 // check: something is wrong; the fixes are printed
 	exitCodeDoc = `exit codes (every command):
   0  done (converged, planned, printed); also --help
   1  failed: the config has errors, the root or containerd cannot be read, a remodel failed
   2  bad usage: unknown command, unknown or missing flag, stray argument
   3  apply only: converged except remodels held by a guard (see the flag each names)
+  4  check only: fixes are listed (something is wrong or wasteful)
 `
 )
 

@@ -1,0 +1,49 @@
+// Package check finds what is wrong with a device root and says how it
+// could be fixed, without fixing it: Check is a pure function from a
+// Floorplan (the inspector's survey, optionally deepened by
+// inspector.Deepen) to a Report of fixes and a status per volume. It does
+// no I/O and reads no clock; the time is Options.Now.
+//
+// A Fix has a stable ID, derived from its type and its target
+// ("clean:file/persist/vault/volumes/x.tmp", "mend:volume/<uuid>#<gen>"),
+// so that the same damage found by two checks has the same ID and a
+// person can name it to a fix runner. Bytes is what the fix frees
+// (positive) or costs (negative), 0 when it cannot be known from a
+// survey. Remedy says what a runner would do; RemedyReport means nothing
+// is done automatically (an unknown file is listed, never deleted).
+//
+// The four types are VDSM's (checkStorageRepository):
+//
+//   - clean frees space: `.tmp` work older than Options.StaleAfter that the
+//     journal does not list as in flight; partial ingests (blob directory
+//     or containerd) likewise; complete blobs whose grace clock in the
+//     journal (Journal.Unreferenced) has run past Options.GracePeriod; and
+//     unknown files under the root's directories, listed for a person
+//     with RemedyReport.
+//   - mend repairs a broken volume: a damaged header, a qcow2 with a
+//     backing or data file (the inspector refuses those: qemu would open
+//     another file), a qcow2 whose deep check found corrupted clusters
+//     (re-created from content when the last applied Blueprint knows the
+//     generation's content tree, else reported only: a blank volume's data
+//     is in that file alone) or only leaked clusters (repaired in place
+//     with `qemu-img check -r leaks`, which touches no data cluster).
+//   - optimize improves a sound volume: a raw volume that is fully
+//     allocated may hold zero blocks that could be holes. Whether it does
+//     takes reading its data, which a survey never does, so the fix's
+//     Bytes is 0 and its reason says so.
+//   - merge would collapse an overlay chain; edgewright makes no overlays
+//     or snapshots yet (a volume with a backing file is broken, a mend),
+//     so the type is defined and no rule produces it.
+//
+// A volume's status is broken (a mend that is not a leak repair),
+// degraded (any other fix, or uncertain work in flight), else optimized.
+// Volumes are the surveyed volume files that are not `.tmp` work and not
+// unknown; their ID is the volume key, or the path for a legacy file or
+// a key found in both layouts.
+//
+// What a survey cannot see is not checked: leases (the Floorplan does not
+// list them), content tree clocks (containerd image records), orphan blobs
+// that never got a grace clock (only the foreman, with the current config,
+// knows a blob is unneeded). Check is advisory: a runner re-plans before
+// it deletes anything.
+package check
