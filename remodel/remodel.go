@@ -6,29 +6,6 @@ import (
 	"github.com/edgewright/edgewright/materials"
 )
 
-// Action is what a Remodel does.
-type Action string
-
-const (
-	// ActionResolve turns an OCI tag into a digest and latches it.
-	ActionResolve Action = "resolve"
-	// ActionDownload fetches one blob (for an OCI tree, its top blob first;
-	// the next round plans the layers the manifest names).
-	ActionDownload Action = "download"
-	// ActionVerify checks a blob whose integrity is uncertain.
-	ActionVerify Action = "verify"
-	// ActionCreate makes a volume generation, from content or blank.
-	ActionCreate Action = "create"
-	// ActionPurge replaces a volume's old generation with a new one.
-	ActionPurge Action = "purge-generation"
-	// ActionAdopt renames an old-layout volume into the new layout.
-	ActionAdopt Action = "adopt"
-	// ActionDelete removes a volume, a blob or a leftover file.
-	ActionDelete Action = "delete"
-	// ActionResize grows a volume up to its maxsizebytes; never shrinks.
-	ActionResize Action = "resize"
-)
-
 // PurgeStrategy says in which order a purge makes the new generation and
 // breaks the old.
 type PurgeStrategy string
@@ -54,6 +31,10 @@ type Remodel struct {
 	// Stage is the remodel's depth in the DAG: every dependency has a lower
 	// stage. Remodels of one stage may run together.
 	Stage int `json:"stage"`
+
+	// Payload is what the action needs, of the type its row in the action
+	// table names (transitional: the fields below go).
+	Payload Payload `json:"-"`
 
 	// What the assembler needs to carry it out; which are set depends on
 	// the action.
