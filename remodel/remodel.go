@@ -32,28 +32,10 @@ type Remodel struct {
 	// stage. Remodels of one stage may run together.
 	Stage int `json:"stage"`
 
-	// Payload is what the action needs, of the type its row in the action
-	// table names (transitional: the fields below go).
+	// Payload is what the action needs to carry it out, of the type its
+	// row in the action table names (*CreatePayload for a create, …).
+	// The JSON form spells its fields beside the header's.
 	Payload Payload `json:"-"`
-
-	// What the assembler needs to carry it out; which are set depends on
-	// the action.
-	Volume      *materials.Volume      `json:"volume,omitempty"`      // create, purge, resize, adopt (the desired volume)
-	ContentTree *materials.ContentTree `json:"contentTree,omitempty"` // resolve, download, create
-	Blob        *materials.Blob        `json:"blob,omitempty"`        // download, verify, delete of a blob
-	Store       materials.BlobStore    `json:"store,omitempty"`       // verify, delete of a blob
-	// Path is an existing file or directory relative to the root: the
-	// source of an adopt, the victim of a delete.
-	Path string `json:"path,omitempty"`
-	// Image is the containerd image record a delete of a content tree
-	// removes (`<content-tree-id>-<URL>`); its blobs are left to
-	// containerd's garbage collector.
-	Image string `json:"image,omitempty"`
-	// Offset is where a download resumes (bytes already written).
-	Offset int64 `json:"offset,omitempty"`
-	// Replaces is the old generation a purge deletes.
-	Replaces *materials.VolumeKey `json:"replaces,omitempty"`
-	Strategy PurgeStrategy        `json:"strategy,omitempty"`
 	// Bytes is the disk space the remodel needs, when known: what is left
 	// to fetch of a blob, a volume's maximum size (an upper bound for a
 	// sparse or qcow2 file).

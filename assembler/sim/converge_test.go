@@ -303,8 +303,8 @@ func guarded(bp *materials.Blueprint, opts foreman.Options, fp *materials.Floorp
 		return "destructive remodel on an invalid blueprint"
 	}
 	refs := []materials.MaterialRef{rm.Target}
-	if rm.Replaces != nil {
-		refs = append(refs, materials.MaterialRef{Kind: materials.KindVolume, ID: rm.Replaces.String()})
+	if pp, ok := remodel.PayloadOf[*remodel.PurgePayload](rm); ok {
+		refs = append(refs, materials.MaterialRef{Kind: materials.KindVolume, ID: pp.Replaces.String()})
 	}
 	if rm.Target.Kind == materials.KindBlob {
 		for _, t := range bp.ContentTrees {
@@ -331,7 +331,7 @@ func guarded(bp *materials.Blueprint, opts foreman.Options, fp *materials.Floorp
 		}
 	}
 	for _, f := range fp.Volumes {
-		if f.Path == rm.Path && (f.State == materials.StateUnknown || f.State == materials.StateBroken) && !opts.CleanUp {
+		if f.Path == removedPath(rm) && (f.State == materials.StateUnknown || f.State == materials.StateBroken) && !opts.CleanUp {
 			return "deleted " + string(f.State) + " file " + f.Path + " without clean-up"
 		}
 	}
@@ -513,4 +513,16 @@ func checkSummary(t *testing.T, seed int64, p *remodel.Plan, opts foreman.Option
 	if p.Summary.BytesToDownload > p.Summary.BytesToWrite || p.Summary.PeakExtraDiskBytes > p.Summary.BytesToWrite {
 		t.Errorf("seed %d: bytes: %d to download, %d to write, peak %d", seed, p.Summary.BytesToDownload, p.Summary.BytesToWrite, p.Summary.PeakExtraDiskBytes)
 	}
+}
+
+// removedPath is the file a destructive remodel removes by path, "" for
+// none.
+func removedPath(rm *remodel.Remodel) string {
+	switch p := rm.Payload.(type) {
+	case *remodel.DeletePayload:
+		return p.Path
+	case *remodel.PurgePayload:
+		return p.OldPath
+	}
+	return ""
 }
