@@ -456,6 +456,14 @@ func TestDeleteKinds(t *testing.T) {
 		remodel.Remodel{ID: "d3", Action: remodel.ActionDelete, Target: materials.MaterialRef{Kind: materials.KindVolume, ID: "v2#1"}, Payload: &remodel.DeletePayload{Path: "persist/clear/volumes/v2#1.raw"}},
 		remodel.Remodel{ID: "d4", Action: remodel.ActionDelete, Target: materials.MaterialRef{Kind: materials.KindFile, ID: "persist/vault/volumes/junk.tmp"}, Payload: &remodel.DeletePayload{Path: "persist/vault/volumes/junk.tmp"}},
 		remodel.Remodel{ID: "d5", Action: remodel.ActionDelete, Target: materials.MaterialRef{Kind: materials.KindFile, ID: "x"}, Payload: &remodel.DeletePayload{Path: "../outside"}},
+		// An image record needs containerd's image craft, which the blob
+		// directory's set has not.
+		remodel.Remodel{ID: "d6", Action: remodel.ActionDelete, Target: materials.MaterialRef{Kind: materials.KindImage, ID: "c1-library/redis:7"}, Payload: &remodel.DeletePayload{}},
+		// A content tree goes by its blobs and image records, never as such.
+		remodel.Remodel{ID: "d7", Action: remodel.ActionDelete, Target: materials.MaterialRef{Kind: materials.KindContentTree, ID: "c1"}, Payload: &remodel.DeletePayload{Path: "persist/vault/volumes/v1#3.qcow2"}},
+		// A payload of another action's type is refused before any work.
+		remodel.Remodel{ID: "d8", Action: remodel.ActionDelete, Target: materials.MaterialRef{Kind: materials.KindFile, ID: "persist/x"}, Payload: &remodel.CreatePayload{}},
+		remodel.Remodel{ID: "d9", Action: remodel.ActionDelete, Target: materials.MaterialRef{Kind: materials.KindFile, ID: "persist/x"}},
 	)
 	p.Unreferenced = []materials.Unreferenced{{Target: materials.MaterialRef{Kind: materials.KindVolume, ID: "v1#3"}, Since: time.Unix(1, 0)}}
 	rep := apply(t, a, p)
@@ -463,6 +471,10 @@ func TestDeleteKinds(t *testing.T) {
 		wantStatus(t, rep, id, StatusDone, "")
 	}
 	wantStatus(t, rep, "d5", StatusFailed, "leaves the root")
+	wantStatus(t, rep, "d6", StatusFailed, "no craft")
+	wantStatus(t, rep, "d7", StatusFailed, "not deleted as such")
+	wantStatus(t, rep, "d8", StatusFailed, "carries payload *remodel.CreatePayload, want *remodel.DeletePayload")
+	wantStatus(t, rep, "d9", StatusFailed, "carries payload <nil>, want *remodel.DeletePayload")
 	for _, rel := range []string{"persist/blobs/sha256/" + d.Encoded(), "persist/vault/volumes/v1#3.qcow2", "persist/clear/volumes/v2#1.raw", "persist/vault/volumes/junk.tmp"} {
 		if _, err := os.Stat(filepath.Join(root, rel)); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("%s still there after its delete", rel)

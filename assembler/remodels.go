@@ -218,7 +218,7 @@ func blobOf(r *remodel.Remodel, b materials.Blob, ct *materials.ContentTree) (ma
 	if b.Digest != "" {
 		return b, nil
 	}
-	if ct != nil && ct.SHA256 != "" {
+	if ct.SHA256 != "" {
 		return materials.Blob{Digest: ct.Digest(), Size: 0}, nil
 	}
 	if r.Target.Kind == materials.KindBlob {
@@ -846,35 +846,20 @@ func (w *walk) delete(ctx context.Context, r *remodel.Remodel, pl *remodel.Delet
 		}
 		defer unlock()
 		return outcome{}, w.a.crafts.Volumes.Delete(ctx, p)
+	case materials.KindImage:
+		// The record only: its blobs are left to containerd's collector.
+		name := r.Target.ID
+		if w.a.crafts.Images == nil {
+			return outcome{}, terminal("delete %s: image record %q: %w", r.ID, name, ErrNoCraft)
+		}
+		unlock, err := w.a.keys.lock(ctx, "image:"+name)
+		if err != nil {
+			return outcome{}, err
+		}
+		defer unlock()
+		return outcome{}, w.a.crafts.Images.DeleteImage(ctx, name)
 	case materials.KindContentTree:
-		if pl.Image != "" {
-			if w.a.crafts.Images == nil {
-				return outcome{}, terminal("delete %s: image record %q: %w", r.ID, pl.Image, ErrNoCraft)
-			}
-			unlock, err := w.a.keys.lock(ctx, "image:"+pl.Image)
-			if err != nil {
-				return outcome{}, err
-			}
-			defer unlock()
-			return outcome{}, w.a.crafts.Images.DeleteImage(ctx, pl.Image)
-		}
-		if pl.Path == "" {
-			var b materials.Blob
-			if pl.Blob != nil {
-				b = *pl.Blob
-			}
-			blob, err := blobOf(r, b, nil)
-			if err != nil {
-				return outcome{}, err
-			}
-			store, unlock, err := w.lockedStore(ctx, pl.Store, blob.Digest)
-			if err != nil {
-				return outcome{}, err
-			}
-			defer unlock()
-			return outcome{}, store.Delete(ctx, blob.Digest)
-		}
-		fallthrough
+		return outcome{}, terminal("delete %s: a content tree is not deleted as such: its blobs and its image records are", r.ID)
 	default:
 		p, err := w.underRoot(pl.Path)
 		if err != nil {

@@ -391,7 +391,7 @@ func (p *planner) images() {
 		if t != nil && im.Name == t.ID+"-"+t.URL {
 			continue
 		}
-		ref := materials.MaterialRef{Kind: materials.KindContentTree, ID: im.Name}
+		ref := materials.MaterialRef{Kind: materials.KindImage, ID: im.Name}
 		since := p.clock(ref)
 		var reason string
 		if t != nil {
@@ -405,7 +405,7 @@ func (p *planner) images() {
 		}
 		n := p.add(remodel.Remodel{
 			ID: remodel.NewID(remodel.ActionDelete, ref), Action: remodel.ActionDelete, Target: ref,
-			Reason: reason, Payload: &remodel.DeletePayload{Image: im.Name, Store: materials.BlobStoreContainerd},
+			Reason: reason, Payload: &remodel.DeletePayload{},
 		})
 		n.since, n.grace = since, true
 	}

@@ -330,7 +330,7 @@ func (p *planner) graceClocks() []materials.Unreferenced {
 	unref := p.unref
 	if p.fp.Journal != nil {
 		for _, u := range p.fp.Journal.Unreferenced {
-			ours := u.Target.Kind == materials.KindBlob || u.Target.Kind == materials.KindContentTree
+			ours := u.Target.Kind == materials.KindBlob || u.Target.Kind == materials.KindImage || u.Target.Kind == materials.KindContentTree
 			if (!p.valid || !ours) && !p.unrefd[u.Target] {
 				p.unrefd[u.Target] = true
 				unref = append(unref, u)

@@ -119,10 +119,6 @@ type DeletePayload struct {
 	// Path is the file or directory to remove, relative to the root: a
 	// volume's (else the one its key names), a leftover's, a blob's file.
 	Path string `json:"path,omitempty"`
-	// Image is the containerd image record a delete of a content tree
-	// removes (`<content-tree-id>-<URL>`); its blobs are left to
-	// containerd's garbage collector.
-	Image string `json:"image,omitempty"`
 }
 
 func (*ResolvePayload) Detail(materials.MaterialRef) string { return "" }
@@ -146,12 +142,7 @@ func (p *PurgePayload) Detail(materials.MaterialRef) string {
 
 func (p *ResizePayload) Detail(t materials.MaterialRef) string { return pathDetail(t, p.Path) }
 
-func (p *DeletePayload) Detail(t materials.MaterialRef) string {
-	if d := pathDetail(t, p.Path); d != "" || p.Image == "" {
-		return d
-	}
-	return "image " + p.Image
-}
+func (p *DeletePayload) Detail(t materials.MaterialRef) string { return pathDetail(t, p.Path) }
 
 // pathDetail names a file the target's id does not already name.
 func pathDetail(t materials.MaterialRef, path string) string {

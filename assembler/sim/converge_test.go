@@ -288,12 +288,14 @@ func randomOptions(r *rand.Rand) foreman.Options {
 // covers is the guards' matching: a volume uuid covers every generation,
 // a content tree id its image records.
 func covers(rule, target materials.MaterialRef) bool {
+	if rule.Kind == materials.KindContentTree && target.Kind == materials.KindImage {
+		return strings.HasPrefix(target.ID, rule.ID+"-")
+	}
 	if rule.Kind != target.Kind {
 		return false
 	}
 	return rule.ID == target.ID ||
-		rule.Kind == materials.KindVolume && !strings.Contains(rule.ID, "#") && strings.HasPrefix(target.ID, rule.ID+"#") ||
-		rule.Kind == materials.KindContentTree && strings.HasPrefix(target.ID, rule.ID+"-")
+		rule.Kind == materials.KindVolume && !strings.Contains(rule.ID, "#") && strings.HasPrefix(target.ID, rule.ID+"#")
 }
 
 // guarded says why a destructive remodel must never have been planned, or
