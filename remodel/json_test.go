@@ -9,20 +9,38 @@ import (
 	"github.com/edgewright/edgewright/materials"
 )
 
-// samplePayloads is one filled payload per action.
-func samplePayloads() map[Action]Payload {
-	tree := materials.ContentTree{ID: "c1", URL: "c1.img", Format: materials.FormatQcow2, SHA256: strings.Repeat("a", 64), Datastores: []string{"ds"}}
-	vol := materials.Volume{ID: "v1", Generation: 2, Origin: materials.OriginDownload, ContentTree: "c1", Format: materials.FormatQcow2, MaxSizeBytes: 1 << 20, RefCount: 1}
-	blob := materials.Blob{Digest: tree.Digest(), Size: 1 << 20, MediaType: "application/octet-stream"}
-	return map[Action]Payload{
-		ActionResolve:  &ResolvePayload{ContentTree: tree},
-		ActionDownload: &DownloadPayload{ContentTree: tree, Blob: blob, Store: materials.BlobStoreDir, Offset: 10},
-		ActionVerify:   &VerifyPayload{ContentTree: tree, Blob: blob, Store: materials.BlobStoreContainerd},
-		ActionAdopt:    &AdoptPayload{Volume: vol, From: "persist/img/abc-app.qcow2"},
-		ActionCreate:   &CreatePayload{Volume: vol, ContentTree: &tree},
-		ActionPurge:    &PurgePayload{Volume: vol, ContentTree: &tree, OldPath: "persist/vault/volumes/v1#1.qcow2", Replaces: materials.VolumeKey{ID: "v1", Generation: 1}, Strategy: BreakBeforeMake},
-		ActionResize:   &ResizePayload{Volume: vol, Path: "persist/vault/volumes/v1#2.qcow2"},
-		ActionDelete:   &DeletePayload{Blob: &blob, Store: materials.BlobStoreDir, Path: "persist/blobs/sha256/" + strings.Repeat("a", 64)},
+// filled is a payload of the action's type with every field set (by
+// reflection, so a new action's payload is covered without a sample).
+func filled(a Action) Payload {
+	f, _ := a.Facts()
+	p := f.NewPayload()
+	fill(reflect.ValueOf(p).Elem(), string(a))
+	return p
+}
+
+// fill sets every exported field of v to a value that is not its zero.
+func fill(v reflect.Value, seed string) {
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(seed + "-" + strings.ToLower(v.Type().Name()))
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		v.SetInt(int64(len(seed)) + 1)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		v.SetUint(uint64(len(seed)) + 2)
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fill(v.Elem(), seed)
+	case reflect.Slice:
+		v.Set(reflect.MakeSlice(v.Type(), 1, 1))
+		fill(v.Index(0), seed)
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				fill(v.Field(i), seed+"."+v.Type().Field(i).Name)
+			}
+		}
 	}
 }
 
@@ -30,13 +48,9 @@ func samplePayloads() map[Action]Payload {
 // payload type its row names, equal to what was encoded, and the payload's
 // fields sit between the header's and bytes/reclaims as they always did.
 func TestRemodelJSONRoundTrip(t *testing.T) {
-	samples := samplePayloads()
 	for _, a := range Actions {
 		t.Run(string(a), func(t *testing.T) {
-			p, ok := samples[a]
-			if !ok {
-				t.Fatalf("no sample payload for %s", a)
-			}
+			p := filled(a)
 			r := Remodel{ID: NewID(a, materials.MaterialRef{Kind: materials.KindVolume, ID: "v1#2"}), Action: a,
 				Target: materials.MaterialRef{Kind: materials.KindVolume, ID: "v1#2"}, Reason: "because", Stage: 2,
 				DependsOn: []ID{"create:volume/v0#1"}, Payload: p, Bytes: 100, Reclaims: 7}
@@ -54,6 +68,9 @@ func TestRemodelJSONRoundTrip(t *testing.T) {
 			f, _ := a.Facts()
 			if reflect.TypeOf(back.Payload) != f.PayloadType() {
 				t.Errorf("decoded payload %T, want %v", back.Payload, f.PayloadType())
+			}
+			if empty := reflect.New(f.PayloadType().Elem()).Interface(); reflect.DeepEqual(p, empty) {
+				t.Errorf("the filled payload is empty: %#v", p)
 			}
 			s := string(b)
 			if !strings.HasPrefix(s, `{"id":"`) || !strings.Contains(s, `"stage":2,`) || !strings.HasSuffix(s, `,"bytes":100,"reclaims":7}`) {

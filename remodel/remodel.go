@@ -63,8 +63,8 @@ type Summary struct {
 	BytesToWrite int64 `json:"bytesToWrite"`
 	// PeakExtraDiskBytes is the most disk the plan holds beyond what is
 	// used now, charged as disk admission charges it: in plan order,
-	// Bytes - Reclaims for each download, create, purge, adopt and
-	// resize, nothing given back for deletes. When the foreman knew the
+	// Bytes - Reclaims for each remodel whose action charges disk
+	// (ActionFacts.ChargesDisk), nothing given back for deletes. When the foreman knew the
 	// free space it is never more than that.
 	PeakExtraDiskBytes int64  `json:"peakExtraDiskBytes"`
 	Text               string `json:"text"`
