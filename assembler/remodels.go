@@ -214,7 +214,7 @@ func (w *walk) lockedStore(ctx context.Context, name materials.BlobStore, d dige
 
 // blobOf is the blob a download or verify is about: the payload's, else
 // the tree's top blob, else the target's.
-func blobOf(r *remodel.Remodel, b materials.Blob, ct *materials.ContentTree) (materials.Blob, error) {
+func blobOf(r *remodel.Remodel, b materials.Blob, ct materials.ContentTree) (materials.Blob, error) {
 	if b.Digest != "" {
 		return b, nil
 	}
@@ -228,7 +228,7 @@ func blobOf(r *remodel.Remodel, b materials.Blob, ct *materials.ContentTree) (ma
 }
 
 func (w *walk) download(ctx context.Context, r *remodel.Remodel, p *remodel.DownloadPayload) (outcome, error) {
-	blob, err := blobOf(r, p.Blob, &p.ContentTree)
+	blob, err := blobOf(r, p.Blob, p.ContentTree)
 	if err != nil {
 		return outcome{}, err
 	}
@@ -418,7 +418,7 @@ func (w *walk) pinned(ct materials.ContentTree) materials.ContentTree {
 }
 
 func (w *walk) verify(ctx context.Context, r *remodel.Remodel, p *remodel.VerifyPayload) (outcome, error) {
-	blob, err := blobOf(r, p.Blob, &p.ContentTree)
+	blob, err := blobOf(r, p.Blob, p.ContentTree)
 	if err != nil {
 		return outcome{}, err
 	}
