@@ -48,16 +48,16 @@ func downloadRemodel(ct materials.ContentTree, size int64, deps ...remodel.ID) r
 	d := ct.Digest()
 	return remodel.Remodel{
 		ID: remodel.ID("download " + ct.ID), Action: remodel.ActionDownload,
-		Target:      materials.MaterialRef{Kind: materials.KindBlob, ID: string(d)},
-		ContentTree: &ct, Blob: &materials.Blob{Digest: d, Size: size}, DependsOn: deps,
+		Target:  materials.MaterialRef{Kind: materials.KindBlob, ID: string(d)},
+		Payload: &remodel.DownloadPayload{ContentTree: ct, Blob: materials.Blob{Digest: d, Size: size}}, DependsOn: deps,
 	}
 }
 
 func createRemodel(v materials.Volume, ct *materials.ContentTree, deps ...remodel.ID) remodel.Remodel {
 	return remodel.Remodel{
 		ID: remodel.ID("create " + v.Key().String()), Action: remodel.ActionCreate,
-		Target: materials.MaterialRef{Kind: materials.KindVolume, ID: v.Key().String()},
-		Volume: &v, ContentTree: ct, DependsOn: deps,
+		Target:  materials.MaterialRef{Kind: materials.KindVolume, ID: v.Key().String()},
+		Payload: &remodel.CreatePayload{Volume: v, ContentTree: ct}, DependsOn: deps,
 	}
 }
 
@@ -157,7 +157,7 @@ func TestFailureSkipsOnlyDependents(t *testing.T) {
 	ctBad := ctFor("bad", "missing.raw", []byte("nothing"), materials.FormatRaw, "ds")
 	vGood := materials.Volume{ID: "vgood", Generation: 1, Origin: materials.OriginDownload, ContentTree: "good", Format: materials.FormatQcow2, MaxSizeBytes: 2 << 20}
 	vBad := materials.Volume{ID: "vbad", Generation: 1, Origin: materials.OriginDownload, ContentTree: "bad", Format: materials.FormatRaw}
-	resize := remodel.Remodel{ID: "resize vbad#1", Action: remodel.ActionResize, Target: materials.MaterialRef{Kind: materials.KindVolume, ID: "vbad#1"}, Volume: &vBad, DependsOn: []remodel.ID{"create vbad#1"}}
+	resize := remodel.Remodel{ID: "resize vbad#1", Action: remodel.ActionResize, Target: materials.MaterialRef{Kind: materials.KindVolume, ID: "vbad#1"}, Payload: &remodel.ResizePayload{Volume: vBad}, DependsOn: []remodel.ID{"create vbad#1"}}
 	heldDep := createRemodel(materials.Volume{ID: "vheld", Generation: 1, Origin: materials.OriginBlank, Format: materials.FormatRaw, MaxSizeBytes: 1 << 20}, nil, "delete something")
 	p := plan(downloadRemodel(ctGood, 0), downloadRemodel(ctBad, 0),
 		createRemodel(vGood, &ctGood, "download good"), createRemodel(vBad, &ctBad, "download bad"), resize, heldDep)
@@ -451,11 +451,19 @@ func TestDeleteKinds(t *testing.T) {
 	mk("persist/vault/volumes/junk.tmp", []byte("tmp"))
 	a := newTestAssembler(t, root, nil)
 	p := plan(
-		remodel.Remodel{ID: "d1", Action: remodel.ActionDelete, Target: materials.MaterialRef{Kind: materials.KindBlob, ID: string(d)}, Store: materials.BlobStoreDir},
-		remodel.Remodel{ID: "d2", Action: remodel.ActionDelete, Target: materials.MaterialRef{Kind: materials.KindVolume, ID: "v1#3"}},
-		remodel.Remodel{ID: "d3", Action: remodel.ActionDelete, Target: materials.MaterialRef{Kind: materials.KindVolume, ID: "v2#1"}, Path: "persist/clear/volumes/v2#1.raw"},
-		remodel.Remodel{ID: "d4", Action: remodel.ActionDelete, Target: materials.MaterialRef{Kind: materials.KindFile, ID: "persist/vault/volumes/junk.tmp"}, Path: "persist/vault/volumes/junk.tmp"},
-		remodel.Remodel{ID: "d5", Action: remodel.ActionDelete, Target: materials.MaterialRef{Kind: materials.KindFile, ID: "x"}, Path: "../outside"},
+		remodel.Remodel{ID: "d1", Action: remodel.ActionDelete, Target: materials.MaterialRef{Kind: materials.KindBlob, ID: string(d)}, Payload: &remodel.DeletePayload{Store: materials.BlobStoreDir}},
+		remodel.Remodel{ID: "d2", Action: remodel.ActionDelete, Target: materials.MaterialRef{Kind: materials.KindVolume, ID: "v1#3"}, Payload: &remodel.DeletePayload{}},
+		remodel.Remodel{ID: "d3", Action: remodel.ActionDelete, Target: materials.MaterialRef{Kind: materials.KindVolume, ID: "v2#1"}, Payload: &remodel.DeletePayload{Path: "persist/clear/volumes/v2#1.raw"}},
+		remodel.Remodel{ID: "d4", Action: remodel.ActionDelete, Target: materials.MaterialRef{Kind: materials.KindFile, ID: "persist/vault/volumes/junk.tmp"}, Payload: &remodel.DeletePayload{Path: "persist/vault/volumes/junk.tmp"}},
+		remodel.Remodel{ID: "d5", Action: remodel.ActionDelete, Target: materials.MaterialRef{Kind: materials.KindFile, ID: "x"}, Payload: &remodel.DeletePayload{Path: "../outside"}},
+		// An image record needs containerd's image craft, which the blob
+		// directory's set has not.
+		remodel.Remodel{ID: "d6", Action: remodel.ActionDelete, Target: materials.MaterialRef{Kind: materials.KindImage, ID: "c1-library/redis:7"}, Payload: &remodel.DeletePayload{}},
+		// A content tree goes by its blobs and image records, never as such.
+		remodel.Remodel{ID: "d7", Action: remodel.ActionDelete, Target: materials.MaterialRef{Kind: materials.KindContentTree, ID: "c1"}, Payload: &remodel.DeletePayload{Path: "persist/vault/volumes/v1#3.qcow2"}},
+		// A payload of another action's type is refused before any work.
+		remodel.Remodel{ID: "d8", Action: remodel.ActionDelete, Target: materials.MaterialRef{Kind: materials.KindFile, ID: "persist/x"}, Payload: &remodel.CreatePayload{}},
+		remodel.Remodel{ID: "d9", Action: remodel.ActionDelete, Target: materials.MaterialRef{Kind: materials.KindFile, ID: "persist/x"}},
 	)
 	p.Unreferenced = []materials.Unreferenced{{Target: materials.MaterialRef{Kind: materials.KindVolume, ID: "v1#3"}, Since: time.Unix(1, 0)}}
 	rep := apply(t, a, p)
@@ -463,6 +471,10 @@ func TestDeleteKinds(t *testing.T) {
 		wantStatus(t, rep, id, StatusDone, "")
 	}
 	wantStatus(t, rep, "d5", StatusFailed, "leaves the root")
+	wantStatus(t, rep, "d6", StatusFailed, "no craft")
+	wantStatus(t, rep, "d7", StatusFailed, "not deleted as such")
+	wantStatus(t, rep, "d8", StatusFailed, "carries payload *remodel.CreatePayload, want *remodel.DeletePayload")
+	wantStatus(t, rep, "d9", StatusFailed, "carries payload <nil>, want *remodel.DeletePayload")
 	for _, rel := range []string{"persist/blobs/sha256/" + d.Encoded(), "persist/vault/volumes/v1#3.qcow2", "persist/clear/volumes/v2#1.raw", "persist/vault/volumes/junk.tmp"} {
 		if _, err := os.Stat(filepath.Join(root, rel)); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("%s still there after its delete", rel)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"time"
 
@@ -139,22 +140,44 @@ func (w *walk) setJournalErr(err error) {
 }
 
 // work is each action's executor: the assembler's column of the action
-// table (remodel.ActionFacts holds the rest); TestEveryActionHasWork
-// checks it covers every action.
-var work = map[remodel.Action]func(*walk, context.Context, *remodel.Remodel) (outcome, error){
-	remodel.ActionResolve:  (*walk).resolve,
-	remodel.ActionDownload: (*walk).download,
-	remodel.ActionVerify:   (*walk).verify,
-	remodel.ActionAdopt:    (*walk).adopt,
-	remodel.ActionCreate:   (*walk).create,
-	remodel.ActionPurge:    (*walk).purge,
-	remodel.ActionResize:   (*walk).resize,
-	remodel.ActionDelete:   (*walk).delete,
+// table (remodel.ActionFacts holds the rest). TestEveryActionHasWork
+// checks it covers every action, each with the payload type the action's
+// row declares.
+var work = map[remodel.Action]job{
+	remodel.ActionResolve:  typed((*walk).resolve),
+	remodel.ActionDownload: typed((*walk).download),
+	remodel.ActionVerify:   typed((*walk).verify),
+	remodel.ActionAdopt:    typed((*walk).adopt),
+	remodel.ActionCreate:   typed((*walk).create),
+	remodel.ActionPurge:    typed((*walk).purge),
+	remodel.ActionResize:   typed((*walk).resize),
+	remodel.ActionDelete:   typed((*walk).delete),
+}
+
+// job is one action's work and the payload type it takes.
+type job struct {
+	payload reflect.Type
+	do      func(*walk, context.Context, *remodel.Remodel) (outcome, error)
+}
+
+// typed makes the job of an action whose payload is a *T: the payload is
+// checked here, once for every action, and the work receives it typed.
+func typed[T any, P interface {
+	*T
+	remodel.Payload
+}](f func(*walk, context.Context, *remodel.Remodel, *T) (outcome, error)) job {
+	return job{payload: reflect.TypeFor[P](), do: func(w *walk, ctx context.Context, r *remodel.Remodel) (outcome, error) {
+		p, ok := r.Payload.(P)
+		if !ok || p == nil {
+			return outcome{}, terminal("%s %s: the remodel carries payload %T, want %T", r.Action, r.ID, r.Payload, p)
+		}
+		return f(w, ctx, r, p)
+	}}
 }
 
 func (w *walk) do(ctx context.Context, r *remodel.Remodel) (outcome, error) {
-	if f, ok := work[r.Action]; ok {
-		return f(w, ctx, r)
+	if j, ok := work[r.Action]; ok {
+		return j.do(w, ctx, r)
 	}
 	return outcome{}, &terminalError{Err: fmt.Errorf("remodel %s: unknown action %q", r.ID, r.Action)}
 }
@@ -174,11 +197,11 @@ func (w *walk) store(name materials.BlobStore) (materials.BlobStore, BlobStore, 
 	return name, s, nil
 }
 
-// lockedStore is the remodel's blob store, with d's key lock held: whoever
-// holds it re-checks the store before fetching, verifying or deleting. The
-// caller must call unlock.
-func (w *walk) lockedStore(ctx context.Context, r *remodel.Remodel, d digest.Digest) (BlobStore, func(), error) {
-	_, store, err := w.store(r.Store)
+// lockedStore is the named blob store (the default for ""), with d's key
+// lock held: whoever holds it re-checks the store before fetching,
+// verifying or deleting. The caller must call unlock.
+func (w *walk) lockedStore(ctx context.Context, name materials.BlobStore, d digest.Digest) (BlobStore, func(), error) {
+	_, store, err := w.store(name)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -189,13 +212,14 @@ func (w *walk) lockedStore(ctx context.Context, r *remodel.Remodel, d digest.Dig
 	return store, unlock, nil
 }
 
-// blobOf is the blob a download or verify is about.
-func blobOf(r *remodel.Remodel) (materials.Blob, error) {
-	if r.Blob != nil && r.Blob.Digest != "" {
-		return *r.Blob, nil
+// blobOf is the blob a download or verify is about: the payload's, else
+// the tree's top blob, else the target's.
+func blobOf(r *remodel.Remodel, b materials.Blob, ct materials.ContentTree) (materials.Blob, error) {
+	if b.Digest != "" {
+		return b, nil
 	}
-	if r.ContentTree != nil && r.ContentTree.SHA256 != "" {
-		return materials.Blob{Digest: r.ContentTree.Digest(), Size: 0}, nil
+	if ct.SHA256 != "" {
+		return materials.Blob{Digest: ct.Digest(), Size: 0}, nil
 	}
 	if r.Target.Kind == materials.KindBlob {
 		return materials.Blob{Digest: digest.Digest(r.Target.ID)}, nil
@@ -203,19 +227,16 @@ func blobOf(r *remodel.Remodel) (materials.Blob, error) {
 	return materials.Blob{}, terminal("remodel %s: no blob digest (resolve the tag first)", r.ID)
 }
 
-func (w *walk) download(ctx context.Context, r *remodel.Remodel) (outcome, error) {
-	blob, err := blobOf(r)
+func (w *walk) download(ctx context.Context, r *remodel.Remodel, p *remodel.DownloadPayload) (outcome, error) {
+	blob, err := blobOf(r, p.Blob, p.ContentTree)
 	if err != nil {
 		return outcome{}, err
 	}
 	if err := blob.Digest.Validate(); err != nil {
 		return outcome{}, terminal("download %s: digest %q: %v", r.ID, blob.Digest, err)
 	}
-	if r.ContentTree == nil {
-		return outcome{}, terminal("download %s: the remodel names no content tree to fetch from", r.ID)
-	}
-	ct := w.pinned(*r.ContentTree)
-	store, unlock, err := w.lockedStore(ctx, r, blob.Digest)
+	ct := w.pinned(p.ContentTree)
+	store, unlock, err := w.lockedStore(ctx, p.Store, blob.Digest)
 	if err != nil {
 		return outcome{}, err
 	}
@@ -430,22 +451,22 @@ func (w *walk) pinned(ct materials.ContentTree) materials.ContentTree {
 	return ct
 }
 
-func (w *walk) verify(ctx context.Context, r *remodel.Remodel) (outcome, error) {
-	blob, err := blobOf(r)
+func (w *walk) verify(ctx context.Context, r *remodel.Remodel, p *remodel.VerifyPayload) (outcome, error) {
+	blob, err := blobOf(r, p.Blob, p.ContentTree)
 	if err != nil {
 		return outcome{}, err
 	}
-	store, unlock, err := w.lockedStore(ctx, r, blob.Digest)
+	store, unlock, err := w.lockedStore(ctx, p.Store, blob.Digest)
 	if err != nil {
 		return outcome{}, err
 	}
 	defer unlock()
 	if ok, _, err := store.Has(ctx, blob.Digest); err != nil {
 		return outcome{}, err
-	} else if !ok && r.ContentTree != nil {
+	} else if !ok && p.ContentTree.ID != "" {
 		// Every byte was written but the commit did not happen (a crash
 		// in between): commit it now, which checks the digest.
-		return w.commitIngest(ctx, store, w.pinned(*r.ContentTree), blob)
+		return w.commitIngest(ctx, store, w.pinned(p.ContentTree), blob)
 	}
 	n, got, err := hashBlob(ctx, store, blob.Digest)
 	if err != nil {
@@ -594,24 +615,21 @@ func notAVolume(mode fs.FileMode, f materials.Format) string {
 	return ""
 }
 
-func (w *walk) create(ctx context.Context, r *remodel.Remodel) (outcome, error) {
-	if r.Volume == nil {
-		return outcome{}, terminal("create %s: the remodel names no volume", r.ID)
-	}
-	unlock, err := w.a.keys.lock(ctx, volumeKey(r.Volume.Key()))
+func (w *walk) create(ctx context.Context, r *remodel.Remodel, p *remodel.CreatePayload) (outcome, error) {
+	unlock, err := w.a.keys.lock(ctx, volumeKey(p.Volume.Key()))
 	if err != nil {
 		return outcome{}, err
 	}
 	defer unlock()
-	out, err := w.build(ctx, r)
-	w.cleanTmp(ctx, *r.Volume, err)
+	out, err := w.build(ctx, r, p.Volume, p.ContentTree)
+	w.cleanTmp(ctx, p.Volume, err)
 	return out, err
 }
 
-// build makes r.Volume at its final path unless it is already there. The
-// caller holds the volume's key lock.
-func (w *walk) build(ctx context.Context, r *remodel.Remodel) (outcome, error) {
-	v := *r.Volume
+// build makes volume v (of content tree tree, nil for a blank volume) at
+// its final path unless it is already there. The caller holds the
+// volume's key lock.
+func (w *walk) build(ctx context.Context, r *remodel.Remodel, v materials.Volume, tree *materials.ContentTree) (outcome, error) {
 	final, err := VolumePath(w.a.opts.Root, v)
 	if err != nil {
 		return outcome{}, &terminalError{Err: err}
@@ -646,11 +664,11 @@ func (w *walk) build(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 	default:
 		return outcome{}, terminal("create volume %s: origin %q: want blank or download", v.Key(), v.Origin)
 	}
-	if r.ContentTree == nil {
+	if tree == nil {
 		return outcome{}, terminal("create volume %s: content tree %q is not in the remodel", v.Key(), v.ContentTree)
 	}
-	ct := w.pinned(*r.ContentTree)
-	store, src, err := w.contentSource(ctx, ct, r.Store)
+	ct := w.pinned(*tree)
+	store, src, err := w.contentSource(ctx, ct)
 	if err != nil {
 		return outcome{}, err
 	}
@@ -699,13 +717,13 @@ func (w *walk) stage(ctx context.Context, store BlobStore, d digest.Digest) (str
 }
 
 // contentSource finds the store holding a content tree's top blob (the
-// named one first) and its file when the store is file-based.
-func (w *walk) contentSource(ctx context.Context, ct materials.ContentTree, prefer materials.BlobStore) (BlobStore, string, error) {
+// one downloads go to first) and its file when the store is file-based.
+func (w *walk) contentSource(ctx context.Context, ct materials.ContentTree) (BlobStore, string, error) {
 	d := ct.Digest()
 	if d == "" {
 		return nil, "", terminal("content tree %s has no digest yet", ct.ID)
 	}
-	names := []materials.BlobStore{prefer, w.a.crafts.DefaultStore}
+	names := []materials.BlobStore{w.a.crafts.DefaultStore}
 	for n := range w.a.crafts.Stores {
 		names = append(names, n)
 	}
@@ -725,18 +743,15 @@ func (w *walk) contentSource(ctx context.Context, ct materials.ContentTree, pref
 	return nil, "", terminal("content tree %s: blob %s is in no store (download it first)", ct.ID, d)
 }
 
-func (w *walk) purge(ctx context.Context, r *remodel.Remodel) (outcome, error) {
-	if r.Volume == nil || r.Replaces == nil {
-		return outcome{}, terminal("purge %s: the remodel needs the new volume and the generation it replaces", r.ID)
-	}
-	unlock, err := w.a.keys.lock(ctx, volumeKey(r.Volume.Key()), volumeKey(*r.Replaces))
+func (w *walk) purge(ctx context.Context, r *remodel.Remodel, p *remodel.PurgePayload) (outcome, error) {
+	unlock, err := w.a.keys.lock(ctx, volumeKey(p.Volume.Key()), volumeKey(p.Replaces))
 	if err != nil {
 		return outcome{}, err
 	}
 	defer unlock()
 	old := ""
-	if r.Path != "" {
-		if old, err = w.underRoot(r.Path); err != nil {
+	if p.OldPath != "" {
+		if old, err = w.underRoot(p.OldPath); err != nil {
 			return outcome{}, terminal("purge %s: %v", r.ID, err)
 		}
 		if ok, err := w.exists(old); err != nil {
@@ -744,7 +759,7 @@ func (w *walk) purge(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 		} else if !ok {
 			old = ""
 		}
-	} else if old, err = w.findVolume(*r.Replaces); err != nil {
+	} else if old, err = w.findVolume(p.Replaces); err != nil {
 		return outcome{}, &terminalError{Err: err}
 	}
 	deleteOld := func() error {
@@ -753,58 +768,52 @@ func (w *walk) purge(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 		}
 		return w.a.crafts.Volumes.Delete(ctx, old)
 	}
-	if r.Strategy == remodel.BreakBeforeMake {
+	if p.Strategy == remodel.BreakBeforeMake {
 		if err := deleteOld(); err != nil {
 			return outcome{}, err
 		}
-		out, err := w.build(ctx, r)
-		w.cleanTmp(ctx, *r.Volume, err)
+		out, err := w.build(ctx, r, p.Volume, p.ContentTree)
+		w.cleanTmp(ctx, p.Volume, err)
 		return out, err
 	}
-	out, err := w.build(ctx, r)
+	out, err := w.build(ctx, r, p.Volume, p.ContentTree)
 	if err != nil {
-		w.cleanTmp(ctx, *r.Volume, err)
+		w.cleanTmp(ctx, p.Volume, err)
 		return out, err
 	}
 	return out, deleteOld()
 }
 
-func (w *walk) resize(ctx context.Context, r *remodel.Remodel) (outcome, error) {
-	if r.Volume == nil {
-		return outcome{}, terminal("resize %s: the remodel names no volume", r.ID)
-	}
-	unlock, err := w.a.keys.lock(ctx, volumeKey(r.Volume.Key()))
+func (w *walk) resize(ctx context.Context, r *remodel.Remodel, p *remodel.ResizePayload) (outcome, error) {
+	unlock, err := w.a.keys.lock(ctx, volumeKey(p.Volume.Key()))
 	if err != nil {
 		return outcome{}, err
 	}
 	defer unlock()
-	p := ""
-	if r.Path != "" {
-		if p, err = w.underRoot(r.Path); err != nil {
+	path := ""
+	if p.Path != "" {
+		if path, err = w.underRoot(p.Path); err != nil {
 			return outcome{}, terminal("resize %s: %v", r.ID, err)
 		}
-	} else if p, err = VolumePath(w.a.opts.Root, *r.Volume); err != nil {
+	} else if path, err = VolumePath(w.a.opts.Root, p.Volume); err != nil {
 		return outcome{}, &terminalError{Err: err}
 	}
-	if err := w.a.crafts.Volumes.Resize(ctx, p, r.Volume.Format, r.Volume.MaxSizeBytes); err != nil {
+	if err := w.a.crafts.Volumes.Resize(ctx, path, p.Volume.Format, p.Volume.MaxSizeBytes); err != nil {
 		return outcome{}, &terminalError{Err: err}
 	}
 	return outcome{}, nil
 }
 
-func (w *walk) adopt(ctx context.Context, r *remodel.Remodel) (outcome, error) {
-	if r.Volume == nil || r.Path == "" {
-		return outcome{}, terminal("adopt %s: the remodel needs the desired volume and the source path", r.ID)
-	}
-	from, err := w.underRoot(r.Path)
+func (w *walk) adopt(ctx context.Context, r *remodel.Remodel, p *remodel.AdoptPayload) (outcome, error) {
+	from, err := w.underRoot(p.From)
 	if err != nil {
-		return outcome{}, terminal("adopt %s: %v", r.ID, err)
+		return outcome{}, terminal("adopt %s: source: %v", r.ID, err)
 	}
-	to, err := VolumePath(w.a.opts.Root, *r.Volume)
+	to, err := VolumePath(w.a.opts.Root, p.Volume)
 	if err != nil {
 		return outcome{}, &terminalError{Err: err}
 	}
-	unlock, err := w.a.keys.lock(ctx, volumeKey(r.Volume.Key()), "file:"+from)
+	unlock, err := w.a.keys.lock(ctx, volumeKey(p.Volume.Key()), "file:"+from)
 	if err != nil {
 		return outcome{}, err
 	}
@@ -821,7 +830,7 @@ func (w *walk) adopt(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 		return outcome{reason: "already adopted"}, nil
 	}
 	if !fromOK {
-		return outcome{}, terminal("adopt %s: source %s is gone", r.ID, r.Path)
+		return outcome{}, terminal("adopt %s: source %s is gone", r.ID, p.From)
 	}
 	if err := w.a.crafts.Volumes.Adopt(ctx, from, to); err != nil {
 		return outcome{}, &terminalError{Err: err}
@@ -829,14 +838,14 @@ func (w *walk) adopt(ctx context.Context, r *remodel.Remodel) (outcome, error) {
 	return outcome{}, nil
 }
 
-func (w *walk) delete(ctx context.Context, r *remodel.Remodel) (outcome, error) {
+func (w *walk) delete(ctx context.Context, r *remodel.Remodel, pl *remodel.DeletePayload) (outcome, error) {
 	switch r.Target.Kind {
 	case materials.KindBlob:
 		d := digest.Digest(r.Target.ID)
-		if r.Blob != nil && r.Blob.Digest != "" {
-			d = r.Blob.Digest
+		if pl.Blob != nil && pl.Blob.Digest != "" {
+			d = pl.Blob.Digest
 		}
-		store, unlock, err := w.lockedStore(ctx, r, d)
+		store, unlock, err := w.lockedStore(ctx, pl.Store, d)
 		if err != nil {
 			return outcome{}, err
 		}
@@ -848,14 +857,14 @@ func (w *walk) delete(ctx context.Context, r *remodel.Remodel) (outcome, error) 
 		lockKeys := []string{}
 		if k, kerr := materials.ParseVolumeKey(r.Target.ID); kerr == nil {
 			lockKeys = append(lockKeys, volumeKey(k))
-			if r.Path == "" {
+			if pl.Path == "" {
 				if p, err = w.findVolume(k); err != nil {
 					return outcome{}, &terminalError{Err: err}
 				}
 			}
 		}
-		if r.Path != "" {
-			if p, err = w.underRoot(r.Path); err != nil {
+		if pl.Path != "" {
+			if p, err = w.underRoot(pl.Path); err != nil {
 				return outcome{}, terminal("delete %s: %v", r.ID, err)
 			}
 		}
@@ -871,33 +880,22 @@ func (w *walk) delete(ctx context.Context, r *remodel.Remodel) (outcome, error) 
 		}
 		defer unlock()
 		return outcome{}, w.a.crafts.Volumes.Delete(ctx, p)
+	case materials.KindImage:
+		// The record only: its blobs are left to containerd's collector.
+		name := r.Target.ID
+		if w.a.crafts.Images == nil {
+			return outcome{}, terminal("delete %s: image record %q: %w", r.ID, name, ErrNoCraft)
+		}
+		unlock, err := w.a.keys.lock(ctx, "image:"+name)
+		if err != nil {
+			return outcome{}, err
+		}
+		defer unlock()
+		return outcome{}, w.a.crafts.Images.DeleteImage(ctx, name)
 	case materials.KindContentTree:
-		if r.Image != "" {
-			if w.a.crafts.Images == nil {
-				return outcome{}, terminal("delete %s: image record %q: %w", r.ID, r.Image, ErrNoCraft)
-			}
-			unlock, err := w.a.keys.lock(ctx, "image:"+r.Image)
-			if err != nil {
-				return outcome{}, err
-			}
-			defer unlock()
-			return outcome{}, w.a.crafts.Images.DeleteImage(ctx, r.Image)
-		}
-		if r.Path == "" {
-			blob, err := blobOf(r)
-			if err != nil {
-				return outcome{}, err
-			}
-			store, unlock, err := w.lockedStore(ctx, r, blob.Digest)
-			if err != nil {
-				return outcome{}, err
-			}
-			defer unlock()
-			return outcome{}, store.Delete(ctx, blob.Digest)
-		}
-		fallthrough
+		return outcome{}, terminal("delete %s: a content tree is not deleted as such: its blobs and its image records are", r.ID)
 	default:
-		p, err := w.underRoot(r.Path)
+		p, err := w.underRoot(pl.Path)
 		if err != nil {
 			return outcome{}, terminal("delete %s: %v", r.ID, err)
 		}
@@ -907,20 +905,17 @@ func (w *walk) delete(ctx context.Context, r *remodel.Remodel) (outcome, error) 
 		}
 		defer unlock()
 		if err := w.a.files.RemoveAll(p); err != nil {
-			return outcome{}, fmt.Errorf("delete %s: %w", r.Path, err)
+			return outcome{}, fmt.Errorf("delete %s: %w", pl.Path, err)
 		}
 		return outcome{}, nil
 	}
 }
 
-func (w *walk) resolve(ctx context.Context, r *remodel.Remodel) (outcome, error) {
-	if r.ContentTree == nil {
-		return outcome{}, terminal("resolve %s: the remodel names no content tree", r.ID)
-	}
+func (w *walk) resolve(ctx context.Context, r *remodel.Remodel, p *remodel.ResolvePayload) (outcome, error) {
 	if w.a.crafts.Resolver == nil {
 		return outcome{}, terminal("resolve %s: %w", r.ID, ErrNoCraft)
 	}
-	ct := *r.ContentTree
+	ct := p.ContentTree
 	var lastErr error
 	for _, dsID := range ct.Datastores {
 		ds, ok := w.datastores[dsID]

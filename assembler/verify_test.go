@@ -38,8 +38,8 @@ func TestVerifyCommitsCompleteIngest(t *testing.T) {
 			d := ct.Digest()
 			rep := apply(t, a, plan(remodel.Remodel{
 				ID: "verify", Action: remodel.ActionVerify,
-				Target:      materials.MaterialRef{Kind: materials.KindBlob, ID: string(d)},
-				ContentTree: &ct, Blob: &materials.Blob{Digest: d, Size: int64(len(good))},
+				Target:  materials.MaterialRef{Kind: materials.KindBlob, ID: string(d)},
+				Payload: &remodel.VerifyPayload{ContentTree: ct, Blob: materials.Blob{Digest: d, Size: int64(len(good))}},
 			}))
 			wantStatus(t, rep, "verify", tc.status, tc.want)
 			_, err := os.Stat(filepath.Join(root, "persist", "blobs", "sha256", ct.SHA256))

@@ -107,7 +107,7 @@ func TestAdoptAndBreakBeforeMake(t *testing.T) {
 	}
 	v := materials.Volume{ID: "vol1", Generation: 0, Origin: materials.OriginBlank, Format: materials.FormatQcow2, MaxSizeBytes: 4 << 20}
 	a := newTestAssembler(t, root, nil)
-	rep := apply(t, a, plan(remodel.Remodel{ID: "adopt", Action: remodel.ActionAdopt, Target: materials.MaterialRef{Kind: materials.KindVolume, ID: v.Key().String()}, Volume: &v, Path: "persist/img/abc-app.qcow2"}))
+	rep := apply(t, a, plan(remodel.Remodel{ID: "adopt", Action: remodel.ActionAdopt, Target: materials.MaterialRef{Kind: materials.KindVolume, ID: v.Key().String()}, Payload: &remodel.AdoptPayload{Volume: v, From: "persist/img/abc-app.qcow2"}}))
 	wantStatus(t, rep, "adopt", StatusDone, "")
 	adopted, _ := VolumePath(root, v)
 	if _, err := os.Stat(adopted); err != nil {
@@ -120,7 +120,7 @@ func TestAdoptAndBreakBeforeMake(t *testing.T) {
 	v2.Generation = 1
 	old := v.Key()
 	rep = apply(t, a, plan(remodel.Remodel{ID: "purge", Action: remodel.ActionPurge, Target: materials.MaterialRef{Kind: materials.KindVolume, ID: v2.Key().String()},
-		Volume: &v2, Replaces: &old, Strategy: remodel.BreakBeforeMake}))
+		Payload: &remodel.PurgePayload{Volume: v2, Replaces: old, Strategy: remodel.BreakBeforeMake}}))
 	wantStatus(t, rep, "purge", StatusDone, "")
 	if _, err := os.Stat(adopted); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("purge left the old generation")

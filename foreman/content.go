@@ -103,11 +103,10 @@ func (p *planner) contentTree(ts *treeState) {
 		if p.unresolved == "" {
 			p.unresolved = "waits for content tree " + treeName(t) + " to be resolved: its blobs are not known yet"
 		}
-		ct := *t
 		n := p.pending(ts, remodel.Remodel{
 			ID: remodel.NewID(remodel.ActionResolve, ref), Action: remodel.ActionResolve, Target: ref,
-			Reason:      "content tree " + treeName(t) + ": " + resolveWhy,
-			ContentTree: &ct,
+			Reason:  "content tree " + treeName(t) + ": " + resolveWhy,
+			Payload: &remodel.ResolvePayload{ContentTree: *t},
 		})
 		n.guards = append(n.guards, ref)
 		return
@@ -264,27 +263,20 @@ func (p *planner) download(ts *treeState, d digest.Digest, part *materials.BlobR
 	if need < 0 {
 		need = 0
 	}
-	ct := *ts.tree
-	r := remodel.Remodel{
-		ID: id, Action: remodel.ActionDownload, Target: ref, Reason: reason,
-		ContentTree: &ct,
-		Blob:        &materials.Blob{Digest: d, Size: size},
-		Store:       p.store,
-		Offset:      off,
-		Bytes:       need,
-	}
+	pl := &remodel.DownloadPayload{ContentTree: *ts.tree, Blob: materials.Blob{Digest: d, Size: size}, Store: p.store, Offset: off}
+	r := remodel.Remodel{ID: id, Action: remodel.ActionDownload, Target: ref, Reason: reason, Payload: pl, Bytes: need}
 	if part != nil {
-		r.Blob.MediaType = part.MediaType
+		pl.Blob.MediaType = part.MediaType
 	}
 	// What the parent manifest says of a child: its size (for progress,
 	// resume and disk admission) and media type (which endpoint serves it).
 	if desc, ok := p.childDesc[d]; ok {
-		if r.Blob.Size <= 0 && desc.Size > 0 {
-			r.Blob.Size = desc.Size
+		if pl.Blob.Size <= 0 && desc.Size > 0 {
+			pl.Blob.Size = desc.Size
 			r.Bytes = max(desc.Size-off, 0)
 		}
-		if r.Blob.MediaType == "" {
-			r.Blob.MediaType = desc.MediaType
+		if pl.Blob.MediaType == "" {
+			pl.Blob.MediaType = desc.MediaType
 		}
 	}
 	p.pending(ts, r)
@@ -329,14 +321,13 @@ func (p *planner) verify(ts *treeState, d digest.Digest, rec *materials.BlobReco
 		ts.pending = append(ts.pending, n)
 		return id
 	}
-	b := &materials.Blob{Digest: d}
+	b := materials.Blob{Digest: d}
 	if rec != nil {
 		b.Size, b.MediaType = rec.Size, rec.MediaType
 	}
-	ct := *ts.tree
 	p.pending(ts, remodel.Remodel{
 		ID: id, Action: remodel.ActionVerify, Target: ref, Reason: reason,
-		ContentTree: &ct, Blob: b, Store: store,
+		Payload: &remodel.VerifyPayload{ContentTree: *ts.tree, Blob: b, Store: store},
 	})
 	return id
 }
@@ -372,9 +363,8 @@ func (p *planner) unneededBlobs() {
 		}
 		n := p.add(remodel.Remodel{
 			ID: id, Action: remodel.ActionDelete, Target: ref,
-			Reason: what + " no longer referenced since " + fmtTime(since),
-			Blob:   &materials.Blob{Digest: b.Digest, Size: b.Size, MediaType: b.MediaType},
-			Store:  b.Store, Path: b.Path,
+			Reason:  what + " no longer referenced since " + fmtTime(since),
+			Payload: &remodel.DeletePayload{Blob: &materials.Blob{Digest: b.Digest, Size: b.Size, MediaType: b.MediaType}, Store: b.Store, Path: b.Path},
 		})
 		n.since, n.grace = since, true
 		n.partial = b.State == materials.StatePartial
@@ -401,7 +391,7 @@ func (p *planner) images() {
 		if t != nil && im.Name == t.ID+"-"+t.URL {
 			continue
 		}
-		ref := materials.MaterialRef{Kind: materials.KindContentTree, ID: im.Name}
+		ref := materials.MaterialRef{Kind: materials.KindImage, ID: im.Name}
 		since := p.clock(ref)
 		var reason string
 		if t != nil {
@@ -415,7 +405,7 @@ func (p *planner) images() {
 		}
 		n := p.add(remodel.Remodel{
 			ID: remodel.NewID(remodel.ActionDelete, ref), Action: remodel.ActionDelete, Target: ref,
-			Reason: reason, Image: im.Name, Store: materials.BlobStoreContainerd,
+			Reason: reason, Payload: &remodel.DeletePayload{},
 		})
 		n.since, n.grace = since, true
 	}

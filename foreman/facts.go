@@ -235,8 +235,16 @@ func (f *facts) readJournal(j *materials.JournalState) {
 		}
 	}
 	for _, u := range j.Unreferenced {
-		if old, ok := f.clocks[u.Target]; !ok || u.Since.Before(old) {
-			f.clocks[u.Target] = u.Since
+		t := u.Target
+		if t.Kind == materials.KindContentTree {
+			// Only image records had content-tree clocks, named by the
+			// record before image records had a kind of their own: the
+			// clock runs on under the image ref (graceClocks drops the
+			// old one).
+			t.Kind = materials.KindImage
+		}
+		if old, ok := f.clocks[t]; !ok || u.Since.Before(old) {
+			f.clocks[t] = u.Since
 		}
 	}
 	f.readLastApplied(j.LastApplied)

@@ -54,9 +54,9 @@ func TestOptionsSpace(t *testing.T) {
 				t.Errorf("held no-space %v, want %v", held, tc.wantHeld)
 			}
 			var purge remodel.PurgeStrategy
-			for _, r := range p.Remodels {
-				if r.Action == remodel.ActionPurge {
-					purge = r.Strategy
+			for i := range p.Remodels {
+				if pp, ok := remodel.PayloadOf[*remodel.PurgePayload](&p.Remodels[i]); ok {
+					purge = pp.Strategy
 				}
 			}
 			if purge != tc.wantPurge {

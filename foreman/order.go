@@ -71,8 +71,8 @@ func (p *planner) guard() {
 		code, reason := p.why(n, mass)
 		if reason == "" && known {
 			code, reason = remodel.HoldNoSpace, p.admit(n)
-		} else if reason == "" && n.r.Action == remodel.ActionPurge {
-			n.r.Strategy = remodel.MakeBeforeBreak
+		} else if pp, purge := remodel.PayloadOf[*remodel.PurgePayload](&n.r); reason == "" && purge {
+			pp.Strategy = remodel.MakeBeforeBreak
 			n.r.Reason += "; make-before-break (free space unknown)"
 		}
 		if reason != "" {
@@ -83,7 +83,7 @@ func (p *planner) guard() {
 		// What admission credited, so the plan's summary charges the
 		// same (whether or not the free space was known).
 		n.r.Reclaims = min(n.reclaims, n.r.Bytes)
-		if n.r.Strategy == remodel.BreakBeforeMake {
+		if pp, purge := remodel.PayloadOf[*remodel.PurgePayload](&n.r); purge && pp.Strategy == remodel.BreakBeforeMake {
 			n.r.Reclaims += n.frees
 		}
 	}
@@ -151,23 +151,23 @@ func (p *planner) whyNotDestroy(n *node, mass string) (remodel.HoldCode, string)
 // purge's strategy on the way. It returns the reason when it does not fit.
 func (p *planner) admit(n *node) string {
 	need := max(n.r.Bytes-n.reclaims, 0)
-	switch n.r.Action {
-	case remodel.ActionPurge:
-		old := "generation " + itoa(n.r.Replaces.Generation)
+	if pp, purge := remodel.PayloadOf[*remodel.PurgePayload](&n.r); purge {
+		old := "generation " + itoa(pp.Replaces.Generation)
 		if need <= p.budget {
-			n.r.Strategy = remodel.MakeBeforeBreak
+			pp.Strategy = remodel.MakeBeforeBreak
 			n.r.Reason += "; make-before-break: " + remodel.Bytes(p.budget) + " free covers the new generation's " + remodel.Bytes(need)
 			p.budget -= need
 			return ""
 		}
 		if need <= p.budget+n.frees {
-			n.r.Strategy = remodel.BreakBeforeMake
+			pp.Strategy = remodel.BreakBeforeMake
 			n.r.Reason += "; break-before-make: only " + remodel.Bytes(p.budget) + " free and the new generation needs " + remodel.Bytes(need) + ", so " + old + " (" + remodel.Bytes(n.frees) + ") is deleted first"
 			p.budget += n.frees - need
 			return ""
 		}
 		return "needs " + remodel.Bytes(need) + ", " + remodel.Bytes(p.budget) + " free (" + remodel.Bytes(p.budget+n.frees) + " even after deleting " + old + " first)"
-	case remodel.ActionDownload, remodel.ActionCreate, remodel.ActionAdopt, remodel.ActionResize:
+	}
+	if n.r.Action.ChargesDisk() {
 		if need > p.budget {
 			return "needs " + remodel.Bytes(need) + ", " + remodel.Bytes(p.budget) + " free"
 		}
@@ -330,7 +330,7 @@ func (p *planner) graceClocks() []materials.Unreferenced {
 	unref := p.unref
 	if p.fp.Journal != nil {
 		for _, u := range p.fp.Journal.Unreferenced {
-			ours := u.Target.Kind == materials.KindBlob || u.Target.Kind == materials.KindContentTree
+			ours := u.Target.Kind == materials.KindBlob || u.Target.Kind == materials.KindImage || u.Target.Kind == materials.KindContentTree
 			if (!p.valid || !ours) && !p.unrefd[u.Target] {
 				p.unrefd[u.Target] = true
 				unref = append(unref, u)

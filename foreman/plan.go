@@ -243,19 +243,20 @@ func fileRef(path string) materials.MaterialRef {
 }
 
 // matchRef reports whether a guard's ref covers target: a volume uuid
-// covers every generation, a content tree id covers its image records.
+// covers every generation, a content tree id covers its image records
+// (named `<content-tree-id>-<URL>`).
 func matchRef(rule, target materials.MaterialRef) bool {
+	if rule.Kind == materials.KindContentTree && target.Kind == materials.KindImage {
+		return strings.HasPrefix(target.ID, rule.ID+"-")
+	}
 	if rule.Kind != target.Kind {
 		return false
 	}
 	if rule.ID == target.ID {
 		return true
 	}
-	switch rule.Kind {
-	case materials.KindVolume:
+	if rule.Kind == materials.KindVolume {
 		return !strings.Contains(rule.ID, "#") && strings.HasPrefix(target.ID, rule.ID) && strings.HasPrefix(target.ID[len(rule.ID):], "#")
-	case materials.KindContentTree:
-		return strings.HasPrefix(target.ID, rule.ID) && strings.HasPrefix(target.ID[len(rule.ID):], "-")
 	}
 	return false
 }

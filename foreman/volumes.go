@@ -110,7 +110,7 @@ func (p *planner) brokenCurrent(dv *desiredVolume, cur *materials.VolumeFile) re
 	fr := fileRef(cur.Path)
 	n := p.add(remodel.Remodel{
 		ID: remodel.NewID(remodel.ActionDelete, fr), Action: remodel.ActionDelete, Target: fr,
-		Reason: why + ": deleted to be recreated (clean-up)", Path: cur.Path,
+		Reason: why + ": deleted to be recreated (clean-up)", Payload: &remodel.DeletePayload{Path: cur.Path},
 	})
 	n.guards = append(n.guards, ref)
 	return n.r.ID
@@ -136,7 +136,7 @@ func (p *planner) oldLayoutServes(dv *desiredVolume, tree *materials.ContentTree
 		ID: remodel.NewID(remodel.ActionAdopt, ref), Action: remodel.ActionAdopt, Target: ref,
 		Reason: "old-layout file of app " + lf.Legacy.App + " holds content tree " + treeName(tree) +
 			"; the config names it only as volume " + volumeName(v) + " now: move it by rename",
-		Volume: &vc, Path: lf.Path,
+		Payload: &remodel.AdoptPayload{Volume: vc, From: lf.Path},
 	})
 	n.guards = append(n.guards, fileRef(lf.Path))
 	dv.making = n.r.ID
@@ -202,8 +202,8 @@ func (p *planner) purge(dv *desiredVolume, tree *materials.ContentTree, older *m
 	vc := *v
 	n := p.add(remodel.Remodel{
 		ID: remodel.NewID(remodel.ActionPurge, ref), Action: remodel.ActionPurge, Target: ref,
-		Reason: "volume " + volumeName(v) + ": " + reason + " (" + madeOf(tree) + ")",
-		Volume: &vc, ContentTree: copyTree(tree), Replaces: &old, Path: older.Path, Bytes: bytes,
+		Reason:  "volume " + volumeName(v) + ": " + reason + " (" + madeOf(tree) + ")",
+		Payload: &remodel.PurgePayload{Volume: vc, ContentTree: copyTree(tree), Replaces: old, OldPath: older.Path}, Bytes: bytes,
 	})
 	n.frees = fileBytes(older)
 	n.guards = append(n.guards, volumeRef(old))
@@ -223,7 +223,7 @@ func (p *planner) create(dv *desiredVolume, tree *materials.ContentTree, cleanDe
 	vc := *v
 	return p.add(remodel.Remodel{
 		ID: remodel.NewID(remodel.ActionCreate, ref), Action: remodel.ActionCreate, Target: ref,
-		Reason: reason, Volume: &vc, ContentTree: copyTree(tree), Bytes: bytes,
+		Reason: reason, Payload: &remodel.CreatePayload{Volume: vc, ContentTree: copyTree(tree)}, Bytes: bytes,
 	})
 }
 
@@ -275,7 +275,7 @@ func (p *planner) unwantedFiles(id string) {
 		}
 		n := p.add(remodel.Remodel{
 			ID: remodel.NewID(remodel.ActionDelete, ref), Action: remodel.ActionDelete, Target: ref,
-			Reason: reason, Path: f.Path,
+			Reason: reason, Payload: &remodel.DeletePayload{Path: f.Path},
 		})
 		n.drop = dv == nil
 		if dv != nil {
@@ -336,7 +336,7 @@ func (p *planner) oldLayoutFile(f *materials.VolumeFile) {
 	}
 	n := p.add(remodel.Remodel{
 		ID: remodel.NewID(remodel.ActionDelete, ref), Action: remodel.ActionDelete, Target: ref,
-		Reason: reason, Path: f.Path,
+		Reason: reason, Payload: &remodel.DeletePayload{Path: f.Path},
 	})
 	n.drop, n.app = drop, f.Legacy.App
 	p.after(n, dep)
@@ -357,7 +357,7 @@ func (p *planner) leftover(f *materials.VolumeFile) {
 	ref := fileRef(f.Path)
 	n := p.add(remodel.Remodel{
 		ID: remodel.NewID(remodel.ActionDelete, ref), Action: remodel.ActionDelete, Target: ref,
-		Reason: "leftover of an interrupted create of volume " + f.Key().String(), Path: f.Path,
+		Reason: "leftover of an interrupted create of volume " + f.Key().String(), Payload: &remodel.DeletePayload{Path: f.Path},
 	})
 	if f.ID != "" {
 		n.guards = append(n.guards, volumeRef(f.Key()))
@@ -425,7 +425,7 @@ func (p *planner) resize(v, lv *materials.Volume, f *materials.VolumeFile) {
 		vc := *v
 		p.add(remodel.Remodel{
 			ID: remodel.NewID(remodel.ActionResize, ref), Action: remodel.ActionResize, Target: ref,
-			Reason: reason, Volume: &vc, Path: f.Path,
+			Reason: reason, Payload: &remodel.ResizePayload{Volume: vc, Path: f.Path},
 		})
 	case f.VirtualSize > v.MaxSizeBytes:
 		p.holdDirect(remodel.NewID(remodel.ActionResize, ref), remodel.ActionResize, ref, remodel.HoldEVERule,
@@ -518,7 +518,7 @@ func (p *planner) cleanUpFile(f *materials.VolumeFile, ref materials.MaterialRef
 	}
 	p.add(remodel.Remodel{
 		ID: remodel.NewID(remodel.ActionDelete, ref), Action: remodel.ActionDelete, Target: ref,
-		Reason: why + ": deleted by clean-up", Path: f.Path,
+		Reason: why + ": deleted by clean-up", Payload: &remodel.DeletePayload{Path: f.Path},
 	})
 }
 

@@ -219,10 +219,16 @@ const (
 	// KindFile is a path under the root that is not (yet) a known material:
 	// a .tmp leftover, an unknown or a broken file.
 	KindFile MaterialKind = "file"
+	// KindImage is a containerd image record edgewright wrote for a
+	// content tree; its ID is the record's name, `<content-tree-id>-<URL>`.
+	// (Before this kind, an image record was named as a content tree
+	// whose id is the record's name; journals may still hold such refs.)
+	KindImage MaterialKind = "image"
 )
 
 // MaterialRef names one material. For a volume, ID is the uuid (all
-// generations) or a VolumeKey string (one generation); for a blob, the digest.
+// generations) or a VolumeKey string (one generation); for a blob, the
+// digest; for an image record, its name.
 type MaterialRef struct {
 	Kind MaterialKind `json:"kind"`
 	ID   string       `json:"id"`

@@ -1,10 +1,158 @@
 package remodel
 
-// ActionFacts are what edgewright knows of one action, declared once:
-// the renderers, the summary, the plan's order, the guards and the
-// executor's limits all read them from here. An action's work is the
-// executor's own table (assembler), which a test checks covers every
-// action listed here.
+import (
+	"reflect"
+
+	"github.com/edgewright/edgewright/materials"
+)
+
+// Action is what a Remodel does.
+type Action string
+
+// Every action is declared here, once: its name, the payload that carries
+// what the assembler needs to do it, and its row in actionTable (symbol,
+// phrase, precedence, destructiveness, disk charge, concurrency and the
+// payload's type). The renderers, the summary, the foreman's order and
+// guards, the JSON decoding and the executor's limits all read them from
+// here. An action's work is the executor's own table (assembler), which
+// a test checks covers every row with the payload type declared here.
+
+const (
+	// ActionResolve turns an OCI tag into a digest and latches it.
+	ActionResolve Action = "resolve"
+	// ActionDownload fetches one blob (for an OCI tree, its top blob first;
+	// the next round plans the layers the manifest names).
+	ActionDownload Action = "download"
+	// ActionVerify checks a blob whose integrity is uncertain.
+	ActionVerify Action = "verify"
+	// ActionCreate makes a volume generation, from content or blank.
+	ActionCreate Action = "create"
+	// ActionPurge replaces a volume's old generation with a new one.
+	ActionPurge Action = "purge-generation"
+	// ActionAdopt renames an old-layout volume into the new layout.
+	ActionAdopt Action = "adopt"
+	// ActionDelete removes a volume, a blob, a containerd image record or
+	// a leftover file.
+	ActionDelete Action = "delete"
+	// ActionResize grows a volume up to its maxsizebytes; never shrinks.
+	ActionResize Action = "resize"
+)
+
+// Payload is what one action needs beyond the Remodel's common header:
+// each action has its own payload type (actionTable says which), so a
+// remodel carries exactly the pieces its action uses, and the JSON form
+// decodes into the type its action names.
+type Payload interface {
+	// Detail is what RenderText writes in brackets after the target
+	// ("" for nothing): the old generation a purge replaces, where a
+	// download resumes, the file a delete removes.
+	Detail(target materials.MaterialRef) string
+}
+
+// ResolvePayload is a resolve's: the tree whose tag to pin.
+type ResolvePayload struct {
+	ContentTree materials.ContentTree `json:"contentTree"`
+}
+
+// DownloadPayload is a download's: the blob, the tree (and so the
+// datastores) it comes from, the store it goes to and where it resumes.
+type DownloadPayload struct {
+	ContentTree materials.ContentTree `json:"contentTree"`
+	Blob        materials.Blob        `json:"blob"`
+	Store       materials.BlobStore   `json:"store,omitempty"`
+	// Offset is where the download resumes (bytes already written).
+	Offset int64 `json:"offset,omitempty"`
+}
+
+// VerifyPayload is a verify's: the blob, the store holding it, and the
+// tree whose complete ingest a crash left uncommitted.
+type VerifyPayload struct {
+	ContentTree materials.ContentTree `json:"contentTree"`
+	Blob        materials.Blob        `json:"blob"`
+	Store       materials.BlobStore   `json:"store,omitempty"`
+}
+
+// AdoptPayload is an adopt's: the desired volume and the old-layout file
+// it is renamed from.
+type AdoptPayload struct {
+	Volume materials.Volume `json:"volume"`
+	// From is the old-layout file, relative to the root.
+	From string `json:"path"`
+}
+
+// CreatePayload is a create's: the volume, and for one made from content
+// the tree it is made of (nil for a blank volume).
+type CreatePayload struct {
+	Volume      materials.Volume       `json:"volume"`
+	ContentTree *materials.ContentTree `json:"contentTree,omitempty"`
+}
+
+// PurgePayload is a purge's: the new generation (as a create's), the old
+// one it replaces and in which order the two happen.
+type PurgePayload struct {
+	Volume      materials.Volume       `json:"volume"`
+	ContentTree *materials.ContentTree `json:"contentTree,omitempty"`
+	// OldPath is the old generation's file relative to the root, when the
+	// survey found it ("" to look it up by key).
+	OldPath  string              `json:"path,omitempty"`
+	Replaces materials.VolumeKey `json:"replaces"`
+	Strategy PurgeStrategy       `json:"strategy,omitempty"`
+}
+
+// ResizePayload is a resize's: the volume at its new maximum size and its
+// file.
+type ResizePayload struct {
+	Volume materials.Volume `json:"volume"`
+	// Path is the volume's file relative to the root ("" for the one its
+	// key names).
+	Path string `json:"path,omitempty"`
+}
+
+// DeletePayload is a delete's. The target says what goes: a blob (from
+// Store), a volume, a containerd image record (materials.KindImage: its
+// blobs are left to containerd's collector) or a file.
+type DeletePayload struct {
+	// Blob is what is known of a blob to delete (its size and media type,
+	// for people and programs); nil for other targets.
+	Blob  *materials.Blob     `json:"blob,omitempty"`
+	Store materials.BlobStore `json:"store,omitempty"`
+	// Path is the file or directory to remove, relative to the root: a
+	// volume's (else the one its key names), a leftover's, a blob's file.
+	Path string `json:"path,omitempty"`
+}
+
+func (*ResolvePayload) Detail(materials.MaterialRef) string { return "" }
+
+func (p *DownloadPayload) Detail(materials.MaterialRef) string {
+	if p.Offset > 0 {
+		return "resume from offset " + Bytes(p.Offset)
+	}
+	return ""
+}
+
+func (*VerifyPayload) Detail(materials.MaterialRef) string { return "" }
+
+func (p *AdoptPayload) Detail(t materials.MaterialRef) string { return pathDetail(t, p.From) }
+
+func (*CreatePayload) Detail(materials.MaterialRef) string { return "" }
+
+func (p *PurgePayload) Detail(materials.MaterialRef) string {
+	return "replaces " + p.Replaces.String() + ", " + string(p.Strategy)
+}
+
+func (p *ResizePayload) Detail(t materials.MaterialRef) string { return pathDetail(t, p.Path) }
+
+func (p *DeletePayload) Detail(t materials.MaterialRef) string { return pathDetail(t, p.Path) }
+
+// pathDetail names a file the target's id does not already name.
+func pathDetail(t materials.MaterialRef, path string) string {
+	if path != "" && t.ID != path {
+		return path
+	}
+	return ""
+}
+
+// ActionFacts are what edgewright knows of one action, declared once.
 type ActionFacts struct {
 	Action Action
 	// Symbol marks the action in RenderText, as `terraform plan` does.
@@ -14,21 +162,41 @@ type ActionFacts struct {
 	// Destructive actions can lose data: no plan from an invalid
 	// Blueprint carries them, and guards hold them.
 	Destructive bool
+	// ChargesDisk actions write: disk admission charges their Bytes less
+	// their Reclaims against the free space, and so does the summary's
+	// peak of extra disk.
+	ChargesDisk bool
 	// Concurrency is how many the executor runs at once by default.
 	Concurrency int
+	// payload makes an empty payload of the action's type.
+	payload func() Payload
+}
+
+// NewPayload is an empty payload of the action's type, to decode into.
+func (f ActionFacts) NewPayload() Payload { return f.payload() }
+
+// PayloadType is the type of the action's payload (a pointer type).
+func (f ActionFacts) PayloadType() reflect.Type { return reflect.TypeOf(f.payload()) }
+
+// payloadOf makes the payload constructor of a row.
+func payloadOf[T any, P interface {
+	*T
+	Payload
+}]() Payload {
+	return P(new(T))
 }
 
 // actionTable lists every action in precedence order (earlier runs first
 // when nothing else orders two remodels).
 var actionTable = [...]ActionFacts{
-	{Action: ActionResolve, Symbol: "@", Phrase: "to resolve", Concurrency: 2}, // a tag pinned at a digest
-	{Action: ActionDownload, Symbol: "↓", Phrase: "to download", Concurrency: 3},
-	{Action: ActionVerify, Symbol: "✓", Phrase: "to verify", Concurrency: 2},
-	{Action: ActionAdopt, Symbol: ">", Phrase: "to adopt", Concurrency: 2},
-	{Action: ActionCreate, Symbol: "+", Phrase: "to create", Concurrency: 2},
-	{Action: ActionPurge, Symbol: "~", Phrase: "to purge", Destructive: true, Concurrency: 2},
-	{Action: ActionResize, Symbol: "^", Phrase: "to resize", Concurrency: 2}, // grow
-	{Action: ActionDelete, Symbol: "-", Phrase: "to delete", Destructive: true, Concurrency: 4},
+	{Action: ActionResolve, Symbol: "@", Phrase: "to resolve", Concurrency: 2, payload: payloadOf[ResolvePayload]}, // a tag pinned at a digest
+	{Action: ActionDownload, Symbol: "↓", Phrase: "to download", ChargesDisk: true, Concurrency: 3, payload: payloadOf[DownloadPayload]},
+	{Action: ActionVerify, Symbol: "✓", Phrase: "to verify", Concurrency: 2, payload: payloadOf[VerifyPayload]},
+	{Action: ActionAdopt, Symbol: ">", Phrase: "to adopt", ChargesDisk: true, Concurrency: 2, payload: payloadOf[AdoptPayload]},
+	{Action: ActionCreate, Symbol: "+", Phrase: "to create", ChargesDisk: true, Concurrency: 2, payload: payloadOf[CreatePayload]},
+	{Action: ActionPurge, Symbol: "~", Phrase: "to purge", Destructive: true, ChargesDisk: true, Concurrency: 2, payload: payloadOf[PurgePayload]},
+	{Action: ActionResize, Symbol: "^", Phrase: "to resize", ChargesDisk: true, Concurrency: 2, payload: payloadOf[ResizePayload]}, // grow
+	{Action: ActionDelete, Symbol: "-", Phrase: "to delete", Destructive: true, Concurrency: 4, payload: payloadOf[DeletePayload]},
 }
 
 // Actions lists every action in precedence order.
@@ -66,4 +234,17 @@ func (a Action) Precedence() int {
 func (a Action) Destructive() bool {
 	f, _ := a.Facts()
 	return f.Destructive
+}
+
+// ChargesDisk reports whether disk admission charges the action's bytes.
+func (a Action) ChargesDisk() bool {
+	f, _ := a.Facts()
+	return f.ChargesDisk
+}
+
+// PayloadOf is r's payload as P, the type r's action carries; false when
+// r carries another (or none).
+func PayloadOf[P Payload](r *Remodel) (P, bool) {
+	p, ok := r.Payload.(P)
+	return p, ok
 }

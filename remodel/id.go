@@ -7,8 +7,8 @@ import (
 	"github.com/edgewright/edgewright/materials"
 )
 
-// ID names a remodel: `<action>:<kind>/<id>`, e.g. `create:volume/<uuid>#2`
-// or `download:blob/sha256:…`. A blob's may end in `@<store>`, the blob
+// ID names a remodel: `<action>:<kind>/<id>`, e.g. `create:volume/<uuid>#2`,
+// `download:blob/sha256:…` or `delete:image/<content-tree-id>-<URL>`. A blob's may end in `@<store>`, the blob
 // store the remodel works in when that is not where downloads go (the
 // delete of a containerd blob: `delete:blob/sha256:…@containerd`). The
 // same need on the same material gives the same ID in every plan, and
@@ -45,7 +45,7 @@ func (e *IDError) Error() string { return fmt.Sprintf("remodel id %q: %s", e.Val
 // materialKinds are the kinds a remodel may target.
 var materialKinds = map[materials.MaterialKind]bool{
 	materials.KindDatastore: true, materials.KindContentTree: true, materials.KindBlob: true,
-	materials.KindVolume: true, materials.KindApp: true, materials.KindFile: true,
+	materials.KindVolume: true, materials.KindApp: true, materials.KindFile: true, materials.KindImage: true,
 }
 
 // ParseID checks s is a remodel ID: a known action, a known material kind,

@@ -27,6 +27,8 @@ func TestParseID(t *testing.T) {
 		// A file's id is a path: slashes, '@' and ':' in it are its own.
 		{in: "delete:file/persist/vault/volumes/a@b:c.tmp", action: ActionDelete, target: materials.MaterialRef{Kind: materials.KindFile, ID: "persist/vault/volumes/a@b:c.tmp"}},
 		// An image record of a content tree: <tree>-<url>, the url may hold '@'.
+		{in: "delete:image/c1-docker.io/library/alpine@" + blob, action: ActionDelete, target: materials.MaterialRef{Kind: materials.KindImage, ID: "c1-docker.io/library/alpine@" + blob}},
+		// As journals before image records had a kind still name one.
 		{in: "delete:contentTree/c1-docker.io/library/alpine@" + blob, action: ActionDelete, target: materials.MaterialRef{Kind: materials.KindContentTree, ID: "c1-docker.io/library/alpine@" + blob}},
 		{in: "", wantErr: "no ':'"},
 		{in: "create volume v1#2", wantErr: "no ':'"},
@@ -95,7 +97,7 @@ func FuzzID(f *testing.F) {
 	for _, s := range []string{"create:volume/v1#2", "delete:blob/sha256:aa@containerd", "delete:file/a@b", "x", ":/", "resize:volume/@", "delete:blob/a@dir@dir"} {
 		f.Add(s, uint8(0), uint8(0), "v1#1", uint8(0))
 	}
-	kinds := []materials.MaterialKind{materials.KindDatastore, materials.KindContentTree, materials.KindBlob, materials.KindVolume, materials.KindApp, materials.KindFile}
+	kinds := []materials.MaterialKind{materials.KindDatastore, materials.KindContentTree, materials.KindBlob, materials.KindVolume, materials.KindApp, materials.KindFile, materials.KindImage}
 	stores := []materials.BlobStore{"", materials.BlobStoreDir, materials.BlobStoreContainerd}
 	f.Fuzz(func(t *testing.T, s string, ai, ki uint8, ref string, si uint8) {
 		id, err := ParseID(s)

@@ -6,29 +6,6 @@ import (
 	"github.com/edgewright/edgewright/materials"
 )
 
-// Action is what a Remodel does.
-type Action string
-
-const (
-	// ActionResolve turns an OCI tag into a digest and latches it.
-	ActionResolve Action = "resolve"
-	// ActionDownload fetches one blob (for an OCI tree, its top blob first;
-	// the next round plans the layers the manifest names).
-	ActionDownload Action = "download"
-	// ActionVerify checks a blob whose integrity is uncertain.
-	ActionVerify Action = "verify"
-	// ActionCreate makes a volume generation, from content or blank.
-	ActionCreate Action = "create"
-	// ActionPurge replaces a volume's old generation with a new one.
-	ActionPurge Action = "purge-generation"
-	// ActionAdopt renames an old-layout volume into the new layout.
-	ActionAdopt Action = "adopt"
-	// ActionDelete removes a volume, a blob or a leftover file.
-	ActionDelete Action = "delete"
-	// ActionResize grows a volume up to its maxsizebytes; never shrinks.
-	ActionResize Action = "resize"
-)
-
 // PurgeStrategy says in which order a purge makes the new generation and
 // breaks the old.
 type PurgeStrategy string
@@ -55,24 +32,10 @@ type Remodel struct {
 	// stage. Remodels of one stage may run together.
 	Stage int `json:"stage"`
 
-	// What the assembler needs to carry it out; which are set depends on
-	// the action.
-	Volume      *materials.Volume      `json:"volume,omitempty"`      // create, purge, resize, adopt (the desired volume)
-	ContentTree *materials.ContentTree `json:"contentTree,omitempty"` // resolve, download, create
-	Blob        *materials.Blob        `json:"blob,omitempty"`        // download, verify, delete of a blob
-	Store       materials.BlobStore    `json:"store,omitempty"`       // verify, delete of a blob
-	// Path is an existing file or directory relative to the root: the
-	// source of an adopt, the victim of a delete.
-	Path string `json:"path,omitempty"`
-	// Image is the containerd image record a delete of a content tree
-	// removes (`<content-tree-id>-<URL>`); its blobs are left to
-	// containerd's garbage collector.
-	Image string `json:"image,omitempty"`
-	// Offset is where a download resumes (bytes already written).
-	Offset int64 `json:"offset,omitempty"`
-	// Replaces is the old generation a purge deletes.
-	Replaces *materials.VolumeKey `json:"replaces,omitempty"`
-	Strategy PurgeStrategy        `json:"strategy,omitempty"`
+	// Payload is what the action needs to carry it out, of the type its
+	// row in the action table names (*CreatePayload for a create, …).
+	// The JSON form spells its fields beside the header's.
+	Payload Payload `json:"-"`
 	// Bytes is the disk space the remodel needs, when known: what is left
 	// to fetch of a blob, a volume's maximum size (an upper bound for a
 	// sparse or qcow2 file).
@@ -100,8 +63,8 @@ type Summary struct {
 	BytesToWrite int64 `json:"bytesToWrite"`
 	// PeakExtraDiskBytes is the most disk the plan holds beyond what is
 	// used now, charged as disk admission charges it: in plan order,
-	// Bytes - Reclaims for each download, create, purge, adopt and
-	// resize, nothing given back for deletes. When the foreman knew the
+	// Bytes - Reclaims for each remodel whose action charges disk
+	// (ActionFacts.ChargesDisk), nothing given back for deletes. When the foreman knew the
 	// free space it is never more than that.
 	PeakExtraDiskBytes int64  `json:"peakExtraDiskBytes"`
 	Text               string `json:"text"`

@@ -35,15 +35,10 @@ func RenderText(w io.Writer, p *Plan) error {
 			line("Stage %d", stage)
 		}
 		head := fmt.Sprintf("  %s %s %s", symbol(r.Action), r.Action, r.Target)
-		switch {
-		case r.Action == ActionPurge && r.Replaces != nil:
-			head += fmt.Sprintf(" (replaces %s, %s)", r.Replaces, r.Strategy)
-		case r.Action == ActionDownload && r.Offset > 0:
-			head += " (resume from offset " + Bytes(r.Offset) + ")"
-		case r.Path != "" && r.Target.ID != r.Path:
-			head += " (" + r.Path + ")"
-		case r.Image != "":
-			head += " (image " + r.Image + ")"
+		if r.Payload != nil {
+			if d := r.Payload.Detail(r.Target); d != "" {
+				head += " (" + d + ")"
+			}
 		}
 		if r.Bytes > 0 {
 			head += " [" + Bytes(r.Bytes) + "]"

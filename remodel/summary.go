@@ -20,8 +20,7 @@ func Summarize(p *Plan) Summary {
 		if r.Action == ActionDownload {
 			s.BytesToDownload += r.Bytes
 		}
-		switch r.Action {
-		case ActionDownload, ActionCreate, ActionPurge, ActionAdopt, ActionResize:
+		if r.Action.ChargesDisk() {
 			extra += r.Bytes - r.Reclaims
 			s.PeakExtraDiskBytes = max(s.PeakExtraDiskBytes, extra)
 		}

@@ -68,13 +68,13 @@ func blobRec(d digest.Digest, size int64, state materials.State) materials.BlobR
 
 func download(tree materials.ContentTree, d digest.Digest, size int64) *remodel.Remodel {
 	return &remodel.Remodel{ID: remodel.NewID(remodel.ActionDownload, materials.MaterialRef{Kind: materials.KindBlob, ID: string(d)}), Action: remodel.ActionDownload,
-		Target: materials.MaterialRef{Kind: materials.KindBlob, ID: string(d)}, ContentTree: &tree,
-		Blob: &materials.Blob{Digest: d, Size: size}}
+		Target:  materials.MaterialRef{Kind: materials.KindBlob, ID: string(d)},
+		Payload: &remodel.DownloadPayload{ContentTree: tree, Blob: materials.Blob{Digest: d, Size: size}}}
 }
 
 func create(v materials.Volume) *remodel.Remodel {
 	return &remodel.Remodel{ID: remodel.NewID(remodel.ActionCreate, materials.MaterialRef{Kind: materials.KindVolume, ID: v.Key().String()}), Action: remodel.ActionCreate,
-		Target: materials.MaterialRef{Kind: materials.KindVolume, ID: v.Key().String()}, Volume: &v}
+		Target: materials.MaterialRef{Kind: materials.KindVolume, ID: v.Key().String()}, Payload: &remodel.CreatePayload{Volume: v}}
 }
 
 func start(t *Tracker, r *remodel.Remodel) { t.OnRemodel(assembler.RemodelEvent{Remodel: r, At: t0}) }
@@ -214,8 +214,8 @@ var scenarios = []struct {
 		tr := NewTracker()
 		v2 := volFrom(volA, 2, treeX, materials.FormatQcow2)
 		start(tr, &remodel.Remodel{ID: remodel.NewID(remodel.ActionPurge, materials.MaterialRef{Kind: materials.KindVolume, ID: v2.Key().String()}), Action: remodel.ActionPurge,
-			Target: materials.MaterialRef{Kind: materials.KindVolume, ID: v2.Key().String()}, Volume: &v2,
-			Replaces: &materials.VolumeKey{ID: volA, Generation: 1}})
+			Target:  materials.MaterialRef{Kind: materials.KindVolume, ID: v2.Key().String()},
+			Payload: &remodel.PurgePayload{Volume: v2, Replaces: materials.VolumeKey{ID: volA, Generation: 1}}})
 		tr.OnProgress(assembler.Event{Kind: materials.KindVolume, ID: v2.Key().String(), Done: 2 << 20, Known: 8 << 20})
 		return Inputs{
 			Blueprint: &materials.Blueprint{Complete: true, ContentTrees: []materials.ContentTree{treeVM()}, Volumes: []materials.Volume{v2}},

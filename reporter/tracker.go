@@ -119,8 +119,15 @@ func entry[K comparable](m map[K]*live, k K) *live {
 }
 
 func blobOf(r *remodel.Remodel) digest.Digest {
-	if r.Blob != nil && r.Blob.Digest != "" {
-		return r.Blob.Digest
+	var b materials.Blob
+	switch p := r.Payload.(type) {
+	case *remodel.DownloadPayload:
+		b = p.Blob
+	case *remodel.VerifyPayload:
+		b = p.Blob
+	}
+	if b.Digest != "" {
+		return b.Digest
 	}
 	if r.Target.Kind == materials.KindBlob {
 		return digest.Digest(r.Target.ID)
@@ -135,17 +142,14 @@ func (t *Tracker) started(r *remodel.Remodel) []step {
 		return []step{func(t *Tracker) { *t.tree(id) = live{state: eve.ZSwState_RESOLVING_TAG} }}
 	case remodel.ActionDownload:
 		d := blobOf(r)
-		var size int64
-		if r.Blob != nil {
-			size = r.Blob.Size
-		}
+		var size, offset int64
 		tree := ""
-		if r.ContentTree != nil {
-			tree = r.ContentTree.ID
+		if p, ok := remodel.PayloadOf[*remodel.DownloadPayload](r); ok {
+			size, offset, tree = p.Blob.Size, p.Offset, p.ContentTree.ID
 		}
 		return []step{func(t *Tracker) {
 			delete(t.gone, materials.MaterialRef{Kind: materials.KindBlob, ID: string(d)})
-			*t.blob(d) = live{state: eve.ZSwState_DOWNLOAD_STARTED, done: r.Offset, known: size}
+			*t.blob(d) = live{state: eve.ZSwState_DOWNLOAD_STARTED, done: offset, known: size}
 			if tree != "" {
 				if t.treeBlobs[tree] == nil {
 					t.treeBlobs[tree] = map[digest.Digest]bool{}
@@ -224,8 +228,8 @@ func (t *Tracker) ended(r *remodel.Remodel, res *remodel.Result, at time.Time) [
 			}
 			l.done = l.known
 		}}
-		if r.Replaces != nil {
-			old := r.Replaces.String()
+		if p, ok := remodel.PayloadOf[*remodel.PurgePayload](r); ok {
+			old := p.Replaces.String()
 			st = append(st, func(t *Tracker) {
 				t.gone[materials.MaterialRef{Kind: materials.KindVolume, ID: old}] = true
 				delete(t.volumes, old)

@@ -288,12 +288,14 @@ func randomOptions(r *rand.Rand) foreman.Options {
 // covers is the guards' matching: a volume uuid covers every generation,
 // a content tree id its image records.
 func covers(rule, target materials.MaterialRef) bool {
+	if rule.Kind == materials.KindContentTree && target.Kind == materials.KindImage {
+		return strings.HasPrefix(target.ID, rule.ID+"-")
+	}
 	if rule.Kind != target.Kind {
 		return false
 	}
 	return rule.ID == target.ID ||
-		rule.Kind == materials.KindVolume && !strings.Contains(rule.ID, "#") && strings.HasPrefix(target.ID, rule.ID+"#") ||
-		rule.Kind == materials.KindContentTree && strings.HasPrefix(target.ID, rule.ID+"-")
+		rule.Kind == materials.KindVolume && !strings.Contains(rule.ID, "#") && strings.HasPrefix(target.ID, rule.ID+"#")
 }
 
 // guarded says why a destructive remodel must never have been planned, or
@@ -303,8 +305,8 @@ func guarded(bp *materials.Blueprint, opts foreman.Options, fp *materials.Floorp
 		return "destructive remodel on an invalid blueprint"
 	}
 	refs := []materials.MaterialRef{rm.Target}
-	if rm.Replaces != nil {
-		refs = append(refs, materials.MaterialRef{Kind: materials.KindVolume, ID: rm.Replaces.String()})
+	if pp, ok := remodel.PayloadOf[*remodel.PurgePayload](rm); ok {
+		refs = append(refs, materials.MaterialRef{Kind: materials.KindVolume, ID: pp.Replaces.String()})
 	}
 	if rm.Target.Kind == materials.KindBlob {
 		for _, t := range bp.ContentTrees {
@@ -331,7 +333,7 @@ func guarded(bp *materials.Blueprint, opts foreman.Options, fp *materials.Floorp
 		}
 	}
 	for _, f := range fp.Volumes {
-		if f.Path == rm.Path && (f.State == materials.StateUnknown || f.State == materials.StateBroken) && !opts.CleanUp {
+		if f.Path == removedPath(rm) && (f.State == materials.StateUnknown || f.State == materials.StateBroken) && !opts.CleanUp {
 			return "deleted " + string(f.State) + " file " + f.Path + " without clean-up"
 		}
 	}
@@ -513,4 +515,16 @@ func checkSummary(t *testing.T, seed int64, p *remodel.Plan, opts foreman.Option
 	if p.Summary.BytesToDownload > p.Summary.BytesToWrite || p.Summary.PeakExtraDiskBytes > p.Summary.BytesToWrite {
 		t.Errorf("seed %d: bytes: %d to download, %d to write, peak %d", seed, p.Summary.BytesToDownload, p.Summary.BytesToWrite, p.Summary.PeakExtraDiskBytes)
 	}
+}
+
+// removedPath is the file a destructive remodel removes by path, "" for
+// none.
+func removedPath(rm *remodel.Remodel) string {
+	switch p := rm.Payload.(type) {
+	case *remodel.DeletePayload:
+		return p.Path
+	case *remodel.PurgePayload:
+		return p.OldPath
+	}
+	return ""
 }
