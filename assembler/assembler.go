@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/opencontainers/go-digest"
 	"go.uber.org/zap"
 
 	"github.com/edgewright/edgewright/assembler/crafts/rootdir"
@@ -332,6 +333,7 @@ func (a *Assembler) apply(ctx context.Context, s *session, plan *remodel.Plan, b
 		a: a, s: s, log: log, applyID: applyID, gate: newProgressGate(a.opts.Progress),
 		datastores: map[string]materials.Datastore{},
 		sems:       map[remodel.Action]chan struct{}{},
+		tops:       plan.Tops,
 	}
 	for _, ds := range a.opts.Datastores {
 		w.datastores[ds.ID] = ds
@@ -453,6 +455,8 @@ type walk struct {
 	gate       *progressGate
 	datastores map[string]materials.Datastore
 	sems       map[remodel.Action]chan struct{}
+	// tops are the trees' top blobs as the foreman pinned them.
+	tops map[string]digest.Digest
 
 	runCtx context.Context
 	mu     sync.Mutex

@@ -420,32 +420,11 @@ func openIngest(ctx context.Context, store BlobStore, ct materials.ContentTree, 
 	return store.Ingest(ctx, b)
 }
 
-// pinned fills in a content tree's top digest when the config gives only
-// an OCI tag, by materials.TopDigest (the rule the foreman plans by): a
-// digest in its URL, or the journal's latch for this tree generation and
-// URL.
+// pinned fills in a content tree's top digest from the plan's Tops when
+// the remodel's tree names only a tag (the foreman pins the trees of its
+// remodels; a hand-made plan may not).
 func (w *walk) pinned(ct materials.ContentTree) materials.ContentTree {
-	if ct.SHA256 != "" {
-		return ct
-	}
-	oci := ct.Format == materials.FormatContainer
-	for _, id := range ct.Datastores {
-		oci = oci || w.datastores[id].Type == materials.DatastoreContainerRegistry
-	}
-	var latch *materials.TagLatch
-	if !strings.Contains(ct.URL, "@sha256:") {
-		latches, err := w.s.journal.Latches()
-		if err != nil {
-			w.log.Warn("read tag latches", zap.Error(err))
-			return ct
-		}
-		for i := range latches {
-			if latches[i].ContentTree == ct.ID && latches[i].Generation == ct.Generation {
-				latch = &latches[i]
-			}
-		}
-	}
-	if d := materials.TopDigest(&ct, oci, latch); d != "" {
+	if d := w.tops[ct.ID]; ct.SHA256 == "" && d != "" {
 		ct.SHA256 = d.Encoded()
 	}
 	return ct

@@ -263,7 +263,7 @@ func (p *planner) download(ts *treeState, d digest.Digest, part *materials.BlobR
 	if need < 0 {
 		need = 0
 	}
-	pl := &remodel.DownloadPayload{ContentTree: *ts.tree, Blob: materials.Blob{Digest: d, Size: size}, Store: p.store, Offset: off}
+	pl := &remodel.DownloadPayload{ContentTree: ts.pinned(), Blob: materials.Blob{Digest: d, Size: size}, Store: p.store, Offset: off}
 	r := remodel.Remodel{ID: id, Action: remodel.ActionDownload, Target: ref, Reason: reason, Payload: pl, Bytes: need}
 	if part != nil {
 		pl.Blob.MediaType = part.MediaType
@@ -327,7 +327,7 @@ func (p *planner) verify(ts *treeState, d digest.Digest, rec *materials.BlobReco
 	}
 	p.pending(ts, remodel.Remodel{
 		ID: id, Action: remodel.ActionVerify, Target: ref, Reason: reason,
-		Payload: &remodel.VerifyPayload{ContentTree: *ts.tree, Blob: b, Store: store},
+		Payload: &remodel.VerifyPayload{ContentTree: ts.pinned(), Blob: b, Store: store},
 	})
 	return id
 }
@@ -409,4 +409,30 @@ func (p *planner) images() {
 		})
 		n.since, n.grace = since, true
 	}
+}
+
+// pinned is the tree as its remodels carry it: with its top blob's digest
+// filled in when the config names only a tag, so the executor re-derives
+// nothing.
+func (ts *treeState) pinned() materials.ContentTree {
+	t := *ts.tree
+	if t.SHA256 == "" && ts.top != "" {
+		t.SHA256 = ts.top.Encoded()
+	}
+	return t
+}
+
+// tops are the trees' top blobs the plan knows (Plan.Tops).
+func (p *planner) tops() map[string]digest.Digest {
+	var out map[string]digest.Digest
+	for _, ts := range p.treeOrder {
+		if ts.top == "" {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]digest.Digest, len(p.treeOrder))
+		}
+		out[ts.tree.ID] = ts.top
+	}
+	return out
 }

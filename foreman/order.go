@@ -271,6 +271,7 @@ func (p *planner) finish() *remodel.Plan {
 		Remodels:     p.remodels(),
 		Held:         p.sortedHeld(),
 		Unreferenced: p.graceClocks(),
+		Tops:         p.tops(),
 		Diagnostics:  p.sortedDiags(),
 	}
 	if out.Fingerprint == "" {

@@ -203,7 +203,7 @@ func (p *planner) purge(dv *desiredVolume, tree *materials.ContentTree, older *m
 	n := p.add(remodel.Remodel{
 		ID: remodel.NewID(remodel.ActionPurge, ref), Action: remodel.ActionPurge, Target: ref,
 		Reason:  "volume " + volumeName(v) + ": " + reason + " (" + madeOf(tree) + ")",
-		Payload: &remodel.PurgePayload{Volume: vc, ContentTree: copyTree(tree), Replaces: old, OldPath: older.Path}, Bytes: bytes,
+		Payload: &remodel.PurgePayload{Volume: vc, ContentTree: p.pinnedTree(tree), Replaces: old, OldPath: older.Path}, Bytes: bytes,
 	})
 	n.frees = fileBytes(older)
 	n.guards = append(n.guards, volumeRef(old))
@@ -223,7 +223,7 @@ func (p *planner) create(dv *desiredVolume, tree *materials.ContentTree, cleanDe
 	vc := *v
 	return p.add(remodel.Remodel{
 		ID: remodel.NewID(remodel.ActionCreate, ref), Action: remodel.ActionCreate, Target: ref,
-		Reason: reason, Payload: &remodel.CreatePayload{Volume: vc, ContentTree: copyTree(tree)}, Bytes: bytes,
+		Reason: reason, Payload: &remodel.CreatePayload{Volume: vc, ContentTree: p.pinnedTree(tree)}, Bytes: bytes,
 	})
 }
 
@@ -234,11 +234,16 @@ func madeOf(tree *materials.ContentTree) string {
 	return "from content tree " + treeName(tree)
 }
 
-func copyTree(t *materials.ContentTree) *materials.ContentTree {
+// pinnedTree is a copy of a volume's content tree as its remodel carries
+// it: pinned to its top blob (treeState.pinned).
+func (p *planner) pinnedTree(t *materials.ContentTree) *materials.ContentTree {
 	if t == nil {
 		return nil
 	}
 	c := *t
+	if ts := p.trees[t.ID]; ts != nil {
+		c = ts.pinned()
+	}
 	return &c
 }
 

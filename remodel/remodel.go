@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/edgewright/edgewright/materials"
+	"github.com/opencontainers/go-digest"
 )
 
 // PurgeStrategy says in which order a purge makes the new generation and
@@ -84,8 +85,14 @@ type Plan struct {
 	// Unreferenced are the grace-period clocks to record in the journal:
 	// materials no longer needed, and since when.
 	Unreferenced []materials.Unreferenced `json:"unreferenced,omitempty"`
-	Summary      Summary                  `json:"summary"`
-	Diagnostics  materials.Diagnostics    `json:"diagnostics"`
+	// Tops is the top blob of every content tree whose top the foreman
+	// knows, by tree id: the configured sha256, a digest in the URL, or
+	// the tag latch of the tree's generation. The remodels carry their
+	// tree pinned the same way, so the executor reads no latch; it seals
+	// the trees of Tops.
+	Tops        map[string]digest.Digest `json:"tops,omitempty"`
+	Summary     Summary                  `json:"summary"`
+	Diagnostics materials.Diagnostics    `json:"diagnostics"`
 }
 
 // Empty reports whether nothing is left to do (held remodels aside).
