@@ -379,11 +379,7 @@ func (a *Assembler) apply(ctx context.Context, s *session, plan *remodel.Plan, b
 		return rep, fmt.Errorf("journal: settle earlier intents: %w", err)
 	}
 	if bp != nil && bp.Complete {
-		prev, err := s.journal.LastApplied()
-		if err != nil {
-			return rep, err
-		}
-		if err := s.journal.Checkpoint(a.checkpointOf(prev, bp), a.now()); err != nil {
+		if err := s.journal.Checkpoint(w.checkpoint(plan, bp), a.now()); err != nil {
 			return rep, err
 		}
 	}

@@ -1,46 +1,47 @@
 package assembler
 
 import (
-	"sort"
-
 	"github.com/edgewright/edgewright/materials"
+	"github.com/edgewright/edgewright/remodel"
 )
 
-// checkpointOf is the Blueprint to record as last applied: bp, plus every
-// volume the previous checkpoint named that bp dropped but that is still
-// on disk (its delete was held by a guard, failed, or is yet to come).
-// Without them the foreman's three-way diff would forget those volumes
-// were ever configured and only report them from then on; with them they
-// stay "dropped from the config" until they are really gone. A carried
-// volume has no apps and a refcount of 0: nothing refers to it now.
-func (a *Assembler) checkpointOf(prev, bp *materials.Blueprint) *materials.Blueprint {
-	if prev == nil {
+// checkpoint is the Blueprint to record as last applied: the foreman's
+// (Plan.Checkpoint: bp plus the dropped volumes still on disk), less the
+// carried volumes this apply removed (a delete of the volume, or the
+// purge that replaced it, done). The executor knows only the outcomes;
+// the rule is the foreman's. A plan without one records bp.
+func (w *walk) checkpoint(plan *remodel.Plan, bp *materials.Blueprint) *materials.Blueprint {
+	cp := plan.Checkpoint
+	if cp == nil {
 		return bp
+	}
+	gone := map[materials.VolumeKey]bool{}
+	for _, n := range w.nodes {
+		if n.result.Status != StatusDone {
+			continue
+		}
+		switch p := n.r.Payload.(type) {
+		case *remodel.PurgePayload:
+			gone[p.Replaces] = true
+		case *remodel.DeletePayload:
+			if k, err := materials.ParseVolumeKey(n.r.Target.ID); err == nil && n.r.Target.Kind == materials.KindVolume {
+				gone[k] = true
+			}
+		}
+	}
+	if len(gone) == 0 {
+		return cp
 	}
 	want := make(map[materials.VolumeKey]bool, len(bp.Volumes))
 	for _, v := range bp.Volumes {
 		want[v.Key()] = true
 	}
-	var carry []materials.Volume
-	for _, v := range prev.Volumes {
-		if want[v.Key()] {
-			continue
-		}
-		p, err := VolumePath(a.opts.Root, v)
-		if err != nil {
-			continue
-		}
-		if ok, err := a.exists(p); ok || err != nil {
-			// An error reading it is no proof it is gone: keep it named.
-			v.RefCount, v.Apps = 0, nil
-			carry = append(carry, v)
+	out := *cp
+	out.Volumes = make([]materials.Volume, 0, len(cp.Volumes))
+	for _, v := range cp.Volumes {
+		if want[v.Key()] || !gone[v.Key()] {
+			out.Volumes = append(out.Volumes, v)
 		}
 	}
-	if len(carry) == 0 {
-		return bp
-	}
-	cp := *bp
-	cp.Volumes = append(append([]materials.Volume(nil), bp.Volumes...), carry...)
-	sort.Slice(cp.Volumes, func(i, j int) bool { return cp.Volumes[i].Key().Less(cp.Volumes[j].Key()) })
-	return &cp
+	return &out
 }

@@ -37,7 +37,9 @@ func Plan(bp *materials.Blueprint, fp *materials.Floorplan, opts Options) *remod
 	p.images()
 	p.order()
 	p.guard()
-	return p.finish()
+	out := p.finish()
+	out.Checkpoint = checkpoint(bp, p.fp)
+	return out
 }
 
 // node is a candidate remodel while the plan is being made.

@@ -90,9 +90,16 @@ type Plan struct {
 	// the tag latch of the tree's generation. The remodels carry their
 	// tree pinned the same way, so the executor reads no latch; it seals
 	// the trees of Tops.
-	Tops        map[string]digest.Digest `json:"tops,omitempty"`
-	Summary     Summary                  `json:"summary"`
-	Diagnostics materials.Diagnostics    `json:"diagnostics"`
+	Tops map[string]digest.Digest `json:"tops,omitempty"`
+	// Checkpoint is the Blueprint the journal records as last applied
+	// once the plan is carried out: the Blueprint, plus the volumes it
+	// dropped that are still on disk (the executor leaves out those this
+	// plan's deletes and purges removed); nil when the Blueprint is not
+	// complete. A plan read back from JSON has none: the Blueprint given
+	// to Apply is then recorded as it is.
+	Checkpoint  *materials.Blueprint  `json:"-"`
+	Summary     Summary               `json:"summary"`
+	Diagnostics materials.Diagnostics `json:"diagnostics"`
 }
 
 // Empty reports whether nothing is left to do (held remodels aside).
