@@ -53,8 +53,12 @@ func same(t *testing.T, qemuImg, format, a, b string) bool {
 
 func newVolume(t *testing.T, format materials.Format) (root string, v materials.Volume, path string) {
 	t.Helper()
-	root = t.TempDir()
-	v = materials.Volume{ID: volID, Generation: 1, Format: format}
+	return newVolumeIn(t, t.TempDir(), format)
+}
+
+func newVolumeIn(t *testing.T, root string, format materials.Format) (string, materials.Volume, string) {
+	t.Helper()
+	v := materials.Volume{ID: volID, Generation: 1, Format: format}
 	path, err := layout.VolumePath(root, v)
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +67,28 @@ func newVolume(t *testing.T, format materials.Format) (root string, v materials.
 		t.Fatal(err)
 	}
 	return root, v, path
+}
+
+// fileSystems are the roots the copy-based tests run on: the temp dir's
+// file system (ext4 here: no reflink), and a loop-mounted XFS that can.
+// want is the method the copies must report on each.
+func fileSystems(t *testing.T) []struct {
+	name string
+	root func(t *testing.T) string
+	want Method
+} {
+	plain := MethodCopy
+	if fsCanReflink(t, t.TempDir()) {
+		plain = MethodReflink
+	}
+	return []struct {
+		name string
+		root func(t *testing.T) string
+		want Method
+	}{
+		{"tempdir", func(t *testing.T) string { return t.TempDir() }, plain},
+		{"xfs-reflink", func(t *testing.T) string { return testenv.ReflinkDir(t) }, MethodReflink},
+	}
 }
 
 func tableNames(t *testing.T, path string) []string {
@@ -231,9 +257,15 @@ func TestBadArguments(t *testing.T) {
 // this file system unless it can reflink), holes kept, and restored by a
 // copy renamed over it.
 func TestRaw(t *testing.T) {
+	for _, fs := range fileSystems(t) {
+		t.Run(fs.name, func(t *testing.T) { testRaw(t, fs.root(t), fs.want) })
+	}
+}
+
+func testRaw(t *testing.T, dir string, want Method) {
 	qemuImg := testenv.QemuImg(t)
 	qemuIO := testenv.LookPath(t, "qemu-io")
-	root, v, vol := newVolume(t, materials.FormatRaw)
+	root, v, vol := newVolumeIn(t, dir, materials.FormatRaw)
 	f, err := os.Create(vol)
 	if err != nil {
 		t.Fatal(err)
@@ -250,9 +282,8 @@ func TestRaw(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fsCanReflink := r.Method == MethodReflink
-	if !fsCanReflink && (r.Method != MethodCopy || r.Bytes != 4<<20) {
-		t.Fatalf("Take = %+v; want a copy of the 4 MiB of data only", r)
+	if r.Method != want || (want == MethodCopy && r.Bytes != 4<<20) || (want == MethodReflink && r.Bytes != 0) {
+		t.Fatalf("Take = %+v; want %s (a copy of the 4 MiB of data only)", r, want)
 	}
 	sp, _ := layout.SnapshotPath(root, v, snap1)
 	if !same(t, qemuImg, "raw", sp, ref) {
@@ -270,7 +301,7 @@ func TestRaw(t *testing.T) {
 	if same(t, qemuImg, "raw", vol, ref) {
 		t.Fatal("the write did not change the volume")
 	}
-	if r, err := s.Rollback(ctx, root, v, snap1); err != nil || (r.Method != MethodCopy && r.Method != MethodReflink) {
+	if r, err := s.Rollback(ctx, root, v, snap1); err != nil || r.Method != want {
 		t.Fatalf("Rollback = %+v, %v", r, err)
 	}
 	if !same(t, qemuImg, "raw", vol, ref) {
@@ -489,7 +520,13 @@ func diffLines(a, b []string) string {
 // attribute, changed, and restored by a copy swapped in with one
 // RENAME_EXCHANGE; a tree compare proves each step.
 func TestContainer(t *testing.T) {
-	root, v, vol := newVolume(t, materials.FormatContainer)
+	for _, fs := range fileSystems(t) {
+		t.Run(fs.name, func(t *testing.T) { testContainer(t, fs.root(t), fs.want) })
+	}
+}
+
+func testContainer(t *testing.T, dir string, wantMethod Method) {
+	root, v, vol := newVolumeIn(t, dir, materials.FormatContainer)
 	if err := os.Mkdir(vol, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -501,8 +538,8 @@ func TestContainer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Method != MethodCopy && r.Method != MethodReflink {
-		t.Fatalf("Take = %+v", r)
+	if r.Method != wantMethod {
+		t.Fatalf("Take = %+v, want method %s", r, wantMethod)
 	}
 	sp, _ := layout.SnapshotPath(root, v, snap1)
 	if d := diffLines(want, treeListing(t, sp)); d != "" {
