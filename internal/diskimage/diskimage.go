@@ -61,6 +61,9 @@ type Header struct {
 	// snapshot rewrites in place (L1Size*8).
 	ClusterBits uint32
 	L1Size      uint32
+	// SnapshotCount is a qcow2's nb_snapshots: whether Snapshots has a
+	// table to read.
+	SnapshotCount uint32
 	// Broken is why the header is corrupt, "" when it is sound.
 	Broken string
 }
@@ -189,6 +192,7 @@ func readQcow(r io.ReaderAt, buf []byte, fileSize int64) Header {
 		}
 		h.ClusterBits = be.Uint32(buf[20:])
 		h.L1Size = be.Uint32(buf[36:])
+		h.SnapshotCount = be.Uint32(buf[60:])
 	}
 	if version == 3 {
 		incompat := be.Uint64(buf[72:])

@@ -21,9 +21,13 @@ const (
 	snapshotEntryFixed = 40
 )
 
-// ErrSnapshotTable is wrapped by every problem with a snapshot table:
-// corrupt, or beyond the bounds above.
+// ErrSnapshotTable is wrapped by every problem with a snapshot table.
 var ErrSnapshotTable = errors.New("qcow2 snapshot table")
+
+// ErrSnapshotBound is wrapped too when the table is not corrupt as far as
+// it was read but lies beyond the bounds above: qemu may open the image;
+// edgewright does not list its snapshots.
+var ErrSnapshotBound = errors.New("beyond edgewright's bounds")
 
 // Snapshot is one entry of a qcow2 internal snapshot table
 // (docs/interop/qcow2.txt, "Snapshots").
@@ -74,30 +78,60 @@ func Snapshots(r io.ReaderAt, fileSize int64) ([]Snapshot, error) {
 	}
 	switch {
 	case count > MaxSnapshots:
-		return nil, fmt.Errorf("%w: nb_snapshots %d is more than %d", ErrSnapshotTable, count, MaxSnapshots)
+		return nil, fmt.Errorf("%w: nb_snapshots %d is more than %d: %w", ErrSnapshotTable, count, MaxSnapshots, ErrSnapshotBound)
 	case off == 0 || off%(1<<clusterBits) != 0:
 		return nil, fmt.Errorf("%w: snapshots_offset %d is not a cluster boundary", ErrSnapshotTable, off)
 	case fileSize < 0 || off >= uint64(fileSize):
 		return nil, fmt.Errorf("%w: snapshots_offset %d lies outside the %d-byte file", ErrSnapshotTable, off, fileSize)
 	}
-	// Read the table in one bounded piece; entries are parsed from it.
+	// Read the table in pieces that grow as entries need them, never
+	// beyond the file or MaxSnapshotTable: a typical table (a few
+	// entries) costs one small read.
 	avail := min(uint64(fileSize)-off, MaxSnapshotTable)
-	table := make([]byte, avail)
-	m, err := r.ReadAt(table, int64(off))
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("read qcow2 snapshot table at %d: %w", off, err)
-	}
-	table = table[:m]
 	truncated := uint64(fileSize)-off > MaxSnapshotTable
-	out := make([]Snapshot, 0, count)
+	var table []byte
+	read := func(want uint64) error {
+		want = min(max(want, 4096), avail)
+		if uint64(len(table)) >= want {
+			return nil
+		}
+		grown := make([]byte, want)
+		copy(grown, table)
+		m, err := r.ReadAt(grown[len(table):], int64(off)+int64(len(table)))
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read qcow2 snapshot table at %d: %w", off, err)
+		}
+		table = grown[:len(table)+m]
+		return nil
+	}
+	out := make([]Snapshot, 0, min(count, 16))
 	pos := 0
 	for i := uint32(0); i < count; i++ {
-		s, size, err := parseSnapshotEntry(table[pos:], version, clusterBits, fileSize)
-		if err != nil {
-			if truncated && errors.Is(err, errShortEntry) {
-				return out, fmt.Errorf("%w: entry %d at %d: table longer than %d bytes", ErrSnapshotTable, i, off+uint64(pos), MaxSnapshotTable)
+		var s Snapshot
+		var size int
+		for {
+			if err := read(uint64(pos) + snapshotEntryFixed); err != nil {
+				return out, err
 			}
-			return out, fmt.Errorf("%w: entry %d at %d: %w", ErrSnapshotTable, i, off+uint64(pos), err)
+			var err error
+			s, size, err = parseSnapshotEntry(table[pos:], version, clusterBits, fileSize)
+			if had := len(table); errors.Is(err, errShortEntry) && uint64(had) < avail {
+				// The entry goes on past what was read: read more, unless
+				// the file ends before its size says.
+				if err := read(uint64(had) * 2); err != nil {
+					return out, err
+				}
+				if len(table) > had {
+					continue
+				}
+			}
+			if err != nil {
+				if truncated && errors.Is(err, errShortEntry) {
+					return out, fmt.Errorf("%w: entry %d at %d: table longer than %d bytes: %w", ErrSnapshotTable, i, off+uint64(pos), MaxSnapshotTable, ErrSnapshotBound)
+				}
+				return out, fmt.Errorf("%w: entry %d at %d: %w", ErrSnapshotTable, i, off+uint64(pos), err)
+			}
+			break
 		}
 		out = append(out, s)
 		pos += size
@@ -130,7 +164,7 @@ func parseSnapshotEntry(b []byte, version, clusterBits uint32, fileSize int64) (
 	case version >= 3 && extra < 16:
 		return s, 0, fmt.Errorf("extra_data_size %d: a version 3 entry has at least 16", extra)
 	case idLen > MaxSnapshotName || nameLen > MaxSnapshotName:
-		return s, 0, fmt.Errorf("id or name longer than %d bytes (%d, %d)", MaxSnapshotName, idLen, nameLen)
+		return s, 0, fmt.Errorf("id or name longer than %d bytes (%d, %d): %w", MaxSnapshotName, idLen, nameLen, ErrSnapshotBound)
 	case nsec >= 1e9:
 		return s, 0, fmt.Errorf("date_nsec %d is not below one second", nsec)
 	case s.L1Size > maxL1Entries:
