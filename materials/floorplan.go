@@ -56,6 +56,13 @@ type VolumeFile struct {
 	// Reason explains a broken, partial or unknown state.
 	Reason string      `json:"reason,omitempty"`
 	Legacy *LegacyName `json:"legacy"`
+	// Snapshots are the volume's snapshots found on disk: a qcow2's
+	// internal snapshots (from its snapshot table), or the raw or
+	// directory copies named beside it by package layout's rule
+	// (<uuid>#<generation>@<snapshot>.<format>), which are listed here and
+	// not as volumes of their own. In table order for qcow2, by name for
+	// copies.
+	Snapshots []SnapshotInfo `json:"snapshots,omitempty"`
 }
 
 // Key is the volume key, meaningful for new-layout files only.
