@@ -153,7 +153,13 @@ func (s *Snapshotter) take(ctx context.Context, root string, v materials.Volume,
 		if err != nil {
 			return Result{}, err
 		}
-		if _, err := os.Lstat(sp); err == nil {
+		if st, err := os.Lstat(sp); err == nil {
+			// Ours only if it is what a Take makes: a file for raw, a
+			// directory for container, never a symlink planted there.
+			if st.Mode()&os.ModeSymlink != 0 || st.IsDir() != (v.Format == materials.FormatContainer) ||
+				(!st.IsDir() && !st.Mode().IsRegular()) {
+				return Result{}, fmt.Errorf("volume %s: %s is a %s, not a snapshot this craft made", v.Key(), sp, st.Mode().Type())
+			}
 			return Result{Method: methodOf(v), AlreadyDone: true}, nil
 		}
 		tmp := sp + layout.TempSuffix

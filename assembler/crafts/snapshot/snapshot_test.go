@@ -247,6 +247,16 @@ func TestBadArguments(t *testing.T) {
 	if _, err := s.Take(ctx, root, v, snap1); err == nil {
 		t.Error("Take through a symlink at the volume's name succeeded")
 	}
+	// A symlink planted at the snapshot's name is not taken for it.
+	os.Remove(vol)
+	os.WriteFile(vol, []byte("x"), 0o600)
+	sp, _ := layout.SnapshotPath(root, v, snap1)
+	if err := os.Symlink(other, sp); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.Take(ctx, root, v, snap1); err == nil {
+		t.Errorf("Take with a symlink at the snapshot's name = %+v", r)
+	}
 	v.Format = materials.FormatVMDK
 	if _, err := s.Take(ctx, root, v, snap1); err == nil {
 		t.Error("Take of a vmdk succeeded")
