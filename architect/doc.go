@@ -47,5 +47,22 @@
 // re-creates that app's first volume once. A withheld app's counter is
 // unknown, so a first volume it would purge is withheld with it (never
 // deleted, not drawn at a generation that may be wrong); a generation that
-// would overflow is an error on the volume.
+// would overflow is an error on the volume.//
+// # Snapshots
+//
+// An app's SnapshotConfig (AppInstanceConfig.snapshot, field 22) becomes
+// Blueprint.Snapshots, one per listed id with its type and the app's
+// volume refs in this config, and the app's ActiveSnapshot,
+// RollbackCounter and MaxSnapshots. Errors, each at its field path: an id
+// that is empty, not a UUID or listed twice; a type that is
+// SNAPSHOT_TYPE_UNSPECIFIED or unknown; max_snapshots 0 with snapshots
+// listed; an active_snapshot that is not a UUID or not among the listed
+// ones. A snapshot an error keeps out is withheld (never deleted, never
+// taken), as are all the snapshots of an app that is left out; an active
+// snapshot that does not stand withholds the rollback (App.RollbackWithheld).
+// A rollback counter without an active_snapshot is only a warning: the
+// config alone cannot tell whether the counter went up, which is the
+// foreman's comparison with the last applied one. More snapshots than
+// max_snapshots is not an error: upstream deletes the oldest. Snapshots of
+// a legacy-drive app are ignored with a warning.
 package architect

@@ -78,9 +78,10 @@ type volEntry struct {
 
 // appEntry is an app with volume refs, its refs in config order.
 type appEntry struct {
-	app  materials.App
-	refs []*volEntry
-	dirs []string
+	app   materials.App
+	refs  []*volEntry
+	dirs  []string
+	snaps []materials.Snapshot
 }
 
 type drawer struct {
@@ -473,16 +474,28 @@ func (d *drawer) apps(list []*eve.AppInstanceConfig) {
 				d.crossCheck(path, drives, used)
 			}
 			d.firstRefPurge(path, a, appOK, used)
+			owner := appID
+			if !appOK {
+				owner = raw
+			}
+			sn := d.snapshots(path, owner, appOK && refsOK, a.GetSnapshot())
 			if appOK && refsOK {
-				d.appList = append(d.appList, &appEntry{refs: used, dirs: dirs, app: materials.App{
-					ID:           appID,
-					Version:      a.GetUuidandversion().GetVersion(),
-					DisplayName:  a.GetDisplayname(),
-					PurgeCounter: a.GetPurge().GetCounter(),
+				d.appList = append(d.appList, &appEntry{refs: used, dirs: dirs, snaps: sn.snaps, app: materials.App{
+					ID:               appID,
+					Version:          a.GetUuidandversion().GetVersion(),
+					DisplayName:      a.GetDisplayname(),
+					PurgeCounter:     a.GetPurge().GetCounter(),
+					ActiveSnapshot:   sn.active,
+					RollbackCounter:  sn.counter,
+					MaxSnapshots:     sn.max,
+					RollbackWithheld: sn.rollbackWithheld,
 				}})
 			}
 		case len(drives) > 0:
 			d.legacyDrives(path, a, appID, appOK)
+			if len(a.GetSnapshot().GetSnapshots()) > 0 || a.GetSnapshot().GetRollbackCmd().GetCounter() > 0 {
+				d.warn(path+".snapshot", "", "snapshots of an app with legacy drives (no volume refs) are not supported: ignored")
+			}
 		}
 	}
 }
@@ -801,11 +814,22 @@ apps:
 				continue // referred to twice: the first ref stands
 			}
 			if !e.ok {
-				continue apps // withheld since: the app is incomplete
+				// Withheld since: the app is incomplete, and so are the
+				// volume lists of its snapshots.
+				for _, s := range a.snaps {
+					d.withhold(materials.KindSnapshot, materials.SnapshotRefID(app.ID, s.ID))
+				}
+				continue apps
 			}
 			app.VolumeRefs = append(app.VolumeRefs, materials.VolumeRef{Volume: e.vol.ID, Generation: e.vol.Generation, MountDir: a.dirs[j]})
 		}
 		bp.Apps = append(bp.Apps, app)
+		for _, s := range a.snaps {
+			s.App = app.ID
+			s.Volumes = append([]materials.VolumeRef(nil), app.VolumeRefs...)
+			bp.Snapshots = append(bp.Snapshots, s)
+			present[s.Ref()] = true
+		}
 	}
 	for ref := range d.withheld {
 		if !present[ref] {
@@ -815,6 +839,12 @@ apps:
 	sort.Slice(bp.Datastores, func(i, j int) bool { return bp.Datastores[i].ID < bp.Datastores[j].ID })
 	sort.Slice(bp.ContentTrees, func(i, j int) bool { return bp.ContentTrees[i].ID < bp.ContentTrees[j].ID })
 	sort.Slice(bp.Apps, func(i, j int) bool { return bp.Apps[i].ID < bp.Apps[j].ID })
+	sort.Slice(bp.Snapshots, func(i, j int) bool {
+		if bp.Snapshots[i].App != bp.Snapshots[j].App {
+			return bp.Snapshots[i].App < bp.Snapshots[j].App
+		}
+		return bp.Snapshots[i].ID < bp.Snapshots[j].ID
+	})
 	sort.Slice(bp.Volumes, func(i, j int) bool { return bp.Volumes[i].Key().Less(bp.Volumes[j].Key()) })
 	sort.Slice(bp.Withheld, func(i, j int) bool { return refLess(bp.Withheld[i], bp.Withheld[j]) })
 	bp.Diagnostics = append(bp.Diagnostics, d.diags...)

@@ -3,6 +3,7 @@ package architect_test
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 
 	"github.com/edgewright/edgewright/architect"
@@ -79,6 +80,12 @@ func checkSorted(bp *materials.Blueprint) string {
 	if !sort.SliceIsSorted(bp.Apps, func(i, j int) bool { return bp.Apps[i].ID < bp.Apps[j].ID }) {
 		return "apps not sorted"
 	}
+	if !sort.SliceIsSorted(bp.Snapshots, func(i, j int) bool {
+		a, b := bp.Snapshots[i], bp.Snapshots[j]
+		return a.App < b.App || (a.App == b.App && a.ID < b.ID)
+	}) {
+		return "snapshots not sorted"
+	}
 	if !sort.SliceIsSorted(bp.Withheld, func(i, j int) bool {
 		a, b := bp.Withheld[i], bp.Withheld[j]
 		return a.Kind < b.Kind || (a.Kind == b.Kind && a.ID < b.ID)
@@ -153,10 +160,37 @@ func checkConsistent(bp *materials.Blueprint) string {
 			}
 		}
 	}
+	apps := map[string]*materials.App{}
+	for i := range bp.Apps {
+		apps[bp.Apps[i].ID] = &bp.Apps[i]
+	}
+	snaps := map[string]bool{}
+	for _, s := range bp.Snapshots {
+		a := apps[s.App]
+		if a == nil {
+			return "snapshot " + s.ID + " of an app that does not stand: " + s.App
+		}
+		if !reflect.DeepEqual(s.Volumes, a.VolumeRefs) {
+			return "snapshot " + s.ID + " does not cover its app's volume refs"
+		}
+		if s.Active != (a.ActiveSnapshot == s.ID) {
+			return "snapshot " + s.ID + " active flag disagrees with its app"
+		}
+		if snaps[s.Ref().ID] {
+			return "snapshot " + s.ID + " drawn twice"
+		}
+		snaps[s.Ref().ID] = true
+	}
+	for _, a := range bp.Apps {
+		if a.ActiveSnapshot != "" && !snaps[materials.SnapshotRefID(a.ID, a.ActiveSnapshot)] {
+			return "app " + a.ID + " has an active snapshot that does not stand"
+		}
+	}
 	for _, w := range bp.Withheld {
 		present := (w.Kind == materials.KindDatastore && ds[w.ID]) ||
 			(w.Kind == materials.KindContentTree && trees[w.ID]) ||
-			(w.Kind == materials.KindVolume && vols[w.ID])
+			(w.Kind == materials.KindVolume && vols[w.ID]) ||
+			(w.Kind == materials.KindSnapshot && snaps[w.ID])
 		if present {
 			return "withheld " + w.String() + " also stands"
 		}

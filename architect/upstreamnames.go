@@ -14,6 +14,8 @@ var upstreamNames = map[string][]string{
 	"edgewright.eve.Image":               {"dsId", "iformat", "name", "sha256", "siginfo", "sizeBytes", "uuidandversion"},
 	"edgewright.eve.InstanceOpsCmd":      {"counter", "opsTime"},
 	"edgewright.eve.SignatureInfo":       {"intercertsurl", "signature", "signercerturl"},
+	"edgewright.eve.SnapshotConfig":      {"activeSnapshot", "active_snapshot", "maxSnapshots", "max_snapshots", "rollbackCmd", "rollback_cmd", "snapshots"},
+	"edgewright.eve.SnapshotDesc":        {"id", "type"},
 	"edgewright.eve.UUIDandVersion":      {"uuid", "version"},
 	"edgewright.eve.Volume":              {"clearText", "clear_text", "designatedNodeId", "designated_node_id", "displayName", "generationCount", "maxsizebytes", "origin", "protocols", "readonly", "target", "uuid"},
 	"edgewright.eve.VolumeContentOrigin": {"downloadContentTreeID", "type"},

@@ -31,4 +31,20 @@
 // Deepen is an opt-in deep survey beyond headers: `qemu-img check` of
 // every complete qcow2 (corruptions, leaks into VolumeFile.Check), with
 // no backing file ever opened; package check turns it into fixes.
+//
+// # Snapshots
+//
+// A qcow2 volume's internal snapshots are read from its snapshot table
+// (internal/diskimage: at most 1024 entries and 4 MiB of table, names of
+// at most 1 KiB, offsets checked against the file, nothing followed) into
+// VolumeFile.Snapshots with their names, dates, VM state and disk sizes; a
+// corrupt table makes the volume broken (qemu would not open it), a table
+// past those bounds is a warning and lists none. A raw or container
+// volume's snapshots are copies beside it named by package layout's rule,
+// <uuid>#<generation>@<snapshot>.<format>: each complete one is listed in
+// its volume's Snapshots (with its path, mtime as its date, and its state)
+// and not as a volume; one whose volume is not there stays listed as
+// unknown, never a reason to delete. A snapshot copy or rollback copy in
+// progress (<...>@<snapshot>.<format>.tmp, <...>@rollback.<format>.tmp)
+// is listed as a partial temp of its volume, for clean-up.
 package inspector

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/edgewright/edgewright/layout"
 	"github.com/edgewright/edgewright/materials"
 )
 
@@ -15,6 +16,12 @@ type parsedName struct {
 	ext    string
 	temp   bool
 	legacy *materials.LegacyName
+	// snap is the snapshot uuid of a raw or container snapshot copy
+	// (<uuid>#<generation>@<snapshot>.<format>), rollback is set for a
+	// rollback's restored copy (@rollback...tmp); id and gen are then the
+	// volume's.
+	snap     string
+	rollback bool
 	// reason is why the name could not be parsed; "" when it was.
 	reason string
 }
@@ -97,6 +104,27 @@ func parseVolumeName(name string) parsedName {
 		return p
 	}
 	p.id, p.gen = id, g
+	return p
+}
+
+// parseNewLayoutName parses a name in a new-layout volume directory: a
+// volume (parseVolumeName), or a snapshot copy or rollback copy beside one
+// by package layout's snapshot naming rule.
+func parseNewLayoutName(name string) parsedName {
+	sf, ok := layout.ParseSnapshotFileName(name)
+	if !ok {
+		return parseVolumeName(name)
+	}
+	vol := sf.Volume
+	if sf.Temp {
+		vol += tmpSuffix
+	}
+	p := parseVolumeName(vol)
+	if p.reason != "" {
+		p.reason = "snapshot of an unparsable volume name: " + p.reason
+		return p
+	}
+	p.snap, p.rollback = sf.Snapshot, sf.Rollback
 	return p
 }
 

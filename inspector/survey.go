@@ -165,14 +165,14 @@ func Survey(ctx context.Context, opts Options) (*materials.Floorplan, error) {
 	// In path order, so that the volumes come out sorted (each directory's
 	// entries are) and the final sort only checks.
 	vols, err := s.volumeDirs(ctx, []volumeListing{
-		{rel: ClearVolumesDir, clear: true, parse: parseVolumeName},
+		{rel: ClearVolumesDir, clear: true, parse: parseNewLayoutName},
 		{rel: LegacyDir, parse: parseLegacyName},
-		{rel: VaultVolumesDir, parse: parseVolumeName},
+		{rel: VaultVolumesDir, parse: parseNewLayoutName},
 	})
 	if err != nil {
 		return nil, err
 	}
-	fp.Volumes = vols
+	fp.Volumes = attachSnapshots(vols)
 
 	blobs, err := s.blobDir(ctx)
 	if err != nil {

@@ -239,6 +239,8 @@ func (s *surveyor) fileVolume(dirfd int, name string, v *materials.VolumeFile, b
 		// yet: a volume naming another file would have qemu open a host
 		// path, so it is never complete.
 		return h.External() + ": not our own verified store", ""
+	case v.Format == materials.FormatQcow2 && h.SnapshotCount > 0:
+		return s.qcow2Snapshots(fdReader(fd), st.Size, v), ""
 	}
 	return "", ""
 }

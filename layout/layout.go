@@ -84,3 +84,109 @@ func Rel(root, p string) (string, error) {
 	}
 	return filepath.ToSlash(r), nil
 }
+
+// SnapshotSep joins a volume's name stem and a snapshot tag: a raw or
+// container volume's snapshot is a copy beside it named
+// <uuid>#<generation>@<snapshot-uuid>.<format> (a qcow2 volume's
+// snapshots live inside its file and have no name here).
+const SnapshotSep = "@"
+
+// RollbackTag is the tag of the restored copy a rollback writes beside a
+// raw or container volume before it takes the volume's place:
+// <uuid>#<generation>@rollback.<format>.tmp. It is always a temp.
+const RollbackTag = "rollback"
+
+// SnapshotName is the file (raw) or directory (container) name of snapshot
+// snap of the volume k in format f. snap must be a canonical UUID, checked
+// by SnapshotPath.
+func SnapshotName(k materials.VolumeKey, f materials.Format, snap string) string {
+	return k.String() + SnapshotSep + snap + "." + string(f)
+}
+
+// SnapshotPath is where snapshot snap (a lower-case canonical UUID) of a
+// raw or container volume lives: beside the volume, on the same file
+// system, so a copy can be a reflink and a restore a rename.
+func SnapshotPath(root string, v materials.Volume, snap string) (string, error) {
+	vp, err := VolumePath(root, v)
+	if err != nil {
+		return "", err
+	}
+	if err := checkSnapshotID(snap); err != nil {
+		return "", err
+	}
+	return filepath.Join(filepath.Dir(vp), SnapshotName(v.Key(), v.Format, snap)), nil
+}
+
+// RollbackTempPath is where a rollback of v writes the restored copy.
+func RollbackTempPath(root string, v materials.Volume) (string, error) {
+	vp, err := VolumePath(root, v)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(filepath.Dir(vp), v.Key().String()+SnapshotSep+RollbackTag+"."+string(v.Format)+TempSuffix), nil
+}
+
+// checkSnapshotID accepts only the lower-case dashed UUID form: the id ends
+// up in a file name and on qemu-img's command line.
+func checkSnapshotID(s string) error {
+	if len(s) != 36 {
+		return fmt.Errorf("snapshot id %q: not a lower-case UUID", s)
+	}
+	for i, c := range s {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return fmt.Errorf("snapshot id %q: not a lower-case UUID", s)
+			}
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
+		default:
+			return fmt.Errorf("snapshot id %q: not a lower-case UUID", s)
+		}
+	}
+	return nil
+}
+
+// CheckSnapshotID reports whether s can name a snapshot (a lower-case
+// canonical UUID), for crafts that use it outside a file name (a qcow2
+// internal snapshot's name).
+func CheckSnapshotID(s string) error { return checkSnapshotID(s) }
+
+// SnapshotFileName is what the name of a file beside a volume says under
+// the snapshot naming rule.
+type SnapshotFileName struct {
+	// Volume is the volume's own name (<uuid>#<generation>.<format>).
+	Volume string
+	// Snapshot is the snapshot uuid; "" for the rollback copy.
+	Snapshot string
+	Rollback bool
+	Temp     bool
+}
+
+// ParseSnapshotFileName splits <stem>@<tag>.<ext>[.tmp]; ok is false when
+// the name has no snapshot tag or its tag is neither a snapshot id nor the
+// rollback tag (a rollback copy without .tmp is not ours). The volume part
+// is returned unparsed for the caller's volume-name rule.
+func ParseSnapshotFileName(name string) (SnapshotFileName, bool) {
+	var out SnapshotFileName
+	base, temp := strings.CutSuffix(name, TempSuffix)
+	out.Temp = temp
+	at := strings.LastIndex(base, SnapshotSep)
+	if at < 0 {
+		return out, false
+	}
+	stem, rest := base[:at], base[at+1:]
+	tag, ext, ok := strings.Cut(rest, ".")
+	if !ok || ext == "" || strings.Contains(ext, ".") || stem == "" {
+		return out, false
+	}
+	out.Volume = stem + "." + ext
+	switch {
+	case tag == RollbackTag && temp:
+		out.Rollback = true
+	case checkSnapshotID(tag) == nil:
+		out.Snapshot = tag
+	default:
+		return out, false
+	}
+	return out, true
+}

@@ -34,3 +34,43 @@ func TestVolumePath(t *testing.T) {
 		}
 	}
 }
+
+func TestSnapshotNames(t *testing.T) {
+	const id = "8b8e6d3c-7a7e-4b0f-9a0e-3c1f6b2d9e11"
+	const snap = "5a0e0000-0000-4000-8000-00000000000a"
+	v := materials.Volume{ID: id, Generation: 2, Format: materials.FormatRaw}
+	got, err := SnapshotPath("/r", v, snap)
+	if want := filepath.FromSlash("/r/persist/vault/volumes/" + id + "#2@" + snap + ".raw"); err != nil || got != want {
+		t.Errorf("SnapshotPath = %q, %v; want %q", got, err, want)
+	}
+	got, err = RollbackTempPath("/r", materials.Volume{ID: id, Generation: 2, Format: materials.FormatContainer, ClearText: true})
+	if want := filepath.FromSlash("/r/persist/clear/volumes/" + id + "#2@rollback.container.tmp"); err != nil || got != want {
+		t.Errorf("RollbackTempPath = %q, %v; want %q", got, err, want)
+	}
+	for _, bad := range []string{"", "5A0E0000-0000-4000-8000-00000000000A", "../../../../etc/passwd00000000000000", "5a0e0000-0000-4000-8000-00000000000a/", "5a0e0000x0000-4000-8000-00000000000a"} {
+		if _, err := SnapshotPath("/r", v, bad); err == nil {
+			t.Errorf("SnapshotPath(%q) succeeded", bad)
+		}
+	}
+	tests := []struct {
+		name string
+		want SnapshotFileName
+		ok   bool
+	}{
+		{id + "#2@" + snap + ".raw", SnapshotFileName{Volume: id + "#2.raw", Snapshot: snap}, true},
+		{id + "#2@" + snap + ".container.tmp", SnapshotFileName{Volume: id + "#2.container", Snapshot: snap, Temp: true}, true},
+		{id + "#2@rollback.raw.tmp", SnapshotFileName{Volume: id + "#2.raw", Rollback: true, Temp: true}, true},
+		{id + "#2@rollback.raw", SnapshotFileName{}, false},
+		{id + "#2.raw", SnapshotFileName{}, false},
+		{id + "#2@" + snap, SnapshotFileName{}, false},
+		{id + "#2@nope.raw", SnapshotFileName{}, false},
+		{"@" + snap + ".raw", SnapshotFileName{}, false},
+		{id + "#2@" + snap + ".raw.x", SnapshotFileName{}, false},
+	}
+	for _, tt := range tests {
+		got, ok := ParseSnapshotFileName(tt.name)
+		if ok != tt.ok || (ok && got != tt.want) {
+			t.Errorf("ParseSnapshotFileName(%q) = %+v, %v; want %+v, %v", tt.name, got, ok, tt.want, tt.ok)
+		}
+	}
+}

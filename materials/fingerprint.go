@@ -30,6 +30,20 @@ func Fingerprint(fp *Floorplan) string {
 		f.num(v.ApparentSize)
 		f.num(v.ModTime.UnixNano())
 		f.str(v.BackingFile)
+		if len(v.Snapshots) > 0 {
+			// Only then, so that the fingerprint of a volume without
+			// snapshots is what it was before they existed.
+			f.str("snapshots")
+			f.num(int64(len(v.Snapshots)))
+			for j := range v.Snapshots {
+				sn := &v.Snapshots[j]
+				f.str(sn.Name)
+				f.str(sn.Path)
+				f.str(string(sn.State))
+				f.num(sn.Created.UnixNano())
+				f.num(sn.Size)
+			}
+		}
 	}
 	f.num(int64(len(fp.Blobs)))
 	for i := range fp.Blobs {

@@ -60,6 +60,13 @@ type VolumeFile struct {
 	// in a complete qcow2 volume; nil when none ran. It is left out of
 	// the Fingerprint: a plan made before a deep survey stays valid.
 	Check *ImageCheck `json:"check,omitempty"`
+	// Snapshots are the volume's snapshots found on disk: a qcow2's
+	// internal snapshots (from its snapshot table), or the raw or
+	// directory copies named beside it by package layout's rule
+	// (<uuid>#<generation>@<snapshot>.<format>), which are listed here and
+	// not as volumes of their own. In table order for qcow2, by name for
+	// copies.
+	Snapshots []SnapshotInfo `json:"snapshots,omitempty"`
 }
 
 // ImageCheck is the result of checking a qcow2 volume's metadata

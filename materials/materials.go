@@ -191,6 +191,19 @@ type App struct {
 	// the first volume ref's Generation.
 	PurgeCounter uint32      `json:"purgeCounter,omitempty"`
 	VolumeRefs   []VolumeRef `json:"volumeRefs"`
+	// The app's SnapshotConfig; its snapshots are in Blueprint.Snapshots.
+	// ActiveSnapshot is the canonical id of the snapshot a rollback
+	// restores, or "". RollbackCounter is rollback_cmd.counter: only an
+	// increase over the last applied value asks for a rollback.
+	// MaxSnapshots bounds how many snapshots of the app may exist (beyond
+	// it the oldest goes, even the active one).
+	ActiveSnapshot  string `json:"activeSnapshot,omitempty"`
+	RollbackCounter uint32 `json:"rollbackCounter,omitempty"`
+	MaxSnapshots    uint32 `json:"maxSnapshots,omitempty"`
+	// RollbackWithheld is true when an error kept the rollback request out
+	// (its active snapshot is bad or absent): no rollback may be done, and
+	// the counter must not be taken as acted on.
+	RollbackWithheld bool `json:"rollbackWithheld,omitempty"`
 }
 
 // VolumeRef is one of an app's volume refs, in the config's order.
@@ -270,7 +283,10 @@ type Blueprint struct {
 	Volumes []Volume `json:"volumes"`
 	// Apps are the apps with volume refs, sorted by id; an app one of whose
 	// refs an error kept out is left out (its diagnostics say why).
-	Apps         []App         `json:"apps,omitempty"`
+	Apps []App `json:"apps,omitempty"`
+	// Snapshots are the app snapshots the config asks to exist, sorted by
+	// app then id; a snapshot an error kept out is in Withheld.
+	Snapshots    []Snapshot    `json:"snapshots,omitempty"`
 	ContentTrees []ContentTree `json:"contentTrees"`
 	Datastores   []Datastore   `json:"datastores"`
 	Additions    []Addition    `json:"additions,omitempty"`

@@ -56,6 +56,14 @@ type Header struct {
 	DataFile bool
 	// Extents are other files a vmdk descriptor names.
 	Extents []string
+	// ClusterBits and L1Size are a qcow2's cluster_bits and l1_size (the
+	// active L1 table's entries): how many bytes a revert to an internal
+	// snapshot rewrites in place (L1Size*8).
+	ClusterBits uint32
+	L1Size      uint32
+	// SnapshotCount is a qcow2's nb_snapshots: whether Snapshots has a
+	// table to read.
+	SnapshotCount uint32
 	// Broken is why the header is corrupt, "" when it is sound.
 	Broken string
 }
@@ -182,6 +190,9 @@ func readQcow(r io.ReaderAt, buf []byte, fileSize int64) Header {
 			h.Broken = fmt.Sprintf("qcow2 header: cluster_bits %d out of range 9..21", cb)
 			return h
 		}
+		h.ClusterBits = be.Uint32(buf[20:])
+		h.L1Size = be.Uint32(buf[36:])
+		h.SnapshotCount = be.Uint32(buf[60:])
 	}
 	if version == 3 {
 		incompat := be.Uint64(buf[72:])

@@ -1151,6 +1151,133 @@ func (x *VolumeRef) GetMountDir() string {
 	return ""
 }
 
+// SnapshotDesc names one snapshot of an app instance's volumes.
+type SnapshotDesc struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A UUID, unique within the app instance.
+	Id            string       `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Type          SnapshotType `protobuf:"varint,2,opt,name=type,proto3,enum=edgewright.eve.SnapshotType" json:"type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotDesc) Reset() {
+	*x = SnapshotDesc{}
+	mi := &file_config_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotDesc) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotDesc) ProtoMessage() {}
+
+func (x *SnapshotDesc) ProtoReflect() protoreflect.Message {
+	mi := &file_config_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotDesc.ProtoReflect.Descriptor instead.
+func (*SnapshotDesc) Descriptor() ([]byte, []int) {
+	return file_config_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *SnapshotDesc) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SnapshotDesc) GetType() SnapshotType {
+	if x != nil {
+		return x.Type
+	}
+	return SnapshotType_SNAPSHOT_TYPE_UNSPECIFIED
+}
+
+// SnapshotConfig is the controller's declared snapshots of an app instance:
+// an id new to snapshots is taken (now, or before the next app update, by
+// its type); an id gone from snapshots is deleted; beyond max_snapshots the
+// oldest goes, even the active one; an increase of rollback_cmd.counter
+// restores the app's volumes to active_snapshot.
+type SnapshotConfig struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	ActiveSnapshot string                 `protobuf:"bytes,1,opt,name=active_snapshot,json=activeSnapshot,proto3" json:"active_snapshot,omitempty"`
+	RollbackCmd    *InstanceOpsCmd        `protobuf:"bytes,2,opt,name=rollback_cmd,json=rollbackCmd,proto3" json:"rollback_cmd,omitempty"`
+	MaxSnapshots   uint32                 `protobuf:"varint,3,opt,name=max_snapshots,json=maxSnapshots,proto3" json:"max_snapshots,omitempty"`
+	Snapshots      []*SnapshotDesc        `protobuf:"bytes,4,rep,name=snapshots,proto3" json:"snapshots,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SnapshotConfig) Reset() {
+	*x = SnapshotConfig{}
+	mi := &file_config_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotConfig) ProtoMessage() {}
+
+func (x *SnapshotConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_config_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotConfig.ProtoReflect.Descriptor instead.
+func (*SnapshotConfig) Descriptor() ([]byte, []int) {
+	return file_config_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *SnapshotConfig) GetActiveSnapshot() string {
+	if x != nil {
+		return x.ActiveSnapshot
+	}
+	return ""
+}
+
+func (x *SnapshotConfig) GetRollbackCmd() *InstanceOpsCmd {
+	if x != nil {
+		return x.RollbackCmd
+	}
+	return nil
+}
+
+func (x *SnapshotConfig) GetMaxSnapshots() uint32 {
+	if x != nil {
+		return x.MaxSnapshots
+	}
+	return 0
+}
+
+func (x *SnapshotConfig) GetSnapshots() []*SnapshotDesc {
+	if x != nil {
+		return x.Snapshots
+	}
+	return nil
+}
+
 // AppInstanceConfig is the storage side of an app instance.
 type AppInstanceConfig struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -1160,13 +1287,14 @@ type AppInstanceConfig struct {
 	Activate       bool                   `protobuf:"varint,5,opt,name=activate,proto3" json:"activate,omitempty"`
 	Purge          *InstanceOpsCmd        `protobuf:"bytes,10,opt,name=purge,proto3" json:"purge,omitempty"`
 	VolumeRefList  []*VolumeRef           `protobuf:"bytes,16,rep,name=volumeRefList,proto3" json:"volumeRefList,omitempty"`
+	Snapshot       *SnapshotConfig        `protobuf:"bytes,22,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
 
 func (x *AppInstanceConfig) Reset() {
 	*x = AppInstanceConfig{}
-	mi := &file_config_proto_msgTypes[9]
+	mi := &file_config_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1178,7 +1306,7 @@ func (x *AppInstanceConfig) String() string {
 func (*AppInstanceConfig) ProtoMessage() {}
 
 func (x *AppInstanceConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_config_proto_msgTypes[9]
+	mi := &file_config_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1191,7 +1319,7 @@ func (x *AppInstanceConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppInstanceConfig.ProtoReflect.Descriptor instead.
 func (*AppInstanceConfig) Descriptor() ([]byte, []int) {
-	return file_config_proto_rawDescGZIP(), []int{9}
+	return file_config_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AppInstanceConfig) GetUuidandversion() *UUIDandVersion {
@@ -1232,6 +1360,13 @@ func (x *AppInstanceConfig) GetPurge() *InstanceOpsCmd {
 func (x *AppInstanceConfig) GetVolumeRefList() []*VolumeRef {
 	if x != nil {
 		return x.VolumeRefList
+	}
+	return nil
+}
+
+func (x *AppInstanceConfig) GetSnapshot() *SnapshotConfig {
+	if x != nil {
+		return x.Snapshot
 	}
 	return nil
 }
@@ -1311,7 +1446,15 @@ const file_config_proto_rawDesc = "" +
 	"\tVolumeRef\x12\x12\n" +
 	"\x04uuid\x18\x01 \x01(\tR\x04uuid\x12(\n" +
 	"\x0fgenerationCount\x18\x02 \x01(\x03R\x0fgenerationCount\x12\x1b\n" +
-	"\tmount_dir\x18\x03 \x01(\tR\bmountDir\"\xbf\x02\n" +
+	"\tmount_dir\x18\x03 \x01(\tR\bmountDir\"P\n" +
+	"\fSnapshotDesc\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x120\n" +
+	"\x04type\x18\x02 \x01(\x0e2\x1c.edgewright.eve.SnapshotTypeR\x04type\"\xdd\x01\n" +
+	"\x0eSnapshotConfig\x12'\n" +
+	"\x0factive_snapshot\x18\x01 \x01(\tR\x0eactiveSnapshot\x12A\n" +
+	"\frollback_cmd\x18\x02 \x01(\v2\x1e.edgewright.eve.InstanceOpsCmdR\vrollbackCmd\x12#\n" +
+	"\rmax_snapshots\x18\x03 \x01(\rR\fmaxSnapshots\x12:\n" +
+	"\tsnapshots\x18\x04 \x03(\v2\x1c.edgewright.eve.SnapshotDescR\tsnapshots\"\xfb\x02\n" +
 	"\x11AppInstanceConfig\x12F\n" +
 	"\x0euuidandversion\x18\x01 \x01(\v2\x1e.edgewright.eve.UUIDandVersionR\x0euuidandversion\x12 \n" +
 	"\vdisplayname\x18\x02 \x01(\tR\vdisplayname\x12-\n" +
@@ -1319,7 +1462,8 @@ const file_config_proto_rawDesc = "" +
 	"\bactivate\x18\x05 \x01(\bR\bactivate\x124\n" +
 	"\x05purge\x18\n" +
 	" \x01(\v2\x1e.edgewright.eve.InstanceOpsCmdR\x05purge\x12?\n" +
-	"\rvolumeRefList\x18\x10 \x03(\v2\x19.edgewright.eve.VolumeRefR\rvolumeRefList*\x85\x01\n" +
+	"\rvolumeRefList\x18\x10 \x03(\v2\x19.edgewright.eve.VolumeRefR\rvolumeRefList\x12:\n" +
+	"\bsnapshot\x18\x16 \x01(\v2\x1e.edgewright.eve.SnapshotConfigR\bsnapshot*\x85\x01\n" +
 	"\x06DsType\x12\r\n" +
 	"\tDsUnknown\x10\x00\x12\n" +
 	"\n" +
@@ -1384,7 +1528,7 @@ func file_config_proto_rawDescGZIP() []byte {
 }
 
 var file_config_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_config_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_config_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_config_proto_goTypes = []any{
 	(DsType)(0),                  // 0: edgewright.eve.DsType
 	(Format)(0),                  // 1: edgewright.eve.Format
@@ -1401,39 +1545,46 @@ var file_config_proto_goTypes = []any{
 	(*Image)(nil),                // 12: edgewright.eve.Image
 	(*Drive)(nil),                // 13: edgewright.eve.Drive
 	(*VolumeRef)(nil),            // 14: edgewright.eve.VolumeRef
-	(*AppInstanceConfig)(nil),    // 15: edgewright.eve.AppInstanceConfig
-	(*CipherBlock)(nil),          // 16: edgewright.eve.CipherBlock
-	(*UUIDandVersion)(nil),       // 17: edgewright.eve.UUIDandVersion
-	(*InstanceOpsCmd)(nil),       // 18: edgewright.eve.InstanceOpsCmd
+	(*SnapshotDesc)(nil),         // 15: edgewright.eve.SnapshotDesc
+	(*SnapshotConfig)(nil),       // 16: edgewright.eve.SnapshotConfig
+	(*AppInstanceConfig)(nil),    // 17: edgewright.eve.AppInstanceConfig
+	(*CipherBlock)(nil),          // 18: edgewright.eve.CipherBlock
+	(*UUIDandVersion)(nil),       // 19: edgewright.eve.UUIDandVersion
+	(SnapshotType)(0),            // 20: edgewright.eve.SnapshotType
+	(*InstanceOpsCmd)(nil),       // 21: edgewright.eve.InstanceOpsCmd
 }
 var file_config_proto_depIdxs = []int32{
-	15, // 0: edgewright.eve.EdgeDevConfig.apps:type_name -> edgewright.eve.AppInstanceConfig
+	17, // 0: edgewright.eve.EdgeDevConfig.apps:type_name -> edgewright.eve.AppInstanceConfig
 	7,  // 1: edgewright.eve.EdgeDevConfig.datastores:type_name -> edgewright.eve.DatastoreConfig
 	9,  // 2: edgewright.eve.EdgeDevConfig.contentInfo:type_name -> edgewright.eve.ContentTree
 	11, // 3: edgewright.eve.EdgeDevConfig.volumes:type_name -> edgewright.eve.Volume
 	0,  // 4: edgewright.eve.DatastoreConfig.dType:type_name -> edgewright.eve.DsType
-	16, // 5: edgewright.eve.DatastoreConfig.cipherData:type_name -> edgewright.eve.CipherBlock
+	18, // 5: edgewright.eve.DatastoreConfig.cipherData:type_name -> edgewright.eve.CipherBlock
 	1,  // 6: edgewright.eve.ContentTree.iformat:type_name -> edgewright.eve.Format
 	8,  // 7: edgewright.eve.ContentTree.siginfo:type_name -> edgewright.eve.SignatureInfo
 	2,  // 8: edgewright.eve.VolumeContentOrigin.type:type_name -> edgewright.eve.VolumeContentOriginType
 	10, // 9: edgewright.eve.Volume.origin:type_name -> edgewright.eve.VolumeContentOrigin
 	3,  // 10: edgewright.eve.Volume.protocols:type_name -> edgewright.eve.VolumeAccessProtocols
 	4,  // 11: edgewright.eve.Volume.target:type_name -> edgewright.eve.Target
-	17, // 12: edgewright.eve.Image.uuidandversion:type_name -> edgewright.eve.UUIDandVersion
+	19, // 12: edgewright.eve.Image.uuidandversion:type_name -> edgewright.eve.UUIDandVersion
 	1,  // 13: edgewright.eve.Image.iformat:type_name -> edgewright.eve.Format
 	8,  // 14: edgewright.eve.Image.siginfo:type_name -> edgewright.eve.SignatureInfo
 	12, // 15: edgewright.eve.Drive.image:type_name -> edgewright.eve.Image
 	5,  // 16: edgewright.eve.Drive.drvtype:type_name -> edgewright.eve.DriveType
 	4,  // 17: edgewright.eve.Drive.target:type_name -> edgewright.eve.Target
-	17, // 18: edgewright.eve.AppInstanceConfig.uuidandversion:type_name -> edgewright.eve.UUIDandVersion
-	13, // 19: edgewright.eve.AppInstanceConfig.drives:type_name -> edgewright.eve.Drive
-	18, // 20: edgewright.eve.AppInstanceConfig.purge:type_name -> edgewright.eve.InstanceOpsCmd
-	14, // 21: edgewright.eve.AppInstanceConfig.volumeRefList:type_name -> edgewright.eve.VolumeRef
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	20, // 18: edgewright.eve.SnapshotDesc.type:type_name -> edgewright.eve.SnapshotType
+	21, // 19: edgewright.eve.SnapshotConfig.rollback_cmd:type_name -> edgewright.eve.InstanceOpsCmd
+	15, // 20: edgewright.eve.SnapshotConfig.snapshots:type_name -> edgewright.eve.SnapshotDesc
+	19, // 21: edgewright.eve.AppInstanceConfig.uuidandversion:type_name -> edgewright.eve.UUIDandVersion
+	13, // 22: edgewright.eve.AppInstanceConfig.drives:type_name -> edgewright.eve.Drive
+	21, // 23: edgewright.eve.AppInstanceConfig.purge:type_name -> edgewright.eve.InstanceOpsCmd
+	14, // 24: edgewright.eve.AppInstanceConfig.volumeRefList:type_name -> edgewright.eve.VolumeRef
+	16, // 25: edgewright.eve.AppInstanceConfig.snapshot:type_name -> edgewright.eve.SnapshotConfig
+	26, // [26:26] is the sub-list for method output_type
+	26, // [26:26] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_config_proto_init() }
@@ -1448,7 +1599,7 @@ func file_config_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_config_proto_rawDesc), len(file_config_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -24,6 +24,61 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// SnapshotType is why a snapshot of an app's volumes is taken. Upstream
+// defines it twice with the same values, as org.lfedge.eve.config.SnapshotType
+// (appconfig.proto) and org.lfedge.eve.info.SnapshotType (info.proto); an enum
+// travels as its number, so one definition here is wire-compatible with both.
+type SnapshotType int32
+
+const (
+	SnapshotType_SNAPSHOT_TYPE_UNSPECIFIED SnapshotType = 0
+	// Taken just before the app's next update is applied to its volumes.
+	SnapshotType_SNAPSHOT_TYPE_APP_UPDATE SnapshotType = 1
+	// Taken now (EVE may stop the app to take it).
+	SnapshotType_SNAPSHOT_TYPE_IMMEDIATE SnapshotType = 2
+)
+
+// Enum value maps for SnapshotType.
+var (
+	SnapshotType_name = map[int32]string{
+		0: "SNAPSHOT_TYPE_UNSPECIFIED",
+		1: "SNAPSHOT_TYPE_APP_UPDATE",
+		2: "SNAPSHOT_TYPE_IMMEDIATE",
+	}
+	SnapshotType_value = map[string]int32{
+		"SNAPSHOT_TYPE_UNSPECIFIED": 0,
+		"SNAPSHOT_TYPE_APP_UPDATE":  1,
+		"SNAPSHOT_TYPE_IMMEDIATE":   2,
+	}
+)
+
+func (x SnapshotType) Enum() *SnapshotType {
+	p := new(SnapshotType)
+	*p = x
+	return p
+}
+
+func (x SnapshotType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SnapshotType) Descriptor() protoreflect.EnumDescriptor {
+	return file_devcommon_proto_enumTypes[0].Descriptor()
+}
+
+func (SnapshotType) Type() protoreflect.EnumType {
+	return &file_devcommon_proto_enumTypes[0]
+}
+
+func (x SnapshotType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SnapshotType.Descriptor instead.
+func (SnapshotType) EnumDescriptor() ([]byte, []int) {
+	return file_devcommon_proto_rawDescGZIP(), []int{0}
+}
+
 // UUIDandVersion names an app or an image and the version of its config.
 type UUIDandVersion struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -218,7 +273,11 @@ const file_devcommon_proto_rawDesc = "" +
 	"\n" +
 	"cipherData\x18\x03 \x01(\fR\n" +
 	"cipherData\x12(\n" +
-	"\x0fclearTextSha256\x18\x04 \x01(\fR\x0fclearTextSha256B0Z.github.com/edgewright/edgewright/materials/eveb\x06proto3"
+	"\x0fclearTextSha256\x18\x04 \x01(\fR\x0fclearTextSha256*h\n" +
+	"\fSnapshotType\x12\x1d\n" +
+	"\x19SNAPSHOT_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18SNAPSHOT_TYPE_APP_UPDATE\x10\x01\x12\x1b\n" +
+	"\x17SNAPSHOT_TYPE_IMMEDIATE\x10\x02B0Z.github.com/edgewright/edgewright/materials/eveb\x06proto3"
 
 var (
 	file_devcommon_proto_rawDescOnce sync.Once
@@ -232,11 +291,13 @@ func file_devcommon_proto_rawDescGZIP() []byte {
 	return file_devcommon_proto_rawDescData
 }
 
+var file_devcommon_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_devcommon_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_devcommon_proto_goTypes = []any{
-	(*UUIDandVersion)(nil), // 0: edgewright.eve.UUIDandVersion
-	(*InstanceOpsCmd)(nil), // 1: edgewright.eve.InstanceOpsCmd
-	(*CipherBlock)(nil),    // 2: edgewright.eve.CipherBlock
+	(SnapshotType)(0),      // 0: edgewright.eve.SnapshotType
+	(*UUIDandVersion)(nil), // 1: edgewright.eve.UUIDandVersion
+	(*InstanceOpsCmd)(nil), // 2: edgewright.eve.InstanceOpsCmd
+	(*CipherBlock)(nil),    // 3: edgewright.eve.CipherBlock
 }
 var file_devcommon_proto_depIdxs = []int32{
 	0, // [0:0] is the sub-list for method output_type
@@ -256,13 +317,14 @@ func file_devcommon_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_devcommon_proto_rawDesc), len(file_devcommon_proto_rawDesc)),
-			NumEnums:      0,
+			NumEnums:      1,
 			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_devcommon_proto_goTypes,
 		DependencyIndexes: file_devcommon_proto_depIdxs,
+		EnumInfos:         file_devcommon_proto_enumTypes,
 		MessageInfos:      file_devcommon_proto_msgTypes,
 	}.Build()
 	File_devcommon_proto = out.File

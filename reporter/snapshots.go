@@ -1,0 +1,180 @@
+package reporter
+
+import (
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/edgewright/edgewright/materials"
+	"github.com/edgewright/edgewright/materials/eve"
+)
+
+var snapshotTypes = map[materials.SnapshotType]eve.SnapshotType{
+	materials.SnapshotAppUpdate: eve.SnapshotType_SNAPSHOT_TYPE_APP_UPDATE,
+	materials.SnapshotImmediate: eve.SnapshotType_SNAPSHOT_TYPE_IMMEDIATE,
+}
+
+// AppSnapshots builds the storage side of EVE's ZInfoApp for every app of
+// the Blueprint that has a snapshot to report: its id, version, name and
+// volume refs, and in snapshots one ZInfoSnapshot per snapshot that exists
+// on the device (on every volume the app refers to) or failed.
+//
+// A snapshot the config asks for is reported once it is on all of the
+// app's volumes (create_time: when the last of them was taken) or when a
+// Failure targets it or one of its copies is damaged (snap_err); one not
+// taken yet and not failed is not reported. A snapshot on the app's
+// volumes that the config no longer lists but that edgewright took (its
+// name is a UUID) is reported too, of type UNSPECIFIED, until it is
+// deleted: the controller sees what the device holds. A copy names only
+// its snapshot, not the app, so such a snapshot is given to every app on
+// all of whose volumes it is (a volume two apps share can make that both)
+// and never to an app other than the one the config lists it for; the
+// journal's record of who took it will settle it. Names that are not
+// UUIDs are someone else's and left out. Snapshots are ordered oldest
+// first, then by id; apps by id. The agent merges these fields into the
+// ZInfoApp it sends (state, network and the rest are its own).
+func AppSnapshots(in Inputs) []*eve.ZInfoApp {
+	bp := in.Blueprint
+	if bp == nil {
+		return nil
+	}
+	// Every snapshot found per volume uuid, any generation: an app-update
+	// snapshot lives on the generation the update replaced.
+	found := map[string][]materials.SnapshotInfo{}
+	if fp := in.Floorplan; fp != nil {
+		for i := range fp.Volumes {
+			f := &fp.Volumes[i]
+			if f.ID == "" || f.Legacy != nil || f.State == materials.StateUnknown || f.Temp {
+				continue
+			}
+			found[f.ID] = append(found[f.ID], f.Snapshots...)
+		}
+	}
+	failures := map[string]*Failure{}
+	for i := range in.Failures {
+		if f := &in.Failures[i]; f.Target.Kind == materials.KindSnapshot {
+			failures[f.Target.ID] = f
+		}
+	}
+	wanted := map[string]*materials.Snapshot{}
+	owner := map[string]string{} // snapshot id -> the app the config lists it for
+	for i := range bp.Snapshots {
+		wanted[bp.Snapshots[i].Ref().ID] = &bp.Snapshots[i]
+		owner[bp.Snapshots[i].ID] = bp.Snapshots[i].App
+	}
+	var out []*eve.ZInfoApp
+	for i := range bp.Apps {
+		app := &bp.Apps[i]
+		a := &eve.ZInfoApp{AppID: app.ID, AppVersion: app.Version, AppName: app.DisplayName}
+		for _, r := range app.VolumeRefs {
+			a.VolumeRefs = append(a.VolumeRefs, r.Volume)
+		}
+		// The snapshot ids to consider: the config's, and our own found
+		// on any of the app's volumes.
+		ids := map[string]bool{}
+		for _, s := range bp.Snapshots {
+			if s.App == app.ID {
+				ids[s.ID] = true
+			}
+		}
+		for _, r := range app.VolumeRefs {
+			for _, s := range found[r.Volume] {
+				if o, listed := owner[s.Name]; isOurs(s.Name) && (!listed || o == app.ID) {
+					ids[s.Name] = true
+				}
+			}
+		}
+		for id := range ids {
+			ref := materials.SnapshotRefID(app.ID, id)
+			if zs := snapshotInfo(app, id, wanted[ref], failures[ref], found); zs != nil {
+				a.Snapshots = append(a.Snapshots, zs)
+			}
+		}
+		if len(a.Snapshots) == 0 {
+			continue
+		}
+		sort.Slice(a.Snapshots, func(i, j int) bool {
+			x, y := a.Snapshots[i], a.Snapshots[j]
+			tx, ty := x.GetCreateTime().AsTime(), y.GetCreateTime().AsTime()
+			if x.CreateTime == nil || y.CreateTime == nil {
+				if (x.CreateTime == nil) != (y.CreateTime == nil) {
+					return x.CreateTime != nil // failed before being taken: last
+				}
+			} else if !tx.Equal(ty) {
+				return tx.Before(ty)
+			}
+			return x.Id < y.Id
+		})
+		out = append(out, a)
+	}
+	return out
+}
+
+// isOurs: edgewright names its snapshots by their lower-case uuid.
+func isOurs(name string) bool {
+	u, err := uuid.Parse(name)
+	return err == nil && len(name) == 36 && u.String() == name
+}
+
+// snapshotInfo is one snapshot's message, or nil when there is nothing to
+// report (not taken yet, not failed).
+func snapshotInfo(app *materials.App, id string, want *materials.Snapshot, fail *Failure, found map[string][]materials.SnapshotInfo) *eve.ZInfoSnapshot {
+	zs := &eve.ZInfoSnapshot{Id: id}
+	if want != nil {
+		zs.Type = snapshotTypes[want.Type]
+	}
+	var created time.Time
+	var damaged []string
+	on := 0
+	for _, r := range app.VolumeRefs {
+		var hit *materials.SnapshotInfo
+		for j := range found[r.Volume] {
+			if s := &found[r.Volume][j]; s.Name == id {
+				hit = s
+				break
+			}
+		}
+		switch {
+		case hit == nil:
+		case hit.State == materials.StateBroken:
+			damaged = append(damaged, "volume "+r.Volume+": "+hit.Reason)
+		default:
+			on++
+			if hit.Created.After(created) {
+				created = hit.Created
+			}
+		}
+	}
+	switch {
+	case fail != nil:
+		zs.SnapErr = errorInfo(fail)
+	case len(damaged) > 0:
+		zs.SnapErr = &eve.ErrorInfo{Description: "snapshot copy damaged: " + strings.Join(damaged, "; "), Severity: eve.Severity_SEVERITY_ERROR}
+	case on == 0 || on < len(app.VolumeRefs):
+		// Not taken yet, or being taken; or, for a snapshot the config
+		// does not list, not this app's (it is not on all its volumes).
+		return nil
+	}
+	if on == len(app.VolumeRefs) && on > 0 && !created.IsZero() {
+		zs.CreateTime = timestamppb.New(created)
+	}
+	return zs
+}
+
+// AppMessages wraps ZInfoApps in EVE's ZInfoMsg envelopes (ztype ZiApp,
+// ainfo), one per app; at as in InfoMessages.
+func AppMessages(apps []*eve.ZInfoApp, devID string, at time.Time) []*eve.ZInfoMsg {
+	var ts *timestamppb.Timestamp
+	if !at.IsZero() {
+		ts = timestamppb.New(at)
+	}
+	out := make([]*eve.ZInfoMsg, 0, len(apps))
+	for _, a := range apps {
+		out = append(out, &eve.ZInfoMsg{Ztype: eve.ZInfoTypes_ZiApp, DevId: devID, AtTimeStamp: ts,
+			InfoContent: &eve.ZInfoMsg_Ainfo{Ainfo: a}})
+	}
+	return out
+}
