@@ -7,6 +7,7 @@
 //	wright plan      --config FILE --root DIR [--json]
 //	wright apply     --config FILE --root DIR [-v] [--log-format text|json]
 //	wright status    --root DIR [--json|--binary]
+//	wright chunk     IMAGE --out DIR [--store NAME]
 //
 // Every subcommand exits with the codes of exitCodeDoc; `wright <command>
 // --help` prints its flags and the table.
