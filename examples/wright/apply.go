@@ -107,6 +107,12 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 		cs.ContentDir = *ctrContent
 		cs.Install(&crafts)
 	}
+	if *ctrSocket == "" {
+		// VM images from HTTP(S) datastores come as the chunks the blob
+		// directory does not already hold, when the datastore has an index
+		// (`wright chunk`); else whole.
+		installChunkFetch(&crafts, *root, log)
+	}
 	a, err := assembler.New(assembler.Options{
 		Root: *root, Logger: log, WaitForLock: *wait, Progress: bars.event,
 		Crafts: crafts, AfterJournalWrite: crashHook(),
