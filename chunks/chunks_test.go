@@ -332,3 +332,22 @@ func TestLyingIndexes(t *testing.T) {
 		})
 	}
 }
+
+func TestIndexFileIsPublishable(t *testing.T) {
+	img := randomImage(9, 64<<10)
+	dir := t.TempDir()
+	ix := makeIndex(t, img, filepath.Join(dir, "chunks"))
+	p := filepath.Join(dir, "img.chunks")
+	if err := WriteIndexFile(p, ix); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(p)
+	if err != nil || st.Mode().Perm() != 0o644 {
+		t.Fatalf("index file: %v, mode %v, want 0644 (a web server reads it)", err, st.Mode())
+	}
+	f, _ := os.Open(p)
+	defer f.Close()
+	if _, err := Parse(f, Limits{}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -94,6 +94,12 @@ func WriteIndexFile(path string, ix *Index) error {
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp)
+	// CreateTemp makes 0600; the index is published, for a web server to
+	// read like the image beside it.
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return fmt.Errorf("write index %s: %w", path, err)
+	}
 	if _, err := ix.WriteTo(f); err != nil {
 		f.Close()
 		return fmt.Errorf("write index %s: %w", path, err)
