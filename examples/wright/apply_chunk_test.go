@@ -45,9 +45,9 @@ func writeRandom(t *testing.T, w io.Writer, seed uint64, n int64) {
 
 // makeVersions writes v1 (size random bytes) and v2: v1 with 5% of its
 // bytes overwritten by scattered 64 KiB writes (non-overlapping, at random
-// 64 KiB-aligned places) plus 10 MiB inserted in the middle. It returns
+// 64 KiB-aligned places) plus insertion bytes in the middle. It returns
 // how many bytes of v2 are new.
-func makeVersions(t *testing.T, v1p, v2p string, size int64) int64 {
+func makeVersions(t *testing.T, v1p, v2p string, size, insertion int64) int64 {
 	t.Helper()
 	f1, err := os.Create(v1p)
 	if err != nil {
@@ -75,7 +75,6 @@ func makeVersions(t *testing.T, v1p, v2p string, size int64) int64 {
 	}
 	mid := size / 2
 	f2.Write(v1[:mid])
-	const insertion = 10 << 20
 	writeRandom(t, f2, 99, insertion)
 	f2.Write(v1[mid:])
 	if err := f2.Close(); err != nil {
@@ -127,7 +126,7 @@ func TestApplyChunkedUpdate(t *testing.T) {
 	}
 	qemu := testenv.QemuImg(t)
 	pub := t.TempDir()
-	changed := makeVersions(t, filepath.Join(pub, "v1.raw"), filepath.Join(pub, "v2.raw"), chunkImageSize)
+	changed := makeVersions(t, filepath.Join(pub, "v1.raw"), filepath.Join(pub, "v2.raw"), chunkImageSize, 10<<20)
 	var served atomic.Int64
 	files := http.StripPrefix("/images/", http.FileServer(http.Dir(pub)))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
