@@ -49,6 +49,12 @@ type Plan struct {
 	SeedUse   []int
 }
 
+// unrelatedSeedBytes: a seed that holds none of the index's chunks in
+// this many leading bytes is dropped (an update shares chunks all along
+// the image; an unrelated image of the same format shares none). A
+// variable for tests.
+var unrelatedSeedBytes int64 = 64 << 20
+
 // CacheBytes bounds the memory that keeps fetched chunks for their
 // repeats later in the image.
 const CacheBytes = 64 << 20
@@ -59,11 +65,20 @@ const CacheBytes = 64 << 20
 // skipped (its error is returned only when ctx ends).
 func NewPlan(ctx context.Context, ix *Index, seeds []Seed) (*Plan, error) {
 	p := &Plan{Index: ix, Seeds: seeds, from: make([]source, len(ix.Chunks)), SeedUse: make([]int, len(seeds))}
+	zeroSum := map[uint32][sha256.Size]byte{}
+	for _, sz := range []uint32{ix.Params.MinSize, ix.Params.MaxSize} {
+		zeroSum[sz] = sha256.Sum256(make([]byte, sz))
+	}
+	isZeros := func(c Chunk) bool { z, ok := zeroSum[c.Size]; return ok && z == c.Sum }
+	// Zero chunks are made, not looked for: they would make any seed look
+	// related.
 	want := make(map[[sha256.Size]byte]int, len(ix.Chunks)) // sum -> -1 (not found) or loc index
 	sizes := map[uint32]bool{}
 	for _, c := range ix.Chunks {
-		want[c.Sum] = -1
-		sizes[c.Size] = true
+		if !isZeros(c) {
+			want[c.Sum] = -1
+			sizes[c.Size] = true
+		}
 	}
 	type loc struct {
 		seed int
@@ -79,9 +94,16 @@ func NewPlan(ctx context.Context, ix *Index, seeds []Seed) (*Plan, error) {
 		ck := chunker.NewWithBoundaries(io.NewSectionReader(s.R, 0, s.Size), ix.Params.Pol, uint(ix.Params.MinSize), uint(ix.Params.MaxSize))
 		ck.SetAverageBits(int(ix.Params.AvgBits))
 		off := int64(0)
+		matched := 0
 		for {
 			if err := ctx.Err(); err != nil {
 				return nil, err
+			}
+			// A seed with no chunk of the image in its first
+			// unrelatedSeedBytes is another image: not worth reading
+			// to its end.
+			if matched == 0 && off >= unrelatedSeedBytes {
+				break
 			}
 			c, err := ck.Next(buf)
 			if err != nil {
@@ -97,24 +119,21 @@ func NewPlan(ctx context.Context, ix *Index, seeds []Seed) (*Plan, error) {
 					want[sum] = len(locs)
 					locs = append(locs, loc{si, off})
 					found++
+					matched++
 				}
 			}
 			off += int64(c.Length)
 		}
 	}
-	zeroSum := map[uint32][sha256.Size]byte{}
-	for _, sz := range []uint32{ix.Params.MinSize, ix.Params.MaxSize} {
-		zeroSum[sz] = sha256.Sum256(make([]byte, sz))
-	}
 	occ := map[[sha256.Size]byte]int{}
 	for i, c := range ix.Chunks {
-		if l := want[c.Sum]; l >= 0 {
+		if l, ok := want[c.Sum]; ok && l >= 0 {
 			p.from[i] = source{kind: fromSeed, seed: locs[l].seed, off: locs[l].off}
 			p.SeedBytes += int64(c.Size)
 			p.SeedUse[locs[l].seed]++
 			continue
 		}
-		if z, ok := zeroSum[c.Size]; ok && z == c.Sum {
+		if isZeros(c) {
 			p.from[i] = source{kind: fromZeros}
 			continue
 		}

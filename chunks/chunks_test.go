@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 )
 
@@ -349,5 +351,49 @@ func TestIndexFileIsPublishable(t *testing.T) {
 	defer f.Close()
 	if _, err := Parse(f, Limits{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+type countingReaderAt struct {
+	r io.ReaderAt
+	n atomic.Int64
+}
+
+func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := c.r.ReadAt(p, off)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// TestUnrelatedSeedIsDropped: a seed of another image is read only up to
+// unrelatedSeedBytes, and the related seed after it still serves.
+func TestUnrelatedSeedIsDropped(t *testing.T) {
+	defer func(v int64) { unrelatedSeedBytes = v }(unrelatedSeedBytes)
+	unrelatedSeedBytes = 256 << 10
+	v1 := randomImage(10, 2<<20)
+	v2 := mutate(v1, 4, 10<<10)
+	// The unrelated image has zero runs: zero chunks must not make it
+	// look related.
+	other := randomImage(11, 2<<20)
+	clear(other[:512<<10])
+	store := t.TempDir()
+	ix := makeIndex(t, v2, store)
+	o := &countingReaderAt{r: bytes.NewReader(other)}
+	plan, err := NewPlan(context.Background(), ix, []Seed{
+		{Name: "other", R: o, Size: int64(len(other))},
+		{Name: "v1", R: bytes.NewReader(v1), Size: int64(len(v1))},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.SeedUse[0] != 0 || plan.SeedUse[1] == 0 {
+		t.Errorf("seed use %v, want none from other and some from v1", plan.SeedUse)
+	}
+	if n := o.n.Load(); n > unrelatedSeedBytes+1<<20 {
+		t.Errorf("read %d bytes of the unrelated seed, the bound is %d (plus the chunker's buffer)", n, unrelatedSeedBytes)
+	}
+	var out bytes.Buffer
+	if _, err := Assemble(context.Background(), plan, &out, AssembleOptions{Fetch: storeFetch(t, store)}); err != nil || !bytes.Equal(out.Bytes(), v2) {
+		t.Fatalf("assemble: %v, or bytes differ", err)
 	}
 }
