@@ -3,10 +3,12 @@ package crafts
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 
 	"go.uber.org/zap"
 
 	"github.com/edgewright/edgewright/assembler/crafts/blobdir"
+	"github.com/edgewright/edgewright/assembler/crafts/chunkfetch"
 	"github.com/edgewright/edgewright/assembler/crafts/containerd"
 	"github.com/edgewright/edgewright/assembler/crafts/httpfetch"
 	"github.com/edgewright/edgewright/assembler/crafts/qemu"
@@ -16,6 +18,7 @@ import (
 	"github.com/edgewright/edgewright/assembler/ctrstore"
 	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/inspector/ctrsurvey"
+	"github.com/edgewright/edgewright/layout"
 	"github.com/edgewright/edgewright/materials"
 )
 
@@ -75,6 +78,13 @@ func Open(ctx context.Context, root string, opts Options) (*Set, error) {
 		Volumes:      &qemu.Volumes{Logger: log},
 	}
 	(&registry.Crafts{Logger: log, KeepPrivileges: opts.KeepPrivileges}).Install(&c)
+	if opts.Containerd == nil {
+		// VM images from HTTP(S) datastores come as the chunks the blob
+		// directory does not already hold when the datastore publishes an
+		// index beside the image (`wright chunk`); else whole.
+		cf := &chunkfetch.Fetcher{Whole: hf, Seeds: chunkfetch.DirSeeds(filepath.Join(layout.BlobsPath(root), "sha256"), 0), Logger: log}
+		c.Fetchers[materials.DatastoreHTTP], c.Fetchers[materials.DatastoreHTTPS] = cf, cf
+	}
 	for t, f := range opts.Fetchers {
 		c.Fetchers[t] = f
 	}

@@ -8,6 +8,7 @@
 //	wright apply     --config FILE --root DIR [-v] [--log-format text|json]
 //	wright status    --root DIR [--json|--binary]
 //	wright check     --root DIR [--json]
+//	wright chunk     IMAGE --out DIR [--store NAME]
 //
 // Every subcommand exits with the codes of exitCodeDoc; `wright <command>
 // --help` prints its flags and the table.

@@ -1,0 +1,410 @@
+package chunkfetch
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"go.uber.org/zap"
+
+	"github.com/edgewright/edgewright/assembler/crafts/httpfetch"
+	"github.com/edgewright/edgewright/assembler/oci"
+	"github.com/edgewright/edgewright/chunks"
+	"github.com/edgewright/edgewright/device"
+	"github.com/edgewright/edgewright/materials"
+)
+
+// errStoreRefused: the chunk store answered a chunk with a client error
+// (404: the store lacks a chunk its index names). Retrying will not help.
+var errStoreRefused = errors.New("chunk store refused the chunk")
+
+// IndexSuffix is what a content tree's URL gets for its chunk index.
+const IndexSuffix = ".chunks"
+
+// SeedFunc lists the local blobs that may hold chunks of the wanted one,
+// best first. The fetcher closes each seed when it is done with it.
+type SeedFunc func(ctx context.Context, req device.FetchRequest) []Seed
+
+// Seed is one candidate seed and how to release it.
+type Seed struct {
+	chunks.Seed
+	Close func() error
+}
+
+// Fetcher downloads VM images chunk by chunk when the datastore has an
+// index, else through Whole.
+type Fetcher struct {
+	// Whole downloads a blob as one file: the fall-back.
+	Whole device.Fetcher
+	// Seeds lists candidate seeds; nil means none (every chunk is
+	// fetched, so the index is of no use and Whole is used).
+	Seeds SeedFunc
+	// Transport is cloned per datastore (to add its CA certificates);
+	// http.DefaultTransport when nil.
+	Transport *http.Transport
+	Logger    *zap.Logger
+	// Parallel is how many chunk fetches run at once (default 8).
+	Parallel int
+	// MaxIndexBytes bounds the index download (default 64 MiB).
+	MaxIndexBytes int64
+	// MaxFetchShare: when more than this share of the blob must be
+	// fetched, Whole is used, as one stream beats many small requests
+	// (default 0.9).
+	MaxFetchShare float64
+
+	// failed remembers blobs whose index lied, so a retry goes whole.
+	mu     sync.Mutex
+	failed map[string]bool
+}
+
+// Stats is what one chunked fetch did, for logs and tests.
+type Stats struct {
+	ImageSize, FromSeeds, Fetched int64
+	Refetches                     int
+}
+
+func (f *Fetcher) log() *zap.Logger {
+	if f.Logger == nil {
+		return zap.NewNop()
+	}
+	return f.Logger
+}
+
+// chunked reports whether a content tree's format is a VM image, the only
+// kind an index is asked for.
+func chunked(fm materials.Format) bool {
+	switch fm {
+	case materials.FormatRaw, materials.FormatQcow, materials.FormatQcow2, materials.FormatVHD, materials.FormatVMDK, materials.FormatVHDX, materials.FormatISO:
+		return true
+	}
+	return false
+}
+
+// Fetch assembles the blob from seeds and chunks when the datastore has a
+// usable index, else hands it to Whole.
+func (f *Fetcher) Fetch(ctx context.Context, req device.FetchRequest, dst device.Ingest, progress func(done, known int64)) error {
+	if f.Whole == nil {
+		return fmt.Errorf("chunkfetch: no whole-file fetcher: %w", device.ErrNoCraft)
+	}
+	if !chunked(req.ContentTree.Format) || f.Seeds == nil || f.hasFailed(req.Blob) {
+		return f.Whole.Fetch(ctx, req, dst, progress)
+	}
+	_, err := f.fetchChunked(ctx, req, dst, progress)
+	var fb *fallback
+	if errors.As(err, &fb) {
+		lvl := f.log().Warn
+		if fb.quiet {
+			lvl = f.log().Info
+		}
+		lvl("chunked download not used, downloading the whole blob", zap.String("digest", string(req.Blob.Digest)), zap.String("reason", fb.reason), zap.Error(fb.err))
+		return f.Whole.Fetch(ctx, req, dst, progress)
+	}
+	return err
+}
+
+// fallback: the chunked path cannot be used; Whole takes over.
+type fallback struct {
+	quiet  bool // an expected choice (a first download), not a fault
+	reason string
+	err    error
+}
+
+func (e *fallback) Error() string { return e.reason + ": " + errText(e.err) }
+func (e *fallback) Unwrap() error { return e.err }
+
+func errText(err error) string {
+	if err == nil {
+		return "-"
+	}
+	return err.Error()
+}
+
+func (f *Fetcher) hasFailed(b materials.Blob) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.failed[string(b.Digest)]
+}
+
+func (f *Fetcher) markFailed(b materials.Blob) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failed == nil {
+		f.failed = map[string]bool{}
+	}
+	f.failed[string(b.Digest)] = true
+}
+
+func (f *Fetcher) client(ds materials.Datastore) (*http.Client, error) {
+	base := f.Transport
+	if base == nil {
+		base = http.DefaultTransport.(*http.Transport)
+	}
+	tr := base.Clone()
+	// Parallel chunk fetches keep their connections.
+	tr.MaxIdleConnsPerHost = max(tr.MaxIdleConnsPerHost, f.parallel())
+	if len(ds.CertPEM) > 0 {
+		pool, err := oci.CertPool(ds.CertPEM)
+		if err != nil {
+			return nil, fmt.Errorf("datastore %s: %w", ds.ID, err)
+		}
+		if tr.TLSClientConfig == nil {
+			tr.TLSClientConfig = &tls.Config{}
+		}
+		tr.TLSClientConfig.RootCAs = pool
+	}
+	return &http.Client{Transport: tr, CheckRedirect: oci.CheckRedirect}, nil
+}
+
+func (f *Fetcher) parallel() int {
+	if f.Parallel > 0 {
+		return f.Parallel
+	}
+	return 8
+}
+
+// get sends one GET with the datastore's credentials (in a header, never
+// in the URL; CheckRedirect drops them off the origin).
+func get(ctx context.Context, c *http.Client, ds materials.Datastore, u *url.URL, from int64) (*http.Response, error) {
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	if ds.APIKey != "" || ds.Password != "" {
+		hreq.SetBasicAuth(ds.APIKey, ds.Password)
+	}
+	if from > 0 {
+		hreq.Header.Set("Range", "bytes="+strconv.FormatInt(from, 10)+"-")
+	}
+	return c.Do(hreq)
+}
+
+func (f *Fetcher) fetchChunked(ctx context.Context, req device.FetchRequest, dst device.Ingest, progress func(done, known int64)) (Stats, error) {
+	var st Stats
+	log := f.log()
+	u, err := httpfetch.DatastoreURL(req.Datastore, req.ContentTree.URL)
+	if err != nil {
+		return st, err
+	}
+	want, err := hex.DecodeString(req.Blob.Digest.Encoded())
+	if err != nil || len(want) != 32 || req.Blob.Digest.Algorithm() != "sha256" {
+		return st, &fallback{reason: "blob digest is not sha256", err: err}
+	}
+	client, err := f.client(req.Datastore)
+	if err != nil {
+		return st, err
+	}
+	defer client.CloseIdleConnections()
+
+	// Seeds first: with none, every chunk would be fetched, so the index
+	// is not even asked for (a first download).
+	seeds := f.Seeds(ctx, req)
+	defer func() {
+		for _, s := range seeds {
+			if s.Close != nil {
+				s.Close()
+			}
+		}
+	}()
+	cs := make([]chunks.Seed, len(seeds))
+	for i, s := range seeds {
+		cs[i] = s.Seed
+	}
+	if len(seeds) == 0 {
+		return st, &fallback{quiet: true, reason: "no local seed"}
+	}
+
+	iu := *u
+	iu.Path += IndexSuffix
+	ix, err := f.index(ctx, client, req, &iu, want)
+	if err != nil {
+		return st, err
+	}
+	st.ImageSize = ix.ImageSize
+
+	offset := dst.Offset()
+	if offset > ix.ImageSize {
+		if err := dst.Truncate(); err != nil {
+			return st, err
+		}
+		offset = 0
+	}
+	plan, err := chunks.NewPlan(ctx, ix, cs)
+	if err != nil {
+		return st, err
+	}
+	share := f.MaxFetchShare
+	if share <= 0 {
+		share = 0.9
+	}
+	if float64(plan.FetchBytes) > share*float64(ix.ImageSize) {
+		return st, &fallback{quiet: true, reason: fmt.Sprintf("the seeds hold only %d of %d bytes", plan.SeedBytes, ix.ImageSize)}
+	}
+	log.Info("chunked download", zap.String("url", u.Redacted()), zap.String("digest", string(req.Blob.Digest)),
+		zap.Int64("size", ix.ImageSize), zap.Int64("fetch", plan.FetchBytes), zap.Int("fetchChunks", plan.FetchChunks),
+		zap.Int64("fromSeeds", plan.SeedBytes), zap.Int("seeds", len(seeds)), zap.Int64("offset", offset))
+
+	// The store is the index's relative path, below the index's directory:
+	// Parse refuses "..", absolute paths and schemes, so it stays on the
+	// datastore's origin and under the image's directory.
+	su := *u
+	su.Path = path.Join(path.Dir(u.Path), ix.Store) + "/"
+	var fetched atomic.Int64
+	fetch := func(ctx context.Context, c chunks.Chunk, attempt int) ([]byte, error) {
+		cu := su
+		cu.Path += chunks.StorePath(c)
+		b, err := fetchChunk(ctx, client, req.Datastore, &cu, c.Size, &fetched)
+		if err != nil {
+			log.Debug("chunk fetch", zap.String("url", cu.Redacted()), zap.Int("attempt", attempt), zap.Error(err))
+		}
+		return b, err
+	}
+	progress(offset, ix.ImageSize)
+	res, err := chunks.Assemble(ctx, plan, dst, chunks.AssembleOptions{
+		Start: offset, Fetch: fetch, Parallel: f.parallel(),
+		Progress: func(w int64) { progress(w, ix.ImageSize) },
+	})
+	st.FromSeeds, st.Fetched, st.Refetches = res.FromSeeds, fetched.Load(), res.Refetches
+	if err != nil {
+		if ctx.Err() != nil {
+			return st, ctx.Err()
+		}
+		switch {
+		case errors.Is(err, chunks.ErrImageDigest):
+			// Every chunk matched and the whole did not: the index lies.
+			// What was written is wrong; start over, whole.
+			f.markFailed(req.Blob)
+			if terr := dst.Truncate(); terr != nil {
+				return st, terr
+			}
+			return st, &fallback{reason: "the chunks do not make the blob", err: err}
+		case errors.Is(err, chunks.ErrChunkDigest), errors.Is(err, errStoreRefused):
+			// The store keeps sending wrong bytes for a chunk: what was
+			// written is verified, so Whole resumes after it.
+			f.markFailed(req.Blob)
+			return st, &fallback{reason: "the chunk store does not serve a chunk right", err: err}
+		}
+		var ce *chunks.ChunkError
+		if errors.As(err, &ce) {
+			// The network: the engine retries, and the retry resumes.
+			return st, device.Retryable(fmt.Errorf("chunked download %s: %w", u.Redacted(), err))
+		}
+		return st, fmt.Errorf("chunked download %s: %w", u.Redacted(), err)
+	}
+	log.Info("chunked download done", zap.String("digest", string(req.Blob.Digest)), zap.Int64("size", ix.ImageSize),
+		zap.Int64("fromSeeds", res.FromSeeds), zap.Int64("fetched", st.Fetched), zap.Int("refetches", res.Refetches))
+	return st, nil
+}
+
+// index fetches and parses the index; anything wrong is a fallback.
+func (f *Fetcher) index(ctx context.Context, client *http.Client, req device.FetchRequest, iu *url.URL, want []byte) (*chunks.Index, error) {
+	resp, err := get(ctx, client, req.Datastore, iu, 0)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, &fallback{reason: "index " + iu.Redacted() + " not fetched", err: err}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, &fallback{reason: "no index at " + iu.Redacted() + ": " + resp.Status}
+	}
+	maxIdx := f.MaxIndexBytes
+	if maxIdx <= 0 {
+		maxIdx = 64 << 20
+	}
+	if resp.ContentLength > maxIdx {
+		return nil, &fallback{reason: fmt.Sprintf("index %s declares %d bytes, more than the bound %d", iu.Redacted(), resp.ContentLength, maxIdx)}
+	}
+	lim := chunks.Limits{MaxImageSize: req.Blob.Size}
+	copy(lim.WantSum[:], want)
+	body := &io.LimitedReader{R: resp.Body, N: maxIdx + 1}
+	ix, err := chunks.Parse(body, lim)
+	if err == nil && body.N <= 0 {
+		err = fmt.Errorf("more than the bound %d bytes", maxIdx)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, &fallback{reason: "index " + iu.Redacted() + " refused", err: err}
+	}
+	return ix, nil
+}
+
+// fetchChunk GETs one chunk, at most size bytes, resuming with a Range
+// request when the body breaks off (a few times); counted adds the bytes
+// that came over the wire.
+func fetchChunk(ctx context.Context, client *http.Client, ds materials.Datastore, u *url.URL, size uint32, counted *atomic.Int64) ([]byte, error) {
+	buf := make([]byte, 0, size)
+	var last error
+	for try := 0; try < 3; try++ {
+		resp, err := get(ctx, client, ds, u, int64(len(buf)))
+		if err != nil {
+			last = err
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			continue
+		}
+		switch {
+		case resp.StatusCode == http.StatusOK:
+			buf = buf[:0]
+		case resp.StatusCode == http.StatusPartialContent && len(buf) > 0:
+			if !strings.HasPrefix(resp.Header.Get("Content-Range"), "bytes "+strconv.Itoa(len(buf))+"-") {
+				buf = buf[:0]
+				resp.Body.Close()
+				last = fmt.Errorf("%s: Content-Range %q does not start at %d", u.Redacted(), resp.Header.Get("Content-Range"), len(buf))
+				continue
+			}
+		case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests:
+			resp.Body.Close()
+			return nil, fmt.Errorf("%s: %s: %w", u.Redacted(), resp.Status, errStoreRefused)
+		default:
+			resp.Body.Close()
+			return nil, fmt.Errorf("%s: %s", u.Redacted(), resp.Status)
+		}
+		// Read to the body's end or one byte past the size (a body that
+		// is too long). A body that ends cleanly, short or not, goes to
+		// Assemble, which refuses one that does not match; one that
+		// breaks off is resumed.
+		var rerr error
+		for len(buf) < cap(buf) && rerr == nil {
+			var n int
+			n, rerr = resp.Body.Read(buf[len(buf):cap(buf)])
+			buf = buf[:len(buf)+n]
+			counted.Add(int64(n))
+		}
+		if rerr == nil {
+			var one [1]byte
+			m, err := resp.Body.Read(one[:])
+			counted.Add(int64(m))
+			if m > 0 {
+				resp.Body.Close()
+				return nil, fmt.Errorf("%s: body longer than the index's %d bytes: %w", u.Redacted(), size, errStoreRefused)
+			}
+			rerr = err
+			if rerr == nil {
+				rerr = io.EOF // a reader may say EOF on the next call only
+			}
+		}
+		resp.Body.Close()
+		if errors.Is(rerr, io.EOF) {
+			return buf, nil
+		}
+		last = fmt.Errorf("%s: read at byte %d of %d: %w", u.Redacted(), len(buf), size, rerr)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	return nil, last
+}
