@@ -14,10 +14,10 @@ import (
 func TestSimSnapshots(t *testing.T) {
 	const id, sn = "6ba7b810-9dad-41d1-80b4-00c04fd430c8", "5a0e0000-0000-4000-8000-00000000000a"
 	tests := []struct {
-		format   materials.Format
-		dir      bool
-		path     string
-		charged  int64
+		format  materials.Format
+		dir     bool
+		path    string
+		charged int64
 	}{
 		{materials.FormatQcow2, false, "", 0},
 		{materials.FormatRaw, false, "persist/vault/volumes/" + id + "#0@" + sn + ".raw", 100},
