@@ -158,7 +158,14 @@ func (s *SnapshotOf) Detail(materials.MaterialRef) string {
 type SnapshotPayload struct{ SnapshotOf }
 
 // RollbackPayload is a rollback's: restore every volume to Snapshot.
-type RollbackPayload struct{ SnapshotOf }
+// Counter is the app's rollback_cmd.counter that asks for it and
+// LastCounter the one last applied: a rollback that is not done leaves
+// LastCounter in the checkpoint, so the request is not taken as acted on.
+type RollbackPayload struct {
+	SnapshotOf
+	Counter     uint32 `json:"counter"`
+	LastCounter uint32 `json:"lastCounter"`
+}
 
 // DeleteSnapshotPayload is a delete-snapshot's: remove Snapshot from
 // every volume that holds it.
