@@ -117,7 +117,7 @@ func (s *session) run(t *testing.T, d *datadriven.TestData) string {
 	if err != nil {
 		d.Fatalf(t, "%s: %v", d.Cmd, err)
 	}
-	return shortVolumeIDs(out)
+	return shortSnapIDs(shortVolumeIDs(out))
 }
 
 func (s *session) do(t *testing.T, d *datadriven.TestData) (string, error) {

@@ -353,8 +353,11 @@ func (p *planner) rollbackApp(sp *snapPlan) {
 	for _, f := range files {
 		if _, has := holds(f, app.ActiveSnapshot); !has && why == "" {
 			why = "volume " + f.Key().String() + " does not hold it"
-			if sp.present(app.ActiveSnapshot) {
-				why += " (only another generation does: a rollback across a generation is not supported)"
+			for _, o := range p.facts.filesOf(f.ID) {
+				if _, other := holds(o, app.ActiveSnapshot); other && o != f {
+					why += " (generation " + itoa(o.Generation) + " does: a rollback across generations is not supported)"
+					break
+				}
 			}
 		}
 	}
