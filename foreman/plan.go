@@ -117,6 +117,7 @@ type planner struct {
 	// to hold), by path; rollbackPending the last applied counter of each
 	// app whose rollback is asked for; rollbacks the rollbacks planned.
 	snapHolders     map[string][]string
+	snapDeletes     map[string][]remodel.ID // the delete-snapshots of each file
 	rollbackPending map[string]uint32
 	rollbacks       []*node
 }

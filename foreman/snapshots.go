@@ -13,7 +13,8 @@ import (
 // rule, after the volumes' rules so an app's update is known:
 //
 //   - an immediate snapshot the config lists and that is not on every
-//     volume of the app (at the generation the app uses) is taken now;
+//     volume of the app (on some generation of it) is taken now, of the
+//     generation the app uses;
 //     while one of those volumes is not on disk yet it waits
 //     (waiting-for-content);
 //   - an app-update snapshot is taken of the generations on disk just
@@ -56,6 +57,7 @@ func (p *planner) snapshots(bp *materials.Blueprint) {
 	if bp == nil {
 		return
 	}
+	p.snapDeletes = map[string][]remodel.ID{}
 	listedAnywhere := map[string]bool{}
 	for i := range bp.Snapshots {
 		listedAnywhere[bp.Snapshots[i].ID] = true
@@ -203,7 +205,7 @@ func (p *planner) takeSnapshot(sp *snapPlan, s *materials.Snapshot) {
 	var vols []materials.Volume
 	var bytes int64
 	for _, f := range files {
-		if _, ok := holds(f, s.ID); !ok {
+		if !p.volumeHolds(f.ID, s.ID) {
 			vols = append(vols, p.volumeOf(f))
 			bytes += snapCost(f)
 		}
@@ -221,6 +223,19 @@ func (p *planner) takeSnapshot(sp *snapPlan, s *materials.Snapshot) {
 	for _, f := range files {
 		p.snapHolders[f.Path] = append(p.snapHolders[f.Path], s.ID)
 	}
+}
+
+// volumeHolds reports whether some generation of volume id holds
+// snapshot snap: a snapshot is of the app's volumes when it was taken, and
+// an update that makes a new generation does not ask for it again (the
+// generation holding it is kept).
+func (p *planner) volumeHolds(id, snap string) bool {
+	for _, f := range p.facts.filesOf(id) {
+		if _, ok := holds(f, snap); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // takenBefore: s is not on disk, the last applied Blueprint listed it
@@ -275,6 +290,11 @@ func (p *planner) deleteSnapshot(sp *snapPlan, id, reason string) *node {
 		Payload: &remodel.DeleteSnapshotPayload{SnapshotOf: remodel.SnapshotOf{App: sp.app.ID, Snapshot: id, Volumes: vols}}})
 	n.app = sp.app.ID
 	sp.deleting[id] = n
+	for _, f := range sp.files {
+		if _, ok := holds(f, id); ok {
+			p.snapDeletes[f.Path] = append(p.snapDeletes[f.Path], n.r.ID)
+		}
+	}
 	return n
 }
 
@@ -312,7 +332,12 @@ func (p *planner) trimToMax(sp *snapPlan) {
 			present = append(present, aged{s.ID, created})
 		}
 	}
-	count := len(present) + len(sp.taking)
+	count := len(present)
+	for id := range sp.taking {
+		if !sp.present(id) {
+			count++
+		}
+	}
 	if count <= max {
 		return
 	}
@@ -422,7 +447,7 @@ func (p *planner) noteHolders(sp *snapPlan) {
 // snapshot: its purge becomes a create of the new generation, its delete
 // is held.
 func (p *planner) keepSnapshotHolders() {
-	if len(p.snapHolders) == 0 {
+	if len(p.snapHolders) == 0 && len(p.snapDeletes) == 0 {
 		return
 	}
 	kept := p.nodes[:0]
@@ -431,6 +456,10 @@ func (p *planner) keepSnapshotHolders() {
 		case *remodel.PurgePayload:
 			if ids := p.snapHolders[pl.OldPath]; len(ids) > 0 {
 				p.purgeToCreate(n, pl, ids)
+			} else {
+				// Its snapshots go first, as themselves: the report says
+				// each was deleted, not lost with its volume.
+				p.after(n, p.snapDeletes[pl.OldPath]...)
 			}
 		case *remodel.DeletePayload:
 			if ids := p.snapHolders[pl.Path]; len(ids) > 0 && n.r.Target.Kind == materials.KindVolume {
@@ -439,6 +468,7 @@ func (p *planner) keepSnapshotHolders() {
 				delete(p.byID, n.r.ID)
 				continue
 			}
+			p.after(n, p.snapDeletes[pl.Path]...)
 		}
 		kept = append(kept, n)
 	}
