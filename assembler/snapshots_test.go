@@ -2,11 +2,13 @@ package assembler
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/edgewright/edgewright/assembler/crafts/snapshot"
+	"github.com/edgewright/edgewright/journal"
 	"github.com/edgewright/edgewright/layout"
 	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/remodel"
@@ -97,5 +99,60 @@ func TestSnapshotRemodelsNoCraft(t *testing.T) {
 		if res, _ := rep.Result(r.ID); res.Attempts != 1 {
 			t.Errorf("%s without a craft was tried %d times, want 1", act, res.Attempts)
 		}
+	}
+}
+
+// A rollback that is not done leaves the last applied rollback counter in
+// the checkpoint, so the next plan asks for it again; a done one records
+// the new counter.
+func TestRollbackNotDoneKeepsCounter(t *testing.T) {
+	tests := []struct {
+		name     string
+		snapshot bool // the snapshot to restore exists
+		want     uint32
+	}{
+		{"done", true, 5},
+		{"failed", false, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			v := materials.Volume{ID: "6ba7b810-9dad-41d1-80b4-00c04fd430c8", Format: materials.FormatRaw, MaxSizeBytes: 1 << 20}
+			vp, _ := layout.VolumePath(root, v)
+			if err := os.MkdirAll(filepath.Dir(vp), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(vp, rawImage(9, 1<<20), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			a := newTestAssembler(t, root, func(o *Options) { o.Crafts.Snapshots = &snapshot.Snapshotter{} })
+			if tt.snapshot {
+				apply(t, a, plan(snapRemodel(remodel.ActionSnapshot, v)))
+			}
+			r := snapRemodel(remodel.ActionRollback, v)
+			r.Payload.(*remodel.RollbackPayload).Counter, r.Payload.(*remodel.RollbackPayload).LastCounter = 5, 4
+			bp := &materials.Blueprint{Complete: true, Volumes: []materials.Volume{v},
+				Apps: []materials.App{{ID: snapApp, RollbackCounter: 5, ActiveSnapshot: snapID, VolumeRefs: []materials.VolumeRef{{Volume: v.ID}}}}}
+			p := plan(r)
+			p.Checkpoint = bp
+			if _, err := a.Apply(context.Background(), p, WithBlueprint(bp)); err != nil {
+				t.Fatal(err)
+			}
+			j, err := journal.OpenRoot(root, journal.Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer j.Close()
+			last, err := j.LastApplied()
+			if err != nil || last == nil || len(last.Apps) != 1 {
+				t.Fatalf("last applied %+v, %v", last, err)
+			}
+			if got := last.Apps[0].RollbackCounter; got != tt.want {
+				t.Errorf("recorded rollback counter %d, want %d", got, tt.want)
+			}
+			if bp.Apps[0].RollbackCounter != 5 {
+				t.Error("the checkpoint given was modified")
+			}
+		})
 	}
 }

@@ -485,6 +485,7 @@ func (p *planner) purgeToCreate(n *node, pl *remodel.PurgePayload, ids []string)
 	n.r.Payload = &remodel.CreatePayload{Volume: pl.Volume, ContentTree: pl.ContentTree}
 	n.r.Reason += "; generation " + itoa(pl.Replaces.Generation) + " is kept: it holds snapshot " + strings.Join(ids, ", ") + " the config lists"
 	n.frees = 0
+	n.guards = slices.DeleteFunc(n.guards, func(g materials.MaterialRef) bool { return g == volumeRef(pl.Replaces) })
 	p.byID[n.r.ID] = n
 	if dv := p.facts.wantedVolume(pl.Volume.ID); dv != nil && dv.making == old {
 		dv.making = n.r.ID
