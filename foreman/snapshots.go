@@ -221,7 +221,15 @@ func (p *planner) takeSnapshot(sp *snapPlan, s *materials.Snapshot) {
 		p.after(b, id)
 	}
 	for _, f := range files {
-		p.snapHolders[f.Path] = append(p.snapHolders[f.Path], s.ID)
+		p.holder(f.Path, s.ID)
+	}
+}
+
+// holder notes that the file at path holds (or is to hold) listed
+// snapshot id.
+func (p *planner) holder(path, id string) {
+	if !slices.Contains(p.snapHolders[path], id) {
+		p.snapHolders[path] = append(p.snapHolders[path], id)
 	}
 }
 
@@ -437,7 +445,7 @@ func (p *planner) noteHolders(sp *snapPlan) {
 		}
 		for _, f := range sp.files {
 			if _, ok := holds(f, s.ID); ok {
-				p.snapHolders[f.Path] = append(p.snapHolders[f.Path], s.ID)
+				p.holder(f.Path, s.ID)
 			}
 		}
 	}
