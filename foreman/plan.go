@@ -120,6 +120,7 @@ type planner struct {
 	snapDeletes     map[string][]remodel.ID // the delete-snapshots of each file
 	rollbackPending map[string]uint32
 	rollbacks       []*node
+	lastCounters    map[string]uint32 // the last applied rollback counter of each app
 }
 
 func newPlanner(bp *materials.Blueprint, fp *materials.Floorplan, opts Options) *planner {

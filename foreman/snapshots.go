@@ -63,9 +63,23 @@ func (p *planner) snapshots(bp *materials.Blueprint) {
 		listedAnywhere[bp.Snapshots[i].ID] = true
 	}
 	p.snapHolders = map[string][]string{}
+	if len(bp.Snapshots) == 0 && !p.anySnapshotOnDisk() && !p.anyRollbackCounter(bp) {
+		return // the common case: nothing to plan, nothing to keep
+	}
+	byApp := map[string][]*materials.Snapshot{}
+	for i := range bp.Snapshots {
+		s := &bp.Snapshots[i]
+		byApp[s.App] = append(byApp[s.App], s)
+	}
+	p.lastCounters = map[string]uint32{}
+	if p.facts.last != nil {
+		for _, a := range p.facts.last.Apps {
+			p.lastCounters[a.ID] = a.RollbackCounter
+		}
+	}
 	seen := map[string]bool{}
 	for i := range bp.Apps {
-		sp := p.snapPlanOf(bp, &bp.Apps[i])
+		sp := p.snapPlanOf(byApp, &bp.Apps[i])
 		for _, s := range sp.listed {
 			p.takeSnapshot(sp, s)
 		}
@@ -77,13 +91,29 @@ func (p *planner) snapshots(bp *materials.Blueprint) {
 	p.keepSnapshotHolders()
 }
 
-func (p *planner) snapPlanOf(bp *materials.Blueprint, app *materials.App) *snapPlan {
-	sp := &snapPlan{app: app, taking: map[string]*node{}, deleting: map[string]*node{}}
-	for i := range bp.Snapshots {
-		if s := &bp.Snapshots[i]; s.App == app.ID {
-			sp.listed = append(sp.listed, s)
+// anySnapshotOnDisk reports whether some volume file holds a snapshot.
+func (p *planner) anySnapshotOnDisk() bool {
+	for i := range p.fp.Volumes {
+		if len(p.fp.Volumes[i].Snapshots) > 0 {
+			return true
 		}
 	}
+	return false
+}
+
+// anyRollbackCounter reports whether some app has a rollback counter.
+func (p *planner) anyRollbackCounter(bp *materials.Blueprint) bool {
+	for i := range bp.Apps {
+		if bp.Apps[i].RollbackCounter > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *planner) snapPlanOf(byApp map[string][]*materials.Snapshot, app *materials.App) *snapPlan {
+	sp := &snapPlan{app: app, taking: map[string]*node{}, deleting: map[string]*node{}}
+	sp.listed = slices.Clone(byApp[app.ID])
 	slices.SortStableFunc(sp.listed, func(a, b *materials.Snapshot) int { return a.Index - b.Index })
 	for _, r := range app.VolumeRefs {
 		sp.files = append(sp.files, p.facts.filesOf(r.Volume)...)
@@ -425,15 +455,8 @@ func (p *planner) rollbackApp(sp *snapPlan) {
 // Blueprint; false when there is none (the counter is then where it
 // starts: only an increase asks for a rollback).
 func (p *planner) lastCounter(app string) (uint32, bool) {
-	if p.facts.last == nil {
-		return 0, false
-	}
-	for _, a := range p.facts.last.Apps {
-		if a.ID == app {
-			return a.RollbackCounter, true
-		}
-	}
-	return 0, false
+	c, ok := p.lastCounters[app]
+	return c, ok
 }
 
 // noteHolders records which files hold which of the app's listed
