@@ -1,6 +1,8 @@
 package assembler
 
 import (
+	"slices"
+
 	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/remodel"
 )
@@ -15,6 +17,7 @@ func (w *walk) checkpoint(plan *remodel.Plan, bp *materials.Blueprint) *material
 	if cp == nil {
 		return bp
 	}
+	cp = w.keepRollbackCounters(cp)
 	gone := map[materials.VolumeKey]bool{}
 	for _, n := range w.nodes {
 		if n.result.Status != StatusDone {
@@ -44,4 +47,31 @@ func (w *walk) checkpoint(plan *remodel.Plan, bp *materials.Blueprint) *material
 		}
 	}
 	return &out
+}
+
+// keepRollbackCounters leaves the last applied rollback counter of an app
+// whose rollback remodel is not done: the request stays a request and
+// the next plan asks for the rollback again.
+func (w *walk) keepRollbackCounters(cp *materials.Blueprint) *materials.Blueprint {
+	var out *materials.Blueprint
+	for _, n := range w.nodes {
+		p, ok := n.r.Payload.(*remodel.RollbackPayload)
+		if !ok || n.result.Status == StatusDone {
+			continue
+		}
+		if out == nil {
+			c := *cp
+			c.Apps = slices.Clone(cp.Apps)
+			out = &c
+		}
+		for i := range out.Apps {
+			if out.Apps[i].ID == p.App {
+				out.Apps[i].RollbackCounter = p.LastCounter
+			}
+		}
+	}
+	if out == nil {
+		return cp
+	}
+	return out
 }

@@ -152,6 +152,10 @@ var work = map[remodel.Action]job{
 	remodel.ActionPurge:    typed((*walk).purge),
 	remodel.ActionResize:   typed((*walk).resize),
 	remodel.ActionDelete:   typed((*walk).delete),
+
+	remodel.ActionSnapshot:       typed((*walk).snapshot),
+	remodel.ActionRollback:       typed((*walk).rollback),
+	remodel.ActionDeleteSnapshot: typed((*walk).deleteSnapshot),
 }
 
 // job is one action's work and the payload type it takes.

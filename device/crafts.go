@@ -32,6 +32,37 @@ type Crafts struct {
 	// Resolver turns an OCI tag into a digest; nil means resolve remodels
 	// fail with ErrNoCraft.
 	Resolver Resolver
+	// Snapshots takes, restores and deletes app snapshots of volumes;
+	// nil means snapshot, rollback and delete-snapshot remodels fail with
+	// ErrNoCraft.
+	Snapshots Snapshotter
+}
+
+// SnapshotMethod says how a snapshot or a rollback was made (a qcow2
+// internal snapshot, a reflink, a copy), for the report.
+type SnapshotMethod string
+
+// SnapshotResult is what one snapshot operation did.
+type SnapshotResult struct {
+	Method SnapshotMethod `json:"method"`
+	// Bytes is how many bytes were copied (0 for a reflink or a qcow2
+	// internal snapshot).
+	Bytes int64 `json:"bytes"`
+	// AlreadyDone is true when there was nothing to do: Take found the
+	// snapshot already there, Delete found it already gone (a step retried
+	// after a crash).
+	AlreadyDone bool `json:"alreadyDone,omitempty"`
+}
+
+// Snapshotter takes, restores and deletes snapshot snap (a lower-case
+// canonical UUID) of volume v under root. Every method is idempotent, so
+// a remodel the journal saw start and not finish is simply run again.
+// Rollback restores the volume atomically (the old bytes or the
+// snapshot's, never a mix); the caller has stopped the app using v.
+type Snapshotter interface {
+	Take(ctx context.Context, root string, v materials.Volume, snap string) (SnapshotResult, error)
+	Rollback(ctx context.Context, root string, v materials.Volume, snap string) (SnapshotResult, error)
+	Delete(ctx context.Context, root string, v materials.Volume, snap string) (SnapshotResult, error)
 }
 
 // FetchRequest is one blob to fetch from one datastore.

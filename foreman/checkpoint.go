@@ -1,6 +1,7 @@
 package foreman
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/edgewright/edgewright/materials"
@@ -15,6 +16,31 @@ import (
 // are really gone. A carried volume has no apps and a refcount of 0. The
 // executor leaves out the carried volumes this plan's deletes and purges
 // did remove. Only a complete Blueprint is checkpointed: nil otherwise.
+// keepCounters leaves in the checkpoint the last applied rollback counter
+// of every app whose rollback was asked for and is not in the plan (held,
+// or impossible for now): the request stays a request. The executor does
+// the same for a planned rollback that is not done
+// (RollbackPayload.LastCounter).
+func (p *planner) keepCounters(cp *materials.Blueprint) *materials.Blueprint {
+	if cp == nil || len(p.rollbackPending) == 0 {
+		return cp
+	}
+	planned := map[string]bool{}
+	for _, n := range p.rollbacks {
+		if !n.held {
+			planned[n.app] = true
+		}
+	}
+	out := *cp
+	out.Apps = slices.Clone(cp.Apps)
+	for i := range out.Apps {
+		if last, ok := p.rollbackPending[out.Apps[i].ID]; ok && !planned[out.Apps[i].ID] {
+			out.Apps[i].RollbackCounter = last
+		}
+	}
+	return &out
+}
+
 func checkpoint(bp *materials.Blueprint, fp *materials.Floorplan) *materials.Blueprint {
 	if bp == nil || !bp.Complete {
 		return nil

@@ -74,10 +74,31 @@
 // applied config named it and this one does not, or when the app's purge
 // counter moved past it (after the new generation exists).
 //
+// # App snapshots
+//
+// An app's SnapshotConfig (Blueprint.Snapshots, App.ActiveSnapshot,
+// RollbackCounter, MaxSnapshots) plans snapshot, rollback and
+// delete-snapshot remodels, targeted at the snapshot `<app>/<id>` and
+// carrying the volume generations on disk they act on (snapshots.go
+// lists the rules). An immediate snapshot is taken when a volume of the
+// app lacks it (and waits for a volume not made yet); an app-update one
+// is taken of the generations on disk just before a purge or resize of
+// the app's volumes, which depend on it, and is not planned at all while
+// no update comes. A snapshot no app lists is deleted; beyond
+// max_snapshots the oldest goes. A rollback counter above the last
+// applied one restores the volumes to the active snapshot when every
+// volume at the generation the app uses holds it (a diagnostic
+// otherwise); the checkpoint keeps the old counter until a rollback is
+// done. A volume file that holds a listed snapshot is kept: its purge
+// becomes a create of the new generation, its delete is held
+// (holds-snapshot). Snapshot copies of raw and container volumes are
+// charged to disk admission at the volume's allocated size.
+//
 // # Guards (held, never failed)
 //
 //   - An invalid Blueprint (incomplete, or with errors): no destructive
-//     remodel (delete, purge); no new grace clocks, old ones carried.
+//     remodel (delete, purge, rollback, delete-snapshot); no new grace
+//     clocks, old ones carried.
 //   - Withheld materials, and protect Additions (which the caller keeps
 //     even when the config forgot the material): never deleted.
 //   - Hold Additions and Limitations: no remodel touches the material (a

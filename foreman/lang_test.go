@@ -3,6 +3,7 @@ package foreman_test
 import (
 	"bufio"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,7 +31,12 @@ import (
 //	inflight ACTION KIND ID [at=T]   unref KIND ID since=T   latch TREE#GEN url=U digest=HEX
 //	limit [action=A] [KIND ID] [reason=S]   fingerprint S | compute-fingerprint
 //	survey-error PATH MESSAGE...           (an error diagnostic of the Floorplan)
+//	app APP vols=ID#GEN,ID#GEN [rollback=N] [max=N] [rollback-withheld]
+//	snap APP SNAP [type=immediate|app-update] [active]   (in config order)
+//	file ... [snaps=SNAP@T,SNAP@T]          (snapshots on the file, taken at T; -1h when no @)
 //
+// A snapshot id sN stands for the uuid 5a000000-0000-4000-8000-00000000000N
+// (the craft and the foreman take only uuids) and is written back as sN.
 // HEX is a short hex string repeated to 64 digits; sizes take K, M, G;
 // times are RFC 3339 or relative to now (-2h). `file vault/NAME` and
 // `file img/NAME` abbreviate persist/vault/volumes/ and persist/img/.
@@ -164,7 +170,7 @@ func parseLines(input []string, bp *materials.Blueprint, fp *materials.Floorplan
 		case "error":
 			target.Diagnostics = append(target.Diagnostics, materials.Diagnostic{Severity: materials.SeverityError, Path: a.pos(0), Message: strings.Join(a.positional[1:], " ")})
 		case "file":
-			fp.Volumes = append(fp.Volumes, volumeFile(a))
+			fp.Volumes = append(fp.Volumes, volumeFile(a, opts.Now))
 		case "blob":
 			b := materials.BlobRecord{Digest: dg(a.pos(0)), Store: materials.BlobStore(a.get("store", "dir")),
 				State: materials.State(a.get("state", "complete")), Size: size(a.get("size", "0")), Offset: size(a.get("offset", "0")), Reason: a.kv["reason"]}
@@ -223,6 +229,27 @@ func parseLines(input []string, bp *materials.Blueprint, fp *materials.Floorplan
 				l.Target = &r
 			}
 			opts.Limitations = append(opts.Limitations, l)
+		case "app":
+			app := materials.App{ID: a.pos(0), RollbackCounter: uint32(size(a.get("rollback", "0"))), MaxSnapshots: uint32(size(a.get("max", "0"))),
+				RollbackWithheld: a.flag["rollback-withheld"]}
+			if s, ok := a.kv["vols"]; ok {
+				for _, k := range strings.Split(s, ",") {
+					vk, err := materials.ParseVolumeKey(k)
+					if err != nil {
+						return err
+					}
+					app.VolumeRefs = append(app.VolumeRefs, materials.VolumeRef{Volume: vk.ID, Generation: vk.Generation})
+				}
+			}
+			target.Apps = append(target.Apps, app)
+		case "snap":
+			s := materials.Snapshot{App: a.pos(0), ID: snapID(a.pos(1)), Type: materials.SnapshotType(a.get("type", "immediate")), Active: a.flag["active"]}
+			for _, o := range target.Snapshots {
+				if o.App == s.App {
+					s.Index++
+				}
+			}
+			target.Snapshots = append(target.Snapshots, s)
 		case "survey-error":
 			fp.Diagnostics = append(fp.Diagnostics, materials.Diagnostic{Severity: materials.SeverityError, Path: a.pos(0), Message: strings.Join(a.positional[1:], " ")})
 		case "fingerprint":
@@ -232,6 +259,10 @@ func parseLines(input []string, bp *materials.Blueprint, fp *materials.Floorplan
 		default:
 			return fmt.Errorf("unknown line %q", line)
 		}
+	}
+	snapshotsOfApps(bp)
+	if fp.Journal != nil && fp.Journal.LastApplied != nil {
+		snapshotsOfApps(fp.Journal.LastApplied)
 	}
 	// The architect and the inspector hand over sorted slices.
 	sort.Slice(bp.Volumes, func(i, j int) bool { return bp.Volumes[i].Key().Less(bp.Volumes[j].Key()) })
@@ -246,7 +277,53 @@ func parseLines(input []string, bp *materials.Blueprint, fp *materials.Floorplan
 	return nil
 }
 
-func volumeFile(a args) materials.VolumeFile {
+// snapshotsOfApps gives each snapshot its app's volume refs and each app
+// its active snapshot, as the architect does, and sorts both.
+func snapshotsOfApps(bp *materials.Blueprint) {
+	sort.Slice(bp.Apps, func(i, j int) bool { return bp.Apps[i].ID < bp.Apps[j].ID })
+	for i := range bp.Snapshots {
+		s := &bp.Snapshots[i]
+		for j := range bp.Apps {
+			if app := &bp.Apps[j]; app.ID == s.App {
+				s.Volumes = append([]materials.VolumeRef(nil), app.VolumeRefs...)
+				if s.Active {
+					app.ActiveSnapshot = s.ID
+				}
+			}
+		}
+	}
+	sort.SliceStable(bp.Snapshots, func(i, j int) bool {
+		a, b := bp.Snapshots[i], bp.Snapshots[j]
+		if a.App != b.App {
+			return a.App < b.App
+		}
+		return a.ID < b.ID
+	})
+}
+
+var (
+	shortSnap = regexp.MustCompile(`^s([0-9]{1,4})$`)
+	longSnap  = regexp.MustCompile(`5a000000-0000-4000-8000-0{8}([0-9]{4})`)
+)
+
+// snapID is the uuid a short snapshot id sN stands for.
+func snapID(s string) string {
+	if m := shortSnap.FindStringSubmatch(s); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return fmt.Sprintf("5a000000-0000-4000-8000-%012d", n)
+	}
+	return s
+}
+
+// shortSnapIDs writes the snapshot uuids back as sN.
+func shortSnapIDs(out string) string {
+	return longSnap.ReplaceAllStringFunc(out, func(m string) string {
+		n, _ := strconv.Atoi(longSnap.FindStringSubmatch(m)[1])
+		return "s" + strconv.Itoa(n)
+	})
+}
+
+func volumeFile(a args, now time.Time) materials.VolumeFile {
 	path := a.pos(0)
 	switch {
 	case strings.HasPrefix(path, "vault/"):
@@ -285,6 +362,20 @@ func volumeFile(a args) materials.VolumeFile {
 			f.ID, f.Generation = k.ID, k.Generation
 		} else if f.State == materials.StateComplete {
 			f.State = materials.StateUnknown
+		}
+	}
+	if s, ok := a.kv["snaps"]; ok {
+		dir := path[:strings.LastIndexByte(path, '/')+1]
+		for _, sn := range strings.Split(s, ",") {
+			id, at, _ := strings.Cut(sn, "@")
+			if at == "" {
+				at = "-1h"
+			}
+			si := materials.SnapshotInfo{Name: snapID(id), Created: when(at, now), State: materials.StateComplete}
+			if f.Format != materials.FormatQcow2 {
+				si.Path = dir + strings.TrimSuffix(name, "."+ext) + "@" + si.Name + "." + string(f.Format)
+			}
+			f.Snapshots = append(f.Snapshots, si)
 		}
 	}
 	return f

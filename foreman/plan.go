@@ -32,13 +32,14 @@ func Plan(bp *materials.Blueprint, fp *materials.Floorplan, opts Options) *remod
 	p := newPlanner(bp, fp, opts)
 	p.contentTrees()
 	p.volumes()
+	p.snapshots(bp)
 	p.standaloneTrees()
 	p.unneededBlobs()
 	p.images()
 	p.order()
 	p.guard()
 	out := p.finish()
-	out.Checkpoint = checkpoint(bp, p.fp)
+	out.Checkpoint = p.keepCounters(checkpoint(bp, p.fp))
 	return out
 }
 
@@ -111,6 +112,15 @@ type planner struct {
 	// unresolved holds blob and image deletes while a desired tree's tag
 	// is unresolved: any unneeded-looking blob may be one of its own.
 	unresolved string
+
+	// snapHolders are the listed snapshots each volume file holds (or is
+	// to hold), by path; rollbackPending the last applied counter of each
+	// app whose rollback is asked for; rollbacks the rollbacks planned.
+	snapHolders     map[string][]string
+	snapDeletes     map[string][]remodel.ID // the delete-snapshots of each file
+	rollbackPending map[string]uint32
+	rollbacks       []*node
+	lastCounters    map[string]uint32 // the last applied rollback counter of each app
 }
 
 func newPlanner(bp *materials.Blueprint, fp *materials.Floorplan, opts Options) *planner {
@@ -144,6 +154,7 @@ func newPlanner(bp *materials.Blueprint, fp *materials.Floorplan, opts Options) 
 	p.readGuards(bp, opts)
 	p.byID = map[remodel.ID]*node{}
 	p.unrefd = map[materials.MaterialRef]bool{}
+	p.rollbackPending = map[string]uint32{}
 	return p
 }
 

@@ -117,7 +117,7 @@ func (s *session) run(t *testing.T, d *datadriven.TestData) string {
 	if err != nil {
 		d.Fatalf(t, "%s: %v", d.Cmd, err)
 	}
-	return shortVolumeIDs(out)
+	return shortSnapIDs(shortVolumeIDs(out))
 }
 
 func (s *session) do(t *testing.T, d *datadriven.TestData) (string, error) {
@@ -451,6 +451,13 @@ func (s *session) survey() (string, error) {
 			l += " (" + v.Reason + ")"
 		}
 		line("%s", l)
+		for _, sn := range v.Snapshots {
+			l := "    snapshot " + sn.Name + " taken " + sn.Created.UTC().Format(time.RFC3339)
+			if sn.Path != "" {
+				l += " at " + sn.Path
+			}
+			line("%s", l)
+		}
 	}
 	line("blobs:")
 	for _, bl := range fp.Blobs {
@@ -481,6 +488,11 @@ func (s *session) survey() (string, error) {
 			}
 			sort.Strings(vols)
 			line("  last applied: %d trees, volumes [%s]", len(j.LastApplied.ContentTrees), strings.Join(vols, " "))
+			for _, a := range j.LastApplied.Apps {
+				if a.RollbackCounter > 0 || a.ActiveSnapshot != "" {
+					line("  last applied app %s: rollback counter %d, active snapshot %q", a.ID, a.RollbackCounter, a.ActiveSnapshot)
+				}
+			}
 		}
 	}
 	line("downloaded %s", remodel.Bytes(s.dev.Downloaded()))

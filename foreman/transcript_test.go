@@ -89,7 +89,7 @@ func runPlan(t *testing.T, d *datadriven.TestData) string {
 	if err := parseLines(inputLines(d), bp, fp, &opts); err != nil {
 		d.Fatalf(t, "%v", err)
 	}
-	return renderPlan(t, d, bp, fp, opts, asJSON, summary)
+	return shortSnapIDs(renderPlan(t, d, bp, fp, opts, asJSON, summary))
 }
 
 // renderPlan plans twice (purity), checks the plan and that the inputs

@@ -36,6 +36,14 @@ const (
 	ActionDelete Action = "delete"
 	// ActionResize grows a volume up to its maxsizebytes; never shrinks.
 	ActionResize Action = "resize"
+	// ActionSnapshot takes one of an app's snapshots (SnapshotConfig) of
+	// each of its volumes' generations on disk.
+	ActionSnapshot Action = "snapshot"
+	// ActionRollback restores an app's volumes to its active snapshot.
+	ActionRollback Action = "rollback"
+	// ActionDeleteSnapshot removes one of an app's snapshots from each of
+	// its volumes.
+	ActionDeleteSnapshot Action = "delete-snapshot"
 )
 
 // Payload is what one action needs beyond the Remodel's common header:
@@ -121,6 +129,48 @@ type DeletePayload struct {
 	Path string `json:"path,omitempty"`
 }
 
+// SnapshotOf is what the three snapshot actions share: the app, its
+// snapshot (both canonical uuids; the target is the KindSnapshot
+// `<app>/<snapshot>`) and the volumes to act on, each at the generation
+// on disk that holds (or is to hold) the snapshot.
+type SnapshotOf struct {
+	App      string             `json:"app"`
+	Snapshot string             `json:"snapshot"`
+	Volumes  []materials.Volume `json:"volumes"`
+}
+
+// Detail names the volume generations acted on.
+func (s *SnapshotOf) Detail(materials.MaterialRef) string {
+	if len(s.Volumes) == 0 {
+		return ""
+	}
+	out := "of "
+	for i, v := range s.Volumes {
+		if i > 0 {
+			out += ", "
+		}
+		out += v.Key().String()
+	}
+	return out
+}
+
+// SnapshotPayload is a snapshot's: take Snapshot of every volume.
+type SnapshotPayload struct{ SnapshotOf }
+
+// RollbackPayload is a rollback's: restore every volume to Snapshot.
+// Counter is the app's rollback_cmd.counter that asks for it and
+// LastCounter the one last applied: a rollback that is not done leaves
+// LastCounter in the checkpoint, so the request is not taken as acted on.
+type RollbackPayload struct {
+	SnapshotOf
+	Counter     uint32 `json:"counter"`
+	LastCounter uint32 `json:"lastCounter"`
+}
+
+// DeleteSnapshotPayload is a delete-snapshot's: remove Snapshot from
+// every volume that holds it.
+type DeleteSnapshotPayload struct{ SnapshotOf }
+
 func (*ResolvePayload) Detail(materials.MaterialRef) string { return "" }
 
 func (p *DownloadPayload) Detail(materials.MaterialRef) string {
@@ -192,10 +242,17 @@ var actionTable = [...]ActionFacts{
 	{Action: ActionResolve, Symbol: "@", Phrase: "to resolve", Concurrency: 2, payload: payloadOf[ResolvePayload]}, // a tag pinned at a digest
 	{Action: ActionDownload, Symbol: "↓", Phrase: "to download", ChargesDisk: true, Concurrency: 3, payload: payloadOf[DownloadPayload]},
 	{Action: ActionVerify, Symbol: "✓", Phrase: "to verify", Concurrency: 2, payload: payloadOf[VerifyPayload]},
+	// A snapshot runs before what changes the volumes it is of (its
+	// DependsOn says so for an app update; precedence for the rest).
+	{Action: ActionSnapshot, Symbol: "*", Phrase: "to snapshot", ChargesDisk: true, Concurrency: 2, payload: payloadOf[SnapshotPayload]},
 	{Action: ActionAdopt, Symbol: ">", Phrase: "to adopt", ChargesDisk: true, Concurrency: 2, payload: payloadOf[AdoptPayload]},
 	{Action: ActionCreate, Symbol: "+", Phrase: "to create", ChargesDisk: true, Concurrency: 2, payload: payloadOf[CreatePayload]},
 	{Action: ActionPurge, Symbol: "~", Phrase: "to purge", Destructive: true, ChargesDisk: true, Concurrency: 2, payload: payloadOf[PurgePayload]},
 	{Action: ActionResize, Symbol: "^", Phrase: "to resize", ChargesDisk: true, Concurrency: 2, payload: payloadOf[ResizePayload]}, // grow
+	// A rollback writes the restored copy of a raw or container volume
+	// beside it before the swap.
+	{Action: ActionRollback, Symbol: "<", Phrase: "to roll back", Destructive: true, ChargesDisk: true, Concurrency: 2, payload: payloadOf[RollbackPayload]},
+	{Action: ActionDeleteSnapshot, Symbol: "x", Phrase: "to delete snapshot", Destructive: true, Concurrency: 2, payload: payloadOf[DeleteSnapshotPayload]},
 	{Action: ActionDelete, Symbol: "-", Phrase: "to delete", Destructive: true, Concurrency: 4, payload: payloadOf[DeletePayload]},
 }
 

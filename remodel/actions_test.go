@@ -32,13 +32,19 @@ func TestActionTable(t *testing.T) {
 			t.Errorf("%s: precedence %d, Actions[%d] = %s", f.Action, f.Action.Precedence(), i, Actions[i])
 		}
 	}
-	for _, a := range []Action{ActionResolve, ActionDownload, ActionVerify, ActionCreate, ActionPurge, ActionAdopt, ActionDelete, ActionResize} {
+	for _, a := range []Action{ActionResolve, ActionDownload, ActionVerify, ActionCreate, ActionPurge, ActionAdopt, ActionDelete, ActionResize, ActionSnapshot, ActionRollback, ActionDeleteSnapshot} {
 		if !seenAction[a] {
 			t.Errorf("%s has no row in the action table", a)
 		}
 	}
 	if !ActionDelete.Destructive() || !ActionPurge.Destructive() || ActionCreate.Destructive() {
 		t.Error("delete and purge are destructive, create is not")
+	}
+	if ActionSnapshot.Destructive() || !ActionRollback.Destructive() || !ActionDeleteSnapshot.Destructive() {
+		t.Error("rollback and delete-snapshot are destructive, snapshot is not")
+	}
+	if !ActionSnapshot.ChargesDisk() || ActionDeleteSnapshot.ChargesDisk() {
+		t.Error("a snapshot charges disk (a raw or container copy), a snapshot delete does not")
 	}
 	if !ActionCreate.ChargesDisk() || !ActionDownload.ChargesDisk() || ActionDelete.ChargesDisk() || ActionVerify.ChargesDisk() || Action("bogus").ChargesDisk() {
 		t.Error("create and download charge disk; delete, verify and an unknown action do not")

@@ -55,6 +55,10 @@ const (
 	HoldUnaddressable HoldCode = "content-unaddressable"
 	// HoldDependsOnHeld: a remodel it waits for is held.
 	HoldDependsOnHeld HoldCode = "depends-on-held"
+	// HoldSnapshot: the volume file holds a snapshot the config lists
+	// (an app's SnapshotConfig), so it is kept until the snapshot is
+	// dropped from the config.
+	HoldSnapshot HoldCode = "holds-snapshot"
 )
 
 // HoldCodes is every hold code, in a stable order.
@@ -62,6 +66,7 @@ var HoldCodes = []HoldCode{
 	HoldNoSpace, HoldGracePeriod, HoldWaitingForContent, HoldInvalidBlueprint,
 	HoldSurveyIncomplete, HoldMassDelete, HoldAddition, HoldLimitation,
 	HoldWithheld, HoldEVERule, HoldNeedsCleanUp, HoldUnaddressable, HoldDependsOnHeld,
+	HoldSnapshot,
 }
 
 // Valid reports whether c is one of HoldCodes.

@@ -15,6 +15,7 @@ import (
 	"github.com/edgewright/edgewright/assembler/crafts/registry"
 	"github.com/edgewright/edgewright/assembler/crafts/s3fetch"
 	"github.com/edgewright/edgewright/assembler/crafts/sftpfetch"
+	"github.com/edgewright/edgewright/assembler/crafts/snapshot"
 	"github.com/edgewright/edgewright/assembler/ctrstore"
 	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/inspector/ctrsurvey"
@@ -76,6 +77,7 @@ func Open(ctx context.Context, root string, opts Options) (*Set, error) {
 		Stores:       map[materials.BlobStore]device.BlobStore{materials.BlobStoreDir: blobdir.New(root)},
 		DefaultStore: materials.BlobStoreDir,
 		Volumes:      &qemu.Volumes{Logger: log},
+		Snapshots:    &snapshot.Snapshotter{Log: log},
 	}
 	(&registry.Crafts{Logger: log, KeepPrivileges: opts.KeepPrivileges}).Install(&c)
 	if opts.Containerd == nil {

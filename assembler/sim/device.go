@@ -45,6 +45,8 @@ type entry struct {
 	// planted is a file placed by Load or PlantVolume: the survey
 	// reports it as given (a legacy name, a broken header, junk).
 	planted *materials.VolumeFile
+	// snaps are the volume's snapshots (snapshots.go).
+	snaps []snap
 }
 
 // blobRec is one blob of the blob directory: complete, or a partial

@@ -122,7 +122,7 @@ func (d *Device) RemoveAll(p string) error {
 func (d *Device) removeAll(c string) {
 	for q, e := range d.entries {
 		if q == c || strings.HasPrefix(q, c+string(filepath.Separator)) {
-			d.release(e.alloc)
+			d.release(e.alloc + e.snapCharge())
 			delete(d.entries, q)
 		}
 	}

@@ -30,6 +30,7 @@ func (d *Device) Crafts() device.Crafts {
 		Volumes:      v,
 		Containers:   v,
 		Resolver:     f,
+		Snapshots:    snapshots{d},
 	}
 }
 
@@ -83,6 +84,7 @@ func (d *Device) volumeFile(p string, e *entry) (materials.VolumeFile, bool) {
 	if e.planted != nil {
 		vf := *e.planted
 		vf.Path = rel
+		vf.Snapshots = e.snapshotInfos(rel)
 		return vf, true
 	}
 	vf := materials.VolumeFile{Path: rel, ClearText: dir == layout.ClearVolumesDir, ModTime: e.mod, Format: e.format, Dir: e.dir,
@@ -92,6 +94,7 @@ func (d *Device) volumeFile(p string, e *entry) (materials.VolumeFile, bool) {
 	} else if e.format == materials.FormatQcow2 {
 		vf.ApparentSize = e.alloc
 	}
+	vf.Snapshots = e.snapshotInfos(rel)
 	n := inspector.ParseVolumeName(rel[len(dir)+1:])
 	switch {
 	case dir == layout.LegacyDir || n.Reason != "":
@@ -139,8 +142,13 @@ func (d *Device) Load(fp *materials.Floorplan) error {
 			return fmt.Errorf("load volume file %q: path leaves the root", vf.Path)
 		}
 		p := filepath.Join(d.root, filepath.FromSlash(vf.Path))
-		if err := d.put(p, &entry{dir: vf.Dir, format: vf.Format, virtual: vf.VirtualSize, alloc: vf.AllocatedSize, planted: &vf}); err != nil {
+		e := &entry{dir: vf.Dir, format: vf.Format, virtual: vf.VirtualSize, alloc: vf.AllocatedSize, planted: &vf}
+		if err := d.put(p, e); err != nil {
 			return fmt.Errorf("load volume file %q: %w", vf.Path, err)
+		}
+		e.plantSnapshots(&vf)
+		if err := d.reserve(e.snapCharge()); err != nil {
+			return fmt.Errorf("load volume file %q: its snapshots: %w", vf.Path, err)
 		}
 	}
 	for i := range fp.Blobs {

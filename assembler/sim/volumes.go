@@ -43,7 +43,7 @@ func (d *Device) put(final string, e *entry) error {
 		return err
 	}
 	if old, ok := d.entries[c]; ok {
-		d.release(old.alloc)
+		d.release(old.alloc + old.snapCharge())
 	}
 	e.mod = d.now()
 	d.entries[c] = e

@@ -9,13 +9,15 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/layout"
 	"github.com/edgewright/edgewright/materials"
 )
 
 // Method says how a snapshot or a rollback was made, for the report: the
-// cost of a copy is the volume's size, the others are metadata only.
-type Method string
+// cost of a copy is the volume's size, the others are metadata only. It
+// is package device's, so the Snapshotter is the device.Snapshotter role.
+type Method = device.SnapshotMethod
 
 const (
 	// MethodQcow2Internal: an internal snapshot taken, restored or deleted
@@ -33,17 +35,15 @@ const (
 	MethodCopy Method = "copy"
 )
 
-// Result is what one operation did.
-type Result struct {
-	Method Method `json:"method"`
-	// Bytes is how many bytes were copied (0 for a reflink or a qcow2
-	// internal snapshot).
-	Bytes int64 `json:"bytes"`
-	// AlreadyDone is true when there was nothing to do: Take found the
-	// snapshot already there, Delete found it already gone (a step retried
-	// after a crash).
-	AlreadyDone bool `json:"alreadyDone,omitempty"`
-}
+// Result is what one operation did (device.SnapshotResult): Bytes is how
+// many bytes were copied (0 for a reflink or a qcow2 internal snapshot);
+// AlreadyDone is true when there was nothing to do (Take found the
+// snapshot already there, Delete found it already gone: a step retried
+// after a crash).
+type Result = device.SnapshotResult
+
+// The Snapshotter is the executor's snapshot role.
+var _ device.Snapshotter = (*Snapshotter)(nil)
 
 // ErrNotFound is wrapped when the snapshot a Rollback restores does not
 // exist.

@@ -1,0 +1,78 @@
+package assembler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+
+	"github.com/edgewright/edgewright/device"
+	"github.com/edgewright/edgewright/materials"
+	"github.com/edgewright/edgewright/remodel"
+)
+
+// snapOp is one snapshot operation of the craft on one volume.
+type snapOp func(s device.Snapshotter, ctx context.Context, root string, v materials.Volume, snap string) (device.SnapshotResult, error)
+
+// eachVolume runs op for every volume of the payload, each under its
+// volume's key lock (so no create, purge or resize of the same volume
+// runs meanwhile). The craft is idempotent, so a remodel the journal saw
+// start and not finish is run again from the first volume. When
+// goneIsDone, a volume no longer on disk counts as done (a snapshot
+// delete: nothing is left to delete); otherwise it is an error.
+func (w *walk) eachVolume(ctx context.Context, r *remodel.Remodel, p *remodel.SnapshotOf, op snapOp, goneIsDone bool) (outcome, error) {
+	s := w.a.crafts.Snapshots
+	if s == nil {
+		return outcome{}, &terminalError{Err: fmt.Errorf("%s %s: %w", r.Action, r.ID, ErrNoCraft)}
+	}
+	if len(p.Volumes) == 0 {
+		return outcome{}, terminal("%s %s: the payload names no volume", r.Action, r.ID)
+	}
+	var out outcome
+	done := 0
+	methods := map[device.SnapshotMethod]bool{}
+	for _, v := range p.Volumes {
+		unlock, err := w.a.keys.lock(ctx, volumeKey(v.Key()))
+		if err != nil {
+			return out, err
+		}
+		res, err := op(s, ctx, w.a.opts.Root, v, p.Snapshot)
+		unlock()
+		if err != nil {
+			if goneIsDone && errors.Is(err, fs.ErrNotExist) {
+				done++
+				continue
+			}
+			return out, fmt.Errorf("%s %s of app %s, volume %s: %w", r.Action, p.Snapshot, p.App, v.Key(), err)
+		}
+		out.bytes += res.Bytes
+		methods[res.Method] = true
+		if res.AlreadyDone {
+			done++
+		}
+	}
+	var ms []string
+	for m := range methods {
+		ms = append(ms, string(m))
+	}
+	slices.Sort(ms)
+	out.reason = strings.Join(ms, ", ")
+	if done == len(p.Volumes) {
+		out.reason = "already done"
+	}
+	return out, nil
+}
+
+func (w *walk) snapshot(ctx context.Context, r *remodel.Remodel, p *remodel.SnapshotPayload) (outcome, error) {
+	return w.eachVolume(ctx, r, &p.SnapshotOf, device.Snapshotter.Take, false)
+}
+
+func (w *walk) rollback(ctx context.Context, r *remodel.Remodel, p *remodel.RollbackPayload) (outcome, error) {
+	return w.eachVolume(ctx, r, &p.SnapshotOf, device.Snapshotter.Rollback, false)
+}
+
+func (w *walk) deleteSnapshot(ctx context.Context, r *remodel.Remodel, p *remodel.DeleteSnapshotPayload) (outcome, error) {
+	return w.eachVolume(ctx, r, &p.SnapshotOf, device.Snapshotter.Delete, true)
+}

@@ -1,0 +1,546 @@
+package foreman
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/edgewright/edgewright/materials"
+	"github.com/edgewright/edgewright/remodel"
+)
+
+// App snapshots (an app's SnapshotConfig, Blueprint.Snapshots), rule by
+// rule, after the volumes' rules so an app's update is known:
+//
+//   - an immediate snapshot the config lists and that is not on every
+//     volume of the app (on some generation of it) is taken now, of the
+//     generation the app uses;
+//     while one of those volumes is not on disk yet it waits
+//     (waiting-for-content);
+//   - an app-update snapshot is taken of the generations on disk just
+//     before a remodel that changes one of the app's volumes (a purge, a
+//     resize): those remodels depend on it. While the app is not being
+//     updated it is simply not planned (nothing is held: there is no
+//     update to wait for);
+//   - a listed snapshot that was listed in the last applied Blueprint too,
+//     is gone from the disk, and has a later-listed snapshot present is
+//     not taken again: it was deleted as the oldest beyond max_snapshots
+//     (or by someone else), and taking it again would trade it for the
+//     next oldest forever;
+//   - a snapshot present on one of the app's volumes that no app of the
+//     config lists is deleted (only names edgewright makes: uuids);
+//   - beyond max_snapshots, the oldest present ones (by their date on
+//     disk) are deleted, even the active one;
+//   - a rollback_cmd.counter above the last applied one restores the
+//     volumes to the active snapshot, when it is on every volume at the
+//     generation the app uses (else a diagnostic and no rollback); until
+//     a rollback is done the checkpoint keeps the last applied counter;
+//   - a volume file holding a listed snapshot is not deleted: a purge of
+//     that generation becomes a create of the new one (the old one is
+//     kept with its snapshot) and a delete of it is held (holds-snapshot).
+//
+// Rollback and delete-snapshot are destructive: the guards of
+// order.go (an invalid Blueprint above all) hold them as any delete.
+type snapPlan struct {
+	app    *materials.App
+	listed []*materials.Snapshot // the app's, in config order
+	// files are the new-layout files of the app's volume ids.
+	files []*materials.VolumeFile
+	// taking are the snapshots this plan takes, by id.
+	taking map[string]*node
+	// deleting are the snapshots this plan deletes, by id.
+	deleting map[string]*node
+}
+
+// snapshots plans every app's snapshot remodels.
+func (p *planner) snapshots(bp *materials.Blueprint) {
+	if bp == nil {
+		return
+	}
+	p.snapDeletes = map[string][]remodel.ID{}
+	listedAnywhere := map[string]bool{}
+	for i := range bp.Snapshots {
+		listedAnywhere[bp.Snapshots[i].ID] = true
+	}
+	p.snapHolders = map[string][]string{}
+	if len(bp.Snapshots) == 0 && !p.anySnapshotOnDisk() && !p.anyRollbackCounter(bp) {
+		return // the common case: nothing to plan, nothing to keep
+	}
+	byApp := map[string][]*materials.Snapshot{}
+	for i := range bp.Snapshots {
+		s := &bp.Snapshots[i]
+		byApp[s.App] = append(byApp[s.App], s)
+	}
+	p.lastCounters = map[string]uint32{}
+	if p.facts.last != nil {
+		for _, a := range p.facts.last.Apps {
+			p.lastCounters[a.ID] = a.RollbackCounter
+		}
+	}
+	seen := map[string]bool{}
+	for i := range bp.Apps {
+		sp := p.snapPlanOf(byApp, &bp.Apps[i])
+		for _, s := range sp.listed {
+			p.takeSnapshot(sp, s)
+		}
+		p.deleteUnlisted(sp, listedAnywhere, seen)
+		p.trimToMax(sp)
+		p.rollbackApp(sp)
+		p.noteHolders(sp)
+	}
+	p.keepSnapshotHolders()
+}
+
+// anySnapshotOnDisk reports whether some volume file holds a snapshot.
+func (p *planner) anySnapshotOnDisk() bool {
+	for i := range p.fp.Volumes {
+		if len(p.fp.Volumes[i].Snapshots) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// anyRollbackCounter reports whether some app has a rollback counter.
+func (p *planner) anyRollbackCounter(bp *materials.Blueprint) bool {
+	for i := range bp.Apps {
+		if bp.Apps[i].RollbackCounter > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *planner) snapPlanOf(byApp map[string][]*materials.Snapshot, app *materials.App) *snapPlan {
+	sp := &snapPlan{app: app, taking: map[string]*node{}, deleting: map[string]*node{}}
+	sp.listed = slices.Clone(byApp[app.ID])
+	slices.SortStableFunc(sp.listed, func(a, b *materials.Snapshot) int { return a.Index - b.Index })
+	for _, r := range app.VolumeRefs {
+		sp.files = append(sp.files, p.facts.filesOf(r.Volume)...)
+	}
+	return sp
+}
+
+// holds reports whether file f holds snapshot id (whole or not: a
+// damaged copy is still ours to delete or to keep).
+func holds(f *materials.VolumeFile, id string) (materials.SnapshotInfo, bool) {
+	for _, s := range f.Snapshots {
+		if s.Name == id {
+			return s, true
+		}
+	}
+	return materials.SnapshotInfo{}, false
+}
+
+// present reports whether snapshot id is on any of the app's files.
+func (sp *snapPlan) present(id string) bool {
+	for _, f := range sp.files {
+		if _, ok := holds(f, id); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// current is the complete file of each of the app's volumes at the
+// generation the app uses; the reason when one is not on disk.
+func (p *planner) current(sp *snapPlan) ([]*materials.VolumeFile, string) {
+	var out []*materials.VolumeFile
+	for _, r := range sp.app.VolumeRefs {
+		gen := r.Generation
+		if dv := p.facts.wantedVolume(r.Volume); dv != nil {
+			gen = dv.v.Generation
+		}
+		var cur *materials.VolumeFile
+		for _, f := range p.facts.filesOf(r.Volume) {
+			if f.Generation == gen && f.State == materials.StateComplete {
+				cur = f
+			}
+		}
+		if cur == nil {
+			return nil, "volume " + r.Volume + " generation " + itoa(gen) + " is not on disk yet"
+		}
+		out = append(out, cur)
+	}
+	return out, ""
+}
+
+// onDisk is the newest complete file of each of the app's volumes at or
+// below the generation the app asks for: what an app-update snapshot is
+// of (volumes not on disk at all have nothing to snapshot).
+func (p *planner) onDisk(sp *snapPlan) []*materials.VolumeFile {
+	var out []*materials.VolumeFile
+	for _, r := range sp.app.VolumeRefs {
+		gen := r.Generation
+		if dv := p.facts.wantedVolume(r.Volume); dv != nil {
+			gen = dv.v.Generation
+		}
+		var best *materials.VolumeFile
+		for _, f := range p.facts.filesOf(r.Volume) {
+			if f.Generation <= gen && f.State == materials.StateComplete && (best == nil || f.Generation > best.Generation) {
+				best = f
+			}
+		}
+		if best != nil {
+			out = append(out, best)
+		}
+	}
+	return out
+}
+
+// updating are the remodels of this plan that change the app's volumes
+// on disk: purges and resizes.
+func (p *planner) updating(sp *snapPlan) []*node {
+	var out []*node
+	for _, r := range sp.app.VolumeRefs {
+		for _, n := range p.nodes {
+			if n.r.Action != remodel.ActionPurge && n.r.Action != remodel.ActionResize {
+				continue
+			}
+			if k, err := materials.ParseVolumeKey(n.r.Target.ID); err == nil && k.ID == r.Volume {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// takeSnapshot plans snapshot s of the app, by its type.
+func (p *planner) takeSnapshot(sp *snapPlan, s *materials.Snapshot) {
+	ref := s.Ref()
+	id := remodel.NewID(remodel.ActionSnapshot, ref)
+	if p.takenBefore(sp, s) {
+		p.diag(materials.SeverityWarning, "apps/"+s.App+"/snapshots/"+s.ID, s.ID,
+			"snapshot was taken before and is gone (deleted as the oldest beyond max_snapshots, or by someone else); not taken again")
+		return
+	}
+	var files []*materials.VolumeFile
+	var reason string
+	var before []*node
+	switch s.Type {
+	case materials.SnapshotAppUpdate:
+		if before = p.updating(sp); len(before) == 0 {
+			return // taken at the app's next update
+		}
+		files = p.onDisk(sp)
+		reason = "app-update snapshot " + s.ID + " of app " + s.App + ": taken of the generations on disk before the update changes them"
+	default:
+		var why string
+		if files, why = p.current(sp); why != "" {
+			p.holdDirect(id, remodel.ActionSnapshot, ref, remodel.HoldWaitingForContent, "immediate snapshot "+s.ID+" of app "+s.App+": "+why+"; taken once it is made")
+			return
+		}
+		reason = "immediate snapshot " + s.ID + " of app " + s.App + " not on every volume: taken now"
+	}
+	var vols []materials.Volume
+	var bytes int64
+	for _, f := range files {
+		if !p.volumeHolds(f.ID, s.ID) {
+			vols = append(vols, p.volumeOf(f))
+			bytes += snapCost(f)
+		}
+	}
+	if len(vols) == 0 {
+		return
+	}
+	n := p.add(remodel.Remodel{ID: id, Action: remodel.ActionSnapshot, Target: ref, Reason: reason, Bytes: bytes,
+		Payload: &remodel.SnapshotPayload{SnapshotOf: remodel.SnapshotOf{App: s.App, Snapshot: s.ID, Volumes: vols}}})
+	n.app = s.App
+	sp.taking[s.ID] = n
+	for _, b := range before {
+		p.after(b, id)
+	}
+	for _, f := range files {
+		p.holder(f.Path, s.ID)
+	}
+}
+
+// holder notes that the file at path holds (or is to hold) listed
+// snapshot id.
+func (p *planner) holder(path, id string) {
+	if !slices.Contains(p.snapHolders[path], id) {
+		p.snapHolders[path] = append(p.snapHolders[path], id)
+	}
+}
+
+// volumeHolds reports whether some generation of volume id holds
+// snapshot snap: a snapshot is of the app's volumes when it was taken, and
+// an update that makes a new generation does not ask for it again (the
+// generation holding it is kept).
+func (p *planner) volumeHolds(id, snap string) bool {
+	for _, f := range p.facts.filesOf(id) {
+		if _, ok := holds(f, snap); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// takenBefore: s is not on disk, the last applied Blueprint listed it
+// and a snapshot listed after it is present, so it was taken and is gone.
+func (p *planner) takenBefore(sp *snapPlan, s *materials.Snapshot) bool {
+	if sp.present(s.ID) || p.facts.last == nil {
+		return false
+	}
+	if !slices.ContainsFunc(p.facts.last.Snapshots, func(l materials.Snapshot) bool { return l.App == s.App && l.ID == s.ID }) {
+		return false
+	}
+	for _, o := range sp.listed {
+		if o.Index > s.Index && sp.present(o.ID) {
+			return true
+		}
+	}
+	return false
+}
+
+// snapCost is the disk a snapshot of f takes: a raw or directory copy
+// takes the volume's allocated size, a qcow2 internal one next to nothing.
+func snapCost(f *materials.VolumeFile) int64 {
+	if f.Format == materials.FormatQcow2 && !f.Dir {
+		return 0
+	}
+	return fileBytes(f)
+}
+
+// volumeOf is the volume a file is a generation of, as the craft names it.
+func (p *planner) volumeOf(f *materials.VolumeFile) materials.Volume {
+	v := materials.Volume{ID: f.ID, Generation: f.Generation, Format: f.Format, ClearText: f.ClearText}
+	if f.Dir {
+		v.Format = materials.FormatContainer
+	}
+	if dv := p.facts.wantedVolume(f.ID); dv != nil {
+		v.DisplayName = dv.v.DisplayName
+	}
+	return v
+}
+
+// deleteSnapshot plans the delete of snapshot id of the app from every
+// file of the app that holds it.
+func (p *planner) deleteSnapshot(sp *snapPlan, id, reason string) *node {
+	ref := materials.MaterialRef{Kind: materials.KindSnapshot, ID: materials.SnapshotRefID(sp.app.ID, id)}
+	var vols []materials.Volume
+	for _, f := range sp.files {
+		if _, ok := holds(f, id); ok {
+			vols = append(vols, p.volumeOf(f))
+		}
+	}
+	n := p.add(remodel.Remodel{ID: remodel.NewID(remodel.ActionDeleteSnapshot, ref), Action: remodel.ActionDeleteSnapshot, Target: ref, Reason: reason,
+		Payload: &remodel.DeleteSnapshotPayload{SnapshotOf: remodel.SnapshotOf{App: sp.app.ID, Snapshot: id, Volumes: vols}}})
+	n.app = sp.app.ID
+	sp.deleting[id] = n
+	for _, f := range sp.files {
+		if _, ok := holds(f, id); ok {
+			p.snapDeletes[f.Path] = append(p.snapDeletes[f.Path], n.r.ID)
+		}
+	}
+	return n
+}
+
+// deleteUnlisted deletes the snapshots of the app's volumes no app lists.
+func (p *planner) deleteUnlisted(sp *snapPlan, listed, seen map[string]bool) {
+	var names []string
+	for _, f := range sp.files {
+		for _, s := range f.Snapshots {
+			if !listed[s.Name] && !seen[s.Name] && isUUID(s.Name) {
+				seen[s.Name] = true
+				names = append(names, s.Name)
+			}
+		}
+	}
+	slices.Sort(names)
+	for _, id := range names {
+		p.deleteSnapshot(sp, id, "snapshot "+id+" of app "+sp.app.ID+" is no longer in the config: deleted")
+	}
+}
+
+// trimToMax deletes the oldest present snapshots while more than
+// max_snapshots would exist after this plan.
+func (p *planner) trimToMax(sp *snapPlan) {
+	max := int(sp.app.MaxSnapshots)
+	if max <= 0 {
+		return
+	}
+	type aged struct {
+		id      string
+		created time.Time
+	}
+	var present []aged
+	for _, s := range sp.listed {
+		if created, ok := sp.created(s.ID); ok {
+			present = append(present, aged{s.ID, created})
+		}
+	}
+	count := len(present)
+	for id := range sp.taking {
+		if !sp.present(id) {
+			count++
+		}
+	}
+	if count <= max {
+		return
+	}
+	slices.SortStableFunc(present, func(a, b aged) int { return a.created.Compare(b.created) })
+	for _, a := range present[:min(count-max, len(present))] {
+		p.deleteSnapshot(sp, a.id, "app "+sp.app.ID+" would have "+itoa(int64(count))+" snapshots, more than max_snapshots "+itoa(int64(max))+
+			": the oldest, "+a.id+" (taken "+fmtTime(a.created)+"), is deleted")
+	}
+}
+
+// created is when snapshot id was taken: the earliest date of its copies.
+func (sp *snapPlan) created(id string) (time.Time, bool) {
+	var t time.Time
+	ok := false
+	for _, f := range sp.files {
+		if s, has := holds(f, id); has && (!ok || s.Created.Before(t)) {
+			t, ok = s.Created, true
+		}
+	}
+	return t, ok
+}
+
+// rollbackApp restores the app's volumes to its active snapshot when its
+// rollback counter went up since the last apply.
+func (p *planner) rollbackApp(sp *snapPlan) {
+	app := sp.app
+	last, ok := p.lastCounter(app.ID)
+	if !ok || app.RollbackCounter <= last {
+		return
+	}
+	path := "apps/" + app.ID + "/snapshot/rollbackCmd/counter"
+	p.rollbackPending[app.ID] = last
+	if app.RollbackWithheld || app.ActiveSnapshot == "" {
+		p.diag(materials.SeverityWarning, path, itoa(int64(app.RollbackCounter)), "rollback asked for with no active snapshot that stands: no rollback")
+		return
+	}
+	files, why := p.current(sp)
+	for _, f := range files {
+		if _, has := holds(f, app.ActiveSnapshot); !has && why == "" {
+			why = "volume " + f.Key().String() + " does not hold it"
+			for _, o := range p.facts.filesOf(f.ID) {
+				if _, other := holds(o, app.ActiveSnapshot); other && o != f {
+					why += " (generation " + itoa(o.Generation) + " does: a rollback across generations is not supported)"
+					break
+				}
+			}
+		}
+	}
+	if why != "" {
+		p.diag(materials.SeverityWarning, path, itoa(int64(app.RollbackCounter)), "rollback to active snapshot "+app.ActiveSnapshot+": "+why+"; no rollback")
+		return
+	}
+	var vols []materials.Volume
+	var bytes int64
+	for _, f := range files {
+		vols = append(vols, p.volumeOf(f))
+		bytes += snapCost(f)
+	}
+	ref := materials.MaterialRef{Kind: materials.KindSnapshot, ID: materials.SnapshotRefID(app.ID, app.ActiveSnapshot)}
+	n := p.add(remodel.Remodel{ID: remodel.NewID(remodel.ActionRollback, ref), Action: remodel.ActionRollback, Target: ref, Bytes: bytes,
+		Reason: "app " + app.ID + ": rollback counter " + itoa(int64(last)) + " → " + itoa(int64(app.RollbackCounter)) + ": volumes restored to active snapshot " + app.ActiveSnapshot,
+		Payload: &remodel.RollbackPayload{SnapshotOf: remodel.SnapshotOf{App: app.ID, Snapshot: app.ActiveSnapshot, Volumes: vols},
+			Counter: app.RollbackCounter, LastCounter: last}})
+	n.app = app.ID
+	p.rollbacks = append(p.rollbacks, n)
+	// Snapshots taken in this plan are of the volumes before the rollback;
+	// a delete of the snapshot restored waits for the restore.
+	for _, t := range sp.taking {
+		p.after(n, t.r.ID)
+	}
+	if d := sp.deleting[app.ActiveSnapshot]; d != nil {
+		p.after(d, n.r.ID)
+	}
+}
+
+// lastCounter is the app's rollback counter in the last applied
+// Blueprint; false when there is none (the counter is then where it
+// starts: only an increase asks for a rollback).
+func (p *planner) lastCounter(app string) (uint32, bool) {
+	c, ok := p.lastCounters[app]
+	return c, ok
+}
+
+// noteHolders records which files hold which of the app's listed
+// snapshots.
+func (p *planner) noteHolders(sp *snapPlan) {
+	for _, s := range sp.listed {
+		if sp.deleting[s.ID] != nil {
+			continue
+		}
+		for _, f := range sp.files {
+			if _, ok := holds(f, s.ID); ok {
+				p.holder(f.Path, s.ID)
+			}
+		}
+	}
+}
+
+// keepSnapshotHolders keeps every volume file that holds a listed
+// snapshot: its purge becomes a create of the new generation, its delete
+// is held.
+func (p *planner) keepSnapshotHolders() {
+	if len(p.snapHolders) == 0 && len(p.snapDeletes) == 0 {
+		return
+	}
+	kept := p.nodes[:0]
+	for _, n := range p.nodes {
+		switch pl := n.r.Payload.(type) {
+		case *remodel.PurgePayload:
+			if ids := p.snapHolders[pl.OldPath]; len(ids) > 0 {
+				p.purgeToCreate(n, pl, ids)
+			} else {
+				// Its snapshots go first, as themselves: the report says
+				// each was deleted, not lost with its volume.
+				p.after(n, p.snapDeletes[pl.OldPath]...)
+			}
+		case *remodel.DeletePayload:
+			if ids := p.snapHolders[pl.Path]; len(ids) > 0 && n.r.Target.Kind == materials.KindVolume {
+				p.holdDirect(n.r.ID, n.r.Action, n.r.Target, remodel.HoldSnapshot,
+					n.r.Reason+"; kept: it holds snapshot "+strings.Join(ids, ", ")+" the config lists")
+				delete(p.byID, n.r.ID)
+				continue
+			}
+			p.after(n, p.snapDeletes[pl.Path]...)
+		}
+		kept = append(kept, n)
+	}
+	p.nodes = kept
+}
+
+// purgeToCreate turns a purge into the create of its new generation: the
+// old one holds listed snapshots and stays.
+func (p *planner) purgeToCreate(n *node, pl *remodel.PurgePayload, ids []string) {
+	delete(p.byID, n.r.ID)
+	old := n.r.ID
+	n.r.Action = remodel.ActionCreate
+	n.r.ID = remodel.NewID(remodel.ActionCreate, n.r.Target)
+	n.r.Payload = &remodel.CreatePayload{Volume: pl.Volume, ContentTree: pl.ContentTree}
+	n.r.Reason += "; generation " + itoa(pl.Replaces.Generation) + " is kept: it holds snapshot " + strings.Join(ids, ", ") + " the config lists"
+	n.frees = 0
+	n.guards = slices.DeleteFunc(n.guards, func(g materials.MaterialRef) bool { return g == volumeRef(pl.Replaces) })
+	p.byID[n.r.ID] = n
+	if dv := p.facts.wantedVolume(pl.Volume.ID); dv != nil && dv.making == old {
+		dv.making = n.r.ID
+	}
+}
+
+// isUUID accepts the lower-case dashed uuid form edgewright names its
+// snapshots by; anything else on a volume is someone else's.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
