@@ -146,7 +146,7 @@ func StartAzuriteAt(ctx context.Context, bin, dir string) (*Azurite, error) {
 	}
 	rp := httputil.NewSingleHostReverseProxy(target)
 	a.proxy = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &azureRecorder{ResponseWriter: w}
+		rec := &answerRecorder{ResponseWriter: w}
 		rng := r.Header.Get("Range")
 		if rng == "" {
 			rng = r.Header.Get("x-ms-range")
@@ -306,20 +306,21 @@ func (c *cutWriter) Write(p []byte) (int, error) {
 	panic(http.ErrAbortHandler)
 }
 
-// azureRecorder notes the status a request was answered with.
-type azureRecorder struct {
+// answerRecorder notes the status a request was answered with (the
+// Azurite proxy's and the GCS server's).
+type answerRecorder struct {
 	http.ResponseWriter
 	status int
 }
 
-func (r *azureRecorder) WriteHeader(code int) {
+func (r *answerRecorder) WriteHeader(code int) {
 	if r.status == 0 {
 		r.status = code
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
 
-func (r *azureRecorder) Write(p []byte) (int, error) {
+func (r *answerRecorder) Write(p []byte) (int, error) {
 	if r.status == 0 {
 		r.status = http.StatusOK
 	}
@@ -327,7 +328,7 @@ func (r *azureRecorder) Write(p []byte) (int, error) {
 }
 
 // Flush lets a fault send part of a body before it drops the link.
-func (r *azureRecorder) Flush() {
+func (r *answerRecorder) Flush() {
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
