@@ -195,6 +195,8 @@ var supportedDatastores = map[materials.DatastoreType]bool{
 	materials.DatastoreHTTP:              true,
 	materials.DatastoreHTTPS:             true,
 	materials.DatastoreContainerRegistry: true,
+	materials.DatastoreAzureBlob:         true,
+	materials.DatastoreGoogleStorage:     true,
 }
 
 func datastoreType(t eve.DsType) (materials.DatastoreType, string) {

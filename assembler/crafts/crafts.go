@@ -6,8 +6,10 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/edgewright/edgewright/assembler/crafts/azurefetch"
 	"github.com/edgewright/edgewright/assembler/crafts/blobdir"
 	"github.com/edgewright/edgewright/assembler/crafts/containerd"
+	"github.com/edgewright/edgewright/assembler/crafts/gcsfetch"
 	"github.com/edgewright/edgewright/assembler/crafts/httpfetch"
 	"github.com/edgewright/edgewright/assembler/crafts/qemu"
 	"github.com/edgewright/edgewright/assembler/crafts/registry"
@@ -61,7 +63,11 @@ func Open(ctx context.Context, root string, opts Options) (*Set, error) {
 	}
 	hf := &httpfetch.Fetcher{Logger: log}
 	c := device.Crafts{
-		Fetchers:     map[materials.DatastoreType]device.Fetcher{materials.DatastoreHTTP: hf, materials.DatastoreHTTPS: hf},
+		Fetchers: map[materials.DatastoreType]device.Fetcher{
+			materials.DatastoreHTTP: hf, materials.DatastoreHTTPS: hf,
+			materials.DatastoreAzureBlob:     &azurefetch.Fetcher{Logger: log},
+			materials.DatastoreGoogleStorage: &gcsfetch.Fetcher{Logger: log},
+		},
 		Stores:       map[materials.BlobStore]device.BlobStore{materials.BlobStoreDir: blobdir.New(root)},
 		DefaultStore: materials.BlobStoreDir,
 		Volumes:      &qemu.Volumes{Logger: log},

@@ -110,6 +110,13 @@ func Locate(ds materials.Datastore, rel string) (Blob, error) {
 			b.Service = u.Scheme + "://" + u.Host + "/" + p
 		default:
 			label, rest, _ := strings.Cut(u.Hostname(), ".")
+			if label == "blob" && apiKey != "" {
+				// The cloud's suffix alone (blob.core.windows.net): the
+				// account is apiKey's.
+				b.Account = apiKey
+				b.Service = u.Scheme + "://" + apiKey + "." + u.Host
+				break
+			}
 			if !strings.HasPrefix(rest, "blob.") {
 				if apiKey == "" {
 					return b, fmt.Errorf("datastore %s: fqdn %q names no storage account: want <account>.blob.core.windows.net, http(s)://host[:port]/<account>, or the account in apiKey", ds.ID, ds.FQDN)

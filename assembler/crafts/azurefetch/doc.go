@@ -7,8 +7,10 @@
 //     host, so sovereign clouds work), with or without "https://";
 //   - fqdn "http(s)://host[:port]/<account>", an explicit endpoint with the
 //     account in the path (Azurite, Azure Stack, a private endpoint);
-//   - fqdn empty (EVE controllers often leave it so): the account is
-//     apiKey, at https://<apiKey>.blob.core.windows.net.
+//   - fqdn "blob.core.windows.net" (the cloud's suffix alone) or empty:
+//     the account is apiKey, at https://<apiKey>.<suffix>;
+//   - fqdn any other host (a custom domain, a private endpoint's name):
+//     the account is apiKey, the host only routes.
 //
 // When both name an account they must agree. password is the account's
 // shared key (base64, as the portal shows it); empty means anonymous
