@@ -183,6 +183,11 @@ func (f *Fetcher) client(ctx context.Context, ds materials.Datastore, o Object) 
 	}
 	opts := []option.ClientOption{
 		option.WithHTTPClient(hc),
+		// hc carries the datastore's token (or none). Without this the
+		// library looks for ambient credentials too: the environment, a
+		// gcloud file, and a probe of the GCE metadata server
+		// (169.254.169.254) on every fetch.
+		option.WithoutAuthentication(),
 		option.WithLogger(quiet),
 		storage.WithDisabledClientMetrics(),
 	}
