@@ -164,11 +164,6 @@ var _ = Describe("Draw on bad input", func() {
 		},
 
 		// Datastores.
-		Entry("datastore type not supported yet, unused", badCase{
-			mutate:   extraDatastore(eve.DsType_DsS3),
-			errs:     []string{"datastores[2].dType: datastore type DsS3 is not supported yet"},
-			withheld: []materials.MaterialRef{dsRef(dsExtra)},
-		}),
 		Entry("datastore type unknown, withholds the trees that need only it", badCase{
 			mutate: func(c *eve.EdgeDevConfig) { c.Datastores[1].DType = eve.DsType(43) },
 			errs: []string{
