@@ -100,7 +100,9 @@ func StartAzuriteAt(ctx context.Context, bin, dir string) (*Azurite, error) {
 		"--skipApiVersionCheck", "--disableProductStyleUrl", "--silent")
 	a.cmd.Env = append(os.Environ(), "AZURITE_ACCOUNTS="+a.Account+":"+a.Key)
 	a.cmd.Dir = dir
-	a.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group, so Stop ends node and all it started; and
+	// killed with the test binary should that die first (a timeout).
+	a.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	pr, pw := io.Pipe()
 	a.cmd.Stdout = pw
 	a.cmd.Stderr = pw
