@@ -164,15 +164,10 @@ var _ = Describe("Draw on bad input", func() {
 		},
 
 		// Datastores.
-		Entry("datastore type not supported yet, unused", badCase{
-			mutate:   extraDatastore(eve.DsType_DsAzureBlob),
-			errs:     []string{"datastores[2].dType: datastore type DsAzureBlob is not supported yet"},
-			withheld: []materials.MaterialRef{dsRef(dsExtra)},
-		}),
-		Entry("datastore type not supported yet, withholds the trees that need only it", badCase{
-			mutate: func(c *eve.EdgeDevConfig) { c.Datastores[1].DType = eve.DsType_DsAzureBlob },
+		Entry("datastore type unknown, withholds the trees that need only it", badCase{
+			mutate: func(c *eve.EdgeDevConfig) { c.Datastores[1].DType = eve.DsType(43) },
 			errs: []string{
-				"datastores[1].dType: datastore type DsAzureBlob is not supported yet",
+				"datastores[1].dType: unknown datastore type 43",
 				"contentInfo[2].dsId: datastore is withheld",
 				"volumes[3].origin.downloadContentTreeID: content tree is withheld",
 			},

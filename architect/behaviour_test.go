@@ -114,10 +114,10 @@ var _ = Describe("Draw", func() {
 	})
 
 	It("keeps a content tree whose other datastore stands, with a warning", func() {
-		cfg.Datastores = append(cfg.Datastores, &eve.DatastoreConfig{Id: dsExtra, DType: eve.DsType_DsGoogleStorage, Fqdn: "storage.example"})
+		cfg.Datastores = append(cfg.Datastores, &eve.DatastoreConfig{Id: dsExtra, DType: eve.DsType(42), Fqdn: "store.example"})
 		cfg.ContentInfo[1].DsIdsList = []string{dsExtra, dsHTTP}
 		bp := architect.Draw(cfg)
-		Expect(errorLines(bp.Diagnostics)).To(ConsistOf("datastores[2].dType: datastore type DsGoogleStorage is not supported yet"))
+		Expect(errorLines(bp.Diagnostics)).To(ConsistOf("datastores[2].dType: unknown datastore type 42"))
 		Expect(warningLines(bp.Diagnostics)).To(ConsistOf(
 			"contentInfo[1].ds_ids_list[0]: datastore is withheld; the content tree uses its other datastores"))
 		Expect(bp.Withheld).To(ConsistOf(dsRef(dsExtra)))

@@ -197,6 +197,8 @@ var supportedDatastores = map[materials.DatastoreType]bool{
 	materials.DatastoreContainerRegistry: true,
 	materials.DatastoreSFTP:              true,
 	materials.DatastoreS3:                true,
+	materials.DatastoreAzureBlob:         true,
+	materials.DatastoreGoogleStorage:     true,
 }
 
 func datastoreType(t eve.DsType) (materials.DatastoreType, string) {

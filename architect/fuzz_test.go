@@ -112,7 +112,7 @@ func seedInputs(tb testing.TB) []seed {
 		name   string
 		mutate func(c *eve.EdgeDevConfig)
 	}{
-		{"unsupported-datastore", func(c *eve.EdgeDevConfig) { c.Datastores[1].DType = eve.DsType_DsGoogleStorage }},
+		{"unsupported-datastore", func(c *eve.EdgeDevConfig) { c.Datastores[1].DType = eve.DsType(44) }},
 		{"duplicate-ids", func(c *eve.EdgeDevConfig) {
 			c.Volumes[2].Uuid = c.Volumes[1].Uuid
 			c.ContentInfo[2].Uuid = c.ContentInfo[0].Uuid

@@ -280,6 +280,6 @@ var _ = Describe("Decode and Load", func() {
 		bp := architect.Load(mustRead(GinkgoT(), "../examples/configs/errors.json"))
 		Expect(bp.Complete).To(BeTrue())
 		Expect(len(bp.Diagnostics.Errors())).To(Equal(9))
-		Expect(strings.Join(errorLines(bp.Diagnostics), "\n")).To(ContainSubstring("datastores[2].dType: datastore type DsAzureBlob is not supported yet"))
+		Expect(strings.Join(errorLines(bp.Diagnostics), "\n")).To(ContainSubstring("datastores[2].dType: unknown datastore type 44"))
 	})
 })

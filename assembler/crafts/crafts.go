@@ -7,9 +7,11 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/edgewright/edgewright/assembler/crafts/azurefetch"
 	"github.com/edgewright/edgewright/assembler/crafts/blobdir"
 	"github.com/edgewright/edgewright/assembler/crafts/chunkfetch"
 	"github.com/edgewright/edgewright/assembler/crafts/containerd"
+	"github.com/edgewright/edgewright/assembler/crafts/gcsfetch"
 	"github.com/edgewright/edgewright/assembler/crafts/httpfetch"
 	"github.com/edgewright/edgewright/assembler/crafts/qemu"
 	"github.com/edgewright/edgewright/assembler/crafts/registry"
@@ -71,8 +73,10 @@ func Open(ctx context.Context, root string, opts Options) (*Set, error) {
 			materials.DatastoreHTTP: hf, materials.DatastoreHTTPS: hf,
 			// Host keys must be pinned, buckets looked up by minio-go's
 			// rule; opts.Fetchers replaces them to choose otherwise.
-			materials.DatastoreSFTP: &sftpfetch.Fetcher{Logger: log},
-			materials.DatastoreS3:   &s3fetch.Fetcher{Logger: log},
+			materials.DatastoreSFTP:          &sftpfetch.Fetcher{Logger: log},
+			materials.DatastoreS3:            &s3fetch.Fetcher{Logger: log},
+			materials.DatastoreAzureBlob:     &azurefetch.Fetcher{Logger: log},
+			materials.DatastoreGoogleStorage: &gcsfetch.Fetcher{Logger: log},
 		},
 		Stores:       map[materials.BlobStore]device.BlobStore{materials.BlobStoreDir: blobdir.New(root)},
 		DefaultStore: materials.BlobStoreDir,

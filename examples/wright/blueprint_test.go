@@ -29,7 +29,7 @@ func TestBlueprintCommand(t *testing.T) {
 		{name: "eden fixture", args: []string{"--config", "../../architect/testdata/eden/app-routing_app-gateway.json"}, wantCode: 0, wantJSON: true, complete: true, volumes: 3},
 		{name: "errors", args: []string{"--config", "../configs/errors.json"}, wantCode: 1, wantJSON: true, complete: true, volumes: 7,
 			wantStderr: []string{
-				`error: datastores[2].dType: datastore type DsAzureBlob is not supported yet (value "DsAzureBlob")`,
+				`error: datastores[2].dType: unknown datastore type 44 (value "44")`,
 				`error: contentInfo[4].URL: URL has a .. segment that could escape its datastore (value "../../etc/shadow")`,
 				`error: volumes[7].uuid: not a UUID (value "not-a-uuid")`,
 			}},
