@@ -233,7 +233,7 @@ type slot struct {
 // used. When Start is 0 the whole image's sha256 is checked too, in the
 // same pass. On error dst holds a prefix of the image made of verified
 // chunks, so a later call resumes from it.
-func Assemble(ctx context.Context, p *Plan, dst io.Writer, opts AssembleOptions) (Result, error) {
+func Assemble(ctx context.Context, p *Plan, dst io.Writer, opts AssembleOptions) (out Result, err error) {
 	var res Result
 	ix := p.Index
 	if opts.Parallel <= 0 {
@@ -266,14 +266,19 @@ func Assemble(ctx context.Context, p *Plan, dst io.Writer, opts AssembleOptions)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 
-	var mu sync.Mutex // guards res.Fetched and res.Refetches
+	// The fetches count into fetched and refetches (under mu); they join
+	// the result once every fetch has stopped (the deferred wait below),
+	// since a fetch may still be running when the write loop returns.
+	var mu sync.Mutex
+	var fetched int64
+	var refetches int
 	fetchOK := func(i int) ([]byte, error) {
 		c := ix.Chunks[i]
 		var last error
 		for a := 1; a <= opts.MaxAttempts; a++ {
 			if a > 1 {
 				mu.Lock()
-				res.Refetches++
+				refetches++
 				mu.Unlock()
 				select {
 				case <-ctx.Done():
@@ -286,7 +291,7 @@ func Assemble(ctx context.Context, p *Plan, dst io.Writer, opts AssembleOptions)
 				return nil, ctx.Err()
 			}
 			mu.Lock()
-			res.Fetched += int64(len(data))
+			fetched += int64(len(data))
 			mu.Unlock()
 			if err != nil {
 				last = err
@@ -318,7 +323,12 @@ func Assemble(ctx context.Context, p *Plan, dst io.Writer, opts AssembleOptions)
 	var wg sync.WaitGroup
 	// Stop the dispatcher and its fetches before returning, whatever ends
 	// the write.
-	defer func() { cancel(); wg.Wait() }()
+	defer func() {
+		cancel()
+		wg.Wait()
+		out.Fetched += fetched
+		out.Refetches += refetches
+	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
