@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"hash"
 	"sort"
+	"sync"
 )
 
 // Fingerprint is a digest of what a Floorplan says exists: volumes, blobs,
@@ -16,7 +17,9 @@ func Fingerprint(fp *Floorplan) string {
 	if fp == nil {
 		return ""
 	}
-	f := fingerprinter{h: sha256.New(), buf: make([]byte, 0, fingerprintChunk+1024)}
+	buf := fingerprintBufs.Get().(*[]byte)
+	defer fingerprintBufs.Put(buf)
+	f := fingerprinter{h: sha256.New(), buf: (*buf)[:0]}
 	f.str("edgewright-floorplan-v1")
 	f.num(int64(len(fp.Volumes)))
 	for i := range fp.Volumes {
@@ -75,8 +78,16 @@ func Fingerprint(fp *Floorplan) string {
 		}
 	}
 	f.h.Write(f.buf)
+	*buf = f.buf[:0]
 	return "sha256:" + hex.EncodeToString(f.h.Sum(nil))
 }
+
+// fingerprintBufs keep the gathering buffers between calls: a simulator
+// fingerprints every simulated device's survey, several times a round.
+var fingerprintBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, fingerprintChunk+1024)
+	return &b
+}}
 
 // fingerprintChunk is how many bytes are gathered before a hash write: the
 // many small fields are appended to one buffer rather than written one by

@@ -84,7 +84,10 @@ func (j *simJournal) Finish(in journal.Intent, outcome journal.Outcome, errText 
 		delete(s.intents, in.RemodelID)
 		s.history = append(s.history, journal.Record{Intent: in, Outcome: outcome, Error: errText, FinishedAt: at})
 		if over := len(s.history) - d.historyLimit; over > 0 {
-			s.history = append(s.history[:0:0], s.history[over:]...)
+			// Drop the oldest in place: no new slice per finish.
+			n := copy(s.history, s.history[over:])
+			clear(s.history[n:])
+			s.history = s.history[:n]
 		}
 	})
 }
