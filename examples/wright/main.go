@@ -9,6 +9,7 @@
 //	wright status    --root DIR [--json|--binary]
 //	wright check     --root DIR [--json]
 //	wright chunk     IMAGE --out DIR [--store NAME]
+//	wright snapshots --root DIR [--json]
 //
 // Every subcommand exits with the codes of exitCodeDoc; `wright <command>
 // --help` prints its flags and the table.

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/edgewright/edgewright/inspector"
+	"github.com/edgewright/edgewright/materials"
+)
+
+func init() {
+	commands["snapshots"] = command{
+		summary: "list the snapshots on a root, with what the last applied config says of each",
+		run:     runSnapshots,
+	}
+}
+
+// snapshotLine is one snapshot of one volume file: what the disk holds
+// and, when the last applied config asked for it, whose it is.
+type snapshotLine struct {
+	Volume  string                 `json:"volume"`
+	Path    string                 `json:"path"`
+	Name    string                 `json:"name"`
+	Created time.Time              `json:"created"`
+	Copy    string                 `json:"copy,omitempty"`
+	State   materials.State        `json:"state"`
+	Reason  string                 `json:"reason,omitempty"`
+	App     string                 `json:"app,omitempty"`
+	Type    materials.SnapshotType `json:"type,omitempty"`
+	Active  bool                   `json:"active,omitempty"`
+}
+
+// runSnapshots lists every snapshot the survey finds: qcow2 internal ones
+// and raw or directory copies, joined with the last applied Blueprint's
+// snapshots (app, type, active) by name. A snapshot no config named is
+// listed without an app: someone else's, or one the config dropped.
+func runSnapshots(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("snapshots", "wright snapshots --root DIR [--json]", stdout, stderr)
+	root := fs.String("root", "", "device root (required)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if code, ok := parseFlags(fs, args, stdout); !ok {
+		return code
+	}
+	if *root == "" {
+		fmt.Fprintln(stderr, "wright snapshots: --root is required")
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "wright snapshots: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	opts := inspector.Options{Root: *root}
+	if j := openJournal("snapshots", *root, stderr, "snapshots are listed without their apps"); j != nil {
+		defer j.Close()
+		opts.Journal = j
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fp, err := inspector.Survey(ctx, opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "wright snapshots: %v\n", err)
+		return exitFailed
+	}
+	lines := snapshotLines(fp)
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(struct {
+			Snapshots []snapshotLine `json:"snapshots"`
+		}{lines}); err != nil {
+			fmt.Fprintf(stderr, "wright snapshots: write: %v\n", err)
+			return exitFailed
+		}
+		return exitOK
+	}
+	if len(lines) == 0 {
+		fmt.Fprintln(stdout, "no snapshots")
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "volume\tsnapshot\ttaken\tkept as\tstate\tapp\ttype")
+	for _, l := range lines {
+		kept := "internal (qcow2)"
+		if l.Copy != "" {
+			kept = l.Copy
+		}
+		typ := string(l.Type)
+		if l.Active {
+			typ += " (active)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Volume, l.Name, l.Created.UTC().Format(time.RFC3339), kept, l.State, dash(l.App), dash(typ))
+	}
+	tw.Flush()
+	return exitOK
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// snapshotLines joins the survey's snapshots with the last applied
+// Blueprint's, by snapshot id and volume.
+func snapshotLines(fp *materials.Floorplan) []snapshotLine {
+	type key struct{ id, volume string }
+	asked := map[key]materials.Snapshot{}
+	if fp.Journal != nil && fp.Journal.LastApplied != nil {
+		for _, s := range fp.Journal.LastApplied.Snapshots {
+			for _, v := range s.Volumes {
+				asked[key{s.ID, v.Volume}] = s
+			}
+		}
+	}
+	lines := []snapshotLine{}
+	for _, v := range fp.Volumes {
+		for _, s := range v.Snapshots {
+			l := snapshotLine{Volume: v.Key().String(), Path: v.Path, Name: s.Name, Created: s.Created, Copy: s.Path, State: s.State, Reason: s.Reason}
+			if a, ok := asked[key{s.Name, v.ID}]; ok {
+				l.App, l.Type, l.Active = a.App, a.Type, a.Active
+			}
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}

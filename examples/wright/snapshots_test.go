@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgewright/edgewright/internal/testenv"
+	"github.com/edgewright/edgewright/journal"
+	"github.com/edgewright/edgewright/materials"
+)
+
+// TestSnapshotsCommand: a qcow2 volume with two internal snapshots, one
+// the last applied config asked for (app, type, active) and one nobody
+// named: `wright snapshots --json` lists both, with the app for the first
+// only; the table says the same; a root without snapshots says so.
+func TestSnapshotsCommand(t *testing.T) {
+	const (
+		vol  = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
+		app  = "0b000000-0000-4000-8000-000000000001"
+		snap = "5a000000-0000-4000-8000-000000000001"
+	)
+	root := t.TempDir()
+	vols := filepath.Join(root, "persist/vault/volumes")
+	if err := os.MkdirAll(vols, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	qemu := testenv.QemuImg(t)
+	img := filepath.Join(vols, vol+"#1.qcow2")
+	for _, args := range [][]string{{"create", "-q", "-f", "qcow2", img, "64M"}, {"snapshot", "-c", snap, img}, {"snapshot", "-c", "someone-elses", img}} {
+		if out, err := exec.Command(qemu, args...).CombinedOutput(); err != nil {
+			t.Fatalf("qemu-img %v: %v\n%s", args, err, out)
+		}
+	}
+	j, err := journal.OpenRoot(root, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bp := &materials.Blueprint{Complete: true,
+		Volumes:   []materials.Volume{{ID: vol, Generation: 1, Origin: materials.OriginBlank, Format: materials.FormatQcow2, MaxSizeBytes: 64 << 20, Apps: []string{app}, RefCount: 1}},
+		Snapshots: []materials.Snapshot{{App: app, ID: snap, Type: materials.SnapshotImmediate, Active: true, Volumes: []materials.VolumeRef{{Volume: vol, Generation: 1}}}}}
+	if err := j.Checkpoint(bp, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"snapshots", "--root", root, "--json"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var out struct {
+		Snapshots []snapshotLine `json:"snapshots"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		t.Fatalf("%v\n%s", err, stdout.String())
+	}
+	got := map[string]snapshotLine{}
+	for _, l := range out.Snapshots {
+		got[l.Name] = l
+	}
+	if l := got[snap]; len(out.Snapshots) != 2 || l.App != app || l.Type != materials.SnapshotImmediate || !l.Active || l.Volume != vol+"#1" || l.State != materials.StateComplete || l.Copy != "" {
+		t.Errorf("snapshots: %+v", out.Snapshots)
+	}
+	if l, ok := got["someone-elses"]; !ok || l.App != "" {
+		t.Errorf("the unnamed snapshot: %+v (present %v)", l, ok)
+	}
+
+	stdout.Reset()
+	if code := run([]string{"snapshots", "--root", root}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "immediate (active)") || !strings.Contains(stdout.String(), "internal (qcow2)") {
+		t.Errorf("table (exit %d):\n%s", code, stdout.String())
+	}
+	stdout.Reset()
+	if code := run([]string{"snapshots", "--root", t.TempDir()}, &stdout, &stderr); code != 0 || strings.TrimSpace(stdout.String()) != "no snapshots" {
+		t.Errorf("empty root (exit %d): %q", code, stdout.String())
+	}
+	if code := run([]string{"snapshots"}, &stdout, &stderr); code != exitUsage {
+		t.Errorf("no --root: exit %d", code)
+	}
+}
