@@ -43,6 +43,7 @@ func TestSnapshotsCommand(t *testing.T) {
 	}
 	bp := &materials.Blueprint{Complete: true,
 		Volumes:   []materials.Volume{{ID: vol, Generation: 1, Origin: materials.OriginBlank, Format: materials.FormatQcow2, MaxSizeBytes: 64 << 20, Apps: []string{app}, RefCount: 1}},
+		Apps:      []materials.App{{ID: app, Version: "1", VolumeRefs: []materials.VolumeRef{{Volume: vol, Generation: 1}}}},
 		Snapshots: []materials.Snapshot{{App: app, ID: snap, Type: materials.SnapshotImmediate, Active: true, Volumes: []materials.VolumeRef{{Volume: vol, Generation: 1}}}}}
 	if err := j.Checkpoint(bp, time.Now()); err != nil {
 		t.Fatal(err)
@@ -73,6 +74,16 @@ func TestSnapshotsCommand(t *testing.T) {
 	stdout.Reset()
 	if code := run([]string{"snapshots", "--root", root}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "immediate (active)") || !strings.Contains(stdout.String(), "internal (qcow2)") {
 		t.Errorf("table (exit %d):\n%s", code, stdout.String())
+	}
+	// wright status reports the app's snapshot as ZInfoApp (ZInfoSnapshot)
+	// and in its table.
+	stdout.Reset()
+	if code := run([]string{"status", "--root", root, "--json"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), `"snapshots"`) || !strings.Contains(stdout.String(), snap) {
+		t.Errorf("status --json (exit %d): no ZInfoSnapshot for %s:\n%s", code, snap, stdout.String())
+	}
+	stdout.Reset()
+	if code := run([]string{"status", "--root", root}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), app+"  "+snap) {
+		t.Errorf("status table (exit %d):\n%s", code, stdout.String())
 	}
 	stdout.Reset()
 	if code := run([]string{"snapshots", "--root", t.TempDir()}, &stdout, &stderr); code != 0 || strings.TrimSpace(stdout.String()) != "no snapshots" {

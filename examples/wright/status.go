@@ -9,12 +9,14 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/edgewright/edgewright/inspector"
 	"github.com/edgewright/edgewright/inspector/ctrsurvey"
+	"github.com/edgewright/edgewright/materials/eve"
 	"github.com/edgewright/edgewright/reporter"
 )
 
@@ -84,6 +86,11 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	for _, m := range rep.InfoMessages(*devID, now) {
 		msgs = append(msgs, m)
 	}
+	// Apps with snapshots: ZInfoApp messages with their ZInfoSnapshots.
+	apps := reporter.AppSnapshots(in)
+	for _, m := range reporter.AppMessages(apps, *devID, now) {
+		msgs = append(msgs, m)
+	}
 	msgs = append(msgs, rep.MetricMessage(*devID, now))
 	switch {
 	case *asJSON:
@@ -92,6 +99,9 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		err = reporter.WriteDelimited(stdout, msgs...)
 	default:
 		err = rep.WriteTable(stdout)
+		if err == nil {
+			err = writeSnapshotTable(stdout, apps)
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "wright status: write: %v\n", err)
@@ -127,4 +137,28 @@ func parseIO(s string) (map[string]reporter.IOCounters, error) {
 		out[id] = reporter.IOCounters{ReadBytes: v[0], WriteBytes: v[1], ReadCount: v[2], WriteCount: v[3]}
 	}
 	return out, nil
+}
+
+// writeSnapshotTable lists each app's snapshots below the status table,
+// as ZInfoApp reports them.
+func writeSnapshotTable(w io.Writer, apps []*eve.ZInfoApp) error {
+	if len(apps) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "\napp\tsnapshot\ttype\ttaken\terror")
+	for _, a := range apps {
+		for _, s := range a.GetSnapshots() {
+			taken := "-"
+			if s.GetCreateTime() != nil {
+				taken = s.GetCreateTime().AsTime().UTC().Format(time.RFC3339)
+			}
+			errText := "-"
+			if s.GetSnapErr() != nil {
+				errText = s.GetSnapErr().GetDescription()
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.GetAppID(), s.GetId(), s.GetType(), taken, errText)
+		}
+	}
+	return tw.Flush()
 }
