@@ -2,12 +2,10 @@ package azurefetch
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -17,8 +15,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"go.uber.org/zap"
 
+	"github.com/edgewright/edgewright/assembler/crafts/internal/dsconn"
 	"github.com/edgewright/edgewright/assembler/crafts/internal/fetchbody"
-	"github.com/edgewright/edgewright/assembler/oci"
 	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/materials"
 )
@@ -136,39 +134,18 @@ func Locate(ds materials.Datastore, rel string) (Blob, error) {
 	if apiKey != "" && apiKey != b.Account {
 		return b, fmt.Errorf("datastore %s: apiKey names storage account %q, fqdn names %q", ds.ID, apiKey, b.Account)
 	}
-	container, prefix, _ := strings.Cut(strings.Trim(strings.TrimSpace(ds.Path), "/"), "/")
-	if container == "" {
-		return b, fmt.Errorf("datastore %s: dpath %q names no container", ds.ID, ds.Path)
+	bucket, key, err := dsconn.BucketKey(ds, rel, "container")
+	if err != nil {
+		return b, err
 	}
-	b.Container = container
-	rel = strings.TrimSpace(rel)
-	if rel == "" {
-		return b, fmt.Errorf("datastore %s: content tree url is empty", ds.ID)
-	}
-	for _, e := range strings.Split(prefix+"/"+rel, "/") {
-		if e == ".." {
-			return b, fmt.Errorf("datastore %s: content tree url %q climbs out of dpath", ds.ID, rel)
-		}
-	}
-	b.Name = strings.TrimPrefix(path.Join(prefix, rel), "/")
+	b.Container, b.Name = bucket, key
 	return b, nil
 }
 
 func (f *Fetcher) client(ds materials.Datastore, b Blob) (*azblob.Client, *http.Transport, error) {
-	base := f.Transport
-	if base == nil {
-		base = http.DefaultTransport.(*http.Transport)
-	}
-	tr := base.Clone()
-	if len(ds.CertPEM) > 0 {
-		pool, err := oci.CertPool(ds.CertPEM)
-		if err != nil {
-			return nil, nil, fmt.Errorf("datastore %s: %w", ds.ID, err)
-		}
-		if tr.TLSClientConfig == nil {
-			tr.TLSClientConfig = &tls.Config{}
-		}
-		tr.TLSClientConfig.RootCAs = pool
+	tr, err := dsconn.Transport(f.Transport, ds)
+	if err != nil {
+		return nil, nil, err
 	}
 	hc := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
 		// The service never redirects a blob's GET; a redirect would carry
@@ -182,10 +159,7 @@ func (f *Fetcher) client(ds materials.Datastore, b Blob) (*azblob.Client, *http.
 		Retry:     policy.RetryOptions{MaxRetries: -1},
 		Telemetry: policy.TelemetryOptions{Disabled: true},
 	}}
-	var (
-		c   *azblob.Client
-		err error
-	)
+	var c *azblob.Client
 	if ds.Password == "" {
 		c, err = azblob.NewClientWithNoCredential(b.Service+"/", opts)
 	} else {

@@ -2,7 +2,6 @@ package chunkfetch
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgewright/edgewright/assembler/crafts/httpfetch"
+	"github.com/edgewright/edgewright/assembler/crafts/internal/dsconn"
 	"github.com/edgewright/edgewright/assembler/oci"
 	"github.com/edgewright/edgewright/chunks"
 	"github.com/edgewright/edgewright/device"
@@ -145,23 +145,12 @@ func (f *Fetcher) markFailed(b materials.Blob) {
 }
 
 func (f *Fetcher) client(ds materials.Datastore) (*http.Client, error) {
-	base := f.Transport
-	if base == nil {
-		base = http.DefaultTransport.(*http.Transport)
+	tr, err := dsconn.Transport(f.Transport, ds)
+	if err != nil {
+		return nil, err
 	}
-	tr := base.Clone()
 	// Parallel chunk fetches keep their connections.
 	tr.MaxIdleConnsPerHost = max(tr.MaxIdleConnsPerHost, f.parallel())
-	if len(ds.CertPEM) > 0 {
-		pool, err := oci.CertPool(ds.CertPEM)
-		if err != nil {
-			return nil, fmt.Errorf("datastore %s: %w", ds.ID, err)
-		}
-		if tr.TLSClientConfig == nil {
-			tr.TLSClientConfig = &tls.Config{}
-		}
-		tr.TLSClientConfig.RootCAs = pool
-	}
 	return &http.Client{Transport: tr, CheckRedirect: oci.CheckRedirect}, nil
 }
 

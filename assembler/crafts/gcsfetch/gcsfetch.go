@@ -2,7 +2,6 @@ package gcsfetch
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"path"
 	"strconv"
 	"strings"
 
@@ -23,8 +21,8 @@ import (
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
 
+	"github.com/edgewright/edgewright/assembler/crafts/internal/dsconn"
 	"github.com/edgewright/edgewright/assembler/crafts/internal/fetchbody"
-	"github.com/edgewright/edgewright/assembler/oci"
 	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/materials"
 )
@@ -109,21 +107,11 @@ func Locate(ds materials.Datastore, rel string) (Object, error) {
 		}
 		o.Endpoint = u.Scheme + "://" + u.Host + "/storage/v1/"
 	}
-	bucket, prefix, _ := strings.Cut(strings.Trim(strings.TrimSpace(ds.Path), "/"), "/")
-	if bucket == "" {
-		return o, fmt.Errorf("datastore %s: dpath %q names no bucket", ds.ID, ds.Path)
+	bucket, key, err := dsconn.BucketKey(ds, rel, "bucket")
+	if err != nil {
+		return o, err
 	}
-	o.Bucket = bucket
-	rel = strings.TrimSpace(rel)
-	if rel == "" {
-		return o, fmt.Errorf("datastore %s: content tree url is empty", ds.ID)
-	}
-	for _, e := range strings.Split(prefix+"/"+rel, "/") {
-		if e == ".." {
-			return o, fmt.Errorf("datastore %s: content tree url %q climbs out of dpath", ds.ID, rel)
-		}
-	}
-	o.Name = strings.TrimPrefix(path.Join(prefix, rel), "/")
+	o.Bucket, o.Name = bucket, key
 	return o, nil
 }
 
@@ -140,20 +128,9 @@ func noRedirect(*http.Request, []*http.Request) error {
 // client makes a storage client for one fetch. It fetches the token
 // first, so that a refused key is told apart from a dead link.
 func (f *Fetcher) client(ctx context.Context, ds materials.Datastore, o Object) (*storage.Client, *http.Transport, error) {
-	base := f.Transport
-	if base == nil {
-		base = http.DefaultTransport.(*http.Transport)
-	}
-	tr := base.Clone()
-	if len(ds.CertPEM) > 0 {
-		pool, err := oci.CertPool(ds.CertPEM)
-		if err != nil {
-			return nil, nil, fmt.Errorf("datastore %s: %w", ds.ID, err)
-		}
-		if tr.TLSClientConfig == nil {
-			tr.TLSClientConfig = &tls.Config{}
-		}
-		tr.TLSClientConfig.RootCAs = pool
+	tr, err := dsconn.Transport(f.Transport, ds)
+	if err != nil {
+		return nil, nil, err
 	}
 	hc := &http.Client{Transport: tr, CheckRedirect: noRedirect}
 	if ds.Password != "" {

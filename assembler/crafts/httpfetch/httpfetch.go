@@ -2,7 +2,6 @@ package httpfetch
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/edgewright/edgewright/assembler/crafts/internal/dsconn"
 	"github.com/edgewright/edgewright/assembler/oci"
 	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/materials"
@@ -61,20 +61,9 @@ func DatastoreURL(ds materials.Datastore, rel string) (*url.URL, error) {
 }
 
 func (f *Fetcher) client(ds materials.Datastore) (*http.Client, error) {
-	base := f.Transport
-	if base == nil {
-		base = http.DefaultTransport.(*http.Transport)
-	}
-	tr := base.Clone()
-	if len(ds.CertPEM) > 0 {
-		pool, err := oci.CertPool(ds.CertPEM)
-		if err != nil {
-			return nil, fmt.Errorf("datastore %s: %w", ds.ID, err)
-		}
-		if tr.TLSClientConfig == nil {
-			tr.TLSClientConfig = &tls.Config{}
-		}
-		tr.TLSClientConfig.RootCAs = pool
+	tr, err := dsconn.Transport(f.Transport, ds)
+	if err != nil {
+		return nil, err
 	}
 	// Credentials stay with the datastore's origin, and set per request.
 	return &http.Client{Transport: tr, CheckRedirect: oci.CheckRedirect}, nil

@@ -2,12 +2,10 @@ package s3fetch
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"path"
 	"strconv"
 	"strings"
 
@@ -15,8 +13,8 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"go.uber.org/zap"
 
+	"github.com/edgewright/edgewright/assembler/crafts/internal/dsconn"
 	"github.com/edgewright/edgewright/assembler/crafts/internal/fetchbody"
-	"github.com/edgewright/edgewright/assembler/oci"
 	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/materials"
 )
@@ -105,39 +103,18 @@ func Locate(ds materials.Datastore, rel string) (Object, error) {
 		return o, fmt.Errorf("datastore %s: fqdn %q: no host", ds.ID, ds.FQDN)
 	}
 	o.Endpoint = host
-	bucket, prefix, _ := strings.Cut(strings.Trim(strings.TrimSpace(ds.Path), "/"), "/")
-	if bucket == "" {
-		return o, fmt.Errorf("datastore %s: dpath %q names no bucket", ds.ID, ds.Path)
+	bucket, key, err := dsconn.BucketKey(ds, rel, "bucket")
+	if err != nil {
+		return o, err
 	}
-	o.Bucket = bucket
-	rel = strings.TrimSpace(rel)
-	if rel == "" {
-		return o, fmt.Errorf("datastore %s: content tree url is empty", ds.ID)
-	}
-	for _, e := range strings.Split(prefix+"/"+rel, "/") {
-		if e == ".." {
-			return o, fmt.Errorf("datastore %s: content tree url %q climbs out of dpath", ds.ID, rel)
-		}
-	}
-	o.Key = strings.TrimPrefix(path.Join(prefix, rel), "/")
+	o.Bucket, o.Key = bucket, key
 	return o, nil
 }
 
 func (f *Fetcher) client(ds materials.Datastore, o Object) (*minio.Core, *http.Transport, error) {
-	base := f.Transport
-	if base == nil {
-		base = http.DefaultTransport.(*http.Transport)
-	}
-	tr := base.Clone()
-	if len(ds.CertPEM) > 0 {
-		pool, err := oci.CertPool(ds.CertPEM)
-		if err != nil {
-			return nil, nil, fmt.Errorf("datastore %s: %w", ds.ID, err)
-		}
-		if tr.TLSClientConfig == nil {
-			tr.TLSClientConfig = &tls.Config{}
-		}
-		tr.TLSClientConfig.RootCAs = pool
+	tr, err := dsconn.Transport(f.Transport, ds)
+	if err != nil {
+		return nil, nil, err
 	}
 	lookup := minio.BucketLookupAuto
 	switch f.BucketLookup {
