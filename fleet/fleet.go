@@ -147,9 +147,10 @@ func (f *Fleet) reconcile(ctx context.Context, i int, opts Options) DeviceReport
 	m := f.devices[i]
 	rep := DeviceReport{Device: i, Remodels: map[remodel.Action]int{}, Held: map[remodel.HoldCode]int{}}
 	down0, written0 := m.dev.Downloaded(), m.dev.Written()
-	a, err := assembler.New(assembler.Options{Root: m.dev.Root(), Logger: zap.NewNop(), Clock: f.clock,
-		Files: m.dev, Locker: m.dev, Journals: m.dev, Crafts: m.dev.Crafts(), Survey: m.dev.Survey,
-		Retry: assembler.RetryPolicy{Attempts: 2, Base: time.Microsecond, Max: time.Microsecond}})
+	ao := m.dev.Options()
+	ao.Logger, ao.Clock = zap.NewNop(), f.clock
+	ao.Retry = assembler.RetryPolicy{Attempts: 2, Base: time.Microsecond, Max: time.Microsecond}
+	a, err := assembler.New(ao)
 	if err != nil {
 		rep.Error = err.Error()
 		return rep

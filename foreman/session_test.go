@@ -372,15 +372,16 @@ func indent(s string) string {
 func (s *session) assembler() (a *assembler.Assembler, done func() string, err error) {
 	crashAt, writes := s.crashAt, 0
 	s.crashAt = 0
-	a, err = assembler.New(assembler.Options{Root: s.dev.Root(), Logger: zap.NewNop(), Clock: func() time.Time { return s.now },
-		Files: s.dev, Locker: s.dev, Journals: s.dev, Crafts: s.dev.Crafts(), Survey: s.dev.Survey,
-		Retry: assembler.RetryPolicy{Attempts: 1},
-		AfterJournalWrite: func(n int) {
-			writes++
-			if writes == crashAt {
-				s.dev.Crash()
-			}
-		}})
+	opts := s.dev.Options()
+	opts.Logger, opts.Clock = zap.NewNop(), func() time.Time { return s.now }
+	opts.Retry = assembler.RetryPolicy{Attempts: 1}
+	opts.AfterJournalWrite = func(int) {
+		writes++
+		if writes == crashAt {
+			s.dev.Crash()
+		}
+	}
+	a, err = assembler.New(opts)
 	return a, func() string {
 		switch {
 		case crashAt > 0 && writes >= crashAt:

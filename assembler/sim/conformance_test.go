@@ -43,7 +43,7 @@ func simRig(t *testing.T) *devicetest.Rig {
 	dev := sim.New(w, sim.Options{})
 	ds := materials.Datastore{ID: "http", Type: materials.DatastoreHTTP, FQDN: "http.example"}
 	return &devicetest.Rig{
-		Options:   assembler.Options{Root: dev.Root(), Files: dev, Locker: dev, Journals: dev, Crafts: dev.Crafts(), Survey: dev.Survey},
+		Options:   dev.Options(),
 		Datastore: ds,
 		Publish: func(t *testing.T, url string, content []byte) {
 			o := sim.Object{Digest: digest.FromBytes(content), Size: int64(len(content))}

@@ -430,9 +430,10 @@ func newDevice(t *testing.T, w *world, fp *materials.Floorplan, now *time.Time) 
 	if err := dev.Load(fp); err != nil {
 		t.Fatal(err)
 	}
-	a, err := assembler.New(assembler.Options{Root: dev.Root(), Logger: zap.NewNop(), Clock: clock,
-		Files: dev, Locker: dev, Journals: dev, Crafts: dev.Crafts(), Survey: dev.Survey,
-		Retry: assembler.RetryPolicy{Attempts: 2, Base: time.Microsecond, Max: time.Microsecond}})
+	opts := dev.Options()
+	opts.Logger, opts.Clock = zap.NewNop(), clock
+	opts.Retry = assembler.RetryPolicy{Attempts: 2, Base: time.Microsecond, Max: time.Microsecond}
+	a, err := assembler.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,15 +59,16 @@ func newCrashFixture() *crashFixture {
 func converge(t *testing.T, dev *sim.Device, bp *materials.Blueprint, now *time.Time, crashAt int) (crashed bool) {
 	t.Helper()
 	writes := 0
-	a, err := assembler.New(assembler.Options{Root: dev.Root(), Logger: zap.NewNop(), Clock: func() time.Time { return *now },
-		Files: dev, Locker: dev, Journals: dev, Crafts: dev.Crafts(), Survey: dev.Survey,
-		Retry: assembler.RetryPolicy{Attempts: 2, Base: time.Microsecond, Max: time.Microsecond},
-		AfterJournalWrite: func(int) {
-			writes++
-			if writes == crashAt {
-				dev.Crash()
-			}
-		}})
+	opts := dev.Options()
+	opts.Logger, opts.Clock = zap.NewNop(), func() time.Time { return *now }
+	opts.Retry = assembler.RetryPolicy{Attempts: 2, Base: time.Microsecond, Max: time.Microsecond}
+	opts.AfterJournalWrite = func(int) {
+		writes++
+		if writes == crashAt {
+			dev.Crash()
+		}
+	}
+	a, err := assembler.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

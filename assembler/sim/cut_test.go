@@ -34,8 +34,9 @@ func TestCutFetch(t *testing.T) {
 					MaxSizeBytes: size, Apps: appIDs[:1], RefCount: 1}}}
 			now := testEpoch
 			dev := sim.New(w, sim.Options{Clock: func() time.Time { return now }})
-			a, err := assembler.New(assembler.Options{Root: dev.Root(), Logger: zap.NewNop(), Clock: func() time.Time { return now },
-				Files: dev, Locker: dev, Journals: dev, Crafts: dev.Crafts(), Survey: dev.Survey, Retry: assembler.RetryPolicy{Attempts: 1}})
+			opts := dev.Options()
+			opts.Logger, opts.Clock, opts.Retry = zap.NewNop(), func() time.Time { return now }, assembler.RetryPolicy{Attempts: 1}
+			a, err := assembler.New(opts)
 			if err != nil {
 				t.Fatal(err)
 			}

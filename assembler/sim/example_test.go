@@ -22,8 +22,9 @@ func Example() {
 	w.Serve(ds, "os.qcow2", img)
 
 	dev := sim.New(w, sim.Options{CapacityBytes: 64 << 30})
-	a, err := assembler.New(assembler.Options{Root: dev.Root(), Logger: zap.NewNop(),
-		Files: dev, Locker: dev, Journals: dev, Crafts: dev.Crafts(), Survey: dev.Survey})
+	opts := dev.Options() // every role of the device; the rest is the caller's
+	opts.Logger = zap.NewNop()
+	a, err := assembler.New(opts)
 	if err != nil {
 		panic(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/edgewright/edgewright/assembler"
 	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/inspector"
 	"github.com/edgewright/edgewright/journal"
@@ -191,4 +192,11 @@ func (d *Device) loadJournal(js *materials.JournalState) {
 	}
 	s.lastApplied = js.LastApplied
 	d.journal = s
+}
+
+// Options are the executor's options with every role of this device set
+// (Root, Files, Locker, Journals, Crafts, Survey); the caller adds the
+// rest (Clock, Logger, Retry, hooks).
+func (d *Device) Options() assembler.Options {
+	return assembler.Options{Root: d.root, Files: d, Locker: d, Journals: d, Crafts: d.Crafts(), Survey: d.Survey}
 }
