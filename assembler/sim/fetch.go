@@ -40,8 +40,8 @@ func (f fetcher) source(req device.FetchRequest) (Object, error) {
 	return o, nil
 }
 
-// Fetch fills the ingest from its offset, bounded as the HTTP fetcher
-// bounds a body: the descriptor's size or maxSizeBytes, and free space.
+// Fetch fills the ingest from its offset, bounded by the rule every
+// fetcher applies (device.FetchRequest.Limit).
 func (f fetcher) Fetch(ctx context.Context, req device.FetchRequest, dst device.Ingest, progress func(done, known int64)) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -55,19 +55,15 @@ func (f fetcher) Fetch(ctx context.Context, req device.FetchRequest, dst device.
 		return err
 	}
 	offset := in.Offset()
-	if offset > o.Size || (req.Blob.Size > 0 && offset > req.Blob.Size) {
+	if keep := req.MaxOffset(); offset > o.Size || (keep > 0 && offset > keep) {
 		if err := in.Truncate(); err != nil {
 			return err
 		}
 		offset = 0
 	}
-	bound, from := req.Blob.Size, "maxSizeBytes"
-	if req.FreeBytes > 0 && (bound <= 0 || offset+req.FreeBytes < bound) {
-		bound, from = offset+req.FreeBytes, "free space"
-	}
-	if bound > 0 && o.Size > bound {
+	if l := req.Limit(offset); l.Bytes > 0 && o.Size > l.Bytes {
 		_ = in.Truncate()
-		return &device.TooLargeError{Blob: req.Blob, URL: req.ContentTree.URL, Bound: bound, From: from, Got: o.Size, Declared: true}
+		return &device.TooLargeError{Blob: req.Blob, URL: req.ContentTree.URL, Bound: l.Bytes, From: l.From, Got: o.Size, Declared: true}
 	}
 	progress(offset, o.Size)
 	n, err := in.fill(o)

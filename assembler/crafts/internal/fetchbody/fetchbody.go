@@ -8,43 +8,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 
 	"github.com/edgewright/edgewright/device"
 )
 
-// Limit is the smallest bound on a body: the content tree's
-// maxSizeBytes, the blob's descriptor size, or the free space after what
-// the partial already holds. Bytes is 0 when nothing bounds it.
-type Limit struct {
-	Bytes int64
-	From  string // "maxSizeBytes", "descriptor size", "free space"
-}
+// Limit is the bound on a body (device.Limit: the rule is the device's,
+// so the in-memory device bounds by it too), with the refusal and the
+// bounded copy a fetcher needs.
+type Limit device.Limit
 
 // LimitFor is the bound of req's body for an ingest at offset.
-func LimitFor(req device.FetchRequest, offset int64) Limit {
-	var l Limit
-	consider := func(b int64, from string) {
-		if b > 0 && (l.Bytes == 0 || b < l.Bytes) {
-			l = Limit{b, from}
-		}
-	}
-	if m := req.ContentTree.MaxSizeBytes; m > 0 && m <= math.MaxInt64 {
-		consider(int64(m), "maxSizeBytes")
-	}
-	consider(req.Blob.Size, "descriptor size")
-	if req.FreeBytes > 0 {
-		consider(offset+req.FreeBytes, "free space")
-	}
-	return l
-}
+func LimitFor(req device.FetchRequest, offset int64) Limit { return Limit(req.Limit(offset)) }
 
-// MaxOffset is the longest partial a resume may keep: a longer one is not
-// this body's prefix (maxSizeBytes and the descriptor bound the body, the
-// free space does not).
-func MaxOffset(req device.FetchRequest) int64 {
-	return LimitFor(device.FetchRequest{ContentTree: req.ContentTree, Blob: req.Blob}, 0).Bytes
-}
+// MaxOffset is the longest partial a resume may keep
+// (device.FetchRequest.MaxOffset).
+func MaxOffset(req device.FetchRequest) int64 { return req.MaxOffset() }
 
 // TooLarge discards the partial (the same source would send the same
 // body again) and says what was refused. got is the declared length when
