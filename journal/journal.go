@@ -533,6 +533,21 @@ func RefCounts(bp *materials.Blueprint) map[materials.MaterialRef]int {
 	return refs
 }
 
+// NextUsage is a material's usage after a checkpoint that gives it n
+// references at now: a material seen for the first time (old nil) gets
+// its create time, one whose count changed a new lastRefcountChange. It
+// returns false when nothing changes (the same count again).
+func NextUsage(old *materials.Usage, target materials.MaterialRef, n int, now time.Time) (materials.Usage, bool) {
+	u := materials.Usage{Target: target, CreateTime: now, RefCount: n, LastRefcountChange: now}
+	if old != nil {
+		if old.RefCount == n {
+			return *old, false
+		}
+		u.CreateTime = old.CreateTime
+	}
+	return u, true
+}
+
 func putUsage(b *bolt.Bucket, refs map[materials.MaterialRef]int, now time.Time) error {
 	var stale [][]byte
 	err := b.ForEach(func(k, _ []byte) error {
@@ -551,15 +566,16 @@ func putUsage(b *bolt.Bucket, refs map[materials.MaterialRef]int, now time.Time)
 		}
 	}
 	for r, n := range refs {
-		u := materials.Usage{Target: r, CreateTime: now, RefCount: n, LastRefcountChange: now}
+		var prev *materials.Usage
 		if old := b.Get(refKey(r)); old != nil {
 			var o materials.Usage
 			if json.Unmarshal(old, &o) == nil {
-				if o.RefCount == n {
-					continue
-				}
-				u.CreateTime = o.CreateTime
+				prev = &o
 			}
+		}
+		u, changed := NextUsage(prev, r, n, now)
+		if !changed {
+			continue
 		}
 		v, err := json.Marshal(u)
 		if err != nil {

@@ -257,14 +257,13 @@ func (j *simJournal) Checkpoint(bp *materials.Blueprint, now time.Time) error {
 			}
 		}
 		for r, n := range refs {
-			u := materials.Usage{Target: r, CreateTime: now, RefCount: n, LastRefcountChange: now}
+			var prev *materials.Usage
 			if o, ok := s.usage[r]; ok {
-				if o.RefCount == n {
-					continue
-				}
-				u.CreateTime = o.CreateTime
+				prev = &o
 			}
-			s.usage[r] = u
+			if u, changed := journal.NextUsage(prev, r, n, now); changed {
+				s.usage[r] = u
+			}
 		}
 	})
 }
