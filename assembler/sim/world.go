@@ -1,12 +1,12 @@
 package sim
 
 import (
-	"path"
 	"strings"
 	"sync"
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/edgewright/edgewright/assembler/crafts/httpfetch"
 	"github.com/edgewright/edgewright/materials"
 )
 
@@ -100,15 +100,17 @@ func (w *World) isDown(ds materials.Datastore) bool {
 func (w *World) served1(ds materials.Datastore, rel string) (digest.Digest, bool) {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
-	d, ok := w.files[location(ds, rel)]
-	return d, ok
+	loc := location(ds, rel)
+	d, ok := w.files[loc]
+	return d, ok && loc != ""
 }
 
 func (w *World) tag(ds materials.Datastore, ref string) (digest.Digest, bool) {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
-	d, ok := w.tags[location(ds, ref)]
-	return d, ok
+	loc := location(ds, ref)
+	d, ok := w.tags[loc]
+	return d, ok && loc != ""
 }
 
 // Fetches is how many times a datastore has been asked for d.
@@ -133,13 +135,14 @@ func host(fqdn string) string {
 	return h
 }
 
-// location is where a datastore path leads, as the HTTP fetcher joins
-// fqdn (scheme and prefix allowed), dpath and the content tree's URL.
+// location is where a datastore path leads, joined as the HTTP fetcher
+// joins fqdn (scheme and prefix allowed), dpath and the content tree's
+// URL (httpfetch.DatastoreURL); "" for a path it cannot join, which
+// serves nothing.
 func location(ds materials.Datastore, rel string) string {
-	f := ds.FQDN
-	if _, rest, ok := strings.Cut(f, "://"); ok {
-		f = rest
+	u, err := httpfetch.DatastoreURL(ds, rel)
+	if err != nil {
+		return ""
 	}
-	h, prefix, _ := strings.Cut(f, "/")
-	return h + path.Join("/", prefix, ds.Path, rel)
+	return u.Host + u.Path
 }
