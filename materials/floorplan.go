@@ -50,7 +50,16 @@ type VolumeFile struct {
 	VirtualSize   int64     `json:"virtualSize"`
 	ApparentSize  int64     `json:"apparentSize"`
 	AllocatedSize int64     `json:"allocatedSize"`
-	BackingFile   string    `json:"backingFile,omitempty"`
+	// BackingFile is the backing file name a qcow2 header spells, as read.
+	BackingFile string `json:"backingFile,omitempty"`
+	// Backing is the chain an overlay reads through, nearest first, as far
+	// as the inspector followed it: only links that resolve inside the
+	// root's stores are followed (a blob of the blob directory or of
+	// containerd's content directory, or another volume file of the same
+	// volume under a volume directory); a name that points anywhere else
+	// is not opened and the volume is broken. Nil when there is no backing
+	// file.
+	Backing       []BackingLink `json:"backing,omitempty"`
 	ModTime       time.Time `json:"modTime"`
 	State         State     `json:"state"`
 	// Reason explains a broken, partial or unknown state.
@@ -67,6 +76,22 @@ type VolumeFile struct {
 	// not as volumes of their own. In table order for qcow2, by name for
 	// copies.
 	Snapshots []SnapshotInfo `json:"snapshots,omitempty"`
+}
+
+// BackingLink is one link of an overlay's backing chain.
+type BackingLink struct {
+	// Name is the backing file name as the referring header spells it.
+	Name string `json:"name"`
+	// Blob is the digest when the link is a content blob of one of the
+	// root's stores (verified, immutable content).
+	Blob digest.Digest `json:"blob,omitempty"`
+	// Path is the link's file relative to the root when it is a volume
+	// file under a volume directory (an overlay chain of snapshots).
+	Path string `json:"path,omitempty"`
+	// Format is the link's format as its header says ("" when missing).
+	Format Format `json:"format,omitempty"`
+	// Missing: the link is inside the stores but its file is not there.
+	Missing bool `json:"missing,omitempty"`
 }
 
 // ImageCheck is the result of checking a qcow2 volume's metadata
