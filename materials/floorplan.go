@@ -46,10 +46,10 @@ type VolumeFile struct {
 	Dir       bool   `json:"dir,omitempty"`
 	ClearText bool   `json:"clearText,omitempty"`
 	// Temp is true for `<final>.tmp` work in progress.
-	Temp          bool      `json:"temp,omitempty"`
-	VirtualSize   int64     `json:"virtualSize"`
-	ApparentSize  int64     `json:"apparentSize"`
-	AllocatedSize int64     `json:"allocatedSize"`
+	Temp          bool  `json:"temp,omitempty"`
+	VirtualSize   int64 `json:"virtualSize"`
+	ApparentSize  int64 `json:"apparentSize"`
+	AllocatedSize int64 `json:"allocatedSize"`
 	// BackingFile is the backing file name a qcow2 header spells, as read.
 	BackingFile string `json:"backingFile,omitempty"`
 	// Backing is the chain an overlay reads through, nearest first, as far
@@ -59,9 +59,9 @@ type VolumeFile struct {
 	// volume under a volume directory); a name that points anywhere else
 	// is not opened and the volume is broken. Nil when there is no backing
 	// file.
-	Backing       []BackingLink `json:"backing,omitempty"`
-	ModTime       time.Time `json:"modTime"`
-	State         State     `json:"state"`
+	Backing []BackingLink `json:"backing,omitempty"`
+	ModTime time.Time     `json:"modTime"`
+	State   State         `json:"state"`
 	// Reason explains a broken, partial or unknown state.
 	Reason string      `json:"reason,omitempty"`
 	Legacy *LegacyName `json:"legacy"`
