@@ -504,9 +504,19 @@ func (j *Journal) Checkpoint(bp *materials.Blueprint, now time.Time) error {
 		return err // the same Blueprint again: nothing to write
 	}
 	refs := RefCounts(bp)
+	latches, err := j.Latches()
+	if err != nil {
+		return fmt.Errorf("journal checkpoint: %w", err)
+	}
+	_, stale := LiveLatches(bp, latches)
 	err = j.update(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketMeta).Put(keyLastApplied, v); err != nil {
 			return err
+		}
+		for _, l := range stale {
+			if err := tx.Bucket(bucketLatches).Delete(latchKey(l.ContentTree, l.Generation)); err != nil {
+				return err
+			}
 		}
 		return putUsage(tx.Bucket(bucketUsage), refs, now)
 	})

@@ -251,6 +251,10 @@ func (j *simJournal) Checkpoint(bp *materials.Blueprint, now time.Time) error {
 	refs := journal.RefCounts(bp)
 	return j.write(func(s *journalState) {
 		s.lastApplied = bp
+		_, stale := journal.LiveLatches(bp, s.sortedLatches())
+		for _, l := range stale {
+			delete(s.latches, latchKey(l.ContentTree, l.Generation))
+		}
 		for r := range s.usage {
 			if _, ok := refs[r]; !ok {
 				delete(s.usage, r)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/journal"
@@ -133,10 +134,36 @@ func Journal(t *testing.T, newDevice func(t *testing.T) device.JournalOpener) {
 	if d := cmp.Diff(wantUsage, st.Usage); d != "" {
 		t.Errorf("usage: kept create time, new refcount change, dropped material forgotten (-want +got):\n%s", d)
 	}
+	// bp1 and bp2 name neither t nor s: their latches went at the checkpoint.
+	ls, err = j.Latches()
+	must(err)
+	if len(ls) != 0 || len(st.Latches) != 0 {
+		t.Errorf("latches of trees no checkpoint names survived: %v, state %v", ls, st.Latches)
+	}
 	if d := cmp.Diff(ls, st.Latches); d != "" {
 		t.Errorf("journal state latches (-want +got):\n%s", d)
 	}
 	if j.Quarantined() != nil {
 		t.Errorf("a fresh journal reports quarantine: %+v", j.Quarantined())
+	}
+
+	// A checkpoint drops the latches that pin nothing any more (a tree
+	// gone, a generation left) and keeps those of a tree the Blueprint
+	// lists at their generation, withholds, or is the content of a volume.
+	lt := func(ct string, gen int64) materials.TagLatch {
+		return materials.TagLatch{ContentTree: ct, Generation: gen, URL: ct + ":v", Digest: digest.Digest("sha256:0" + ct), ResolvedAt: t1}
+	}
+	for _, l := range []materials.TagLatch{lt("a", 1), lt("a", 2), lt("b", 0), lt("c", 0), lt("d", 0), lt("e", 0)} {
+		must(j.PutLatch(l))
+	}
+	bp3 := &materials.Blueprint{Complete: true,
+		ContentTrees: []materials.ContentTree{{ID: "a", Generation: 2}, {ID: "os"}},
+		Volumes:      []materials.Volume{{ID: "v", Generation: 1, ContentTree: "os", RefCount: 3}, {ID: "u", ContentTree: "c"}},
+		Withheld:     []materials.MaterialRef{{Kind: materials.KindContentTree, ID: "d"}}}
+	must(j.Checkpoint(bp3, t3))
+	ls, err = j.Latches()
+	must(err)
+	if d := cmp.Diff([]materials.TagLatch{lt("a", 2), lt("c", 0), lt("d", 0)}, ls); d != "" {
+		t.Errorf("latches after a checkpoint without b, e and a's generation 1 (-want +got):\n%s", d)
 	}
 }
