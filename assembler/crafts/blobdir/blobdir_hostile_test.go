@@ -1,4 +1,4 @@
-package assembler
+package blobdir
 
 import (
 	"bytes"
@@ -67,7 +67,7 @@ func TestBlobDirPlanted(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.plant(t, root, outside)
-			s := NewBlobDir(root)
+			s := New(root)
 			s.CheckpointEvery = 100
 			noHang(t, "ingest", func() {
 				in, err := s.Ingest(context.Background(), materials.Blob{Digest: d})
