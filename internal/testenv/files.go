@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -16,4 +17,17 @@ func Symlink(t testing.TB, target, at string) {
 	if err := os.Symlink(target, at); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// DeadAddr is a loopback address at which nothing listens (a port just
+// closed): a datastore that does not answer.
+func DeadAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := l.Addr().String()
+	l.Close()
+	return a
 }

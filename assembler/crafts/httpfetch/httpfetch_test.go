@@ -74,7 +74,7 @@ func fetchOnce(t *testing.T, ds materials.Datastore, url string, blob materials.
 	t.Helper()
 	var in memIngest
 	f := &Fetcher{}
-	err := f.Fetch(context.Background(), device.FetchRequest{Datastore: ds, ContentTree: materials.ContentTree{ID: "ct", URL: url}, Blob: blob, FreeBytes: free}, &in, func(int64, int64) {})
+	err := f.Fetch(context.Background(), device.FetchRequest{Datastore: ds, ContentTree: materials.ContentTree{ID: "ct", URL: url, MaxSizeBytes: uint64(blob.Size)}, Blob: blob, FreeBytes: free}, &in, func(int64, int64) {})
 	return &in, err
 }
 
