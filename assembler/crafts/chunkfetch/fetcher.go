@@ -2,7 +2,6 @@ package chunkfetch
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -14,9 +13,9 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/opencontainers/go-digest"
 	"go.uber.org/zap"
 
-	"github.com/edgewright/edgewright/assembler/crafts/httpfetch"
 	"github.com/edgewright/edgewright/assembler/crafts/internal/dsconn"
 	"github.com/edgewright/edgewright/assembler/oci"
 	"github.com/edgewright/edgewright/chunks"
@@ -38,6 +37,10 @@ type SeedFunc func(ctx context.Context, req device.FetchRequest) []Seed
 // Seed is one candidate seed and how to release it.
 type Seed struct {
 	chunks.Seed
+	// Blob is the seed's digest when it is a blob of the blob directory:
+	// a scout's offer names it, so the plan can tell the facts are still
+	// true. A seed without one makes the scout offer nothing.
+	Blob  digest.Digest
 	Close func() error
 }
 
@@ -65,6 +68,10 @@ type Fetcher struct {
 	// failed remembers blobs whose index lied, so a retry goes whole.
 	mu     sync.Mutex
 	failed map[string]bool
+	// keptKeys and keptVals are the indexes a scout fetched (and their
+	// plans), oldest first, for the downloads that follow (scout.go).
+	keptKeys []keyOf
+	keptVals []kept
 }
 
 // Stats is what one chunked fetch did, for logs and tests.
@@ -99,7 +106,7 @@ func (f *Fetcher) Fetch(ctx context.Context, req device.FetchRequest, dst device
 	if !chunked(req.ContentTree.Format) || f.Seeds == nil || f.hasFailed(req.Blob) {
 		return f.Whole.Fetch(ctx, req, dst, progress)
 	}
-	_, err := f.fetchChunked(ctx, req, dst, progress)
+	st, err := f.fetchChunked(ctx, req, dst, progress)
 	var fb *fallback
 	if errors.As(err, &fb) {
 		lvl := f.log().Warn
@@ -107,9 +114,38 @@ func (f *Fetcher) Fetch(ctx context.Context, req device.FetchRequest, dst device
 			lvl = f.log().Info
 		}
 		lvl("chunked download not used, downloading the whole blob", zap.String("digest", string(req.Blob.Digest)), zap.String("reason", fb.reason), zap.Error(fb.err))
-		return f.Whole.Fetch(ctx, req, dst, progress)
+		return f.whole(ctx, req, dst, progress, st.Fetched)
+	}
+	if err == nil {
+		f.forget(req.Blob.Digest)
 	}
 	return err
+}
+
+// whole hands the blob to Whole, resuming after what the chunked path
+// wrote; its transfer goes on from the before bytes the chunks took, so
+// the bytes fetched never go back (a restart from zero counts again what
+// it fetches again), and the bytes to fetch become what is left of the
+// blob.
+func (f *Fetcher) whole(ctx context.Context, req device.FetchRequest, dst device.Ingest, progress func(done, known int64), before int64) error {
+	t := req.Transfer
+	if t == nil {
+		return f.Whole.Fetch(ctx, req, dst, progress)
+	}
+	req.Transfer = nil
+	var mu sync.Mutex
+	last, fetched := dst.Offset(), before
+	return f.Whole.Fetch(ctx, req, dst, func(done, known int64) {
+		progress(done, known)
+		mu.Lock()
+		if done > last {
+			fetched += done - last
+		}
+		last = done
+		got, left := fetched, max(known-done, 0)
+		mu.Unlock()
+		t(got, got+left)
+	})
 }
 
 // fallback: the chunked path cannot be used; Whole takes over.
@@ -138,6 +174,7 @@ func (f *Fetcher) hasFailed(b materials.Blob) bool {
 func (f *Fetcher) markFailed(b materials.Blob) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.dropLocked(b.Digest)
 	if f.failed == nil {
 		f.failed = map[string]bool{}
 	}
@@ -180,44 +217,12 @@ func get(ctx context.Context, c *http.Client, ds materials.Datastore, u *url.URL
 func (f *Fetcher) fetchChunked(ctx context.Context, req device.FetchRequest, dst device.Ingest, progress func(done, known int64)) (Stats, error) {
 	var st Stats
 	log := f.log()
-	u, err := httpfetch.DatastoreURL(req.Datastore, req.ContentTree.URL)
+	p, err := f.prepare(ctx, req)
 	if err != nil {
 		return st, err
 	}
-	want, err := hex.DecodeString(req.Blob.Digest.Encoded())
-	if err != nil || len(want) != 32 || req.Blob.Digest.Algorithm() != "sha256" {
-		return st, &fallback{reason: "blob digest is not sha256", err: err}
-	}
-	client, err := f.client(req.Datastore)
-	if err != nil {
-		return st, err
-	}
-	defer client.CloseIdleConnections()
-
-	// Seeds first: with none, every chunk would be fetched, so the index
-	// is not even asked for (a first download).
-	seeds := f.Seeds(ctx, req)
-	defer func() {
-		for _, s := range seeds {
-			if s.Close != nil {
-				s.Close()
-			}
-		}
-	}()
-	cs := make([]chunks.Seed, len(seeds))
-	for i, s := range seeds {
-		cs[i] = s.Seed
-	}
-	if len(seeds) == 0 {
-		return st, &fallback{quiet: true, reason: "no local seed"}
-	}
-
-	iu := *u
-	iu.Path += IndexSuffix
-	ix, err := f.index(ctx, client, req, &iu, want)
-	if err != nil {
-		return st, err
-	}
+	defer p.close()
+	u, client, ix, plan, seeds := p.u, p.client, p.ix, p.plan, p.seeds
 	st.ImageSize = ix.ImageSize
 
 	offset := dst.Offset()
@@ -227,15 +232,7 @@ func (f *Fetcher) fetchChunked(ctx context.Context, req device.FetchRequest, dst
 		}
 		offset = 0
 	}
-	plan, err := chunks.NewPlan(ctx, ix, cs)
-	if err != nil {
-		return st, err
-	}
-	share := f.MaxFetchShare
-	if share <= 0 {
-		share = 0.9
-	}
-	if float64(plan.FetchBytes) > share*float64(ix.ImageSize) {
+	if f.tooLittle(plan) {
 		return st, &fallback{quiet: true, reason: fmt.Sprintf("the seeds hold only %d of %d bytes", plan.SeedBytes, ix.ImageSize)}
 	}
 	log.Info("chunked download", zap.String("url", u.Redacted()), zap.String("digest", string(req.Blob.Digest)),
@@ -248,6 +245,13 @@ func (f *Fetcher) fetchChunked(ctx context.Context, req device.FetchRequest, dst
 	su := *u
 	su.Path = path.Join(path.Dir(u.Path), ix.Store) + "/"
 	var fetched atomic.Int64
+	toFetch, _ := plan.FetchFrom(offset)
+	transfer := func() {
+		if req.Transfer != nil {
+			n := fetched.Load()
+			req.Transfer(n, max(toFetch, n)) // a refetch adds to both
+		}
+	}
 	fetch := func(ctx context.Context, c chunks.Chunk, attempt int) ([]byte, error) {
 		cu := su
 		cu.Path += chunks.StorePath(c)
@@ -255,9 +259,11 @@ func (f *Fetcher) fetchChunked(ctx context.Context, req device.FetchRequest, dst
 		if err != nil {
 			log.Debug("chunk fetch", zap.String("url", cu.Redacted()), zap.Int("attempt", attempt), zap.Error(err))
 		}
+		transfer()
 		return b, err
 	}
 	progress(offset, ix.ImageSize)
+	transfer()
 	res, err := chunks.Assemble(ctx, plan, dst, chunks.AssembleOptions{
 		Start: offset, Fetch: fetch, Parallel: f.parallel(),
 		Progress: func(w int64) { progress(w, ix.ImageSize) },
