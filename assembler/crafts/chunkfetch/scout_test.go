@@ -71,18 +71,26 @@ func TestScout(t *testing.T) {
 	}
 }
 
+// seededRig is a rig whose datastore publishes v1.raw and v2.raw and
+// whose device holds v1, downloaded whole.
+func seededRig(t *testing.T, v1, v2 []byte) *rig {
+	t.Helper()
+	r := newRig(t)
+	publish(t, r.srv.dir, "v1.raw", v1)
+	publish(t, r.srv.dir, "v2.raw", v2)
+	if err := r.fetch(context.Background(), t, "v1.raw", v1); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // TestScoutResumeOffset: an offer for a resumed download counts only the
 // chunks past the resume point.
 func TestScoutResumeOffset(t *testing.T) {
 	v1 := random(1, imgSize)
 	v2 := Version2(v1, 20, 256<<10, 5)
 	ctx := context.Background()
-	r := newRig(t)
-	publish(t, r.srv.dir, "v1.raw", v1)
-	publish(t, r.srv.dir, "v2.raw", v2)
-	if err := r.fetch(ctx, t, "v1.raw", v1); err != nil {
-		t.Fatal(err)
-	}
+	r := seededRig(t, v1, v2)
 	req := r.req("v2.raw", v2)
 	all, _, _ := r.f.Scout(ctx, req, 0)
 	half, ok, err := r.f.Scout(ctx, req, int64(len(v2)/2))
@@ -118,12 +126,7 @@ func TestTransferMonotone(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(t)
-			publish(t, r.srv.dir, "v1.raw", v1)
-			publish(t, r.srv.dir, "v2.raw", v2)
-			if err := r.fetch(ctx, t, "v1.raw", v1); err != nil {
-				t.Fatal(err)
-			}
+			r := seededRig(t, v1, v2)
 			r.srv.setFault(tc.fault)
 			req := r.req("v2.raw", v2)
 			in, err := r.store.Ingest(ctx, req.Blob)
