@@ -62,7 +62,7 @@ type Fetcher struct {
 	MaxIndexBytes int64
 	// MaxFetchShare: when more than this share of the blob must be
 	// fetched, Whole is used, as one stream beats many small requests
-	// (default 0.9).
+	// (DefaultMaxFetchShare when 0).
 	MaxFetchShare float64
 
 	// failed remembers blobs whose index lied, so a retry goes whole.
@@ -73,6 +73,10 @@ type Fetcher struct {
 	keptKeys []keyOf
 	keptVals []kept
 }
+
+// DefaultMaxFetchShare is the share of a blob above which fetching its
+// chunks does not pay.
+const DefaultMaxFetchShare = 0.9
 
 // Stats is what one chunked fetch did, for logs and tests.
 type Stats struct {
@@ -87,9 +91,9 @@ func (f *Fetcher) log() *zap.Logger {
 	return f.Logger
 }
 
-// chunked reports whether a content tree's format is a VM image, the only
+// Chunked reports whether a content tree's format is a VM image, the only
 // kind an index is asked for.
-func chunked(fm materials.Format) bool {
+func Chunked(fm materials.Format) bool {
 	switch fm {
 	case materials.FormatRaw, materials.FormatQcow, materials.FormatQcow2, materials.FormatVHD, materials.FormatVMDK, materials.FormatVHDX, materials.FormatISO:
 		return true
@@ -103,7 +107,7 @@ func (f *Fetcher) Fetch(ctx context.Context, req device.FetchRequest, dst device
 	if f.Whole == nil {
 		return fmt.Errorf("chunkfetch: no whole-file fetcher: %w", device.ErrNoCraft)
 	}
-	if !chunked(req.ContentTree.Format) || f.Seeds == nil || f.hasFailed(req.Blob) {
+	if !Chunked(req.ContentTree.Format) || f.Seeds == nil || f.hasFailed(req.Blob) {
 		return f.Whole.Fetch(ctx, req, dst, progress)
 	}
 	st, err := f.fetchChunked(ctx, req, dst, progress)

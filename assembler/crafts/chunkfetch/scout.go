@@ -121,7 +121,7 @@ func (f *Fetcher) prepare(ctx context.Context, req device.FetchRequest) (*prepar
 func (f *Fetcher) tooLittle(p *chunks.Plan) bool {
 	share := f.MaxFetchShare
 	if share <= 0 {
-		share = 0.9
+		share = DefaultMaxFetchShare
 	}
 	return float64(p.FetchBytes) > share*float64(p.Index.ImageSize)
 }
@@ -133,7 +133,7 @@ func (f *Fetcher) tooLittle(p *chunks.Plan) bool {
 // download, so it fetches neither again. No index, a damaged one, no seed,
 // a blob whose chunked download already failed: no offer.
 func (f *Fetcher) Scout(ctx context.Context, req device.FetchRequest, offset int64) (materials.ChunkOffer, bool, error) {
-	if f.Whole == nil || f.Seeds == nil || !chunked(req.ContentTree.Format) || f.hasFailed(req.Blob) {
+	if f.Whole == nil || f.Seeds == nil || !Chunked(req.ContentTree.Format) || f.hasFailed(req.Blob) {
 		return materials.ChunkOffer{}, false, nil
 	}
 	p, err := f.prepare(ctx, req)
