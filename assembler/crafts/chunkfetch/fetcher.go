@@ -256,10 +256,18 @@ func (f *Fetcher) fetchChunked(ctx context.Context, req device.FetchRequest, dst
 			req.Transfer(n, max(toFetch, n)) // a refetch adds to both
 		}
 	}
+	dec, err := chunks.NewChunkDecoder(ix)
+	if err != nil {
+		return st, err
+	}
+	defer dec.Close()
 	fetch := func(ctx context.Context, c chunks.Chunk, attempt int) ([]byte, error) {
 		cu := su
-		cu.Path += chunks.StorePath(c)
-		b, err := fetchChunk(ctx, client, req.Datastore, &cu, c.Size, &fetched)
+		cu.Path += ix.ChunkPath(c)
+		b, err := fetchChunk(ctx, client, req.Datastore, &cu, ix.MaxFileSize(c), &fetched)
+		if err == nil {
+			b, err = dec.Decode(c, b)
+		}
 		if err != nil {
 			log.Debug("chunk fetch", zap.String("url", cu.Redacted()), zap.Int("attempt", attempt), zap.Error(err))
 		}
@@ -298,6 +306,10 @@ func (f *Fetcher) fetchChunked(ctx context.Context, req device.FetchRequest, dst
 			return st, device.Retryable(fmt.Errorf("chunked download %s: %w", u.Redacted(), err))
 		}
 		return st, fmt.Errorf("chunked download %s: %w", u.Redacted(), err)
+	}
+	if req.Transfer != nil {
+		n := fetched.Load()
+		req.Transfer(n, n) // a compressed store takes less than its chunks' sizes
 	}
 	log.Info("chunked download done", zap.String("digest", string(req.Blob.Digest)), zap.Int64("size", ix.ImageSize),
 		zap.Int64("fromSeeds", res.FromSeeds), zap.Int64("fetched", st.Fetched), zap.Int("refetches", res.Refetches))
@@ -343,7 +355,7 @@ func (f *Fetcher) index(ctx context.Context, client *http.Client, req device.Fet
 // fetchChunk GETs one chunk, at most size bytes, resuming with a Range
 // request when the body breaks off (a few times); counted adds the bytes
 // that came over the wire.
-func fetchChunk(ctx context.Context, client *http.Client, ds materials.Datastore, u *url.URL, size uint32, counted *atomic.Int64) ([]byte, error) {
+func fetchChunk(ctx context.Context, client *http.Client, ds materials.Datastore, u *url.URL, size int64, counted *atomic.Int64) ([]byte, error) {
 	buf := make([]byte, 0, size)
 	var last error
 	for try := 0; try < 3; try++ {
