@@ -20,19 +20,29 @@ type Scout = device.Scout
 // facts, not the device without a plan.
 const DefaultScoutTimeout = time.Minute
 
-// scout asks, for each download of plan whose tree's first datastore has
-// a fetcher that scouts, what that datastore offers for it (a chunk index,
-// and what it costs given the local seeds), as the executor will fetch it:
-// the same datastore, blob and resume offset. Like Terraform's refresh
-// before a plan, it only gathers facts: a scout that fails or is slow
-// means no facts, never a failed round. A download that carries an offer
-// already (one given in ConvergeOptions.Foreman) is not asked again.
+// scout is ScoutOffers over the assembler's fetchers.
 func (a *Assembler) scout(ctx context.Context, bp *materials.Blueprint, plan *remodel.Plan, timeout time.Duration) []materials.ChunkOffer {
+	return ScoutOffers(ctx, a.crafts.Fetchers, bp, plan, timeout, a.log)
+}
+
+// ScoutOffers asks, for each download of plan whose tree's first
+// datastore has a fetcher that scouts, what that datastore offers for it
+// (a chunk index, and what it costs given the local seeds), as the
+// executor will fetch it: the same datastore, blob and resume offset.
+// Like Terraform's refresh before a plan, it only gathers facts: a scout
+// that fails or takes longer than timeout (0: DefaultScoutTimeout;
+// negative: no scouting) means no facts, never a failed round. A download
+// that carries an offer already is not asked again. Converge runs it
+// between survey and plan; `wright plan --scout` too.
+func ScoutOffers(ctx context.Context, fetchers map[materials.DatastoreType]Fetcher, bp *materials.Blueprint, plan *remodel.Plan, timeout time.Duration, log *zap.Logger) []materials.ChunkOffer {
 	if timeout < 0 {
 		return nil
 	}
 	if timeout == 0 {
 		timeout = DefaultScoutTimeout
+	}
+	if log == nil {
+		log = zap.NewNop()
 	}
 	type ask struct {
 		id  remodel.ID
@@ -51,7 +61,7 @@ func (a *Assembler) scout(ctx context.Context, bp *materials.Blueprint, plan *re
 		if !ok {
 			continue
 		}
-		if sc, ok := a.crafts.Fetchers[ds.Type].(Scout); ok {
+		if sc, ok := fetchers[ds.Type].(Scout); ok {
 			asks = append(asks, ask{r.ID, sc, FetchRequest{Datastore: ds, ContentTree: pl.ContentTree, Blob: pl.Blob}, pl.Offset})
 		}
 	}
@@ -65,9 +75,9 @@ func (a *Assembler) scout(ctx context.Context, bp *materials.Blueprint, plan *re
 		o, ok, err := q.sc.Scout(ctx, q.req, q.off)
 		switch {
 		case err != nil:
-			a.log.Info("scout: no facts for a download", zap.String("remodel", string(q.id)), zap.String("datastore", q.req.Datastore.ID), zap.Error(err))
+			log.Info("scout: no facts for a download", zap.String("remodel", string(q.id)), zap.String("datastore", q.req.Datastore.ID), zap.Error(err))
 		case ok:
-			a.log.Info("scout: chunk offer", zap.String("remodel", string(q.id)), zap.String("datastore", q.req.Datastore.ID),
+			log.Info("scout: chunk offer", zap.String("remodel", string(q.id)), zap.String("datastore", q.req.Datastore.ID),
 				zap.Int64("size", o.Size), zap.Int64("fetch", o.FetchBytes), zap.Int("fetchChunks", o.FetchChunks), zap.Bool("whole", o.Whole))
 			offers = append(offers, o)
 		}

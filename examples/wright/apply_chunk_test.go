@@ -189,6 +189,13 @@ func applyChunkedUpdate(t *testing.T, size, insertion int64, cases []chunkCase) 
 					t.Fatal(err)
 				}
 				cfg := chunkConfig(t, srv.URL, ctID, filepath.Base(img), tc.iformat, fileSum(t, img), st.Size(), gen)
+				if gen > 1 {
+					// `wright plan --scout` says the same before apply.
+					out, err := exec.Command(bin, "plan", "--config", cfg, "--root", root, "--scout").CombinedOutput()
+					if err != nil || !strings.Contains(string(out), "(index offered: ") {
+						t.Errorf("wright plan --scout: %v:\n%s", err, out)
+					}
+				}
 				served.Store(0)
 				var out, errb bytes.Buffer
 				cmd := exec.Command(bin, "apply", "--config", cfg, "--root", root)
