@@ -2,6 +2,7 @@ package sim_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/edgewright/edgewright/assembler"
 	"github.com/edgewright/edgewright/assembler/sim"
+	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/foreman"
 	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/remodel"
@@ -39,11 +41,13 @@ func TestConvergeScoutsChunkOffers(t *testing.T) {
 		scout     bool
 		wantText  string // in the update's plan; "" means no index is mentioned
 		wantBytes int64
+		failScout bool // the scout fails: no facts, the round goes on
 	}{
 		{name: "index offered", chunks: 16384, scout: true,
 			wantText: "index offered: 51.2 MiB to fetch of 1 GiB, 819 of 16384 chunks, seeds " + remodel.ShortenDigests(string(v1)), wantBytes: size / 20},
 		{name: "no index", scout: true, wantBytes: size},
 		{name: "not scouted", chunks: 16384, wantBytes: size / 20}, // the fetch is chunked all the same
+		{name: "scout fails", chunks: 16384, scout: true, failScout: true, wantBytes: size / 20},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -55,6 +59,9 @@ func TestConvergeScoutsChunkOffers(t *testing.T) {
 			dev := sim.New(w, sim.Options{CapacityBytes: 64 << 30})
 			opts := dev.Options()
 			opts.Logger = zap.NewNop()
+			if tc.failScout {
+				opts.Crafts.Fetchers[materials.DatastoreHTTP] = failingScout{opts.Crafts.Fetchers[materials.DatastoreHTTP]}
+			}
 			a, err := assembler.New(opts)
 			if err != nil {
 				t.Fatal(err)
@@ -84,7 +91,7 @@ func TestConvergeScoutsChunkOffers(t *testing.T) {
 			if tc.wantText != "" && !strings.Contains(text, tc.wantText) || tc.wantText == "" && strings.Contains(text, "index") {
 				t.Errorf("plan:\n%s\nwant %q", text, tc.wantText)
 			}
-			if want := map[bool]int64{true: tc.wantBytes, false: size}[tc.scout]; sum.BytesToDownload != want {
+			if want := map[bool]int64{true: tc.wantBytes, false: size}[tc.scout && !tc.failScout]; sum.BytesToDownload != want {
 				t.Errorf("summary: %d bytes to download, want %d", sum.BytesToDownload, want)
 			}
 			if got := dev.Downloaded() - before; got < tc.wantBytes-1 || got > tc.wantBytes+1 {
@@ -92,4 +99,11 @@ func TestConvergeScoutsChunkOffers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// failingScout is fault injection: a fetcher whose scout always fails.
+type failingScout struct{ device.Fetcher }
+
+func (failingScout) Scout(context.Context, device.FetchRequest, int64) (materials.ChunkOffer, bool, error) {
+	return materials.ChunkOffer{}, false, errors.New("index: connection reset by peer")
 }
