@@ -74,6 +74,26 @@ type FetchRequest struct {
 	// measured when the fetch starts; 0 when unknown. A body larger than
 	// it is refused before a byte is written.
 	FreeBytes int64
+	// Transfer, when set, hears from a fetcher that brings over the
+	// network fewer bytes than it writes (chunks from the datastore, the
+	// rest from local seeds): bytes fetched so far of the bytes it
+	// expects to fetch. Fetched never decreases within one Fetch, a
+	// fall-back to the whole blob included (toFetch then grows by what
+	// is left of the blob); progress still counts the bytes written.
+	// Calls may come from several goroutines at once.
+	Transfer func(fetched, toFetch int64)
+}
+
+// Scout is a Fetcher's second role: telling, before a plan is made, what
+// a datastore offers for fetching a blob besides the whole file (an index
+// of its chunks) and what that costs given the device's own seeds, for a
+// download resuming at offset. It reads only what is small and bounded
+// (the index and the local seeds), never the blob. ok is false when
+// nothing is offered (no index, a format that is not chunked, no seed to
+// build from); an error means only that no facts are known, never that
+// the download will fail.
+type Scout interface {
+	Scout(ctx context.Context, req FetchRequest, offset int64) (offer materials.ChunkOffer, ok bool, err error)
 }
 
 // Fetcher copies one blob from a datastore into an ingest, resuming at

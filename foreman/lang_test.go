@@ -34,6 +34,7 @@ import (
 //	app APP vols=ID#GEN,ID#GEN [rollback=N] [max=N] [rollback-withheld]
 //	snap APP SNAP [type=immediate|app-update] [active]   (in config order)
 //	file ... [snaps=SNAP@T,SNAP@T]          (snapshots on the file, taken at T; -1h when no @)
+//	offer HEX ds=DS size=N chunks=N fetch=N fetch-chunks=N [seeds=H,H] [offset=N] [whole]   (a scout's chunk offer, Options.Offers)
 //
 // A snapshot id sN stands for the uuid 5a000000-0000-4000-8000-00000000000N
 // (the craft and the foreman take only uuids) and is written back as sN.
@@ -250,6 +251,15 @@ func parseLines(input []string, bp *materials.Blueprint, fp *materials.Floorplan
 				}
 			}
 			target.Snapshots = append(target.Snapshots, s)
+		case "offer":
+			o := materials.ChunkOffer{Blob: dg(a.pos(0)), Datastore: a.kv["ds"], Size: size(a.get("size", "0")), Chunks: int(size(a.get("chunks", "0"))),
+				Offset: size(a.get("offset", "0")), FetchBytes: size(a.get("fetch", "0")), FetchChunks: int(size(a.get("fetch-chunks", "0"))), Whole: a.flag["whole"]}
+			if s, ok := a.kv["seeds"]; ok {
+				for _, h := range strings.Split(s, ",") {
+					o.Seeds = append(o.Seeds, dg(h))
+				}
+			}
+			opts.Offers = append(opts.Offers, o)
 		case "survey-error":
 			fp.Diagnostics = append(fp.Diagnostics, materials.Diagnostic{Severity: materials.SeverityError, Path: a.pos(0), Message: strings.Join(a.positional[1:], " ")})
 		case "fingerprint":

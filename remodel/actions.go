@@ -2,6 +2,8 @@ package remodel
 
 import (
 	"reflect"
+	"strconv"
+	"strings"
 
 	"github.com/edgewright/edgewright/materials"
 )
@@ -70,6 +72,11 @@ type DownloadPayload struct {
 	Store       materials.BlobStore   `json:"store,omitempty"`
 	// Offset is where the download resumes (bytes already written).
 	Offset int64 `json:"offset,omitempty"`
+	// Offer is what the datastore offers for fetching the blob as chunks
+	// and what that costs given the local seeds, when a scout asked
+	// before the plan was made (nil: not known, the whole blob is
+	// counted).
+	Offer *materials.ChunkOffer `json:"offer,omitempty"`
 }
 
 // VerifyPayload is a verify's: the blob, the store holding it, and the
@@ -174,10 +181,41 @@ type DeleteSnapshotPayload struct{ SnapshotOf }
 func (*ResolvePayload) Detail(materials.MaterialRef) string { return "" }
 
 func (p *DownloadPayload) Detail(materials.MaterialRef) string {
+	var parts []string
 	if p.Offset > 0 {
-		return "resume from offset " + Bytes(p.Offset)
+		parts = append(parts, "resume from offset "+Bytes(p.Offset))
 	}
-	return ""
+	if p.Offer != nil {
+		parts = append(parts, OfferText(p.Offer))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// OfferText says what a chunk offer costs, e.g. "index offered: 51.2 MiB
+// to fetch of 1 GiB, 820 of 16384 chunks, seeds sha256:ab…".
+func OfferText(o *materials.ChunkOffer) string {
+	if o.Whole {
+		return "index offered, but the seeds hold too little of the blob: whole download"
+	}
+	s := "index offered: " + Bytes(o.FetchBytes) + " to fetch of " + Bytes(o.Size) +
+		", " + strconv.Itoa(o.FetchChunks) + " of " + strconv.Itoa(o.Chunks) + " chunks"
+	if len(o.Seeds) > 0 {
+		seeds := make([]string, len(o.Seeds))
+		for i, d := range o.Seeds {
+			seeds[i] = string(d)
+		}
+		s += ", seeds " + strings.Join(seeds, ", ")
+	}
+	return s
+}
+
+// FetchBytes is what a download brings over the network: its Bytes (what
+// is left of the blob), or less when a chunk offer says so.
+func (p *DownloadPayload) FetchBytes(r *Remodel) int64 {
+	if o := p.Offer; o != nil && !o.Whole && o.FetchBytes >= 0 && o.FetchBytes < r.Bytes {
+		return o.FetchBytes
+	}
+	return r.Bytes
 }
 
 func (*VerifyPayload) Detail(materials.MaterialRef) string { return "" }
