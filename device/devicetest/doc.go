@@ -9,7 +9,8 @@
 // device.Fetcher against the contract every fetcher keeps whatever its
 // datastore (resume at the ingest's offset, the body bounds, terminal and
 // retryable failures, cancellation, no secret in an error or a log line);
-// each fetcher of assembler/crafts runs it against its real server. The
+// each fetcher of assembler/crafts runs it against its real server (the
+// chunk fetcher over its chunked path, from a seed). The
 // in-memory device's fetcher moves no bytes, so it is held to the
 // contract by Run instead.
 package devicetest

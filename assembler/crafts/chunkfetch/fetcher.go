@@ -236,6 +236,13 @@ func (f *Fetcher) fetchChunked(ctx context.Context, req device.FetchRequest, dst
 		}
 		offset = 0
 	}
+	// The bounds every fetcher applies (maxSizeBytes, the free space), on
+	// the size the index declares, before a byte is written: terminal, as
+	// the whole download's refusal would be.
+	if l := req.Limit(offset); l.Bytes > 0 && ix.ImageSize > l.Bytes {
+		_ = dst.Truncate()
+		return st, &device.TooLargeError{Blob: req.Blob, URL: u.Redacted(), Bound: l.Bytes, From: l.From, Got: ix.ImageSize, Declared: true}
+	}
 	if f.tooLittle(plan) {
 		return st, &fallback{quiet: true, reason: fmt.Sprintf("the seeds hold only %d of %d bytes", plan.SeedBytes, ix.ImageSize)}
 	}
