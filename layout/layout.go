@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/edgewright/edgewright/materials"
 )
 
@@ -189,4 +191,31 @@ func ParseSnapshotFileName(name string) (SnapshotFileName, bool) {
 		return out, false
 	}
 	return out, true
+}
+
+// BackingName is the backing file name a space-strategy overlay of volume
+// v spells for its content blob d of the blob directory: relative to the
+// volume's directory (qemu resolves a relative name against the
+// overlay's own directory). Relative, so that the root can be mounted
+// anywhere (a device's /persist, a test's temporary directory, a rescue
+// system's mount point) and the inspector resolves it inside the root
+// lexically, without knowing where the root was when the overlay was made.
+func BackingName(v materials.Volume, d digest.Digest) (string, error) {
+	if err := d.Validate(); err != nil || d.Algorithm() != digest.SHA256 {
+		return "", fmt.Errorf("backing blob %q: not a sha256 digest", d)
+	}
+	dir := ClearVolumesDir
+	if !v.ClearText {
+		dir = VaultVolumesDir
+	}
+	rel, err := filepath.Rel(filepath.FromSlash(dir), filepath.FromSlash(BlobsSHA256Dir+"/"+d.Encoded()))
+	if err != nil {
+		return "", err
+	}
+	return filepath.ToSlash(rel), nil
+}
+
+// BlobPath is a blob's file in the blob directory.
+func BlobPath(root string, d digest.Digest) string {
+	return join(root, BlobsSHA256Dir+"/"+d.Encoded())
 }
