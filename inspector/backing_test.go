@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"unsafe"
@@ -188,7 +189,7 @@ func TestBackingChains(t *testing.T) {
 			if got.State != tc.state || !strings.Contains(got.Reason, tc.reason) || (tc.reason == "" && got.Reason != "") {
 				t.Errorf("state %s reason %q, want %s %q", got.State, got.Reason, tc.state, tc.reason)
 			}
-			if !equalLinks(got.Backing, tc.backing) {
+			if !slices.Equal(got.Backing, tc.backing) {
 				t.Errorf("backing %+v, want %+v", got.Backing, tc.backing)
 			}
 		})
@@ -214,18 +215,6 @@ func TestBackingChains(t *testing.T) {
 	if got := volumeAt(plain, vault+uuidA+"#10.qcow2"); got.State != materials.StateBroken {
 		t.Errorf("containerd-backed overlay without the content directory: %s %q", got.State, got.Reason)
 	}
-}
-
-func equalLinks(a, b []materials.BackingLink) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestBackingNameResolves: the name the assembler writes for a space
