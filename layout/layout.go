@@ -219,3 +219,15 @@ func BackingName(v materials.Volume, d digest.Digest) (string, error) {
 func BlobPath(root string, d digest.Digest) string {
 	return join(root, BlobsSHA256Dir+"/"+d.Encoded())
 }
+
+// ParseBackingName says whether name is one BackingName spells (a volume
+// directory's relative name of a blob of the blob directory), and its
+// blob. Crafts that must not open another file accept only these.
+func ParseBackingName(name string) (digest.Digest, bool) {
+	const prefix = "../../blobs/sha256/"
+	hex, ok := strings.CutPrefix(name, prefix)
+	if !ok || len(hex) != 64 || strings.Trim(hex, "0123456789abcdef") != "" {
+		return "", false
+	}
+	return digest.NewDigestFromEncoded(digest.SHA256, hex), true
+}

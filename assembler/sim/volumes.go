@@ -23,7 +23,12 @@ type volumes struct{ d *Device }
 var (
 	_ device.VolumeBuilder    = volumes{}
 	_ device.ContainerBuilder = volumes{}
+	_ device.OverlayBuilder   = volumes{}
 )
+
+// overlayAlloc is what a fresh qcow2 overlay takes on disk (qemu-img
+// create's header, L1 and refcount tables).
+const overlayAlloc = 256 << 10
 
 // put makes an entry at final, taking alloc bytes of disk. The caller
 // holds d.mu.
@@ -105,6 +110,41 @@ func (v volumes) CreateFrom(ctx context.Context, final string, format materials.
 		progress(vs, vs)
 	}
 	return nil
+}
+
+// CreateOverlay makes a space overlay on a blob of the blob directory, by
+// the qemu craft's rules: the blob must be complete and sound content of
+// a raw or qcow2 format, no larger than the volume.
+func (v volumes) CreateOverlay(ctx context.Context, final, backing, backingName string, backingFormat materials.Format, size int64) error {
+	if backingFormat != materials.FormatRaw && backingFormat != materials.FormatQcow2 {
+		return fmt.Errorf("create overlay volume %s on %s: backing format %q: want raw or qcow2: %w", final, backing, backingFormat, diskimage.ErrRefused)
+	}
+	if backingName == "" {
+		return fmt.Errorf("create overlay volume %s on %s: no backing name", final, backing)
+	}
+	d := v.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.alive(); err != nil {
+		return err
+	}
+	b, dg, err := d.content(backing)
+	if err != nil {
+		return fmt.Errorf("create overlay volume %s on %s: %w", final, backing, err)
+	}
+	o, ok := d.world.object(b.served)
+	if !ok || o.Broken {
+		return fmt.Errorf("create overlay volume %s on %s: %w", final, backing, diskimage.ErrRefused)
+	}
+	vs := o.VirtualSize
+	if vs == 0 {
+		vs = o.Size
+	}
+	if size > 0 && vs > size {
+		return fmt.Errorf("create overlay volume %s on %s: content virtual size %d exceeds the volume's maxsizebytes %d: %w", final, backing, vs, size, diskimage.ErrRefused)
+	}
+	return d.put(final, &entry{format: materials.FormatQcow2, virtual: max(vs, size), alloc: overlayAlloc,
+		backing: dg, backingName: backingName, backingFormat: backingFormat})
 }
 
 func (v volumes) Resize(ctx context.Context, p string, format materials.Format, size int64) error {
