@@ -63,6 +63,11 @@ type Options struct {
 	// offer is stale and ignored. An offer changes the download's text
 	// and the plan's bytes to download, never disk admission.
 	Offers []materials.ChunkOffer
+	// Strategy is the device's default for how a VM volume is made from
+	// content (a strategy Addition overrides it per volume): space, a
+	// qcow2 overlay on the content blob; performance, a full copy. Unset
+	// is performance, and the plan then says nothing of it.
+	Strategy materials.Strategy
 }
 
 // Limitation leaves a set of remodels alone: those of one action class
