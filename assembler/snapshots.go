@@ -69,8 +69,37 @@ func (w *walk) snapshot(ctx context.Context, r *remodel.Remodel, p *remodel.Snap
 	return w.eachVolume(ctx, r, &p.SnapshotOf, device.Snapshotter.Take, false)
 }
 
+// rollback restores each volume to the snapshot, in place or, for a
+// volume whose snapshot another generation holds (p.From), from that
+// generation (device.SnapshotRestorer), under that generation's key lock
+// too so it is not deleted meanwhile.
 func (w *walk) rollback(ctx context.Context, r *remodel.Remodel, p *remodel.RollbackPayload) (outcome, error) {
-	return w.eachVolume(ctx, r, &p.SnapshotOf, device.Snapshotter.Rollback, false)
+	from := map[materials.VolumeKey]materials.Volume{}
+	for i, f := range p.From {
+		if f.ID != "" && i < len(p.Volumes) && f.Key() != p.Volumes[i].Key() {
+			from[p.Volumes[i].Key()] = f
+		}
+	}
+	if len(from) == 0 {
+		return w.eachVolume(ctx, r, &p.SnapshotOf, device.Snapshotter.Rollback, false)
+	}
+	op := func(s device.Snapshotter, ctx context.Context, root string, v materials.Volume, snap string) (device.SnapshotResult, error) {
+		f, ok := from[v.Key()]
+		if !ok {
+			return s.Rollback(ctx, root, v, snap)
+		}
+		rs, ok := s.(device.SnapshotRestorer)
+		if !ok {
+			return device.SnapshotResult{}, &terminalError{Err: fmt.Errorf("restore from generation %d: %w", f.Generation, ErrNoCraft)}
+		}
+		unlock, err := w.a.keys.lock(ctx, volumeKey(f.Key()))
+		if err != nil {
+			return device.SnapshotResult{}, err
+		}
+		defer unlock()
+		return rs.RestoreFrom(ctx, root, f, snap, v)
+	}
+	return w.eachVolume(ctx, r, &p.SnapshotOf, op, false)
 }
 
 func (w *walk) deleteSnapshot(ctx context.Context, r *remodel.Remodel, p *remodel.DeleteSnapshotPayload) (outcome, error) {

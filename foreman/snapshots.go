@@ -33,8 +33,13 @@ import (
 //     disk) are deleted, even the active one;
 //   - a rollback_cmd.counter above the last applied one restores the
 //     volumes to the active snapshot, when it is on every volume at the
-//     generation the app uses (else a diagnostic and no rollback); until
-//     a rollback is done the checkpoint keeps the last applied counter;
+//     generation the app uses or, for a volume an update gave a new
+//     generation since, on an older generation of it (an app-update
+//     snapshot): that one's snapshot is restored into the generation the
+//     app uses (not when that is a qcow2 holding internal snapshots of its
+//     own, which the restore would drop). Else a diagnostic and no
+//     rollback. Until a rollback is done the checkpoint keeps the last
+//     applied counter;
 //   - a volume file holding a listed snapshot is not deleted: a purge of
 //     that generation becomes a create of the new one (the old one is
 //     kept with its snapshot) and a delete of it is held (holds-snapshot).
@@ -413,32 +418,50 @@ func (p *planner) rollbackApp(sp *snapPlan) {
 		return
 	}
 	files, why := p.current(sp)
+	var vols, from []materials.Volume
+	var bytes int64
+	across := false
 	for _, f := range files {
-		if _, has := holds(f, app.ActiveSnapshot); !has && why == "" {
+		if why != "" {
+			break
+		}
+		vols = append(vols, p.volumeOf(f))
+		if _, has := holds(f, app.ActiveSnapshot); has {
+			from = append(from, materials.Volume{})
+			bytes += snapCost(f)
+			continue
+		}
+		o := p.olderHolder(f, app.ActiveSnapshot)
+		switch {
+		case o == nil:
 			why = "volume " + f.Key().String() + " does not hold it"
-			for _, o := range p.facts.filesOf(f.ID) {
-				if _, other := holds(o, app.ActiveSnapshot); other && o != f {
-					why += " (generation " + itoa(o.Generation) + " does: a rollback across generations is not supported)"
-					break
-				}
-			}
+		case f.Format == materials.FormatQcow2 && !f.Dir && len(f.Snapshots) > 0:
+			// The restore converts the old generation's snapshot into a
+			// fresh image: the internal snapshots of this one would go.
+			why = "volume " + f.Key().String() + " does not hold it and generation " + itoa(o.Generation) +
+				" does, but a restore from there would drop the internal snapshots " + f.Key().String() + " holds (" + snapNames(f) + ")"
+		default:
+			across = true
+			from = append(from, p.volumeOf(o))
+			bytes += fileBytes(o)
 		}
 	}
 	if why != "" {
 		p.diag(materials.SeverityWarning, path, itoa(int64(app.RollbackCounter)), "rollback to active snapshot "+app.ActiveSnapshot+": "+why+"; no rollback")
 		return
 	}
-	var vols []materials.Volume
-	var bytes int64
-	for _, f := range files {
-		vols = append(vols, p.volumeOf(f))
-		bytes += snapCost(f)
+	if !across {
+		from = nil
+	}
+	reason := "app " + app.ID + ": rollback counter " + itoa(int64(last)) + " → " + itoa(int64(app.RollbackCounter)) + ": volumes restored to active snapshot " + app.ActiveSnapshot
+	if across {
+		reason += " (an update made new generations since: restored from the generation that holds it)"
 	}
 	ref := materials.MaterialRef{Kind: materials.KindSnapshot, ID: materials.SnapshotRefID(app.ID, app.ActiveSnapshot)}
 	n := p.add(remodel.Remodel{ID: remodel.NewID(remodel.ActionRollback, ref), Action: remodel.ActionRollback, Target: ref, Bytes: bytes,
-		Reason: "app " + app.ID + ": rollback counter " + itoa(int64(last)) + " → " + itoa(int64(app.RollbackCounter)) + ": volumes restored to active snapshot " + app.ActiveSnapshot,
+		Reason: reason,
 		Payload: &remodel.RollbackPayload{SnapshotOf: remodel.SnapshotOf{App: app.ID, Snapshot: app.ActiveSnapshot, Volumes: vols},
-			Counter: app.RollbackCounter, LastCounter: last}})
+			Counter: app.RollbackCounter, LastCounter: last, From: from}})
 	n.app = app.ID
 	p.rollbacks = append(p.rollbacks, n)
 	// Snapshots taken in this plan are of the volumes before the rollback;
@@ -449,6 +472,31 @@ func (p *planner) rollbackApp(sp *snapPlan) {
 	if d := sp.deleting[app.ActiveSnapshot]; d != nil {
 		p.after(d, n.r.ID)
 	}
+}
+
+// olderHolder is the newest complete generation of f's volume below f's
+// that holds snapshot id (an app-update snapshot lives on the generation
+// the update replaced), nil when none does.
+func (p *planner) olderHolder(f *materials.VolumeFile, id string) *materials.VolumeFile {
+	var best *materials.VolumeFile
+	for _, o := range p.facts.filesOf(f.ID) {
+		if o.Generation >= f.Generation || o.State != materials.StateComplete || o.Dir != f.Dir {
+			continue
+		}
+		if s, ok := holds(o, id); ok && s.State != materials.StateBroken && (best == nil || o.Generation > best.Generation) {
+			best = o
+		}
+	}
+	return best
+}
+
+// snapNames lists the names of f's snapshots.
+func snapNames(f *materials.VolumeFile) string {
+	names := make([]string, 0, len(f.Snapshots))
+	for _, s := range f.Snapshots {
+		names = append(names, s.Name)
+	}
+	return strings.Join(names, ", ")
 }
 
 // lastCounter is the app's rollback counter in the last applied

@@ -69,31 +69,10 @@ func (s *Snapshotter) restoreFrom(ctx context.Context, root string, from materia
 		}
 		return s.qcow2RestoreFrom(ctx, fp, snap, tp, tmp, to.Format)
 	case materials.FormatRaw, materials.FormatContainer:
-		sp, err := layout.SnapshotPath(root, from, snap)
-		if err != nil {
-			return Result{}, err
+		if to.Format != from.Format {
+			return Result{}, fmt.Errorf("restore %s snapshot %s into %s volume %s: %w", from.Format, snap, to.Format, to.Key(), ErrUnsupported)
 		}
-		st, err := os.Lstat(sp)
-		if errors.Is(err, os.ErrNotExist) {
-			return Result{}, fmt.Errorf("volume %s: snapshot %s: %w", from.Key(), snap, ErrNotFound)
-		}
-		if err != nil {
-			return Result{}, err
-		}
-		if from.Format == materials.FormatRaw {
-			if !st.Mode().IsRegular() {
-				return Result{}, fmt.Errorf("snapshot %s is a %s, not a file", sp, st.Mode().Type())
-			}
-			if to.Format != materials.FormatRaw {
-				return Result{}, fmt.Errorf("restore raw snapshot %s into %s volume %s: %w", snap, to.Format, to.Key(), ErrUnsupported)
-			}
-			m, n, err := copyFileAtomic(ctx, sp, tmp, tp)
-			return Result{Method: m, Bytes: n}, err
-		}
-		if !st.IsDir() || st.Mode()&os.ModeSymlink != 0 {
-			return Result{}, fmt.Errorf("snapshot %s is a %s, not a directory", sp, st.Mode().Type())
-		}
-		return rollbackTree(ctx, sp, tmp, tp)
+		return restoreCopy(ctx, root, from, snap, tmp, tp)
 	}
 	return Result{}, fmt.Errorf("volume %s: format %q: %w", from.Key(), from.Format, ErrUnsupported)
 }
