@@ -17,20 +17,25 @@ import (
 //     generation the app uses;
 //     while one of those volumes is not on disk yet it waits
 //     (waiting-for-content);
+//
 //   - an app-update snapshot is taken of the generations on disk just
 //     before a remodel that changes one of the app's volumes (a purge, a
 //     resize): those remodels depend on it. While the app is not being
 //     updated it is simply not planned (nothing is held: there is no
 //     update to wait for);
+//
 //   - a listed snapshot that was listed in the last applied Blueprint too,
 //     is gone from the disk, and has a later-listed snapshot present is
 //     not taken again: it was deleted as the oldest beyond max_snapshots
 //     (or by someone else), and taking it again would trade it for the
 //     next oldest forever;
+//
 //   - a snapshot present on one of the app's volumes that no app of the
 //     config lists is deleted (only names edgewright makes: uuids);
+//
 //   - beyond max_snapshots, the oldest present ones (by their date on
 //     disk) are deleted, even the active one;
+//
 //   - a rollback_cmd.counter above the last applied one restores the
 //     volumes to the active snapshot, when it is on every volume at the
 //     generation the app uses or, for a volume an update gave a new
@@ -40,9 +45,15 @@ import (
 //     own, which the restore would drop). Else a diagnostic and no
 //     rollback. Until a rollback is done the checkpoint keeps the last
 //     applied counter;
+//
 //   - a volume file holding a listed snapshot is not deleted: a purge of
 //     that generation becomes a create of the new one (the old one is
 //     kept with its snapshot) and a delete of it is held (holds-snapshot).
+//
+//   - a journal lineage record of a snapshot its volume generation does
+//     not hold (a crash between the record and the snapshot, or between a
+//     delete and the record) is dropped by a delete-snapshot that finds
+//     nothing to delete, unless this plan takes or deletes that snapshot.
 //
 // Rollback and delete-snapshot are destructive: the guards of
 // order.go (an invalid Blueprint above all) hold them as any delete.
@@ -68,7 +79,7 @@ func (p *planner) snapshots(bp *materials.Blueprint) {
 		listedAnywhere[bp.Snapshots[i].ID] = true
 	}
 	p.snapHolders = map[string][]string{}
-	if len(bp.Snapshots) == 0 && !p.anySnapshotOnDisk() && !p.anyRollbackCounter(bp) {
+	if len(bp.Snapshots) == 0 && !p.anySnapshotOnDisk() && !p.anyRollbackCounter(bp) && len(p.lineage()) == 0 {
 		return // the common case: nothing to plan, nothing to keep
 	}
 	byApp := map[string][]*materials.Snapshot{}
@@ -93,7 +104,67 @@ func (p *planner) snapshots(bp *materials.Blueprint) {
 		p.rollbackApp(sp)
 		p.noteHolders(sp)
 	}
+	p.dropStaleLineage()
 	p.keepSnapshotHolders()
+}
+
+// lineage is the journal's record of the snapshots taken.
+func (p *planner) lineage() []materials.SnapshotLineage {
+	if p.fp.Journal == nil {
+		return nil
+	}
+	return p.fp.Journal.Lineage
+}
+
+// dropStaleLineage plans a delete-snapshot for each journal record of a
+// snapshot its volume generation does not hold and this plan neither
+// takes nor deletes: a crash came between the record and the taking, or
+// between the delete and dropping the record (or someone else deleted
+// it). The craft finds nothing to delete and the executor drops the
+// records, so the lineage converges on what the disk holds.
+func (p *planner) dropStaleLineage() {
+	type stale struct {
+		app, snap string
+		vols      []materials.Volume
+	}
+	var list []*stale
+	byRef := map[string]*stale{}
+	for _, l := range p.lineage() {
+		if p.lineageHeld(l) {
+			continue
+		}
+		ref := materials.MaterialRef{Kind: materials.KindSnapshot, ID: materials.SnapshotRefID(l.App, l.Snapshot)}
+		if p.byID[remodel.NewID(remodel.ActionSnapshot, ref)] != nil || p.byID[remodel.NewID(remodel.ActionDeleteSnapshot, ref)] != nil {
+			continue
+		}
+		st := byRef[ref.ID]
+		if st == nil {
+			st = &stale{app: l.App, snap: l.Snapshot}
+			byRef[ref.ID] = st
+			list = append(list, st)
+		}
+		st.vols = append(st.vols, materials.Volume{ID: l.Volume.ID, Generation: l.Volume.Generation, Format: l.Format})
+	}
+	for _, st := range list {
+		ref := materials.MaterialRef{Kind: materials.KindSnapshot, ID: materials.SnapshotRefID(st.app, st.snap)}
+		n := p.add(remodel.Remodel{ID: remodel.NewID(remodel.ActionDeleteSnapshot, ref), Action: remodel.ActionDeleteSnapshot, Target: ref,
+			Reason:  "the journal records snapshot " + st.snap + " of app " + st.app + " on volumes the disk shows without it (a crash between the record and the snapshot, or between a delete and the record): its records are dropped",
+			Payload: &remodel.DeleteSnapshotPayload{SnapshotOf: remodel.SnapshotOf{App: st.app, Snapshot: st.snap, Volumes: st.vols}}})
+		n.app = st.app
+	}
+}
+
+// lineageHeld reports whether the volume file of record l holds its
+// snapshot.
+func (p *planner) lineageHeld(l materials.SnapshotLineage) bool {
+	for _, f := range p.facts.filesOf(l.Volume.ID) {
+		if f.Generation == l.Volume.Generation {
+			if _, ok := holds(f, l.Snapshot); ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // anySnapshotOnDisk reports whether some volume file holds a snapshot.
@@ -249,7 +320,8 @@ func (p *planner) takeSnapshot(sp *snapPlan, s *materials.Snapshot) {
 		return
 	}
 	n := p.add(remodel.Remodel{ID: id, Action: remodel.ActionSnapshot, Target: ref, Reason: reason, Bytes: bytes,
-		Payload: &remodel.SnapshotPayload{SnapshotOf: remodel.SnapshotOf{App: s.App, Snapshot: s.ID, Volumes: vols}}})
+		Payload: &remodel.SnapshotPayload{SnapshotOf: remodel.SnapshotOf{App: s.App, Snapshot: s.ID, Volumes: vols},
+			Type: s.Type, ConfigVersion: sp.app.Version}})
 	n.app = s.App
 	sp.taking[s.ID] = n
 	for _, b := range before {

@@ -154,8 +154,14 @@ func (s *SnapshotOf) Detail(materials.MaterialRef) string {
 	return out
 }
 
-// SnapshotPayload is a snapshot's: take Snapshot of every volume.
-type SnapshotPayload struct{ SnapshotOf }
+// SnapshotPayload is a snapshot's: take Snapshot of every volume. Type
+// and ConfigVersion (the app's version in this config) go into the
+// journal's lineage record of each volume's snapshot.
+type SnapshotPayload struct {
+	SnapshotOf
+	Type          materials.SnapshotType `json:"type,omitempty"`
+	ConfigVersion string                 `json:"configVersion,omitempty"`
+}
 
 // RollbackPayload is a rollback's: restore every volume to Snapshot.
 // Counter is the app's rollback_cmd.counter that asks for it and
