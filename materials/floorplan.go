@@ -234,3 +234,11 @@ type Floorplan struct {
 	Journal     *JournalState `json:"journal,omitempty"`
 	Diagnostics Diagnostics   `json:"diagnostics"`
 }
+
+// GetLineage is js's lineage, nil for a nil state.
+func (js *JournalState) GetLineage() []SnapshotLineage {
+	if js == nil {
+		return nil
+	}
+	return js.Lineage
+}
