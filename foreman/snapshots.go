@@ -321,7 +321,7 @@ func (p *planner) takeSnapshot(sp *snapPlan, s *materials.Snapshot) {
 	}
 	n := p.add(remodel.Remodel{ID: id, Action: remodel.ActionSnapshot, Target: ref, Reason: reason, Bytes: bytes,
 		Payload: &remodel.SnapshotPayload{SnapshotOf: remodel.SnapshotOf{App: s.App, Snapshot: s.ID, Volumes: vols},
-			Type: s.Type, ConfigVersion: sp.app.Version}})
+			Type: s.Type, ConfigVersion: p.versionOf(sp.app, s.Type)}})
 	n.app = s.App
 	sp.taking[s.ID] = n
 	for _, b := range before {
@@ -330,6 +330,21 @@ func (p *planner) takeSnapshot(sp *snapPlan, s *materials.Snapshot) {
 	for _, f := range files {
 		p.holder(f.Path, s.ID)
 	}
+}
+
+// versionOf is the config version a snapshot of type typ is of: an
+// app-update snapshot keeps the app as it was before the update, so the
+// version the last applied Blueprint had; an immediate one the version
+// asked for now.
+func (p *planner) versionOf(app *materials.App, typ materials.SnapshotType) string {
+	if typ == materials.SnapshotAppUpdate && p.facts.last != nil {
+		for _, a := range p.facts.last.Apps {
+			if a.ID == app.ID {
+				return a.Version
+			}
+		}
+	}
+	return app.Version
 }
 
 // holder notes that the file at path holds (or is to hold) listed
