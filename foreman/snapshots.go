@@ -154,17 +154,25 @@ func (p *planner) dropStaleLineage() {
 	}
 }
 
-// lineageHeld reports whether the volume file of record l holds its
-// snapshot.
+// lineageHeld reports whether record l must stay: its volume file holds
+// the snapshot, or the survey could not say (the file is there but not
+// read whole, or a temp), or the file is gone and the snapshot may be a
+// raw or directory copy beside it (which a delete would remove). Only a
+// complete file without the snapshot, or a qcow2 that is gone with its
+// internal snapshots, makes the record stale: a delete then loses nothing.
 func (p *planner) lineageHeld(l materials.SnapshotLineage) bool {
-	for _, f := range p.facts.filesOf(l.Volume.ID) {
-		if f.Generation == l.Volume.Generation {
-			if _, ok := holds(f, l.Snapshot); ok {
-				return true
-			}
+	found := false
+	for i := range p.fp.Volumes {
+		f := &p.fp.Volumes[i]
+		if f.ID != l.Volume.ID || f.Generation != l.Volume.Generation || f.Legacy != nil {
+			continue
+		}
+		found = true
+		if _, ok := holds(f, l.Snapshot); ok || f.State != materials.StateComplete || f.Temp {
+			return true
 		}
 	}
-	return false
+	return !found && l.Format != materials.FormatQcow2
 }
 
 // anySnapshotOnDisk reports whether some volume file holds a snapshot.
