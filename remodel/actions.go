@@ -155,8 +155,9 @@ func (s *SnapshotOf) Detail(materials.MaterialRef) string {
 }
 
 // SnapshotPayload is a snapshot's: take Snapshot of every volume. Type
-// and ConfigVersion (the app's version in this config) go into the
-// journal's lineage record of each volume's snapshot.
+// and ConfigVersion (the app's version the snapshot is of: for an
+// app-update snapshot the version before the update, the last applied
+// one) go into the journal's lineage record of each volume's snapshot.
 type SnapshotPayload struct {
 	SnapshotOf
 	Type          materials.SnapshotType `json:"type,omitempty"`
