@@ -65,6 +65,19 @@ type Snapshotter interface {
 	Delete(ctx context.Context, root string, v materials.Volume, snap string) (SnapshotResult, error)
 }
 
+// SnapshotRestorer is a Snapshotter that can also roll a volume back to
+// a snapshot another generation of it holds: an app-update snapshot is
+// taken of the generation an update replaced, and the rollback restores
+// its bytes into the generation the app uses now. RestoreFrom writes
+// snapshot snap of from into a temp beside to, syncs it and renames it
+// over to (the old bytes or the snapshot's, never a mix); from and its
+// snapshot stay. It is a role of its own so a Snapshotter without it
+// still builds: the executor then fails such a rollback with ErrNoCraft.
+type SnapshotRestorer interface {
+	Snapshotter
+	RestoreFrom(ctx context.Context, root string, from materials.Volume, snap string, to materials.Volume) (SnapshotResult, error)
+}
+
 // FetchRequest is one blob to fetch from one datastore.
 type FetchRequest struct {
 	Datastore   materials.Datastore

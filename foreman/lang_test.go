@@ -29,9 +29,10 @@ import (
 //	blob HEX [store=S] [state=S] [size=N] [offset=N] [children=H,H] [sizes=N,N] [index|manifest] [owned] [reason=S]
 //	image NAME target=HEX [blobs=H,H] [owned]
 //	inflight ACTION KIND ID [at=T]   unref KIND ID since=T   latch TREE#GEN url=U digest=HEX
+//	lineage APP SNAP ID#GEN [format=F] [type=T] [version=V] [at=T]   (the journal's record of a snapshot)
 //	limit [action=A] [KIND ID] [reason=S]   fingerprint S | compute-fingerprint
 //	survey-error PATH MESSAGE...           (an error diagnostic of the Floorplan)
-//	app APP vols=ID#GEN,ID#GEN [rollback=N] [max=N] [rollback-withheld]
+//	app APP vols=ID#GEN,ID#GEN [rollback=N] [max=N] [rollback-withheld] [version=V]
 //	strategy volume ID|ID#GEN space|performance [reason=S]   (a strategy Addition)
 //	file ... [backing=HEX] [backing-missing]  (an overlay on blob HEX of the blob directory)
 //	snap APP SNAP [type=immediate|app-update] [active]   (in config order)
@@ -237,6 +238,15 @@ func parseLines(input []string, bp *materials.Blueprint, fp *materials.Floorplan
 			}
 			j := journal()
 			j.Latches = append(j.Latches, materials.TagLatch{ContentTree: k.ID, Generation: k.Generation, URL: a.kv["url"], Digest: dg(a.kv["digest"]), ResolvedAt: opts.Now.Add(-time.Hour)})
+		case "lineage":
+			k, err := materials.ParseVolumeKey(a.pos(2))
+			if err != nil {
+				return err
+			}
+			j := journal()
+			j.Lineage = append(j.Lineage, materials.SnapshotLineage{App: a.pos(0), Snapshot: snapID(a.pos(1)), Volume: k,
+				Format: materials.Format(a.get("format", "qcow2")), Type: materials.SnapshotType(a.get("type", "immediate")),
+				Taken: when(a.get("at", "-1h"), opts.Now), ConfigVersion: a.kv["version"]})
 		case "limit":
 			l := foreman.Limitation{Action: remodel.Action(a.kv["action"]), Reason: a.kv["reason"]}
 			if len(a.positional) >= 2 {
@@ -246,7 +256,7 @@ func parseLines(input []string, bp *materials.Blueprint, fp *materials.Floorplan
 			opts.Limitations = append(opts.Limitations, l)
 		case "app":
 			app := materials.App{ID: a.pos(0), RollbackCounter: uint32(size(a.get("rollback", "0"))), MaxSnapshots: uint32(size(a.get("max", "0"))),
-				RollbackWithheld: a.flag["rollback-withheld"]}
+				RollbackWithheld: a.flag["rollback-withheld"], Version: a.kv["version"]}
 			if s, ok := a.kv["vols"]; ok {
 				for _, k := range strings.Split(s, ",") {
 					vk, err := materials.ParseVolumeKey(k)

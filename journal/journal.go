@@ -30,6 +30,7 @@ var (
 	bucketLatches      = []byte("latches")
 	bucketMeta         = []byte("meta")
 	bucketUsage        = []byte("usage")
+	bucketLineage      = []byte("lineage")
 	keyLastApplied     = []byte("lastApplied")
 )
 
@@ -126,7 +127,7 @@ func Open(path string, opts Options) (*Journal, error) {
 	j := &Journal{db: db, afterWrite: opts.AfterWrite, historyLimit: uint64(opts.HistoryLimit), quarantined: q}
 	if !opts.ReadOnly {
 		err = db.Update(func(tx *bolt.Tx) error {
-			for _, b := range [][]byte{bucketIntents, bucketHistory, bucketUnreferenced, bucketLatches, bucketMeta, bucketUsage} {
+			for _, b := range [][]byte{bucketIntents, bucketHistory, bucketUnreferenced, bucketLatches, bucketMeta, bucketUsage, bucketLineage} {
 				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 					return err
 				}
@@ -660,6 +661,9 @@ func (j *Journal) JournalState(ctx context.Context) (*materials.JournalState, er
 		return nil, fmt.Errorf("journal state: %w", err)
 	}
 	if st.Usage, err = j.Usage(); err != nil {
+		return nil, fmt.Errorf("journal state: %w", err)
+	}
+	if st.Lineage, err = j.Lineage(); err != nil {
 		return nil, fmt.Errorf("journal state: %w", err)
 	}
 	sort.Slice(st.InFlight, func(a, b int) bool { return st.InFlight[a].RemodelID < st.InFlight[b].RemodelID })

@@ -195,17 +195,43 @@ func (s *SnapshotOf) Detail(materials.MaterialRef) string {
 	return out
 }
 
-// SnapshotPayload is a snapshot's: take Snapshot of every volume.
-type SnapshotPayload struct{ SnapshotOf }
+// SnapshotPayload is a snapshot's: take Snapshot of every volume. Type
+// and ConfigVersion (the app's version the snapshot is of: for an
+// app-update snapshot the version before the update, the last applied
+// one) go into the journal's lineage record of each volume's snapshot.
+type SnapshotPayload struct {
+	SnapshotOf
+	Type          materials.SnapshotType `json:"type,omitempty"`
+	ConfigVersion string                 `json:"configVersion,omitempty"`
+}
 
 // RollbackPayload is a rollback's: restore every volume to Snapshot.
 // Counter is the app's rollback_cmd.counter that asks for it and
 // LastCounter the one last applied: a rollback that is not done leaves
 // LastCounter in the checkpoint, so the request is not taken as acted on.
+//
+// From, when set, is parallel to Volumes: From[i] is the generation of
+// Volumes[i]'s volume that holds the snapshot when that is not Volumes[i]
+// itself (an app-update snapshot of the generation the update replaced):
+// its bytes are restored into Volumes[i]. An entry with no ID restores in
+// place.
 type RollbackPayload struct {
 	SnapshotOf
-	Counter     uint32 `json:"counter"`
-	LastCounter uint32 `json:"lastCounter"`
+	Counter     uint32             `json:"counter"`
+	LastCounter uint32             `json:"lastCounter"`
+	From        []materials.Volume `json:"from,omitempty"`
+}
+
+// Detail names the volume generations restored, and where from when
+// another generation holds the snapshot.
+func (p *RollbackPayload) Detail(ref materials.MaterialRef) string {
+	out := p.SnapshotOf.Detail(ref)
+	for i, f := range p.From {
+		if f.ID != "" && i < len(p.Volumes) && f.Key() != p.Volumes[i].Key() {
+			out += "; " + p.Volumes[i].Key().String() + " from " + f.Key().String()
+		}
+	}
+	return out
 }
 
 // DeleteSnapshotPayload is a delete-snapshot's: remove Snapshot from
