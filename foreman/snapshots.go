@@ -512,51 +512,20 @@ func (p *planner) rollbackApp(sp *snapPlan) {
 		p.diag(materials.SeverityWarning, path, itoa(int64(app.RollbackCounter)), "rollback asked for with no active snapshot that stands: no rollback")
 		return
 	}
-	files, why := p.current(sp)
-	var vols, from []materials.Volume
-	var bytes int64
-	across := false
-	for _, f := range files {
-		if why != "" {
-			break
-		}
-		vols = append(vols, p.volumeOf(f))
-		if _, has := holds(f, app.ActiveSnapshot); has {
-			from = append(from, materials.Volume{})
-			bytes += snapCost(f)
-			continue
-		}
-		o := p.olderHolder(f, app.ActiveSnapshot)
-		switch {
-		case o == nil:
-			why = "volume " + f.Key().String() + " does not hold it"
-		case f.Format == materials.FormatQcow2 && !f.Dir && len(f.Snapshots) > 0:
-			// The restore converts the old generation's snapshot into a
-			// fresh image: the internal snapshots of this one would go.
-			why = "volume " + f.Key().String() + " does not hold it and generation " + itoa(o.Generation) +
-				" does, but a restore from there would drop the internal snapshots " + f.Key().String() + " holds (" + snapNames(f) + ")"
-		default:
-			across = true
-			from = append(from, p.volumeOf(o))
-			bytes += fileBytes(o)
-		}
-	}
+	src, why := p.rollbackSources(sp)
 	if why != "" {
 		p.diag(materials.SeverityWarning, path, itoa(int64(app.RollbackCounter)), "rollback to active snapshot "+app.ActiveSnapshot+": "+why+"; no rollback")
 		return
 	}
-	if !across {
-		from = nil
-	}
 	reason := "app " + app.ID + ": rollback counter " + itoa(int64(last)) + " → " + itoa(int64(app.RollbackCounter)) + ": volumes restored to active snapshot " + app.ActiveSnapshot
-	if across {
+	if src.from != nil {
 		reason += " (an update made new generations since: restored from the generation that holds it)"
 	}
 	ref := materials.MaterialRef{Kind: materials.KindSnapshot, ID: materials.SnapshotRefID(app.ID, app.ActiveSnapshot)}
-	n := p.add(remodel.Remodel{ID: remodel.NewID(remodel.ActionRollback, ref), Action: remodel.ActionRollback, Target: ref, Bytes: bytes,
+	n := p.add(remodel.Remodel{ID: remodel.NewID(remodel.ActionRollback, ref), Action: remodel.ActionRollback, Target: ref, Bytes: src.bytes,
 		Reason: reason,
-		Payload: &remodel.RollbackPayload{SnapshotOf: remodel.SnapshotOf{App: app.ID, Snapshot: app.ActiveSnapshot, Volumes: vols},
-			Counter: app.RollbackCounter, LastCounter: last, From: from}})
+		Payload: &remodel.RollbackPayload{SnapshotOf: remodel.SnapshotOf{App: app.ID, Snapshot: app.ActiveSnapshot, Volumes: src.vols},
+			Counter: app.RollbackCounter, LastCounter: last, From: src.from}})
 	n.app = app.ID
 	p.rollbacks = append(p.rollbacks, n)
 	// Snapshots taken in this plan are of the volumes before the rollback;
@@ -567,6 +536,53 @@ func (p *planner) rollbackApp(sp *snapPlan) {
 	if d := sp.deleting[app.ActiveSnapshot]; d != nil {
 		p.after(d, n.r.ID)
 	}
+}
+
+// rollbackSource is where a rollback restores each volume from.
+type rollbackSource struct {
+	vols []materials.Volume // the generations the app uses
+	// from is, per volume, the older generation holding the snapshot, or
+	// the zero Volume when the volume holds it itself; nil when every
+	// volume does (an in-place rollback).
+	from  []materials.Volume
+	bytes int64 // disk the restores charge
+}
+
+// rollbackSources finds, for every volume the app uses, the file holding
+// the active snapshot: the volume itself, or the newest older generation
+// an update replaced. why says what stands in the way, "" when nothing.
+func (p *planner) rollbackSources(sp *snapPlan) (rollbackSource, string) {
+	var src rollbackSource
+	files, why := p.current(sp)
+	if why != "" {
+		return src, why
+	}
+	active, across := sp.app.ActiveSnapshot, false
+	for _, f := range files {
+		src.vols = append(src.vols, p.volumeOf(f))
+		if _, has := holds(f, active); has {
+			src.from = append(src.from, materials.Volume{})
+			src.bytes += snapCost(f)
+			continue
+		}
+		o := p.olderHolder(f, active)
+		switch {
+		case o == nil:
+			return src, "volume " + f.Key().String() + " does not hold it"
+		case f.Format == materials.FormatQcow2 && !f.Dir && len(f.Snapshots) > 0:
+			// The restore converts the old generation's snapshot into a
+			// fresh image: the internal snapshots of this one would go.
+			return src, "volume " + f.Key().String() + " does not hold it and generation " + itoa(o.Generation) +
+				" does, but a restore from there would drop the internal snapshots " + f.Key().String() + " holds (" + snapNames(f) + ")"
+		}
+		across = true
+		src.from = append(src.from, p.volumeOf(o))
+		src.bytes += fileBytes(o)
+	}
+	if !across {
+		src.from = nil
+	}
+	return src, ""
 }
 
 // olderHolder is the newest complete generation of f's volume below f's
