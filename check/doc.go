@@ -26,14 +26,29 @@
 //     (re-created from content when the last applied Blueprint knows the
 //     generation's content tree, else reported only: a blank volume's data
 //     is in that file alone) or only leaked clusters (repaired in place
-//     with `qemu-img check -r leaks`, which touches no data cluster).
+//     with `qemu-img check -r leaks`, which touches no data cluster); an
+//     overlay whose backing content blob is gone from the stores
+//     (VolumeFile.Backing, a link Missing with its Blob) is mended by
+//     downloading the blob again from the last applied content tree whose
+//     top it is (RemedyRefetch), else reported. A backing name outside the
+//     stores makes the inspector call the volume broken: re-created or
+//     reported as any damaged header.
 //   - optimize improves a sound volume: a raw volume that is fully
 //     allocated may hold zero blocks that could be holes. Whether it does
 //     takes reading its data, which a survey never does, so the fix's
-//     Bytes is 0 and its reason says so.
-//   - merge would collapse an overlay chain; edgewright makes no overlays
-//     or snapshots yet (a volume with a backing file is broken, a mend),
-//     so the type is defined and no rule produces it.
+//     Bytes is 0 and its reason says so. An overlay whose strategy
+//     (Options.VolumeStrategy for its generation, else Options.Strategy)
+//     is performance is flattened (RemedyFlatten; Bytes is minus what its
+//     chain holds, the cost of copying it in). With no strategy known no
+//     overlay is judged.
+//   - merge collapses an overlay chain longer than one link (overlay ->
+//     overlay -> blob) into one overlay on the blob (RemedyMerge; Bytes is
+//     minus what the middle links hold). Under performance the flatten
+//     does it instead, one fix per volume. The middle files stay: another
+//     overlay's link (a snapshot's file) is never judged on its own.
+//
+// A blob that any overlay's chain names is never cleaned, whatever its
+// grace clock says.
 //
 // A volume's status is broken (a mend that is not a leak repair),
 // degraded (any other fix, or uncertain work in flight), else optimized.
