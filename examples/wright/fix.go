@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -61,6 +62,12 @@ func runFix(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	case !cf.valid("fix", stderr):
 		return exitUsage
+	}
+	for _, id := range sel.IDs {
+		if !fixIDShape(id) {
+			fmt.Fprintf(stderr, "wright fix: %q is not a fix id (<type>:<kind>/<id>, as wright check lists them)\n", id)
+			return exitUsage
+		}
 	}
 	var creds []materials.Datastore
 	if *config != "" {
@@ -159,6 +166,18 @@ func runFix(args []string, stdout, stderr io.Writer) int {
 		return exitFixes
 	}
 	return exitOK
+}
+
+// fixIDShape says whether id looks like a fix id: a type, ':', a kind,
+// '/', something.
+func fixIDShape(id string) bool {
+	t, rest, ok := strings.Cut(id, ":")
+	kind, what, ok2 := strings.Cut(rest, "/")
+	switch check.Type(t) {
+	case check.TypeClean, check.TypeMend, check.TypeOptimize, check.TypeMerge:
+		return ok && ok2 && kind != "" && what != ""
+	}
+	return false
 }
 
 func applyFailed(stderr io.Writer, err error) int {
