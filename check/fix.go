@@ -80,6 +80,15 @@ func PlanFixes(fp *materials.Floorplan, rep Report, sel Selection, now time.Time
 		}
 		out.Fixes = append(out.Fixes, FixStages{Fix: f, Remodels: ids})
 	}
+	// Stage by stage (a recreate after the download it needs), each in
+	// the action table's order.
+	sort.SliceStable(p.remodels, func(i, j int) bool {
+		a, b := &p.remodels[i], &p.remodels[j]
+		if a.Stage != b.Stage {
+			return a.Stage < b.Stage
+		}
+		return a.Action.Precedence() < b.Action.Precedence()
+	})
 	plan := &remodel.Plan{Fingerprint: fp.Fingerprint, MadeAt: now, Remodels: p.remodels, Held: []remodel.Held{}}
 	if fp.Journal != nil {
 		plan.Unreferenced = append([]materials.Unreferenced(nil), fp.Journal.Unreferenced...)

@@ -1,0 +1,55 @@
+package check
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/edgewright/edgewright/materials"
+)
+
+// TestPlanFixesTrust: whatever a report says, the planner never deletes
+// a blob the last applied config names or an overlay reads through, nor
+// a volume's or a complete blob's file as a leftover.
+func TestPlanFixesTrust(t *testing.T) {
+	blob := materials.MaterialRef{Kind: materials.KindBlob, ID: "sha256:" + hexA}
+	fp := &materials.Floorplan{
+		Volumes: []materials.VolumeFile{
+			sound(),
+			with(sound(), func(v *materials.VolumeFile) {
+				v.ID, v.Path = uuidB, vault+uuidB+"#1.qcow2"
+				v.Backing = []materials.BackingLink{{Name: "b", Blob: digest.Digest("sha256:" + hexB)}}
+			}),
+		},
+		Blobs:   []materials.BlobRecord{blobA(), with2(blobA(), func(b *materials.BlobRecord) { b.Digest, b.Path = digest.Digest("sha256:"+hexB), "persist/blobs/sha256/"+hexB })},
+		Journal: &materials.JournalState{LastApplied: lastApplied()},
+	}
+	tests := []struct {
+		name string
+		fix  Fix
+		why  string
+	}{
+		{"blob the config names", newFix(TypeClean, blob, 1, RemedyDelete, "x"), "named by the last applied config"},
+		{"blob an overlay reads", newFix(TypeClean, materials.MaterialRef{Kind: materials.KindBlob, ID: "sha256:" + hexB}, 1, RemedyDelete, "x"), "read through by an overlay"},
+		{"a volume's file", newFix(TypeClean, fileRef(sound().Path), 1, RemedyDelete, "x"), "a volume or a complete blob"},
+		{"a blob's file", newFix(TypeClean, fileRef(blobA().Path), 1, RemedyDelete, "x"), "a volume or a complete blob"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fpl, err := PlanFixes(fp, Report{Fixes: []Fix{tc.fix}}, Selection{All: true}, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(fpl.Plan.Remodels) != 0 || len(fpl.Refused) != 1 || !strings.Contains(fpl.Refused[0].Why, tc.why) {
+				t.Errorf("remodels %v, refused %+v; want it refused: %s", fpl.Plan.Remodels, fpl.Refused, tc.why)
+			}
+		})
+	}
+	_, err := PlanFixes(fp, Report{}, Selection{IDs: []string{"clean:file/x", "mend:volume/y"}}, now)
+	var ue *UnknownFixError
+	if !errors.As(err, &ue) || len(ue.IDs) != 2 || !strings.Contains(err.Error(), "clean:file/x, mend:volume/y") {
+		t.Errorf("err %v, want an UnknownFixError naming both", err)
+	}
+}
