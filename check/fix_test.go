@@ -23,7 +23,9 @@ func TestPlanFixesTrust(t *testing.T) {
 				v.Backing = []materials.BackingLink{{Name: "b", Blob: digest.Digest("sha256:" + hexB)}}
 			}),
 		},
-		Blobs:   []materials.BlobRecord{blobA(), with2(blobA(), func(b *materials.BlobRecord) { b.Digest, b.Path = digest.Digest("sha256:"+hexB), "persist/blobs/sha256/"+hexB })},
+		Blobs: []materials.BlobRecord{blobA(), with2(blobA(), func(b *materials.BlobRecord) {
+			b.Digest, b.Path = digest.Digest("sha256:"+hexB), "persist/blobs/sha256/"+hexB
+		})},
 		Journal: &materials.JournalState{LastApplied: lastApplied()},
 	}
 	tests := []struct {
