@@ -56,6 +56,33 @@
 // unknown; their ID is the volume key, or the path for a legacy file or
 // a key found in both layouts.
 //
+// # Running fixes
+//
+// PlanFixes turns the fixes a Selection names (IDs; all; all of a type)
+// of a fresh check into a remodel.Plan for the assembler, so that fixes
+// are journaled, locked and crash-safe like every other remodel: a clean
+// is a delete (of the file, or of the blob in every store holding it);
+// a re-fetch a download into the blob directory from the last applied
+// content tree; a recreate (remodel.ActionRecreate, after a download of
+// the content when no store holds it) writes the generation anew beside
+// the damaged file and renames it over; repair-leaks, sparsify, flatten
+// and merge rewrite the file beside itself through the device's
+// VolumeFixer (qemu-img in assembler/crafts/qemu, opening a chain only
+// as the survey followed it). FixPlan.Fixes gives each fix's remodels in
+// order: a runner reports stage X of Y and the assembler's progress as
+// a percent. RemedyReport fixes are never run (FixPlan.Reported); an ID
+// the check does not list is an *UnknownFixError naming it. The trust
+// rule holds whatever a report says: no blob the last applied config or
+// any overlay's chain names is deleted, nor a volume's or a complete
+// blob's file as a leftover (FixPlan.Refused). The plan carries the
+// journal's grace clocks unchanged and no checkpoint.
+//
+// `wright fix --root DIR (ID... | --all [--type TYPE])` (examples/wright)
+// checks, settles the intents a killed run left in flight (an empty plan
+// applied under the root's lock), plans, applies and checks again. A
+// sparsify of a raw volume that holds no zeros leaves it fully
+// allocated, so the check lists it again: that fix is advisory.
+//
 // What a survey cannot see is not checked: leases (the Floorplan does not
 // list them), content tree clocks (containerd image records), orphan blobs
 // that never got a grace clock (only the foreman, with the current config,
