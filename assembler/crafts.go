@@ -29,6 +29,9 @@ type (
 	Follower         = device.Follower
 )
 
+// The standard volume builder makes space overlays too.
+var _ device.OverlayBuilder = (*qemu.Volumes)(nil)
+
 // ErrAlreadyPresent: the blob is committed in the store already.
 var ErrAlreadyPresent = device.ErrAlreadyPresent
 

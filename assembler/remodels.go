@@ -610,15 +610,15 @@ func (w *walk) create(ctx context.Context, r *remodel.Remodel, p *remodel.Create
 		return outcome{}, err
 	}
 	defer unlock()
-	out, err := w.build(ctx, r, p.Volume, p.ContentTree)
+	out, err := w.build(ctx, r, p.Volume, p.ContentTree, p.Build)
 	w.cleanTmp(ctx, p.Volume, err)
 	return out, err
 }
 
 // build makes volume v (of content tree tree, nil for a blank volume) at
-// its final path unless it is already there. The caller holds the
-// volume's key lock.
-func (w *walk) build(ctx context.Context, r *remodel.Remodel, v materials.Volume, tree *materials.ContentTree) (outcome, error) {
+// its final path unless it is already there, by the plan's strategy (nil:
+// a full copy). The caller holds the volume's key lock.
+func (w *walk) build(ctx context.Context, r *remodel.Remodel, v materials.Volume, tree *materials.ContentTree, how *remodel.VolumeBuild) (outcome, error) {
 	final, err := VolumePath(w.a.opts.Root, v)
 	if err != nil {
 		return outcome{}, &terminalError{Err: err}
@@ -670,6 +670,9 @@ func (w *walk) build(ctx context.Context, r *remodel.Remodel, v materials.Volume
 		}
 		return outcome{}, nil
 	}
+	if how != nil && how.Strategy == materials.StrategySpace {
+		return w.overlay(ctx, final, v, ct, how, src)
+	}
 	if src == "" {
 		staged, remove, err := w.stage(ctx, store, ct.Digest())
 		if err != nil {
@@ -688,6 +691,40 @@ func (w *walk) build(ctx context.Context, r *remodel.Remodel, v materials.Volume
 		return outcome{}, &terminalError{Err: err}
 	}
 	return outcome{}, nil
+}
+
+// overlay makes a space volume: a qcow2 overlay on the content blob,
+// which must be the blob directory's own file under the root (an overlay
+// on a staged copy or on containerd's store would outlive its backing).
+func (w *walk) overlay(ctx context.Context, final string, v materials.Volume, ct materials.ContentTree, how *remodel.VolumeBuild, src string) (outcome, error) {
+	d := ct.Digest()
+	if how.Backing != "" && how.Backing != d {
+		return outcome{}, terminal("create volume %s: the plan's backing blob %s is not content tree %s's %s", v.Key(), how.Backing, ct.ID, d)
+	}
+	ob, ok := w.a.crafts.Volumes.(device.OverlayBuilder)
+	if !ok {
+		return outcome{}, terminal("create overlay volume %s: %w", v.Key(), ErrNoCraft)
+	}
+	if want := layout.BlobPath(w.a.opts.Root, d); src == "" || filepath.Clean(src) != want {
+		return outcome{}, terminal("create overlay volume %s: blob %s is not in the root's blob directory (%s): an overlay is backed only by it", v.Key(), d, want)
+	}
+	if v.Format != materials.FormatQcow2 {
+		return outcome{}, terminal("create overlay volume %s: format %q: an overlay is qcow2", v.Key(), v.Format)
+	}
+	name, err := layout.BackingName(v, d)
+	if err != nil {
+		return outcome{}, &terminalError{Err: err}
+	}
+	if err := ob.CreateOverlay(ctx, final, src, name, ct.Format, v.MaxSizeBytes); err != nil {
+		if ctx.Err() != nil {
+			return outcome{}, ctx.Err()
+		}
+		if errors.Is(err, ErrImageRefused) {
+			err = fmt.Errorf("content tree %s: %w", ct.ID, err)
+		}
+		return outcome{}, &terminalError{Err: err}
+	}
+	return outcome{reason: "space: qcow2 overlay on blob " + string(d)}, nil
 }
 
 // stage copies a blob of a store without files (containerd on another
@@ -761,11 +798,11 @@ func (w *walk) purge(ctx context.Context, r *remodel.Remodel, p *remodel.PurgePa
 		if err := deleteOld(); err != nil {
 			return outcome{}, err
 		}
-		out, err := w.build(ctx, r, p.Volume, p.ContentTree)
+		out, err := w.build(ctx, r, p.Volume, p.ContentTree, p.Build)
 		w.cleanTmp(ctx, p.Volume, err)
 		return out, err
 	}
-	out, err := w.build(ctx, r, p.Volume, p.ContentTree)
+	out, err := w.build(ctx, r, p.Volume, p.ContentTree, p.Build)
 	if err != nil {
 		w.cleanTmp(ctx, p.Volume, err)
 		return out, err

@@ -217,3 +217,16 @@ type VolumeFixer interface {
 	// link before it names it, with the middle links' data copied in.
 	Merge(ctx context.Context, path string, chain []Link, progress func(done, known int64)) error
 }
+
+// OverlayBuilder is the role of a VolumeBuilder that also makes thin
+// volumes (the space strategy): a qcow2 overlay at final whose backing
+// file is a content blob. backing is the blob's file (read, never
+// written), backingName what the overlay's header spells for it (a name
+// the inspector resolves inside the root's stores), backingFormat its
+// format (raw or qcow2; the blob's own backing disabled: content naming
+// another file is refused). The overlay's virtual size is the blob's,
+// grown to size when size is larger; it works at final+".tmp" and
+// renames into place.
+type OverlayBuilder interface {
+	CreateOverlay(ctx context.Context, final, backing, backingName string, backingFormat materials.Format, size int64) error
+}

@@ -345,6 +345,9 @@ func (p *planner) unneededBlobs() {
 		if p.needed[b.Digest] {
 			continue
 		}
+		if _, backs := p.backing[b.Digest]; backs {
+			continue // an overlay reads through it: needed while the overlay is there
+		}
 		if b.Store == materials.BlobStoreContainerd && (b.Labels[OwnerLabel] != OwnerValue || p.facts.keptByImage(b.Digest)) {
 			continue
 		}

@@ -94,6 +94,44 @@
 // (holds-snapshot). Snapshot copies of raw and container volumes are
 // charged to disk admission at the volume's allocated size.
 //
+// # Strategy (space or performance)
+//
+// How a VM volume is made from a raw or qcow2 content tree
+// (materials.Strategy, strategy.go): Options.Strategy is the device's
+// default, a strategy Addition (Target a volume uuid, or one generation's
+// key, which wins) overrides it per volume; container and blank volumes
+// have none. Performance is a full copy (qemu-img convert, or a sparse
+// copy of raw). Space is a qcow2 overlay whose backing file is the
+// verified, immutable top blob in the blob directory, named relative to
+// the volume's directory (layout.BackingName: the root may be mounted
+// anywhere, and the inspector resolves the name inside the root without
+// following anything); it is made in milliseconds, charged 1 MiB to disk
+// admission, and a purge makes a fresh one. Raw content under space is a
+// .qcow2 file (the payload's volume format says so). Space falls back to
+// a copy, and says why, for other formats and when downloads go to
+// containerd: its collector does not know an overlay needs a blob (no
+// label or lease is written for it yet), so overlays are backed only by
+// the blob directory. The create's or purge's VolumeBuild (its Detail in
+// the plan's text) names the strategy, the backing blob and why; with no
+// strategy chosen the plan says nothing and the volume is a copy.
+//
+// Performance stays the default. EVE's volume manager and hypervisor
+// expect a volume to be one self-contained file in its declared format
+// (a .raw opened as raw, a .qcow2 without a chain), and its content-tree
+// and blob lifecycle (refcounts, ZInfoBlob, deletes after the last
+// volume) assumes a blob is not needed once its volumes are made; an
+// overlay ties the volume to the blob's lifetime, so a device manager
+// that does not know of the chain could delete the blob from under the
+// guest. Space is for devices that run edgewright's whole lifecycle, where
+// the backing reference below holds.
+//
+// A blob some overlay on disk reads through (Floorplan volumes' Backing,
+// from the survey) is needed whatever the config says: no delete is
+// planned and no grace clock started while an overlay names it, across
+// restarts and grace periods, with nothing journaled (every run's
+// Floorplan carries the overlays). Once the last overlay is gone the
+// blob's clock starts as usual.
+//
 // # Guards (held, never failed)
 //
 //   - An invalid Blueprint (incomplete, or with errors): no destructive

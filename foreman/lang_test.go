@@ -19,7 +19,7 @@ import (
 // The transcripts' line language, shared by the single-plan transcripts
 // (transcript_test.go) and the multi-step sessions (session_test.go):
 //
-//	plan [now=T] [grace=D] [free=N|unknown] [share=F] [allow-mass-delete] [cleanup] [store=containerd] [json] [summary]
+//	plan [now=T] [grace=D] [free=N|unknown] [share=F] [allow-mass-delete] [cleanup] [store=containerd] [strategy=S] [json] [summary]
 //	ds ID [http|https|oci]
 //	tree ID [sha=HEX] [url=U] [format=F] [size=N] [ds=A,B] [gen=N] [name=S] [signed]
 //	vol ID#GEN [ct=TREE|blank] [format=F] [max=N] [ro] [apps=A,B] [implicit app=A] [legacy-drive] [name=S]
@@ -32,6 +32,8 @@ import (
 //	limit [action=A] [KIND ID] [reason=S]   fingerprint S | compute-fingerprint
 //	survey-error PATH MESSAGE...           (an error diagnostic of the Floorplan)
 //	app APP vols=ID#GEN,ID#GEN [rollback=N] [max=N] [rollback-withheld]
+//	strategy volume ID|ID#GEN space|performance [reason=S]   (a strategy Addition)
+//	file ... [backing=HEX] [backing-missing]  (an overlay on blob HEX of the blob directory)
 //	snap APP SNAP [type=immediate|app-update] [active]   (in config order)
 //	file ... [snaps=SNAP@T,SNAP@T]          (snapshots on the file, taken at T; -1h when no @)
 //
@@ -75,6 +77,11 @@ func planOptions(words []string, opts *foreman.Options) (asJSON, summary bool, e
 	opts.CleanUp = a.flag["cleanup"]
 	if v, ok := a.kv["store"]; ok {
 		opts.Store = materials.BlobStore(v)
+	}
+	if v, ok := a.kv["strategy"]; ok {
+		if opts.Strategy, err = materials.ParseStrategy(v); err != nil {
+			return false, false, err
+		}
 	}
 	for _, w := range a.positional {
 		switch w {
@@ -163,6 +170,13 @@ func parseLines(input []string, bp *materials.Blueprint, fp *materials.Floorplan
 		case "protect", "hold", "purge":
 			target.Additions = append(target.Additions, materials.Addition{Kind: materials.AdditionKind(w[0]),
 				Target: ref(a.pos(0), a.pos(1)), Reason: a.kv["reason"]})
+		case "strategy":
+			st, err := materials.ParseStrategy(a.pos(2))
+			if err != nil {
+				return err
+			}
+			target.Additions = append(target.Additions, materials.Addition{Kind: materials.AdditionStrategy,
+				Target: ref(a.pos(0), a.pos(1)), Reason: a.kv["reason"], Strategy: st})
 		case "withheld":
 			target.Withheld = append(target.Withheld, ref(a.pos(0), a.pos(1)))
 		case "incomplete":
@@ -363,6 +377,14 @@ func volumeFile(a args, now time.Time) materials.VolumeFile {
 		} else if f.State == materials.StateComplete {
 			f.State = materials.StateUnknown
 		}
+	}
+	if h, ok := a.kv["backing"]; ok {
+		l := materials.BackingLink{Name: "../../blobs/sha256/" + hex64(h), Blob: dg(h), Format: materials.FormatQcow2, Missing: a.flag["backing-missing"]}
+		if l.Missing {
+			l.Format = ""
+		}
+		f.BackingFile = l.Name
+		f.Backing = []materials.BackingLink{l}
 	}
 	if s, ok := a.kv["snaps"]; ok {
 		dir := path[:strings.LastIndexByte(path, '/')+1]

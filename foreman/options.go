@@ -54,6 +54,11 @@ type Options struct {
 	// when empty) or materials.BlobStoreContainerd. A blob counts as
 	// present only when it is complete in this store.
 	Store materials.BlobStore
+	// Strategy is the device's default for how a VM volume is made from
+	// content (a strategy Addition overrides it per volume): space, a
+	// qcow2 overlay on the content blob; performance, a full copy. Unset
+	// is performance, and the plan then says nothing of it.
+	Strategy materials.Strategy
 }
 
 // Limitation leaves a set of remodels alone: those of one action class

@@ -92,9 +92,13 @@ type planner struct {
 	// claimed the old-layout files adopted or serving in place.
 	accounted, claimed map[*materials.VolumeFile]bool
 
-	protect  []materials.Addition
-	hold     []materials.Addition
-	withheld []materials.MaterialRef
+	protect []materials.Addition
+	hold    []materials.Addition
+	// strategies are the strategy Additions; backing the blobs overlays
+	// on disk read through, with the first such overlay's path.
+	strategies []materials.Addition
+	backing    map[digest.Digest]string
+	withheld   []materials.MaterialRef
 	// treeGuards is true when some guard names a content tree, so blob
 	// remodels must carry the trees they belong to.
 	treeGuards bool
@@ -152,6 +156,8 @@ func newPlanner(bp *materials.Blueprint, fp *materials.Floorplan, opts Options) 
 	p.accounted = make(map[*materials.VolumeFile]bool, len(fp.Volumes))
 	p.claimed = map[*materials.VolumeFile]bool{}
 	p.readGuards(bp, opts)
+	p.readStrategies(bp)
+	p.backing = backingBlobs(fp)
 	p.byID = map[remodel.ID]*node{}
 	p.unrefd = map[materials.MaterialRef]bool{}
 	p.rollbackPending = map[string]uint32{}

@@ -452,6 +452,13 @@ func (s *session) survey() (string, error) {
 			l += " (" + v.Reason + ")"
 		}
 		line("%s", l)
+		for _, bl := range v.Backing {
+			l := "    backing " + bl.Name
+			if bl.Missing {
+				l += " (missing)"
+			}
+			line("%s", l)
+		}
 		for _, sn := range v.Snapshots {
 			l := "    snapshot " + sn.Name + " taken " + sn.Created.UTC().Format(time.RFC3339)
 			if sn.Path != "" {

@@ -199,11 +199,11 @@ func (p *planner) purge(dv *desiredVolume, tree *materials.ContentTree, older *m
 	case v.Implicit:
 		reason = "purge counter " + itoa(old.Generation) + " → " + itoa(key.Generation) + " of app " + v.App
 	}
-	vc := *v
+	build, vc := p.volumeBuild(v, tree)
 	n := p.add(remodel.Remodel{
 		ID: remodel.NewID(remodel.ActionPurge, ref), Action: remodel.ActionPurge, Target: ref,
 		Reason:  "volume " + volumeName(v) + ": " + reason + " (" + madeOf(tree) + ")",
-		Payload: &remodel.PurgePayload{Volume: vc, ContentTree: p.pinnedTree(tree), Replaces: old, OldPath: older.Path}, Bytes: bytes,
+		Payload: &remodel.PurgePayload{Volume: vc, ContentTree: p.pinnedTree(tree), Replaces: old, OldPath: older.Path, Build: build}, Bytes: buildBytes(build, bytes),
 	})
 	n.frees = fileBytes(older)
 	n.guards = append(n.guards, volumeRef(old))
@@ -220,10 +220,10 @@ func (p *planner) create(dv *desiredVolume, tree *materials.ContentTree, cleanDe
 	if cleanDep != "" {
 		reason = "volume " + volumeName(v) + " generation " + itoa(key.Generation) + " recreated after clean-up (" + madeOf(tree) + ")"
 	}
-	vc := *v
+	build, vc := p.volumeBuild(v, tree)
 	return p.add(remodel.Remodel{
 		ID: remodel.NewID(remodel.ActionCreate, ref), Action: remodel.ActionCreate, Target: ref,
-		Reason: reason, Payload: &remodel.CreatePayload{Volume: vc, ContentTree: p.pinnedTree(tree)}, Bytes: bytes,
+		Reason: reason, Payload: &remodel.CreatePayload{Volume: vc, ContentTree: p.pinnedTree(tree), Build: build}, Bytes: buildBytes(build, bytes),
 	})
 }
 
@@ -428,6 +428,9 @@ func (p *planner) resize(v, lv *materials.Volume, f *materials.VolumeFile) {
 			reason = "volume " + volumeName(v) + ": maxSizeBytes raised " + remodel.Bytes(lv.MaxSizeBytes) + " → " + remodel.Bytes(v.MaxSizeBytes) + " without a generation bump: grown in place (growing loses nothing; shrinking is refused)"
 		}
 		vc := *v
+		if f.Format == materials.FormatQcow2 || f.Format == materials.FormatRaw {
+			vc.Format = f.Format // an overlay of raw content is a qcow2 file
+		}
 		p.add(remodel.Remodel{
 			ID: remodel.NewID(remodel.ActionResize, ref), Action: remodel.ActionResize, Target: ref,
 			Reason: reason, Payload: &remodel.ResizePayload{Volume: vc, Path: f.Path},

@@ -26,6 +26,13 @@ type Options struct {
 	// image records to the survey: any ContentStore, in practice a
 	// containerd daemon (inspector/ctrsurvey.Daemon).
 	Containerd ContentStore
+	// ContainerdContentDir is containerd's content directory (the
+	// directory holding blobs/sha256, e.g.
+	// /var/lib/containerd/io.containerd.content.v1.content), when its
+	// blobs may back an overlay volume: a backing file name under it is
+	// then followed (as blobs/sha256/<hex>, never through a symlink).
+	// Empty: only the root's own blob directory backs overlays.
+	ContainerdContentDir string
 	// Journal, when set, is asked what the last apply left in flight.
 	Journal JournalSource
 	// Logger receives progress at debug level; nil logs nothing.
@@ -136,7 +143,22 @@ func Survey(ctx context.Context, opts Options) (*materials.Floorplan, error) {
 	s := &surveyor{
 		log:     opts.Logger,
 		rootfd:  rootfd,
+		root:    abs,
+		ctrfd:   -1,
 		workers: opts.Workers,
+	}
+	if opts.ContainerdContentDir != "" {
+		// Opened before the volume walk's helpers copy the descriptor
+		// table; like the root, the directory itself is the caller's.
+		if cd, err := filepath.Abs(opts.ContainerdContentDir); err == nil {
+			s.ctrDir = cd
+			if fd, err := unix.Open(cd, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+				s.ctrfd = fd
+				defer unix.Close(fd)
+			} else {
+				s.diag(materials.SeverityWarning, DiagContainerd, err, "cannot open containerd's content directory; overlays backed by its blobs are broken")
+			}
+		}
 	}
 	if s.log == nil {
 		s.log = zap.NewNop()
@@ -210,6 +232,12 @@ type surveyor struct {
 	log     *zap.Logger
 	rootfd  int
 	workers int
+	// root is the root's absolute path, ctrDir containerd's content
+	// directory (and ctrfd its descriptor, -1 when none): where an
+	// absolute backing file name may point.
+	root   string
+	ctrDir string
+	ctrfd  int
 
 	mu    sync.Mutex
 	diags materials.Diagnostics

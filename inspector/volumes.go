@@ -115,7 +115,7 @@ func (s *surveyor) volumeEntry(dirfd int, e dirent, clear bool, parse nameParser
 		}
 	case unix.DT_REG:
 		var why string
-		broken, why = s.fileVolume(dirfd, name, v, buf)
+		broken, why = s.fileVolume(dirfd, name, v, buf, parse)
 		if why != "" {
 			s.unreadable(v, parse(name), why)
 			return
@@ -197,7 +197,7 @@ func hasMagic(f materials.Format) bool {
 // fileVolume stats a volume file and reads its header: one open, one
 // fstat, one pread. It returns the header's corruption (broken) or why
 // the file could not be read at all (unreadable).
-func (s *surveyor) fileVolume(dirfd int, name string, v *materials.VolumeFile, buf []byte) (broken, unreadable string) {
+func (s *surveyor) fileVolume(dirfd int, name string, v *materials.VolumeFile, buf []byte, parse nameParser) (broken, unreadable string) {
 	fd, err := openFile(dirfd, name, buf)
 	if err != nil {
 		s.lstatInto(dirfd, name, v)
@@ -234,11 +234,18 @@ func (s *surveyor) fileVolume(dirfd int, name string, v *materials.VolumeFile, b
 	case v.Format == materials.FormatUnknown:
 		v.Format = materials.FormatRaw
 		return fmt.Sprintf("content is a %s image, not a volume edgewright makes", h.Format), ""
-	case h.External() != "":
-		// No strategy makes a backing file one of our own verified blobs
-		// yet: a volume naming another file would have qemu open a host
-		// path, so it is never complete.
+	case h.DataFile || len(h.Extents) > 0 || (h.BackingFile != "" && v.Format != materials.FormatQcow2):
+		// A volume naming another file would have qemu open a host path:
+		// only a qcow2 overlay's backing chain is followed, inside the
+		// root's stores.
 		return h.External() + ": not our own verified store", ""
+	case h.BackingFile != "":
+		if why := s.backingChain(v, parse(name).id, h, buf); why != "" {
+			return why, ""
+		}
+		if h.SnapshotCount > 0 {
+			return s.qcow2Snapshots(fdReader(fd), st.Size, v), ""
+		}
 	case v.Format == materials.FormatQcow2 && h.SnapshotCount > 0:
 		return s.qcow2Snapshots(fdReader(fd), st.Size, v), ""
 	}

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/edgewright/edgewright/materials"
 )
 
@@ -189,4 +191,43 @@ func ParseSnapshotFileName(name string) (SnapshotFileName, bool) {
 		return out, false
 	}
 	return out, true
+}
+
+// BackingName is the backing file name a space-strategy overlay of volume
+// v spells for its content blob d of the blob directory: relative to the
+// volume's directory (qemu resolves a relative name against the
+// overlay's own directory). Relative, so that the root can be mounted
+// anywhere (a device's /persist, a test's temporary directory, a rescue
+// system's mount point) and the inspector resolves it inside the root
+// lexically, without knowing where the root was when the overlay was made.
+func BackingName(v materials.Volume, d digest.Digest) (string, error) {
+	if err := d.Validate(); err != nil || d.Algorithm() != digest.SHA256 {
+		return "", fmt.Errorf("backing blob %q: not a sha256 digest", d)
+	}
+	dir := ClearVolumesDir
+	if !v.ClearText {
+		dir = VaultVolumesDir
+	}
+	rel, err := filepath.Rel(filepath.FromSlash(dir), filepath.FromSlash(BlobsSHA256Dir+"/"+d.Encoded()))
+	if err != nil {
+		return "", err
+	}
+	return filepath.ToSlash(rel), nil
+}
+
+// BlobPath is a blob's file in the blob directory.
+func BlobPath(root string, d digest.Digest) string {
+	return join(root, BlobsSHA256Dir+"/"+d.Encoded())
+}
+
+// ParseBackingName says whether name is one BackingName spells (a volume
+// directory's relative name of a blob of the blob directory), and its
+// blob. Crafts that must not open another file accept only these.
+func ParseBackingName(name string) (digest.Digest, bool) {
+	const prefix = "../../blobs/sha256/"
+	hex, ok := strings.CutPrefix(name, prefix)
+	if !ok || len(hex) != 64 || strings.Trim(hex, "0123456789abcdef") != "" {
+		return "", false
+	}
+	return digest.NewDigestFromEncoded(digest.SHA256, hex), true
 }

@@ -33,6 +33,24 @@ func Fingerprint(fp *Floorplan) string {
 		f.num(v.ApparentSize)
 		f.num(v.ModTime.UnixNano())
 		f.str(v.BackingFile)
+		if len(v.Backing) > 0 {
+			// The chain is what the foreman keeps a backing blob for; only
+			// then, so a volume without one fingerprints as before.
+			f.str("backing")
+			f.num(int64(len(v.Backing)))
+			for j := range v.Backing {
+				l := &v.Backing[j]
+				f.str(l.Name)
+				f.str(string(l.Blob))
+				f.str(l.Path)
+				f.str(string(l.Format))
+				if l.Missing {
+					f.num(1)
+				} else {
+					f.num(0)
+				}
+			}
+		}
 		if len(v.Snapshots) > 0 {
 			// Only then, so that the fingerprint of a volume without
 			// snapshots is what it was before they existed.

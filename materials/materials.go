@@ -261,6 +261,9 @@ const (
 	// AdditionPurge asks for a volume to be recreated locally from its
 	// origin, as if its generation had been bumped.
 	AdditionPurge AdditionKind = "purge"
+	// AdditionStrategy sets the Strategy of one volume (its uuid: every
+	// generation; or one generation's key), over the device's default.
+	AdditionStrategy AdditionKind = "strategy"
 )
 
 // Addition is a local change to the Blueprint that did not come from the
@@ -269,6 +272,8 @@ type Addition struct {
 	Kind   AdditionKind `json:"kind"`
 	Target MaterialRef  `json:"target"`
 	Reason string       `json:"reason,omitempty"`
+	// Strategy is a strategy Addition's choice.
+	Strategy Strategy `json:"strategy,omitempty"`
 }
 
 // Blueprint is everything the config asks for. Slices are sorted (by id, or

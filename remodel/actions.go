@@ -3,6 +3,8 @@ package remodel
 import (
 	"reflect"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/edgewright/edgewright/materials"
 )
 
@@ -107,6 +109,36 @@ type AdoptPayload struct {
 type CreatePayload struct {
 	Volume      materials.Volume       `json:"volume"`
 	ContentTree *materials.ContentTree `json:"contentTree,omitempty"`
+	// Build is how a VM volume is made from its content (nil: a full
+	// copy, as before strategies were chosen).
+	Build *VolumeBuild `json:"build,omitempty"`
+}
+
+// VolumeBuild is the strategy a create or purge makes a VM volume from
+// content by, and why it was chosen.
+type VolumeBuild struct {
+	Strategy materials.Strategy `json:"strategy"`
+	// Backing is the content blob a space overlay reads through (in the
+	// blob directory); its format is the content tree's.
+	Backing digest.Digest `json:"backing,omitempty"`
+	// Why says where the choice came from (the device default, a local
+	// addition) and why space fell back to a copy when it did.
+	Why string `json:"why,omitempty"`
+}
+
+// Detail is the strategy and why, for a plan's text.
+func (b *VolumeBuild) Detail() string {
+	if b == nil {
+		return ""
+	}
+	out := string(b.Strategy)
+	if b.Strategy == materials.StrategySpace && b.Backing != "" {
+		out += ": qcow2 overlay on blob " + string(b.Backing)
+	}
+	if b.Why != "" {
+		out += "; " + b.Why
+	}
+	return out
 }
 
 // PurgePayload is a purge's: the new generation (as a create's), the old
@@ -119,6 +151,8 @@ type PurgePayload struct {
 	OldPath  string              `json:"path,omitempty"`
 	Replaces materials.VolumeKey `json:"replaces"`
 	Strategy PurgeStrategy       `json:"strategy,omitempty"`
+	// Build is how the new generation is made (as a create's).
+	Build *VolumeBuild `json:"build,omitempty"`
 }
 
 // ResizePayload is a resize's: the volume at its new maximum size and its
@@ -248,10 +282,14 @@ func (*VerifyPayload) Detail(materials.MaterialRef) string { return "" }
 
 func (p *AdoptPayload) Detail(t materials.MaterialRef) string { return pathDetail(t, p.From) }
 
-func (*CreatePayload) Detail(materials.MaterialRef) string { return "" }
+func (p *CreatePayload) Detail(materials.MaterialRef) string { return p.Build.Detail() }
 
 func (p *PurgePayload) Detail(materials.MaterialRef) string {
-	return "replaces " + p.Replaces.String() + ", " + string(p.Strategy)
+	out := "replaces " + p.Replaces.String() + ", " + string(p.Strategy)
+	if b := p.Build.Detail(); b != "" {
+		out += "; " + b
+	}
+	return out
 }
 
 func (p *ResizePayload) Detail(t materials.MaterialRef) string { return pathDetail(t, p.Path) }

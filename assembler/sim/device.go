@@ -47,6 +47,11 @@ type entry struct {
 	planted *materials.VolumeFile
 	// snaps are the volume's snapshots (snapshots.go).
 	snaps []snap
+	// backing is the blob a space overlay reads through, spelled
+	// backingName in its header, of format backingFormat.
+	backing       digest.Digest
+	backingName   string
+	backingFormat materials.Format
 }
 
 // blobRec is one blob of the blob directory: complete, or a partial

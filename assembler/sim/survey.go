@@ -107,6 +107,7 @@ func (d *Device) volumeFile(p string, e *entry) (materials.VolumeFile, bool) {
 		vf.ApparentSize = e.alloc
 	}
 	vf.Snapshots = e.snapshotInfos(rel)
+	broken := d.backingOf(e, &vf)
 	n := inspector.ParseVolumeName(rel[len(dir)+1:])
 	switch {
 	case dir == layout.LegacyDir || n.Reason != "":
@@ -114,10 +115,31 @@ func (d *Device) volumeFile(p string, e *entry) (materials.VolumeFile, bool) {
 	case n.Temp:
 		vf.ID, vf.Generation, vf.Temp = n.ID, n.Generation, true
 		vf.State, vf.Reason = materials.StatePartial, "work in progress (.tmp)"
+	case broken != "":
+		vf.ID, vf.Generation, vf.State, vf.Reason = n.ID, n.Generation, materials.StateBroken, broken
 	default:
 		vf.ID, vf.Generation, vf.State = n.ID, n.Generation, materials.StateComplete
 	}
 	return vf, true
+}
+
+// backingOf fills an overlay's backing chain as the inspector reads it:
+// one link to its blob, missing when the blob is not complete in the blob
+// directory (then the volume is broken, the reason returned).
+func (d *Device) backingOf(e *entry, vf *materials.VolumeFile) string {
+	if e.backing == "" {
+		return ""
+	}
+	vf.BackingFile = e.backingName
+	l := materials.BackingLink{Name: e.backingName, Blob: e.backing, Format: e.backingFormat}
+	if b, ok := d.blobs[e.backing]; !ok || !b.complete {
+		l.Format, l.Missing = "", true
+	}
+	vf.Backing = []materials.BackingLink{l}
+	if l.Missing {
+		return "backing blob " + string(e.backing) + " is missing (fetch it again)"
+	}
+	return ""
 }
 
 // blobRecord is what the inspector reports for a blob of the directory.

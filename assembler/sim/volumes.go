@@ -23,7 +23,12 @@ type volumes struct{ d *Device }
 var (
 	_ device.VolumeBuilder    = volumes{}
 	_ device.ContainerBuilder = volumes{}
+	_ device.OverlayBuilder   = volumes{}
 )
+
+// overlayAlloc is what a fresh qcow2 overlay takes on disk (qemu-img
+// create's header, L1 and refcount tables).
+const overlayAlloc = 256 << 10
 
 // put makes an entry at final, taking alloc bytes of disk. The caller
 // holds d.mu.
@@ -73,6 +78,32 @@ func (d *Device) content(src string) (*blobRec, digest.Digest, error) {
 	return b, dg, nil
 }
 
+// sound is the content blob at src a volume is made from, with its size
+// and virtual size, by the qemu craft's rules: complete in the blob
+// directory, sound, no larger than the volume's size. The caller holds
+// d.mu; what names the error's subject is what.
+func (d *Device) sound(what, src string, size int64) (o Object, dg digest.Digest, vs int64, err error) {
+	if err := d.alive(); err != nil {
+		return o, "", 0, err
+	}
+	b, dg, err := d.content(src)
+	if err != nil {
+		return o, "", 0, fmt.Errorf("%s: %w", what, err)
+	}
+	o, ok := d.world.object(b.served)
+	if !ok || o.Broken {
+		return o, "", 0, fmt.Errorf("%s: %w", what, diskimage.ErrRefused)
+	}
+	vs = o.VirtualSize
+	if vs == 0 {
+		vs = o.Size
+	}
+	if size > 0 && vs > size {
+		return o, "", 0, fmt.Errorf("%s: content virtual size %d exceeds the volume's maxsizebytes %d: %w", what, vs, size, diskimage.ErrRefused)
+	}
+	return o, dg, vs, nil
+}
+
 func (v volumes) CreateFrom(ctx context.Context, final string, format materials.Format, src string, srcFormat materials.Format, size int64, progress func(done, known int64)) error {
 	if format != materials.FormatRaw && format != materials.FormatQcow2 {
 		return fmt.Errorf("create volume %s from %s: format %q: want raw or qcow2", final, src, format)
@@ -80,23 +111,9 @@ func (v volumes) CreateFrom(ctx context.Context, final string, format materials.
 	d := v.d
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := d.alive(); err != nil {
-		return err
-	}
-	b, _, err := d.content(src)
+	o, _, vs, err := d.sound("create volume "+final+" from "+src, src, size)
 	if err != nil {
-		return fmt.Errorf("create volume %s from %s: %w", final, src, err)
-	}
-	o, ok := d.world.object(b.served)
-	if !ok || o.Broken {
-		return fmt.Errorf("create volume %s from %s: %w", final, src, diskimage.ErrRefused)
-	}
-	vs := o.VirtualSize
-	if vs == 0 {
-		vs = o.Size
-	}
-	if size > 0 && vs > size {
-		return fmt.Errorf("create volume %s from %s: content virtual size %d exceeds the volume's maxsizebytes %d: %w", final, src, vs, size, diskimage.ErrRefused)
+		return err
 	}
 	if err := d.put(final, &entry{format: format, virtual: max(vs, size), alloc: o.Size}); err != nil {
 		return err
@@ -105,6 +122,27 @@ func (v volumes) CreateFrom(ctx context.Context, final string, format materials.
 		progress(vs, vs)
 	}
 	return nil
+}
+
+// CreateOverlay makes a space overlay on a blob of the blob directory, by
+// the qemu craft's rules: the blob must be complete and sound content of
+// a raw or qcow2 format, no larger than the volume.
+func (v volumes) CreateOverlay(ctx context.Context, final, backing, backingName string, backingFormat materials.Format, size int64) error {
+	if backingFormat != materials.FormatRaw && backingFormat != materials.FormatQcow2 {
+		return fmt.Errorf("create overlay volume %s on %s: backing format %q: want raw or qcow2: %w", final, backing, backingFormat, diskimage.ErrRefused)
+	}
+	if backingName == "" {
+		return fmt.Errorf("create overlay volume %s on %s: no backing name", final, backing)
+	}
+	d := v.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, dg, vs, err := d.sound("create overlay volume "+final+" on "+backing, backing, size)
+	if err != nil {
+		return err
+	}
+	return d.put(final, &entry{format: materials.FormatQcow2, virtual: max(vs, size), alloc: overlayAlloc,
+		backing: dg, backingName: backingName, backingFormat: backingFormat})
 }
 
 func (v volumes) Resize(ctx context.Context, p string, format materials.Format, size int64) error {

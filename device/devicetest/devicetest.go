@@ -48,6 +48,9 @@ const (
 	idData  = "0a000000-0000-4000-8000-000000000002"
 	idBlank = "0a000000-0000-4000-8000-000000000003"
 	idClear = "0a000000-0000-4000-8000-000000000004"
+	// idThin is made under the space strategy (a strategy Addition): a
+	// qcow2 overlay on the os tree's blob.
+	idThin = "0a000000-0000-4000-8000-000000000005"
 )
 
 // images are the suite's content: a raw image and the qcow2 of it.
@@ -90,12 +93,16 @@ func steps(ds materials.Datastore, img images) []*materials.Blueprint {
 			{ID: idData, Origin: materials.OriginDownload, ContentTree: "data", Format: materials.FormatRaw, MaxSizeBytes: 4 << 20, Apps: app, RefCount: 1},
 			{ID: idBlank, Origin: materials.OriginBlank, Format: materials.FormatQcow2, MaxSizeBytes: 64 << 20, Apps: app, RefCount: 1},
 			{ID: idClear, Origin: materials.OriginBlank, Format: materials.FormatRaw, MaxSizeBytes: 2 << 20, ClearText: true, Apps: app, RefCount: 1},
-		}}
+			{ID: idThin, Origin: materials.OriginDownload, ContentTree: "os", Format: materials.FormatQcow2, MaxSizeBytes: 8 << 20, Apps: app, RefCount: 1},
+		},
+		Additions: []materials.Addition{{Kind: materials.AdditionStrategy, Target: materials.MaterialRef{Kind: materials.KindVolume, ID: idThin}, Strategy: materials.StrategySpace}}}
 	// Purge the OS volume, grow the blank one, drop the data volume.
 	second := *first
-	second.Volumes = []materials.Volume{first.Volumes[0], first.Volumes[2], first.Volumes[3]}
+	// Purge the thin one too: a fresh overlay.
+	second.Volumes = []materials.Volume{first.Volumes[0], first.Volumes[2], first.Volumes[3], first.Volumes[4]}
 	second.Volumes[0].Generation = 1
 	second.Volumes[1].MaxSizeBytes = 128 << 20
+	second.Volumes[3].Generation = 1
 	// Drop everything.
 	third := &materials.Blueprint{Complete: true, Datastores: []materials.Datastore{ds}}
 	return []*materials.Blueprint{first, &second, third}
@@ -162,6 +169,9 @@ func checkHolds(t *testing.T, step int, bp *materials.Blueprint, fp *materials.F
 		if v.ContentTree != "" {
 			want = max(want, int64(len(img.raw)))
 		}
+		if thin := v.ID == idThin; thin != (len(f.Backing) == 1 && f.Backing[0].Blob != "" && !f.Backing[0].Missing) {
+			t.Errorf("step %d: volume %s backing %+v, want an overlay on its blob: %v", step, v.Key(), f.Backing, thin)
+		}
 		if f.Format != v.Format || f.VirtualSize != want || f.ClearText != v.ClearText {
 			t.Errorf("step %d: volume %s is %s of %d bytes (clear %v), want %s of %d (clear %v)", step, v.Key(), f.Format, f.VirtualSize, f.ClearText, v.Format, want, v.ClearText)
 		}
@@ -178,7 +188,11 @@ func checkHolds(t *testing.T, step int, bp *materials.Blueprint, fp *materials.F
 func ShapeOf(fp *materials.Floorplan) Shape {
 	var s Shape
 	for _, v := range fp.Volumes {
-		s.Volumes = append(s.Volumes, fmt.Sprintf("%s %s %s vsize=%d clear=%v dir=%v", v.Path, v.Format, v.State, v.VirtualSize, v.ClearText, v.Dir))
+		line := fmt.Sprintf("%s %s %s vsize=%d clear=%v dir=%v", v.Path, v.Format, v.State, v.VirtualSize, v.ClearText, v.Dir)
+		for _, l := range v.Backing {
+			line += fmt.Sprintf(" backing=%s(%s %s missing=%v)", l.Name, l.Blob, l.Format, l.Missing)
+		}
+		s.Volumes = append(s.Volumes, line)
 	}
 	for _, b := range fp.Blobs {
 		s.Blobs = append(s.Blobs, fmt.Sprintf("%s %s %s size=%d offset=%d path=%s", b.Digest, b.Store, b.State, b.Size, b.Offset, b.Path))

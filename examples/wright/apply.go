@@ -49,6 +49,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	share := fs.Float64("mass-delete-share", foreman.DefaultMassDeleteShare, "hold the volume deletes of a plan that deletes more than this share of volumes")
 	allowMass := fs.Bool("allow-mass-delete", false, "let a mass delete through")
 	cleanUp := fs.Bool("cleanup", false, "delete unknown and broken files instead of only reporting them")
+	strategy := strategyFlag(fs)
 	rounds := fs.Int("max-rounds", 8, "give up after this many survey/plan/apply rounds")
 	wait := fs.Bool("wait", false, "wait for another assembler on the root instead of refusing")
 	verbose := fs.Bool("v", false, "debug log on stderr: every remodel, with stack traces on warnings")
@@ -134,6 +135,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	res, err := a.Converge(ctx, bp, assembler.ConvergeOptions{
 		Foreman: foreman.Options{
 			GracePeriod: *grace, MassDeleteShare: *share, AllowMassDelete: *allowMass, CleanUp: *cleanUp,
+			Strategy: *strategy,
 		},
 		MaxRounds: *rounds,
 		OnPlan: func(round int, p *remodel.Plan) {

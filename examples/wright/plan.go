@@ -46,6 +46,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	share := flags.Float64("mass-delete-share", foreman.DefaultMassDeleteShare, "hold the volume deletes of a plan that deletes more than this share of volumes")
 	allowMass := flags.Bool("allow-mass-delete", false, "let a mass delete through")
 	cleanUp := flags.Bool("cleanup", false, "delete unknown and broken files instead of only reporting them")
+	strategy := strategyFlag(flags)
 	noJournal := flags.Bool("no-journal", false, "do not read <root>/persist/edgewright/journal.db")
 	if code, ok := parseFlags(flags, args, stdout); !ok {
 		return code
@@ -94,6 +95,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 		MassDeleteShare: *share,
 		AllowMassDelete: *allowMass,
 		CleanUp:         *cleanUp,
+		Strategy:        *strategy,
 	}
 	if *socket != "" {
 		opts.Store = materials.BlobStoreContainerd

@@ -41,6 +41,7 @@ const (
 	qcow2CorruptBit  = 1 << 1
 	qcow2DataFileBit = 1 << 2
 	extDataFile      = 0x44415441
+	extBackingFormat = 0xE2792ACA
 	extEnd           = 0
 	// A vmdk descriptor longer than this is not one qemu makes.
 	maxDescriptor = 1 << 20
@@ -52,6 +53,10 @@ type Header struct {
 	VirtualSize int64 // 0 when the format does not say (raw: the file size)
 	// BackingFile is a qcow2 backing file name or a vmdk parent.
 	BackingFile string
+	// BackingFormat is the format a qcow2's backing-format header
+	// extension names for its backing file ("" when there is none: qemu
+	// then probes the backing's format).
+	BackingFormat string
 	// DataFile is set when a qcow2 stores its data in another file.
 	DataFile bool
 	// Extents are other files a vmdk descriptor names.
@@ -252,6 +257,9 @@ func readQcow(r io.ReaderAt, buf []byte, fileSize int64) Header {
 			}
 			if l < 0 || l > len(buf) {
 				break
+			}
+			if typ == extBackingFormat && off+8+l <= len(buf) && l <= 32 {
+				h.BackingFormat = string(buf[off+8 : off+8+l])
 			}
 			off += 8 + (l+7)&^7
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/edgewright/edgewright/internal/diskimage"
 	"github.com/edgewright/edgewright/internal/rootfs"
+	"github.com/edgewright/edgewright/layout"
 	"github.com/edgewright/edgewright/materials"
 )
 
@@ -371,13 +372,13 @@ func (q *Volumes) grow(ctx context.Context, path string, format materials.Format
 	if size <= 0 {
 		return nil
 	}
-	info, err := q.Info(ctx, path, format)
+	vs, err := q.virtualSize(ctx, path, format)
 	if err != nil {
 		return err
 	}
-	if size <= info.VirtualSize {
-		if size < info.VirtualSize {
-			q.log().Info("not shrinking volume", zap.String("path", path), zap.Int64("virtualSize", info.VirtualSize), zap.Int64("maxSizeBytes", size))
+	if size <= vs {
+		if size < vs {
+			q.log().Info("not shrinking volume", zap.String("path", path), zap.Int64("virtualSize", vs), zap.Int64("maxSizeBytes", size))
 		}
 		return nil
 	}
@@ -393,6 +394,93 @@ func (q *Volumes) log() *zap.Logger {
 		return zap.NewNop()
 	}
 	return q.Logger
+}
+
+// virtualSize is a volume's virtual size: qemu-img info's, after our own
+// header check; for a space overlay (a qcow2 naming only a backing file,
+// which the survey found inside the root's stores) its own header's, as
+// qemu-img info would open the backing.
+func (q *Volumes) virtualSize(ctx context.Context, path string, format materials.Format) (int64, error) {
+	if format == materials.FormatQcow2 {
+		if h, ok, err := overlayHeader(path); err != nil {
+			return 0, err
+		} else if ok {
+			return h.VirtualSize, nil
+		}
+	}
+	info, err := q.Info(ctx, path, format)
+	if err != nil {
+		return 0, err
+	}
+	return info.VirtualSize, nil
+}
+
+// overlayHeader reads path's header; ok is true when it is a sound qcow2
+// whose only reference to another file is a backing file spelled as a
+// space overlay spells its blob (layout.BackingName); any other backing
+// name is refused as before.
+func overlayHeader(path string) (diskimage.Header, bool, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return diskimage.Header{}, false, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return diskimage.Header{}, false, err
+	}
+	h, err := diskimage.Read(f, st.Size())
+	if err != nil {
+		return h, false, err
+	}
+	_, ours := layout.ParseBackingName(h.BackingFile)
+	ok := h.Format == diskimage.Qcow2 && h.Broken == "" && ours && !h.DataFile && len(h.Extents) == 0
+	return h, ok, nil
+}
+
+// CreateOverlay makes a space volume: a qcow2 overlay at final whose
+// backing file is the content blob at backing, spelled backingName in the
+// header (qemu resolves a relative name against the overlay's directory,
+// which final+".tmp" shares). The blob's header is checked first like any
+// content (refused when it names another file or is not backingFormat);
+// qemu-img create -u then writes the overlay without opening the blob,
+// with the backing format recorded so that qemu never probes it.
+func (q *Volumes) CreateOverlay(ctx context.Context, final, backing, backingName string, backingFormat materials.Format, size int64) error {
+	fail := func(err error) error {
+		return fmt.Errorf("create overlay volume %s on %s: %w", final, backing, err)
+	}
+	if backingFormat != materials.FormatRaw && backingFormat != materials.FormatQcow2 {
+		return fail(fmt.Errorf("backing format %q: want raw or qcow2: %w", backingFormat, ErrImageRefused))
+	}
+	if backingName == "" || strings.ContainsAny(backingName, "\x00") {
+		return fail(fmt.Errorf("backing name %q: not a file name", backingName))
+	}
+	h, err := checkImage(backing, backingFormat)
+	if err != nil {
+		return fail(err)
+	}
+	if size > 0 && h.VirtualSize > size {
+		return fail(fmt.Errorf("content virtual size %d exceeds the volume's maxsizebytes %d: %w", h.VirtualSize, size, ErrImageRefused))
+	}
+	tmp, err := startTmp(final)
+	if err != nil {
+		return fail(err)
+	}
+	bf, _ := qemuFormat(backingFormat)
+	virtual := max(h.VirtualSize, size)
+	if _, err := q.run(ctx, "create", "-q", "-f", "qcow2", "-u", "-F", bf, "-b", backingName, tmp, strconv.FormatInt(virtual, 10)); err != nil {
+		os.Remove(tmp)
+		return fail(err)
+	}
+	if oh, ok, err := overlayHeader(tmp); err != nil || !ok || oh.BackingFile != backingName {
+		os.Remove(tmp)
+		return fail(fmt.Errorf("the overlay qemu-img made does not name %q as its backing (%+v, %v)", backingName, oh, err))
+	}
+	if err := finish(tmp, final); err != nil {
+		os.Remove(tmp)
+		return fail(err)
+	}
+	return nil
 }
 
 // Resize grows a volume in place up to size; it never shrinks.
