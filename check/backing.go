@@ -128,3 +128,30 @@ func chainWords(links []materials.BackingLink) string {
 	}
 	return s
 }
+
+// VolumeStrategies is what a Blueprint's strategy Additions ask of each of
+// its volume generations (one naming the generation's key wins over one
+// naming the uuid), for Options.VolumeStrategy: the last applied config's
+// per-volume choice. The device's own default is not in a Blueprint.
+func VolumeStrategies(bp *materials.Blueprint) map[materials.VolumeKey]string {
+	out := map[materials.VolumeKey]string{}
+	if bp == nil {
+		return out
+	}
+	for _, v := range bp.Volumes {
+		for _, a := range bp.Additions {
+			if a.Kind != materials.AdditionStrategy || a.Target.Kind != materials.KindVolume || a.Strategy == "" {
+				continue
+			}
+			switch a.Target.ID {
+			case v.Key().String():
+				out[v.Key()] = string(a.Strategy)
+			case v.ID:
+				if _, set := out[v.Key()]; !set {
+					out[v.Key()] = string(a.Strategy)
+				}
+			}
+		}
+	}
+	return out
+}

@@ -47,8 +47,8 @@ const (
 // The volume strategies (issue 16): space makes a volume from content a
 // thin qcow2 overlay on the content blob, performance a full copy.
 const (
-	StrategySpace       = "space"
-	StrategyPerformance = "performance"
+	StrategySpace       = string(materials.StrategySpace)
+	StrategyPerformance = string(materials.StrategyPerformance)
 )
 
 // Status is a volume's health.

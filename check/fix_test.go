@@ -55,3 +55,21 @@ func TestPlanFixesTrust(t *testing.T) {
 		t.Errorf("err %v, want an UnknownFixError naming both", err)
 	}
 }
+
+func TestVolumeStrategies(t *testing.T) {
+	k1 := materials.VolumeKey{ID: uuidA, Generation: 1}
+	k2 := materials.VolumeKey{ID: uuidA, Generation: 2}
+	kb := materials.VolumeKey{ID: uuidB, Generation: 1}
+	bp := &materials.Blueprint{
+		Volumes: []materials.Volume{{ID: uuidA, Generation: 1}, {ID: uuidA, Generation: 2}, {ID: uuidB, Generation: 1}},
+		Additions: []materials.Addition{
+			{Kind: materials.AdditionStrategy, Target: materials.MaterialRef{Kind: materials.KindVolume, ID: k2.String()}, Strategy: materials.StrategyPerformance},
+			{Kind: materials.AdditionStrategy, Target: materials.MaterialRef{Kind: materials.KindVolume, ID: uuidA}, Strategy: materials.StrategySpace},
+			{Kind: materials.AdditionPurge, Target: materials.MaterialRef{Kind: materials.KindVolume, ID: uuidB}},
+		}}
+	got := VolumeStrategies(bp)
+	want := map[materials.VolumeKey]string{k1: StrategySpace, k2: StrategyPerformance}
+	if len(got) != len(want) || got[k1] != want[k1] || got[k2] != want[k2] || got[kb] != "" {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}

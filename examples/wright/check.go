@@ -137,6 +137,9 @@ func (cf *checkFlags) checkRoot(ctx context.Context, cmd string, opts inspector.
 			}
 		}
 	}
+	if fp.Journal != nil {
+		copts.VolumeStrategy = check.VolumeStrategies(fp.Journal.LastApplied)
+	}
 	copts.Now = time.Now()
 	return fp, check.Check(fp, copts), nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -31,7 +32,7 @@ const (
 	fxOverlay   = "8e2f0c2a-9e3b-4d5c-8a6f-1b2c3d4e5f03"
 	fxChain     = "8e2f0c2a-9e3b-4d5c-8a6f-1b2c3d4e5f04"
 	fxTmp       = "8e2f0c2a-9e3b-4d5c-8a6f-1b2c3d4e5f05"
-	fxSnap      = "8e2f0c2a-9e3b-4d5c-8a6f-1b2c3d4e5f06"
+	fxFlat      = "8e2f0c2a-9e3b-4d5c-8a6f-1b2c3d4e5f06"
 	fxDS        = "5b8c3c1e-4f0e-4a8e-9f4d-2a7c1b6e0d51"
 	fxTreeQcow  = "0a5e7c9d-3b21-4c8f-8e1a-6f2d4b9c7e51"
 	fxTreeBase  = "0a5e7c9d-3b21-4c8f-8e1a-6f2d4b9c7e52"
@@ -162,7 +163,9 @@ func damagedRoot(t *testing.T, srv *httptest.Server, files map[string][]byte, ov
 		base2 := bytes.Repeat([]byte{2}, 1<<20)
 		files["base2.raw"] = base2
 		b2hex := put("base2.raw", base2)
-		mid := fxChain + "#1@" + fxSnap + ".qcow2"
+		// The middle link: another file of the same volume (an older
+		// generation, as the inspector accepts one).
+		mid := fxChain + "#0.qcow2"
 		top := filepath.Join(vols, fxChain+"#1.qcow2")
 		runIn(t, vols, qimg, "create", "-q", "-f", "qcow2", "-b", "../../blobs/sha256/"+b2hex, "-F", "raw", mid, "2M")
 		runIn(t, vols, qio, "-c", "write -P 4 0 64k", mid)
@@ -171,7 +174,17 @@ func damagedRoot(t *testing.T, srv *httptest.Server, files map[string][]byte, ov
 		runIn(t, vols, qimg, "convert", "-q", "-O", "raw", filepath.Base(top), filepath.Join(work, "chain.ref"))
 		fx.refs[top] = filepath.Join(work, "chain.ref")
 		fx.want["merge:volume/"+fxChain+"#1"] = "merge"
+		// An overlay the last applied config wants under performance.
+		flat := filepath.Join(vols, fxFlat+"#1.qcow2")
+		runIn(t, vols, qimg, "create", "-q", "-f", "qcow2", "-b", "../../blobs/sha256/"+b2hex, "-F", "raw", filepath.Base(flat), "2M")
+		runIn(t, vols, qio, "-c", "write -P 6 64k 64k", filepath.Base(flat))
+		runIn(t, vols, qimg, "convert", "-q", "-O", "raw", filepath.Base(flat), filepath.Join(work, "flat.ref"))
+		fx.refs[flat] = filepath.Join(work, "flat.ref")
+		fx.want["optimize:volume/"+fxFlat+"#1"] = "optimize"
+		bp.Additions = append(bp.Additions, materials.Addition{Kind: materials.AdditionStrategy,
+			Target: materials.MaterialRef{Kind: materials.KindVolume, ID: fxFlat}, Strategy: materials.StrategyPerformance})
 		bp.Volumes = append(bp.Volumes,
+			materials.Volume{ID: fxFlat, Generation: 1, Origin: materials.OriginDownload, ContentTree: fxTreeBase2, Format: materials.FormatQcow2, MaxSizeBytes: 2 << 20, RefCount: 1},
 			materials.Volume{ID: fxOverlay, Generation: 1, Origin: materials.OriginDownload, ContentTree: fxTreeBase, Format: materials.FormatQcow2, MaxSizeBytes: 2 << 20, RefCount: 1},
 			materials.Volume{ID: fxChain, Generation: 1, Origin: materials.OriginDownload, ContentTree: fxTreeBase2, Format: materials.FormatQcow2, MaxSizeBytes: 2 << 20, RefCount: 1})
 		bp.ContentTrees = append(bp.ContentTrees,
@@ -296,6 +309,18 @@ func TestFixDamagedRoot(t *testing.T) {
 		}
 	}
 	fx.verify(t)
+	if overlays {
+		// Flattened: no backing file; merged: one link, the blob.
+		for vol, want := range map[string]string{fxFlat: "", fxChain: "../../blobs/sha256/"} {
+			out, err := exec.Command("qemu-img", "info", "--output=json", filepath.Join(fx.root, "persist/vault/volumes", vol+"#1.qcow2")).Output()
+			var info struct {
+				Backing string `json:"backing-filename"`
+			}
+			if err != nil || json.Unmarshal(out, &info) != nil || !strings.HasPrefix(info.Backing, want) || (want == "") != (info.Backing == "") {
+				t.Errorf("%s: backing file %q (%v), want %q…", vol, info.Backing, err, want)
+			}
+		}
+	}
 }
 
 // TestFixKills SIGKILLs `wright fix --all` right after each of its
