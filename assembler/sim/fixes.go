@@ -3,6 +3,9 @@ package sim
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+
+	"github.com/opencontainers/go-digest"
 
 	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/materials"
@@ -64,6 +67,16 @@ func (v volumes) Sparsify(ctx context.Context, p string, progress func(done, kno
 
 func (v volumes) Flatten(ctx context.Context, p string, chain []device.Link, progress func(done, known int64)) error {
 	return v.fixEntry("flatten", p, func(e *entry) error {
+		if e.backing != "" {
+			// The blob's data is copied in.
+			if b, ok := v.d.blobs[e.backing]; ok {
+				if err := v.d.reserve(b.size); err != nil {
+					return fmt.Errorf("flatten %s: %w", p, err)
+				}
+				e.alloc += b.size
+			}
+			e.backing, e.backingName, e.backingFormat = "", "", ""
+		}
 		done(progress, e.virtual)
 		return nil
 	})
@@ -73,7 +86,15 @@ func (v volumes) Merge(ctx context.Context, p string, chain []device.Link, progr
 	if len(chain) < 2 {
 		return fmt.Errorf("merge %s: a chain of %d links has nothing to merge", p, len(chain))
 	}
+	last := chain[len(chain)-1]
+	name, err := filepath.Rel(filepath.Dir(p), last.Path)
+	if err != nil {
+		return fmt.Errorf("merge %s: %w", p, err)
+	}
 	return v.fixEntry("merge", p, func(e *entry) error {
+		// One link left: the chain's last, a blob of the blob directory.
+		e.backing = digest.NewDigestFromEncoded(digest.SHA256, filepath.Base(last.Path))
+		e.backingName, e.backingFormat = name, last.Format
 		done(progress, e.virtual)
 		return nil
 	})
