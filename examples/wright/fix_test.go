@@ -357,3 +357,52 @@ func TestFixKills(t *testing.T) {
 		t.Run("kill at "+strconv.Itoa(n), fx.verify)
 	}
 }
+
+// TestFixKillsMidWork SIGKILLs `wright fix --all` (its process group, so
+// qemu-img dies with it) as soon as a fix's work file (<volume>.tmp)
+// appears, for each fix that writes one, runs it again, and wants the
+// same end as an uninterrupted run. A fix faster than the 1 ms poll may
+// finish before the kill; the log says how many kills landed mid-work.
+func TestFixKillsMidWork(t *testing.T) {
+	qimg := testenv.QemuImg(t)
+	overlays := followsBacking(t, qimg)
+	bin := buildWright(t)
+	srv, files := contentServer(t)
+	ids := []string{fxTruncated, fxLeaky}
+	if overlays {
+		ids = append(ids, fxChain, fxFlat)
+	}
+	landed := 0
+	for _, id := range ids {
+		fx := damagedRoot(t, srv, files, overlays)
+		cmd := exec.Command(bin, "fix", "--root", fx.root, "--all")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		quit := make(chan struct{})
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		var err error
+		select {
+		case <-whenCreating(fx.root, id, 0, quit):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			err = <-done
+		case err = <-done:
+		}
+		close(quit)
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && !ee.Exited() {
+			landed++
+		} else if err != nil {
+			t.Fatalf("%s: fix --all: %v\n%s", id, err, out.String())
+		}
+		if out2, err := exec.Command(bin, "fix", "--root", fx.root, "--all").CombinedOutput(); err != nil {
+			t.Fatalf("%s: fix --all again after the kill: %v\n%s\nfirst run:\n%s", id, err, out2, out.String())
+		}
+		t.Run("killed while "+id+".tmp was written", fx.verify)
+	}
+	t.Logf("%d of %d kills landed while a fix's work file was there", landed, len(ids))
+}
