@@ -59,14 +59,22 @@ type FixPlan struct {
 // re-fetch, a recreate (after a download of the content when its blob is
 // gone), and repair-leaks, sparsify, flatten or merge in place. It is
 // pure. A fix named that rep does not list is an *UnknownFixError naming
-// each. Nothing the last applied config or an overlay's chain needs is
-// ever deleted, whatever a fix says: such a fix is Refused.
-func PlanFixes(fp *materials.Floorplan, rep Report, sel Selection, now time.Time) (*FixPlan, error) {
+// each. Nothing the last applied config, a Blueprint of needs (the
+// config the runner was given) or an overlay's chain needs is ever
+// deleted, whatever a fix says: such a fix is Refused.
+func PlanFixes(fp *materials.Floorplan, rep Report, sel Selection, now time.Time, needs ...*materials.Blueprint) (*FixPlan, error) {
 	chosen, err := choose(rep, sel)
 	if err != nil {
 		return nil, err
 	}
 	p := newFixPlanner(fp)
+	for _, bp := range needs {
+		for _, t := range bp.ContentTrees {
+			if d := t.Digest(); d != "" {
+				p.neededBlobs[string(d)] = true
+			}
+		}
+	}
 	out := &FixPlan{Fixes: []FixStages{}, Reported: []Skipped{}, Refused: []Skipped{}}
 	for _, f := range chosen {
 		if f.Remedy == RemedyReport || f.Remedy == "" {

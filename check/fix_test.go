@@ -13,6 +13,8 @@ import (
 // TestPlanFixesTrust: whatever a report says, the planner never deletes
 // a blob the last applied config names or an overlay reads through, nor
 // a volume's or a complete blob's file as a leftover.
+const hexC = "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+
 func TestPlanFixesTrust(t *testing.T) {
 	blob := materials.MaterialRef{Kind: materials.KindBlob, ID: "sha256:" + hexA}
 	fp := &materials.Floorplan{
@@ -48,6 +50,20 @@ func TestPlanFixesTrust(t *testing.T) {
 				t.Errorf("remodels %v, refused %+v; want it refused: %s", fpl.Plan.Remodels, fpl.Refused, tc.why)
 			}
 		})
+	}
+	// A blob the runner's config names is needed too.
+	orphan := materials.MaterialRef{Kind: materials.KindBlob, ID: "sha256:" + hexC}
+	fpC := *fp
+	fpC.Blobs = append(append([]materials.BlobRecord(nil), fp.Blobs...), with2(blobA(), func(b *materials.BlobRecord) {
+		b.Digest, b.Path = digest.Digest(orphan.ID), "persist/blobs/sha256/"+hexC
+	}))
+	rep := Report{Fixes: []Fix{newFix(TypeClean, orphan, 1, RemedyDelete, "x")}}
+	if fpl, _ := PlanFixes(&fpC, rep, Selection{All: true}, now); len(fpl.Plan.Remodels) != 1 {
+		t.Errorf("an orphan blob is not deleted: %+v", fpl)
+	}
+	cfg := &materials.Blueprint{ContentTrees: []materials.ContentTree{{ID: "t", SHA256: hexC}}}
+	if fpl, _ := PlanFixes(&fpC, rep, Selection{All: true}, now, cfg); len(fpl.Plan.Remodels) != 0 || len(fpl.Refused) != 1 {
+		t.Errorf("a blob the given config names is deleted: %+v", fpl)
 	}
 	_, err := PlanFixes(fp, Report{}, Selection{IDs: []string{"clean:file/x", "mend:volume/y"}}, now)
 	var ue *UnknownFixError

@@ -41,7 +41,7 @@ func runFix(args []string, stdout, stderr io.Writer) int {
 	root := fs.String("root", "", "device root to fix (required)")
 	all := fs.Bool("all", false, "run every fix the check lists")
 	typ := fs.String("type", "", "with --all: only fixes of `TYPE` (clean, mend, optimize, merge)")
-	config := fs.String("config", "", "controller config `FILE` whose datastores' credentials a re-fetch uses (default: the last applied config's datastores, without credentials)")
+	config := fs.String("config", "", "controller config `FILE` whose datastores' credentials a re-fetch uses (default: the last applied config's datastores, without credentials); no blob it names is cleaned")
 	cf := addCheckFlags(fs)
 	if code, ok := parseFlags(fs, args, stdout); !ok {
 		return code
@@ -70,13 +70,16 @@ func runFix(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	var creds []materials.Datastore
+	var needs []*materials.Blueprint
 	if *config != "" {
 		data, err := readConfig(*config)
 		if err != nil {
 			fmt.Fprintf(stderr, "wright fix: read config: %v\n", err)
 			return exitFailed
 		}
-		creds = architect.Load(data).Datastores
+		bp := architect.Load(data)
+		// What the given config names is needed too: never cleaned.
+		creds, needs = bp.Datastores, []*materials.Blueprint{bp}
 	}
 	log, err := newLogger("text", false, stderr)
 	if err != nil {
@@ -124,7 +127,7 @@ func runFix(args []string, stdout, stderr io.Writer) int {
 			return exitFailed
 		}
 	}
-	fplan, err := check.PlanFixes(fp, rep, sel, time.Now())
+	fplan, err := check.PlanFixes(fp, rep, sel, time.Now(), needs...)
 	if err != nil {
 		fmt.Fprintf(stderr, "wright fix: %v\n", err)
 		return exitFailed
