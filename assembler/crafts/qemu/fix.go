@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,7 +103,7 @@ func (q *Volumes) RepairLeaks(ctx context.Context, path string, progress func(do
 	if err != nil {
 		return fail("", err)
 	}
-	if err := sparseCopy(ctx, tmp, path, orNone(progress)); err != nil {
+	if err := kernelCopy(tmp, path); err != nil {
 		return fail(tmp, err)
 	}
 	if _, err := q.run(ctx, "check", "-q", "-r", "leaks", untrusted(tmp, "qcow2")); err != nil {
@@ -110,6 +111,9 @@ func (q *Volumes) RepairLeaks(ctx context.Context, path string, progress func(do
 	}
 	if err := finish(tmp, path); err != nil {
 		return fail(tmp, err)
+	}
+	if st, err := os.Stat(path); err == nil {
+		orNone(progress)(st.Size(), st.Size())
 	}
 	return nil
 }
@@ -212,7 +216,7 @@ func (q *Volumes) Merge(ctx context.Context, path string, chain []device.Link, p
 	if err != nil {
 		return fail("", err)
 	}
-	if err := sparseCopy(ctx, tmp, path, func(int64, int64) {}); err != nil {
+	if err := kernelCopy(tmp, path); err != nil {
 		return fail(tmp, err)
 	}
 	spec, err := chainSpec(tmp, materials.FormatQcow2, chain)
@@ -281,4 +285,24 @@ func (q *Volumes) runProgress(ctx context.Context, dir string, known int64, prog
 	}
 	progress(known, known)
 	return nil
+}
+
+// kernelCopy copies src to a new dst inside the kernel (copy_file_range,
+// a reflink where the file system shares extents): a qcow2 file is dense
+// where it has clusters, so there are few holes to keep.
+func kernelCopy(dst, src string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
