@@ -87,6 +87,9 @@ type VolumeStatus struct {
 type Report struct {
 	Fixes   []Fix          `json:"fixes"`
 	Volumes []VolumeStatus `json:"volumes"`
+	// opts are the check's, for PlanFixes (a recreate follows the
+	// volume's strategy).
+	opts Options
 }
 
 // DefaultStaleAfter is how old `.tmp` work and partial ingests must be
@@ -141,7 +144,7 @@ func Check(fp *materials.Floorplan, opts Options) Report {
 	}
 	fixes = append(fixes, c.pastGrace()...)
 	fixes = dedupe(fixes)
-	return Report{Fixes: fixes, Volumes: c.statuses(fixes)}
+	return Report{Fixes: fixes, Volumes: c.statuses(fixes), opts: opts}
 }
 
 // volumeRules and blobRules are the rules, each one short function; a

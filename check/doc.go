@@ -65,7 +65,9 @@
 // a re-fetch a download into the blob directory from the last applied
 // content tree; a recreate (remodel.ActionRecreate, after a download of
 // the content when no store holds it) writes the generation anew beside
-// the damaged file and renames it over; repair-leaks, sparsify, flatten
+// the damaged file and renames it over (under the space strategy, as
+// the check was told it, a qcow2 overlay on the content blob, as its
+// create made it); repair-leaks, sparsify, flatten
 // and merge rewrite the file beside itself through the device's
 // VolumeFixer (qemu-img in assembler/crafts/qemu, opening a chain only
 // as the survey followed it). FixPlan.Fixes gives each fix's remodels in

@@ -67,7 +67,7 @@ func PlanFixes(fp *materials.Floorplan, rep Report, sel Selection, now time.Time
 	if err != nil {
 		return nil, err
 	}
-	p := newFixPlanner(fp)
+	p := newFixPlanner(fp, rep.opts)
 	for _, bp := range needs {
 		for _, t := range bp.ContentTrees {
 			if d := t.Digest(); d != "" {

@@ -21,8 +21,8 @@ type fixPlanner struct {
 	complete map[string][]*materials.BlobRecord
 }
 
-func newFixPlanner(fp *materials.Floorplan) *fixPlanner {
-	c := newChecker(fp, Options{})
+func newFixPlanner(fp *materials.Floorplan, opts Options) *fixPlanner {
+	c := newChecker(fp, opts)
 	p := &fixPlanner{c: c, index: map[remodel.ID]int{}, neededBlobs: map[string]bool{}, kept: map[string]bool{},
 		complete: map[string][]*materials.BlobRecord{}}
 	for d := range c.backing {
@@ -161,9 +161,17 @@ func (p *fixPlanner) recreate(f Fix, reason string) ([]remodel.ID, string) {
 	if len(ids) > 0 {
 		stage = 1
 	}
+	pl := &remodel.RecreatePayload{Volume: vol, ContentTree: *ct, Path: v.Path, Fix: f.ID}
+	bytes := vol.MaxSizeBytes
+	// Under space a VM volume from raw or qcow2 content is made again as
+	// an overlay on the content blob, as its create made it.
+	if p.c.strategy(v) == StrategySpace && vol.Format == materials.FormatQcow2 &&
+		(ct.Format == materials.FormatRaw || ct.Format == materials.FormatQcow2) {
+		pl.Build = &remodel.VolumeBuild{Strategy: materials.StrategySpace, Backing: ct.Digest(), Why: "the volume's strategy is space, as the check was told"}
+		bytes = 1 << 20
+	}
 	p.add(remodel.Remodel{ID: id, Action: remodel.ActionRecreate, Target: f.Target, Reason: reason, DependsOn: append([]remodel.ID{}, ids...),
-		Stage: stage, Bytes: int64(vol.MaxSizeBytes),
-		Payload: &remodel.RecreatePayload{Volume: vol, ContentTree: *ct, Path: v.Path, Fix: f.ID}})
+		Stage: stage, Bytes: bytes, Payload: pl})
 	return append(ids, id), ""
 }
 

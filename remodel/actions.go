@@ -252,9 +252,20 @@ type RecreatePayload struct {
 	ContentTree materials.ContentTree `json:"contentTree"`
 	Path        string                `json:"path"`
 	Fix         string                `json:"fix"`
+	// Build is how the generation is made again (nil: a full copy).
+	Build *VolumeBuild `json:"build,omitempty"`
 }
 
-func (p *RecreatePayload) Detail(t materials.MaterialRef) string { return pathDetail(t, p.Path) }
+func (p *RecreatePayload) Detail(t materials.MaterialRef) string {
+	d := pathDetail(t, p.Path)
+	if b := p.Build.Detail(); b != "" {
+		if d != "" {
+			d += ", "
+		}
+		d += b
+	}
+	return d
+}
 
 // RepairLeaksPayload is a repair-leaks' (a qcow2, Chain empty).
 type RepairLeaksPayload struct{ VolumeFix }

@@ -61,16 +61,6 @@ func runIn(t *testing.T, dir, bin string, args ...string) {
 	}
 }
 
-func fileHex(t *testing.T, p string) string {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
-
 // followsBacking says whether the inspector reads an overlay's chain
 // into VolumeFile.Backing (the space strategy's inspector); without it
 // an overlay is broken, and the overlay cases are left out.
@@ -406,3 +396,57 @@ func TestFixKillsMidWork(t *testing.T) {
 	}
 	t.Logf("%d of %d kills landed while a fix's work file was there", landed, len(ids))
 }
+
+// TestFixRecreateSpace: under --strategy space a damaged volume from raw
+// content is made again as a qcow2 overlay on its blob, as its create
+// made it, and reads the content's bytes.
+func TestFixRecreateSpace(t *testing.T) {
+	qimg := testenv.QemuImg(t)
+	root := t.TempDir()
+	vols, blobs := filepath.Join(root, "persist/vault/volumes"), filepath.Join(root, "persist/blobs/sha256")
+	for _, d := range []string{vols, blobs} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	content := bytes.Repeat([]byte("content "), 128<<10)
+	h := fileHexOf(content)
+	if err := os.WriteFile(filepath.Join(blobs, h), content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	vol := filepath.Join(vols, fxTruncated+"#1.qcow2")
+	runIn(t, vols, qimg, "create", "-q", "-f", "qcow2", "-b", "../../blobs/sha256/"+h, "-F", "raw", filepath.Base(vol))
+	os.Truncate(vol, 64)
+	mkJournal(t, root, func(j *journal.Journal) {
+		if err := j.Checkpoint(&materials.Blueprint{Complete: true,
+			Volumes: []materials.Volume{{ID: fxTruncated, Generation: 1, Origin: materials.OriginDownload, ContentTree: fxTreeBase,
+				Format: materials.FormatQcow2, MaxSizeBytes: 1 << 20, RefCount: 1}},
+			ContentTrees: []materials.ContentTree{{ID: fxTreeBase, URL: "base.raw", Format: materials.FormatRaw, SHA256: h}},
+		}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	var out, errb bytes.Buffer
+	if code := run([]string{"fix", "--root", root, "--all", "--strategy", "space"}, &out, &errb); code != exitOK {
+		t.Fatalf("fix: exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	if !strings.Contains(out.String(), "recreate done (space: qcow2 overlay on blob sha256:"+h+")") {
+		t.Errorf("fix output:\n%s", out.String())
+	}
+	info, err := exec.Command(qimg, "info", "--output=json", vol).Output()
+	var i struct {
+		Backing string `json:"backing-filename"`
+	}
+	if err != nil || json.Unmarshal(info, &i) != nil || i.Backing != "../../blobs/sha256/"+h {
+		t.Errorf("re-created volume's backing file %q (%v), want the blob", i.Backing, err)
+	}
+	src := filepath.Join(t.TempDir(), "content.raw")
+	os.WriteFile(src, content, 0o600)
+	cmd := exec.Command(qimg, "compare", "-F", "raw", vol, src)
+	cmd.Dir = vols
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("guest bytes: %v\n%s", err, out)
+	}
+}
+
+func fileHexOf(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
