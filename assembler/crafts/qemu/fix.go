@@ -90,12 +90,7 @@ func checkChain(chain []device.Link) error {
 // RepairLeaks copies a qcow2 beside itself, frees the copy's leaked
 // clusters with qemu-img check -r leaks and renames it over the volume.
 func (q *Volumes) RepairLeaks(ctx context.Context, path string, progress func(done, known int64)) error {
-	fail := func(tmp string, err error) error {
-		if tmp != "" {
-			os.Remove(tmp)
-		}
-		return fmt.Errorf("repair leaks of %s: %w", path, err)
-	}
+	fail := failing("repair leaks of", path)
 	if _, err := checkImage(path, materials.FormatQcow2); err != nil {
 		return fail("", err)
 	}
@@ -120,17 +115,16 @@ func (q *Volumes) RepairLeaks(ctx context.Context, path string, progress func(do
 
 // Sparsify rewrites a raw volume with holes where it holds zeros.
 func (q *Volumes) Sparsify(ctx context.Context, path string, progress func(done, known int64)) error {
+	fail := failing("sparsify", path)
 	tmp, err := startTmp(path)
 	if err != nil {
-		return fmt.Errorf("sparsify %s: %w", path, err)
+		return fail("", err)
 	}
 	if err := sparseCopy(ctx, tmp, path, orNone(progress)); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("sparsify %s: %w", path, err)
+		return fail(tmp, err)
 	}
 	if err := finish(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("sparsify %s: %w", path, err)
+		return fail(tmp, err)
 	}
 	return nil
 }
@@ -138,12 +132,7 @@ func (q *Volumes) Sparsify(ctx context.Context, path string, progress func(done,
 // Flatten converts the overlay and its chain into a standalone qcow2.
 // An image that names no backing file any more is flat already.
 func (q *Volumes) Flatten(ctx context.Context, path string, chain []device.Link, progress func(done, known int64)) error {
-	fail := func(tmp string, err error) error {
-		if tmp != "" {
-			os.Remove(tmp)
-		}
-		return fmt.Errorf("flatten %s: %w", path, err)
-	}
+	fail := failing("flatten", path)
 	h, err := readHeader(path)
 	if err != nil {
 		return fail("", err)
@@ -180,12 +169,7 @@ func (q *Volumes) Flatten(ctx context.Context, path string, chain []device.Link,
 // volume. The new backing name is the last link's path relative to the
 // volume's directory when the chain named it relatively, else absolute.
 func (q *Volumes) Merge(ctx context.Context, path string, chain []device.Link, progress func(done, known int64)) error {
-	fail := func(tmp string, err error) error {
-		if tmp != "" {
-			os.Remove(tmp)
-		}
-		return fmt.Errorf("merge %s: %w", path, err)
-	}
+	fail := failing("merge", path)
 	if len(chain) < 2 {
 		return fail("", fmt.Errorf("a chain of %d links has nothing to merge", len(chain)))
 	}
@@ -241,6 +225,17 @@ func (q *Volumes) Merge(ctx context.Context, path string, chain []device.Link, p
 		return fail(tmp, err)
 	}
 	return nil
+}
+
+// failing is a fix's error: the work file tmp removed ("" for none yet),
+// the error named by the fix and the volume.
+func failing(op, path string) func(tmp string, err error) error {
+	return func(tmp string, err error) error {
+		if tmp != "" {
+			os.Remove(tmp)
+		}
+		return fmt.Errorf("%s %s: %w", op, path, err)
+	}
 }
 
 func orNone(p func(done, known int64)) func(done, known int64) {
