@@ -216,6 +216,28 @@ var _ = Describe("Draw on bad input", func() {
 			withheld: []materials.MaterialRef{dsRef(dsExtra)},
 		}),
 
+		Entry("s3 datastore without a bucket", badCase{
+			mutate: func(c *eve.EdgeDevConfig) {
+				c.Datastores = append(c.Datastores, &eve.DatastoreConfig{Id: dsExtra, DType: eve.DsType_DsS3, Fqdn: "s3.example.net", Dpath: " / "})
+			},
+			errs:     []string{"datastores[2].dpath: s3 datastore needs its bucket as the first element of dpath"},
+			withheld: []materials.MaterialRef{dsRef(dsExtra)},
+		}),
+		Entry("azure datastore without a container", badCase{
+			mutate:   extraDatastore(eve.DsType_DsAzureBlob),
+			errs:     []string{"datastores[2].dpath: azure-blob datastore needs its container as the first element of dpath"},
+			withheld: []materials.MaterialRef{dsRef(dsExtra)},
+		}),
+		Entry("google storage datastore without a bucket", badCase{
+			mutate:   extraDatastore(eve.DsType_DsGoogleStorage),
+			errs:     []string{"datastores[2].dpath: google-storage datastore needs its bucket as the first element of dpath"},
+			withheld: []materials.MaterialRef{dsRef(dsExtra)},
+		}),
+		Entry("sftp datastore without a user", badCase{
+			mutate:   extraDatastore(eve.DsType_DsSFTP),
+			errs:     []string{"datastores[2].apiKey: sftp datastore needs the user to log in as in apiKey"},
+			withheld: []materials.MaterialRef{dsRef(dsExtra)},
+		}),
 		// Content trees.
 		Entry("content tree id not a UUID", badCase{
 			mutate: func(c *eve.EdgeDevConfig) { c.ContentInfo[0].Uuid = "ubuntu" },

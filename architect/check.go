@@ -215,6 +215,30 @@ func datastoreType(t eve.DsType) (materials.DatastoreType, string) {
 	return m, ""
 }
 
+// datastoreShape says what a datastore of type t lacks that its fetcher
+// needs, so that the config is refused when it arrives rather than each
+// download failing later: an object store names its bucket (Azure: its
+// container) as dpath's first element, and SFTP logs in as the user in
+// apiKey. It returns the field, its value and the problem.
+func datastoreShape(t materials.DatastoreType, c *eve.DatastoreConfig) (field, value, problem string) {
+	switch t {
+	case materials.DatastoreS3, materials.DatastoreAzureBlob, materials.DatastoreGoogleStorage:
+		if bucket, _ := (materials.Datastore{Path: c.GetDpath()}).Bucket(); bucket == "" {
+			what := "bucket"
+			if t == materials.DatastoreAzureBlob {
+				what = "container"
+			}
+			return "dpath", c.GetDpath(), string(t) + " datastore needs its " + what + " as the first element of dpath"
+		}
+	case materials.DatastoreSFTP:
+		if c.GetApiKey() == "" {
+			// The value is empty: nothing secret is printed.
+			return "apiKey", "", "sftp datastore needs the user to log in as in apiKey"
+		}
+	}
+	return "", "", ""
+}
+
 // uint64Size converts a size the wire carries unsigned; values above
 // MaxInt64 are a negative number written as uint64.
 func uint64Size(n uint64) (int64, string) {

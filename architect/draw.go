@@ -156,6 +156,9 @@ func (d *drawer) datastores(list []*eve.DatastoreConfig) {
 		if p := textProblem(c.GetDpath()); p != "" {
 			ok = false
 			d.err(path+".dpath", c.GetDpath(), "dpath "+p)
+		} else if field, value, p := datastoreShape(typ, c); p != "" {
+			ok = false
+			d.err(path+"."+field, value, p)
 		}
 		if id == "" {
 			continue

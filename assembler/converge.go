@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -29,6 +31,13 @@ type ConvergeOptions struct {
 	// OnSurvey, when set, sees each round's Floorplan before it is
 	// planned (a reporter builds its messages on it).
 	OnSurvey func(round int, fp *materials.Floorplan)
+	// ScoutTimeout bounds each round's scouting: before the plan is made
+	// final, the fetchers that can (device.Scout) say what the datastore
+	// of each download offers (a chunk index and the bytes to fetch given
+	// the local seeds), and the plan is made again with those facts
+	// (foreman.Options.Offers). 0 means DefaultScoutTimeout; a negative
+	// value does not scout.
+	ScoutTimeout time.Duration
 }
 
 // ConvergeResult is where the loop stopped.
@@ -86,6 +95,10 @@ func (a *Assembler) Converge(ctx context.Context, bp *materials.Blueprint, opts 
 			fo.Space = fp.Space
 		}
 		plan := foreman.Plan(bp, fp, fo)
+		if offers := a.scout(ctx, bp, plan, opts.ScoutTimeout); len(offers) > 0 {
+			fo.Offers = append(slices.Clip(fo.Offers), offers...)
+			plan = foreman.Plan(bp, fp, fo)
+		}
 		res.Plan = plan
 		if opts.OnPlan != nil {
 			opts.OnPlan(round, plan)

@@ -137,7 +137,7 @@ func (c *countingProxy) wrap(h http.Handler) http.Handler {
 			c.ranges = append(c.ranges, r.Header.Get("Range"))
 			if c.cut > 0 && !c.cutted && r.Header.Get("Range") == "" && c.cutDigest != "" && strings.HasSuffix(r.URL.Path, "/"+c.cutDigest) {
 				c.cutted = true
-				w = &cutAfter{ResponseWriter: w, left: c.cut}
+				w = testenv.CutWriter(w, int64(c.cut))
 			}
 		}
 		c.mu.Unlock()

@@ -10,5 +10,10 @@
 // implements every role, and device/devicetest holds the suite both pass.
 //
 // Converge is the whole reconcile loop for an edge agent: survey, plan,
-// apply, until the plan is empty or only held remodels remain.
+// apply, until the plan is empty or only held remodels remain. Between
+// survey and plan it scouts (scout.go): the fetchers that can
+// (device.Scout) say what each download's datastore offers, a chunk index
+// and the bytes to fetch given the local seeds, and the plan is made with
+// those facts (foreman.Options.Offers), which the foreman checks are
+// still true of the Floorplan. A scout that fails only leaves no facts.
 package assembler

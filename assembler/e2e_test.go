@@ -2,7 +2,6 @@ package assembler
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -90,16 +89,9 @@ func (f *fixture) source(v materials.Volume) string {
 	return ""
 }
 
-func qemuInfo(t testing.TB, path string) ImageInfo {
+func qemuInfo(t testing.TB, path string) (info ImageInfo) {
 	t.Helper()
-	out, err := exec.Command(testenv.QemuImg(t), "info", "--output=json", path).Output()
-	if err != nil {
-		t.Fatalf("qemu-img info %s: %v", path, err)
-	}
-	var info ImageInfo
-	if err := json.Unmarshal(out, &info); err != nil {
-		t.Fatal(err)
-	}
+	testenv.QemuInfo(t, path, &info)
 	return info
 }
 

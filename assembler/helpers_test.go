@@ -5,13 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -181,38 +177,12 @@ func sha(data []byte) string {
 	return hex.EncodeToString(h[:])
 }
 
-// rawImage makes a raw disk image of size bytes with random data in a few
-// places and zeros elsewhere (so sparse copies have holes to keep).
-func rawImage(seed uint64, size int) []byte {
-	b := make([]byte, size)
-	r := rand.New(rand.NewPCG(seed, seed*7+1))
-	for off := 0; off < size; off += 1 << 20 {
-		end := min(off+64<<10, size)
-		for i := off; i < end; i++ {
-			b[i] = byte(r.Uint32())
-		}
-	}
-	return b
-}
+// rawImage is testenv.RawImage: random data in a few places, zeros
+// elsewhere.
+func rawImage(seed uint64, size int) []byte { return testenv.RawImage(seed, size) }
 
-// qcow2Of converts a raw image to qcow2 with qemu-img.
-func qcow2Of(t testing.TB, raw []byte) []byte {
-	t.Helper()
-	qemu := testenv.QemuImg(t)
-	dir := t.TempDir()
-	src, dst := filepath.Join(dir, "src.raw"), filepath.Join(dir, "dst.qcow2")
-	if err := os.WriteFile(src, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(qemu, "convert", "-f", "raw", "-O", "qcow2", src, dst).CombinedOutput(); err != nil {
-		t.Fatalf("qemu-img convert: %v: %s", err, out)
-	}
-	b, err := os.ReadFile(dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+// qcow2Of is testenv.Qcow2Of.
+func qcow2Of(t testing.TB, raw []byte) []byte { return testenv.Qcow2Of(t, raw) }
 
 // fixedSurvey is a survey for unit tests with hand-built plans: it reads
 // the journal (as the inspector does) and reports a fixed fingerprint.
@@ -226,11 +196,5 @@ func fixedSurvey(fingerprint string) SurveyFunc {
 	}
 }
 
-// qemuCompare runs qemu-img compare (content equality across formats).
-func qemuCompare(t testing.TB, a, b string) {
-	t.Helper()
-	out, err := exec.Command(testenv.QemuImg(t), "compare", a, b).CombinedOutput()
-	if err != nil {
-		t.Errorf("qemu-img compare %s %s: %v: %s", a, b, err, out)
-	}
-}
+// qemuCompare is testenv.QemuCompare.
+func qemuCompare(t testing.TB, a, b string) { testenv.QemuCompare(t, a, b) }

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgewright/edgewright/foreman"
+	"github.com/edgewright/edgewright/internal/testenv"
 	"github.com/edgewright/edgewright/materials"
 )
 
@@ -25,7 +26,7 @@ func blankBlueprint() *materials.Blueprint {
 // to a directory outside the root is refused; nothing lands in its target.
 func TestVolumesDirSymlinkRefused(t *testing.T) {
 	root, outside := t.TempDir(), t.TempDir()
-	link(t, outside, filepath.Join(root, "persist", "vault", "volumes"))
+	testenv.Symlink(t, outside, filepath.Join(root, "persist", "vault", "volumes"))
 	a, err := New(Options{Root: root, Logger: zap.NewNop(), Retry: fastRetry()})
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +52,7 @@ func TestSymlinkAtVolumePath(t *testing.T) {
 	}
 	outside := filepath.Join(t.TempDir(), "host-file")
 	os.WriteFile(outside, []byte("host"), 0o644)
-	link(t, outside, final)
+	testenv.Symlink(t, outside, final)
 	a, err := New(Options{Root: root, Logger: zap.NewNop(), Retry: fastRetry()})
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +83,7 @@ func mustJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
 // directory that is a symlink, whoever calls it.
 func TestQemuVolumesSymlinkedDir(t *testing.T) {
 	root, outside := t.TempDir(), t.TempDir()
-	link(t, outside, filepath.Join(root, "volumes"))
+	testenv.Symlink(t, outside, filepath.Join(root, "volumes"))
 	q := &QemuVolumes{}
 	err := q.CreateBlank(context.Background(), filepath.Join(root, "volumes", "v#1.raw"), materials.FormatRaw, 1<<20)
 	if err == nil {

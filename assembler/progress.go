@@ -7,8 +7,10 @@ import (
 )
 
 // progressGate keeps events monotone per material and thins them out: a
-// restart from zero (a server that ignored Range) stays silent until it
-// passes the bytes already reported.
+// restart from zero (a server that ignored Range, a chunked download that
+// falls back to the whole blob) stays silent until it passes the bytes
+// already reported, and the bytes fetched of a chunked download never go
+// back either.
 type progressGate struct {
 	mu   sync.Mutex
 	sink func(Event)
@@ -28,23 +30,29 @@ func (g *progressGate) emit(e Event) {
 	g.mu.Lock()
 	ref := materials.MaterialRef{Kind: e.Kind, ID: e.ID}
 	last, seen := g.last[ref]
-	send := false
-	switch {
-	case !seen:
-		send = true
-	case e.Done < last.Done:
-	case e.Done == last.Done:
-		send = e.Known != last.Known && e.Known >= e.Done
-	default:
-		send = e.Done-last.Done >= progressStep || (e.Known > 0 && e.Done >= e.Known) || e.Known != last.Known
+	if seen {
+		// A count that goes back (a restart from zero) is held at what
+		// was reported until it passes it; the other count still moves.
+		if e.Done < last.Done {
+			e.Done, e.Known = last.Done, last.Known
+		}
+		e.Fetched = max(e.Fetched, last.Fetched)
 	}
+	send := !seen || moved(last.Done, e.Done, e.Known) || e.Known != last.Known && e.Known >= e.Done ||
+		moved(last.Fetched, e.Fetched, e.ToFetch) || e.ToFetch != last.ToFetch && e.ToFetch >= e.Fetched
 	if send {
+		// Under the lock: events of one material come from several
+		// goroutines (a chunked download's fetches), and the sink must
+		// see them in the order they were let through.
 		g.last[ref] = e
-	}
-	g.mu.Unlock()
-	if send {
 		g.sink(e)
 	}
+	g.mu.Unlock()
+}
+
+// moved: a count went from last to now by a step, or reached its total.
+func moved(last, now, total int64) bool {
+	return now > last && (now-last >= progressStep || total > 0 && now >= total)
 }
 
 // ProgressTo adapts a channel to Options.Progress. Sends block, so the

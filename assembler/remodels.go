@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -387,11 +388,27 @@ func (w *walk) fetchInto(ctx context.Context, r *remodel.Remodel, f Fetcher, sto
 		return 0, err
 	}
 	start := in.Offset()
-	var last int64 = start
-	progress := func(done, known int64) {
-		last = done
-		w.gate.emit(Event{RemodelID: r.ID, Kind: materials.KindBlob, ID: string(req.Blob.Digest), Done: done, Known: known})
-		w.gate.emit(Event{RemodelID: r.ID, Kind: materials.KindContentTree, ID: req.ContentTree.ID, Done: done, Known: known})
+	// The written bytes come from the fetch's goroutine, the transfer
+	// from those of its chunk fetches: each event carries the latest of
+	// both.
+	var mu sync.Mutex
+	now := Event{RemodelID: r.ID, Done: start}
+	send := func(change func(e *Event)) {
+		mu.Lock()
+		change(&now)
+		e := now
+		mu.Unlock()
+		e.Kind, e.ID = materials.KindBlob, string(req.Blob.Digest)
+		w.gate.emit(e)
+		e.Kind, e.ID = materials.KindContentTree, req.ContentTree.ID
+		w.gate.emit(e)
+	}
+	progress := func(done, known int64) { send(func(e *Event) { e.Done, e.Known = done, known }) }
+	req.Transfer = func(fetched, toFetch int64) { send(func(e *Event) { e.Fetched, e.ToFetch = fetched, toFetch }) }
+	last := func() int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return now.Done
 	}
 	if err := f.Fetch(ctx, req, in, progress); err != nil {
 		if classify(ctx, err) == classTerminal {
@@ -401,13 +418,13 @@ func (w *walk) fetchInto(ctx context.Context, r *remodel.Remodel, f Fetcher, sto
 		} else {
 			in.Close()
 		}
-		return max(0, last-start), err
+		return max(0, last()-start), err
 	}
 	if err := in.Commit(ctx, 0); err != nil {
 		if noSpace(err) {
 			abortIngest(in)
 		}
-		return max(0, last-start), fmt.Errorf("download %s from datastore %s (url %q): %w", req.Blob.Digest, req.Datastore.ID, req.ContentTree.URL, err)
+		return max(0, last()-start), fmt.Errorf("download %s from datastore %s (url %q): %w", req.Blob.Digest, req.Datastore.ID, req.ContentTree.URL, err)
 	}
 	return max(0, in.Offset()-start), nil
 }

@@ -65,14 +65,73 @@ func (w *walk) eachVolume(ctx context.Context, r *remodel.Remodel, p *remodel.Sn
 	return out, nil
 }
 
+// snapshot records the lineage of each volume's snapshot in the journal,
+// then takes them. The record goes first so that no crash leaves a
+// snapshot the journal does not know; a record whose snapshot a crash
+// kept from being taken is rewritten when it is taken again, or dropped
+// by the planner as stale.
 func (w *walk) snapshot(ctx context.Context, r *remodel.Remodel, p *remodel.SnapshotPayload) (outcome, error) {
+	now := w.a.now()
+	list := make([]materials.SnapshotLineage, 0, len(p.Volumes))
+	for _, v := range p.Volumes {
+		list = append(list, materials.SnapshotLineage{App: p.App, Snapshot: p.Snapshot, Volume: v.Key(), Format: v.Format,
+			Type: p.Type, Taken: now, ConfigVersion: p.ConfigVersion})
+	}
+	if err := w.s.journal.PutLineage(list); err != nil {
+		w.setJournalErr(err)
+		return outcome{}, err
+	}
 	return w.eachVolume(ctx, r, &p.SnapshotOf, device.Snapshotter.Take, false)
 }
 
+// rollback restores each volume to the snapshot, in place or, for a
+// volume whose snapshot another generation holds (p.From), from that
+// generation (device.SnapshotRestorer), under that generation's key lock
+// too so it is not deleted meanwhile.
 func (w *walk) rollback(ctx context.Context, r *remodel.Remodel, p *remodel.RollbackPayload) (outcome, error) {
-	return w.eachVolume(ctx, r, &p.SnapshotOf, device.Snapshotter.Rollback, false)
+	from := map[materials.VolumeKey]materials.Volume{}
+	for i, f := range p.From {
+		if f.ID != "" && i < len(p.Volumes) && f.Key() != p.Volumes[i].Key() {
+			from[p.Volumes[i].Key()] = f
+		}
+	}
+	if len(from) == 0 {
+		return w.eachVolume(ctx, r, &p.SnapshotOf, device.Snapshotter.Rollback, false)
+	}
+	op := func(s device.Snapshotter, ctx context.Context, root string, v materials.Volume, snap string) (device.SnapshotResult, error) {
+		f, ok := from[v.Key()]
+		if !ok {
+			return s.Rollback(ctx, root, v, snap)
+		}
+		rs, ok := s.(device.SnapshotRestorer)
+		if !ok {
+			return device.SnapshotResult{}, &terminalError{Err: fmt.Errorf("restore from generation %d: %w", f.Generation, ErrNoCraft)}
+		}
+		unlock, err := w.a.keys.lock(ctx, volumeKey(f.Key()))
+		if err != nil {
+			return device.SnapshotResult{}, err
+		}
+		defer unlock()
+		return rs.RestoreFrom(ctx, root, f, snap, v)
+	}
+	return w.eachVolume(ctx, r, &p.SnapshotOf, op, false)
 }
 
+// deleteSnapshot deletes the snapshot from each volume, then drops its
+// lineage records. A crash in between leaves records of a snapshot no
+// longer on disk, which the planner drops as stale.
 func (w *walk) deleteSnapshot(ctx context.Context, r *remodel.Remodel, p *remodel.DeleteSnapshotPayload) (outcome, error) {
-	return w.eachVolume(ctx, r, &p.SnapshotOf, device.Snapshotter.Delete, true)
+	out, err := w.eachVolume(ctx, r, &p.SnapshotOf, device.Snapshotter.Delete, true)
+	if err != nil {
+		return out, err
+	}
+	keys := make([]materials.VolumeKey, 0, len(p.Volumes))
+	for _, v := range p.Volumes {
+		keys = append(keys, v.Key())
+	}
+	if err := w.s.journal.DropLineage(p.App, p.Snapshot, keys); err != nil {
+		w.setJournalErr(err)
+		return out, err
+	}
+	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/edgewright/edgewright/assembler/crafts/snapshot"
+	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/journal"
 	"github.com/edgewright/edgewright/layout"
 	"github.com/edgewright/edgewright/materials"
@@ -154,5 +155,80 @@ func TestRollbackNotDoneKeepsCounter(t *testing.T) {
 				t.Error("the checkpoint given was modified")
 			}
 		})
+	}
+}
+
+// onlySnapshotter is the craft without its SnapshotRestorer role.
+type onlySnapshotter struct{ s *snapshot.Snapshotter }
+
+func (o onlySnapshotter) Take(ctx context.Context, root string, v materials.Volume, snap string) (device.SnapshotResult, error) {
+	return o.s.Take(ctx, root, v, snap)
+}
+
+func (o onlySnapshotter) Rollback(ctx context.Context, root string, v materials.Volume, snap string) (device.SnapshotResult, error) {
+	return o.s.Rollback(ctx, root, v, snap)
+}
+
+func (o onlySnapshotter) Delete(ctx context.Context, root string, v materials.Volume, snap string) (device.SnapshotResult, error) {
+	return o.s.Delete(ctx, root, v, snap)
+}
+
+// A rollback whose snapshot an older generation holds restores its bytes
+// into the generation the app uses (RollbackPayload.From) with the real
+// craft, and the journal's lineage of the snapshot, written by the
+// snapshot remodel with its type and config version, is dropped by the
+// delete; a Snapshotter without the restorer role fails the rollback
+// terminally with ErrNoCraft, leaving the volume alone.
+func TestRollbackFromOlderGeneration(t *testing.T) {
+	root := t.TempDir()
+	g1 := materials.Volume{ID: "6ba7b810-9dad-41d1-80b4-00c04fd430c8", Generation: 1, Format: materials.FormatRaw, MaxSizeBytes: 1 << 20}
+	g2 := g1
+	g2.Generation = 2
+	p1, _ := layout.VolumePath(root, g1)
+	p2, _ := layout.VolumePath(root, g2)
+	os.MkdirAll(filepath.Dir(p1), 0o700)
+	orig := rawImage(7, 1<<20)
+	if err := os.WriteFile(p1, orig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := newTestAssembler(t, root, func(o *Options) { o.Crafts.Snapshots = &snapshot.Snapshotter{} })
+	take := snapRemodel(remodel.ActionSnapshot, g1)
+	take.Payload.(*remodel.SnapshotPayload).Type = materials.SnapshotAppUpdate
+	take.Payload.(*remodel.SnapshotPayload).ConfigVersion = "4"
+	wantStatus(t, apply(t, a, plan(take)), take.ID, StatusDone, "")
+	if err := os.WriteFile(p2, rawImage(9, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	back := snapRemodel(remodel.ActionRollback, g2)
+	back.Payload.(*remodel.RollbackPayload).From = []materials.Volume{g1}
+
+	bare := newTestAssembler(t, root, func(o *Options) { o.Crafts.Snapshots = onlySnapshotter{&snapshot.Snapshotter{}} })
+	wantStatus(t, apply(t, bare, plan(back)), back.ID, StatusFailed, ErrNoCraft.Error())
+	if got, _ := os.ReadFile(p2); bytes.Equal(got, orig) {
+		t.Fatal("a rollback without the restorer role changed generation 2")
+	}
+
+	wantStatus(t, apply(t, a, plan(back)), back.ID, StatusDone, "")
+	if got, err := os.ReadFile(p2); err != nil || !bytes.Equal(got, orig) {
+		t.Fatalf("generation 2 after the rollback is not the snapshot's bytes (err %v)", err)
+	}
+	j, err := journal.OpenRoot(root, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lin, err := j.Lineage()
+	j.Close()
+	if err != nil || len(lin) != 1 || lin[0].Volume != g1.Key() || lin[0].ConfigVersion != "4" || lin[0].Type != materials.SnapshotAppUpdate || lin[0].Taken.IsZero() {
+		t.Fatalf("lineage after the snapshot: %+v, %v", lin, err)
+	}
+	del := snapRemodel(remodel.ActionDeleteSnapshot, g1)
+	wantStatus(t, apply(t, a, plan(del)), del.ID, StatusDone, "")
+	if j, err = journal.OpenRoot(root, journal.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	lin, err = j.Lineage()
+	j.Close()
+	if err != nil || len(lin) != 0 {
+		t.Fatalf("lineage after the delete: %+v, %v", lin, err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -168,6 +169,61 @@ func NewPlan(ctx context.Context, ix *Index, seeds []Seed) (*Plan, error) {
 	return p, nil
 }
 
+// WithSeeds is the same plan over seeds reopened in the same order (a
+// plan made before and kept, its seeds closed in between). Every seed
+// chunk is verified when it is read, so a seed that changed meanwhile
+// costs a fetch, never a wrong byte.
+func (p *Plan) WithSeeds(seeds []Seed) (*Plan, error) {
+	if len(seeds) != len(p.Seeds) {
+		return nil, fmt.Errorf("plan made with %d seeds, given %d", len(p.Seeds), len(seeds))
+	}
+	c := *p
+	c.Seeds = seeds
+	return &c, nil
+}
+
+// firstFrom is the first chunk that reaches past start.
+func (p *Plan) firstFrom(start int64) int {
+	ix := p.Index
+	first := 0
+	for first < len(ix.Chunks) && ix.Chunks[first].Offset+int64(ix.Chunks[first].Size) <= start {
+		first++
+	}
+	return first
+}
+
+// sourcesFrom is where each chunk from first on comes from when writing
+// starts there: a repeat whose kept copy was fetched before first (a
+// resumed ingest) is fetched itself, and kept for its own repeats.
+func (p *Plan) sourcesFrom(first int) []source {
+	from := slices.Clone(p.from)
+	kept := map[[sha256.Size]byte]bool{}
+	for i := first; i < len(from); i++ {
+		sum := p.Index.Chunks[i].Sum
+		switch {
+		case from[i].kind == fromFetch && from[i].keep:
+			kept[sum] = true
+		case from[i].kind == fromCache && !kept[sum]:
+			from[i] = source{kind: fromFetch, keep: true}
+			kept[sum] = true
+		}
+	}
+	return from
+}
+
+// FetchFrom is what must come over the network when the image is
+// written from byte start on (a resumed ingest): bytes and chunks.
+func (p *Plan) FetchFrom(start int64) (bytes int64, n int) {
+	first := p.firstFrom(start)
+	for i, src := range p.sourcesFrom(first)[first:] {
+		if src.kind == fromFetch {
+			bytes += int64(p.Index.Chunks[first+i].Size)
+			n++
+		}
+	}
+	return bytes, n
+}
+
 // FetchFunc fetches one chunk from the chunk store; attempt counts from 1.
 // Assemble checks the bytes it returns.
 type FetchFunc func(ctx context.Context, c Chunk, attempt int) ([]byte, error)
@@ -248,14 +304,11 @@ func Assemble(ctx context.Context, p *Plan, dst io.Writer, opts AssembleOptions)
 	if opts.Start < 0 || opts.Start > ix.ImageSize {
 		return res, fmt.Errorf("assemble: start %d is outside the image's %d bytes", opts.Start, ix.ImageSize)
 	}
-	// The first chunk that reaches past Start.
-	first := 0
-	for first < len(ix.Chunks) && ix.Chunks[first].Offset+int64(ix.Chunks[first].Size) <= opts.Start {
-		first++
-	}
+	first := p.firstFrom(opts.Start)
+	from := p.sourcesFrom(first)
 	if opts.Fetch == nil {
 		for i := first; i < len(ix.Chunks); i++ {
-			if p.from[i].kind == fromFetch || p.from[i].kind == fromCache {
+			if from[i].kind == fromFetch || from[i].kind == fromCache {
 				return res, fmt.Errorf("assemble: chunk %d must be fetched and there is no fetch", i)
 			}
 		}
@@ -314,7 +367,7 @@ func Assemble(ctx context.Context, p *Plan, dst io.Writer, opts AssembleOptions)
 	// once and at most Ahead waiting to be written.
 	slots := make([]*slot, len(ix.Chunks))
 	for i := first; i < len(ix.Chunks); i++ {
-		if p.from[i].kind == fromFetch {
+		if from[i].kind == fromFetch {
 			slots[i] = &slot{done: make(chan struct{})}
 		}
 	}
@@ -360,7 +413,7 @@ func Assemble(ctx context.Context, p *Plan, dst io.Writer, opts AssembleOptions)
 	cache := map[[sha256.Size]byte][]byte{}
 	cacheLeft := map[[sha256.Size]byte]int{}
 	for i := first; i < len(ix.Chunks); i++ {
-		if p.from[i].kind == fromCache {
+		if from[i].kind == fromCache {
 			cacheLeft[ix.Chunks[i].Sum]++
 		}
 	}
@@ -374,7 +427,7 @@ func Assemble(ctx context.Context, p *Plan, dst io.Writer, opts AssembleOptions)
 	report()
 	for i := first; i < len(ix.Chunks); i++ {
 		c := ix.Chunks[i]
-		src := p.from[i]
+		src := from[i]
 		var data []byte
 		switch src.kind {
 		case fromSeed:

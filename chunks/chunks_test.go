@@ -397,3 +397,45 @@ func TestUnrelatedSeedIsDropped(t *testing.T) {
 		t.Fatalf("assemble: %v, or bytes differ", err)
 	}
 }
+
+// TestResumeAfterAKeptRepeat: a resumed ingest whose resume point is past
+// the first copy of a repeated chunk (kept in memory for its repeats when
+// the write began at 0) fetches the repeat instead of writing nothing, and
+// FetchFrom counts it.
+func TestResumeAfterAKeptRepeat(t *testing.T) {
+	a := randomImage(5, 1<<20)
+	img := append(append(append(append([]byte{}, a...), randomImage(6, 300<<10)...), a...), randomImage(7, 300<<10)...)
+	store := t.TempDir()
+	ix := makeIndex(t, img, store)
+	plan, err := NewPlan(context.Background(), ix, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := map[[sha256.Size]byte]int{}
+	start := int64(-1)
+	for i, c := range ix.Chunks {
+		if j, ok := first[c.Sum]; ok {
+			start = ix.Chunks[j].Offset + int64(ix.Chunks[j].Size)
+			break
+		}
+		first[c.Sum] = i
+	}
+	if start < 0 {
+		t.Fatal("the image has no repeated chunk")
+	}
+	var out bytes.Buffer
+	out.Write(img[:start])
+	res, err := Assemble(context.Background(), plan, &out, AssembleOptions{Start: start, Fetch: storeFetch(t, store)})
+	if err != nil {
+		t.Fatalf("start %d: %v", start, err)
+	}
+	if !bytes.Equal(out.Bytes(), img) {
+		t.Fatalf("start %d: image differs", start)
+	}
+	if want, _ := plan.FetchFrom(start); res.Fetched != want {
+		t.Errorf("fetched %d bytes from %d, FetchFrom says %d", res.Fetched, start, want)
+	}
+	if all, _ := plan.FetchFrom(0); all != plan.FetchBytes {
+		t.Errorf("FetchFrom(0) = %d, the plan's FetchBytes %d", all, plan.FetchBytes)
+	}
+}

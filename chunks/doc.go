@@ -9,8 +9,10 @@
 // last 64 bytes matches a mask, so an insertion or a changed block moves or
 // changes only the chunks around it and the rest of the image cuts as
 // before. Each chunk is stored once, by its sha256, in a chunk store
-// directory (<store>/<first two hex digits>/<hex>), and the index lists the
-// chunks in image order.
+// directory (<store>/<first two hex digits>/<hex>, or <hex>.zst for a
+// compressed store: MakeWith's Zstd), and the index lists the chunks in
+// image order. A compressed chunk is decoded within its index entry's
+// size (ChunkDecoder), so a zstd bomb fails instead of filling memory.
 //
 // # The index format (version 1)
 //
@@ -20,7 +22,8 @@
 //
 //	magic     8 bytes  "EWCHUNKS"
 //	version   uint16   1
-//	flags     uint16   0 (no flag is defined; any set bit is refused)
+//	flags     uint16   bit 0 (FlagZstd): the chunk files are zstd frames,
+//	          named <hex>.zst; any other set bit is refused
 //	pol       uint64   the irreducible Rabin polynomial the cuts used
 //	minSize   uint32   smallest chunk but the last
 //	maxSize   uint32   largest chunk (at most MaxChunkSize)

@@ -79,6 +79,9 @@ func (c Chunk) Hex() string { return hex.EncodeToString(c.Sum[:]) }
 // Index lists an image's chunks in order.
 type Index struct {
 	Params Params
+	// Zstd: every chunk file of the store is one zstd frame of the
+	// chunk (flag FlagZstd), named ChunkPath's way.
+	Zstd bool
 	// Store is the chunk store's path relative to the index's directory.
 	Store     string
 	ImageSize int64
@@ -93,6 +96,74 @@ func (ix *Index) ImageDigest() string { return "sha256:" + hex.EncodeToString(ix
 func StorePath(c Chunk) string {
 	h := c.Hex()
 	return h[:2] + "/" + h
+}
+
+// FlagZstd is the index flag of a store of zstd-compressed chunk files.
+const FlagZstd = 1
+
+// ZstdSuffix ends a compressed chunk file's name, so one store holds the
+// plain and the compressed file of a chunk apart.
+const ZstdSuffix = ".zst"
+
+// ChunkPath is where the index's chunk c lives below its store.
+func (ix *Index) ChunkPath(c Chunk) string {
+	if ix.Zstd {
+		return StorePath(c) + ZstdSuffix
+	}
+	return StorePath(c)
+}
+
+// MaxFileSize bounds the body of chunk c's file: its size, or for a
+// compressed store zstd's worst case for incompressible bytes.
+func (ix *Index) MaxFileSize(c Chunk) int64 {
+	if ix.Zstd {
+		return int64(c.Size) + int64(c.Size)/128 + 1024
+	}
+	return int64(c.Size)
+}
+
+// ChunkDecoder turns the files of an index's store into chunks; it is
+// safe for concurrent use.
+type ChunkDecoder struct {
+	zd *zstd.Decoder
+}
+
+// NewChunkDecoder is the decoder for ix's store. A compressed file is
+// decoded within the index's largest chunk: a file that would expand past
+// it (a zstd bomb) fails, after at most that much memory.
+func NewChunkDecoder(ix *Index) (*ChunkDecoder, error) {
+	if !ix.Zstd {
+		return &ChunkDecoder{}, nil
+	}
+	zd, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(ix.Params.MaxSize)),
+		zstd.WithDecoderMaxWindow(max(uint64(ix.Params.MaxSize), zstd.MinWindowSize)))
+	if err != nil {
+		return nil, err
+	}
+	return &ChunkDecoder{zd: zd}, nil
+}
+
+// Decode is chunk c from its file's bytes; Assemble still checks its size
+// and digest.
+func (d *ChunkDecoder) Decode(c Chunk, file []byte) ([]byte, error) {
+	if d.zd == nil {
+		return file, nil
+	}
+	out, err := d.zd.DecodeAll(file, make([]byte, 0, c.Size))
+	if err != nil {
+		return nil, fmt.Errorf("%w: chunk file of sha256:%s: zstd: %v", ErrChunkDigest, c.Hex(), err)
+	}
+	if len(out) > int(c.Size) {
+		return nil, fmt.Errorf("%w: chunk file of sha256:%s expands to %d bytes, more than its %d", ErrChunkDigest, c.Hex(), len(out), c.Size)
+	}
+	return out, nil
+}
+
+// Close releases the decoder.
+func (d *ChunkDecoder) Close() {
+	if d.zd != nil {
+		d.zd.Close()
+	}
 }
 
 func validStore(s string) error {
@@ -127,7 +198,11 @@ func (ix *Index) encode(w io.Writer) (int64, error) {
 	var b [headerFixed + 255 + 8 + sha256.Size + 8]byte
 	n := copy(b[:], magic)
 	binary.BigEndian.PutUint16(b[n:], Version)
-	binary.BigEndian.PutUint16(b[n+2:], 0)
+	var flags uint16
+	if ix.Zstd {
+		flags |= FlagZstd
+	}
+	binary.BigEndian.PutUint16(b[n+2:], flags)
 	binary.BigEndian.PutUint64(b[n+4:], uint64(ix.Params.Pol))
 	binary.BigEndian.PutUint32(b[n+12:], ix.Params.MinSize)
 	binary.BigEndian.PutUint32(b[n+16:], ix.Params.MaxSize)
@@ -232,10 +307,11 @@ func parse(r io.Reader, h hash.Hash, lim Limits) (*Index, error) {
 	if v := binary.BigEndian.Uint16(b[8:]); v != Version {
 		return nil, bad("version %d is not %d", v, Version)
 	}
-	if f := binary.BigEndian.Uint16(b[10:]); f != 0 {
-		return nil, bad("flags %#x: no flag is defined", f)
+	flags := binary.BigEndian.Uint16(b[10:])
+	if flags&^FlagZstd != 0 {
+		return nil, bad("flags %#x: only %#x is defined", flags, FlagZstd)
 	}
-	ix := &Index{Params: Params{
+	ix := &Index{Zstd: flags&FlagZstd != 0, Params: Params{
 		Pol:     chunker.Pol(binary.BigEndian.Uint64(b[12:])),
 		MinSize: binary.BigEndian.Uint32(b[20:]),
 		MaxSize: binary.BigEndian.Uint32(b[24:]),

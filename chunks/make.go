@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/restic/chunker"
 	"golang.org/x/sys/unix"
 )
@@ -32,6 +33,18 @@ type MakeStats struct {
 // directories fsynced. A crash leaves only .tmp litter, never a chunk file
 // with wrong bytes.
 func Make(ctx context.Context, image io.Reader, storeDir, storeName string, p Params) (*Index, MakeStats, error) {
+	return MakeWith(ctx, image, storeDir, storeName, p, MakeOptions{})
+}
+
+// MakeOptions tune MakeWith.
+type MakeOptions struct {
+	// Zstd stores each chunk as a zstd frame (<hex>.zst) and flags the
+	// index so: fewer bytes on the wire for images that compress.
+	Zstd bool
+}
+
+// MakeWith is Make with options.
+func MakeWith(ctx context.Context, image io.Reader, storeDir, storeName string, p Params, o MakeOptions) (*Index, MakeStats, error) {
 	var st MakeStats
 	if err := p.validate(); err != nil {
 		return nil, st, fmt.Errorf("chunk params: %w", err)
@@ -39,12 +52,12 @@ func Make(ctx context.Context, image io.Reader, storeDir, storeName string, p Pa
 	if err := validStore(storeName); err != nil {
 		return nil, st, err
 	}
-	sw, err := newStoreWriter(storeDir)
+	sw, err := newStoreWriter(storeDir, o.Zstd)
 	if err != nil {
 		return nil, st, err
 	}
 	defer sw.abandon()
-	ix := &Index{Params: p, Store: storeName}
+	ix := &Index{Params: p, Store: storeName, Zstd: o.Zstd}
 	whole := sha256.New()
 	ck := chunker.NewWithBoundaries(io.TeeReader(image, whole), p.Pol, uint(p.MinSize), uint(p.MaxSize))
 	ck.SetAverageBits(int(p.AvgBits))
@@ -70,9 +83,9 @@ func Make(ctx context.Context, image io.Reader, storeDir, storeName string, p Pa
 			if err != nil {
 				return nil, st, err
 			}
-			if wrote {
+			if wrote > 0 {
 				st.StoredChunks++
-				st.StoredBytes += int64(len(c.Data))
+				st.StoredBytes += wrote
 			}
 		}
 	}
@@ -133,40 +146,56 @@ func syncDir(dir string) error {
 // renamed into place.
 type storeWriter struct {
 	dir, tmp     string
+	zw           *zstd.Encoder // nil: plain chunk files
 	pending      [][sha256.Size]byte
 	pendingBytes int64
 }
 
 const flushBytes = 256 << 20
 
-func newStoreWriter(dir string) (*storeWriter, error) {
+func newStoreWriter(dir string, compress bool) (*storeWriter, error) {
 	tmp := filepath.Join(dir, ".tmp")
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return nil, fmt.Errorf("chunk store %s: %w", dir, err)
 	}
-	return &storeWriter{dir: dir, tmp: tmp}, nil
+	s := &storeWriter{dir: dir, tmp: tmp}
+	if compress {
+		zw, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+		if err != nil {
+			return nil, err
+		}
+		s.zw = zw
+	}
+	return s, nil
 }
 
 func (s *storeWriter) final(sum [sha256.Size]byte) string {
-	return filepath.Join(s.dir, filepath.FromSlash(StorePath(Chunk{Sum: sum})))
+	ix := Index{Zstd: s.zw != nil}
+	return filepath.Join(s.dir, filepath.FromSlash(ix.ChunkPath(Chunk{Sum: sum})))
 }
 
-// put writes a chunk unless the store has it; it reports whether it wrote.
-func (s *storeWriter) put(sum [sha256.Size]byte, data []byte) (bool, error) {
+// put writes a chunk unless the store has it; it reports the bytes of
+// the file it wrote (0: none).
+func (s *storeWriter) put(sum [sha256.Size]byte, data []byte) (int64, error) {
 	final := s.final(sum)
-	if st, err := os.Lstat(final); err == nil && st.Mode().IsRegular() && st.Size() == int64(len(data)) {
-		return false, nil
+	// A plain file of the right size, or a compressed one (written
+	// whole, by rename), is that chunk's: files are named by digest.
+	if st, err := os.Lstat(final); err == nil && st.Mode().IsRegular() && (st.Size() == int64(len(data)) || s.zw != nil && st.Size() > 0) {
+		return 0, nil
+	}
+	if s.zw != nil {
+		data = s.zw.EncodeAll(data, nil)
 	}
 	tmp := filepath.Join(s.tmp, filepath.Base(final))
 	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return false, fmt.Errorf("chunk store: %w", err)
+		return 0, fmt.Errorf("chunk store: %w", err)
 	}
 	s.pending = append(s.pending, sum)
 	s.pendingBytes += int64(len(data))
 	if s.pendingBytes >= flushBytes {
-		return true, s.flush()
+		return int64(len(data)), s.flush()
 	}
-	return true, nil
+	return int64(len(data)), nil
 }
 
 func (s *storeWriter) flush() error {

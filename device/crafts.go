@@ -65,6 +65,19 @@ type Snapshotter interface {
 	Delete(ctx context.Context, root string, v materials.Volume, snap string) (SnapshotResult, error)
 }
 
+// SnapshotRestorer is a Snapshotter that can also roll a volume back to
+// a snapshot another generation of it holds: an app-update snapshot is
+// taken of the generation an update replaced, and the rollback restores
+// its bytes into the generation the app uses now. RestoreFrom writes
+// snapshot snap of from into a temp beside to, syncs it and renames it
+// over to (the old bytes or the snapshot's, never a mix); from and its
+// snapshot stay. It is a role of its own so a Snapshotter without it
+// still builds: the executor then fails such a rollback with ErrNoCraft.
+type SnapshotRestorer interface {
+	Snapshotter
+	RestoreFrom(ctx context.Context, root string, from materials.Volume, snap string, to materials.Volume) (SnapshotResult, error)
+}
+
 // FetchRequest is one blob to fetch from one datastore.
 type FetchRequest struct {
 	Datastore   materials.Datastore
@@ -74,6 +87,26 @@ type FetchRequest struct {
 	// measured when the fetch starts; 0 when unknown. A body larger than
 	// it is refused before a byte is written.
 	FreeBytes int64
+	// Transfer, when set, hears from a fetcher that brings over the
+	// network fewer bytes than it writes (chunks from the datastore, the
+	// rest from local seeds): bytes fetched so far of the bytes it
+	// expects to fetch. Fetched never decreases within one Fetch, a
+	// fall-back to the whole blob included (toFetch then grows by what
+	// is left of the blob); progress still counts the bytes written.
+	// Calls may come from several goroutines at once.
+	Transfer func(fetched, toFetch int64)
+}
+
+// Scout is a Fetcher's second role: telling, before a plan is made, what
+// a datastore offers for fetching a blob besides the whole file (an index
+// of its chunks) and what that costs given the device's own seeds, for a
+// download resuming at offset. It reads only what is small and bounded
+// (the index and the local seeds), never the blob. ok is false when
+// nothing is offered (no index, a format that is not chunked, no seed to
+// build from); an error means only that no facts are known, never that
+// the download will fail.
+type Scout interface {
+	Scout(ctx context.Context, req FetchRequest, offset int64) (offer materials.ChunkOffer, ok bool, err error)
 }
 
 // Fetcher copies one blob from a datastore into an ingest, resuming at

@@ -39,7 +39,12 @@ type Journal interface {
 	Checkpoint(bp *materials.Blueprint, now time.Time) error
 	// LastApplied is the last checkpointed Blueprint, nil when none.
 	LastApplied() (*materials.Blueprint, error)
-	// JournalState is what a survey reads of the journal.
+	// PutLineage records app snapshots taken (before they are taken),
+	// replacing a record of the same app, snapshot and volume generation.
+	PutLineage(list []materials.SnapshotLineage) error
+	// DropLineage removes the records of snapshot snap of app on vols.
+	DropLineage(app, snap string, vols []materials.VolumeKey) error
+	// JournalState is what a survey reads of the journal (Lineage too).
 	JournalState(ctx context.Context) (*materials.JournalState, error)
 	// Quarantined tells whether opening found the journal damaged and
 	// started fresh; nil when not.

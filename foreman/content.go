@@ -1,6 +1,7 @@
 package foreman
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -264,6 +265,7 @@ func (p *planner) download(ts *treeState, d digest.Digest, part *materials.BlobR
 		need = 0
 	}
 	pl := &remodel.DownloadPayload{ContentTree: ts.pinned(), Blob: materials.Blob{Digest: d, Size: size}, Store: p.store, Offset: off}
+	pl.Offer = p.offerFor(d, ts.tree, off, size)
 	r := remodel.Remodel{ID: id, Action: remodel.ActionDownload, Target: ref, Reason: reason, Payload: pl, Bytes: need}
 	if part != nil {
 		pl.Blob.MediaType = part.MediaType
@@ -281,6 +283,53 @@ func (p *planner) download(ts *treeState, d digest.Digest, part *materials.BlobR
 	}
 	p.pending(ts, r)
 	return id
+}
+
+// offerFor is the chunk offer that holds for the download of d into the
+// blob directory at offset off, of a blob of at most size bytes, from the
+// tree's first datastore (the one the executor tries first): one computed
+// against that blob, datastore and offset, whose seeds are all complete
+// blobs here. nil when none holds.
+func (p *planner) offerFor(d digest.Digest, t *materials.ContentTree, off, size int64) *materials.ChunkOffer {
+	if len(p.opts.Offers) == 0 || len(t.Datastores) == 0 || size <= 0 || (p.store != "" && p.store != materials.BlobStoreDir) {
+		return nil
+	}
+next:
+	for i := range p.opts.Offers {
+		o := &p.opts.Offers[i]
+		if o.Blob != d || o.Datastore != t.Datastores[0] || o.Offset != off || o.Size <= 0 || o.Size > size ||
+			o.FetchBytes < 0 || o.FetchBytes > o.Size-off || (!o.Whole && len(o.Seeds) == 0) {
+			continue
+		}
+		for _, s := range o.Seeds {
+			if rec := p.facts.present(s); s == d || rec == nil || rec.State != materials.StateComplete {
+				continue next
+			}
+		}
+		c := *o
+		c.Seeds = slices.Clone(o.Seeds)
+		return &c
+	}
+	return nil
+}
+
+// dropOffersOfDeletedSeeds forgets the chunk offer of a download one of
+// whose seeds this plan deletes (its grace period is over): the seed may
+// be gone when the download runs, so the offer would promise bytes it
+// cannot keep. Run after the guards, which decide what is deleted.
+func (p *planner) dropOffersOfDeletedSeeds() {
+	for _, n := range p.nodes {
+		pl, ok := remodel.PayloadOf[*remodel.DownloadPayload](&n.r)
+		if !ok || pl.Offer == nil {
+			continue
+		}
+		for _, s := range pl.Offer.Seeds {
+			if del, ok := p.byID[remodel.NewID(remodel.ActionDelete, blobRef(s))]; ok && del.live && !del.held {
+				pl.Offer = nil
+				break
+			}
+		}
+	}
 }
 
 // knownSize is a blob's size from its record, else from what its parent

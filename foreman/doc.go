@@ -30,6 +30,10 @@
 //
 //   - resolve: an OCI tag with no latch (or a latch for another URL).
 //   - download: a missing blob; a partial ingest resumes from its offset.
+//     A scout's chunk offer (Options.Offers) that holds for the download
+//     (its blob, first datastore, offset and seeds) is carried in the
+//     payload: the text says what is fetched of the blob, the summary
+//     counts it as bytes to download; disk admission charges the blob.
 //   - verify: a partial ingest with all bytes written, a broken record, a
 //     blob a download was in flight for when the last apply stopped. A
 //     signed tree (SignatureInfo) gets no verify and no signature claim:

@@ -29,13 +29,15 @@ import (
 //	blob HEX [store=S] [state=S] [size=N] [offset=N] [children=H,H] [sizes=N,N] [index|manifest] [owned] [reason=S]
 //	image NAME target=HEX [blobs=H,H] [owned]
 //	inflight ACTION KIND ID [at=T]   unref KIND ID since=T   latch TREE#GEN url=U digest=HEX
+//	lineage APP SNAP ID#GEN [format=F] [type=T] [version=V] [at=T]   (the journal's record of a snapshot)
 //	limit [action=A] [KIND ID] [reason=S]   fingerprint S | compute-fingerprint
 //	survey-error PATH MESSAGE...           (an error diagnostic of the Floorplan)
-//	app APP vols=ID#GEN,ID#GEN [rollback=N] [max=N] [rollback-withheld]
+//	app APP vols=ID#GEN,ID#GEN [rollback=N] [max=N] [rollback-withheld] [version=V]
 //	strategy volume ID|ID#GEN space|performance [reason=S]   (a strategy Addition)
 //	file ... [backing=HEX] [backing-missing]  (an overlay on blob HEX of the blob directory)
 //	snap APP SNAP [type=immediate|app-update] [active]   (in config order)
 //	file ... [snaps=SNAP@T,SNAP@T]          (snapshots on the file, taken at T; -1h when no @)
+//	offer HEX ds=DS size=N chunks=N fetch=N fetch-chunks=N [seeds=H,H] [offset=N] [whole]   (a scout's chunk offer, Options.Offers)
 //
 // A snapshot id sN stands for the uuid 5a000000-0000-4000-8000-00000000000N
 // (the craft and the foreman take only uuids) and is written back as sN.
@@ -236,6 +238,15 @@ func parseLines(input []string, bp *materials.Blueprint, fp *materials.Floorplan
 			}
 			j := journal()
 			j.Latches = append(j.Latches, materials.TagLatch{ContentTree: k.ID, Generation: k.Generation, URL: a.kv["url"], Digest: dg(a.kv["digest"]), ResolvedAt: opts.Now.Add(-time.Hour)})
+		case "lineage":
+			k, err := materials.ParseVolumeKey(a.pos(2))
+			if err != nil {
+				return err
+			}
+			j := journal()
+			j.Lineage = append(j.Lineage, materials.SnapshotLineage{App: a.pos(0), Snapshot: snapID(a.pos(1)), Volume: k,
+				Format: materials.Format(a.get("format", "qcow2")), Type: materials.SnapshotType(a.get("type", "immediate")),
+				Taken: when(a.get("at", "-1h"), opts.Now), ConfigVersion: a.kv["version"]})
 		case "limit":
 			l := foreman.Limitation{Action: remodel.Action(a.kv["action"]), Reason: a.kv["reason"]}
 			if len(a.positional) >= 2 {
@@ -245,7 +256,7 @@ func parseLines(input []string, bp *materials.Blueprint, fp *materials.Floorplan
 			opts.Limitations = append(opts.Limitations, l)
 		case "app":
 			app := materials.App{ID: a.pos(0), RollbackCounter: uint32(size(a.get("rollback", "0"))), MaxSnapshots: uint32(size(a.get("max", "0"))),
-				RollbackWithheld: a.flag["rollback-withheld"]}
+				RollbackWithheld: a.flag["rollback-withheld"], Version: a.kv["version"]}
 			if s, ok := a.kv["vols"]; ok {
 				for _, k := range strings.Split(s, ",") {
 					vk, err := materials.ParseVolumeKey(k)
@@ -264,6 +275,15 @@ func parseLines(input []string, bp *materials.Blueprint, fp *materials.Floorplan
 				}
 			}
 			target.Snapshots = append(target.Snapshots, s)
+		case "offer":
+			o := materials.ChunkOffer{Blob: dg(a.pos(0)), Datastore: a.kv["ds"], Size: size(a.get("size", "0")), Chunks: int(size(a.get("chunks", "0"))),
+				Offset: size(a.get("offset", "0")), FetchBytes: size(a.get("fetch", "0")), FetchChunks: int(size(a.get("fetch-chunks", "0"))), Whole: a.flag["whole"]}
+			if s, ok := a.kv["seeds"]; ok {
+				for _, h := range strings.Split(s, ",") {
+					o.Seeds = append(o.Seeds, dg(h))
+				}
+			}
+			opts.Offers = append(opts.Offers, o)
 		case "survey-error":
 			fp.Diagnostics = append(fp.Diagnostics, materials.Diagnostic{Severity: materials.SeverityError, Path: a.pos(0), Message: strings.Join(a.positional[1:], " ")})
 		case "fingerprint":

@@ -54,6 +54,15 @@ type Options struct {
 	// when empty) or materials.BlobStoreContainerd. A blob counts as
 	// present only when it is complete in this store.
 	Store materials.BlobStore
+	// Offers are facts a scout gathered from the datastores before the
+	// plan (assembler.Converge asks the fetchers that can tell): what
+	// each offers for fetching a blob as chunks and what it costs given
+	// the local seeds. A download uses the offer for its blob, its tree's
+	// first datastore and its resume offset whose seeds are all complete
+	// in the blob directory and not deleted by the same plan; any other
+	// offer is stale and ignored. An offer changes the download's text
+	// and the plan's bytes to download, never disk admission.
+	Offers []materials.ChunkOffer
 	// Strategy is the device's default for how a VM volume is made from
 	// content (a strategy Addition overrides it per volume): space, a
 	// qcow2 overlay on the content blob; performance, a full copy. Unset

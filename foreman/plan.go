@@ -38,6 +38,7 @@ func Plan(bp *materials.Blueprint, fp *materials.Floorplan, opts Options) *remod
 	p.images()
 	p.order()
 	p.guard()
+	p.dropOffersOfDeletedSeeds()
 	out := p.finish()
 	out.Checkpoint = p.keepCounters(checkpoint(bp, p.fp))
 	return out

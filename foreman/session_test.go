@@ -502,6 +502,10 @@ func (s *session) survey() (string, error) {
 				}
 			}
 		}
+		for _, l := range j.Lineage {
+			line("  lineage %s of %s (%s) taken %s, %s, config version %q", materials.SnapshotRefID(l.App, l.Snapshot), l.Volume, l.Format,
+				l.Taken.UTC().Format(time.RFC3339), l.Type, l.ConfigVersion)
+		}
 	}
 	line("downloaded %s", remodel.Bytes(s.dev.Downloaded()))
 	return b.String(), nil

@@ -17,27 +17,43 @@ import (
 //     generation the app uses;
 //     while one of those volumes is not on disk yet it waits
 //     (waiting-for-content);
+//
 //   - an app-update snapshot is taken of the generations on disk just
 //     before a remodel that changes one of the app's volumes (a purge, a
 //     resize): those remodels depend on it. While the app is not being
 //     updated it is simply not planned (nothing is held: there is no
 //     update to wait for);
+//
 //   - a listed snapshot that was listed in the last applied Blueprint too,
 //     is gone from the disk, and has a later-listed snapshot present is
 //     not taken again: it was deleted as the oldest beyond max_snapshots
 //     (or by someone else), and taking it again would trade it for the
 //     next oldest forever;
+//
 //   - a snapshot present on one of the app's volumes that no app of the
 //     config lists is deleted (only names edgewright makes: uuids);
+//
 //   - beyond max_snapshots, the oldest present ones (by their date on
 //     disk) are deleted, even the active one;
+//
 //   - a rollback_cmd.counter above the last applied one restores the
 //     volumes to the active snapshot, when it is on every volume at the
-//     generation the app uses (else a diagnostic and no rollback); until
-//     a rollback is done the checkpoint keeps the last applied counter;
+//     generation the app uses or, for a volume an update gave a new
+//     generation since, on an older generation of it (an app-update
+//     snapshot): that one's snapshot is restored into the generation the
+//     app uses (not when that is a qcow2 holding internal snapshots of its
+//     own, which the restore would drop). Else a diagnostic and no
+//     rollback. Until a rollback is done the checkpoint keeps the last
+//     applied counter;
+//
 //   - a volume file holding a listed snapshot is not deleted: a purge of
 //     that generation becomes a create of the new one (the old one is
 //     kept with its snapshot) and a delete of it is held (holds-snapshot).
+//
+//   - a journal lineage record of a snapshot its volume generation does
+//     not hold (a crash between the record and the snapshot, or between a
+//     delete and the record) is dropped by a delete-snapshot that finds
+//     nothing to delete, unless this plan takes or deletes that snapshot.
 //
 // Rollback and delete-snapshot are destructive: the guards of
 // order.go (an invalid Blueprint above all) hold them as any delete.
@@ -63,7 +79,7 @@ func (p *planner) snapshots(bp *materials.Blueprint) {
 		listedAnywhere[bp.Snapshots[i].ID] = true
 	}
 	p.snapHolders = map[string][]string{}
-	if len(bp.Snapshots) == 0 && !p.anySnapshotOnDisk() && !p.anyRollbackCounter(bp) {
+	if len(bp.Snapshots) == 0 && !p.anySnapshotOnDisk() && !p.anyRollbackCounter(bp) && len(p.lineage()) == 0 {
 		return // the common case: nothing to plan, nothing to keep
 	}
 	byApp := map[string][]*materials.Snapshot{}
@@ -88,7 +104,75 @@ func (p *planner) snapshots(bp *materials.Blueprint) {
 		p.rollbackApp(sp)
 		p.noteHolders(sp)
 	}
+	p.dropStaleLineage()
 	p.keepSnapshotHolders()
+}
+
+// lineage is the journal's record of the snapshots taken.
+func (p *planner) lineage() []materials.SnapshotLineage {
+	if p.fp.Journal == nil {
+		return nil
+	}
+	return p.fp.Journal.Lineage
+}
+
+// dropStaleLineage plans a delete-snapshot for each journal record of a
+// snapshot its volume generation does not hold and this plan neither
+// takes nor deletes: a crash came between the record and the taking, or
+// between the delete and dropping the record (or someone else deleted
+// it). The craft finds nothing to delete and the executor drops the
+// records, so the lineage converges on what the disk holds.
+func (p *planner) dropStaleLineage() {
+	type stale struct {
+		app, snap string
+		vols      []materials.Volume
+	}
+	var list []*stale
+	byRef := map[string]*stale{}
+	for _, l := range p.lineage() {
+		if p.lineageHeld(l) {
+			continue
+		}
+		ref := materials.MaterialRef{Kind: materials.KindSnapshot, ID: materials.SnapshotRefID(l.App, l.Snapshot)}
+		if p.byID[remodel.NewID(remodel.ActionSnapshot, ref)] != nil || p.byID[remodel.NewID(remodel.ActionDeleteSnapshot, ref)] != nil {
+			continue
+		}
+		st := byRef[ref.ID]
+		if st == nil {
+			st = &stale{app: l.App, snap: l.Snapshot}
+			byRef[ref.ID] = st
+			list = append(list, st)
+		}
+		st.vols = append(st.vols, materials.Volume{ID: l.Volume.ID, Generation: l.Volume.Generation, Format: l.Format})
+	}
+	for _, st := range list {
+		ref := materials.MaterialRef{Kind: materials.KindSnapshot, ID: materials.SnapshotRefID(st.app, st.snap)}
+		n := p.add(remodel.Remodel{ID: remodel.NewID(remodel.ActionDeleteSnapshot, ref), Action: remodel.ActionDeleteSnapshot, Target: ref,
+			Reason:  "the journal records snapshot " + st.snap + " of app " + st.app + " on volumes the disk shows without it (a crash between the record and the snapshot, or between a delete and the record): its records are dropped",
+			Payload: &remodel.DeleteSnapshotPayload{SnapshotOf: remodel.SnapshotOf{App: st.app, Snapshot: st.snap, Volumes: st.vols}}})
+		n.app = st.app
+	}
+}
+
+// lineageHeld reports whether record l must stay: its volume file holds
+// the snapshot, or the survey could not say (the file is there but not
+// read whole, or a temp), or the file is gone and the snapshot may be a
+// raw or directory copy beside it (which a delete would remove). Only a
+// complete file without the snapshot, or a qcow2 that is gone with its
+// internal snapshots, makes the record stale: a delete then loses nothing.
+func (p *planner) lineageHeld(l materials.SnapshotLineage) bool {
+	found := false
+	for i := range p.fp.Volumes {
+		f := &p.fp.Volumes[i]
+		if f.ID != l.Volume.ID || f.Generation != l.Volume.Generation || f.Legacy != nil {
+			continue
+		}
+		found = true
+		if _, ok := holds(f, l.Snapshot); ok || f.State != materials.StateComplete || f.Temp {
+			return true
+		}
+	}
+	return !found && l.Format != materials.FormatQcow2
 }
 
 // anySnapshotOnDisk reports whether some volume file holds a snapshot.
@@ -244,7 +328,8 @@ func (p *planner) takeSnapshot(sp *snapPlan, s *materials.Snapshot) {
 		return
 	}
 	n := p.add(remodel.Remodel{ID: id, Action: remodel.ActionSnapshot, Target: ref, Reason: reason, Bytes: bytes,
-		Payload: &remodel.SnapshotPayload{SnapshotOf: remodel.SnapshotOf{App: s.App, Snapshot: s.ID, Volumes: vols}}})
+		Payload: &remodel.SnapshotPayload{SnapshotOf: remodel.SnapshotOf{App: s.App, Snapshot: s.ID, Volumes: vols},
+			Type: s.Type, ConfigVersion: p.versionOf(sp.app, s.Type)}})
 	n.app = s.App
 	sp.taking[s.ID] = n
 	for _, b := range before {
@@ -253,6 +338,21 @@ func (p *planner) takeSnapshot(sp *snapPlan, s *materials.Snapshot) {
 	for _, f := range files {
 		p.holder(f.Path, s.ID)
 	}
+}
+
+// versionOf is the config version a snapshot of type typ is of: an
+// app-update snapshot keeps the app as it was before the update, so the
+// version the last applied Blueprint had; an immediate one the version
+// asked for now.
+func (p *planner) versionOf(app *materials.App, typ materials.SnapshotType) string {
+	if typ == materials.SnapshotAppUpdate && p.facts.last != nil {
+		for _, a := range p.facts.last.Apps {
+			if a.ID == app.ID {
+				return a.Version
+			}
+		}
+	}
+	return app.Version
 }
 
 // holder notes that the file at path holds (or is to hold) listed
@@ -413,32 +513,50 @@ func (p *planner) rollbackApp(sp *snapPlan) {
 		return
 	}
 	files, why := p.current(sp)
+	var vols, from []materials.Volume
+	var bytes int64
+	across := false
 	for _, f := range files {
-		if _, has := holds(f, app.ActiveSnapshot); !has && why == "" {
+		if why != "" {
+			break
+		}
+		vols = append(vols, p.volumeOf(f))
+		if _, has := holds(f, app.ActiveSnapshot); has {
+			from = append(from, materials.Volume{})
+			bytes += snapCost(f)
+			continue
+		}
+		o := p.olderHolder(f, app.ActiveSnapshot)
+		switch {
+		case o == nil:
 			why = "volume " + f.Key().String() + " does not hold it"
-			for _, o := range p.facts.filesOf(f.ID) {
-				if _, other := holds(o, app.ActiveSnapshot); other && o != f {
-					why += " (generation " + itoa(o.Generation) + " does: a rollback across generations is not supported)"
-					break
-				}
-			}
+		case f.Format == materials.FormatQcow2 && !f.Dir && len(f.Snapshots) > 0:
+			// The restore converts the old generation's snapshot into a
+			// fresh image: the internal snapshots of this one would go.
+			why = "volume " + f.Key().String() + " does not hold it and generation " + itoa(o.Generation) +
+				" does, but a restore from there would drop the internal snapshots " + f.Key().String() + " holds (" + snapNames(f) + ")"
+		default:
+			across = true
+			from = append(from, p.volumeOf(o))
+			bytes += fileBytes(o)
 		}
 	}
 	if why != "" {
 		p.diag(materials.SeverityWarning, path, itoa(int64(app.RollbackCounter)), "rollback to active snapshot "+app.ActiveSnapshot+": "+why+"; no rollback")
 		return
 	}
-	var vols []materials.Volume
-	var bytes int64
-	for _, f := range files {
-		vols = append(vols, p.volumeOf(f))
-		bytes += snapCost(f)
+	if !across {
+		from = nil
+	}
+	reason := "app " + app.ID + ": rollback counter " + itoa(int64(last)) + " → " + itoa(int64(app.RollbackCounter)) + ": volumes restored to active snapshot " + app.ActiveSnapshot
+	if across {
+		reason += " (an update made new generations since: restored from the generation that holds it)"
 	}
 	ref := materials.MaterialRef{Kind: materials.KindSnapshot, ID: materials.SnapshotRefID(app.ID, app.ActiveSnapshot)}
 	n := p.add(remodel.Remodel{ID: remodel.NewID(remodel.ActionRollback, ref), Action: remodel.ActionRollback, Target: ref, Bytes: bytes,
-		Reason: "app " + app.ID + ": rollback counter " + itoa(int64(last)) + " → " + itoa(int64(app.RollbackCounter)) + ": volumes restored to active snapshot " + app.ActiveSnapshot,
+		Reason: reason,
 		Payload: &remodel.RollbackPayload{SnapshotOf: remodel.SnapshotOf{App: app.ID, Snapshot: app.ActiveSnapshot, Volumes: vols},
-			Counter: app.RollbackCounter, LastCounter: last}})
+			Counter: app.RollbackCounter, LastCounter: last, From: from}})
 	n.app = app.ID
 	p.rollbacks = append(p.rollbacks, n)
 	// Snapshots taken in this plan are of the volumes before the rollback;
@@ -449,6 +567,31 @@ func (p *planner) rollbackApp(sp *snapPlan) {
 	if d := sp.deleting[app.ActiveSnapshot]; d != nil {
 		p.after(d, n.r.ID)
 	}
+}
+
+// olderHolder is the newest complete generation of f's volume below f's
+// that holds snapshot id (an app-update snapshot lives on the generation
+// the update replaced), nil when none does.
+func (p *planner) olderHolder(f *materials.VolumeFile, id string) *materials.VolumeFile {
+	var best *materials.VolumeFile
+	for _, o := range p.facts.filesOf(f.ID) {
+		if o.Generation >= f.Generation || o.State != materials.StateComplete || o.Dir != f.Dir {
+			continue
+		}
+		if s, ok := holds(o, id); ok && s.State != materials.StateBroken && (best == nil || o.Generation > best.Generation) {
+			best = o
+		}
+	}
+	return best
+}
+
+// snapNames lists the names of f's snapshots.
+func snapNames(f *materials.VolumeFile) string {
+	names := make([]string, 0, len(f.Snapshots))
+	for _, s := range f.Snapshots {
+		names = append(names, s.Name)
+	}
+	return strings.Join(names, ", ")
 }
 
 // lastCounter is the app's rollback counter in the last applied

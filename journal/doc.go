@@ -2,7 +2,11 @@
 // (<root>/persist/edgewright/journal.db, a bbolt file whose every commit is
 // fsynced): the intent recorded before each remodel and its completion
 // after, the Blueprint last applied, since when materials have been
-// unreferenced (so grace periods survive restarts), and OCI tag latches.
+// unreferenced (so grace periods survive restarts), OCI tag latches, and
+// the lineage of app snapshots (materials.SnapshotLineage: which snapshot
+// of which volume generation, taken when, of which type, for which config
+// version; written before the snapshot is taken, dropped after its
+// delete, listed in JournalState.Lineage).
 // A Journal is an inspector.JournalSource: intents without completion are
 // reported as in flight, which the inspector marks uncertain.
 //

@@ -30,6 +30,7 @@ var (
 	bucketLatches      = []byte("latches")
 	bucketMeta         = []byte("meta")
 	bucketUsage        = []byte("usage")
+	bucketLineage      = []byte("lineage")
 	keyLastApplied     = []byte("lastApplied")
 )
 
@@ -126,7 +127,7 @@ func Open(path string, opts Options) (*Journal, error) {
 	j := &Journal{db: db, afterWrite: opts.AfterWrite, historyLimit: uint64(opts.HistoryLimit), quarantined: q}
 	if !opts.ReadOnly {
 		err = db.Update(func(tx *bolt.Tx) error {
-			for _, b := range [][]byte{bucketIntents, bucketHistory, bucketUnreferenced, bucketLatches, bucketMeta, bucketUsage} {
+			for _, b := range [][]byte{bucketIntents, bucketHistory, bucketUnreferenced, bucketLatches, bucketMeta, bucketUsage, bucketLineage} {
 				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 					return err
 				}
@@ -504,9 +505,19 @@ func (j *Journal) Checkpoint(bp *materials.Blueprint, now time.Time) error {
 		return err // the same Blueprint again: nothing to write
 	}
 	refs := RefCounts(bp)
+	latches, err := j.Latches()
+	if err != nil {
+		return fmt.Errorf("journal checkpoint: %w", err)
+	}
+	_, stale := LiveLatches(bp, latches)
 	err = j.update(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketMeta).Put(keyLastApplied, v); err != nil {
 			return err
+		}
+		for _, l := range stale {
+			if err := tx.Bucket(bucketLatches).Delete(latchKey(l.ContentTree, l.Generation)); err != nil {
+				return err
+			}
 		}
 		return putUsage(tx.Bucket(bucketUsage), refs, now)
 	})
@@ -650,6 +661,9 @@ func (j *Journal) JournalState(ctx context.Context) (*materials.JournalState, er
 		return nil, fmt.Errorf("journal state: %w", err)
 	}
 	if st.Usage, err = j.Usage(); err != nil {
+		return nil, fmt.Errorf("journal state: %w", err)
+	}
+	if st.Lineage, err = j.Lineage(); err != nil {
 		return nil, fmt.Errorf("journal state: %w", err)
 	}
 	sort.Slice(st.InFlight, func(a, b int) bool { return st.InFlight[a].RemodelID < st.InFlight[b].RemodelID })

@@ -215,6 +215,9 @@ type JournalState struct {
 	// apply: the foreman's third input, to tell a volume the config dropped
 	// from a file no config ever named.
 	LastApplied *Blueprint `json:"lastApplied,omitempty"`
+	// Lineage is the journal's record of the app snapshots taken, sorted
+	// by app, snapshot, volume key.
+	Lineage []SnapshotLineage `json:"lineage,omitempty"`
 }
 
 // Floorplan is what exists now. Slices are sorted (volumes by path, blobs by
@@ -230,4 +233,12 @@ type Floorplan struct {
 	Space       Space         `json:"space"`
 	Journal     *JournalState `json:"journal,omitempty"`
 	Diagnostics Diagnostics   `json:"diagnostics"`
+}
+
+// GetLineage is js's lineage, nil for a nil state.
+func (js *JournalState) GetLineage() []SnapshotLineage {
+	if js == nil {
+		return nil
+	}
+	return js.Lineage
 }

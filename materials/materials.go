@@ -96,6 +96,14 @@ type Datastore struct {
 	CertPEM        [][]byte `json:"-"` // extra CA certificates (dsCertPEM)
 }
 
+// Bucket splits an object store's dpath into its first element, the
+// bucket (Azure: the container), and the prefix under it. EVE spells
+// both in dpath; surrounding slashes and spaces are not part of either.
+func (d Datastore) Bucket() (bucket, prefix string) {
+	bucket, prefix, _ = strings.Cut(strings.Trim(strings.TrimSpace(d.Path), "/"), "/")
+	return bucket, prefix
+}
+
 // Signature is a content tree's configured signature (EVE's SignatureInfo).
 type Signature struct {
 	IntermediateCertsURL string `json:"intermediateCertsUrl,omitempty"`

@@ -74,3 +74,36 @@ type SnapshotInfo struct {
 	State       State  `json:"state"`
 	Reason      string `json:"reason,omitempty"`
 }
+
+// SnapshotLineage is the journal's record of one snapshot taken of one
+// volume generation: which snapshot of which generation, when, for which
+// config. The disk knows a snapshot's name and date only; the lineage says
+// whose it is and what the app was. A record is written before the
+// snapshot is taken (so a crash never leaves a snapshot without one; a
+// record whose snapshot is not on disk is stale and the planner drops
+// it) and dropped once the snapshot is deleted.
+type SnapshotLineage struct {
+	App      string    `json:"app"`
+	Snapshot string    `json:"snapshot"`
+	Volume   VolumeKey `json:"volume"`
+	// Format is the volume's format (container for a directory), so a
+	// stale record can be acted on when its volume file is gone.
+	Format Format       `json:"format"`
+	Type   SnapshotType `json:"type,omitempty"`
+	// Taken is when the snapshot was taken.
+	Taken time.Time `json:"taken"`
+	// ConfigVersion is the app's version (UUIDandVersion.version) in the
+	// config the snapshot was taken for: ZInfoSnapshot's config_version.
+	ConfigVersion string `json:"configVersion,omitempty"`
+}
+
+// LineageOf is the record of snapshot id of app on volume generation k,
+// if the list has one.
+func LineageOf(list []SnapshotLineage, app, id string, k VolumeKey) (SnapshotLineage, bool) {
+	for _, l := range list {
+		if l.App == app && l.Snapshot == id && l.Volume == k {
+			return l, true
+		}
+	}
+	return SnapshotLineage{}, false
+}

@@ -2,6 +2,8 @@ package remodel
 
 import (
 	"reflect"
+	"strconv"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 
@@ -86,6 +88,11 @@ type DownloadPayload struct {
 	Store       materials.BlobStore   `json:"store,omitempty"`
 	// Offset is where the download resumes (bytes already written).
 	Offset int64 `json:"offset,omitempty"`
+	// Offer is what the datastore offers for fetching the blob as chunks
+	// and what that costs given the local seeds, when a scout asked
+	// before the plan was made (nil: not known, the whole blob is
+	// counted).
+	Offer *materials.ChunkOffer `json:"offer,omitempty"`
 }
 
 // VerifyPayload is a verify's: the blob, the store holding it, and the
@@ -202,17 +209,43 @@ func (s *SnapshotOf) Detail(materials.MaterialRef) string {
 	return out
 }
 
-// SnapshotPayload is a snapshot's: take Snapshot of every volume.
-type SnapshotPayload struct{ SnapshotOf }
+// SnapshotPayload is a snapshot's: take Snapshot of every volume. Type
+// and ConfigVersion (the app's version the snapshot is of: for an
+// app-update snapshot the version before the update, the last applied
+// one) go into the journal's lineage record of each volume's snapshot.
+type SnapshotPayload struct {
+	SnapshotOf
+	Type          materials.SnapshotType `json:"type,omitempty"`
+	ConfigVersion string                 `json:"configVersion,omitempty"`
+}
 
 // RollbackPayload is a rollback's: restore every volume to Snapshot.
 // Counter is the app's rollback_cmd.counter that asks for it and
 // LastCounter the one last applied: a rollback that is not done leaves
 // LastCounter in the checkpoint, so the request is not taken as acted on.
+//
+// From, when set, is parallel to Volumes: From[i] is the generation of
+// Volumes[i]'s volume that holds the snapshot when that is not Volumes[i]
+// itself (an app-update snapshot of the generation the update replaced):
+// its bytes are restored into Volumes[i]. An entry with no ID restores in
+// place.
 type RollbackPayload struct {
 	SnapshotOf
-	Counter     uint32 `json:"counter"`
-	LastCounter uint32 `json:"lastCounter"`
+	Counter     uint32             `json:"counter"`
+	LastCounter uint32             `json:"lastCounter"`
+	From        []materials.Volume `json:"from,omitempty"`
+}
+
+// Detail names the volume generations restored, and where from when
+// another generation holds the snapshot.
+func (p *RollbackPayload) Detail(ref materials.MaterialRef) string {
+	out := p.SnapshotOf.Detail(ref)
+	for i, f := range p.From {
+		if f.ID != "" && i < len(p.Volumes) && f.Key() != p.Volumes[i].Key() {
+			out += "; " + p.Volumes[i].Key().String() + " from " + f.Key().String()
+		}
+	}
+	return out
 }
 
 // DeleteSnapshotPayload is a delete-snapshot's: remove Snapshot from
@@ -283,10 +316,41 @@ type FlattenPayload struct{ VolumeFix }
 func (*ResolvePayload) Detail(materials.MaterialRef) string { return "" }
 
 func (p *DownloadPayload) Detail(materials.MaterialRef) string {
+	var parts []string
 	if p.Offset > 0 {
-		return "resume from offset " + Bytes(p.Offset)
+		parts = append(parts, "resume from offset "+Bytes(p.Offset))
 	}
-	return ""
+	if p.Offer != nil {
+		parts = append(parts, OfferText(p.Offer))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// OfferText says what a chunk offer costs, e.g. "index offered: 51.2 MiB
+// to fetch of 1 GiB, 820 of 16384 chunks, seeds sha256:ab…".
+func OfferText(o *materials.ChunkOffer) string {
+	if o.Whole {
+		return "index offered, but the seeds hold too little of the blob: whole download"
+	}
+	s := "index offered: " + Bytes(o.FetchBytes) + " to fetch of " + Bytes(o.Size) +
+		", " + strconv.Itoa(o.FetchChunks) + " of " + strconv.Itoa(o.Chunks) + " chunks"
+	if len(o.Seeds) > 0 {
+		seeds := make([]string, len(o.Seeds))
+		for i, d := range o.Seeds {
+			seeds[i] = string(d)
+		}
+		s += ", seeds " + strings.Join(seeds, ", ")
+	}
+	return s
+}
+
+// FetchBytes is what a download brings over the network: its Bytes (what
+// is left of the blob), or less when a chunk offer says so.
+func (p *DownloadPayload) FetchBytes(r *Remodel) int64 {
+	if o := p.Offer; o != nil && !o.Whole && o.FetchBytes >= 0 && o.FetchBytes < r.Bytes {
+		return o.FetchBytes
+	}
+	return r.Bytes
 }
 
 func (*VerifyPayload) Detail(materials.MaterialRef) string { return "" }

@@ -47,10 +47,19 @@ type RemodelEvent struct {
 
 // Event is progress on one material: bytes done of bytes known (0 when the
 // total is not known yet). For one material, Done never decreases.
+//
+// A download that fetches fewer bytes than it writes (a chunked one: the
+// rest comes from local seeds) also says Fetched of ToFetch, the bytes
+// over the network; both are 0 for a download that writes what it
+// fetches. Fetched never decreases either; ToFetch grows when a chunked
+// download falls back to the whole blob, so a percentage is Done over
+// Known (the blob), which stays monotone whatever path the bytes took.
 type Event struct {
 	RemodelID ID                     `json:"remodelId"`
 	Kind      materials.MaterialKind `json:"kind"`
 	ID        string                 `json:"id"`
 	Done      int64                  `json:"done"`
 	Known     int64                  `json:"known"`
+	Fetched   int64                  `json:"fetched,omitempty"`
+	ToFetch   int64                  `json:"toFetch,omitempty"`
 }

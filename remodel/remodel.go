@@ -57,7 +57,9 @@ type Summary struct {
 	// HeldByCode counts the held remodels by the rule that held them.
 	HeldByCode map[HoldCode]int `json:"heldByCode"`
 	// BytesToDownload is what the downloads fetch (resumed ones from
-	// their offset), as far as blob sizes are known.
+	// their offset), as far as blob sizes are known: for a download with
+	// a chunk offer, the chunks to fetch (disk admission still charges
+	// the whole blob, which is written whole).
 	BytesToDownload int64 `json:"bytesToDownload"`
 	// BytesToWrite is every remodel's Bytes: the downloads, and the
 	// volumes created (a purge's new generation) at their maximum size.

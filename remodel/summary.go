@@ -18,7 +18,11 @@ func Summarize(p *Plan) Summary {
 		s.Counts[r.Action]++
 		s.BytesToWrite += r.Bytes
 		if r.Action == ActionDownload {
-			s.BytesToDownload += r.Bytes
+			if pl, ok := r.Payload.(*DownloadPayload); ok {
+				s.BytesToDownload += pl.FetchBytes(r)
+			} else {
+				s.BytesToDownload += r.Bytes
+			}
 		}
 		if r.Action.ChargesDisk() {
 			extra += r.Bytes - r.Reclaims

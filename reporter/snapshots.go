@@ -10,6 +10,7 @@ import (
 
 	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/materials/eve"
+	"github.com/edgewright/edgewright/remodel"
 )
 
 var snapshotTypes = map[materials.SnapshotType]eve.SnapshotType{
@@ -31,8 +32,12 @@ var snapshotTypes = map[materials.SnapshotType]eve.SnapshotType{
 // deleted: the controller sees what the device holds. A copy names only
 // its snapshot, not the app, so such a snapshot is given to every app on
 // all of whose volumes it is (a volume two apps share can make that both)
-// and never to an app other than the one the config lists it for; the
-// journal's record of who took it will settle it. Names that are not
+// and never to an app other than the one the config lists it for. The
+// journal's lineage (Floorplan.Journal.Lineage) gives config_version,
+// type and create_time; config_id is the app's uuid. Live (the tracker)
+// adds this apply's snapshot work: a take in flight (no create_time), a
+// failed take, rollback or delete (snap_err), a delete done (no longer
+// reported). Names that are not
 // UUIDs are someone else's and left out. Snapshots are ordered oldest
 // first, then by id; apps by id. The agent merges these fields into the
 // ZInfoApp it sends (state, network and the rest are its own).
@@ -57,6 +62,16 @@ func AppSnapshots(in Inputs) []*eve.ZInfoApp {
 	for i := range in.Failures {
 		if f := &in.Failures[i]; f.Target.Kind == materials.KindSnapshot {
 			failures[f.Target.ID] = f
+		}
+	}
+	lv := in.Live.view()
+	// The journal's lineage, by snapshot ref id: whose snapshot, for
+	// which config version, taken when.
+	lineage := map[string][]materials.SnapshotLineage{}
+	if fp := in.Floorplan; fp != nil {
+		for _, l := range fp.Journal.GetLineage() {
+			ref := materials.SnapshotRefID(l.App, l.Snapshot)
+			lineage[ref] = append(lineage[ref], l)
 		}
 	}
 	wanted := map[string]*materials.Snapshot{}
@@ -87,9 +102,22 @@ func AppSnapshots(in Inputs) []*eve.ZInfoApp {
 				}
 			}
 		}
+		// And those this apply is working on or failed on.
+		for ref := range lv.snaps {
+			if a, id, ok := strings.Cut(ref, "/"); ok && a == app.ID {
+				ids[id] = true
+			}
+		}
 		for id := range ids {
 			ref := materials.SnapshotRefID(app.ID, id)
-			if zs := snapshotInfo(app, id, wanted[ref], failures[ref], found); zs != nil {
+			if lv.gone[materials.MaterialRef{Kind: materials.KindSnapshot, ID: ref}] {
+				continue // deleted in this apply; the survey is older
+			}
+			var live *snapLive
+			if l, ok := lv.snaps[ref]; ok {
+				live = &l
+			}
+			if zs := snapshotInfo(app, id, wanted[ref], failures[ref], found, lineage[ref], live); zs != nil {
 				a.Snapshots = append(a.Snapshots, zs)
 			}
 		}
@@ -120,9 +148,25 @@ func isOurs(name string) bool {
 }
 
 // snapshotInfo is one snapshot's message, or nil when there is nothing to
-// report (not taken yet, not failed).
-func snapshotInfo(app *materials.App, id string, want *materials.Snapshot, fail *Failure, found map[string][]materials.SnapshotInfo) *eve.ZInfoSnapshot {
-	zs := &eve.ZInfoSnapshot{Id: id}
+// report (not taken yet, not being taken, not failed). config_id is the
+// app's uuid; type, config_version and create_time come from the
+// journal's lineage when it has the snapshot (the config's type first),
+// else from the config and the disk's dates. Live is this apply's work
+// on it: a take in flight is reported without create_time (EVE's "not
+// taken yet"), one done that the survey does not show yet with the time
+// it ended; a failure of a take, rollback or delete (live, else from the
+// journal's last apply) is snap_err.
+func snapshotInfo(app *materials.App, id string, want *materials.Snapshot, fail *Failure, found map[string][]materials.SnapshotInfo,
+	lineage []materials.SnapshotLineage, live *snapLive) *eve.ZInfoSnapshot {
+	zs := &eve.ZInfoSnapshot{Id: id, ConfigId: app.ID}
+	var recorded time.Time
+	for _, l := range lineage {
+		zs.ConfigVersion = l.ConfigVersion
+		zs.Type = snapshotTypes[l.Type]
+		if l.Taken.After(recorded) {
+			recorded = l.Taken
+		}
+	}
 	if want != nil {
 		zs.Type = snapshotTypes[want.Type]
 	}
@@ -148,17 +192,31 @@ func snapshotInfo(app *materials.App, id string, want *materials.Snapshot, fail 
 			}
 		}
 	}
+	if !recorded.IsZero() {
+		created = recorded
+	}
+	everywhere := on == len(app.VolumeRefs) && on > 0
+	if live != nil && live.failure != nil && (fail == nil || !live.failure.At.Before(fail.At)) {
+		fail = live.failure
+	}
+	taking := live != nil && live.action == remodel.ActionSnapshot && live.inFlight
+	tookNow := live != nil && live.action == remodel.ActionSnapshot && !live.inFlight && live.failure == nil
 	switch {
 	case fail != nil:
 		zs.SnapErr = errorInfo(fail)
 	case len(damaged) > 0:
 		zs.SnapErr = &eve.ErrorInfo{Description: "snapshot copy damaged: " + strings.Join(damaged, "; "), Severity: eve.Severity_SEVERITY_ERROR}
-	case on == 0 || on < len(app.VolumeRefs):
-		// Not taken yet, or being taken; or, for a snapshot the config
-		// does not list, not this app's (it is not on all its volumes).
+	case taking:
+		return zs // being taken: no create_time yet
+	case tookNow && !everywhere:
+		zs.CreateTime = timestamppb.New(live.at)
+		return zs
+	case !everywhere:
+		// Not taken yet; or, for a snapshot the config does not list,
+		// not this app's (it is not on all its volumes).
 		return nil
 	}
-	if on == len(app.VolumeRefs) && on > 0 && !created.IsZero() {
+	if everywhere && !created.IsZero() {
 		zs.CreateTime = timestamppb.New(created)
 	}
 	return zs

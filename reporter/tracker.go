@@ -40,6 +40,17 @@ type Tracker struct {
 	treeBlobs map[string]map[digest.Digest]bool
 	gone      map[materials.MaterialRef]bool
 	percent   map[string]uint32 // highest progress reported per message
+	// snaps is the snapshot work seen, by snapshot ref id (app/snapshot).
+	snaps map[string]*snapLive
+}
+
+// snapLive is the last snapshot, rollback or delete-snapshot remodel of
+// one app snapshot seen in this apply.
+type snapLive struct {
+	action   remodel.Action
+	inFlight bool
+	at       time.Time // when it started or ended
+	failure  *Failure
 }
 
 // NewTracker returns an empty Tracker.
@@ -51,6 +62,7 @@ func NewTracker() *Tracker {
 		treeBlobs: map[string]map[digest.Digest]bool{},
 		gone:      map[materials.MaterialRef]bool{},
 		percent:   map[string]uint32{},
+		snaps:     map[string]*snapLive{},
 	}
 }
 
@@ -66,6 +78,11 @@ func (t *Tracker) OnRemodel(e remodel.RemodelEvent) {
 	var steps []step
 	if e.Result == nil {
 		steps = t.started(r)
+		if isSnapshotWork(r.Action) {
+			steps = append(steps, snapStarted(r, e.At))
+		}
+	} else if isSnapshotWork(r.Action) {
+		steps = snapEnded(r, e.Result, e.At)
 	} else {
 		steps = t.ended(r, e.Result, e.At)
 	}
@@ -251,8 +268,52 @@ func (t *Tracker) ended(r *remodel.Remodel, res *remodel.Result, at time.Time) [
 	return nil
 }
 
+// isSnapshotWork: the actions on an app's snapshots, tracked per
+// snapshot rather than per volume (a snapshot spans the app's volumes).
+func isSnapshotWork(a remodel.Action) bool {
+	return a == remodel.ActionSnapshot || a == remodel.ActionRollback || a == remodel.ActionDeleteSnapshot
+}
+
+func snapStarted(r *remodel.Remodel, at time.Time) step {
+	ref := r.Target
+	return func(t *Tracker) {
+		// A snapshot taken again after a delete in the same tracker's
+		// life is there again.
+		delete(t.gone, ref)
+		t.snaps[ref.ID] = &snapLive{action: r.Action, inFlight: true, at: at}
+	}
+}
+
+// snapEnded: a failure is kept for snap_err (what failed, and that it is
+// retried); a done delete makes the snapshot gone even while the survey
+// the report joins was made before it; a done take or rollback is kept
+// for its time (the survey may not show the snapshot yet).
+func snapEnded(r *remodel.Remodel, res *remodel.Result, at time.Time) []step {
+	ref := r.Target
+	switch res.Status {
+	case remodel.StatusFailed:
+		f := &Failure{Target: ref, Description: string(r.Action) + " failed: " + res.Error, At: at, RetryCondition: "retried at the next reconcile"}
+		return []step{func(t *Tracker) { t.snaps[ref.ID] = &snapLive{action: r.Action, at: at, failure: f} }}
+	case remodel.StatusDone:
+		return []step{func(t *Tracker) {
+			t.snaps[ref.ID] = &snapLive{action: r.Action, at: at}
+			if r.Action == remodel.ActionDeleteSnapshot {
+				t.gone[ref] = true
+			}
+		}}
+	}
+	// Skipped: nothing happened; an intent that started and was
+	// cancelled is no longer in flight.
+	return []step{func(t *Tracker) {
+		if l := t.snaps[ref.ID]; l != nil && l.action == r.Action {
+			l.inFlight = false
+		}
+	}}
+}
+
 // view is a consistent copy of what the tracker knows, for one Build.
 type view struct {
+	snaps     map[string]snapLive
 	blobs     map[digest.Digest]live
 	trees     map[string]live
 	volumes   map[string]live
@@ -272,6 +333,10 @@ func (t *Tracker) view() *view {
 		volumes:   make(map[string]live, len(t.volumes)),
 		treeBlobs: make(map[string][]digest.Digest, len(t.treeBlobs)),
 		gone:      make(map[materials.MaterialRef]bool, len(t.gone)),
+		snaps:     make(map[string]snapLive, len(t.snaps)),
+	}
+	for k, l := range t.snaps {
+		v.snaps[k] = *l
 	}
 	for k, l := range t.blobs {
 		v.blobs[k] = *l
@@ -324,4 +389,5 @@ func (t *Tracker) Reset() {
 	t.treeBlobs = map[string]map[digest.Digest]bool{}
 	t.gone = map[materials.MaterialRef]bool{}
 	t.percent = map[string]uint32{}
+	t.snaps = map[string]*snapLive{}
 }

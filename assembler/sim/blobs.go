@@ -145,7 +145,10 @@ func (in *ingest) Write(p []byte) (int, error) {
 }
 
 // fill writes o's bytes from the offset on, up to the disk's capacity.
-func (in *ingest) fill(o Object) (int64, error) {
+// fill writes the rest of o; share is the part of the bytes written
+// that came over the network (below 1 for a chunked download), which the
+// device counts as downloaded.
+func (in *ingest) fill(o Object, share float64) (int64, error) {
 	d := in.d
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -158,19 +161,19 @@ func (in *ingest) fill(o Object) (int64, error) {
 	} else {
 		in.rec.served = o.Digest
 	}
-	if n, cut, err := in.cutLocked(o); cut {
+	if n, cut, err := in.cutLocked(o, share); cut {
 		return n, err
 	}
 	n := o.Size - in.rec.offset
 	if room := d.free(); n > room {
 		d.reserve(room)
 		in.rec.offset += room
-		d.downloaded += room
+		d.downloaded += int64(float64(room) * share)
 		return room, fmt.Errorf("write ingest %s: %w", in.want, errNoSpace)
 	}
 	d.reserve(n)
 	in.rec.offset += n
-	d.downloaded += n
+	d.downloaded += int64(float64(n) * share)
 	return n, nil
 }
 

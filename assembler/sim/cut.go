@@ -30,7 +30,7 @@ func (d *Device) CutFetch(dg digest.Digest, after int64, crash bool) {
 
 // cutLocked applies a cut of o's fetch, if one is set and falls in what
 // is left to write; ok says it did. The caller holds d.mu.
-func (in *ingest) cutLocked(o Object) (n int64, ok bool, err error) {
+func (in *ingest) cutLocked(o Object, share float64) (n int64, ok bool, err error) {
 	d := in.d
 	c, set := d.cuts[o.Digest]
 	if !set || c.after >= o.Size {
@@ -40,7 +40,7 @@ func (in *ingest) cutLocked(o Object) (n int64, ok bool, err error) {
 	n = min(max(0, c.after-in.rec.offset), d.free())
 	d.reserve(n)
 	in.rec.offset += n
-	d.downloaded += n
+	d.downloaded += int64(float64(n) * share)
 	if c.crash {
 		d.crashed = true
 		return n, true, ErrCrashed

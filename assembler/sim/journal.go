@@ -23,11 +23,19 @@ type journalState struct {
 	latches      map[string]materials.TagLatch
 	lastApplied  *materials.Blueprint
 	usage        map[materials.MaterialRef]materials.Usage
+	// lineage is keyed as package journal keys it: app, snapshot, volume.
+	lineage map[lineageKey]materials.SnapshotLineage
+}
+
+type lineageKey struct {
+	app, snap string
+	vol       materials.VolumeKey
 }
 
 func newJournalState() *journalState {
 	return &journalState{intents: map[string]journal.Intent{}, unreferenced: map[materials.MaterialRef]time.Time{},
-		latches: map[string]materials.TagLatch{}, usage: map[materials.MaterialRef]materials.Usage{}}
+		latches: map[string]materials.TagLatch{}, usage: map[materials.MaterialRef]materials.Usage{},
+		lineage: map[lineageKey]materials.SnapshotLineage{}}
 }
 
 // simJournal is one session's handle on the device's journal. Every write
@@ -251,6 +259,10 @@ func (j *simJournal) Checkpoint(bp *materials.Blueprint, now time.Time) error {
 	refs := journal.RefCounts(bp)
 	return j.write(func(s *journalState) {
 		s.lastApplied = bp
+		_, stale := journal.LiveLatches(bp, s.sortedLatches())
+		for _, l := range stale {
+			delete(s.latches, latchKey(l.ContentTree, l.Generation))
+		}
 		for r := range s.usage {
 			if _, ok := refs[r]; !ok {
 				delete(s.usage, r)
@@ -293,7 +305,27 @@ func (s *journalState) state() *materials.JournalState {
 		st.Usage = append(st.Usage, u)
 	}
 	sort.Slice(st.Usage, func(a, b int) bool { return refLess(st.Usage[a].Target, st.Usage[b].Target) })
+	for _, l := range s.lineage {
+		st.Lineage = append(st.Lineage, l)
+	}
+	journal.SortLineage(st.Lineage)
 	return st
+}
+
+func (j *simJournal) PutLineage(list []materials.SnapshotLineage) error {
+	return j.write(func(s *journalState) {
+		for _, l := range list {
+			s.lineage[lineageKey{l.App, l.Snapshot, l.Volume}] = l
+		}
+	})
+}
+
+func (j *simJournal) DropLineage(app, snap string, vols []materials.VolumeKey) error {
+	return j.write(func(s *journalState) {
+		for _, k := range vols {
+			delete(s.lineage, lineageKey{app, snap, k})
+		}
+	})
 }
 
 func (j *simJournal) Quarantined() *journal.Quarantine { return nil }

@@ -120,6 +120,64 @@ func (s snapshots) Rollback(ctx context.Context, root string, v materials.Volume
 	return r, nil
 }
 
+var _ device.SnapshotRestorer = snapshots{}
+
+// RestoreFrom is the craft's rollback across generations: to takes the
+// snapshot's size from the generation from that holds it, in one step;
+// a qcow2 is converted out of the snapshot, so to holds none of from's
+// snapshots and loses its own internal ones (the planner does not ask
+// for this when it has any); copies beside a raw or directory volume stay.
+func (s snapshots) RestoreFrom(ctx context.Context, root string, from materials.Volume, id string, to materials.Volume) (device.SnapshotResult, error) {
+	if from.Key() == to.Key() {
+		return s.Rollback(ctx, root, to, id)
+	}
+	d := s.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if from.ID != to.ID || (from.Format == materials.FormatContainer) != (to.Format == materials.FormatContainer) {
+		return device.SnapshotResult{}, fmt.Errorf("restore snapshot %s of volume %s into %s: not generations of one volume of one kind", id, from.Key(), to.Key())
+	}
+	src, err := d.snapEntry("restore from", root, from, id)
+	if err != nil {
+		return device.SnapshotResult{}, err
+	}
+	e, err := d.snapEntry("restore into", root, to, id)
+	if err != nil {
+		return device.SnapshotResult{}, err
+	}
+	i := src.snapIndex(id)
+	if i < 0 {
+		return device.SnapshotResult{}, fmt.Errorf("restore of volume %s from %s snapshot %s: snapshot not found", to.Key(), from.Key(), id)
+	}
+	sn := src.snaps[i]
+	r := device.SnapshotResult{Method: method(from), Bytes: sn.alloc}
+	if from.Format == materials.FormatQcow2 {
+		r.Method = "qcow2-convert"
+	}
+	d.release(e.alloc)
+	if err := d.reserve(sn.alloc); err != nil {
+		d.used += e.alloc
+		return device.SnapshotResult{}, fmt.Errorf("restore of volume %s from %s snapshot %s: %w", to.Key(), from.Key(), id, err)
+	}
+	if e.planted != nil {
+		e.format, e.planted = e.planted.Format, nil
+	}
+	if to.Format == materials.FormatQcow2 {
+		for _, o := range e.snaps {
+			d.release(o.charged)
+		}
+		e.snaps = nil
+	}
+	// The craft grows a converted qcow2 to the new generation's size; a
+	// raw or directory copy is the snapshot's, size and all.
+	virtual := sn.virtual
+	if to.Format == materials.FormatQcow2 {
+		virtual = max(e.virtual, sn.virtual)
+	}
+	e.virtual, e.alloc, e.mod = virtual, sn.alloc, d.now()
+	return r, nil
+}
+
 func (s snapshots) Delete(ctx context.Context, root string, v materials.Volume, id string) (device.SnapshotResult, error) {
 	d := s.d
 	d.mu.Lock()

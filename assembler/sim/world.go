@@ -26,6 +26,14 @@ type Object struct {
 	// Follow is the manifest this platform takes from an index: fetched
 	// in the same remodel as the index.
 	Follow *materials.Blob
+	// Chunks, when above 0, is the chunk count of an index the datastore
+	// serves beside the object (`wright chunk`'s), and Shares is how many
+	// of the object's bytes each other blob holds: a device holding one
+	// of them as a complete blob fetches only the rest (the chunk
+	// fetcher's rule: the best seed, and the whole blob when the seeds
+	// hold too little).
+	Chunks int
+	Shares map[digest.Digest]int64
 }
 
 // World is what every simulated device can reach: objects by digest, the

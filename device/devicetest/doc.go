@@ -5,5 +5,12 @@
 // Floorplan after each converge against what the Blueprint asks for; it
 // returns those Floorplans normalised to Shapes, so a test can also check
 // that two devices ended every step alike. Journal checks a device's
-// journal against the rules of package journal.
+// journal against the rules of package journal. RunFetcher checks a
+// device.Fetcher against the contract every fetcher keeps whatever its
+// datastore (resume at the ingest's offset, the body bounds, terminal and
+// retryable failures, cancellation, no secret in an error or a log line);
+// each fetcher of assembler/crafts runs it against its real server (the
+// chunk fetcher over its chunked path, from a seed). The
+// in-memory device's fetcher moves no bytes, so it is held to the
+// contract by Run instead.
 package devicetest

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/journal"
@@ -133,10 +134,65 @@ func Journal(t *testing.T, newDevice func(t *testing.T) device.JournalOpener) {
 	if d := cmp.Diff(wantUsage, st.Usage); d != "" {
 		t.Errorf("usage: kept create time, new refcount change, dropped material forgotten (-want +got):\n%s", d)
 	}
+	// bp1 and bp2 name neither t nor s: their latches went at the checkpoint.
+	ls, err = j.Latches()
+	must(err)
+	if len(ls) != 0 || len(st.Latches) != 0 {
+		t.Errorf("latches of trees no checkpoint names survived: %v, state %v", ls, st.Latches)
+	}
 	if d := cmp.Diff(ls, st.Latches); d != "" {
 		t.Errorf("journal state latches (-want +got):\n%s", d)
 	}
 	if j.Quarantined() != nil {
 		t.Errorf("a fresh journal reports quarantine: %+v", j.Quarantined())
+	}
+
+	// A checkpoint drops the latches that pin nothing any more (a tree
+	// gone, a generation left) and keeps those of a tree the Blueprint
+	// lists at their generation, withholds, or is the content of a volume.
+	lt := func(ct string, gen int64) materials.TagLatch {
+		return materials.TagLatch{ContentTree: ct, Generation: gen, URL: ct + ":v", Digest: digest.Digest("sha256:0" + ct), ResolvedAt: t1}
+	}
+	for _, l := range []materials.TagLatch{lt("a", 1), lt("a", 2), lt("b", 0), lt("c", 0), lt("d", 0), lt("e", 0)} {
+		must(j.PutLatch(l))
+	}
+	bp3 := &materials.Blueprint{Complete: true,
+		ContentTrees: []materials.ContentTree{{ID: "a", Generation: 2}, {ID: "os"}},
+		Volumes:      []materials.Volume{{ID: "v", Generation: 1, ContentTree: "os", RefCount: 3}, {ID: "u", ContentTree: "c"}},
+		Withheld:     []materials.MaterialRef{{Kind: materials.KindContentTree, ID: "d"}}}
+	must(j.Checkpoint(bp3, t3))
+	ls, err = j.Latches()
+	must(err)
+	if d := cmp.Diff([]materials.TagLatch{lt("a", 2), lt("c", 0), lt("d", 0)}, ls); d != "" {
+		t.Errorf("latches after a checkpoint without b, e and a's generation 1 (-want +got):\n%s", d)
+	}
+
+	// Snapshot lineage: one record per app, snapshot and volume
+	// generation, replaced by a put of the same key, one write per call,
+	// dropped per volume (an absent one is no error), listed sorted.
+	const app, s1, s2 = "app", "5a000000-0000-4000-8000-000000000001", "5a000000-0000-4000-8000-000000000002"
+	k0, k1 := materials.VolumeKey{ID: "v", Generation: 0}, materials.VolumeKey{ID: "v", Generation: 1}
+	kw := materials.VolumeKey{ID: "w", Generation: 0}
+	rec := func(snap string, k materials.VolumeKey, at time.Time, version string) materials.SnapshotLineage {
+		return materials.SnapshotLineage{App: app, Snapshot: snap, Volume: k, Format: materials.FormatQcow2,
+			Type: materials.SnapshotAppUpdate, Taken: at, ConfigVersion: version}
+	}
+	w0 = writes
+	must(j.PutLineage([]materials.SnapshotLineage{rec(s2, k1, t1, "1"), rec(s1, kw, t1, "1"), rec(s1, k0, t1, "1")}))
+	must(j.PutLineage([]materials.SnapshotLineage{rec(s1, k0, t2, "2")}))
+	if writes != w0+2 {
+		t.Errorf("two lineage puts: %d durable writes, want 2", writes-w0)
+	}
+	st, err = j.JournalState(context.Background())
+	must(err)
+	wantLineage := []materials.SnapshotLineage{rec(s1, k0, t2, "2"), rec(s1, kw, t1, "1"), rec(s2, k1, t1, "1")}
+	if d := cmp.Diff(wantLineage, st.Lineage); d != "" {
+		t.Errorf("lineage, sorted by app, snapshot, volume; a put replaces its key (-want +got):\n%s", d)
+	}
+	must(j.DropLineage(app, s1, []materials.VolumeKey{k0, k1}))
+	st, err = j.JournalState(context.Background())
+	must(err)
+	if d := cmp.Diff(wantLineage[1:], st.Lineage); d != "" {
+		t.Errorf("lineage after dropping s1 of v#0 and v#1 (-want +got):\n%s", d)
 	}
 }

@@ -140,7 +140,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 		MaxRounds: *rounds,
 		OnPlan: func(round int, p *remodel.Plan) {
 			if !*asJSON {
-				bars.println(stdout, fmt.Sprintf("round %d: %s", round, p.Summary.Text))
+				printRound(bars, stdout, round, p)
 			}
 		},
 	})
@@ -192,6 +192,23 @@ func errText(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// printRound prints a round's plan summary with the bytes it fetches, and
+// each download whose datastore offers a chunk index with what it fetches
+// of the blob.
+func printRound(bars *progressView, w io.Writer, round int, p *remodel.Plan) {
+	line := fmt.Sprintf("round %d: %s", round, p.Summary.Text)
+	if n := p.Summary.BytesToDownload; n > 0 {
+		line += " " + remodel.Bytes(n) + " to download."
+	}
+	bars.println(w, line)
+	for i := range p.Remodels {
+		r := &p.Remodels[i]
+		if pl, ok := remodel.PayloadOf[*remodel.DownloadPayload](r); ok && pl.Offer != nil {
+			bars.println(w, remodel.ShortenDigests(fmt.Sprintf("  ↓ download %s: %s", r.Target, remodel.OfferText(pl.Offer))))
+		}
+	}
 }
 
 func printApply(w io.Writer, res *assembler.ConvergeResult) {
@@ -302,10 +319,19 @@ func (p *progressView) event(e assembler.Event) {
 	}
 	p.tenths[key] = tenth
 	if e.Known > 0 {
-		fmt.Fprintf(p.w, "progress %s %s / %s (%d%%)\n", label(e), remodel.Bytes(e.Done), remodel.Bytes(e.Known), e.Done*100/e.Known)
+		fmt.Fprintf(p.w, "progress %s %s / %s (%d%%)%s\n", label(e), remodel.Bytes(e.Done), remodel.Bytes(e.Known), e.Done*100/e.Known, fetched(e))
 	} else {
-		fmt.Fprintf(p.w, "progress %s %s\n", label(e), remodel.Bytes(e.Done))
+		fmt.Fprintf(p.w, "progress %s %s%s\n", label(e), remodel.Bytes(e.Done), fetched(e))
 	}
+}
+
+// fetched says what a chunked download brought over the network: written
+// bytes come mostly from local seeds.
+func fetched(e assembler.Event) string {
+	if e.ToFetch <= 0 {
+		return ""
+	}
+	return ", fetched " + remodel.Bytes(e.Fetched) + " of " + remodel.Bytes(e.ToFetch)
 }
 
 // redraw rewrites the bars in place. p.mu is held.
@@ -324,7 +350,7 @@ func (p *progressView) redraw() {
 			pct = fmt.Sprintf("%3d%%", e.Done*100/e.Known)
 		}
 		fill = min(fill, width)
-		fmt.Fprintf(p.w, "\x1b[2K%-50s [%s%s] %s %s\n", label(e), strings.Repeat("#", fill), strings.Repeat(".", width-fill), pct, remodel.Bytes(e.Done))
+		fmt.Fprintf(p.w, "\x1b[2K%-50s [%s%s] %s %s%s\n", label(e), strings.Repeat("#", fill), strings.Repeat(".", width-fill), pct, remodel.Bytes(e.Done), fetched(e))
 	}
 	p.drawn = len(keys)
 }

@@ -8,17 +8,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/edgewright/edgewright/internal/testenv"
+	"github.com/edgewright/edgewright/remodel"
 )
 
 // chunkImageSize is the acceptance size of issue 17: a 1 GiB image.
@@ -124,13 +128,35 @@ func TestApplyChunkedUpdate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("1 GiB images: not with -short")
 	}
+	applyChunkedUpdate(t, chunkImageSize, 10<<20, []chunkCase{{"raw", "RAW", 0.10}, {"qcow2", "QCOW2", 0}})
+}
+
+// TestApplyChunkedUpdateSmall is the same on a 32 MiB raw image, for
+// -short runs: the plan line, the bytes served and the volume.
+func TestApplyChunkedUpdateSmall(t *testing.T) {
+	applyChunkedUpdate(t, 32<<20, 1<<20, []chunkCase{{"raw", "RAW", 0.15}})
+}
+
+type chunkCase struct {
+	format, iformat string
+	maxShare        float64 // bound on served/v2 size; 0: only reported
+}
+
+// offerLine is what `wright apply` prints of a download whose datastore
+// offers an index: the bytes to fetch of the blob's.
+var offerLine = regexp.MustCompile(`↓ download blob sha256:[0-9a-f]{12}…: index offered: ([0-9.]+) (B|KiB|MiB|GiB) to fetch of ([0-9.]+ [KMG]?i?B), (\d+) of (\d+) chunks, seeds sha256:`)
+
+// applyChunkedUpdate applies v1 then v2 (size bytes, 5% rewritten plus
+// insertion bytes in the middle) of each format and checks what v2 cost,
+// that `wright apply` said so in its plan, and the blob and volume.
+func applyChunkedUpdate(t *testing.T, size, insertion int64, cases []chunkCase) {
 	qemu := testenv.QemuImg(t)
 	// The CLI runs as its own, not race-built, process: cutting and
 	// hashing 8 GiB under the race detector would take most of CI's time;
 	// the smaller tests run the same code race-built.
 	bin := buildWright(t)
 	pub := t.TempDir()
-	changed := makeVersions(t, filepath.Join(pub, "v1.raw"), filepath.Join(pub, "v2.raw"), chunkImageSize, 10<<20)
+	changed := makeVersions(t, filepath.Join(pub, "v1.raw"), filepath.Join(pub, "v2.raw"), size, insertion)
 	var served atomic.Int64
 	files := http.StripPrefix("/images/", http.FileServer(http.Dir(pub)))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -138,13 +164,7 @@ func TestApplyChunkedUpdate(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	for _, tc := range []struct {
-		format, iformat string
-		maxShare        float64 // bound on served/v2 size; 0: only reported
-	}{
-		{"raw", "RAW", 0.10},
-		{"qcow2", "QCOW2", 0},
-	} {
+	for _, tc := range cases {
 		t.Run(tc.format, func(t *testing.T) {
 			v1, v2 := filepath.Join(pub, "v1."+tc.format), filepath.Join(pub, "v2."+tc.format)
 			if tc.format != "raw" {
@@ -162,12 +182,20 @@ func TestApplyChunkedUpdate(t *testing.T) {
 				t.Logf("%s", strings.TrimSpace(string(out)))
 			}
 			root := t.TempDir()
+			var plan string // v2's apply's stdout
 			apply := func(img, ctID string, gen int) int64 {
 				st, err := os.Stat(img)
 				if err != nil {
 					t.Fatal(err)
 				}
 				cfg := chunkConfig(t, srv.URL, ctID, filepath.Base(img), tc.iformat, fileSum(t, img), st.Size(), gen)
+				if gen > 1 {
+					// `wright plan --scout` says the same before apply.
+					out, err := exec.Command(bin, "plan", "--config", cfg, "--root", root, "--scout").CombinedOutput()
+					if err != nil || !strings.Contains(string(out), "(index offered: ") {
+						t.Errorf("wright plan --scout: %v:\n%s", err, out)
+					}
+				}
 				served.Store(0)
 				var out, errb bytes.Buffer
 				cmd := exec.Command(bin, "apply", "--config", cfg, "--root", root)
@@ -181,14 +209,34 @@ func TestApplyChunkedUpdate(t *testing.T) {
 				if strings.Contains(errb.String(), "chunked download not used") && gen > 1 {
 					t.Errorf("apply %s fell back to the whole download:\n%s", img, errb.String())
 				}
+				plan = out.String()
 				return served.Load()
 			}
 			apply(v1, "0a5e7c9d-3b21-4c8f-8e1a-6f2d4b9c7e01", 1)
 			got := apply(v2, "0a5e7c9d-3b21-4c8f-8e1a-6f2d4b9c7e02", 2)
 			st, _ := os.Stat(v2)
 			share := float64(got) / float64(st.Size())
+			// The plan said what the download would fetch: the bytes
+			// served are that (to the rounding of the text) and the
+			// index, fetched once, by the scout.
+			m := offerLine.FindStringSubmatch(plan)
+			if m == nil {
+				t.Fatalf("v2's plan does not say what it fetches:\n%s", plan)
+			}
+			ix, err := os.Stat(v2 + ".chunks")
+			if err != nil {
+				t.Fatal(err)
+			}
+			said := parseBytes(t, m[1], m[2])
+			if body := got - ix.Size(); math.Abs(float64(body-said)) > 0.05*float64(said)+1<<10 {
+				t.Errorf("the plan said %s %s to fetch, the datastore served %d bytes besides the %d of the index", m[1], m[2], body, ix.Size())
+			}
+			if m[3] != remodel.Bytes(st.Size()) {
+				t.Errorf("the plan said of %s, v2 is %s", m[3], remodel.Bytes(st.Size()))
+			}
+			t.Logf("plan: %s", strings.TrimSpace(m[0]))
 			t.Logf("%s: v2 is %d bytes (%d of the raw's bytes new, %.1f%%); the datastore served %d bytes for it: %.2f%% of v2",
-				tc.format, st.Size(), changed, 100*float64(changed)/float64(chunkImageSize+10<<20), got, 100*share)
+				tc.format, st.Size(), changed, 100*float64(changed)/float64(size+insertion), got, 100*share)
 			if tc.maxShare > 0 && share > tc.maxShare {
 				t.Errorf("served %.2f%% of v2, the bound is %.0f%%", 100*share, 100*tc.maxShare)
 			}
@@ -205,6 +253,17 @@ func TestApplyChunkedUpdate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// parseBytes reads a count as remodel.Bytes writes it.
+func parseBytes(t *testing.T, n, unit string) int64 {
+	t.Helper()
+	f, err := strconv.ParseFloat(n, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mult := map[string]float64{"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[unit]
+	return int64(f * mult)
 }
 
 type countingResponse struct {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -29,6 +30,7 @@ func TestChunkCommand(t *testing.T) {
 	}{
 		{name: "image first", args: []string{img, "--out", out}, wantCode: 0},
 		{name: "flags first", args: []string{"--out", out, img}, wantCode: 0},
+		{name: "compressed store", args: []string{img, "--out", out, "--zstd"}, wantCode: 0},
 		{name: "no out", args: []string{img}, wantCode: 2, wantStderr: "usage: wright chunk"},
 		{name: "no image", args: []string{"--out", out}, wantCode: 2, wantStderr: "usage: wright chunk"},
 		{name: "two images", args: []string{"--out", out, img, img}, wantCode: 2, wantStderr: "usage: wright chunk"},
@@ -58,9 +60,20 @@ func TestChunkCommand(t *testing.T) {
 			if err != nil {
 				t.Fatalf("the index written does not parse: %v", err)
 			}
+			if ix.Zstd != slices.Contains(tc.args, "--zstd") {
+				t.Fatalf("index zstd flag %v for %v", ix.Zstd, tc.args)
+			}
+			dec, err := chunks.NewChunkDecoder(ix)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dec.Close()
 			// Every chunk is in the store with its bytes.
 			for _, c := range ix.Chunks {
-				b, err := os.ReadFile(filepath.Join(out, "chunks", filepath.FromSlash(chunks.StorePath(c))))
+				b, err := os.ReadFile(filepath.Join(out, "chunks", filepath.FromSlash(ix.ChunkPath(c))))
+				if err == nil {
+					b, err = dec.Decode(c, b)
+				}
 				if err != nil || !bytes.Equal(b, data[c.Offset:c.Offset+int64(c.Size)]) {
 					t.Fatalf("chunk at %d: %v or wrong bytes", c.Offset, err)
 				}

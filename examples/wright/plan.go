@@ -16,9 +16,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/edgewright/edgewright/architect"
+	"github.com/edgewright/edgewright/assembler"
+	"github.com/edgewright/edgewright/assembler/crafts/chunkfetch"
+	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/foreman"
 	"github.com/edgewright/edgewright/inspector"
 	"github.com/edgewright/edgewright/inspector/ctrsurvey"
+	"github.com/edgewright/edgewright/layout"
 	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/remodel"
 )
@@ -36,7 +40,7 @@ func init() {
 // the plan is still printed, with every destructive remodel held) or the
 // root cannot be read; 2 on bad usage.
 func runPlan(args []string, stdout, stderr io.Writer) int {
-	flags := newFlags("plan", "wright plan --config FILE --root DIR [--json] [--containerd SOCKET [--namespace NS]]", stdout, stderr)
+	flags := newFlags("plan", "wright plan --config FILE --root DIR [--json] [--scout] [--containerd SOCKET [--namespace NS]]", stdout, stderr)
 	config := flags.String("config", "", "controller config `FILE` (binary protobuf or proto-JSON; - for stdin)")
 	root := flags.String("root", "", "device root `DIR` to survey")
 	asJSON := flags.Bool("json", false, "print the plan as JSON")
@@ -48,6 +52,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	cleanUp := flags.Bool("cleanup", false, "delete unknown and broken files instead of only reporting them")
 	strategy := strategyFlag(flags)
 	noJournal := flags.Bool("no-journal", false, "do not read <root>/persist/edgewright/journal.db")
+	scout := flags.Bool("scout", false, "ask each VM image download's HTTP(S) datastore for a chunk index first, so the plan says what it fetches (reads the index and the local blobs, writes nothing)")
 	if code, ok := parseFlags(flags, args, stdout); !ok {
 		return code
 	}
@@ -101,6 +106,11 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 		opts.Store = materials.BlobStoreContainerd
 	}
 	plan := foreman.Plan(bp, fp, opts)
+	if *scout {
+		if opts.Offers = scoutOffers(ctx, *root, bp, plan); len(opts.Offers) > 0 {
+			plan = foreman.Plan(bp, fp, opts)
+		}
+	}
 
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -129,6 +139,15 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// scoutOffers asks the chunk fetcher `wright apply` uses (over the blob
+// directory's seeds) what each download's datastore offers; it writes
+// nothing.
+func scoutOffers(ctx context.Context, root string, bp *materials.Blueprint, plan *remodel.Plan) []materials.ChunkOffer {
+	cf := &chunkfetch.Fetcher{Whole: &assembler.HTTPFetcher{}, Seeds: chunkfetch.DirSeeds(filepath.Join(layout.BlobsPath(root), "sha256"), 0)}
+	fetchers := map[materials.DatastoreType]device.Fetcher{materials.DatastoreHTTP: cf, materials.DatastoreHTTPS: cf}
+	return assembler.ScoutOffers(ctx, fetchers, bp, plan, 0, nil)
 }
 
 // emptyFloorplan is the Floorplan of a device whose root is not made yet:

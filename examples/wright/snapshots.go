@@ -35,6 +35,9 @@ type snapshotLine struct {
 	App     string                 `json:"app,omitempty"`
 	Type    materials.SnapshotType `json:"type,omitempty"`
 	Active  bool                   `json:"active,omitempty"`
+	// Lineage is the journal's record of this snapshot of this volume
+	// generation: when it was taken, for which config version.
+	Lineage *materials.SnapshotLineage `json:"lineage,omitempty"`
 }
 
 // runSnapshots lists every snapshot the survey finds: qcow2 internal ones
@@ -85,7 +88,7 @@ func runSnapshots(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "volume\tsnapshot\ttaken\tkept as\tstate\tapp\ttype")
+	fmt.Fprintln(tw, "volume\tsnapshot\ttaken\tkept as\tstate\tapp\ttype\tconfig version")
 	for _, l := range lines {
 		kept := "internal (qcow2)"
 		if l.Copy != "" {
@@ -95,7 +98,11 @@ func runSnapshots(args []string, stdout, stderr io.Writer) int {
 		if l.Active {
 			typ += " (active)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Volume, l.Name, l.Created.UTC().Format(time.RFC3339), kept, l.State, dash(l.App), dash(typ))
+		version := "-"
+		if l.Lineage != nil {
+			version = dash(l.Lineage.ConfigVersion)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Volume, l.Name, l.Created.UTC().Format(time.RFC3339), kept, dash(string(l.State)), dash(l.App), dash(typ), version)
 	}
 	tw.Flush()
 	return exitOK
@@ -120,6 +127,18 @@ func snapshotLines(fp *materials.Floorplan) []snapshotLine {
 			}
 		}
 	}
+	// The journal's lineage, by snapshot and volume generation: whose
+	// snapshot it is even when the config no longer lists it.
+	type gen struct {
+		id string
+		k  materials.VolumeKey
+	}
+	lineage := map[gen]materials.SnapshotLineage{}
+	if fp.Journal != nil {
+		for _, l := range fp.Journal.Lineage {
+			lineage[gen{l.Snapshot, l.Volume}] = l
+		}
+	}
 	lines := []snapshotLine{}
 	for _, v := range fp.Volumes {
 		for _, s := range v.Snapshots {
@@ -127,7 +146,20 @@ func snapshotLines(fp *materials.Floorplan) []snapshotLine {
 			if a, ok := asked[key{s.Name, v.ID}]; ok {
 				l.App, l.Type, l.Active = a.App, a.Type, a.Active
 			}
+			if r, ok := lineage[gen{s.Name, v.Key()}]; ok {
+				l.Lineage = &r
+				l.App, l.Type = r.App, r.Type
+				delete(lineage, gen{s.Name, v.Key()})
+			}
 			lines = append(lines, l)
+		}
+	}
+	// Records whose snapshot the disk does not show (a crash in between;
+	// the next apply drops them).
+	for _, r := range fp.Journal.GetLineage() {
+		if _, left := lineage[gen{r.Snapshot, r.Volume}]; left {
+			lines = append(lines, snapshotLine{Volume: r.Volume.String(), Name: r.Snapshot, Created: r.Taken, App: r.App, Type: r.Type,
+				Lineage: &r, Reason: "recorded in the journal, not on disk"})
 		}
 	}
 	return lines

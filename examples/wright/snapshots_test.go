@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,15 @@ func TestSnapshotsCommand(t *testing.T) {
 	if err := j.Checkpoint(bp, time.Now()); err != nil {
 		t.Fatal(err)
 	}
+	taken := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	lin := []materials.SnapshotLineage{
+		{App: app, Snapshot: snap, Volume: materials.VolumeKey{ID: vol, Generation: 1}, Format: materials.FormatQcow2, Type: materials.SnapshotImmediate, Taken: taken, ConfigVersion: "v7"},
+		// A record whose snapshot a crash kept off the disk.
+		{App: app, Snapshot: "5a000000-0000-4000-8000-000000000002", Volume: materials.VolumeKey{ID: vol, Generation: 1}, Format: materials.FormatQcow2, Taken: taken},
+	}
+	if err := j.PutLineage(lin); err != nil {
+		t.Fatal(err)
+	}
 	j.Close()
 
 	var stdout, stderr bytes.Buffer
@@ -64,6 +74,14 @@ func TestSnapshotsCommand(t *testing.T) {
 	for _, l := range out.Snapshots {
 		got[l.Name] = l
 	}
+	if l := got[snap]; l.Lineage == nil || l.Lineage.ConfigVersion != "v7" || !l.Lineage.Taken.Equal(taken) {
+		t.Errorf("snapshot %s: lineage %+v, want the journal's record (config version v7)", snap, l.Lineage)
+	}
+	if l, ok := got[lin[1].Snapshot]; !ok || l.Lineage == nil || l.Reason == "" {
+		t.Errorf("the record without its snapshot: %+v (listed %v)", l, ok)
+	}
+	delete(got, lin[1].Snapshot)
+	out.Snapshots = slices.DeleteFunc(out.Snapshots, func(l snapshotLine) bool { return l.Name == lin[1].Snapshot })
 	if l := got[snap]; len(out.Snapshots) != 2 || l.App != app || l.Type != materials.SnapshotImmediate || !l.Active || l.Volume != vol+"#1" || l.State != materials.StateComplete || l.Copy != "" {
 		t.Errorf("snapshots: %+v", out.Snapshots)
 	}
@@ -72,7 +90,7 @@ func TestSnapshotsCommand(t *testing.T) {
 	}
 
 	stdout.Reset()
-	if code := run([]string{"snapshots", "--root", root}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "immediate (active)") || !strings.Contains(stdout.String(), "internal (qcow2)") {
+	if code := run([]string{"snapshots", "--root", root}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "immediate (active)") || !strings.Contains(stdout.String(), "internal (qcow2)") || !strings.Contains(stdout.String(), "v7") {
 		t.Errorf("table (exit %d):\n%s", code, stdout.String())
 	}
 	// wright status reports the app's snapshot as ZInfoApp (ZInfoSnapshot)

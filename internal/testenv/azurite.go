@@ -289,6 +289,12 @@ func CutAfter(n int64) func(next http.Handler) http.Handler {
 	}
 }
 
+// CutWriter lets n bytes of a body through w and then drops the link
+// mid-body: the fault of a link that breaks off.
+func CutWriter(w http.ResponseWriter, n int64) http.ResponseWriter {
+	return &cutWriter{ResponseWriter: w, left: n}
+}
+
 type cutWriter struct {
 	http.ResponseWriter
 	left int64

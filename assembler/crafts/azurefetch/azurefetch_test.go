@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -23,6 +22,7 @@ import (
 	"github.com/edgewright/edgewright/assembler/crafts/azurefetch"
 	"github.com/edgewright/edgewright/assembler/crafts/blobdir"
 	"github.com/edgewright/edgewright/device"
+	"github.com/edgewright/edgewright/device/devicetest"
 	"github.com/edgewright/edgewright/internal/testenv"
 	"github.com/edgewright/edgewright/materials"
 )
@@ -58,33 +58,11 @@ type result struct {
 // already, then commits it.
 func fetch(t *testing.T, f *azurefetch.Fetcher, store *blobdir.Store, req device.FetchRequest, partial []byte) result {
 	t.Helper()
-	ctx := context.Background()
 	if store == nil {
 		store = blobdir.New(t.TempDir())
 	}
-	if len(partial) > 0 {
-		in, err := store.Ingest(ctx, req.Blob)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := in.Write(partial); err != nil {
-			t.Fatal(err)
-		}
-		in.Close()
-	}
-	in, err := store.Ingest(ctx, req.Blob)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	res := result{store: store}
-	res.fetchErr = f.Fetch(ctx, req, in, func(done, known int64) { res.progress = append(res.progress, [2]int64{done, known}) })
-	res.offset = in.Offset()
-	res.err = res.fetchErr
-	if res.err == nil {
-		res.err = in.Commit(ctx, 0)
-	}
-	return res
+	got := devicetest.FetchInto(t, f, store, req, partial)
+	return result{err: got.Err, fetchErr: got.FetchErr, progress: got.Progress, store: store, offset: got.Offset}
 }
 
 func datastore(az *testenv.Azurite) materials.Datastore {
@@ -136,12 +114,8 @@ func TestFetchFromAzurite(t *testing.T) {
 			errHas: []string{dsID, "not a base64 account key"}},
 		{name: "larger than maxSizeBytes", ds: ds, ct: func(ct materials.ContentTree) materials.ContentTree { ct.MaxSizeBytes = 1 << 20; return ct },
 			wantErr: device.ErrTooLarge, errHas: []string{"maxSizeBytes", "declares"}},
-		{name: "larger than the free space", ds: ds, free: 1 << 20, wantErr: device.ErrTooLarge, errHas: []string{"free space"}},
-		{name: "missing blob is terminal", ds: ds, ct: func(ct materials.ContentTree) materials.ContentTree { ct.URL = "missing.raw"; return ct },
-			errHas: []string{"404 BlobNotFound"}},
 		{name: "503 is retryable", ds: ds, retryable: true, errHas: []string{"503"}, inject: status(http.StatusServiceUnavailable)},
 		{name: "429 is retryable", ds: ds, retryable: true, errHas: []string{"429"}, inject: status(http.StatusTooManyRequests)},
-		{name: "nothing listening is retryable", ds: func() materials.Datastore { d := ds; d.FQDN = "http://" + deadAddr(t) + "/" + az.Account; return d }(), retryable: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -271,31 +245,6 @@ func TestCutResumed(t *testing.T) {
 	}
 }
 
-// TestFetchHonoursContext: a fetch whose context has ended stops with the
-// context's error, which the executor does not retry.
-func TestFetchHonoursContext(t *testing.T) {
-	ctx := context.Background()
-	data := body(1 << 20)
-	az := testenv.StartAzurite(t, "images")
-	if err := az.Put(ctx, "images", "edge/disk.raw", data); err != nil {
-		t.Fatal(err)
-	}
-	store := blobdir.New(t.TempDir())
-	want := materials.Blob{Digest: digestOf(data), Size: int64(len(data))}
-	in, err := store.Ingest(ctx, want)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	cctx, cancel := context.WithCancel(ctx)
-	cancel()
-	err = (&azurefetch.Fetcher{}).Fetch(cctx, device.FetchRequest{Datastore: datastore(az), ContentTree: tree(len(data), want.Digest), Blob: want}, in, func(int64, int64) {})
-	var re *device.RetryableError
-	if !errors.Is(err, context.Canceled) || errors.As(err, &re) {
-		t.Errorf("error %v, want context.Canceled, not retryable", err)
-	}
-}
-
 func TestLocate(t *testing.T) {
 	tests := []struct {
 		fqdn, apiKey, dpath, url string
@@ -360,14 +309,4 @@ func corrupt(b []byte) []byte {
 	c := bytes.Clone(b)
 	c[len(c)/3] ^= 0x5a
 	return c
-}
-
-func deadAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := l.Addr().String()
-	l.Close()
-	return a
 }

@@ -14,6 +14,13 @@
 // again a bounded number of times and never used; the ingest's Commit then
 // checks the whole blob's sha256 as for any download.
 //
+// Scout (device.Scout) tells before a plan what a download would fetch:
+// it fetches the index and plans it over the same seeds, and keeps both
+// (a few blobs' worth, by blob, size bound and index URL) so the download
+// that follows fetches the index no second time. During a download,
+// FetchRequest.Transfer hears the bytes fetched of the bytes to fetch,
+// monotone through a fall-back to the whole blob.
+//
 // A resumed ingest (a crash, a kill -9, a network error) goes on from its
 // offset: the chunks already written are neither read nor fetched again.
 //

@@ -2,7 +2,6 @@ package chunkfetch
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -14,9 +13,9 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/opencontainers/go-digest"
 	"go.uber.org/zap"
 
-	"github.com/edgewright/edgewright/assembler/crafts/httpfetch"
 	"github.com/edgewright/edgewright/assembler/crafts/internal/dsconn"
 	"github.com/edgewright/edgewright/assembler/oci"
 	"github.com/edgewright/edgewright/chunks"
@@ -38,6 +37,10 @@ type SeedFunc func(ctx context.Context, req device.FetchRequest) []Seed
 // Seed is one candidate seed and how to release it.
 type Seed struct {
 	chunks.Seed
+	// Blob is the seed's digest when it is a blob of the blob directory:
+	// a scout's offer names it, so the plan can tell the facts are still
+	// true. A seed without one makes the scout offer nothing.
+	Blob  digest.Digest
 	Close func() error
 }
 
@@ -59,13 +62,21 @@ type Fetcher struct {
 	MaxIndexBytes int64
 	// MaxFetchShare: when more than this share of the blob must be
 	// fetched, Whole is used, as one stream beats many small requests
-	// (default 0.9).
+	// (DefaultMaxFetchShare when 0).
 	MaxFetchShare float64
 
 	// failed remembers blobs whose index lied, so a retry goes whole.
 	mu     sync.Mutex
 	failed map[string]bool
+	// keptKeys and keptVals are the indexes a scout fetched (and their
+	// plans), oldest first, for the downloads that follow (scout.go).
+	keptKeys []keyOf
+	keptVals []kept
 }
+
+// DefaultMaxFetchShare is the share of a blob above which fetching its
+// chunks does not pay.
+const DefaultMaxFetchShare = 0.9
 
 // Stats is what one chunked fetch did, for logs and tests.
 type Stats struct {
@@ -80,9 +91,9 @@ func (f *Fetcher) log() *zap.Logger {
 	return f.Logger
 }
 
-// chunked reports whether a content tree's format is a VM image, the only
+// Chunked reports whether a content tree's format is a VM image, the only
 // kind an index is asked for.
-func chunked(fm materials.Format) bool {
+func Chunked(fm materials.Format) bool {
 	switch fm {
 	case materials.FormatRaw, materials.FormatQcow, materials.FormatQcow2, materials.FormatVHD, materials.FormatVMDK, materials.FormatVHDX, materials.FormatISO:
 		return true
@@ -96,10 +107,10 @@ func (f *Fetcher) Fetch(ctx context.Context, req device.FetchRequest, dst device
 	if f.Whole == nil {
 		return fmt.Errorf("chunkfetch: no whole-file fetcher: %w", device.ErrNoCraft)
 	}
-	if !chunked(req.ContentTree.Format) || f.Seeds == nil || f.hasFailed(req.Blob) {
+	if !Chunked(req.ContentTree.Format) || f.Seeds == nil || f.hasFailed(req.Blob) {
 		return f.Whole.Fetch(ctx, req, dst, progress)
 	}
-	_, err := f.fetchChunked(ctx, req, dst, progress)
+	st, err := f.fetchChunked(ctx, req, dst, progress)
 	var fb *fallback
 	if errors.As(err, &fb) {
 		lvl := f.log().Warn
@@ -107,9 +118,38 @@ func (f *Fetcher) Fetch(ctx context.Context, req device.FetchRequest, dst device
 			lvl = f.log().Info
 		}
 		lvl("chunked download not used, downloading the whole blob", zap.String("digest", string(req.Blob.Digest)), zap.String("reason", fb.reason), zap.Error(fb.err))
-		return f.Whole.Fetch(ctx, req, dst, progress)
+		return f.whole(ctx, req, dst, progress, st.Fetched)
+	}
+	if err == nil {
+		f.forget(req.Blob.Digest)
 	}
 	return err
+}
+
+// whole hands the blob to Whole, resuming after what the chunked path
+// wrote; its transfer goes on from the before bytes the chunks took, so
+// the bytes fetched never go back (a restart from zero counts again what
+// it fetches again), and the bytes to fetch become what is left of the
+// blob.
+func (f *Fetcher) whole(ctx context.Context, req device.FetchRequest, dst device.Ingest, progress func(done, known int64), before int64) error {
+	t := req.Transfer
+	if t == nil {
+		return f.Whole.Fetch(ctx, req, dst, progress)
+	}
+	req.Transfer = nil
+	var mu sync.Mutex
+	last, fetched := dst.Offset(), before
+	return f.Whole.Fetch(ctx, req, dst, func(done, known int64) {
+		progress(done, known)
+		mu.Lock()
+		if done > last {
+			fetched += done - last
+		}
+		last = done
+		got, left := fetched, max(known-done, 0)
+		mu.Unlock()
+		t(got, got+left)
+	})
 }
 
 // fallback: the chunked path cannot be used; Whole takes over.
@@ -138,6 +178,7 @@ func (f *Fetcher) hasFailed(b materials.Blob) bool {
 func (f *Fetcher) markFailed(b materials.Blob) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.dropLocked(b.Digest)
 	if f.failed == nil {
 		f.failed = map[string]bool{}
 	}
@@ -180,44 +221,12 @@ func get(ctx context.Context, c *http.Client, ds materials.Datastore, u *url.URL
 func (f *Fetcher) fetchChunked(ctx context.Context, req device.FetchRequest, dst device.Ingest, progress func(done, known int64)) (Stats, error) {
 	var st Stats
 	log := f.log()
-	u, err := httpfetch.DatastoreURL(req.Datastore, req.ContentTree.URL)
+	p, err := f.prepare(ctx, req)
 	if err != nil {
 		return st, err
 	}
-	want, err := hex.DecodeString(req.Blob.Digest.Encoded())
-	if err != nil || len(want) != 32 || req.Blob.Digest.Algorithm() != "sha256" {
-		return st, &fallback{reason: "blob digest is not sha256", err: err}
-	}
-	client, err := f.client(req.Datastore)
-	if err != nil {
-		return st, err
-	}
-	defer client.CloseIdleConnections()
-
-	// Seeds first: with none, every chunk would be fetched, so the index
-	// is not even asked for (a first download).
-	seeds := f.Seeds(ctx, req)
-	defer func() {
-		for _, s := range seeds {
-			if s.Close != nil {
-				s.Close()
-			}
-		}
-	}()
-	cs := make([]chunks.Seed, len(seeds))
-	for i, s := range seeds {
-		cs[i] = s.Seed
-	}
-	if len(seeds) == 0 {
-		return st, &fallback{quiet: true, reason: "no local seed"}
-	}
-
-	iu := *u
-	iu.Path += IndexSuffix
-	ix, err := f.index(ctx, client, req, &iu, want)
-	if err != nil {
-		return st, err
-	}
+	defer p.close()
+	u, client, ix, plan, seeds := p.u, p.client, p.ix, p.plan, p.seeds
 	st.ImageSize = ix.ImageSize
 
 	offset := dst.Offset()
@@ -227,15 +236,14 @@ func (f *Fetcher) fetchChunked(ctx context.Context, req device.FetchRequest, dst
 		}
 		offset = 0
 	}
-	plan, err := chunks.NewPlan(ctx, ix, cs)
-	if err != nil {
-		return st, err
+	// The bounds every fetcher applies (maxSizeBytes, the free space), on
+	// the size the index declares, before a byte is written: terminal, as
+	// the whole download's refusal would be.
+	if l := req.Limit(offset); l.Bytes > 0 && ix.ImageSize > l.Bytes {
+		_ = dst.Truncate()
+		return st, &device.TooLargeError{Blob: req.Blob, URL: u.Redacted(), Bound: l.Bytes, From: l.From, Got: ix.ImageSize, Declared: true}
 	}
-	share := f.MaxFetchShare
-	if share <= 0 {
-		share = 0.9
-	}
-	if float64(plan.FetchBytes) > share*float64(ix.ImageSize) {
+	if f.tooLittle(plan) {
 		return st, &fallback{quiet: true, reason: fmt.Sprintf("the seeds hold only %d of %d bytes", plan.SeedBytes, ix.ImageSize)}
 	}
 	log.Info("chunked download", zap.String("url", u.Redacted()), zap.String("digest", string(req.Blob.Digest)),
@@ -248,16 +256,33 @@ func (f *Fetcher) fetchChunked(ctx context.Context, req device.FetchRequest, dst
 	su := *u
 	su.Path = path.Join(path.Dir(u.Path), ix.Store) + "/"
 	var fetched atomic.Int64
+	toFetch, _ := plan.FetchFrom(offset)
+	transfer := func() {
+		if req.Transfer != nil {
+			n := fetched.Load()
+			req.Transfer(n, max(toFetch, n)) // a refetch adds to both
+		}
+	}
+	dec, err := chunks.NewChunkDecoder(ix)
+	if err != nil {
+		return st, err
+	}
+	defer dec.Close()
 	fetch := func(ctx context.Context, c chunks.Chunk, attempt int) ([]byte, error) {
 		cu := su
-		cu.Path += chunks.StorePath(c)
-		b, err := fetchChunk(ctx, client, req.Datastore, &cu, c.Size, &fetched)
+		cu.Path += ix.ChunkPath(c)
+		b, err := fetchChunk(ctx, client, req.Datastore, &cu, ix.MaxFileSize(c), &fetched)
+		if err == nil {
+			b, err = dec.Decode(c, b)
+		}
 		if err != nil {
 			log.Debug("chunk fetch", zap.String("url", cu.Redacted()), zap.Int("attempt", attempt), zap.Error(err))
 		}
+		transfer()
 		return b, err
 	}
 	progress(offset, ix.ImageSize)
+	transfer()
 	res, err := chunks.Assemble(ctx, plan, dst, chunks.AssembleOptions{
 		Start: offset, Fetch: fetch, Parallel: f.parallel(),
 		Progress: func(w int64) { progress(w, ix.ImageSize) },
@@ -288,6 +313,10 @@ func (f *Fetcher) fetchChunked(ctx context.Context, req device.FetchRequest, dst
 			return st, device.Retryable(fmt.Errorf("chunked download %s: %w", u.Redacted(), err))
 		}
 		return st, fmt.Errorf("chunked download %s: %w", u.Redacted(), err)
+	}
+	if req.Transfer != nil {
+		n := fetched.Load()
+		req.Transfer(n, n) // a compressed store takes less than its chunks' sizes
 	}
 	log.Info("chunked download done", zap.String("digest", string(req.Blob.Digest)), zap.Int64("size", ix.ImageSize),
 		zap.Int64("fromSeeds", res.FromSeeds), zap.Int64("fetched", st.Fetched), zap.Int("refetches", res.Refetches))
@@ -333,7 +362,7 @@ func (f *Fetcher) index(ctx context.Context, client *http.Client, req device.Fet
 // fetchChunk GETs one chunk, at most size bytes, resuming with a Range
 // request when the body breaks off (a few times); counted adds the bytes
 // that came over the wire.
-func fetchChunk(ctx context.Context, client *http.Client, ds materials.Datastore, u *url.URL, size uint32, counted *atomic.Int64) ([]byte, error) {
+func fetchChunk(ctx context.Context, client *http.Client, ds materials.Datastore, u *url.URL, size int64, counted *atomic.Int64) ([]byte, error) {
 	buf := make([]byte, 0, size)
 	var last error
 	for try := 0; try < 3; try++ {

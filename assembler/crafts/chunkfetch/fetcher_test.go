@@ -61,6 +61,7 @@ type server struct {
 	dir    string
 	sent   atomic.Int64
 	chunkN atomic.Int64
+	indexN atomic.Int64 // index requests
 	// fault, when set, may change a chunk's response.
 	mu    sync.Mutex
 	fault func(w http.ResponseWriter, r *http.Request, n int64) bool
@@ -82,6 +83,9 @@ func newServer(t *testing.T, dir string) *server {
 	s := &server{dir: dir}
 	fsrv := http.StripPrefix("/images/", http.FileServer(http.Dir(dir)))
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, IndexSuffix) {
+			s.indexN.Add(1)
+		}
 		if strings.Contains(r.URL.Path, "/chunks/") {
 			n := s.chunkN.Add(1)
 			s.mu.Lock()

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"syscall"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/edgewright/edgewright/chunks"
 	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/materials"
@@ -62,7 +64,7 @@ func DirSeeds(dir string, max int) SeedFunc {
 				f.Close()
 				continue
 			}
-			out = append(out, Seed{Seed: chunks.Seed{Name: c.path, R: f, Size: c.size}, Close: f.Close})
+			out = append(out, Seed{Seed: chunks.Seed{Name: c.path, R: f, Size: c.size}, Blob: digest.NewDigestFromEncoded(digest.SHA256, filepath.Base(c.path)), Close: f.Close})
 		}
 		return out
 	}

@@ -2,7 +2,6 @@ package gcsfetch_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -10,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -27,6 +25,7 @@ import (
 	"github.com/edgewright/edgewright/assembler/crafts/blobdir"
 	"github.com/edgewright/edgewright/assembler/crafts/gcsfetch"
 	"github.com/edgewright/edgewright/device"
+	"github.com/edgewright/edgewright/device/devicetest"
 	"github.com/edgewright/edgewright/internal/testenv"
 	"github.com/edgewright/edgewright/materials"
 )
@@ -62,33 +61,11 @@ type result struct {
 // already, then commits it.
 func fetch(t *testing.T, f *gcsfetch.Fetcher, store *blobdir.Store, req device.FetchRequest, partial []byte) result {
 	t.Helper()
-	ctx := context.Background()
 	if store == nil {
 		store = blobdir.New(t.TempDir())
 	}
-	if len(partial) > 0 {
-		in, err := store.Ingest(ctx, req.Blob)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := in.Write(partial); err != nil {
-			t.Fatal(err)
-		}
-		in.Close()
-	}
-	in, err := store.Ingest(ctx, req.Blob)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	res := result{store: store}
-	res.fetchErr = f.Fetch(ctx, req, in, func(done, known int64) { res.progress = append(res.progress, [2]int64{done, known}) })
-	res.offset = in.Offset()
-	res.err = res.fetchErr
-	if res.err == nil {
-		res.err = in.Commit(ctx, 0)
-	}
-	return res
+	got := devicetest.FetchInto(t, f, store, req, partial)
+	return result{err: got.Err, fetchErr: got.FetchErr, progress: got.Progress, store: store, offset: got.Offset}
 }
 
 func datastore(g *testenv.GCS) materials.Datastore {
@@ -124,7 +101,7 @@ func TestFetchFromGCS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadToken, err := testenv.ServiceAccountJSON(otherKey, g.Email, "http://"+deadAddr(t)+"/token")
+	deadToken, err := testenv.ServiceAccountJSON(otherKey, g.Email, "http://"+testenv.DeadAddr(t)+"/token")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,14 +146,10 @@ func TestFetchFromGCS(t *testing.T) {
 			errHas: []string{dsID, "not a service account key"}},
 		{name: "larger than maxSizeBytes", ds: ds, ct: func(ct materials.ContentTree) materials.ContentTree { ct.MaxSizeBytes = 1 << 20; return ct },
 			wantErr: device.ErrTooLarge, errHas: []string{"maxSizeBytes", "declares"}},
-		{name: "larger than the free space", ds: ds, free: 1 << 20, wantErr: device.ErrTooLarge, errHas: []string{"free space"}},
-		{name: "missing object is terminal", ds: ds, ct: func(ct materials.ContentTree) materials.ContentTree { ct.URL = "missing.raw"; return ct },
-			errHas: []string{"404 no such object"}},
 		{name: "503 is retryable", ds: ds, retryable: true, errHas: []string{"503"}, inject: statusFor(objPath, http.StatusServiceUnavailable)},
 		{name: "429 is retryable", ds: ds, retryable: true, errHas: []string{"429"}, inject: statusFor(objPath, http.StatusTooManyRequests)},
 		{name: "token endpoint 503 is retryable", ds: ds, retryable: true, errHas: []string{"token request: 503"}, inject: statusFor("/token", http.StatusServiceUnavailable)},
 		{name: "token endpoint not listening is retryable", ds: with(func(d *materials.Datastore) { d.Password = string(deadToken) }), retryable: true},
-		{name: "storage not listening is retryable", ds: with(func(d *materials.Datastore) { d.FQDN = "http://" + deadAddr(t) }), retryable: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -329,29 +302,6 @@ func TestCutResumed(t *testing.T) {
 	}
 }
 
-// TestFetchHonoursContext: a fetch whose context has ended stops with the
-// context's error, which the executor does not retry.
-func TestFetchHonoursContext(t *testing.T) {
-	ctx := context.Background()
-	data := body(1 << 20)
-	g := testenv.StartGCS(t, "images")
-	g.Put("images", "edge/disk.raw", data)
-	store := blobdir.New(t.TempDir())
-	want := materials.Blob{Digest: digestOf(data), Size: int64(len(data))}
-	in, err := store.Ingest(ctx, want)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	cctx, cancel := context.WithCancel(ctx)
-	cancel()
-	err = (&gcsfetch.Fetcher{}).Fetch(cctx, device.FetchRequest{Datastore: datastore(g), ContentTree: tree(len(data), want.Digest), Blob: want}, in, func(int64, int64) {})
-	var re *device.RetryableError
-	if !errors.Is(err, context.Canceled) || errors.As(err, &re) {
-		t.Errorf("error %v, want context.Canceled, not retryable", err)
-	}
-}
-
 func TestLocate(t *testing.T) {
 	tests := []struct {
 		fqdn, dpath, url string
@@ -406,14 +356,4 @@ func corrupt(b []byte) []byte {
 	c := bytes.Clone(b)
 	c[len(c)/3] ^= 0x5a
 	return c
-}
-
-func deadAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := l.Addr().String()
-	l.Close()
-	return a
 }

@@ -79,12 +79,12 @@ func (f *Fetcher) Fetch(ctx context.Context, req device.FetchRequest, dst device
 	if err != nil {
 		return err
 	}
-	// Blob.Size is an upper bound here: for an HTTP content tree the plan
-	// takes it from maxSizeBytes. The digest decides what is right.
-	limit := req.Blob.Size
+	// The bounds are every fetcher's (device.FetchRequest.Limit): for an
+	// HTTP content tree Blob.Size is itself an upper bound, the plan takes
+	// it from maxSizeBytes. The digest decides what is right.
 	known := int64(0)
 	offset := dst.Offset()
-	if limit > 0 && offset > limit {
+	if m := req.MaxOffset(); m > 0 && offset > m {
 		if err := dst.Truncate(); err != nil {
 			return err
 		}
@@ -109,6 +109,9 @@ func (f *Fetcher) Fetch(ctx context.Context, req device.FetchRequest, dst device
 	log.Debug("fetch", zap.String("url", u.Redacted()), zap.Int64("offset", offset), zap.String("digest", string(req.Blob.Digest)))
 	resp, err := client.Do(hreq)
 	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("fetch %s: %w", u.Redacted(), ctx.Err()) // stopped, not failed: no retry
+		}
 		return device.Retryable(fmt.Errorf("fetch %s: %w", u.Redacted(), err))
 	}
 	defer resp.Body.Close()
@@ -144,12 +147,8 @@ func (f *Fetcher) Fetch(ctx context.Context, req device.FetchRequest, dst device
 	default:
 		return fmt.Errorf("fetch %s: %s", u.Redacted(), resp.Status)
 	}
-	// The bound is the tree's maxSizeBytes, and the free space after what
-	// the partial already holds, whichever is smaller.
-	bound, from := limit, "maxSizeBytes"
-	if req.FreeBytes > 0 && (bound <= 0 || offset+req.FreeBytes < bound) {
-		bound, from = offset+req.FreeBytes, "free space"
-	}
+	lim := req.Limit(offset)
+	bound, from := lim.Bytes, lim.From
 	tooLarge := func(got int64, declared bool) error {
 		// Terminal, and the partial goes: the same source sends it again.
 		_ = dst.Truncate()

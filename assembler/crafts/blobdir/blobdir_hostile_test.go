@@ -1,4 +1,4 @@
-package assembler
+package blobdir
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/edgewright/edgewright/internal/testenv"
 	"github.com/edgewright/edgewright/materials"
 )
 
@@ -41,13 +42,13 @@ func TestBlobDirPlanted(t *testing.T) {
 		plant func(t *testing.T, root, outside string)
 	}{
 		{"ingest symlink", func(t *testing.T, root, outside string) {
-			link(t, outside, filepath.Join(root, "persist", "blobs", "ingest", h))
+			testenv.Symlink(t, outside, filepath.Join(root, "persist", "blobs", "ingest", h))
 		}},
 		{"hash state tmp symlink", func(t *testing.T, root, outside string) {
-			link(t, outside, filepath.Join(root, "persist", "edgewright", "ingest", h+".sha256state.tmp"))
+			testenv.Symlink(t, outside, filepath.Join(root, "persist", "edgewright", "ingest", h+".sha256state.tmp"))
 		}},
 		{"hash state symlink", func(t *testing.T, root, outside string) {
-			link(t, outside, filepath.Join(root, "persist", "edgewright", "ingest", h+".sha256state"))
+			testenv.Symlink(t, outside, filepath.Join(root, "persist", "edgewright", "ingest", h+".sha256state"))
 		}},
 		{"hash state fifo", func(t *testing.T, root, outside string) {
 			p := filepath.Join(root, "persist", "edgewright", "ingest", h+".sha256state")
@@ -67,7 +68,7 @@ func TestBlobDirPlanted(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.plant(t, root, outside)
-			s := NewBlobDir(root)
+			s := New(root)
 			s.CheckpointEvery = 100
 			noHang(t, "ingest", func() {
 				in, err := s.Ingest(context.Background(), materials.Blob{Digest: d})
@@ -100,15 +101,5 @@ func TestBlobDirPlanted(t *testing.T) {
 				t.Fatalf("outside file changed: %q, %v", got, err)
 			}
 		})
-	}
-}
-
-func link(t *testing.T, target, at string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(at), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(target, at); err != nil {
-		t.Fatal(err)
 	}
 }

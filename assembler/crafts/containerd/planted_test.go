@@ -1,4 +1,4 @@
-package assembler_test
+package containerd_test
 
 import (
 	"os"

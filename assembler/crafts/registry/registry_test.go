@@ -1,4 +1,4 @@
-package assembler_test
+package registry_test
 
 import (
 	"archive/tar"
@@ -18,7 +18,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
+	ggcr "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -27,8 +27,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/opencontainers/go-digest"
 
-	"github.com/edgewright/edgewright/assembler"
+	"github.com/edgewright/edgewright/assembler/crafts/blobdir"
+	"github.com/edgewright/edgewright/assembler/crafts/registry"
 	"github.com/edgewright/edgewright/assembler/oci"
+	"github.com/edgewright/edgewright/device"
+	"github.com/edgewright/edgewright/internal/testenv"
 	"github.com/edgewright/edgewright/materials"
 )
 
@@ -69,7 +72,7 @@ func TestOCICraftsIntoBlobDir(t *testing.T) {
 	img, _ = mutate.ConfigFile(img, &v1.ConfigFile{OS: "linux", Architecture: "amd64"})
 	l1d, _ := l1.Digest()
 
-	h := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	h := ggcr.New(ggcr.Logger(log.New(io.Discard, "", 0)))
 	var cut atomic.Bool
 	var mu sync.Mutex
 	var ranges []string
@@ -79,7 +82,7 @@ func TestOCICraftsIntoBlobDir(t *testing.T) {
 			ranges = append(ranges, r.Header.Get("Range"))
 			mu.Unlock()
 			if cut.CompareAndSwap(false, true) {
-				w = &cutAfter{ResponseWriter: w, left: 100 << 10}
+				w = testenv.CutWriter(w, 100<<10)
 			}
 		}
 		h.ServeHTTP(w, r)
@@ -91,8 +94,8 @@ func TestOCICraftsIntoBlobDir(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	crafts := &assembler.OCICrafts{}
-	var c assembler.Crafts
+	crafts := &registry.Crafts{}
+	var c device.Crafts
 	crafts.Install(&c)
 	if c.Fetchers[materials.DatastoreContainerRegistry] == nil || c.Resolver == nil || c.Containers == nil {
 		t.Fatal("Install left a craft unset")
@@ -109,13 +112,13 @@ func TestOCICraftsIntoBlobDir(t *testing.T) {
 	ct.SHA256 = top.Digest.Encoded()
 
 	root := t.TempDir()
-	store := assembler.NewBlobDir(root)
+	store := blobdir.New(root)
 	fetch := func(b materials.Blob) error {
 		in, err := store.Ingest(ctx, b)
 		if err != nil {
 			return err
 		}
-		if err := crafts.Fetch(ctx, assembler.FetchRequest{Datastore: ds, ContentTree: ct, Blob: b}, in, func(int64, int64) {}); err != nil {
+		if err := crafts.Fetch(ctx, device.FetchRequest{Datastore: ds, ContentTree: ct, Blob: b}, in, func(int64, int64) {}); err != nil {
 			in.Close()
 			return err
 		}
@@ -169,23 +172,6 @@ func TestOCICraftsIntoBlobDir(t *testing.T) {
 	}
 }
 
-type cutAfter struct {
-	http.ResponseWriter
-	left int
-}
-
-func (w *cutAfter) Write(p []byte) (int, error) {
-	if len(p) > w.left {
-		n, _ := w.ResponseWriter.Write(p[:w.left])
-		w.left -= n
-		w.ResponseWriter.(http.Flusher).Flush()
-		panic(http.ErrAbortHandler)
-	}
-	n, err := w.ResponseWriter.Write(p)
-	w.left -= n
-	return n, err
-}
-
 // TestOCIFetchFreeSpaceBound: a layer whose descriptor size is larger than
 // the free space (after what its partial holds) is refused with a
 // *TooLargeError before any GET of it, and the partial is dropped; with
@@ -199,7 +185,7 @@ func TestOCIFetchFreeSpaceBound(t *testing.T) {
 	}
 	ld, _ := l.Digest()
 	size, _ := l.Size()
-	h := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	h := ggcr.New(ggcr.Logger(log.New(io.Discard, "", 0)))
 	var gets atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+ld.String()) {
@@ -213,7 +199,7 @@ func TestOCIFetchFreeSpaceBound(t *testing.T) {
 	if err := remote.Write(r, img); err != nil {
 		t.Fatal(err)
 	}
-	crafts := &assembler.OCICrafts{}
+	crafts := &registry.Crafts{}
 	ds := materials.Datastore{ID: "ds", Type: materials.DatastoreContainerRegistry, FQDN: "docker://" + host}
 	ct := materials.ContentTree{ID: "ct", URL: "app:v1", Format: materials.FormatContainer, Datastores: []string{"ds"}}
 	b := materials.Blob{Digest: digest.Digest(ld.String()), Size: size, MediaType: string(types.OCIUncompressedLayer)}
@@ -232,7 +218,7 @@ func TestOCIFetchFreeSpaceBound(t *testing.T) {
 		{"free space unknown", 0, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			store := assembler.NewBlobDir(t.TempDir())
+			store := blobdir.New(t.TempDir())
 			in, err := store.Ingest(ctx, b)
 			if err != nil {
 				t.Fatal(err)
@@ -242,7 +228,7 @@ func TestOCIFetchFreeSpaceBound(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := gets.Load()
-			err = crafts.Fetch(ctx, assembler.FetchRequest{Datastore: ds, ContentTree: ct, Blob: b, FreeBytes: tc.free}, in, func(int64, int64) {})
+			err = crafts.Fetch(ctx, device.FetchRequest{Datastore: ds, ContentTree: ct, Blob: b, FreeBytes: tc.free}, in, func(int64, int64) {})
 			if !tc.refused {
 				if err != nil {
 					t.Fatalf("fetch: %v", err)
@@ -252,8 +238,8 @@ func TestOCIFetchFreeSpaceBound(t *testing.T) {
 				}
 				return
 			}
-			var tl *assembler.TooLargeError
-			if !errors.As(err, &tl) || !errors.Is(err, assembler.ErrTooLarge) || tl.From != "free space" || !tl.Declared || tl.Got != size || tl.Bound != tc.partial+tc.free {
+			var tl *device.TooLargeError
+			if !errors.As(err, &tl) || !errors.Is(err, device.ErrTooLarge) || tl.From != "free space" || !tl.Declared || tl.Got != size || tl.Bound != tc.partial+tc.free {
 				t.Fatalf("err = %v, want *TooLargeError of free space bound %d for %d bytes", err, tc.partial+tc.free, size)
 			}
 			if !strings.Contains(err.Error(), ld.String()) {
@@ -290,7 +276,7 @@ func TestOCICraftsKeepPrivileges(t *testing.T) {
 	rawLayer, _ := io.ReadAll(rc)
 	for _, keep := range []bool{false, true} {
 		root := t.TempDir()
-		store := assembler.NewBlobDir(root)
+		store := blobdir.New(root)
 		for _, data := range [][]byte{rawManifest, rawConfig, rawLayer} {
 			b := materials.Blob{Digest: digest.FromBytes(data), Size: int64(len(data))}
 			in, err := store.Ingest(ctx, b)
@@ -305,7 +291,7 @@ func TestOCICraftsKeepPrivileges(t *testing.T) {
 		ct := materials.ContentTree{ID: "ct", URL: "app:v1", Format: materials.FormatContainer, SHA256: digest.FromBytes(rawManifest).Encoded()}
 		final := filepath.Join(root, "persist", "vault", "volumes", "6f1c0c52-3e51-4d7c-9a53-0c1d2e3f4a5b#1.container")
 		os.MkdirAll(filepath.Dir(final), 0o755)
-		crafts := &assembler.OCICrafts{KeepPrivileges: keep}
+		crafts := &registry.Crafts{KeepPrivileges: keep}
 		if err := crafts.CreateContainer(ctx, final, materials.Volume{ID: "6f1c0c52-3e51-4d7c-9a53-0c1d2e3f4a5b", Generation: 1, MaxSizeBytes: 1 << 20}, ct, store); err != nil {
 			t.Fatal(err)
 		}

@@ -1,13 +1,12 @@
-package assembler
+package httpfetch
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/materials"
 )
 
@@ -65,7 +65,7 @@ func credDatastore(srv *httptest.Server) materials.Datastore {
 	ds := materials.Datastore{ID: "ds", Type: materials.DatastoreHTTP, FQDN: srv.URL, APIKey: "edge", Password: "s3cret", HasCredentials: true}
 	if srv.TLS != nil {
 		ds.Type = materials.DatastoreHTTPS
-		ds.CertPEM = [][]byte{pemEncode(srv.Certificate().Raw)}
+		ds.CertPEM = [][]byte{pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})}
 	}
 	return ds
 }
@@ -73,8 +73,8 @@ func credDatastore(srv *httptest.Server) materials.Datastore {
 func fetchOnce(t *testing.T, ds materials.Datastore, url string, blob materials.Blob, free int64) (*memIngest, error) {
 	t.Helper()
 	var in memIngest
-	f := &HTTPFetcher{}
-	err := f.Fetch(context.Background(), FetchRequest{Datastore: ds, ContentTree: materials.ContentTree{ID: "ct", URL: url}, Blob: blob, FreeBytes: free}, &in, func(int64, int64) {})
+	f := &Fetcher{}
+	err := f.Fetch(context.Background(), device.FetchRequest{Datastore: ds, ContentTree: materials.ContentTree{ID: "ct", URL: url, MaxSizeBytes: uint64(blob.Size)}, Blob: blob, FreeBytes: free}, &in, func(int64, int64) {})
 	return &in, err
 }
 
@@ -198,14 +198,14 @@ func TestFetchBodyBounded(t *testing.T) {
 			t.Cleanup(srv.Close)
 			blob := materials.Blob{Digest: digest.Digest("sha256:" + strings.Repeat("0", 64)), Size: tc.maxSize}
 			in, err := fetchOnce(t, credDatastore(srv), "blob", blob, tc.free)
-			var tl *TooLargeError
-			if !errors.As(err, &tl) || !errors.Is(err, ErrTooLarge) {
+			var tl *device.TooLargeError
+			if !errors.As(err, &tl) || !errors.Is(err, device.ErrTooLarge) {
 				t.Fatalf("fetch: %v, want a TooLargeError", err)
 			}
 			if tl.From != tc.from || tl.Declared != tc.decl || !strings.Contains(err.Error(), string(blob.Digest)) {
 				t.Errorf("error %q: from %q declared %v, want from %q declared %v", err, tl.From, tl.Declared, tc.from, tc.decl)
 			}
-			var re *RetryableError
+			var re *device.RetryableError
 			if errors.As(err, &re) {
 				t.Errorf("a size refusal is retryable: %v", err)
 			}
@@ -213,47 +213,5 @@ func TestFetchBodyBounded(t *testing.T) {
 				t.Errorf("partial kept: %d bytes, truncated %d times", len(in.data), in.truncated)
 			}
 		})
-	}
-}
-
-// End to end: an endless body for a tree with maxSizeBytes fails once,
-// commits nothing and leaves no partial holding the disk.
-func TestDownloadEndlessBodyRefused(t *testing.T) {
-	var hits int
-	var mu sync.Mutex
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		hits++
-		mu.Unlock()
-		buf := make([]byte, 64<<10)
-		for r.Context().Err() == nil {
-			if _, err := w.Write(buf); err != nil {
-				return
-			}
-		}
-	}))
-	t.Cleanup(srv.Close)
-	root := t.TempDir()
-	a := newTestAssembler(t, root, nil)
-	data := []byte("what the config wants")
-	ct := ctFor("ct", "blob", data, materials.FormatRaw, "ds")
-	ds := materials.Datastore{ID: "ds", Type: materials.DatastoreHTTP, FQDN: srv.URL}
-	rep := apply(t, a, plan(downloadRemodel(ct, 1<<20)), ds)
-	wantStatus(t, rep, "download ct", StatusFailed, "too large")
-	if hits != 1 {
-		t.Errorf("a size refusal was tried %d times", hits)
-	}
-	if _, err := os.Stat(filepath.Join(root, "persist/blobs/sha256", sha(data))); !os.IsNotExist(err) {
-		t.Errorf("blob committed: %v", err)
-	}
-	var held int64
-	filepath.Walk(filepath.Join(root, "persist"), func(p string, fi os.FileInfo, err error) error {
-		if err == nil && fi.Mode().IsRegular() && strings.Contains(p, "ingest") {
-			held += fi.Size()
-		}
-		return nil
-	})
-	if held != 0 {
-		t.Errorf("partials hold %d bytes after the refusal", held)
 	}
 }
