@@ -157,6 +157,12 @@ var work = map[remodel.Action]job{
 	remodel.ActionSnapshot:       typed((*walk).snapshot),
 	remodel.ActionRollback:       typed((*walk).rollback),
 	remodel.ActionDeleteSnapshot: typed((*walk).deleteSnapshot),
+
+	remodel.ActionRecreate:    typed((*walk).recreate),
+	remodel.ActionRepairLeaks: typed((*walk).repairLeaks),
+	remodel.ActionSparsify:    typed((*walk).sparsify),
+	remodel.ActionMerge:       typed((*walk).merge),
+	remodel.ActionFlatten:     typed((*walk).flatten),
 }
 
 // job is one action's work and the payload type it takes.

@@ -14,7 +14,7 @@ const (
 	TypeClean    Type = "clean"
 	TypeMend     Type = "mend"
 	TypeOptimize Type = "optimize"
-	// TypeMerge is defined for overlay chains; no rule produces it yet.
+	// TypeMerge collapses an overlay chain longer than one link.
 	TypeMerge Type = "merge"
 )
 
@@ -33,6 +33,22 @@ const (
 	RemedyRecreate Remedy = "recreate"
 	// RemedySparsify punches holes where a raw volume holds zeros.
 	RemedySparsify Remedy = "sparsify"
+	// RemedyRefetch downloads again the content blob an overlay's
+	// backing chain names and the store lacks.
+	RemedyRefetch Remedy = "refetch"
+	// RemedyFlatten rewrites an overlay as a standalone image (its
+	// chain's data copied in).
+	RemedyFlatten Remedy = "flatten"
+	// RemedyMerge rewrites an overlay whose chain is longer than one as
+	// one overlay on the chain's last link (the content blob).
+	RemedyMerge Remedy = "merge"
+)
+
+// The volume strategies (issue 16): space makes a volume from content a
+// thin qcow2 overlay on the content blob, performance a full copy.
+const (
+	StrategySpace       = string(materials.StrategySpace)
+	StrategyPerformance = string(materials.StrategyPerformance)
 )
 
 // Status is a volume's health.
@@ -71,6 +87,9 @@ type VolumeStatus struct {
 type Report struct {
 	Fixes   []Fix          `json:"fixes"`
 	Volumes []VolumeStatus `json:"volumes"`
+	// opts are the check's, for PlanFixes (a recreate follows the
+	// volume's strategy).
+	opts Options
 }
 
 // DefaultStaleAfter is how old `.tmp` work and partial ingests must be
@@ -91,6 +110,13 @@ type Options struct {
 	// progress that the journal does not list as in flight is leaked; 0
 	// means DefaultStaleAfter.
 	StaleAfter time.Duration
+	// Strategy is the device's volume strategy (StrategySpace or
+	// StrategyPerformance); "" when it is not known, and then no overlay
+	// is judged by it.
+	Strategy string
+	// VolumeStrategy overrides Strategy per volume generation (the last
+	// applied config's per-volume choice).
+	VolumeStrategy map[materials.VolumeKey]string
 }
 
 // Check lists what is wrong under fp's root. It does not modify fp.
@@ -118,7 +144,7 @@ func Check(fp *materials.Floorplan, opts Options) Report {
 	}
 	fixes = append(fixes, c.pastGrace()...)
 	fixes = dedupe(fixes)
-	return Report{Fixes: fixes, Volumes: c.statuses(fixes)}
+	return Report{Fixes: fixes, Volumes: c.statuses(fixes), opts: opts}
 }
 
 // volumeRules and blobRules are the rules, each one short function; a
@@ -127,10 +153,13 @@ var (
 	volumeRules = []func(*checker, *materials.VolumeFile) (Fix, bool){
 		staleTemp,
 		unknownVolumeFile,
+		missingBacking,
 		brokenVolume,
 		corruptQcow2,
 		leakedClusters,
 		fullyAllocatedRaw,
+		performanceOverlay,
+		longChain,
 	}
 	blobRules = []func(*checker, *materials.BlobRecord) (Fix, bool){
 		leakedIngest,

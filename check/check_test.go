@@ -88,6 +88,9 @@ func TestRules(t *testing.T) {
 		journal *materials.JournalState
 		want    []want
 		status  map[string]Status
+		// strategy is the device's (Options.Strategy).
+		strategy string
+		perVol   map[materials.VolumeKey]string
 	}{
 		{name: "sound volume", vols: []materials.VolumeFile{sound()}, journal: &materials.JournalState{},
 			status: map[string]Status{uuidA + "#1": StatusOptimized}},
@@ -178,12 +181,44 @@ func TestRules(t *testing.T) {
 			Legacy: &materials.LegacyName{SHA256: hexA, App: uuidB}, State: materials.StateBroken, Reason: "truncated"}},
 			want:   []want{{"mend:file/persist/img/x.qcow2", TypeMend, RemedyReport, 0, "a legacy file"}},
 			status: map[string]Status{"persist/img/x.qcow2": StatusBroken}},
+		{name: "overlay on a blob, space", vols: []materials.VolumeFile{overlay(onBlobA)}, blobs: []materials.BlobRecord{blobA()},
+			strategy: StrategySpace, status: map[string]Status{uuidA + "#1": StatusOptimized}},
+		{name: "overlay on a blob, strategy unknown", vols: []materials.VolumeFile{overlay(onBlobA)}, blobs: []materials.BlobRecord{blobA()}},
+		{name: "overlay on a blob, performance", vols: []materials.VolumeFile{overlay(onBlobA)}, blobs: []materials.BlobRecord{blobA()},
+			strategy: StrategyPerformance,
+			want:     []want{{"optimize:volume/" + uuidA + "#1", TypeOptimize, RemedyFlatten, -5000, "flatten it into a standalone image (writes about 5000 bytes)"}},
+			status:   map[string]Status{uuidA + "#1": StatusDegraded}},
+		{name: "overlay, device space, volume performance", vols: []materials.VolumeFile{overlay(onBlobA)}, blobs: []materials.BlobRecord{blobA()},
+			strategy: StrategySpace, perVol: map[materials.VolumeKey]string{{ID: uuidA, Generation: 1}: StrategyPerformance},
+			want: []want{{"optimize:volume/" + uuidA + "#1", TypeOptimize, RemedyFlatten, -5000, "performance strategy"}}},
+		{name: "overlay, device performance, volume space", vols: []materials.VolumeFile{overlay(onBlobA)}, blobs: []materials.BlobRecord{blobA()},
+			strategy: StrategyPerformance, perVol: map[materials.VolumeKey]string{{ID: uuidA, Generation: 1}: StrategySpace}},
+		{name: "backing blob missing, tree known", vols: []materials.VolumeFile{overlay(missingA)}, journal: &materials.JournalState{LastApplied: lastApplied()},
+			want:   []want{{"mend:volume/" + uuidA + "#1", TypeMend, RemedyRefetch, 0, "download it again from content tree " + tree}},
+			status: map[string]Status{uuidA + "#1": StatusBroken}},
+		{name: "backing blob missing, marked broken too", vols: []materials.VolumeFile{with(overlay(missingA), func(v *materials.VolumeFile) {
+			v.State, v.Reason = materials.StateBroken, "backing blob missing"
+		})}, journal: &materials.JournalState{LastApplied: lastApplied()},
+			want: []want{{"mend:volume/" + uuidA + "#1", TypeMend, RemedyRefetch, 0, "is missing: download it again"}}},
+		{name: "backing blob missing, tree unknown", vols: []materials.VolumeFile{overlay(missingA)},
+			want: []want{{"mend:volume/" + uuidA + "#1", TypeMend, RemedyReport, 0, "names no content tree with it"}}},
+		{name: "backing volume file missing", vols: []materials.VolumeFile{overlay([]materials.BackingLink{{Name: "x.qcow2", Path: vault + "x.qcow2", Missing: true}})},
+			want: []want{{"mend:volume/" + uuidA + "#1", TypeMend, RemedyReport, 0, "another file of the volume) is missing"}}},
+		{name: "two-deep chain, space", vols: []materials.VolumeFile{overlay(twoDeep), middle()}, blobs: []materials.BlobRecord{blobA()},
+			strategy: StrategySpace,
+			want:     []want{{"merge:volume/" + uuidA + "#1", TypeMerge, RemedyMerge, -65536, "overlay chain of 3 images"}},
+			status:   map[string]Status{uuidA + "#1": StatusDegraded}},
+		{name: "two-deep chain, performance: flatten only", vols: []materials.VolumeFile{overlay(twoDeep), middle()}, blobs: []materials.BlobRecord{blobA()},
+			strategy: StrategyPerformance,
+			want:     []want{{"optimize:volume/" + uuidA + "#1", TypeOptimize, RemedyFlatten, -(5000 + 65536), "flatten"}}},
+		{name: "blob backing an overlay is never past grace", vols: []materials.VolumeFile{overlay(onBlobA)}, blobs: []materials.BlobRecord{blobA()},
+			journal: &materials.JournalState{Unreferenced: []materials.Unreferenced{{Target: materials.MaterialRef{Kind: materials.KindBlob, ID: "sha256:" + hexA}, Since: old}}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			fp := &materials.Floorplan{Volumes: tc.vols, Blobs: tc.blobs, Journal: tc.journal}
 			before, _ := json.Marshal(fp)
-			r := Check(fp, Options{Now: now, GracePeriod: time.Hour})
+			r := Check(fp, Options{Now: now, GracePeriod: time.Hour, Strategy: tc.strategy, VolumeStrategy: tc.perVol})
 			if after, _ := json.Marshal(fp); string(after) != string(before) {
 				t.Errorf("Check modified the Floorplan")
 			}
@@ -219,6 +254,24 @@ func TestRules(t *testing.T) {
 	}
 }
 
+// overlay is sound() as a qcow2 overlay on the given chain.
+func overlay(chain []materials.BackingLink) materials.VolumeFile {
+	return with(sound(), func(v *materials.VolumeFile) { v.BackingFile, v.Backing = chain[0].Name, chain })
+}
+
+// middle is the middle link of twoDeep: a snapshot's file of uuidA.
+func middle() materials.VolumeFile {
+	return with(sound(), func(v *materials.VolumeFile) {
+		v.Path, v.ID, v.AllocatedSize, v.Backing = vault+"mid.qcow2", "", 65536, onBlobA
+	})
+}
+
+var (
+	onBlobA  = []materials.BackingLink{{Name: "../../blobs/sha256/" + hexA, Blob: digest.Digest("sha256:" + hexA), Format: materials.FormatQcow2}}
+	missingA = []materials.BackingLink{{Name: "../../blobs/sha256/" + hexA, Blob: digest.Digest("sha256:" + hexA), Missing: true}}
+	twoDeep  = []materials.BackingLink{{Name: "mid.qcow2", Path: vault + "mid.qcow2", Format: materials.FormatQcow2}, onBlobA[0]}
+)
+
 func with2(b materials.BlobRecord, f func(*materials.BlobRecord)) materials.BlobRecord {
 	f(&b)
 	return b
@@ -235,7 +288,7 @@ func TestStableAndSorted(t *testing.T) {
 	r1 := Check(&materials.Floorplan{Volumes: vols}, Options{Now: now})
 	rev := []materials.VolumeFile{vols[2], vols[1], vols[0]}
 	r2 := Check(&materials.Floorplan{Volumes: rev}, Options{Now: now})
-	if diff := cmp.Diff(r1, r2); diff != "" {
+	if diff := cmp.Diff(r1, r2, cmp.AllowUnexported(Report{})); diff != "" {
 		t.Fatalf("order changes the report:\n%s", diff)
 	}
 	if len(r1.Fixes) != 3 || r1.Fixes[0].ID != "clean:file/"+vault+"a" || r1.Fixes[2].ID != "mend:volume/"+uuidA+"#1" {

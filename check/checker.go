@@ -22,6 +22,14 @@ type checker struct {
 	lastTrees map[string]*materials.ContentTree
 	// blobSize is the size of each complete blob, by digest.
 	blobSize map[string]int64
+	// treeIDs are lastTrees' keys in the Blueprint's order.
+	treeIDs []string
+	// fileAt is each volume file by path.
+	fileAt map[string]*materials.VolumeFile
+	// backing are the blobs some overlay's chain names: never cleaned;
+	// linked the volume files some overlay's chain names.
+	backing map[string]bool
+	linked  map[string]bool
 }
 
 func newChecker(fp *materials.Floorplan, opts Options) *checker {
@@ -32,10 +40,23 @@ func newChecker(fp *materials.Floorplan, opts Options) *checker {
 		lastVols:  map[materials.VolumeKey]*materials.Volume{},
 		lastTrees: map[string]*materials.ContentTree{},
 		blobSize:  map[string]int64{},
+		fileAt:    map[string]*materials.VolumeFile{},
+		backing:   map[string]bool{},
+		linked:    map[string]bool{},
 	}
 	for i := range fp.Volumes {
-		if v := &fp.Volumes[i]; v.ID != "" && !v.Temp {
+		v := &fp.Volumes[i]
+		if v.ID != "" && !v.Temp {
 			c.keyFiles[v.Key()]++
+		}
+		c.fileAt[v.Path] = v
+		for _, l := range v.Backing {
+			if l.Blob != "" {
+				c.backing[string(l.Blob)] = true
+			}
+			if l.Path != "" {
+				c.linked[l.Path] = true
+			}
 		}
 	}
 	for i := range fp.Blobs {
@@ -56,6 +77,7 @@ func newChecker(fp *materials.Floorplan, opts Options) *checker {
 			for i := range last.ContentTrees {
 				if t := &last.ContentTrees[i]; c.lastTrees[t.ID] == nil {
 					c.lastTrees[t.ID] = t
+					c.treeIDs = append(c.treeIDs, t.ID)
 				}
 			}
 		}
@@ -131,7 +153,9 @@ func (c *checker) pastGrace() []Fix {
 	}
 	var out []Fix
 	for _, u := range c.fp.Journal.Unreferenced {
-		if u.Target.Kind != materials.KindBlob || named[u.Target.ID] || c.inflight[u.Target] {
+		// A blob an overlay reads through is needed whatever its clock
+		// says (the clock may predate the overlay).
+		if u.Target.Kind != materials.KindBlob || named[u.Target.ID] || c.backing[u.Target.ID] || c.inflight[u.Target] {
 			continue
 		}
 		until := u.Since.Add(c.opts.GracePeriod)

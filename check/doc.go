@@ -26,20 +26,64 @@
 //     (re-created from content when the last applied Blueprint knows the
 //     generation's content tree, else reported only: a blank volume's data
 //     is in that file alone) or only leaked clusters (repaired in place
-//     with `qemu-img check -r leaks`, which touches no data cluster).
+//     with `qemu-img check -r leaks`, which touches no data cluster); an
+//     overlay whose backing content blob is gone from the stores
+//     (VolumeFile.Backing, a link Missing with its Blob) is mended by
+//     downloading the blob again from the last applied content tree whose
+//     top it is (RemedyRefetch), else reported. A backing name outside the
+//     stores makes the inspector call the volume broken: re-created or
+//     reported as any damaged header.
 //   - optimize improves a sound volume: a raw volume that is fully
 //     allocated may hold zero blocks that could be holes. Whether it does
 //     takes reading its data, which a survey never does, so the fix's
-//     Bytes is 0 and its reason says so.
-//   - merge would collapse an overlay chain; edgewright makes no overlays
-//     or snapshots yet (a volume with a backing file is broken, a mend),
-//     so the type is defined and no rule produces it.
+//     Bytes is 0 and its reason says so. An overlay whose strategy
+//     (Options.VolumeStrategy for its generation, else Options.Strategy)
+//     is performance is flattened (RemedyFlatten; Bytes is minus what its
+//     chain holds, the cost of copying it in). With no strategy known no
+//     overlay is judged.
+//   - merge collapses an overlay chain longer than one link (overlay ->
+//     overlay -> blob) into one overlay on the blob (RemedyMerge; Bytes is
+//     minus what the middle links hold). Under performance the flatten
+//     does it instead, one fix per volume. The middle files stay: another
+//     overlay's link (a snapshot's file) is never judged on its own.
+//
+// A blob that any overlay's chain names is never cleaned, whatever its
+// grace clock says.
 //
 // A volume's status is broken (a mend that is not a leak repair),
 // degraded (any other fix, or uncertain work in flight), else optimized.
 // Volumes are the surveyed volume files that are not `.tmp` work and not
 // unknown; their ID is the volume key, or the path for a legacy file or
 // a key found in both layouts.
+//
+// # Running fixes
+//
+// PlanFixes turns the fixes a Selection names (IDs; all; all of a type)
+// of a fresh check into a remodel.Plan for the assembler, so that fixes
+// are journaled, locked and crash-safe like every other remodel: a clean
+// is a delete (of the file, or of the blob in every store holding it);
+// a re-fetch a download into the blob directory from the last applied
+// content tree; a recreate (remodel.ActionRecreate, after a download of
+// the content when no store holds it) writes the generation anew beside
+// the damaged file and renames it over (under the space strategy, as
+// the check was told it, a qcow2 overlay on the content blob, as its
+// create made it); repair-leaks, sparsify, flatten
+// and merge rewrite the file beside itself through the device's
+// VolumeFixer (qemu-img in assembler/crafts/qemu, opening a chain only
+// as the survey followed it). FixPlan.Fixes gives each fix's remodels in
+// order: a runner reports stage X of Y and the assembler's progress as
+// a percent. RemedyReport fixes are never run (FixPlan.Reported); an ID
+// the check does not list is an *UnknownFixError naming it. The trust
+// rule holds whatever a report says: no blob the last applied config or
+// any overlay's chain names is deleted, nor a volume's or a complete
+// blob's file as a leftover (FixPlan.Refused). The plan carries the
+// journal's grace clocks unchanged and no checkpoint.
+//
+// `wright fix --root DIR (ID... | --all [--type TYPE])` (examples/wright)
+// checks, settles the intents a killed run left in flight (an empty plan
+// applied under the root's lock), plans, applies and checks again. A
+// sparsify of a raw volume that holds no zeros leaves it fully
+// allocated, so the check lists it again: that fix is advisory.
 //
 // What a survey cannot see is not checked: leases (the Floorplan does not
 // list them), content tree clocks (containerd image records), orphan blobs

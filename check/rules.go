@@ -64,8 +64,8 @@ func leakedIngest(c *checker, b *materials.BlobRecord) (Fix, bool) {
 
 // brokenVolume: a volume whose header is damaged or names another file.
 func brokenVolume(c *checker, v *materials.VolumeFile) (Fix, bool) {
-	if v.State != materials.StateBroken || v.Temp {
-		return Fix{}, false
+	if v.State != materials.StateBroken || v.Temp || missingLink(v) != nil {
+		return Fix{}, false // a missing link is missingBacking's
 	}
 	what := "damaged: " + v.Reason
 	if v.BackingFile != "" {

@@ -219,6 +219,38 @@ type Checker interface {
 	Check(ctx context.Context, d digest.Digest) (size int64, got digest.Digest, err error)
 }
 
+// Link is one file of an overlay's backing chain, as the survey followed
+// it inside the root's stores: Path is absolute, Name is the backing file
+// name as the referring header spells it.
+type Link struct {
+	Name   string
+	Path   string
+	Format materials.Format
+}
+
+// VolumeFixer carries out the storage check's in-place fixes on one
+// volume file (package check). Each writes the fixed image beside the
+// file (<path>.tmp, removed first when a crash left one), syncs it and
+// renames it over the file, so a crash leaves the old file or the fixed
+// one, never a mix; each is idempotent (a step the journal saw start and
+// not finish is simply run again). A chain is opened exactly as given,
+// never by a name a header spells. A VolumeBuilder that also fixes
+// volumes implements it (the qemu crafts, the in-memory device).
+type VolumeFixer interface {
+	// RepairLeaks frees a qcow2's leaked clusters (qemu-img check -r
+	// leaks), which touches no data cluster.
+	RepairLeaks(ctx context.Context, path string, progress func(done, known int64)) error
+	// Sparsify rewrites a raw volume with holes where it holds zeros.
+	Sparsify(ctx context.Context, path string, progress func(done, known int64)) error
+	// Flatten rewrites a qcow2 overlay on chain (nearest first) as a
+	// standalone qcow2 with the same guest-visible bytes.
+	Flatten(ctx context.Context, path string, chain []Link, progress func(done, known int64)) error
+	// Merge rewrites a qcow2 overlay on chain (nearest first, at least
+	// two links) as one overlay on the chain's last link, named as the
+	// link before it names it, with the middle links' data copied in.
+	Merge(ctx context.Context, path string, chain []Link, progress func(done, known int64)) error
+}
+
 // OverlayBuilder is the role of a VolumeBuilder that also makes thin
 // volumes (the space strategy): a qcow2 overlay at final whose backing
 // file is a content blob. backing is the blob's file (read, never

@@ -48,6 +48,20 @@ const (
 	// ActionDeleteSnapshot removes one of an app's snapshots from each of
 	// its volumes.
 	ActionDeleteSnapshot Action = "delete-snapshot"
+
+	// The storage check's fixes (package check) that no action above
+	// does; each rewrites a volume file beside it and renames it over.
+
+	// ActionRecreate re-creates a damaged volume file from its content.
+	ActionRecreate Action = "recreate"
+	// ActionRepairLeaks frees a qcow2's leaked clusters.
+	ActionRepairLeaks Action = "repair-leaks"
+	// ActionSparsify makes holes where a raw volume holds zeros.
+	ActionSparsify Action = "sparsify"
+	// ActionMerge collapses an overlay chain into one overlay on its blob.
+	ActionMerge Action = "merge"
+	// ActionFlatten rewrites an overlay as a standalone image.
+	ActionFlatten Action = "flatten"
 )
 
 // Payload is what one action needs beyond the Remodel's common header:
@@ -238,6 +252,67 @@ func (p *RollbackPayload) Detail(ref materials.MaterialRef) string {
 // every volume that holds it.
 type DeleteSnapshotPayload struct{ SnapshotOf }
 
+// ChainLink is one link of an overlay's backing chain as the survey
+// followed it inside the root's stores: the executor opens exactly these
+// files, never a name a header spells.
+type ChainLink struct {
+	// Name is the backing file name as the referring header spells it.
+	Name string `json:"name"`
+	// Path is the link's file relative to the root.
+	Path   string           `json:"path"`
+	Format materials.Format `json:"format"`
+}
+
+// VolumeFix is what the in-place volume fixes share: the volume file,
+// its format, its backing chain (nearest first; none for a standalone
+// image) and the id of the storage check's fix it carries out.
+type VolumeFix struct {
+	// Path is the volume file relative to the root.
+	Path   string           `json:"path"`
+	Format materials.Format `json:"format"`
+	Chain  []ChainLink      `json:"chain,omitempty"`
+	Fix    string           `json:"fix"`
+}
+
+// Detail names the file when the target does not.
+func (f *VolumeFix) Detail(t materials.MaterialRef) string { return pathDetail(t, f.Path) }
+
+// RecreatePayload is a recreate's: the volume generation as the last
+// applied config made it, its content tree, the damaged file it replaces
+// and the fix it carries out.
+type RecreatePayload struct {
+	Volume      materials.Volume      `json:"volume"`
+	ContentTree materials.ContentTree `json:"contentTree"`
+	Path        string                `json:"path"`
+	Fix         string                `json:"fix"`
+	// Build is how the generation is made again (nil: a full copy).
+	Build *VolumeBuild `json:"build,omitempty"`
+}
+
+func (p *RecreatePayload) Detail(t materials.MaterialRef) string {
+	d := pathDetail(t, p.Path)
+	if b := p.Build.Detail(); b != "" {
+		if d != "" {
+			d += ", "
+		}
+		d += b
+	}
+	return d
+}
+
+// RepairLeaksPayload is a repair-leaks' (a qcow2, Chain empty).
+type RepairLeaksPayload struct{ VolumeFix }
+
+// SparsifyPayload is a sparsify's (a raw volume).
+type SparsifyPayload struct{ VolumeFix }
+
+// MergePayload is a merge's: Chain's last link is the blob the merged
+// overlay is left on.
+type MergePayload struct{ VolumeFix }
+
+// FlattenPayload is a flatten's.
+type FlattenPayload struct{ VolumeFix }
+
 func (*ResolvePayload) Detail(materials.MaterialRef) string { return "" }
 
 func (p *DownloadPayload) Detail(materials.MaterialRef) string {
@@ -355,6 +430,12 @@ var actionTable = [...]ActionFacts{
 	// beside it before the swap.
 	{Action: ActionRollback, Symbol: "<", Phrase: "to roll back", Destructive: true, ChargesDisk: true, Concurrency: 2, payload: payloadOf[RollbackPayload]},
 	{Action: ActionDeleteSnapshot, Symbol: "x", Phrase: "to delete snapshot", Destructive: true, Concurrency: 2, payload: payloadOf[DeleteSnapshotPayload]},
+	// The check's fixes: each writes its file anew beside the old one.
+	{Action: ActionRecreate, Symbol: "%", Phrase: "to re-create", Destructive: true, ChargesDisk: true, Concurrency: 2, payload: payloadOf[RecreatePayload]},
+	{Action: ActionRepairLeaks, Symbol: "#", Phrase: "to repair", ChargesDisk: true, Concurrency: 2, payload: payloadOf[RepairLeaksPayload]},
+	{Action: ActionSparsify, Symbol: "_", Phrase: "to sparsify", ChargesDisk: true, Concurrency: 2, payload: payloadOf[SparsifyPayload]},
+	{Action: ActionMerge, Symbol: "&", Phrase: "to merge", ChargesDisk: true, Concurrency: 2, payload: payloadOf[MergePayload]},
+	{Action: ActionFlatten, Symbol: "=", Phrase: "to flatten", ChargesDisk: true, Concurrency: 2, payload: payloadOf[FlattenPayload]},
 	{Action: ActionDelete, Symbol: "-", Phrase: "to delete", Destructive: true, Concurrency: 4, payload: payloadOf[DeletePayload]},
 }
 

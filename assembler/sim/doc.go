@@ -1,6 +1,7 @@
 // Package sim is an in-memory device: every role the assembler touches
 // (device.Files, Locker, JournalOpener, Journal, BlobStore, Fetcher,
-// Follower, Resolver, VolumeBuilder, ContainerBuilder, ImageDeleter) kept
+// Follower, Resolver, VolumeBuilder, ContainerBuilder, ImageDeleter,
+// VolumeFixer: a fix leaves the entry a sound volume of its kind) kept
 // in maps, with a World of datastores and registries that serves content
 // by size and digest, never by bytes. The real executor runs over it, so
 // applying a Plan to a sim Device gives the next Floorplan as the real

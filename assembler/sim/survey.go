@@ -86,6 +86,17 @@ func (d *Device) volumeFile(p string, e *entry) (materials.VolumeFile, bool) {
 		vf := *e.planted
 		vf.Path = rel
 		vf.Snapshots = e.snapshotInfos(rel)
+		if len(vf.Backing) > 0 {
+			// A backing blob is there or not as the device holds it now
+			// (a download brings a missing one back).
+			vf.Backing = append([]materials.BackingLink(nil), vf.Backing...)
+			for i := range vf.Backing {
+				if l := &vf.Backing[i]; l.Blob != "" {
+					b, ok := d.blobs[l.Blob]
+					l.Missing = !ok || !b.complete
+				}
+			}
+		}
 		return vf, true
 	}
 	vf := materials.VolumeFile{Path: rel, ClearText: dir == layout.ClearVolumesDir, ModTime: e.mod, Format: e.format, Dir: e.dir,

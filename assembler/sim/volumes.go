@@ -149,12 +149,9 @@ func (v volumes) Resize(ctx context.Context, p string, format materials.Format, 
 	d := v.d
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := d.alive(); err != nil {
+	e, err := d.fileEntry("resize volume", p)
+	if err != nil {
 		return err
-	}
-	e, ok := d.entries[filepath.Clean(p)]
-	if !ok || e.dir {
-		return fmt.Errorf("resize volume %s: %w", p, fs.ErrNotExist)
 	}
 	if e.planted != nil {
 		e.format, e.planted = e.planted.Format, nil
@@ -239,4 +236,17 @@ func (d *Device) walkTree(ctx context.Context, store device.BlobStore, top diges
 		}
 	}
 	return "", nil
+}
+
+// fileEntry is the volume file entry at p for op, on a live device. The
+// caller holds d.mu.
+func (d *Device) fileEntry(op, p string) (*entry, error) {
+	if err := d.alive(); err != nil {
+		return nil, err
+	}
+	e, ok := d.entries[filepath.Clean(p)]
+	if !ok || e.dir {
+		return nil, fmt.Errorf("%s %s: %w", op, p, fs.ErrNotExist)
+	}
+	return e, nil
 }

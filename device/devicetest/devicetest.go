@@ -16,9 +16,11 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/edgewright/edgewright/assembler"
+	"github.com/edgewright/edgewright/check"
 	"github.com/edgewright/edgewright/foreman"
 	"github.com/edgewright/edgewright/internal/testenv"
 	"github.com/edgewright/edgewright/materials"
+	"github.com/edgewright/edgewright/remodel"
 )
 
 // Rig is one device under test.
@@ -141,6 +143,9 @@ func Run(t *testing.T, newRig func(t *testing.T) *Rig) []Shape {
 		// the empty plan was made from.
 		checkHolds(t, i+1, bp, fp, img)
 		shapes = append(shapes, ShapeOf(fp))
+		if i == 0 {
+			flattenThin(t, a, opts.Root, bp, fp)
+		}
 		now = now.Add(time.Hour)
 	}
 	return shapes
@@ -213,4 +218,39 @@ func ShapeOf(fp *materials.Floorplan) Shape {
 	}
 	s.Journal = last.String()
 	return s
+}
+
+// flattenThin runs the storage check's flatten of the thin volume as a
+// fix run does (check under performance, PlanFixes, Apply) and wants it
+// a standalone volume of the same size after, the only fix of the plan;
+// the next step purges it into a fresh overlay.
+func flattenThin(t *testing.T, a *assembler.Assembler, root string, bp *materials.Blueprint, fp *materials.Floorplan) {
+	t.Helper()
+	rep := check.Check(fp, check.Options{Now: epoch, Strategy: check.StrategyPerformance,
+		VolumeStrategy: map[materials.VolumeKey]string{{ID: idThin}: check.StrategyPerformance}})
+	id := "optimize:volume/" + idThin + "#0"
+	fpl, err := check.PlanFixes(fp, rep, check.Selection{IDs: []string{id}}, epoch)
+	if err != nil {
+		t.Fatalf("flatten the thin volume: %v (fixes %+v)", err, rep.Fixes)
+	}
+	if len(fpl.Plan.Remodels) != 1 || fpl.Plan.Remodels[0].Action != remodel.ActionFlatten {
+		t.Fatalf("flatten plan: %+v", fpl.Plan.Remodels)
+	}
+	res, err := a.Apply(context.Background(), fpl.Plan)
+	if err != nil || !res.OK() {
+		t.Fatalf("apply the flatten: %v %+v", err, res)
+	}
+	var after *materials.Floorplan
+	if _, err := a.Converge(context.Background(), bp, assembler.ConvergeOptions{FixedSpace: true,
+		OnSurvey: func(_ int, f *materials.Floorplan) { after = f }}); err != nil {
+		t.Fatalf("converge after the flatten: %v", err)
+	}
+	for _, v := range after.Volumes {
+		if v.ID == idThin && (len(v.Backing) > 0 || v.State != materials.StateComplete || v.VirtualSize < 3<<20) {
+			t.Errorf("after the flatten the thin volume is %+v, want a whole standalone volume", v)
+		}
+	}
+	if left := check.Check(after, check.Options{Now: epoch, Strategy: check.StrategyPerformance}); len(left.Fixes) != 0 {
+		t.Errorf("after the flatten the check lists %+v", left.Fixes)
+	}
 }

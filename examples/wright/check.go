@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/edgewright/edgewright/foreman"
 	"github.com/edgewright/edgewright/inspector"
 	"github.com/edgewright/edgewright/inspector/ctrsurvey"
+	"github.com/edgewright/edgewright/materials"
 )
 
 func init() {
@@ -37,9 +39,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, `print {"fixes": [...], "volumes": [...]} as JSON`)
 	socket := fs.String("containerd", "", "containerd socket to check as well")
 	ns := fs.String("namespace", defaultNamespace, "containerd namespace (with --containerd)")
-	grace := fs.Duration("grace", foreman.DefaultGracePeriod, "an unneeded blob is cleaned this long after its grace clock started")
-	stale := fs.Duration("stale-after", check.DefaultStaleAfter, "work in progress untouched this long and not in flight is leaked")
-	qemuImg := fs.String("qemu-img", "qemu-img", `qemu-img for the deep check of qcow2 volumes ("" skips it)`)
+	cf := addCheckFlags(fs)
 	if code, ok := parseFlags(fs, args, stdout); !ok {
 		return code
 	}
@@ -59,35 +59,16 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		}
 		opts.Containerd = &ctrsurvey.Daemon{Socket: *socket, Namespace: *ns}
 	}
-	if j := openJournal("check", *root, stderr, "in-flight work is judged by age alone and no grace clock is known"); j != nil {
-		defer j.Close()
-		opts.Journal = j
+	if !cf.valid("check", stderr) {
+		return exitUsage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fp, err := inspector.Survey(ctx, opts)
+	_, rep, err := cf.checkRoot(ctx, "check", opts, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "wright check: %v\n", err)
 		return exitFailed
 	}
-	if inspector.ContainerdUnreachable(fp) {
-		fmt.Fprintf(stderr, "wright check: containerd is unreachable at %s; its blobs cannot be checked\n", *socket)
-		return exitFailed
-	}
-	if *qemuImg != "" {
-		if _, err := exec.LookPath(*qemuImg); err != nil {
-			fmt.Fprintf(stderr, "wright check: %v; qcow2 metadata (refcounts, leaks) is not checked\n", err)
-		} else if err := inspector.Deepen(ctx, fp, *root, *qemuImg); err != nil {
-			fmt.Fprintf(stderr, "wright check: %v\n", err)
-			return exitFailed
-		}
-		for _, v := range fp.Volumes {
-			if v.Check != nil && v.Check.Error != "" {
-				fmt.Fprintf(stderr, "wright check: %s: qcow2 metadata not checked: %s\n", v.Path, v.Check.Error)
-			}
-		}
-	}
-	rep := check.Check(fp, check.Options{Now: time.Now(), GracePeriod: *grace, StaleAfter: *stale})
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -103,6 +84,64 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		return exitFixes
 	}
 	return exitOK
+}
+
+// checkFlags are the check's flags, which fix has too.
+type checkFlags struct {
+	grace, stale      *time.Duration
+	qemuImg, strategy *string
+}
+
+func addCheckFlags(fs *flag.FlagSet) *checkFlags {
+	return &checkFlags{
+		grace:    fs.Duration("grace", foreman.DefaultGracePeriod, "an unneeded blob is cleaned this long after its grace clock started"),
+		stale:    fs.Duration("stale-after", check.DefaultStaleAfter, "work in progress untouched this long and not in flight is leaked"),
+		qemuImg:  fs.String("qemu-img", "qemu-img", `qemu-img for the deep check of qcow2 volumes ("" skips it)`),
+		strategy: fs.String("strategy", "", "the device's volume `STRATEGY` (space or performance): overlays under performance are to flatten; \"\" judges none"),
+	}
+}
+
+func (cf *checkFlags) valid(cmd string, stderr io.Writer) bool {
+	if s := *cf.strategy; s != "" && s != check.StrategySpace && s != check.StrategyPerformance {
+		fmt.Fprintf(stderr, "wright %s: --strategy %q: want space or performance\n", cmd, s)
+		return false
+	}
+	return true
+}
+
+// checkRoot surveys the root (journal read-only, closed again before it
+// returns), deepens the survey with qemu-img check and checks it now.
+func (cf *checkFlags) checkRoot(ctx context.Context, cmd string, opts inspector.Options, stderr io.Writer) (*materials.Floorplan, check.Report, error) {
+	qemuImg := *cf.qemuImg
+	copts := check.Options{GracePeriod: *cf.grace, StaleAfter: *cf.stale, Strategy: *cf.strategy}
+	if j := openJournal(cmd, opts.Root, stderr, "in-flight work is judged by age alone and no grace clock is known"); j != nil {
+		defer j.Close()
+		opts.Journal = j
+	}
+	fp, err := inspector.Survey(ctx, opts)
+	if err != nil {
+		return nil, check.Report{}, err
+	}
+	if inspector.ContainerdUnreachable(fp) {
+		return nil, check.Report{}, fmt.Errorf("containerd is unreachable; its blobs cannot be checked")
+	}
+	if qemuImg != "" {
+		if _, err := exec.LookPath(qemuImg); err != nil {
+			fmt.Fprintf(stderr, "wright %s: %v; qcow2 metadata (refcounts, leaks) is not checked\n", cmd, err)
+		} else if err := inspector.Deepen(ctx, fp, opts.Root, qemuImg); err != nil {
+			return nil, check.Report{}, err
+		}
+		for _, v := range fp.Volumes {
+			if v.Check != nil && v.Check.Error != "" {
+				fmt.Fprintf(stderr, "wright %s: %s: qcow2 metadata not checked: %s\n", cmd, v.Path, v.Check.Error)
+			}
+		}
+	}
+	if fp.Journal != nil {
+		copts.VolumeStrategy = check.VolumeStrategies(fp.Journal.LastApplied)
+	}
+	copts.Now = time.Now()
+	return fp, check.Check(fp, copts), nil
 }
 
 func printCheck(w io.Writer, rep check.Report) {

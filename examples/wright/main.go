@@ -8,6 +8,7 @@
 //	wright apply     --config FILE --root DIR [-v] [--log-format text|json]
 //	wright status    --root DIR [--json|--binary]
 //	wright check     --root DIR [--json]
+//	wright fix       --root DIR (ID... | --all [--type TYPE])
 //	wright chunk     IMAGE --out DIR [--store NAME]
 //	wright snapshots --root DIR [--json]
 //

@@ -1,7 +1,6 @@
 package qemu
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -32,6 +31,17 @@ var ErrImageRefused = diskimage.ErrRefused
 // checkImage reads path's header with our own code before qemu-img ever
 // sees it.
 func checkImage(path string, declared materials.Format) (diskimage.Header, error) {
+	d := diskimage.Format(declared)
+	if declared == materials.FormatISO {
+		d = diskimage.Raw
+	} else if qf, err := qemuFormat(declared); err == nil {
+		d = diskimage.Format(qf)
+	}
+	return headerOf(path, func(r io.ReaderAt, size int64) (diskimage.Header, error) { return diskimage.Check(r, size, d) })
+}
+
+// headerOf opens path and reads its header with read.
+func headerOf(path string, read func(r io.ReaderAt, size int64) (diskimage.Header, error)) (diskimage.Header, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return diskimage.Header{}, err
@@ -41,13 +51,7 @@ func checkImage(path string, declared materials.Format) (diskimage.Header, error
 	if err != nil {
 		return diskimage.Header{}, err
 	}
-	d := diskimage.Format(declared)
-	if declared == materials.FormatISO {
-		d = diskimage.Raw
-	} else if qf, err := qemuFormat(declared); err == nil {
-		d = diskimage.Format(qf)
-	}
-	h, err := diskimage.Check(f, st.Size(), d)
+	h, err := read(f, st.Size())
 	if err != nil {
 		return h, fmt.Errorf("%s: %w", path, err)
 	}
@@ -283,39 +287,7 @@ func (q *Volumes) CreateFrom(ctx context.Context, final string, format materials
 
 // convert runs qemu-img convert -p and turns its percentages into bytes.
 func (q *Volumes) convert(ctx context.Context, src, srcFmt, dst, dstFmt string, known int64, progress func(done, known int64)) error {
-	args := []string{"convert", "-p", "-O", dstFmt, untrusted(src, srcFmt), dst}
-	cmd := exec.CommandContext(ctx, q.bin(), args...)
-	cmd.SysProcAttr = childAttr()
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("qemu-img convert: %w", err)
-	}
-	progress(0, known)
-	sc := bufio.NewScanner(out)
-	sc.Split(splitCR)
-	for sc.Scan() {
-		// Lines look like "    (42.00/100%)".
-		s := strings.TrimSpace(sc.Text())
-		s = strings.TrimPrefix(s, "(")
-		if pct, _, ok := strings.Cut(s, "/"); ok {
-			if p, err := strconv.ParseFloat(pct, 64); err == nil && known > 0 {
-				progress(int64(p/100*float64(known)), known)
-			}
-		}
-	}
-	if err := cmd.Wait(); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("qemu-img %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	progress(known, known)
-	return nil
+	return q.runProgress(ctx, "", known, progress, "convert", "-p", "-O", dstFmt, untrusted(src, srcFmt), dst)
 }
 
 func splitCR(data []byte, atEOF bool) (int, []byte, error) {
