@@ -33,6 +33,7 @@ const (
 	fxChain     = "8e2f0c2a-9e3b-4d5c-8a6f-1b2c3d4e5f04"
 	fxTmp       = "8e2f0c2a-9e3b-4d5c-8a6f-1b2c3d4e5f05"
 	fxFlat      = "8e2f0c2a-9e3b-4d5c-8a6f-1b2c3d4e5f06"
+	fxCorrupt   = "8e2f0c2a-9e3b-4d5c-8a6f-1b2c3d4e5f07"
 	fxDS        = "5b8c3c1e-4f0e-4a8e-9f4d-2a7c1b6e0d51"
 	fxTreeQcow  = "0a5e7c9d-3b21-4c8f-8e1a-6f2d4b9c7e51"
 	fxTreeBase  = "0a5e7c9d-3b21-4c8f-8e1a-6f2d4b9c7e52"
@@ -47,8 +48,8 @@ type fixture struct {
 	refs map[string]string
 	// want are the fixes the check must list, id to type.
 	want map[string]string
-	// overlays says whether the overlay cases are in (the inspector
-	// follows backing chains).
+	// overlays: the overlay cases are in (always, since the survey
+	// follows backing chains; kept so the kill tests can pick them).
 	overlays bool
 }
 
@@ -61,9 +62,19 @@ func runIn(t *testing.T, dir, bin string, args ...string) {
 	}
 }
 
+// mustFollowBacking fails the test unless the survey follows an
+// overlay's backing chain into the blob directory (the missing-blob,
+// flatten and merge cases need it); it returns true.
+func mustFollowBacking(t *testing.T, qimg string) bool {
+	t.Helper()
+	if !followsBacking(t, qimg) {
+		t.Fatal("the survey does not follow a backing chain into the blob directory")
+	}
+	return true
+}
+
 // followsBacking says whether the inspector reads an overlay's chain
-// into VolumeFile.Backing (the space strategy's inspector); without it
-// an overlay is broken, and the overlay cases are left out.
+// into VolumeFile.Backing.
 func followsBacking(t *testing.T, qimg string) bool {
 	root := t.TempDir()
 	vols, blobs := filepath.Join(root, "persist/vault/volumes"), filepath.Join(root, "persist/blobs/sha256")
@@ -121,6 +132,13 @@ func damagedRoot(t *testing.T, srv *httptest.Server, files map[string][]byte, ov
 	os.Truncate(trunc, 64)
 	fx.refs[trunc] = qsrc
 	fx.want["mend:volume/"+fxTruncated+"#1"] = "mend"
+	// Corrupted refcounts (qemu-img check finds corruptions; -r all could
+	// lose data): re-created from the same content.
+	corrupt := filepath.Join(vols, fxCorrupt+"#1.qcow2")
+	runIn(t, work, qimg, "convert", "-q", "-f", "qcow2", "-O", "qcow2", qsrc, corrupt)
+	testenv.DamageQcow2Refcounts(t, corrupt)
+	fx.refs[corrupt] = qsrc
+	fx.want["mend:volume/"+fxCorrupt+"#1"] = "mend"
 	// Leaked clusters (refcount damage qemu-img check -r leaks repairs).
 	leaky := filepath.Join(vols, fxLeaky+"#1.qcow2")
 	testenv.Qcow2(t, leaky)
@@ -132,6 +150,7 @@ func damagedRoot(t *testing.T, srv *httptest.Server, files map[string][]byte, ov
 		Datastores: []materials.Datastore{{ID: fxDS, Type: materials.DatastoreHTTP, FQDN: srv.URL}},
 		Volumes: []materials.Volume{
 			{ID: fxTruncated, Generation: 1, Origin: materials.OriginDownload, ContentTree: fxTreeQcow, Format: materials.FormatQcow2, MaxSizeBytes: 1 << 20, RefCount: 1},
+			{ID: fxCorrupt, Generation: 1, Origin: materials.OriginDownload, ContentTree: fxTreeQcow, Format: materials.FormatQcow2, MaxSizeBytes: 1 << 20, RefCount: 1},
 			{ID: fxLeaky, Generation: 1, Origin: materials.OriginBlank, Format: materials.FormatQcow2, MaxSizeBytes: 1 << 20, RefCount: 1},
 		},
 		ContentTrees: []materials.ContentTree{{ID: fxTreeQcow, URL: "disk.qcow2", Format: materials.FormatQcow2, SHA256: qhex, Datastores: []string{fxDS}}},
@@ -266,10 +285,7 @@ func (fx *fixture) verify(t *testing.T) {
 // and a second check lists only the unknown file.
 func TestFixDamagedRoot(t *testing.T) {
 	qimg := testenv.QemuImg(t)
-	overlays := followsBacking(t, qimg)
-	if !overlays {
-		t.Log("the inspector does not follow backing chains yet: the missing-blob and chain cases are left out")
-	}
+	overlays := mustFollowBacking(t, qimg)
 	srv, files := contentServer(t)
 	fx := damagedRoot(t, srv, files, overlays)
 	code, fixes, _, stderr := checkJSON(t, fx.root)
@@ -319,7 +335,7 @@ func TestFixDamagedRoot(t *testing.T) {
 // and wants the same end as an uninterrupted run.
 func TestFixKills(t *testing.T) {
 	qimg := testenv.QemuImg(t)
-	overlays := followsBacking(t, qimg)
+	overlays := mustFollowBacking(t, qimg)
 	bin := buildWright(t)
 	srv, files := contentServer(t)
 	for n := 1; ; n++ {
@@ -355,7 +371,7 @@ func TestFixKills(t *testing.T) {
 // finish before the kill; the log says how many kills landed mid-work.
 func TestFixKillsMidWork(t *testing.T) {
 	qimg := testenv.QemuImg(t)
-	overlays := followsBacking(t, qimg)
+	overlays := mustFollowBacking(t, qimg)
 	bin := buildWright(t)
 	srv, files := contentServer(t)
 	ids := []string{fxTruncated, fxLeaky}
