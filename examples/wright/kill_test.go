@@ -44,8 +44,6 @@ const (
 	// killRate is each GET's pace: slow enough that a kill lands inside
 	// a download, fast enough that 20 kills fit in CI.
 	killRate = 32 << 20 // bytes per second
-	// killRefetch is what a kill may cost per blob: one in-flight chunk.
-	killRefetch = 1 << 20
 )
 
 // meter counts the body bytes served per blob (by sha256 hex) and paces
@@ -54,11 +52,17 @@ type meter struct {
 	mu     sync.Mutex
 	served map[string]int64
 	starts map[string][]int64 // the offset each GET of a blob started at
+	// epoch counts takes: a request counts only while the take it began
+	// under is the current one, so what a handler still writes to a
+	// killed apply's connection after the take is nobody's.
+	epoch int
 }
 
-func (m *meter) add(k string, n int) {
+func (m *meter) add(k string, n int, epoch int) {
 	m.mu.Lock()
-	m.served[k] += int64(n)
+	if epoch == m.epoch {
+		m.served[k] += int64(n)
+	}
 	m.mu.Unlock()
 }
 
@@ -69,6 +73,7 @@ func (m *meter) take() (map[string]int64, map[string][]int64) {
 	defer m.mu.Unlock()
 	out, starts := m.served, m.starts
 	m.served, m.starts = map[string]int64{}, map[string][]int64{}
+	m.epoch++
 	return out, starts
 }
 
@@ -83,8 +88,9 @@ func (m *meter) wrap(h http.Handler, blobOf func(*http.Request) string) http.Han
 		fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-", &from)
 		m.mu.Lock()
 		m.starts[k] = append(m.starts[k], from)
+		epoch := m.epoch
 		m.mu.Unlock()
-		h.ServeHTTP(&pacedWriter{ResponseWriter: w, m: m, key: k}, r)
+		h.ServeHTTP(&pacedWriter{ResponseWriter: w, m: m, key: k, epoch: epoch}, r)
 	})
 }
 
@@ -92,8 +98,9 @@ func (m *meter) wrap(h http.Handler, blobOf func(*http.Request) string) http.Han
 // goes through Write, 64 KiB at a time.
 type pacedWriter struct {
 	http.ResponseWriter
-	m   *meter
-	key string
+	m     *meter
+	key   string
+	epoch int
 }
 
 func (p *pacedWriter) Write(b []byte) (int, error) {
@@ -103,7 +110,7 @@ func (p *pacedWriter) Write(b []byte) (int, error) {
 		c := min(len(b), chunk)
 		k, err := p.ResponseWriter.Write(b[:c])
 		n += k
-		p.m.add(p.key, k)
+		p.m.add(p.key, k, p.epoch)
 		if err != nil {
 			return n, err
 		}
@@ -538,8 +545,17 @@ func TestRandomKills(t *testing.T) {
 				maxLost = max(maxLost, atKill[k]-p)
 			}
 			maxRefetch[k] = max(maxRefetch[k], extra)
-			if extra > killRefetch {
-				t.Errorf("kill %d (after %v, %s): blob %s served %d bytes for its %d: %d re-fetched, more than one chunk (%d)", kill, delay, ph, k[:12], atKill[k]+served[k], size[k], extra, killRefetch)
+			// Exactly the rest is fetched again: what the server sent
+			// before the kill beyond the partial died in the socket
+			// buffers with the process (the kernel's, which fill when a
+			// loaded machine starves the reader), never a byte the
+			// killed apply wrote.
+			want := size[k] - kept[k]
+			if kept[k] == -1 {
+				want = 0 // complete at the kill: not fetched again
+			}
+			if served[k] != want {
+				t.Errorf("kill %d (after %v, %s): blob %s: partial %d bytes (-1: complete) at the kill, the re-run was served %d, want %d (GETs from %v)", kill, delay, ph, k[:12], kept[k], served[k], want, starts[k])
 			}
 		}
 		maxReruns, maxRounds = max(maxReruns, reruns), max(maxRounds, rounds)
@@ -552,6 +568,6 @@ func TestRandomKills(t *testing.T) {
 	for k, n := range maxRefetch {
 		fig = append(fig, fmt.Sprintf("%s (%d bytes) %d", k[:12], size[k], n))
 	}
-	t.Logf("kills: %d (mid-download %d, mid-create %d, mid-create and mid-download %d, between %d, bookkeeping %d); applies that finished before their kill: %d; re-runs to converge: max %d (rounds max %d); re-fetched bytes per blob per kill, max: %s; served before a kill but not in its partial, max %d; wall time %v",
+	t.Logf("kills: %d (mid-download %d, mid-create %d, mid-create and mid-download %d, between %d, bookkeeping %d); applies that finished before their kill: %d; re-runs to converge: max %d (rounds max %d); bytes served to a killed apply that died with it (in flight, not in its partial) per blob, max: %s (overall %d); wall time %v",
 		killCount, phases["download"], phases["create"], phases["create+download"], phases["between"], phases["bookkeeping"], missed, maxReruns, maxRounds, strings.Join(fig, ", "), maxLost, time.Since(began).Round(time.Second))
 }
