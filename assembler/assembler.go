@@ -88,6 +88,11 @@ type Options struct {
 	// Containerd, when set, adds a content store beyond the root
 	// (containerd: a *ctrsurvey.Daemon) to the default survey.
 	Containerd inspector.ContentStore
+	// ContainerdContentDir, when set, is containerd's content directory
+	// on this host: the default survey follows overlays backed by its
+	// blobs (inspector.Options.ContainerdContentDir), and Converge plans
+	// space overlays on them (foreman.Options.ContentDirKnown).
+	ContainerdContentDir string
 	// Datastores used when Apply is given no Blueprint.
 	Datastores []materials.Datastore
 	// Files, Locker and Journals are the root's directories, lock and
@@ -193,7 +198,7 @@ func New(opts Options) (*Assembler, error) {
 		}
 	}
 	if a.opts.Survey == nil {
-		a.opts.Survey = InspectorSurvey(opts.Root, a.opts.Containerd, a.log)
+		a.opts.Survey = inspectorSurvey(inspector.Options{Root: opts.Root, Containerd: a.opts.Containerd, ContainerdContentDir: a.opts.ContainerdContentDir, Logger: a.log})
 	}
 	return a, nil
 }

@@ -91,6 +91,9 @@ func (a *Assembler) Converge(ctx context.Context, bp *materials.Blueprint, opts 
 		if fo.Store == "" {
 			fo.Store = a.crafts.DefaultStore // a blob is present where downloads go
 		}
+		if a.opts.ContainerdContentDir != "" && fo.Store == materials.BlobStoreContainerd {
+			fo.ContentDirKnown = true // its blobs are files an overlay can name
+		}
 		if !opts.FixedSpace {
 			fo.Space = fp.Space
 		}

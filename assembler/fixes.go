@@ -47,7 +47,7 @@ func (w *walk) recreate(ctx context.Context, r *remodel.Remodel, p *remodel.Recr
 	}
 	if p.Build != nil && p.Build.Strategy == materials.StrategySpace {
 		// The overlay is made at <path>.tmp and renamed over the file.
-		return w.overlay(ctx, path, v, ct, p.Build, src)
+		return w.overlay(ctx, path, v, ct, p.Build, store, src)
 	}
 	progress := func(done, known int64) {
 		w.gate.emit(Event{RemodelID: r.ID, Kind: r.Target.Kind, ID: r.Target.ID, Done: done, Known: known})

@@ -688,7 +688,7 @@ func (w *walk) build(ctx context.Context, r *remodel.Remodel, v materials.Volume
 		return outcome{}, nil
 	}
 	if how != nil && how.Strategy == materials.StrategySpace {
-		return w.overlay(ctx, final, v, ct, how, src)
+		return w.overlay(ctx, final, v, ct, how, store, src)
 	}
 	if src == "" {
 		staged, remove, err := w.stage(ctx, store, ct.Digest())
@@ -713,7 +713,7 @@ func (w *walk) build(ctx context.Context, r *remodel.Remodel, v materials.Volume
 // overlay makes a space volume: a qcow2 overlay on the content blob,
 // which must be the blob directory's own file under the root (an overlay
 // on a staged copy or on containerd's store would outlive its backing).
-func (w *walk) overlay(ctx context.Context, final string, v materials.Volume, ct materials.ContentTree, how *remodel.VolumeBuild, src string) (outcome, error) {
+func (w *walk) overlay(ctx context.Context, final string, v materials.Volume, ct materials.ContentTree, how *remodel.VolumeBuild, store BlobStore, src string) (outcome, error) {
 	d := ct.Digest()
 	if how.Backing != "" && how.Backing != d {
 		return outcome{}, terminal("create volume %s: the plan's backing blob %s is not content tree %s's %s", v.Key(), how.Backing, ct.ID, d)
@@ -722,15 +722,12 @@ func (w *walk) overlay(ctx context.Context, final string, v materials.Volume, ct
 	if !ok {
 		return outcome{}, terminal("create overlay volume %s: %w", v.Key(), ErrNoCraft)
 	}
-	if want := layout.BlobPath(w.a.opts.Root, d); src == "" || filepath.Clean(src) != want {
-		return outcome{}, terminal("create overlay volume %s: blob %s is not in the root's blob directory (%s): an overlay is backed only by it", v.Key(), d, want)
-	}
 	if v.Format != materials.FormatQcow2 {
 		return outcome{}, terminal("create overlay volume %s: format %q: an overlay is qcow2", v.Key(), v.Format)
 	}
-	name, err := layout.BackingName(v, d)
+	name, err := w.backingName(v, d, store, src)
 	if err != nil {
-		return outcome{}, &terminalError{Err: err}
+		return outcome{}, &terminalError{Err: fmt.Errorf("create overlay volume %s: %w", v.Key(), err)}
 	}
 	if err := ob.CreateOverlay(ctx, final, src, name, ct.Format, v.MaxSizeBytes); err != nil {
 		if ctx.Err() != nil {
@@ -742,6 +739,25 @@ func (w *walk) overlay(ctx context.Context, final string, v materials.Volume, ct
 		return outcome{}, &terminalError{Err: err}
 	}
 	return outcome{reason: "space: qcow2 overlay on blob " + string(d)}, nil
+}
+
+// backingName is how an overlay names its blob d at src: relative to the
+// volume's directory for the root's blob directory (layout.BackingName),
+// the absolute path for a blob file of containerd's content directory
+// (layout.ContainerdBackingName; the inspector resolves it against its
+// ContainerdContentDir). Any other source (a staged copy, a store
+// without files) would not outlive the overlay, so it is refused.
+func (w *walk) backingName(v materials.Volume, d digest.Digest, store BlobStore, src string) (string, error) {
+	if src != "" && filepath.Clean(src) == layout.BlobPath(w.a.opts.Root, d) {
+		return layout.BackingName(v, d)
+	}
+	if ctr := w.a.crafts.Stores[materials.BlobStoreContainerd]; ctr != nil && store == ctr && src != "" && filepath.IsAbs(src) {
+		dir := filepath.Dir(filepath.Dir(filepath.Dir(filepath.Clean(src))))
+		if name, err := layout.ContainerdBackingName(dir, d); err == nil && name == filepath.ToSlash(filepath.Clean(src)) {
+			return name, nil
+		}
+	}
+	return "", fmt.Errorf("blob %s is at %q, neither the root's blob directory (%s) nor containerd's content directory: an overlay is backed only by them", d, src, layout.BlobPath(w.a.opts.Root, d))
 }
 
 // stage copies a blob of a store without files (containerd on another

@@ -13,8 +13,14 @@ import (
 // InspectorSurvey surveys the root with the inspector, reading the journal
 // the assembler holds open (containerd too when ctr is set).
 func InspectorSurvey(root string, ctr inspector.ContentStore, log *zap.Logger) SurveyFunc {
+	return inspectorSurvey(inspector.Options{Root: root, Containerd: ctr, Logger: log})
+}
+
+// inspectorSurvey surveys with base, reading the journal the assembler
+// holds open.
+func inspectorSurvey(base inspector.Options) SurveyFunc {
 	return func(ctx context.Context, j device.Journal) (*materials.Floorplan, error) {
-		opts := inspector.Options{Root: root, Containerd: ctr, Logger: log}
+		opts := base
 		if j != nil {
 			opts.Journal = j
 		}

@@ -444,16 +444,20 @@ func (p *planner) images() {
 			continue
 		}
 		ref := materials.MaterialRef{Kind: materials.KindImage, ID: im.Name}
+		if path, d := p.overlayOfImage(im); path != "" {
+			// Held, and no clock started: the Floorplan of every run
+			// carries the overlay, so this holds across restarts and
+			// grace periods with nothing journaled.
+			p.holdDirect(remodel.NewID(remodel.ActionDelete, ref), remodel.ActionDelete, ref, remodel.HoldBacksOverlay,
+				"image record of content tree "+p.imageTreeName(tid)+" kept: it keeps blob "+string(d)+" from containerd's collector, and overlay "+path+" reads through it")
+			continue
+		}
 		since := p.clock(ref)
 		var reason string
 		if t != nil {
 			reason = "content tree " + treeName(t) + " now has URL " + t.URL + "; image record for the old URL unreferenced since " + fmtTime(since)
 		} else {
-			name := tid
-			if lt := p.facts.lastTree(tid); lt != nil {
-				name = treeName(lt)
-			}
-			reason = "content tree " + name + " no longer referenced since " + fmtTime(since)
+			reason = "content tree " + p.imageTreeName(tid) + " no longer referenced since " + fmtTime(since)
 		}
 		n := p.add(remodel.Remodel{
 			ID: remodel.NewID(remodel.ActionDelete, ref), Action: remodel.ActionDelete, Target: ref,
@@ -461,6 +465,18 @@ func (p *planner) images() {
 		})
 		n.since, n.grace = since, true
 	}
+}
+
+// imageTreeName names the tree of an image record for a reason: as this
+// Blueprint or the last applied one names it, else by its id.
+func (p *planner) imageTreeName(tid string) string {
+	if t := p.facts.tree(tid); t != nil {
+		return treeName(t)
+	}
+	if lt := p.facts.lastTree(tid); lt != nil {
+		return treeName(lt)
+	}
+	return tid
 }
 
 // pinned is the tree as its remodels carry it: with its top blob's digest

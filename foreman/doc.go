@@ -113,9 +113,9 @@
 // admission, and a purge makes a fresh one. Raw content under space is a
 // .qcow2 file (the payload's volume format says so). Space falls back to
 // a copy, and says why, for other formats and when downloads go to
-// containerd: its collector does not know an overlay needs a blob (no
-// label or lease is written for it yet), so overlays are backed only by
-// the blob directory. The create's or purge's VolumeBuild (its Detail in
+// containerd without Options.ContentDirKnown (its blobs then have no file
+// an overlay could name). With it, an overlay is backed by the blob's
+// file in containerd's content directory, named by its absolute path. The create's or purge's VolumeBuild (its Detail in
 // the plan's text) names the strategy, the backing blob and why; with no
 // strategy chosen the plan says nothing and the volume is a copy.
 //
@@ -134,7 +134,10 @@
 // planned and no grace clock started while an overlay names it, across
 // restarts and grace periods, with nothing journaled (every run's
 // Floorplan carries the overlays). Once the last overlay is gone the
-// blob's clock starts as usual.
+// blob's clock starts as usual. containerd collects a blob no image
+// record references, so an owned image record that keeps such a blob
+// (its target or a child) is held the same way (backs-overlay), with no
+// clock started, until the overlay is gone: nothing is labelled or leased.
 //
 // # Guards (held, never failed)
 //

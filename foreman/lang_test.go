@@ -19,7 +19,7 @@ import (
 // The transcripts' line language, shared by the single-plan transcripts
 // (transcript_test.go) and the multi-step sessions (session_test.go):
 //
-//	plan [now=T] [grace=D] [free=N|unknown] [share=F] [allow-mass-delete] [cleanup] [store=containerd] [strategy=S] [json] [summary]
+//	plan [now=T] [grace=D] [free=N|unknown] [share=F] [allow-mass-delete] [cleanup] [store=containerd] [content-dir] [strategy=S] [json] [summary]
 //	ds ID [http|https|oci]
 //	tree ID [sha=HEX] [url=U] [format=F] [size=N] [ds=A,B] [gen=N] [name=S] [signed]
 //	vol ID#GEN [ct=TREE|blank] [format=F] [max=N] [ro] [apps=A,B] [implicit app=A] [legacy-drive] [name=S]
@@ -77,6 +77,7 @@ func planOptions(words []string, opts *foreman.Options) (asJSON, summary bool, e
 	}
 	opts.AllowMassDelete = a.flag["allow-mass-delete"]
 	opts.CleanUp = a.flag["cleanup"]
+	opts.ContentDirKnown = a.flag["content-dir"]
 	if v, ok := a.kv["store"]; ok {
 		opts.Store = materials.BlobStore(v)
 	}
@@ -87,7 +88,7 @@ func planOptions(words []string, opts *foreman.Options) (asJSON, summary bool, e
 	}
 	for _, w := range a.positional {
 		switch w {
-		case "allow-mass-delete", "cleanup", "json", "summary":
+		case "allow-mass-delete", "cleanup", "content-dir", "json", "summary":
 		default:
 			return false, false, fmt.Errorf("unknown plan flag %q", w)
 		}

@@ -54,6 +54,12 @@ type Options struct {
 	// when empty) or materials.BlobStoreContainerd. A blob counts as
 	// present only when it is complete in this store.
 	Store materials.BlobStore
+	// ContentDirKnown says the containerd store's blobs are files of a
+	// content directory the caller knows (wright's --containerd-content,
+	// the inspector's ContainerdContentDir): with it a space overlay may
+	// be backed by a containerd blob, and the image record that keeps the
+	// blob from containerd's collector is kept while an overlay reads it.
+	ContentDirKnown bool
 	// Offers are facts a scout gathered from the datastores before the
 	// plan (assembler.Converge asks the fetchers that can tell): what
 	// each offers for fetching a blob as chunks and what it costs given

@@ -67,8 +67,9 @@ func (p *planner) volumeBuild(v *materials.Volume, tree *materials.ContentTree) 
 	switch {
 	case tree.Format != materials.FormatRaw && tree.Format != materials.FormatQcow2:
 		return fallback("the content is " + string(tree.Format) + "; an overlay is backed only by raw or qcow2")
-	case p.store != materials.BlobStoreDir:
-		// containerd's collector would not know an overlay needs the blob.
+	case p.store != materials.BlobStoreDir && !(p.store == materials.BlobStoreContainerd && p.opts.ContentDirKnown):
+		// Without its content directory a containerd blob has no file an
+		// overlay could name.
 		return fallback("the content is in the " + string(p.store) + " store; overlays are backed only by the blob directory")
 	}
 	ts := p.trees[tree.ID]
@@ -110,4 +111,20 @@ func backingBlobs(fp *materials.Floorplan) map[digest.Digest]string {
 		}
 	}
 	return out
+}
+
+// overlayOfImage is an overlay on disk that reads through a blob image
+// record im keeps (its target or a child), and that blob; "" when none.
+// containerd collects a blob once no image record references it, so
+// such a record is needed while the overlay is there.
+func (p *planner) overlayOfImage(im *materials.ImageRecord) (string, digest.Digest) {
+	if path, ok := p.backing[im.Target]; ok {
+		return path, im.Target
+	}
+	for _, d := range im.Blobs {
+		if path, ok := p.backing[d]; ok {
+			return path, d
+		}
+	}
+	return "", ""
 }

@@ -215,6 +215,34 @@ func BackingName(v materials.Volume, d digest.Digest) (string, error) {
 	return filepath.ToSlash(rel), nil
 }
 
+// ContainerdBackingName is the backing file name a space overlay spells
+// for blob d of containerd's content directory dir: the blob's absolute
+// path, as the inspector resolves it against its ContainerdContentDir
+// (the content directory is outside the root, so no relative name would
+// survive the root being mounted elsewhere).
+func ContainerdBackingName(dir string, d digest.Digest) (string, error) {
+	if err := d.Validate(); err != nil || d.Algorithm() != digest.SHA256 {
+		return "", fmt.Errorf("backing blob %q: not a sha256 digest", d)
+	}
+	if dir == "" || !filepath.IsAbs(dir) {
+		return "", fmt.Errorf("containerd content directory %q: not an absolute path", dir)
+	}
+	return filepath.ToSlash(filepath.Join(dir, "blobs", "sha256", d.Encoded())), nil
+}
+
+// ParseContainerdBackingName says whether name is one ContainerdBackingName
+// spells for content directory dir, and its blob.
+func ParseContainerdBackingName(dir, name string) (digest.Digest, bool) {
+	if dir == "" || !filepath.IsAbs(dir) {
+		return "", false
+	}
+	hex, ok := strings.CutPrefix(name, filepath.ToSlash(filepath.Clean(dir))+"/blobs/sha256/")
+	if !ok || len(hex) != 64 || strings.Trim(hex, "0123456789abcdef") != "" {
+		return "", false
+	}
+	return digest.NewDigestFromEncoded(digest.SHA256, hex), true
+}
+
 // BlobPath is a blob's file in the blob directory.
 func BlobPath(root string, d digest.Digest) string {
 	return join(root, BlobsSHA256Dir+"/"+d.Encoded())

@@ -59,6 +59,9 @@ const (
 	// (an app's SnapshotConfig), so it is kept until the snapshot is
 	// dropped from the config.
 	HoldSnapshot HoldCode = "holds-snapshot"
+	// HoldBacksOverlay: a containerd image record keeps a blob a space
+	// overlay on disk reads through, so it is kept until the overlay goes.
+	HoldBacksOverlay HoldCode = "backs-overlay"
 )
 
 // HoldCodes is every hold code, in a stable order.
@@ -66,7 +69,7 @@ var HoldCodes = []HoldCode{
 	HoldNoSpace, HoldGracePeriod, HoldWaitingForContent, HoldInvalidBlueprint,
 	HoldSurveyIncomplete, HoldMassDelete, HoldAddition, HoldLimitation,
 	HoldWithheld, HoldEVERule, HoldNeedsCleanUp, HoldUnaddressable, HoldDependsOnHeld,
-	HoldSnapshot,
+	HoldSnapshot, HoldBacksOverlay,
 }
 
 // Valid reports whether c is one of HoldCodes.

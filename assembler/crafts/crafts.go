@@ -106,6 +106,9 @@ func Open(ctx context.Context, root string, opts Options) (*Set, error) {
 		}
 		if opts.ContainerdContentDir != "" {
 			cs.ContentDir = opts.ContainerdContentDir
+			if q, ok := c.Volumes.(*qemu.Volumes); ok {
+				q.ContainerdContentDir = opts.ContainerdContentDir
+			}
 		}
 		cs.Install(&c)
 		set.Containerd = cs.SurveyOptions()

@@ -57,7 +57,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	ctrSocket := fs.String("containerd", "", "store blobs in the containerd at `SOCKET` (default: the blob directory under the root)")
 	ctrNS := fs.String("namespace", defaultNamespace, "containerd `NAMESPACE` (with --containerd)")
 	keepPriv := fs.Bool("keep-privileges", false, "let container volumes keep setuid/setgid bits, device nodes and file capabilities from their layers")
-	ctrContent := fs.String("containerd-content", containerd.DefaultContentDir, "containerd's content `DIR`, read directly for raw and qcow2 volumes when there (with --containerd)")
+	ctrContent := fs.String("containerd-content", containerd.DefaultContentDir, "containerd's content `DIR`, read directly for raw and qcow2 volumes when there (with --containerd); when given, --strategy space overlays are backed by its blobs")
 	sftpInsecure := fs.Bool("sftp-insecure-host-key", false, "accept any host key from an SFTP datastore whose dsCertPEM pins none (a pin is always enforced)")
 	s3Lookup := fs.String("s3-bucket-lookup", "auto", "where S3 requests name the bucket: `auto` (in the host for AWS-like endpoints, else in the path), path or virtual-host")
 	if code, ok := parseFlags(fs, args, stdout); !ok {
@@ -124,10 +124,16 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	defer set.Close()
-	a, err := assembler.New(assembler.Options{
+	aopts := assembler.Options{
 		Root: *root, Logger: log, WaitForLock: *wait, Progress: bars.event,
 		Crafts: set.Crafts, AfterJournalWrite: crashHook(),
-	})
+	}
+	if *ctrSocket != "" && flagSet(fs, "containerd-content") {
+		// Said, not defaulted: space overlays may then be backed by its
+		// blobs, and the survey follows them there.
+		aopts.ContainerdContentDir = *ctrContent
+	}
+	a, err := assembler.New(aopts)
 	if err != nil {
 		fmt.Fprintf(stderr, "wright apply: %v\n", err)
 		return exitFailed
@@ -378,4 +384,12 @@ func (p *progressView) stop() {
 	if p.tty {
 		p.redraw()
 	}
+}
+
+// flagSet reports whether the flag named name was given on the command
+// line (not just defaulted).
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

@@ -46,6 +46,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	asJSON := flags.Bool("json", false, "print the plan as JSON")
 	socket := flags.String("containerd", "", "containerd `SOCKET`: survey its content store and plan downloads into it")
 	ns := flags.String("namespace", defaultNamespace, "containerd namespace (with --containerd)")
+	ctrContent := flags.String("containerd-content", "", "containerd's content `DIR` (with --containerd): the survey follows overlays backed by its blobs, and --strategy space plans overlays on them")
 	grace := flags.Duration("grace", foreman.DefaultGracePeriod, "keep unneeded blobs this long after their last reference went away")
 	share := flags.Float64("mass-delete-share", foreman.DefaultMassDeleteShare, "hold the volume deletes of a plan that deletes more than this share of volumes")
 	allowMass := flags.Bool("allow-mass-delete", false, "let a mass delete through")
@@ -71,6 +72,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	sopts := inspector.Options{Root: *root}
 	if *socket != "" {
 		sopts.Containerd = &ctrsurvey.Daemon{Socket: *socket, Namespace: *ns}
+		sopts.ContainerdContentDir = *ctrContent
 	}
 	if !*noJournal {
 		if j := openJournal("plan", *root, stderr, "no last applied config, in-flight items or grace clocks"); j != nil {
@@ -104,6 +106,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	}
 	if *socket != "" {
 		opts.Store = materials.BlobStoreContainerd
+		opts.ContentDirKnown = *ctrContent != ""
 	}
 	plan := foreman.Plan(bp, fp, opts)
 	if *scout {

@@ -89,6 +89,11 @@ type Volumes struct {
 	// QemuImg is the qemu-img binary; "qemu-img" from PATH when empty.
 	QemuImg string
 	Logger  *zap.Logger
+	// ContainerdContentDir, when set, is containerd's content directory:
+	// an overlay may then name a blob of it by its absolute path
+	// (layout.ContainerdBackingName) as well as a blob of the blob
+	// directory.
+	ContainerdContentDir string
 }
 
 func (q *Volumes) bin() string {
@@ -402,7 +407,7 @@ func (q *Volumes) log() *zap.Logger {
 // qemu-img info would open the backing.
 func (q *Volumes) virtualSize(ctx context.Context, path string, format materials.Format) (int64, error) {
 	if format == materials.FormatQcow2 {
-		if h, ok, err := overlayHeader(path); err != nil {
+		if h, ok, err := q.overlayHeader(path); err != nil {
 			return 0, err
 		} else if ok {
 			return h.VirtualSize, nil
@@ -418,8 +423,10 @@ func (q *Volumes) virtualSize(ctx context.Context, path string, format materials
 // overlayHeader reads path's header; ok is true when it is a sound qcow2
 // whose only reference to another file is a backing file spelled as a
 // space overlay spells its blob (layout.BackingName); any other backing
-// name is refused as before.
-func overlayHeader(path string) (diskimage.Header, bool, error) {
+// name is refused as before. With ContainerdContentDir set, a blob of
+// containerd's content directory spelled by layout.ContainerdBackingName
+// is a space overlay's backing too.
+func (q *Volumes) overlayHeader(path string) (diskimage.Header, bool, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return diskimage.Header{}, false, err
@@ -434,6 +441,9 @@ func overlayHeader(path string) (diskimage.Header, bool, error) {
 		return h, false, err
 	}
 	_, ours := layout.ParseBackingName(h.BackingFile)
+	if !ours {
+		_, ours = layout.ParseContainerdBackingName(q.ContainerdContentDir, h.BackingFile)
+	}
 	ok := h.Format == diskimage.Qcow2 && h.Broken == "" && ours && !h.DataFile && len(h.Extents) == 0
 	return h, ok, nil
 }
@@ -472,7 +482,7 @@ func (q *Volumes) CreateOverlay(ctx context.Context, final, backing, backingName
 		os.Remove(tmp)
 		return fail(err)
 	}
-	if oh, ok, err := overlayHeader(tmp); err != nil || !ok || oh.BackingFile != backingName {
+	if oh, ok, err := q.overlayHeader(tmp); err != nil || !ok || oh.BackingFile != backingName {
 		os.Remove(tmp)
 		return fail(fmt.Errorf("the overlay qemu-img made does not name %q as its backing (%+v, %v)", backingName, oh, err))
 	}
