@@ -711,8 +711,9 @@ func (w *walk) build(ctx context.Context, r *remodel.Remodel, v materials.Volume
 }
 
 // overlay makes a space volume: a qcow2 overlay on the content blob,
-// which must be the blob directory's own file under the root (an overlay
-// on a staged copy or on containerd's store would outlive its backing).
+// which must be the blob directory's own file under the root or the
+// blob's file in containerd's content directory (backingName; an overlay
+// on a staged copy would outlive its backing).
 func (w *walk) overlay(ctx context.Context, final string, v materials.Volume, ct materials.ContentTree, how *remodel.VolumeBuild, store BlobStore, src string) (outcome, error) {
 	d := ct.Digest()
 	if how.Backing != "" && how.Backing != d {
