@@ -50,7 +50,7 @@ type FetcherRig struct {
 // datastore that does not answer retryably, stops when its context is
 // cancelled, and never puts a secret in an error or a log line.
 func RunFetcher(t *testing.T, rig FetcherRig) {
-	data := fetcherBody(2<<20 + 4321)
+	data := Body(2<<20 + 4321)
 	core, logs := observer.New(zapcore.DebugLevel)
 	log := zap.New(core)
 	f := rig.New(t, log)
@@ -103,9 +103,7 @@ func RunFetcher(t *testing.T, rig FetcherRig) {
 		}
 	})
 	t.Run("other bytes under the name are a digest mismatch", func(t *testing.T) {
-		bad := bytes.Clone(data)
-		bad[len(bad)/2] ^= 0xff
-		ds, url := rig.Publish(t, "corrupt.raw", bad)
+		ds, url := rig.Publish(t, "corrupt.raw", Corrupt(data))
 		r := device.FetchRequest{Datastore: ds, ContentTree: tree(url, ds), Blob: blob}
 		got := FetchInto(t, f, rig.Store(t), r, nil)
 		note(got.Err)
@@ -278,12 +276,20 @@ func wantTooLarge(t *testing.T, got Fetched, from string) {
 	}
 }
 
-// fetcherBody is data no two offsets of which repeat within a chunk, so
-// a fetcher that writes a range twice or skips one fails the digest.
-func fetcherBody(n int) []byte {
+// Body is n bytes of test data no two stretches of which repeat, so a
+// fetcher that writes a range twice or skips one fails the digest.
+func Body(n int) []byte {
 	b := make([]byte, 0, n+sha256.Size)
 	for seed := sha256.Sum256([]byte("fetcher suite")); len(b) < n; seed = sha256.Sum256(seed[:]) {
 		b = append(b, seed[:]...)
 	}
 	return b[:n]
+}
+
+// Corrupt is b with one byte changed: what a datastore that serves other
+// bytes under the right name sends.
+func Corrupt(b []byte) []byte {
+	c := bytes.Clone(b)
+	c[len(c)/3] ^= 0x5a
+	return c
 }

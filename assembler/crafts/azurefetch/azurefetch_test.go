@@ -3,9 +3,7 @@ package azurefetch_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -28,19 +26,6 @@ import (
 )
 
 const dsID = "4c2e8a61-7b3d-4f9e-a1c5-2d6b8e0f3a72"
-
-func body(n int) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(i*13 + i/4096)
-	}
-	return b
-}
-
-func digestOf(b []byte) digest.Digest {
-	s := sha256.Sum256(b)
-	return digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(s[:]))
-}
 
 func tree(size int, sha digest.Digest) materials.ContentTree {
 	return materials.ContentTree{ID: "0a5e7c9d-3b21-4c8f-8e1a-6f2d4b9c7e06", URL: "disk.raw", Format: materials.FormatRaw,
@@ -72,10 +57,10 @@ func datastore(az *testenv.Azurite) materials.Datastore {
 
 func TestFetchFromAzurite(t *testing.T) {
 	ctx := context.Background()
-	data := body(3<<20 + 321)
-	want := digestOf(data)
+	data := devicetest.Body(3<<20 + 321)
+	want := digest.FromBytes(data)
 	az := testenv.StartAzurite(t, "images")
-	for name, b := range map[string][]byte{"edge/disk.raw": data, "edge/corrupt.raw": corrupt(data)} {
+	for name, b := range map[string][]byte{"edge/disk.raw": data, "edge/corrupt.raw": devicetest.Corrupt(data)} {
 		if err := az.Put(ctx, "images", name, b); err != nil {
 			t.Fatal(err)
 		}
@@ -209,8 +194,8 @@ func TestFetchFromAzurite(t *testing.T) {
 // keeps what arrived, and the next one asks Azurite for the rest only.
 func TestCutResumed(t *testing.T) {
 	ctx := context.Background()
-	data := body(2<<20 + 99)
-	want := digestOf(data)
+	data := devicetest.Body(2<<20 + 99)
+	want := digest.FromBytes(data)
 	az := testenv.StartAzurite(t, "images")
 	if err := az.Put(ctx, "images", "disk.raw", data); err != nil {
 		t.Fatal(err)
@@ -303,10 +288,4 @@ func status(code int) func(http.Handler) http.Handler {
 	return func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(code) })
 	}
-}
-
-func corrupt(b []byte) []byte {
-	c := bytes.Clone(b)
-	c[len(c)/3] ^= 0x5a
-	return c
 }

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,19 +29,6 @@ import (
 )
 
 const dsID = "7f3a9c5e-1d2b-4e6f-8a0c-5b7d9e1f3a84"
-
-func body(n int) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(i*13 + i/4096)
-	}
-	return b
-}
-
-func digestOf(b []byte) digest.Digest {
-	s := sha256.Sum256(b)
-	return digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(s[:]))
-}
 
 func tree(size int, sha digest.Digest) materials.ContentTree {
 	return materials.ContentTree{ID: "0a5e7c9d-3b21-4c8f-8e1a-6f2d4b9c7e07", URL: "disk.raw", Format: materials.FormatRaw,
@@ -87,11 +72,11 @@ func secrets(t *testing.T, credsJSON string) []string {
 }
 
 func TestFetchFromGCS(t *testing.T) {
-	data := body(3<<20 + 321)
-	want := digestOf(data)
+	data := devicetest.Body(3<<20 + 321)
+	want := digest.FromBytes(data)
 	g := testenv.StartGCS(t, "images")
 	g.Put("images", "edge/disk.raw", data)
-	g.Put("images", "edge/corrupt.raw", corrupt(data))
+	g.Put("images", "edge/corrupt.raw", devicetest.Corrupt(data))
 	ds := datastore(g)
 	otherKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -247,8 +232,8 @@ func TestFetchFromGCS(t *testing.T) {
 // reopen: the fetch is retryable and keeps what arrived, and the next one
 // asks for the rest only.
 func TestCutResumed(t *testing.T) {
-	data := body(2<<20 + 99)
-	want := digestOf(data)
+	data := devicetest.Body(2<<20 + 99)
+	want := digest.FromBytes(data)
 	g := testenv.StartGCS(t, "images")
 	g.Put("images", "disk.raw", data)
 	ds := datastore(g)
@@ -350,10 +335,4 @@ func statusFor(path string, code int) func(http.Handler) http.Handler {
 			w.WriteHeader(code)
 		})
 	}
-}
-
-func corrupt(b []byte) []byte {
-	c := bytes.Clone(b)
-	c[len(c)/3] ^= 0x5a
-	return c
 }

@@ -3,8 +3,6 @@ package s3fetch_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -28,19 +26,6 @@ import (
 )
 
 const dsID = "6e1d2c3b-4a59-4f8e-9d7c-0b1a2c3d4e51"
-
-func body(n int) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(i*13 + i/4096)
-	}
-	return b
-}
-
-func digestOf(b []byte) digest.Digest {
-	s := sha256.Sum256(b)
-	return digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(s[:]))
-}
 
 // toServer dials the test server whatever host a request names, so
 // virtual-host names (<bucket>.s3.test) reach it.
@@ -76,10 +61,10 @@ func fetch(t *testing.T, f *s3fetch.Fetcher, store *blobdir.Store, req device.Fe
 }
 
 func TestFetchFromS3(t *testing.T) {
-	data := body(3<<20 + 321)
-	want := digestOf(data)
+	data := devicetest.Body(3<<20 + 321)
+	want := digest.FromBytes(data)
 	srv := testenv.StartS3(t, "images")
-	for key, b := range map[string][]byte{"edge/disk.raw": data, "edge/corrupt.raw": corrupt(data)} {
+	for key, b := range map[string][]byte{"edge/disk.raw": data, "edge/corrupt.raw": devicetest.Corrupt(data)} {
 		if err := srv.Put("images", key, b); err != nil {
 			t.Fatal(err)
 		}
@@ -215,8 +200,8 @@ func TestFetchFromS3(t *testing.T) {
 // keeps what it verified-in-passing, and the next one asks for the rest
 // only.
 func TestCutResumed(t *testing.T) {
-	data := body(2<<20 + 99)
-	want := digestOf(data)
+	data := devicetest.Body(2<<20 + 99)
+	want := digest.FromBytes(data)
 	srv := testenv.StartS3(t, "images")
 	if err := srv.Put("images", "disk.raw", data); err != nil {
 		t.Fatal(err)
@@ -295,12 +280,6 @@ func TestLocate(t *testing.T) {
 			}
 		})
 	}
-}
-
-func corrupt(b []byte) []byte {
-	c := bytes.Clone(b)
-	c[len(c)/3] ^= 0x5a
-	return c
 }
 
 func port(hostport string) string {

@@ -11,7 +11,9 @@ import (
 	"github.com/edgewright/edgewright/assembler/crafts/blobdir"
 	"github.com/edgewright/edgewright/assembler/crafts/sftpfetch"
 	"github.com/edgewright/edgewright/device"
+	"github.com/edgewright/edgewright/device/devicetest"
 	"github.com/edgewright/edgewright/materials"
+	"github.com/opencontainers/go-digest"
 )
 
 // BenchmarkFetch fetches a 64 MiB file from a loopback sshd: sftpfetch
@@ -20,9 +22,9 @@ import (
 //
 //	go test -run XXX -bench Fetch -benchtime 5x ./assembler/crafts/sftpfetch
 func BenchmarkFetch(b *testing.B) {
-	data := body(64 << 20)
+	data := devicetest.Body(64 << 20)
 	srv := startServerB(b, data)
-	want := materials.Blob{Digest: digestOf(data), Size: int64(len(data))}
+	want := materials.Blob{Digest: digest.FromBytes(data), Size: int64(len(data))}
 	req := device.FetchRequest{Datastore: srv.datastore(), ContentTree: tree(len(data), want.Digest), Blob: want}
 	ctx := context.Background()
 	b.Run("sftpfetch", func(b *testing.B) {

@@ -5,8 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -25,6 +23,7 @@ import (
 	"github.com/edgewright/edgewright/assembler/crafts/blobdir"
 	"github.com/edgewright/edgewright/assembler/crafts/sftpfetch"
 	"github.com/edgewright/edgewright/device"
+	"github.com/edgewright/edgewright/device/devicetest"
 	"github.com/edgewright/edgewright/internal/testenv"
 	"github.com/edgewright/edgewright/materials"
 )
@@ -33,18 +32,6 @@ const dsID = "3f9a1c2e-7b4d-4e8a-9c1f-5d6e7f8a9b01"
 
 // body is a disk image stand-in, large enough that the client reads it in
 // many requests.
-func body(n int) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(i*7 + i/4096)
-	}
-	return b
-}
-
-func digestOf(b []byte) digest.Digest {
-	s := sha256.Sum256(b)
-	return digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(s[:]))
-}
 
 type server struct {
 	*testenv.SSHD
@@ -122,9 +109,9 @@ func tree(size int, sha digest.Digest) materials.ContentTree {
 }
 
 func TestFetchFromSSHD(t *testing.T) {
-	data := body(3<<20 + 123)
+	data := devicetest.Body(3<<20 + 123)
 	srv := startServer(t, data)
-	want := digestOf(data)
+	want := digest.FromBytes(data)
 	otherKey := newAuthorizedKey(t)
 	wrongPEM := newPrivatePEM(t)
 	ds := srv.datastore()
@@ -185,7 +172,7 @@ func TestFetchFromSSHD(t *testing.T) {
 			return ct
 		}, wantErr: device.ErrTooLarge, errHas: []string{"maxSizeBytes", "declares"}},
 	}
-	if _, err := srv.WriteFile("images/corrupt.raw", corrupt(data)); err != nil {
+	if _, err := srv.WriteFile("images/corrupt.raw", devicetest.Corrupt(data)); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range tests {
@@ -276,14 +263,6 @@ func TestFetchFromSSHD(t *testing.T) {
 	}
 }
 
-func corrupt(b []byte) []byte {
-	c := bytes.Clone(b)
-	c[len(c)/2] ^= 0xff
-	return c
-}
-
-// deadAddr is a loopback port with nothing listening.
-
 func newAuthorizedKey(t *testing.T) string {
 	pub, _, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -367,9 +346,9 @@ func (c *cutConn) Read(p []byte) (int, error) {
 // the ingest keeps what arrived; the next fetch seeks to that offset, and
 // the server reads only the rest of the file for it.
 func TestCutResumed(t *testing.T) {
-	data := body(4 << 20)
+	data := devicetest.Body(4 << 20)
 	srv := startServer(t, data)
-	want := materials.Blob{Digest: digestOf(data), Size: int64(len(data))}
+	want := materials.Blob{Digest: digest.FromBytes(data), Size: int64(len(data))}
 	req := device.FetchRequest{Datastore: srv.datastore(), ContentTree: tree(len(data), want.Digest), Blob: want}
 	store := blobdir.New(t.TempDir())
 	ctx := context.Background()
