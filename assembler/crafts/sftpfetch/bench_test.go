@@ -8,12 +8,13 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/edgewright/edgewright/assembler/crafts/blobdir"
 	"github.com/edgewright/edgewright/assembler/crafts/sftpfetch"
 	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/device/devicetest"
 	"github.com/edgewright/edgewright/materials"
-	"github.com/opencontainers/go-digest"
 )
 
 // BenchmarkFetch fetches a 64 MiB file from a loopback sshd: sftpfetch
