@@ -188,12 +188,9 @@ func (f *Fetcher) Fetch(ctx context.Context, req device.FetchRequest, dst device
 		return err
 	}
 	where := b.String()
-	offset := dst.Offset()
-	if m := fetchbody.MaxOffset(req); m > 0 && offset > m {
-		if err := dst.Truncate(); err != nil {
-			return err
-		}
-		offset = 0
+	offset, err := fetchbody.Resume(req, dst)
+	if err != nil {
+		return err
 	}
 	log.Debug("azure blob fetch", zap.String("datastore", ds.ID), zap.String("blob", where),
 		zap.Bool("sharedKey", ds.Password != ""), zap.Int64("offset", offset), zap.String("digest", string(req.Blob.Digest)))

@@ -224,12 +224,9 @@ func (f *Fetcher) Fetch(ctx context.Context, req device.FetchRequest, dst device
 		return err
 	}
 	where := o.String()
-	offset := dst.Offset()
-	if m := fetchbody.MaxOffset(req); m > 0 && offset > m {
-		if err := dst.Truncate(); err != nil {
-			return err
-		}
-		offset = 0
+	offset, err := fetchbody.Resume(req, dst)
+	if err != nil {
+		return err
 	}
 	log.Debug("google storage fetch", zap.String("datastore", ds.ID), zap.String("object", where),
 		zap.Bool("serviceAccount", ds.Password != ""), zap.Int64("offset", offset), zap.String("digest", string(req.Blob.Digest)))

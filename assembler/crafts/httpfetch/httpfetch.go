@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgewright/edgewright/assembler/crafts/internal/dsconn"
+	"github.com/edgewright/edgewright/assembler/crafts/internal/fetchbody"
 	"github.com/edgewright/edgewright/assembler/oci"
 	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/materials"
@@ -83,12 +84,9 @@ func (f *Fetcher) Fetch(ctx context.Context, req device.FetchRequest, dst device
 	// HTTP content tree Blob.Size is itself an upper bound, the plan takes
 	// it from maxSizeBytes. The digest decides what is right.
 	known := int64(0)
-	offset := dst.Offset()
-	if m := req.MaxOffset(); m > 0 && offset > m {
-		if err := dst.Truncate(); err != nil {
-			return err
-		}
-		offset = 0
+	offset, err := fetchbody.Resume(req, dst)
+	if err != nil {
+		return err
 	}
 	client, err := f.client(req.Datastore)
 	if err != nil {

@@ -314,8 +314,11 @@ func (f *Fetcher) Fetch(ctx context.Context, req device.FetchRequest, dst device
 		return fmt.Errorf("fetch %s: not a regular file (%v)", where, st.Mode().Type())
 	}
 	known := max(st.Size(), 0)
-	offset := dst.Offset()
-	if m := fetchbody.MaxOffset(req); offset > known || (m > 0 && offset > m) {
+	offset, err := fetchbody.Resume(req, dst)
+	if err != nil {
+		return err
+	}
+	if offset > known {
 		// The partial is longer than the file: not this file's prefix.
 		if err := dst.Truncate(); err != nil {
 			return err

@@ -1,6 +1,6 @@
-// Package fetchbody is the part every datastore fetcher shares once a
-// body is open: the bound on its size, and the copy into an ingest that
-// stops one byte past that bound and reports progress.
+// Package fetchbody is the part every datastore fetcher shares around a
+// body: where a resume starts, the bound on the body's size, and the copy
+// into an ingest that stops one byte past that bound and reports progress.
 package fetchbody
 
 import (
@@ -20,9 +20,19 @@ type Limit device.Limit
 // LimitFor is the bound of req's body for an ingest at offset.
 func LimitFor(req device.FetchRequest, offset int64) Limit { return Limit(req.Limit(offset)) }
 
-// MaxOffset is the longest partial a resume may keep
-// (device.FetchRequest.MaxOffset).
-func MaxOffset(req device.FetchRequest) int64 { return req.MaxOffset() }
+// Resume is where a fetch into dst starts: the ingest's offset, or 0
+// after dropping a partial longer than any body of req may be
+// (device.FetchRequest.MaxOffset): it is not this body's prefix.
+func Resume(req device.FetchRequest, dst device.Ingest) (int64, error) {
+	offset := dst.Offset()
+	if m := req.MaxOffset(); m > 0 && offset > m {
+		if err := dst.Truncate(); err != nil {
+			return 0, err
+		}
+		offset = 0
+	}
+	return offset, nil
+}
 
 // TooLarge discards the partial (the same source would send the same
 // body again) and says what was refused. got is the declared length when

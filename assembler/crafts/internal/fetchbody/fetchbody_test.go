@@ -59,8 +59,24 @@ func TestLimitFor(t *testing.T) {
 			if got := LimitFor(req, tc.offset); got != tc.want {
 				t.Errorf("LimitFor = %+v, want %+v", got, tc.want)
 			}
-			if got := MaxOffset(req); got != tc.wantMaxOffset {
+			if got := req.MaxOffset(); got != tc.wantMaxOffset {
 				t.Errorf("MaxOffset = %d, want %d", got, tc.wantMaxOffset)
+			}
+			if tc.wantMaxOffset == 0 {
+				return
+			}
+			// A partial as long as the longest body is kept; one byte
+			// longer is not its prefix and goes.
+			for _, held := range []int64{tc.wantMaxOffset, tc.wantMaxOffset + 1} {
+				in := &memIngest{data: make([]byte, held)}
+				got, err := Resume(req, in)
+				want := held
+				if held > tc.wantMaxOffset {
+					want = 0
+				}
+				if err != nil || got != want || in.Offset() != want {
+					t.Errorf("Resume with %d bytes held = %d (%v), ingest at %d; want %d", held, got, err, in.Offset(), want)
+				}
 			}
 		})
 	}
