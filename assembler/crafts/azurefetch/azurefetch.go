@@ -217,7 +217,7 @@ func (f *Fetcher) Fetch(ctx context.Context, req device.FetchRequest, dst device
 	known := int64(0)
 	if resp.ContentRange != nil && *resp.ContentRange != "" {
 		cr := *resp.ContentRange
-		start, total, ok := parseContentRange(cr)
+		start, total, ok := fetchbody.ParseContentRange(cr)
 		if !ok || start != offset {
 			// Not the range asked for: start again from zero next time.
 			_ = dst.Truncate()
@@ -275,30 +275,4 @@ func (f *Fetcher) classify(ctx context.Context, ds materials.Datastore, b Blob, 
 		return device.Retryable(fmt.Errorf("fetch %s: %d %s", b, s, code))
 	}
 	return fmt.Errorf("fetch %s: %d %s", b, s, code)
-}
-
-// parseContentRange reads "bytes start-end/total" (total may be "*").
-func parseContentRange(s string) (start, total int64, ok bool) {
-	s, found := strings.CutPrefix(strings.TrimSpace(s), "bytes ")
-	if !found {
-		return 0, 0, false
-	}
-	rng, tot, found := strings.Cut(s, "/")
-	if !found {
-		return 0, 0, false
-	}
-	a, _, found := strings.Cut(rng, "-")
-	if !found {
-		return 0, 0, false
-	}
-	start, err := strconv.ParseInt(a, 10, 64)
-	if err != nil {
-		return 0, 0, false
-	}
-	if tot != "*" {
-		if total, err = strconv.ParseInt(tot, 10, 64); err != nil {
-			return 0, 0, false
-		}
-	}
-	return start, total, true
 }

@@ -115,7 +115,7 @@ func (f *Fetcher) Fetch(ctx context.Context, req device.FetchRequest, dst device
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusPartialContent && offset > 0:
-		start, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
+		start, total, ok := fetchbody.ParseContentRange(resp.Header.Get("Content-Range"))
 		if !ok || start != offset {
 			// Not the range we asked for: start again from zero next time.
 			_ = dst.Truncate()
@@ -189,30 +189,4 @@ func (f *Fetcher) Fetch(ctx context.Context, req device.FetchRequest, dst device
 		return device.Retryable(fmt.Errorf("fetch %s: body ended at byte %d of %d: %w", u.Redacted(), done, known, io.ErrUnexpectedEOF))
 	}
 	return nil
-}
-
-// parseContentRange reads "bytes start-end/total" (total may be "*").
-func parseContentRange(s string) (start, total int64, ok bool) {
-	s, found := strings.CutPrefix(strings.TrimSpace(s), "bytes ")
-	if !found {
-		return 0, 0, false
-	}
-	rng, tot, found := strings.Cut(s, "/")
-	if !found {
-		return 0, 0, false
-	}
-	a, _, found := strings.Cut(rng, "-")
-	if !found {
-		return 0, 0, false
-	}
-	start, err := strconv.ParseInt(a, 10, 64)
-	if err != nil {
-		return 0, 0, false
-	}
-	if tot != "*" {
-		if total, err = strconv.ParseInt(tot, 10, 64); err != nil {
-			return 0, 0, false
-		}
-	}
-	return start, total, true
 }

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 
 	"github.com/edgewright/edgewright/device"
 )
@@ -85,4 +87,30 @@ func (l Limit) Copy(ctx context.Context, req device.FetchRequest, dst device.Ing
 		return done, device.Retryable(fmt.Errorf("fetch %s: body ended at byte %d of %d: %w", where, done, known, io.ErrUnexpectedEOF))
 	}
 	return done, nil
+}
+
+// ParseContentRange reads a Content-Range header, "bytes start-end/total" (total may be "*").
+func ParseContentRange(s string) (start, total int64, ok bool) {
+	s, found := strings.CutPrefix(strings.TrimSpace(s), "bytes ")
+	if !found {
+		return 0, 0, false
+	}
+	rng, tot, found := strings.Cut(s, "/")
+	if !found {
+		return 0, 0, false
+	}
+	a, _, found := strings.Cut(rng, "-")
+	if !found {
+		return 0, 0, false
+	}
+	start, err := strconv.ParseInt(a, 10, 64)
+	if err != nil {
+		return 0, 0, false
+	}
+	if tot != "*" {
+		if total, err = strconv.ParseInt(tot, 10, 64); err != nil {
+			return 0, 0, false
+		}
+	}
+	return start, total, true
 }

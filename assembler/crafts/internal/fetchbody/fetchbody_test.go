@@ -147,3 +147,24 @@ func TestCopy(t *testing.T) {
 		})
 	}
 }
+
+func TestParseContentRange(t *testing.T) {
+	for _, tc := range []struct {
+		in           string
+		start, total int64
+		ok           bool
+	}{
+		{"bytes 100-199/1000", 100, 1000, true},
+		{" bytes 0-0/* ", 0, 0, true},
+		{"bytes 5-9/x", 0, 0, false},
+		{"bytes */1000", 0, 0, false},
+		{"items 0-1/2", 0, 0, false},
+		{"bytes 0-1", 0, 0, false},
+		{"", 0, 0, false},
+	} {
+		start, total, ok := ParseContentRange(tc.in)
+		if start != tc.start || total != tc.total || ok != tc.ok {
+			t.Errorf("ParseContentRange(%q) = %d, %d, %v; want %d, %d, %v", tc.in, start, total, ok, tc.start, tc.total, tc.ok)
+		}
+	}
+}
