@@ -17,6 +17,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/edgewright/edgewright/assembler/crafts/internal/durable"
 	"github.com/edgewright/edgewright/internal/diskimage"
 	"github.com/edgewright/edgewright/internal/rootfs"
 	"github.com/edgewright/edgewright/layout"
@@ -182,10 +183,7 @@ func finish(tmp, final string) error {
 		return fmt.Errorf("fsync %s: %w", tmp, err)
 	}
 	f.Close()
-	if err := os.Rename(tmp, final); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(final))
+	return durable.Rename(tmp, final)
 }
 
 func startTmp(final string) (string, error) {
@@ -516,7 +514,7 @@ func (q *Volumes) Delete(ctx context.Context, path string) error {
 			return fmt.Errorf("delete volume %s: %w", p, err)
 		}
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := durable.SyncDir(filepath.Dir(path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("delete volume %s: %w", path, err)
 	}
 	return nil
@@ -533,8 +531,8 @@ func (q *Volumes) Adopt(ctx context.Context, from, to string) error {
 	if err := os.Rename(from, to); err != nil {
 		return fmt.Errorf("adopt %s as %s: %w", from, to, err)
 	}
-	if err := syncDir(filepath.Dir(to)); err != nil {
+	if err := durable.SyncDir(filepath.Dir(to)); err != nil {
 		return fmt.Errorf("adopt %s: %w", from, err)
 	}
-	return syncDir(filepath.Dir(from))
+	return durable.SyncDir(filepath.Dir(from))
 }

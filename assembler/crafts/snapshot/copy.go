@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/edgewright/edgewright/assembler/crafts/internal/durable"
 )
 
 // copyChunk bounds one copy_file_range call, so a cancelled context stops
@@ -130,7 +132,7 @@ func copyFileAtomic(ctx context.Context, src, tmp, dst string) (Method, int64, e
 	if err != nil {
 		return m, n, err
 	}
-	if err := renameDurable(tmp, dst); err != nil {
+	if err := durable.Rename(tmp, dst); err != nil {
 		os.Remove(tmp)
 		return m, n, err
 	}

@@ -7,30 +7,9 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/edgewright/edgewright/assembler/crafts/internal/durable"
 )
-
-// syncDir fsyncs a directory so a rename or removal in it is durable.
-func syncDir(dir string) error {
-	// Never through a symlink planted at our own directory's name.
-	d, err := os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
-}
-
-// renameDurable renames tmp over dst (same directory) and fsyncs the
-// directory: after it returns, a crash finds dst whole.
-func renameDurable(tmp, dst string) error {
-	if err := os.Rename(tmp, dst); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(dst))
-}
 
 // exchangeDurable swaps two directory entries in one step (renameat2
 // RENAME_EXCHANGE) and fsyncs their directory: a crash finds either both
@@ -43,7 +22,7 @@ func exchangeDurable(a, b string) error {
 		}
 		return fmt.Errorf("exchange %s and %s: %w", a, b, err)
 	}
-	return syncDir(filepath.Dir(a))
+	return durable.SyncDir(filepath.Dir(a))
 }
 
 // removeDurable removes a file or a whole tree at p, durably and so that a
@@ -62,7 +41,7 @@ func removeDurable(p, gone string) error {
 		if err := os.RemoveAll(gone); err != nil {
 			return fmt.Errorf("remove stale %s: %w", gone, err)
 		}
-		if err := renameDurable(p, gone); err != nil {
+		if err := durable.Rename(p, gone); err != nil {
 			return err
 		}
 		if err := os.RemoveAll(gone); err != nil {
@@ -71,5 +50,5 @@ func removeDurable(p, gone string) error {
 	} else if err := os.Remove(p); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(p))
+	return durable.SyncDir(filepath.Dir(p))
 }

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/edgewright/edgewright/assembler/crafts/internal/durable"
 	"github.com/edgewright/edgewright/internal/diskimage"
 )
 
@@ -147,7 +148,7 @@ func (s *Snapshotter) qcow2Rollback(ctx context.Context, path, tmp, snap string)
 		os.Remove(tmp)
 		return r, err
 	}
-	if err := renameDurable(tmp, path); err != nil {
+	if err := durable.Rename(tmp, path); err != nil {
 		os.Remove(tmp)
 		return r, err
 	}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/edgewright/edgewright/assembler/crafts/internal/durable"
 	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/layout"
 	"github.com/edgewright/edgewright/materials"
@@ -129,7 +130,7 @@ func (s *Snapshotter) qcow2RestoreFrom(ctx context.Context, src, snap, dst, tmp 
 	if err != nil {
 		return fail(err)
 	}
-	if err := renameDurable(tmp, dst); err != nil {
+	if err := durable.Rename(tmp, dst); err != nil {
 		return fail(err)
 	}
 	return Result{Method: MethodQcow2Convert, Bytes: st.Size()}, nil

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/edgewright/edgewright/assembler/crafts/internal/durable"
 	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/layout"
 	"github.com/edgewright/edgewright/materials"
@@ -188,7 +189,7 @@ func copyTreeAtomic(ctx context.Context, src, tmp, dst string) (Result, error) {
 	st, err := copyTree(ctx, src, tmp)
 	r := Result{Method: st.method(), Bytes: st.Bytes}
 	if err == nil {
-		err = renameDurable(tmp, dst)
+		err = durable.Rename(tmp, dst)
 	}
 	if err != nil {
 		os.RemoveAll(tmp)
