@@ -257,8 +257,13 @@ func (f *Fetcher) fetchChunked(ctx context.Context, req device.FetchRequest, dst
 	su.Path = path.Join(path.Dir(u.Path), ix.Store) + "/"
 	var fetched atomic.Int64
 	toFetch, _ := plan.FetchFrom(offset)
+	// Chunk fetches run in parallel: the count is read and reported under
+	// one lock, so a report never carries less than one made before it.
+	var reportMu sync.Mutex
 	transfer := func() {
 		if req.Transfer != nil {
+			reportMu.Lock()
+			defer reportMu.Unlock()
 			n := fetched.Load()
 			req.Transfer(n, max(toFetch, n)) // a refetch adds to both
 		}
