@@ -295,6 +295,11 @@ func (in *dirIngest) Commit(ctx context.Context, expectedSize int64) error {
 		return fmt.Errorf("commit blob %s: %w", in.want, err)
 	}
 	in.done = true
+	// The hash state goes before the partial becomes the blob: once the
+	// blob exists no ingest of it runs again to clear a state left behind
+	// (a kill between the two), and a partial without its state only
+	// costs a re-hash on resume.
+	_ = in.store.root.Remove(in.store.statePath(in.hex))
 	final := filepath.Join(in.store.dir, "sha256", in.hex)
 	if err := in.store.root.Rename(in.f.Name(), final); err != nil {
 		return fmt.Errorf("commit blob %s: %w", in.want, err)
@@ -303,7 +308,6 @@ func (in *dirIngest) Commit(ctx context.Context, expectedSize int64) error {
 		return fmt.Errorf("commit blob %s: %w", in.want, err)
 	}
 	_ = in.store.root.SyncDir(filepath.Dir(in.f.Name()))
-	_ = in.store.root.Remove(in.store.statePath(in.hex))
 	return nil
 }
 
