@@ -105,7 +105,7 @@ func (s *Store) Delete(ctx context.Context, d digest.Digest) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range []string{filepath.Join(s.dir, "sha256", h), s.ingestPath(h), s.statePath(h)} {
+	for _, p := range []string{filepath.Join(s.dir, "sha256", h), s.ingestPath(h), s.statePath(h), s.statePath(h) + ".tmp"} {
 		if err := s.root.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("delete blob %s: %w", d, err)
 		}
@@ -177,7 +177,7 @@ func (in *dirIngest) restore() error {
 	from := int64(0)
 	if size == 0 {
 		// A fresh start: a state left by an earlier, deleted partial is void.
-		_ = in.store.root.Remove(in.store.statePath(in.hex))
+		in.dropState()
 	}
 	// A state that is not a small regular file is void (it is replaced at
 	// the next checkpoint).
@@ -249,8 +249,15 @@ func (in *dirIngest) saveState() error {
 	return nil
 }
 
-func (in *dirIngest) Truncate() error {
+// dropState removes the hash state and a checkpoint a kill left half
+// made (its .tmp): neither means anything without the partial's bytes.
+func (in *dirIngest) dropState() {
 	_ = in.store.root.Remove(in.store.statePath(in.hex))
+	_ = in.store.root.Remove(in.store.statePath(in.hex) + ".tmp")
+}
+
+func (in *dirIngest) Truncate() error {
+	in.dropState()
 	if err := in.f.Truncate(0); err != nil {
 		return err
 	}
@@ -264,7 +271,7 @@ func (in *dirIngest) Truncate() error {
 func (in *dirIngest) discard() {
 	in.f.Close()
 	in.store.root.Remove(in.f.Name())
-	in.store.root.Remove(in.store.statePath(in.hex))
+	in.dropState()
 	in.done = true
 }
 
@@ -299,7 +306,7 @@ func (in *dirIngest) Commit(ctx context.Context, expectedSize int64) error {
 	// blob exists no ingest of it runs again to clear a state left behind
 	// (a kill between the two), and a partial without its state only
 	// costs a re-hash on resume.
-	_ = in.store.root.Remove(in.store.statePath(in.hex))
+	in.dropState()
 	final := filepath.Join(in.store.dir, "sha256", in.hex)
 	if err := in.store.root.Rename(in.f.Name(), final); err != nil {
 		return fmt.Errorf("commit blob %s: %w", in.want, err)

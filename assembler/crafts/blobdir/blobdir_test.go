@@ -50,3 +50,31 @@ func TestCommitDropsStateFirst(t *testing.T) {
 		t.Errorf("hash state still there after the commit reached its rename: %v", err)
 	}
 }
+
+// TestCommitDropsHalfCheckpoint: a checkpoint a kill left half made (the
+// state's .tmp) goes with the commit; a resume that finishes before its
+// next checkpoint never rewrites it.
+func TestCommitDropsHalfCheckpoint(t *testing.T) {
+	body := bytes.Repeat([]byte("edgewright"), 1000)
+	sum := sha256.Sum256(body)
+	h := hex.EncodeToString(sum[:])
+	d := digest.NewDigestFromEncoded(digest.SHA256, h)
+	s := New(t.TempDir())
+	ctx := context.Background()
+	in, err := s.Ingest(ctx, materials.Blob{Digest: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.statePath(h)+".tmp", []byte("half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Write(body); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Commit(ctx, int64(len(body))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(s.statePath(h) + ".tmp"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("half-made checkpoint still there after the commit: %v", err)
+	}
+}
