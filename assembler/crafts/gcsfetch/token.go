@@ -219,18 +219,20 @@ func newToken(ctx context.Context, hc *http.Client, ds materials.Datastore, o Ob
 		return token{}, device.Retryable(fmt.Errorf("datastore %s: token request: %w", ds.ID, err))
 	}
 	defer resp.Body.Close()
-	body, err := readBounded(resp.Body, maxTokenBody)
-	if err != nil {
-		if ctx.Err() != nil {
-			return token{}, ctx.Err()
-		}
-		var tl *tooLongError
-		if errors.As(err, &tl) {
-			return token{}, device.Terminal("datastore %s: token request: %d answered more than %d bytes", ds.ID, resp.StatusCode, maxTokenBody)
-		}
-		return token{}, device.Retryable(fmt.Errorf("datastore %s: token request: %d: read the answer: %w", ds.ID, resp.StatusCode, err))
-	}
 	s := resp.StatusCode
+	body, err := readBounded(resp.Body, maxTokenBody)
+	var tooLong *tooLongError
+	switch {
+	case ctx.Err() != nil:
+		return token{}, ctx.Err()
+	case errors.As(err, &tooLong) && s >= 200 && s <= 299:
+		return token{}, device.Terminal("datastore %s: token request: %d answered more than %d bytes", ds.ID, s, maxTokenBody)
+	case errors.As(err, &tooLong):
+		// A refusal is one by its status; its body is not read further.
+		body = nil
+	case err != nil:
+		return token{}, device.Retryable(fmt.Errorf("datastore %s: token request: %d: read the answer: %w", ds.ID, s, err))
+	}
 	switch {
 	case s >= 500 || s == http.StatusTooManyRequests || s == http.StatusRequestTimeout:
 		return token{}, device.Retryable(fmt.Errorf("datastore %s: token request: %d", ds.ID, s))
