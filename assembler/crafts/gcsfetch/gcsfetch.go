@@ -198,6 +198,7 @@ func (f *Fetcher) Fetch(ctx context.Context, req device.FetchRequest, dst device
 	switch {
 	case s == http.StatusRequestedRangeNotSatisfiable && offset > 0:
 		// The partial already holds everything; Commit checks it.
+		f.unpin(pk)
 		progress(offset, offset)
 		return nil
 	case s == http.StatusNotFound && gen > 0:
@@ -207,7 +208,7 @@ func (f *Fetcher) Fetch(ctx context.Context, req device.FetchRequest, dst device
 		_ = dst.Truncate()
 		return device.Retryable(fmt.Errorf("fetch %s: generation %d, which the partial was read from, is gone: starting again from zero", where, gen))
 	case s != http.StatusOK && s != http.StatusPartialContent:
-		return f.refused(ds, o, resp)
+		return refused(ds, o, resp)
 	}
 	if g := resp.Header.Get("X-Goog-Generation"); g != "" {
 		got, err := strconv.ParseInt(g, 10, 64)
@@ -309,7 +310,7 @@ func (f *Fetcher) get(ctx context.Context, hc *http.Client, ds materials.Datasto
 // refused turns a status other than a body into the executor's
 // vocabulary. It keeps only the status and the server's short code for
 // it (the XML <Code>, or the JSON reason), nothing else of the body.
-func (f *Fetcher) refused(ds materials.Datastore, o Object, resp *http.Response) error {
+func refused(ds materials.Datastore, o Object, resp *http.Response) error {
 	s := resp.StatusCode
 	reason := errorCode(resp)
 	if reason == "" {
