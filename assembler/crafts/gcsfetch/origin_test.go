@@ -490,11 +490,7 @@ func TestSelfSignedInAnotherUniverse(t *testing.T) {
 // library; Google's Cloud client modules (some 25 MB in an agent's
 // binary) must not come back.
 func TestNoCloudClientLinked(t *testing.T) {
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("the go tool is not on PATH")
-	}
-	out, err := exec.Command(gobin, "list", "-deps", ".").Output()
+	out, err := exec.Command(testenv.LookPath(t, "go"), "list", "-deps", ".").Output()
 	if err != nil {
 		t.Fatalf("go list -deps: %v", err)
 	}
