@@ -200,18 +200,8 @@ func (g *GCS) token(w http.ResponseWriter, r *http.Request) {
 		refuse("unsupported_grant_type", "Invalid grant_type")
 		return
 	}
-	parts := strings.Split(r.PostForm.Get("assertion"), ".")
-	if len(parts) != 3 {
-		refuse("invalid_grant", "Invalid JWT")
-		return
-	}
-	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	raw, err := VerifyJWT(&g.key.PublicKey, r.PostForm.Get("assertion"))
 	if err != nil {
-		refuse("invalid_grant", "Invalid JWT Signature.")
-		return
-	}
-	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
-	if rsa.VerifyPKCS1v15(&g.key.PublicKey, crypto.SHA256, sum[:], sig) != nil {
 		refuse("invalid_grant", "Invalid JWT Signature.")
 		return
 	}
@@ -220,8 +210,7 @@ func (g *GCS) token(w http.ResponseWriter, r *http.Request) {
 		Aud   string `json:"aud"`
 		Scope string `json:"scope"`
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil || json.Unmarshal(raw, &claims) != nil {
+	if json.Unmarshal(raw, &claims) != nil {
 		refuse("invalid_grant", "Invalid JWT claims")
 		return
 	}
@@ -238,6 +227,28 @@ func (g *GCS) token(w http.ResponseWriter, r *http.Request) {
 	g.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "expires_in": lifetime, "token_type": "Bearer"})
+}
+
+// VerifyJWT checks a JWT's RS256 signature by pub and returns its claim
+// set (JSON).
+func VerifyJWT(pub *rsa.PublicKey, jwt string) ([]byte, error) {
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("jwt: %d parts, want 3", len(parts))
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil {
+		return nil, fmt.Errorf("jwt: signature: %w", err)
+	}
+	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig); err != nil {
+		return nil, fmt.Errorf("jwt: not signed by the key (RS256): %w", err)
+	}
+	claims, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return nil, fmt.Errorf("jwt: claims: %w", err)
+	}
+	return claims, nil
 }
 
 // ServiceAccountJSON is a service account key file for key, as the
