@@ -41,13 +41,20 @@ type GCS struct {
 	key    *rsa.PrivateKey
 	mu     sync.Mutex
 	tokens map[string]bool
-	reqs   []GCSRequest
-	inject func(next http.Handler) http.Handler
+	// lifetime is the expires_in of the tokens it issues (seconds).
+	lifetime int
+	reqs     []GCSRequest
+	inject   func(next http.Handler) http.Handler
 }
 
 // GCSRequest is what the server saw of one request.
 type GCSRequest struct {
 	Method, Path, Range string
+	// Query is the raw query (a read pinned to a generation has
+	// generation=N).
+	Query string
+	// Token is the bearer token the request carried ("" for none).
+	Token string
 	// Status is what it answered (0 until it did).
 	Status int
 }
@@ -72,7 +79,7 @@ func StartGCS(t testing.TB, buckets ...string) *GCS {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &GCS{URL: "http://" + addr, Email: "fetch@edgewright-test.iam.gserviceaccount.com", fake: fake, key: key, tokens: map[string]bool{}}
+	g := &GCS{URL: "http://" + addr, Email: "fetch@edgewright-test.iam.gserviceaccount.com", fake: fake, key: key, tokens: map[string]bool{}, lifetime: 3600}
 	if g.CredentialsJSON, err = ServiceAccountJSON(key, g.Email, g.URL+"/token"); err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +89,8 @@ func StartGCS(t testing.TB, buckets ...string) *GCS {
 	inner := fake.HTTPHandler()
 	g.ts = &httptest.Server{Listener: l, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &answerRecorder{ResponseWriter: w}
-		i := g.record(GCSRequest{Method: r.Method, Path: r.URL.Path, Range: r.Header.Get("Range")})
+		bearer, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		i := g.record(GCSRequest{Method: r.Method, Path: r.URL.Path, Range: r.Header.Get("Range"), Query: r.URL.RawQuery, Token: bearer})
 		defer func() { g.setStatus(i, rec.status) }()
 		g.mu.Lock()
 		inject := g.inject
@@ -120,6 +128,28 @@ func StartGCS(t testing.TB, buckets ...string) *GCS {
 // Put stores an object.
 func (g *GCS) Put(bucket, name string, data []byte) {
 	g.fake.CreateObject(fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: bucket, Name: name, ContentType: "application/octet-stream"}, Content: data})
+}
+
+// CreateBucket makes a bucket; a versioned one keeps an object's older
+// generations readable when it is replaced.
+func (g *GCS) CreateBucket(name string, versioned bool) {
+	g.fake.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: name, VersioningEnabled: versioned})
+}
+
+// SetTokenLifetime sets the expires_in, in seconds, of the tokens issued
+// from now on (3600, as Google's, until set).
+func (g *GCS) SetTokenLifetime(seconds int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.lifetime = seconds
+}
+
+// ExpireTokens makes every token issued so far refused (401), as Google
+// refuses an expired or revoked one.
+func (g *GCS) ExpireTokens() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	clear(g.tokens)
 }
 
 // Requests is what the server has seen, in order.
@@ -170,18 +200,8 @@ func (g *GCS) token(w http.ResponseWriter, r *http.Request) {
 		refuse("unsupported_grant_type", "Invalid grant_type")
 		return
 	}
-	parts := strings.Split(r.PostForm.Get("assertion"), ".")
-	if len(parts) != 3 {
-		refuse("invalid_grant", "Invalid JWT")
-		return
-	}
-	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	raw, err := VerifyJWT(&g.key.PublicKey, r.PostForm.Get("assertion"))
 	if err != nil {
-		refuse("invalid_grant", "Invalid JWT Signature.")
-		return
-	}
-	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
-	if rsa.VerifyPKCS1v15(&g.key.PublicKey, crypto.SHA256, sum[:], sig) != nil {
 		refuse("invalid_grant", "Invalid JWT Signature.")
 		return
 	}
@@ -190,8 +210,7 @@ func (g *GCS) token(w http.ResponseWriter, r *http.Request) {
 		Aud   string `json:"aud"`
 		Scope string `json:"scope"`
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil || json.Unmarshal(raw, &claims) != nil {
+	if json.Unmarshal(raw, &claims) != nil {
 		refuse("invalid_grant", "Invalid JWT claims")
 		return
 	}
@@ -204,9 +223,32 @@ func (g *GCS) token(w http.ResponseWriter, r *http.Request) {
 	tok := "ya29.test-" + hex.EncodeToString(b)
 	g.mu.Lock()
 	g.tokens[tok] = true
+	lifetime := g.lifetime
 	g.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "expires_in": 3600, "token_type": "Bearer"})
+	json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "expires_in": lifetime, "token_type": "Bearer"})
+}
+
+// VerifyJWT checks a JWT's RS256 signature by pub and returns its claim
+// set (JSON).
+func VerifyJWT(pub *rsa.PublicKey, jwt string) ([]byte, error) {
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("jwt: %d parts, want 3", len(parts))
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil {
+		return nil, fmt.Errorf("jwt: signature: %w", err)
+	}
+	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig); err != nil {
+		return nil, fmt.Errorf("jwt: not signed by the key (RS256): %w", err)
+	}
+	claims, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return nil, fmt.Errorf("jwt: claims: %w", err)
+	}
+	return claims, nil
 }
 
 // ServiceAccountJSON is a service account key file for key, as the

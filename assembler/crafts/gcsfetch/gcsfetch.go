@@ -2,24 +2,22 @@ package gcsfetch
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
+	"hash"
+	"hash/crc32"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 
-	"cloud.google.com/go/auth"
-	"cloud.google.com/go/auth/credentials"
-	"cloud.google.com/go/auth/httptransport"
-	"cloud.google.com/go/storage"
 	"go.uber.org/zap"
-	"google.golang.org/api/googleapi"
-	"google.golang.org/api/option"
 
 	"github.com/edgewright/edgewright/assembler/crafts/internal/dsconn"
 	"github.com/edgewright/edgewright/assembler/crafts/internal/fetchbody"
@@ -33,6 +31,11 @@ type Fetcher struct {
 	// Transport is cloned per fetch (to add the datastore's CA
 	// certificates); http.DefaultTransport when nil.
 	Transport *http.Transport
+
+	// tokens and pins are kept between fetches; a Fetcher is not copied
+	// once used.
+	tokens memo[tokenKey, token]
+	pins   memo[pinKey, int64]
 }
 
 var _ device.Fetcher = (*Fetcher)(nil)
@@ -115,102 +118,40 @@ func Locate(ds materials.Datastore, rel string) (Object, error) {
 	return o, nil
 }
 
-// quiet is the library's logger: the environment (GOOGLE_SDK_GO_LOGGING_LEVEL)
-// must not turn on a log of requests beside ours.
-var quiet = slog.New(slog.DiscardHandler)
+// googleOrigin is Cloud Storage's own XML API origin.
+const googleOrigin = "https://storage.googleapis.com"
+
+// origin is where the object is read (the XML API: GET /bucket/object),
+// the one origin its token is sent to.
+func (o Object) origin() string {
+	if o.Endpoint == "" {
+		return googleOrigin
+	}
+	return strings.TrimSuffix(o.Endpoint, "/storage/v1/")
+}
+
+// mediaURL is the object's XML API URL, pinned to a generation when gen > 0.
+func (o Object) mediaURL(gen int64) string {
+	segs := strings.Split(o.Name, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	u := o.origin() + "/" + url.PathEscape(o.Bucket) + "/" + strings.Join(segs, "/")
+	if gen > 0 {
+		u += "?generation=" + strconv.FormatInt(gen, 10)
+	}
+	return u
+}
 
 func noRedirect(*http.Request, []*http.Request) error {
-	// Cloud Storage never redirects a read; a redirect would carry the
-	// token elsewhere. The 3xx is the answer.
+	// Cloud Storage never redirects a read or a token request; a redirect
+	// would carry the token or the signed assertion elsewhere. The 3xx is
+	// the answer.
 	return http.ErrUseLastResponse
 }
 
-// client makes a storage client for one fetch. It fetches the token
-// first, so that a refused key is told apart from a dead link.
-func (f *Fetcher) client(ctx context.Context, ds materials.Datastore, o Object) (*storage.Client, *http.Transport, error) {
-	tr, err := dsconn.Transport(f.Transport, ds)
-	if err != nil {
-		return nil, nil, err
-	}
-	hc := &http.Client{Transport: tr, CheckRedirect: noRedirect}
-	if ds.Password != "" {
-		creds, err := credentials.NewCredentialsFromJSON(credentials.ServiceAccount, []byte(ds.Password), &credentials.DetectOptions{
-			Scopes:              []string{storage.ScopeReadOnly},
-			Client:              &http.Client{Transport: tr, CheckRedirect: noRedirect},
-			Logger:              quiet,
-			DisableAsyncRefresh: true,
-		})
-		if err != nil {
-			// The parser names the type it found or a JSON syntax error's
-			// offset, never the key.
-			return nil, nil, device.Terminal("datastore %s: password is not a service account key (JSON of type service_account): %w", ds.ID, err)
-		}
-		if _, err := creds.Token(ctx); err != nil {
-			return nil, nil, tokenError(ctx, ds, o, err)
-		}
-		if hc, err = httptransport.NewClient(&httptransport.Options{
-			Credentials:      creds,
-			BaseRoundTripper: tr,
-			DisableTelemetry: true,
-			Logger:           quiet,
-		}); err != nil {
-			return nil, nil, fmt.Errorf("datastore %s: %w", ds.ID, err)
-		}
-		hc.CheckRedirect = noRedirect
-	}
-	opts := []option.ClientOption{
-		option.WithHTTPClient(hc),
-		// hc carries the datastore's token (or none). Without this the
-		// library looks for ambient credentials too: the environment, a
-		// gcloud file, and a probe of the GCE metadata server
-		// (169.254.169.254) on every fetch.
-		option.WithoutAuthentication(),
-		option.WithLogger(quiet),
-		storage.WithDisabledClientMetrics(),
-	}
-	if o.Endpoint != "" {
-		opts = append(opts, option.WithEndpoint(o.Endpoint))
-	}
-	c, err := storage.NewClient(ctx, opts...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("datastore %s: %w", ds.ID, err)
-	}
-	// One attempt: the executor retries with its own backoff and budget,
-	// and a dead endpoint must fail fast to the next datastore.
-	c.SetRetry(storage.WithPolicy(storage.RetryNever))
-	return c, tr, nil
-}
-
-// tokenError classifies a failed token request: refused (terminal,
-// naming the OAuth error), unanswered or 5xx (retryable), or a key the
-// library could not use (terminal).
-func tokenError(ctx context.Context, ds materials.Datastore, o Object, err error) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	var ae *auth.Error
-	if errors.As(err, &ae) && ae.Response != nil {
-		s := ae.Response.StatusCode
-		if s >= 500 || s == http.StatusTooManyRequests {
-			return device.Retryable(fmt.Errorf("datastore %s: token request: %d", ds.ID, s))
-		}
-		var body struct {
-			Error string `json:"error"`
-		}
-		_ = json.Unmarshal(ae.Body, &body)
-		code := "token: " + strconv.Itoa(s)
-		if body.Error != "" && len(body.Error) < 64 {
-			code += " " + body.Error
-		}
-		return &AuthError{Datastore: ds.ID, Bucket: o.Bucket, Code: code}
-	}
-	var ne net.Error
-	var ue *url.Error
-	if errors.As(err, &ne) || errors.As(err, &ue) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return device.Retryable(fmt.Errorf("datastore %s: token request: %w", ds.ID, err))
-	}
-	return device.Terminal("datastore %s: the service account key in password is unusable: %v", ds.ID, err)
-}
+// maxErrorBody bounds what is read of a refusal: only its code is kept.
+const maxErrorBody = 16 << 10
 
 // Fetch copies the blob into dst from dst.Offset() on.
 func (f *Fetcher) Fetch(ctx context.Context, req device.FetchRequest, dst device.Ingest, progress func(done, known int64)) error {
@@ -228,82 +169,253 @@ func (f *Fetcher) Fetch(ctx context.Context, req device.FetchRequest, dst device
 	if err != nil {
 		return err
 	}
+	pk := pinKey{ds: ds.ID, object: where, digest: string(req.Blob.Digest)}
+	gen := int64(0)
+	if offset > 0 {
+		gen = f.pinned(pk)
+	}
 	log.Debug("google storage fetch", zap.String("datastore", ds.ID), zap.String("object", where),
-		zap.Bool("serviceAccount", ds.Password != ""), zap.Int64("offset", offset), zap.String("digest", string(req.Blob.Digest)))
-	c, tr, err := f.client(ctx, ds, o)
+		zap.Bool("serviceAccount", ds.Password != ""), zap.Int64("offset", offset), zap.Int64("generation", gen), zap.String("digest", string(req.Blob.Digest)))
+	var acct *account
+	if ds.Password != "" {
+		if acct, err = parseKey(ds); err != nil {
+			return err
+		}
+	}
+	tr, err := dsconn.Transport(f.Transport, ds)
 	if err != nil {
 		return err
 	}
 	defer tr.CloseIdleConnections()
-	defer c.Close()
-	r, err := c.Bucket(o.Bucket).Object(o.Name).ReadCompressed(true).NewRangeReader(ctx, offset, -1)
+	hc := &http.Client{Transport: tr, CheckRedirect: noRedirect}
+
+	resp, err := f.get(ctx, hc, ds, o, acct, offset, gen)
 	if err != nil {
-		var ge *googleapi.Error
-		if errors.As(err, &ge) && offset > 0 && ge.Code == http.StatusRequestedRangeNotSatisfiable {
-			// The partial already holds everything; Commit checks it.
-			progress(offset, offset)
-			return nil
+		return err
+	}
+	defer resp.Body.Close()
+	s := resp.StatusCode
+	switch {
+	case s == http.StatusRequestedRangeNotSatisfiable && offset > 0:
+		// The partial already holds everything; Commit checks it.
+		f.unpin(pk)
+		progress(offset, offset)
+		return nil
+	case s == http.StatusNotFound && gen > 0:
+		// The generation the partial came from is gone (replaced, not
+		// kept): its bytes must not be completed with another's.
+		f.unpin(pk)
+		_ = dst.Truncate()
+		return device.Retryable(fmt.Errorf("fetch %s: generation %d, which the partial was read from, is gone: starting again from zero", where, gen))
+	case s != http.StatusOK && s != http.StatusPartialContent:
+		return refused(ds, o, resp)
+	}
+	if g := resp.Header.Get("X-Goog-Generation"); g != "" {
+		got, err := strconv.ParseInt(g, 10, 64)
+		if err != nil || got <= 0 {
+			return fmt.Errorf("fetch %s: x-goog-generation %.30q is not a generation", where, g)
 		}
-		if offset > 0 && strings.Contains(err.Error(), "partial request not satisfied") {
+		if gen > 0 && got != gen {
+			f.unpin(pk)
+			_ = dst.Truncate()
+			return device.Retryable(fmt.Errorf("fetch %s: asked for generation %d, got %d", where, gen, got))
+		}
+		f.pin(pk, got)
+	}
+	known := int64(0)
+	var body io.Reader = resp.Body
+	if s == http.StatusOK {
+		if offset > 0 {
 			// The server ignored the Range: start again from zero.
 			log.Info("server ignored Range, restarting from 0", zap.String("object", where), zap.Int64("offset", offset))
 			_ = dst.Truncate()
 			return device.Retryable(fmt.Errorf("fetch %s: the server ignored Range bytes=%d-", where, offset))
 		}
-		return f.classify(ctx, ds, o, err)
+		known = max(resp.ContentLength, 0)
+		if want, ok := storedCRC(resp); ok {
+			body = &crcReader{r: resp.Body, want: want, h: crc32.New(castagnoli)}
+		}
+	} else {
+		start, total, ok := fetchbody.ParseContentRange(resp.Header.Get("Content-Range"))
+		if !ok || start != offset {
+			// Not the range asked for: start again from zero next time.
+			_ = dst.Truncate()
+			return device.Retryable(fmt.Errorf("fetch %s: the body starts at byte %d, not %d (Content-Range %.60q)", where, start, offset, resp.Header.Get("Content-Range")))
+		}
+		known = max(total, 0)
 	}
-	defer r.Close()
-	if r.Attrs.StartOffset != offset {
-		// Not the range asked for: start again from zero next time.
-		_ = dst.Truncate()
-		return device.Retryable(fmt.Errorf("fetch %s: the body starts at byte %d, not %d", where, r.Attrs.StartOffset, offset))
-	}
-	known := max(r.Attrs.Size, 0)
-	done, err := fetchbody.LimitFor(req, offset).Copy(ctx, req, dst, r, where, offset, known, progress)
+	done, err := fetchbody.LimitFor(req, offset).Copy(ctx, req, dst, body, where, offset, known, progress)
 	if err != nil {
-		if strings.Contains(err.Error(), "bad CRC on read") {
+		if errors.Is(err, errBadCRC) {
 			// The whole body arrived and does not match the CRC32C the
 			// server holds: none of it is worth keeping.
+			f.unpin(pk)
 			_ = dst.Truncate()
 		}
 		return err
 	}
+	f.unpin(pk)
 	log.Debug("google storage fetched", zap.String("datastore", ds.ID), zap.String("object", where), zap.Int64("bytes", done-offset))
 	return nil
 }
 
-// classify turns the library's error into the executor's vocabulary. It
-// keeps only a *googleapi.Error's status and reason, not its body.
-func (f *Fetcher) classify(ctx context.Context, ds materials.Datastore, o Object, err error) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
+// get sends the ranged read, with the datastore's token when it has a
+// key. A cached token the storage endpoint refuses (revoked, or expired
+// early) is dropped and the read sent once more with a new one.
+func (f *Fetcher) get(ctx context.Context, hc *http.Client, ds materials.Datastore, o Object, acct *account, offset, gen int64) (*http.Response, error) {
+	tk := tokenKey{key: sha256.Sum256([]byte(ds.Password)), origin: o.origin()}
+	for attempt := 0; ; attempt++ {
+		hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, o.mediaURL(gen), nil)
+		if err != nil {
+			return nil, fmt.Errorf("fetch %s: %w", o, err)
+		}
+		// Read the object as stored: Cloud Storage ignores a Range on an
+		// object it would decompress, and the digest is of the stored
+		// bytes. Set here, Go's transport does not decompress either.
+		hreq.Header.Set("Accept-Encoding", "gzip")
+		if offset > 0 {
+			hreq.Header.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
+		}
+		cached := false
+		if acct != nil {
+			t, ok := f.cachedToken(tk)
+			if !ok {
+				if t, err = newToken(ctx, hc, ds, o, acct); err != nil {
+					return nil, err
+				}
+				f.keepToken(tk, t)
+			}
+			cached = ok
+			// Set on this request only (not by a transport), so no
+			// redirect or other host ever sees it.
+			hreq.Header.Set("Authorization", "Bearer "+t.value)
+		}
+		resp, err := hc.Do(hreq)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			// No answer at all: a refused or dropped connection, a timeout.
+			return nil, device.Retryable(fmt.Errorf("fetch %s: %w", o, err))
+		}
+		if resp.StatusCode == http.StatusUnauthorized && cached && attempt == 0 {
+			resp.Body.Close()
+			f.tokens.drop(tk)
+			continue
+		}
+		return resp, nil
 	}
-	if errors.Is(err, storage.ErrObjectNotExist) {
-		return fmt.Errorf("fetch %s: 404 no such object", o)
-	}
-	if errors.Is(err, storage.ErrBucketNotExist) {
-		return fmt.Errorf("fetch %s: 404 no such bucket", o)
-	}
-	var ae *auth.Error
-	if errors.As(err, &ae) {
-		// The token expired mid-fetch and its refresh failed.
-		return tokenError(ctx, ds, o, err)
-	}
-	var ge *googleapi.Error
-	if !errors.As(err, &ge) {
-		// No answer at all: a refused or dropped connection, a timeout.
-		return device.Retryable(fmt.Errorf("fetch %s: %w", o, err))
-	}
-	s := ge.Code
-	reason := http.StatusText(s)
-	if len(ge.Errors) > 0 && ge.Errors[0].Reason != "" {
-		reason = ge.Errors[0].Reason
+}
+
+// refused turns a status other than a body into the executor's
+// vocabulary. It keeps only the status and the server's short code for
+// it (the XML <Code>, or the JSON reason), nothing else of the body.
+func refused(ds materials.Datastore, o Object, resp *http.Response) error {
+	s := resp.StatusCode
+	reason := errorCode(resp)
+	if reason == "" {
+		reason = http.StatusText(s)
 	}
 	switch {
+	case s == http.StatusNotFound && reason == "NoSuchBucket":
+		return fmt.Errorf("fetch %s: 404 no such bucket", o)
+	case s == http.StatusNotFound:
+		return fmt.Errorf("fetch %s: 404 no such object", o)
 	case s == http.StatusUnauthorized || s == http.StatusForbidden:
 		return &AuthError{Datastore: ds.ID, Bucket: o.Bucket, Code: "storage: " + strconv.Itoa(s) + " " + reason, Anonymous: ds.Password == ""}
 	case s >= 500 || s == http.StatusTooManyRequests || s == http.StatusRequestTimeout:
 		return device.Retryable(fmt.Errorf("fetch %s: %d %s", o, s, reason))
+	case s >= 300 && s < 400:
+		return fmt.Errorf("fetch %s: %d %s: not followed (Cloud Storage does not redirect a read; the token stays with its origin)", o, s, reason)
 	}
 	return fmt.Errorf("fetch %s: %d %s", o, s, reason)
 }
+
+// errorCode is a refusal's code: <Error><Code> of the XML API, or
+// error.errors[0].reason of the JSON one; "" when neither is a word.
+func errorCode(resp *http.Response) string {
+	body, err := readBounded(resp.Body, maxErrorBody)
+	if err != nil {
+		return ""
+	}
+	var x struct {
+		Code string `xml:"Code"`
+	}
+	if xml.Unmarshal(body, &x) == nil && word(x.Code) {
+		return x.Code
+	}
+	var j struct {
+		Error struct {
+			Errors []struct {
+				Reason string `json:"reason"`
+			} `json:"errors"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &j) == nil && len(j.Error.Errors) > 0 && word(j.Error.Errors[0].Reason) {
+		return j.Error.Errors[0].Reason
+	}
+	return ""
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// storedCRC is the CRC32C Cloud Storage holds of the object
+// (x-goog-hash: crc32c=<base64 big-endian>), when the body is the stored
+// bytes: not when the server decompressed it.
+func storedCRC(resp *http.Response) (uint32, bool) {
+	if resp.Header.Get("X-Goog-Stored-Content-Encoding") == "gzip" && resp.Header.Get("Content-Encoding") != "gzip" {
+		return 0, false
+	}
+	for _, h := range resp.Header.Values("X-Goog-Hash") {
+		for _, kv := range strings.Split(h, ",") {
+			v, ok := strings.CutPrefix(strings.TrimSpace(kv), "crc32c=")
+			if !ok {
+				continue
+			}
+			b, err := base64.StdEncoding.DecodeString(v)
+			if err != nil || len(b) != 4 {
+				return 0, false
+			}
+			return binary.BigEndian.Uint32(b), true
+		}
+	}
+	return 0, false
+}
+
+// errBadCRC: the whole body arrived, and is not what the server stores.
+var errBadCRC = errors.New("crc32c of the body differs from the object's (x-goog-hash)")
+
+// crcReader checks a whole object's body against its CRC32C at EOF.
+type crcReader struct {
+	r    io.Reader
+	h    hash.Hash32
+	want uint32
+}
+
+func (c *crcReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.h.Write(p[:n])
+	if errors.Is(err, io.EOF) && c.h.Sum32() != c.want {
+		return n, errBadCRC
+	}
+	return n, err
+}
+
+// pinKey names a partial ingest a fetch of this fetcher began.
+type pinKey struct{ ds, object, digest string }
+
+// maxPins bounds the generations remembered: one per partial fetch.
+const maxPins = 256
+
+// pinned is the generation the partial of k was read from, 0 when this
+// fetcher did not begin it (then the digest at commit is the check).
+func (f *Fetcher) pinned(k pinKey) int64 {
+	gen, _ := f.pins.get(k)
+	return gen
+}
+
+func (f *Fetcher) pin(k pinKey, gen int64) {
+	f.pins.put(k, gen, maxPins)
+}
+
+func (f *Fetcher) unpin(k pinKey) { f.pins.drop(k) }
