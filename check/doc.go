@@ -80,10 +80,22 @@
 // journal's grace clocks unchanged and no checkpoint.
 //
 // `wright fix --root DIR (ID... | --all [--type TYPE])` (examples/wright)
-// checks, settles the intents a killed run left in flight (an empty plan
-// applied under the root's lock), plans, applies and checks again. A
-// sparsify of a raw volume that holds no zeros leaves it fully
-// allocated, so the check lists it again: that fix is advisory.
+// checks, settles the intents a killed run left in flight
+// (assembler.Settle: under the root's lock, only when the root is as
+// surveyed), plans, applies and checks again. Options.Store is where a
+// download goes (`--containerd SOCKET`: containerd, as `wright apply
+// --containerd` keeps blobs; a re-fetch goes to the store whose file the
+// overlay's chain names). A sparsify of a raw volume that holds no zeros
+// leaves it fully allocated, so the check lists it again: that fix is
+// advisory.
+//
+// `wright fix --json` prints one object: "settled" (intents settled),
+// "selected" (each chosen fix by id: "id", "type", "target", "outcome" —
+// "applied", "failed" with "error", "reported" or "refused" with "why"),
+// and the check after the fixes as `wright check --json` prints it,
+// "fixes" ("id", "type", "target", "bytes", "reason") and "volumes"
+// ("id", "status"); when the apply fails as a whole, "error" instead of
+// the check after.
 //
 // What a survey cannot see is not checked: leases (the Floorplan does not
 // list them), content tree clocks (containerd image records), orphan blobs
