@@ -147,6 +147,7 @@ func Check(fp *materials.Floorplan, opts Options) Report {
 		}
 	}
 	fixes = append(fixes, c.pastGrace()...)
+	fixes = append(fixes, c.pastGraceImages()...)
 	fixes = dedupe(fixes)
 	return Report{Fixes: fixes, Volumes: c.statuses(fixes), opts: opts}
 }

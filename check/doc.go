@@ -19,7 +19,10 @@
 //     or containerd) likewise; complete blobs whose grace clock in the
 //     journal (Journal.Unreferenced) has run past Options.GracePeriod; and
 //     unknown files under the root's directories, listed for a person
-//     with RemedyReport.
+//     with RemedyReport; and containerd image records edgewright wrote
+//     (layout.OwnerLabel) whose grace clock has run out, unless the last
+//     applied config names them or an overlay reads through one of their
+//     blobs (the record only: its blobs are containerd's collector's).
 //   - mend repairs a broken volume: a damaged header, a qcow2 with a
 //     backing or data file (the inspector refuses those: qemu would open
 //     another file), a qcow2 whose deep check found corrupted clusters
@@ -98,7 +101,7 @@
 // the check after.
 //
 // What a survey cannot see is not checked: leases (the Floorplan does not
-// list them), content tree clocks (containerd image records), orphan blobs
+// list them), image records without a grace clock, orphan blobs
 // that never got a grace clock (only the foreman, with the current config,
 // knows a blob is unneeded). Check is advisory: a runner re-plans before
 // it deletes anything.

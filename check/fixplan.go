@@ -20,6 +20,8 @@ type fixPlanner struct {
 	kept        map[string]bool
 	// complete are the stores holding each complete blob, by digest.
 	complete map[string][]*materials.BlobRecord
+	// needs are the Blueprints of needs PlanFixes was given.
+	needs []*materials.Blueprint
 }
 
 func newFixPlanner(fp *materials.Floorplan, opts Options) *fixPlanner {
@@ -128,6 +130,8 @@ func (p *fixPlanner) delete(f Fix, reason string) ([]remodel.ID, string) {
 		}
 		return []remodel.ID{p.add(remodel.Remodel{ID: remodel.NewID(remodel.ActionDelete, t), Action: remodel.ActionDelete, Target: t,
 			Reason: reason, Payload: &remodel.DeletePayload{Path: t.ID}})}, ""
+	case materials.KindImage:
+		return p.deleteImage(f, reason)
 	case materials.KindBlob:
 		if f.ID != fixID(f.Type, t) {
 			// A containerd ingest: only while no complete copy is there.
@@ -176,6 +180,13 @@ func (p *fixPlanner) recreate(f Fix, reason string) ([]remodel.ID, string) {
 	}
 	vol := *lv
 	vol.ClearText = v.ClearText
+	if v.Format == materials.FormatRaw || v.Format == materials.FormatQcow2 {
+		// The file's format, as its name says: under space a volume from
+		// raw content is a qcow2 overlay although the config's volume is
+		// raw, and a file is never re-created in another format than its
+		// name's.
+		vol.Format = v.Format
+	}
 	id := remodel.NewID(remodel.ActionRecreate, f.Target)
 	stage := 0
 	if len(ids) > 0 {

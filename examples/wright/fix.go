@@ -65,6 +65,8 @@ func init() {
 // Exit 0 when nothing but report-only fixes remains, exitFixes when
 // more does, 1 when a fix failed or an id is not listed, 2 on bad usage.
 func runFix(args []string, stdout, stderr io.Writer) int {
+	// The log and, with --json, the stage lines share stderr.
+	stderr = &lockedWriter{w: stderr}
 	fs := newFlags("fix", "wright fix --root DIR (ID... | --all [--type TYPE]) [--config FILE] [--json] [--containerd SOCKET [--namespace NS] [--containerd-content DIR]]", stdout, stderr)
 	ff := addFixFlags(fs)
 	if code, ok := parseFlags(fs, args, stdout); !ok {
@@ -417,6 +419,18 @@ func fixOutcomes(fplan *check.FixPlan, arep *assembler.Report, applyErr error) [
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // fixIDShape says whether id looks like a fix id: a type, ':', a kind,
