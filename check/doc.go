@@ -39,7 +39,10 @@
 //   - optimize improves a sound volume: a raw volume that is fully
 //     allocated may hold zero blocks that could be holes. Whether it does
 //     takes reading its data, which a survey never does, so the fix's
-//     Bytes is 0 and its reason says so. An overlay whose strategy
+//     Bytes is 0 and its reason says so. After a sparsify the assembler
+//     journals the file's size and mtime (JournalState.Dense): a volume
+//     that still matches them held no zeros and is not listed again
+//     until it is written (a new mtime) or resized. An overlay whose strategy
 //     (Options.VolumeStrategy for its generation, else Options.Strategy)
 //     is performance is flattened (RemedyFlatten; Bytes is minus what its
 //     chain holds, the cost of copying it in). With no strategy known no
@@ -89,8 +92,8 @@
 // download goes (`--containerd SOCKET`: containerd, as `wright apply
 // --containerd` keeps blobs; a re-fetch goes to the store whose file the
 // overlay's chain names). A sparsify of a raw volume that holds no zeros
-// leaves it fully allocated, so the check lists it again: that fix is
-// advisory.
+// leaves it fully allocated; the journal's record of what it left keeps
+// the check from listing it again, so `fix --all` converges.
 //
 // `wright fix --json` prints one object: "settled" (intents settled),
 // "selected" (each chosen fix by id: "id", "type", "target", "outcome" —

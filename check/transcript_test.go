@@ -36,6 +36,8 @@ import (
 //	image NAME target=H [owned] [age=D]   (a containerd image record;
 //	                               age starts its grace clock)
 //	inflight KIND/ID               (a journal intent; ID may be N#G)
+//	dense N#G fmt=F [size=B] [age=D]  (what a sparsify left of the
+//	                               volume file; defaults as vol's)
 func TestTranscripts(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.txt")
 	if err != nil || len(files) == 0 {
@@ -222,6 +224,16 @@ func parseFloorplan(t *testing.T, input string) *materials.Floorplan {
 				fp.Journal.Unreferenced = append(fp.Journal.Unreferenced, materials.Unreferenced{
 					Target: materials.MaterialRef{Kind: materials.KindImage, ID: im.Name}, Since: tage(t, a)})
 			}
+		case "dense":
+			k := tkey(t, w[1])
+			d := materials.DenseFile{Path: vaultDir + k.String() + "." + kv["fmt"], Size: 1 << 20, ModTime: tnow.Add(-24 * time.Hour)}
+			if s := kv["size"]; s != "" {
+				d.Size = tint(t, s)
+			}
+			if a := kv["age"]; a != "" {
+				d.ModTime = tage(t, a)
+			}
+			fp.Journal.Dense = append(fp.Journal.Dense, d)
 		case "inflight":
 			kind, id, _ := strings.Cut(w[1], "/")
 			if strings.Contains(id, "#") && len(id) < 8 {
