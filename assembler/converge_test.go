@@ -11,8 +11,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgewright/edgewright/foreman"
-	"github.com/edgewright/edgewright/inspector"
-	"github.com/edgewright/edgewright/journal"
 	"github.com/edgewright/edgewright/materials"
 )
 
@@ -22,18 +20,7 @@ func TestStalePlanWithTheInspector(t *testing.T) {
 	f := newFixture(t)
 	root := t.TempDir()
 	os.MkdirAll(VolumesDir(root, false), 0o755)
-	survey := func() *materials.Floorplan {
-		j, err := journal.OpenRoot(root, journal.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer j.Close()
-		fp, err := inspector.Survey(context.Background(), inspector.Options{Root: root, Journal: j})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return fp
-	}
+	survey := func() *materials.Floorplan { return surveyRoot(t, root) }
 	plan := foreman.Plan(f.bp, survey(), foreman.Options{Now: time.Now()})
 	if plan.Empty() {
 		t.Fatal("nothing planned on an empty root")

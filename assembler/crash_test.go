@@ -19,12 +19,15 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edgewright/edgewright/materials"
+	"github.com/edgewright/edgewright/remodel"
 )
 
 // crashJob is what the re-executed test binary converges.
 type crashJob struct {
 	Root      string               `json:"root"`
 	Blueprint *materials.Blueprint `json:"blueprint"`
+	// Plan, when set, is applied as it is instead (a fix run's plan).
+	Plan *remodel.Plan `json:"plan,omitempty"`
 }
 
 // TestMain lets the test binary double as the applying process of the
@@ -64,6 +67,15 @@ func crashChild(jobFile string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
+	}
+	if job.Plan != nil {
+		rep, err := a.Apply(context.Background(), job.Plan)
+		if err != nil || !rep.OK() {
+			fmt.Fprintln(os.Stderr, "apply:", err, rep)
+			return 1
+		}
+		fmt.Println("journal-writes", writes)
+		return 0
 	}
 	res, err := a.Converge(context.Background(), job.Blueprint, ConvergeOptions{})
 	if err != nil {

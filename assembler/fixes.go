@@ -115,10 +115,31 @@ func (w *walk) repairLeaks(ctx context.Context, r *remodel.Remodel, p *remodel.R
 	})
 }
 
+// sparsify makes holes where the raw volume holds zeros, then journals
+// the file's size and mtime as the fix left it (materials.DenseFile): a
+// volume with no zero block stays fully allocated, and the check, which
+// cannot read data, lists it again only once it changed. (The root's
+// lock is held: nothing else writes the file in between.)
 func (w *walk) sparsify(ctx context.Context, r *remodel.Remodel, p *remodel.SparsifyPayload) (outcome, error) {
-	return w.fixVolume(ctx, r, &p.VolumeFix, func(f device.VolumeFixer, ctx context.Context, path string, _ []device.Link, pr func(int64, int64)) error {
+	out, err := w.fixVolume(ctx, r, &p.VolumeFix, func(f device.VolumeFixer, ctx context.Context, path string, _ []device.Link, pr func(int64, int64)) error {
 		return f.Sparsify(ctx, path, pr)
 	})
+	if err != nil {
+		return out, err
+	}
+	path, err := w.underRoot(p.Path)
+	if err != nil {
+		return outcome{}, terminal("%s %s: %v", r.Action, r.ID, err)
+	}
+	size, mod, err := w.a.files.Stat(path)
+	if err != nil {
+		return outcome{}, fmt.Errorf("%s %s: stat the sparsified volume: %w", r.Action, p.Path, err)
+	}
+	if err := w.s.journal.PutDense(materials.DenseFile{Path: p.Path, Size: size, ModTime: mod}); err != nil {
+		w.setJournalErr(err)
+		return outcome{}, err
+	}
+	return out, nil
 }
 
 func (w *walk) flatten(ctx context.Context, r *remodel.Remodel, p *remodel.FlattenPayload) (outcome, error) {

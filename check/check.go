@@ -117,6 +117,10 @@ type Options struct {
 	// VolumeStrategy overrides Strategy per volume generation (the last
 	// applied config's per-volume choice).
 	VolumeStrategy map[materials.VolumeKey]string
+	// Store is where the device keeps blobs ("" is the blob directory;
+	// materials.BlobStoreContainerd): a fix's download goes there, but
+	// a re-fetch goes where the overlay's missing link names its file.
+	Store materials.BlobStore
 }
 
 // Check lists what is wrong under fp's root. It does not modify fp.
@@ -143,6 +147,7 @@ func Check(fp *materials.Floorplan, opts Options) Report {
 		}
 	}
 	fixes = append(fixes, c.pastGrace()...)
+	fixes = append(fixes, c.pastGraceImages()...)
 	fixes = dedupe(fixes)
 	return Report{Fixes: fixes, Volumes: c.statuses(fixes), opts: opts}
 }

@@ -30,6 +30,8 @@ type checker struct {
 	// linked the volume files some overlay's chain names.
 	backing map[string]bool
 	linked  map[string]bool
+	// dense are the journal's records of what a sparsify left, by path.
+	dense map[string]materials.DenseFile
 }
 
 func newChecker(fp *materials.Floorplan, opts Options) *checker {
@@ -43,6 +45,7 @@ func newChecker(fp *materials.Floorplan, opts Options) *checker {
 		fileAt:    map[string]*materials.VolumeFile{},
 		backing:   map[string]bool{},
 		linked:    map[string]bool{},
+		dense:     map[string]materials.DenseFile{},
 	}
 	for i := range fp.Volumes {
 		v := &fp.Volumes[i]
@@ -67,6 +70,9 @@ func newChecker(fp *materials.Floorplan, opts Options) *checker {
 	if js := fp.Journal; js != nil {
 		for _, in := range js.InFlight {
 			c.inflight[in.Target] = true
+		}
+		for _, d := range js.Dense {
+			c.dense[d.Path] = d
 		}
 		if last := js.LastApplied; last != nil {
 			for i := range last.Volumes {

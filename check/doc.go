@@ -19,7 +19,10 @@
 //     or containerd) likewise; complete blobs whose grace clock in the
 //     journal (Journal.Unreferenced) has run past Options.GracePeriod; and
 //     unknown files under the root's directories, listed for a person
-//     with RemedyReport.
+//     with RemedyReport; and containerd image records edgewright wrote
+//     (layout.OwnerLabel) whose grace clock has run out, unless the last
+//     applied config names them or an overlay reads through one of their
+//     blobs (the record only: its blobs are containerd's collector's).
 //   - mend repairs a broken volume: a damaged header, a qcow2 with a
 //     backing or data file (the inspector refuses those: qemu would open
 //     another file), a qcow2 whose deep check found corrupted clusters
@@ -36,7 +39,10 @@
 //   - optimize improves a sound volume: a raw volume that is fully
 //     allocated may hold zero blocks that could be holes. Whether it does
 //     takes reading its data, which a survey never does, so the fix's
-//     Bytes is 0 and its reason says so. An overlay whose strategy
+//     Bytes is 0 and its reason says so. After a sparsify the assembler
+//     journals the file's size and mtime (JournalState.Dense): a volume
+//     that still matches them held no zeros and is not listed again
+//     until it is written (a new mtime) or resized. An overlay whose strategy
 //     (Options.VolumeStrategy for its generation, else Options.Strategy)
 //     is performance is flattened (RemedyFlatten; Bytes is minus what its
 //     chain holds, the cost of copying it in). With no strategy known no
@@ -80,13 +86,25 @@
 // journal's grace clocks unchanged and no checkpoint.
 //
 // `wright fix --root DIR (ID... | --all [--type TYPE])` (examples/wright)
-// checks, settles the intents a killed run left in flight (an empty plan
-// applied under the root's lock), plans, applies and checks again. A
-// sparsify of a raw volume that holds no zeros leaves it fully
-// allocated, so the check lists it again: that fix is advisory.
+// checks, settles the intents a killed run left in flight
+// (assembler.Settle: under the root's lock, only when the root is as
+// surveyed), plans, applies and checks again. Options.Store is where a
+// download goes (`--containerd SOCKET`: containerd, as `wright apply
+// --containerd` keeps blobs; a re-fetch goes to the store whose file the
+// overlay's chain names). A sparsify of a raw volume that holds no zeros
+// leaves it fully allocated; the journal's record of what it left keeps
+// the check from listing it again, so `fix --all` converges.
+//
+// `wright fix --json` prints one object: "settled" (intents settled),
+// "selected" (each chosen fix by id: "id", "type", "target", "outcome" —
+// "applied", "failed" with "error", "reported" or "refused" with "why"),
+// and the check after the fixes as `wright check --json` prints it,
+// "fixes" ("id", "type", "target", "bytes", "reason") and "volumes"
+// ("id", "status"); when the apply fails as a whole, "error" instead of
+// the check after.
 //
 // What a survey cannot see is not checked: leases (the Floorplan does not
-// list them), content tree clocks (containerd image records), orphan blobs
+// list them), image records without a grace clock, orphan blobs
 // that never got a grace clock (only the foreman, with the current config,
 // knows a blob is unneeded). Check is advisory: a runner re-plans before
 // it deletes anything.

@@ -68,6 +68,7 @@ func PlanFixes(fp *materials.Floorplan, rep Report, sel Selection, now time.Time
 		return nil, err
 	}
 	p := newFixPlanner(fp, rep.opts)
+	p.needs = needs
 	for _, bp := range needs {
 		for _, t := range bp.ContentTrees {
 			if d := t.Digest(); d != "" {

@@ -2,6 +2,7 @@ package check
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/remodel"
@@ -19,6 +20,8 @@ type fixPlanner struct {
 	kept        map[string]bool
 	// complete are the stores holding each complete blob, by digest.
 	complete map[string][]*materials.BlobRecord
+	// needs are the Blueprints of needs PlanFixes was given.
+	needs []*materials.Blueprint
 }
 
 func newFixPlanner(fp *materials.Floorplan, opts Options) *fixPlanner {
@@ -81,8 +84,8 @@ func (p *fixPlanner) plan(f Fix) ([]remodel.ID, string) {
 		if ct == nil {
 			return nil, "no content tree of the last applied config has blob " + string(l.Blob)
 		}
-		// The chain names a file of the blob directory.
-		return []remodel.ID{p.download(*ct, materials.Blob{Digest: l.Blob}, reason)}, ""
+		// Into the store whose file the chain names.
+		return []remodel.ID{p.download(*ct, materials.Blob{Digest: l.Blob}, p.linkStore(l), reason)}, ""
 	case RemedyRecreate:
 		return p.recreate(f, reason)
 	case RemedyRepairLeaks, RemedySparsify, RemedyFlatten, RemedyMerge:
@@ -91,10 +94,29 @@ func (p *fixPlanner) plan(f Fix) ([]remodel.ID, string) {
 	return nil, "remedy " + strconv.Quote(string(f.Remedy)) + " is not one a fix runner knows"
 }
 
-func (p *fixPlanner) download(ct materials.ContentTree, d materials.Blob, reason string) remodel.ID {
+func (p *fixPlanner) download(ct materials.ContentTree, d materials.Blob, store materials.BlobStore, reason string) remodel.ID {
 	t := materials.MaterialRef{Kind: materials.KindBlob, ID: string(d.Digest)}
 	return p.add(remodel.Remodel{ID: remodel.NewID(remodel.ActionDownload, t), Action: remodel.ActionDownload, Target: t, Reason: reason,
-		Payload: &remodel.DownloadPayload{ContentTree: ct, Blob: d, Store: materials.BlobStoreDir}})
+		Payload: &remodel.DownloadPayload{ContentTree: ct, Blob: d, Store: store}})
+}
+
+// store is where the device keeps blobs.
+func (p *fixPlanner) store() materials.BlobStore {
+	if p.c.opts.Store == "" {
+		return materials.BlobStoreDir
+	}
+	return p.c.opts.Store
+}
+
+// linkStore is the store a backing link names a blob of: containerd's
+// content directory for an absolute name outside the root (the only
+// such name the inspector follows), else the blob directory.
+func (p *fixPlanner) linkStore(l *materials.BackingLink) materials.BlobStore {
+	root := strings.TrimSuffix(p.c.fp.Root, "/") + "/"
+	if strings.HasPrefix(l.Name, "/") && (p.c.fp.Root == "" || !strings.HasPrefix(l.Name, root)) {
+		return materials.BlobStoreContainerd
+	}
+	return materials.BlobStoreDir
 }
 
 // delete is a clean: a leftover file, a leaked ingest, a blob past its
@@ -108,6 +130,8 @@ func (p *fixPlanner) delete(f Fix, reason string) ([]remodel.ID, string) {
 		}
 		return []remodel.ID{p.add(remodel.Remodel{ID: remodel.NewID(remodel.ActionDelete, t), Action: remodel.ActionDelete, Target: t,
 			Reason: reason, Payload: &remodel.DeletePayload{Path: t.ID}})}, ""
+	case materials.KindImage:
+		return p.deleteImage(f, reason)
 	case materials.KindBlob:
 		if f.ID != fixID(f.Type, t) {
 			// A containerd ingest: only while no complete copy is there.
@@ -152,10 +176,17 @@ func (p *fixPlanner) recreate(f Fix, reason string) ([]remodel.ID, string) {
 	}
 	var ids []remodel.ID
 	if len(p.complete[string(ct.Digest())]) == 0 {
-		ids = append(ids, p.download(*ct, materials.Blob{Digest: ct.Digest()}, reason))
+		ids = append(ids, p.download(*ct, materials.Blob{Digest: ct.Digest()}, p.store(), reason))
 	}
 	vol := *lv
 	vol.ClearText = v.ClearText
+	if v.Format == materials.FormatRaw || v.Format == materials.FormatQcow2 {
+		// The file's format, as its name says: under space a volume from
+		// raw content is a qcow2 overlay although the config's volume is
+		// raw, and a file is never re-created in another format than its
+		// name's.
+		vol.Format = v.Format
+	}
 	id := remodel.NewID(remodel.ActionRecreate, f.Target)
 	stage := 0
 	if len(ids) > 0 {

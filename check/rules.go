@@ -95,10 +95,16 @@ func leakedClusters(c *checker, v *materials.VolumeFile) (Fix, bool) {
 		fmt.Sprintf("qemu-img check finds %d leaked clusters and no corruption: repair with qemu-img check -r leaks, safe (no data cluster is touched); the file does not shrink, the space is reused", k.Leaks)), true
 }
 
-// fullyAllocatedRaw: a raw volume with every block allocated.
+// fullyAllocatedRaw: a raw volume with every block allocated, unless a
+// sparsify left it so and it has not changed since (the journal's
+// record of its size and mtime matches): it holds no zero block, and
+// listing it again would ask for the same read of the whole file.
 func fullyAllocatedRaw(c *checker, v *materials.VolumeFile) (Fix, bool) {
 	if v.Format != materials.FormatRaw || v.Dir || v.Temp || v.State != materials.StateComplete ||
 		v.ApparentSize == 0 || v.AllocatedSize < v.ApparentSize {
+		return Fix{}, false
+	}
+	if d, ok := c.dense[v.Path]; ok && d.Size == v.ApparentSize && d.ModTime.Equal(v.ModTime) {
 		return Fix{}, false
 	}
 	return newFix(TypeOptimize, c.volumeTarget(v), 0, RemedySparsify,

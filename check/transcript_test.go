@@ -28,12 +28,16 @@ import (
 // the check's time):
 //
 //	vol N#G fmt=F [tmp] [state=S] [reason=R] [alloc=B] [apparent=B] [age=D]
-//	    [backing=blob:H|blob:H!|path:FILE,...] [backingfile=NAME] [check=leaks:K|corrupt:K|errors:K] [file=NAME]
+//	    [backing=blob:H|blob:H!|ctrblob:H[!]|path:FILE,...] [backingfile=NAME] [check=leaks:K|corrupt:K|errors:K] [file=NAME]
 //	blob H [store=dir|containerd] [size=B] [partial offset=B] [ref=R] [age=D]
 //	last-vol N#G origin=download|blank [tree=T] fmt=F [max=B]
 //	last-tree T sha=H [fmt=F] [url=U] [ds=D]
 //	clock H age=D                  (an Unreferenced grace clock)
+//	image NAME target=H [owned] [age=D]   (a containerd image record;
+//	                               age starts its grace clock)
 //	inflight KIND/ID               (a journal intent; ID may be N#G)
+//	dense N#G fmt=F [size=B] [age=D]  (what a sparsify left of the
+//	                               volume file; defaults as vol's)
 func TestTranscripts(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.txt")
 	if err != nil || len(files) == 0 {
@@ -136,10 +140,14 @@ func parseFloorplan(t *testing.T, input string) *materials.Floorplan {
 				for _, l := range strings.Split(b, ",") {
 					kind, name, _ := strings.Cut(l, ":")
 					switch kind {
-					case "blob":
+					case "blob", "ctrblob":
 						missing := strings.HasSuffix(name, "!")
 						h := thex(strings.TrimSuffix(name, "!"))
-						v.Backing = append(v.Backing, materials.BackingLink{Name: "../../blobs/sha256/" + h,
+						prefix := "../../blobs/sha256/"
+						if kind == "ctrblob" {
+							prefix = "/var/lib/containerd/io.containerd.content.v1.content/blobs/sha256/"
+						}
+						v.Backing = append(v.Backing, materials.BackingLink{Name: prefix + h,
 							Blob: digest.Digest("sha256:" + h), Format: materials.FormatRaw, Missing: missing})
 					case "path":
 						v.Backing = append(v.Backing, materials.BackingLink{Name: name, Path: vaultDir + name, Format: materials.FormatQcow2})
@@ -206,6 +214,26 @@ func parseFloorplan(t *testing.T, input string) *materials.Floorplan {
 		case "clock":
 			fp.Journal.Unreferenced = append(fp.Journal.Unreferenced, materials.Unreferenced{
 				Target: materials.MaterialRef{Kind: materials.KindBlob, ID: "sha256:" + thex(w[1])}, Since: tage(t, kv["age"])})
+		case "image":
+			im := materials.ImageRecord{Name: w[1], Target: digest.Digest("sha256:" + thex(kv["target"]))}
+			if flags["owned"] {
+				im.Labels = map[string]string{"io.edgewright.owner": "edgewright"}
+			}
+			fp.Images = append(fp.Images, im)
+			if a := kv["age"]; a != "" {
+				fp.Journal.Unreferenced = append(fp.Journal.Unreferenced, materials.Unreferenced{
+					Target: materials.MaterialRef{Kind: materials.KindImage, ID: im.Name}, Since: tage(t, a)})
+			}
+		case "dense":
+			k := tkey(t, w[1])
+			d := materials.DenseFile{Path: vaultDir + k.String() + "." + kv["fmt"], Size: 1 << 20, ModTime: tnow.Add(-24 * time.Hour)}
+			if s := kv["size"]; s != "" {
+				d.Size = tint(t, s)
+			}
+			if a := kv["age"]; a != "" {
+				d.ModTime = tage(t, a)
+			}
+			fp.Journal.Dense = append(fp.Journal.Dense, d)
 		case "inflight":
 			kind, id, _ := strings.Cut(w[1], "/")
 			if strings.Contains(id, "#") && len(id) < 8 {
@@ -234,6 +262,8 @@ func runFix(t *testing.T, d *datadriven.TestData) string {
 			sel.IDs = a.Vals
 		case "strategy":
 			opts.Strategy = a.Vals[0]
+		case "store":
+			opts.Store = materials.BlobStore(a.Vals[0])
 		case "pervol":
 			opts.VolumeStrategy = map[materials.VolumeKey]string{}
 			for _, v := range a.Vals {
@@ -286,6 +316,13 @@ func runFix(t *testing.T, d *datadriven.TestData) string {
 	}
 	for _, s := range fplan.Refused {
 		line("refused %s: %s", s.Fix.ID, s.Why)
+	}
+	for i := range fplan.Plan.Remodels {
+		// The text of a plan does not say a download's store.
+		r := &fplan.Plan.Remodels[i]
+		if pl, ok := remodel.PayloadOf[*remodel.DownloadPayload](r); ok && pl.Store != materials.BlobStoreDir {
+			line("%s into store %q", r.ID, pl.Store)
+		}
 	}
 	fplan.Plan.Fingerprint = "(floorplan)"
 	var pb strings.Builder

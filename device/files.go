@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"time"
 )
 
 // Files is the root's own directories as the executor sees them: it asks
@@ -29,6 +30,9 @@ type Files interface {
 	Stage(ctx context.Context, dir, prefix string, r io.Reader) (path string, remove func(), err error)
 	// FreeBytes is the space available under the root; 0 when unknown.
 	FreeBytes() int64
+	// Stat is the size and modification time of the file at path (not
+	// following a symlink), as a survey reports them.
+	Stat(path string) (size int64, modTime time.Time, err error)
 }
 
 // Locker is the root's cross-process lock: one assembler at a time.

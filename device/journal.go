@@ -44,6 +44,9 @@ type Journal interface {
 	PutLineage(list []materials.SnapshotLineage) error
 	// DropLineage removes the records of snapshot snap of app on vols.
 	DropLineage(app, snap string, vols []materials.VolumeKey) error
+	// PutDense records what a sparsify left at a path (its size and
+	// mtime), replacing an earlier record of the path.
+	PutDense(f materials.DenseFile) error
 	// JournalState is what a survey reads of the journal (Lineage too).
 	JournalState(ctx context.Context) (*materials.JournalState, error)
 	// Quarantined tells whether opening found the journal damaged and

@@ -31,6 +31,7 @@ var (
 	bucketMeta         = []byte("meta")
 	bucketUsage        = []byte("usage")
 	bucketLineage      = []byte("lineage")
+	bucketDense        = []byte("dense")
 	keyLastApplied     = []byte("lastApplied")
 )
 
@@ -127,7 +128,7 @@ func Open(path string, opts Options) (*Journal, error) {
 	j := &Journal{db: db, afterWrite: opts.AfterWrite, historyLimit: uint64(opts.HistoryLimit), quarantined: q}
 	if !opts.ReadOnly {
 		err = db.Update(func(tx *bolt.Tx) error {
-			for _, b := range [][]byte{bucketIntents, bucketHistory, bucketUnreferenced, bucketLatches, bucketMeta, bucketUsage, bucketLineage} {
+			for _, b := range [][]byte{bucketIntents, bucketHistory, bucketUnreferenced, bucketLatches, bucketMeta, bucketUsage, bucketLineage, bucketDense} {
 				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 					return err
 				}
@@ -664,6 +665,9 @@ func (j *Journal) JournalState(ctx context.Context) (*materials.JournalState, er
 		return nil, fmt.Errorf("journal state: %w", err)
 	}
 	if st.Lineage, err = j.Lineage(); err != nil {
+		return nil, fmt.Errorf("journal state: %w", err)
+	}
+	if st.Dense, err = j.Dense(); err != nil {
 		return nil, fmt.Errorf("journal state: %w", err)
 	}
 	sort.Slice(st.InFlight, func(a, b int) bool { return st.InFlight[a].RemodelID < st.InFlight[b].RemodelID })

@@ -218,6 +218,21 @@ type JournalState struct {
 	// Lineage is the journal's record of the app snapshots taken, sorted
 	// by app, snapshot, volume key.
 	Lineage []SnapshotLineage `json:"lineage,omitempty"`
+	// Dense are the raw volume files a sparsify left fully allocated,
+	// sorted by path.
+	Dense []DenseFile `json:"dense,omitempty"`
+}
+
+// DenseFile is a raw volume file as a sparsify left it (journaled by the
+// assembler after the fix): it holds no zero block a sparsify would
+// punch while it is still this size and last modified at this time (a
+// write changes its mtime), so the storage check does not list it for
+// one again until it changes.
+type DenseFile struct {
+	// Path is relative to the root, as VolumeFile.Path.
+	Path    string    `json:"path"`
+	Size    int64     `json:"size"`
+	ModTime time.Time `json:"modTime"`
 }
 
 // Floorplan is what exists now. Slices are sorted (volumes by path, blobs by

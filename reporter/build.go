@@ -328,6 +328,10 @@ func (b *builder) blobMessages() []*eve.ZInfoBlob {
 			}
 		}
 	}
+	for d, n := range overlayRefs(b.in.Floorplan) {
+		refs[d] += n
+		all[d] = true
+	}
 	for d := range b.blobs {
 		all[d] = true
 	}

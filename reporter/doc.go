@@ -10,7 +10,10 @@
 //
 // UsageInfo comes from the journal's usage history, which the checkpoint
 // keeps for volumes and content trees. Blobs have none of their own: a
-// blob's refCount is the number of wanted trees it belongs to, and its
+// blob's refCount is the number of wanted trees it belongs to plus the
+// volume files on disk whose backing chain reads through it (an overlay
+// references its blob as the foreman counts it: needed while it is
+// there), and its
 // lastRefcountChangeTime is when the newest of those trees first appeared
 // in a checkpoint (a tree dropped since is not seen: the journal forgets
 // it).

@@ -9,8 +9,10 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/edgewright/edgewright/device"
+	"github.com/edgewright/edgewright/materials"
 )
 
 // errNoSpace is what a full disk says, so device.NoSpace knows it.
@@ -33,6 +35,28 @@ func (d *Device) under(op, p string) (string, error) {
 }
 
 // Lstat says what is at p.
+// Stat is the entry's size and mtime, as the survey reports them.
+func (d *Device) Stat(p string) (int64, time.Time, error) {
+	c, err := d.under("stat", p)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.alive(); err != nil {
+		return 0, time.Time{}, err
+	}
+	e, ok := d.entries[c]
+	if !ok || e.dir {
+		return 0, time.Time{}, &fs.PathError{Op: "stat", Path: p, Err: fs.ErrNotExist}
+	}
+	size := e.virtual
+	if e.format == materials.FormatQcow2 {
+		size = e.alloc
+	}
+	return size, e.mod, nil
+}
+
 func (d *Device) Lstat(p string) (fs.FileMode, error) {
 	c, err := d.under("lstat", p)
 	if err != nil {

@@ -25,6 +25,7 @@ type journalState struct {
 	usage        map[materials.MaterialRef]materials.Usage
 	// lineage is keyed as package journal keys it: app, snapshot, volume.
 	lineage map[lineageKey]materials.SnapshotLineage
+	dense   map[string]materials.DenseFile
 }
 
 type lineageKey struct {
@@ -35,7 +36,7 @@ type lineageKey struct {
 func newJournalState() *journalState {
 	return &journalState{intents: map[string]journal.Intent{}, unreferenced: map[materials.MaterialRef]time.Time{},
 		latches: map[string]materials.TagLatch{}, usage: map[materials.MaterialRef]materials.Usage{},
-		lineage: map[lineageKey]materials.SnapshotLineage{}}
+		lineage: map[lineageKey]materials.SnapshotLineage{}, dense: map[string]materials.DenseFile{}}
 }
 
 // simJournal is one session's handle on the device's journal. Every write
@@ -309,7 +310,15 @@ func (s *journalState) state() *materials.JournalState {
 		st.Lineage = append(st.Lineage, l)
 	}
 	journal.SortLineage(st.Lineage)
+	for _, f := range s.dense {
+		st.Dense = append(st.Dense, f)
+	}
+	sort.Slice(st.Dense, func(a, b int) bool { return st.Dense[a].Path < st.Dense[b].Path })
 	return st
+}
+
+func (j *simJournal) PutDense(f materials.DenseFile) error {
+	return j.write(func(s *journalState) { s.dense[f.Path] = f })
 }
 
 func (j *simJournal) PutLineage(list []materials.SnapshotLineage) error {

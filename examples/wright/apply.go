@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
 	"github.com/edgewright/edgewright/architect"
@@ -37,62 +38,60 @@ func init() {
 	}
 }
 
+// applyFlags are apply's flags.
+type applyFlags struct {
+	fs                                                  *flag.FlagSet
+	config, root, logFormat, ctrSocket, ctrNS, ctrDir   *string
+	s3Lookup                                            *string
+	asJSON, allowMass, cleanUp, wait, verbose, keepPriv *bool
+	sftpInsecure                                        *bool
+	grace                                               *time.Duration
+	share                                               *float64
+	rounds                                              *int
+	strategy                                            *materials.Strategy
+}
+
+func addApplyFlags(fs *flag.FlagSet) *applyFlags {
+	return &applyFlags{fs: fs,
+		config:       fs.String("config", "", "controller config `FILE` (binary protobuf or proto-JSON; - for stdin)"),
+		root:         fs.String("root", "", "device root `DIR` to change"),
+		asJSON:       fs.Bool("json", false, "print the result (last plan, every report) as JSON"),
+		grace:        fs.Duration("grace", foreman.DefaultGracePeriod, "keep unneeded blobs this long after their last reference went away"),
+		share:        fs.Float64("mass-delete-share", foreman.DefaultMassDeleteShare, "hold the volume deletes of a plan that deletes more than this share of volumes"),
+		allowMass:    fs.Bool("allow-mass-delete", false, "let a mass delete through"),
+		cleanUp:      fs.Bool("cleanup", false, "delete unknown and broken files instead of only reporting them"),
+		strategy:     strategyFlag(fs),
+		rounds:       fs.Int("max-rounds", 8, "give up after this many survey/plan/apply rounds"),
+		wait:         fs.Bool("wait", false, "wait for another assembler on the root instead of refusing"),
+		verbose:      fs.Bool("v", false, "debug log on stderr: every remodel, with stack traces on warnings"),
+		logFormat:    fs.String("log-format", "text", "log `FORMAT` on stderr: text (one line a warning) or json"),
+		ctrSocket:    fs.String("containerd", "", "store blobs in the containerd at `SOCKET` (default: the blob directory under the root)"),
+		ctrNS:        fs.String("namespace", defaultNamespace, "containerd `NAMESPACE` (with --containerd)"),
+		keepPriv:     fs.Bool("keep-privileges", false, "let container volumes keep setuid/setgid bits, device nodes and file capabilities from their layers"),
+		ctrDir:       fs.String("containerd-content", containerd.DefaultContentDir, "containerd's content `DIR`, read directly for raw and qcow2 volumes when there (with --containerd); when given, --strategy space overlays are backed by its blobs"),
+		sftpInsecure: fs.Bool("sftp-insecure-host-key", false, "accept any host key from an SFTP datastore whose dsCertPEM pins none (a pin is always enforced)"),
+		s3Lookup:     fs.String("s3-bucket-lookup", "auto", "where S3 requests name the bucket: `auto` (in the host for AWS-like endpoints, else in the path), path or virtual-host"),
+	}
+}
+
 // runApply loops survey → plan → apply until the plan is empty or only
 // held remodels remain. Exit 0 when converged, 3 when held remodels
 // remain, 1 on failure, 2 on bad usage (exitCodeDoc).
 func runApply(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("apply", "wright apply --config FILE --root DIR [--containerd SOCKET [--namespace NS]] [--json] [--wait] [-v] [--log-format text|json]", stdout, stderr)
-	config := fs.String("config", "", "controller config `FILE` (binary protobuf or proto-JSON; - for stdin)")
-	root := fs.String("root", "", "device root `DIR` to change")
-	asJSON := fs.Bool("json", false, "print the result (last plan, every report) as JSON")
-	grace := fs.Duration("grace", foreman.DefaultGracePeriod, "keep unneeded blobs this long after their last reference went away")
-	share := fs.Float64("mass-delete-share", foreman.DefaultMassDeleteShare, "hold the volume deletes of a plan that deletes more than this share of volumes")
-	allowMass := fs.Bool("allow-mass-delete", false, "let a mass delete through")
-	cleanUp := fs.Bool("cleanup", false, "delete unknown and broken files instead of only reporting them")
-	strategy := strategyFlag(fs)
-	rounds := fs.Int("max-rounds", 8, "give up after this many survey/plan/apply rounds")
-	wait := fs.Bool("wait", false, "wait for another assembler on the root instead of refusing")
-	verbose := fs.Bool("v", false, "debug log on stderr: every remodel, with stack traces on warnings")
-	logFormat := fs.String("log-format", "text", "log `FORMAT` on stderr: text (one line a warning) or json")
-	ctrSocket := fs.String("containerd", "", "store blobs in the containerd at `SOCKET` (default: the blob directory under the root)")
-	ctrNS := fs.String("namespace", defaultNamespace, "containerd `NAMESPACE` (with --containerd)")
-	keepPriv := fs.Bool("keep-privileges", false, "let container volumes keep setuid/setgid bits, device nodes and file capabilities from their layers")
-	ctrContent := fs.String("containerd-content", containerd.DefaultContentDir, "containerd's content `DIR`, read directly for raw and qcow2 volumes when there (with --containerd); when given, --strategy space overlays are backed by its blobs")
-	sftpInsecure := fs.Bool("sftp-insecure-host-key", false, "accept any host key from an SFTP datastore whose dsCertPEM pins none (a pin is always enforced)")
-	s3Lookup := fs.String("s3-bucket-lookup", "auto", "where S3 requests name the bucket: `auto` (in the host for AWS-like endpoints, else in the path), path or virtual-host")
+	af := addApplyFlags(fs)
 	if code, ok := parseFlags(fs, args, stdout); !ok {
 		return code
 	}
-	if *config == "" || *root == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: wright apply --config FILE --root DIR [--containerd SOCKET [--namespace NS]] [--json] [--wait]")
-		return exitUsage
-	}
-	lookup, ok := s3Lookups[*s3Lookup]
+	lookup, ok := af.valid(stderr)
 	if !ok {
-		fmt.Fprintf(stderr, "wright apply: --s3-bucket-lookup %q: want auto, path or virtual-host\n", *s3Lookup)
 		return exitUsage
 	}
-	nsSet := false
-	fs.Visit(func(f *flag.Flag) { nsSet = nsSet || f.Name == "namespace" })
-	if nsSet && *ctrSocket == "" {
-		fmt.Fprintln(stderr, "wright apply: --namespace needs --containerd SOCKET")
-		return exitUsage
-	}
-	data, err := readConfig(*config)
-	if err != nil {
-		fmt.Fprintf(stderr, "wright apply: read config: %v\n", err)
+	bp, ok := loadApplyConfig(*af.config, stderr)
+	if !ok {
 		return exitFailed
 	}
-	bp := architect.Load(data)
-	for _, d := range bp.Diagnostics {
-		fmt.Fprintf(stderr, "%s: %s\n", *config, d)
-	}
-	if !bp.Complete {
-		fmt.Fprintf(stderr, "wright apply: %s: the config could not be read in full; nothing applied\n", *config)
-		return exitFailed
-	}
-
-	log, err := newLogger(*logFormat, *verbose, stderr)
+	log, err := newLogger(*af.logFormat, *af.verbose, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "wright apply: %v\n", err)
 		return exitUsage
@@ -103,72 +102,135 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	// terminal, plain lines otherwise.
 	bars := newProgressView(stderr, isTerminal(stderr))
 	defer bars.stop()
-	// HTTP(S) datastores, the blob directory and qemu-img volumes are the
-	// defaults; container registries and container volumes come from the
-	// OCI crafts, SFTP and S3 datastores from sftpfetch and s3fetch (with
-	// this command's host-key and bucket-lookup flags).
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	copts := crafts.Options{Logger: log, KeepPrivileges: *keepPriv, ContainerdContentDir: *ctrContent,
-		Fetchers: map[materials.DatastoreType]device.Fetcher{
-			materials.DatastoreSFTP: &sftpfetch.Fetcher{Logger: log, InsecureIgnoreHostKey: *sftpInsecure},
-			materials.DatastoreS3:   &s3fetch.Fetcher{Logger: log, BucketLookup: lookup},
-		}}
-	if *ctrSocket != "" {
-		// Blobs go to containerd; the survey reads the same namespace.
-		copts.Containerd = &ctrstore.Options{Socket: *ctrSocket, Namespace: *ctrNS}
-	}
-	set, err := crafts.Open(ctx, *root, copts)
-	if err != nil {
-		fmt.Fprintf(stderr, "wright apply: --containerd %s --namespace %s: %v\n", *ctrSocket, *ctrNS, err)
-		return exitFailed
-	}
-	defer set.Close()
-	aopts := assembler.Options{
-		Root: *root, Logger: log, WaitForLock: *wait, Progress: bars.event,
-		Crafts: set.Crafts, AfterJournalWrite: crashHook(),
-	}
-	if *ctrSocket != "" && flagSet(fs, "containerd-content") {
-		// Said, not defaulted: space overlays may then be backed by its
-		// blobs, and the survey follows them there.
-		aopts.ContainerdContentDir = *ctrContent
-	}
-	a, err := assembler.New(aopts)
+	a, closeCrafts, err := af.open(ctx, log, lookup, bars)
 	if err != nil {
 		fmt.Fprintf(stderr, "wright apply: %v\n", err)
 		return exitFailed
 	}
-	res, err := a.Converge(ctx, bp, assembler.ConvergeOptions{
-		Foreman: foreman.Options{
-			GracePeriod: *grace, MassDeleteShare: *share, AllowMassDelete: *allowMass, CleanUp: *cleanUp,
-			Strategy: *strategy,
-		},
-		MaxRounds: *rounds,
-		OnPlan: func(round int, p *remodel.Plan) {
-			if !*asJSON {
-				printRound(bars, stdout, round, p)
-			}
-		},
-	})
+	defer closeCrafts()
+	res, err := af.converge(ctx, a, bp, bars, stdout)
 	bars.stop()
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		out := struct {
-			*assembler.ConvergeResult
-			Error string `json:"error,omitempty"`
-		}{res, errText(err)}
-		if res == nil {
-			out.ConvergeResult = &assembler.ConvergeResult{}
-		}
-		if werr := enc.Encode(out); werr != nil {
+	if *af.asJSON {
+		if werr := printApplyJSON(stdout, res, err); werr != nil {
 			fmt.Fprintf(stderr, "wright apply: write: %v\n", werr)
 			return exitFailed
 		}
 	} else if res != nil {
 		printApply(stdout, res)
 	}
+	return applyVerdict(stdout, stderr, res, err, *af.asJSON)
+}
+
+// valid checks the usage; the S3 bucket lookup it names, or false (said
+// on stderr).
+func (af *applyFlags) valid(stderr io.Writer) (s3fetch.Lookup, bool) {
+	if *af.config == "" || *af.root == "" || af.fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: wright apply --config FILE --root DIR [--containerd SOCKET [--namespace NS]] [--json] [--wait]")
+		return 0, false
+	}
+	lookup, ok := s3Lookups[*af.s3Lookup]
+	if !ok {
+		fmt.Fprintf(stderr, "wright apply: --s3-bucket-lookup %q: want auto, path or virtual-host\n", *af.s3Lookup)
+		return 0, false
+	}
+	if flagSet(af.fs, "namespace") && *af.ctrSocket == "" {
+		fmt.Fprintln(stderr, "wright apply: --namespace needs --containerd SOCKET")
+		return 0, false
+	}
+	return lookup, true
+}
+
+// loadApplyConfig reads and draws the config; false (said on stderr)
+// when it cannot be read in full.
+func loadApplyConfig(config string, stderr io.Writer) (*materials.Blueprint, bool) {
+	data, err := readConfig(config)
+	if err != nil {
+		fmt.Fprintf(stderr, "wright apply: read config: %v\n", err)
+		return nil, false
+	}
+	bp := architect.Load(data)
+	for _, d := range bp.Diagnostics {
+		fmt.Fprintf(stderr, "%s: %s\n", config, d)
+	}
+	if !bp.Complete {
+		fmt.Fprintf(stderr, "wright apply: %s: the config could not be read in full; nothing applied\n", config)
+		return nil, false
+	}
+	return bp, true
+}
+
+// open wires the crafts and the assembler. HTTP(S) datastores, the blob
+// directory and qemu-img volumes are the defaults; container registries
+// and container volumes come from the OCI crafts, SFTP and S3 datastores
+// from sftpfetch and s3fetch (with this command's host-key and
+// bucket-lookup flags). The func it returns closes the crafts.
+func (af *applyFlags) open(ctx context.Context, log *zap.Logger, lookup s3fetch.Lookup, bars *progressView) (*assembler.Assembler, func(), error) {
+	copts := crafts.Options{Logger: log, KeepPrivileges: *af.keepPriv, ContainerdContentDir: *af.ctrDir,
+		Fetchers: map[materials.DatastoreType]device.Fetcher{
+			materials.DatastoreSFTP: &sftpfetch.Fetcher{Logger: log, InsecureIgnoreHostKey: *af.sftpInsecure},
+			materials.DatastoreS3:   &s3fetch.Fetcher{Logger: log, BucketLookup: lookup},
+		}}
+	if *af.ctrSocket != "" {
+		// Blobs go to containerd; the survey reads the same namespace.
+		copts.Containerd = &ctrstore.Options{Socket: *af.ctrSocket, Namespace: *af.ctrNS}
+	}
+	set, err := crafts.Open(ctx, *af.root, copts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--containerd %s --namespace %s: %w", *af.ctrSocket, *af.ctrNS, err)
+	}
+	aopts := assembler.Options{
+		Root: *af.root, Logger: log, WaitForLock: *af.wait, Progress: bars.event,
+		Crafts: set.Crafts, AfterJournalWrite: crashHook(),
+	}
+	if *af.ctrSocket != "" && flagSet(af.fs, "containerd-content") {
+		// Said, not defaulted: space overlays may then be backed by its
+		// blobs, and the survey follows them there.
+		aopts.ContainerdContentDir = *af.ctrDir
+	}
+	a, err := assembler.New(aopts)
+	if err != nil {
+		set.Close()
+		return nil, nil, err
+	}
+	return a, func() { set.Close() }, nil
+}
+
+// converge runs the rounds, printing each round's plan unless --json.
+func (af *applyFlags) converge(ctx context.Context, a *assembler.Assembler, bp *materials.Blueprint, bars *progressView, stdout io.Writer) (*assembler.ConvergeResult, error) {
+	return a.Converge(ctx, bp, assembler.ConvergeOptions{
+		Foreman: foreman.Options{
+			GracePeriod: *af.grace, MassDeleteShare: *af.share, AllowMassDelete: *af.allowMass, CleanUp: *af.cleanUp,
+			Strategy: *af.strategy,
+		},
+		MaxRounds: *af.rounds,
+		OnPlan: func(round int, p *remodel.Plan) {
+			if !*af.asJSON {
+				printRound(bars, stdout, round, p)
+			}
+		},
+	})
+}
+
+// printApplyJSON prints the result (an empty one when there is none)
+// and the error.
+func printApplyJSON(w io.Writer, res *assembler.ConvergeResult, err error) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	out := struct {
+		*assembler.ConvergeResult
+		Error string `json:"error,omitempty"`
+	}{res, errText(err)}
+	if res == nil {
+		out.ConvergeResult = &assembler.ConvergeResult{}
+	}
+	return enc.Encode(out)
+}
+
+// applyVerdict says how the apply ended and gives its exit code.
+func applyVerdict(stdout, stderr io.Writer, res *assembler.ConvergeResult, err error, asJSON bool) int {
 	switch {
 	case err != nil:
 		fmt.Fprintf(stderr, "wright apply: %v\n", err)
@@ -177,7 +239,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitFailed
 	case res.Held():
-		if !*asJSON {
+		if !asJSON {
 			fmt.Fprintf(stdout, "converged except %d held remodels:\n", len(res.Plan.Held))
 			for _, h := range res.Plan.Held {
 				fmt.Fprintf(stdout, "  held %s %s: %s\n", h.Action, h.Target, h.Reason)
@@ -185,7 +247,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitHeld
 	}
-	if !*asJSON {
+	if !asJSON {
 		fmt.Fprintf(stdout, "converged (rounds: %d)\n", res.Rounds)
 	}
 	return exitOK

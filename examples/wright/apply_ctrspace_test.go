@@ -2,19 +2,13 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/edgewright/edgewright/internal/testenv"
 )
 
 // TestApplyContainerdSpace runs `wright apply --strategy space` with blobs
@@ -27,23 +21,6 @@ import (
 // collector; once the volume is dropped and its overlay gone, the image
 // record is deleted.
 func TestApplyContainerdSpace(t *testing.T) {
-	testenv.QemuImg(t)
-	ctrd := testenv.StartContainerd(t)
-	diskA := bytes.Repeat([]byte("edgewright disk A "), 1<<16)[:1<<20]
-	diskB := bytes.Repeat([]byte("edgewright disk B "), 1<<16)[:1<<20]
-	sumA, sumB := sha256.Sum256(diskA), sha256.Sum256(diskB)
-	ds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/images/a.raw":
-			http.ServeContent(w, r, "a.raw", timeZero, bytes.NewReader(diskA))
-		case "/images/b.raw":
-			http.ServeContent(w, r, "b.raw", timeZero, bytes.NewReader(diskB))
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	defer ds.Close()
-
 	const (
 		dsID  = "5b8c3c1e-4f0e-4a8e-9f4d-2a7c1b6e0d31"
 		treeA = "0a5e7c9d-3b21-4c8f-8e1a-6f2d4b9c7e31"
@@ -51,21 +28,10 @@ func TestApplyContainerdSpace(t *testing.T) {
 		volID = "7d1f0c2a-9e3b-4d5c-8a6f-1b2c3d4e5f31"
 		ns    = "wright-space"
 	)
-	tree := func(id, url string, sum [32]byte) string {
-		return fmt.Sprintf(`{"uuid": %q, "dsId": %q, "URL": %q, "iformat": "RAW", "sha256": %q, "maxSizeBytes": "%d"}`, id, dsID, url, hex.EncodeToString(sum[:]), 1<<20)
-	}
-	vol := func(tid string) string {
-		return fmt.Sprintf(`{"uuid": %q, "origin": {"type": "VCOT_DOWNLOAD", "downloadContentTreeID": %q}, "generationCount": "1", "maxsizebytes": "%d", "displayName": "root"}`, volID, tid, 1<<20)
-	}
-	config := func(trees, vols []string) string {
-		p := filepath.Join(t.TempDir(), "config.json")
-		cfg := fmt.Sprintf(`{"datastores": [{"id": %q, "dType": "DsHttp", "fqdn": %q, "dpath": "images"}], "contentInfo": [%s], "volumes": [%s]}`,
-			dsID, ds.URL, strings.Join(trees, ","), strings.Join(vols, ","))
-		if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	rig := newCtrRig(t, dsID, ns)
+	ctrd, diskA, sumA, sumB := rig.ctrd, rig.diskA, rig.sumA, rig.sumB
+	tree, config, hasImage := rig.tree, rig.config, rig.hasImage
+	vol := func(tid string) string { return rig.vol(volID, tid) }
 	root := t.TempDir()
 	contentDir := ctrd.ContentDir()
 	blobA := filepath.Join(contentDir, "blobs/sha256", hex.EncodeToString(sumA[:]))
@@ -80,22 +46,6 @@ func TestApplyContainerdSpace(t *testing.T) {
 			t.Fatalf("%s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", step, code, wantCode, out.String(), errb.String())
 		}
 		return out.String()
-	}
-	ctr := func(a ...string) string {
-		t.Helper()
-		out, err := exec.Command("ctr", append([]string{"--address", ctrd.Address, "-n", ns}, a...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("ctr %v: %v: %s", a, err, out)
-		}
-		return string(out)
-	}
-	hasImage := func(name string) bool {
-		for _, l := range strings.Fields(ctr("images", "ls", "-q")) {
-			if l == name {
-				return true
-			}
-		}
-		return false
 	}
 	checkOverlay := func(step string) {
 		t.Helper()

@@ -90,6 +90,9 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 type checkFlags struct {
 	grace, stale      *time.Duration
 	qemuImg, strategy *string
+	// store is where the device keeps blobs ("": the blob directory),
+	// for the check's fixes that download.
+	store materials.BlobStore
 }
 
 func addCheckFlags(fs *flag.FlagSet) *checkFlags {
@@ -113,7 +116,7 @@ func (cf *checkFlags) valid(cmd string, stderr io.Writer) bool {
 // returns), deepens the survey with qemu-img check and checks it now.
 func (cf *checkFlags) checkRoot(ctx context.Context, cmd string, opts inspector.Options, stderr io.Writer) (*materials.Floorplan, check.Report, error) {
 	qemuImg := *cf.qemuImg
-	copts := check.Options{GracePeriod: *cf.grace, StaleAfter: *cf.stale, Strategy: *cf.strategy}
+	copts := check.Options{GracePeriod: *cf.grace, StaleAfter: *cf.stale, Strategy: *cf.strategy, Store: cf.store}
 	if j := openJournal(cmd, opts.Root, stderr, "in-flight work is judged by age alone and no grace clock is known"); j != nil {
 		defer j.Close()
 		opts.Journal = j

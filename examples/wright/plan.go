@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -34,6 +35,34 @@ func init() {
 	}
 }
 
+// planFlags are plan's flags.
+type planFlags struct {
+	config, root, socket, ns, ctrContent *string
+	asJSON, allowMass, cleanUp           *bool
+	noJournal, scout                     *bool
+	grace                                *time.Duration
+	share                                *float64
+	strategy                             *materials.Strategy
+}
+
+func addPlanFlags(flags *flag.FlagSet) *planFlags {
+	return &planFlags{
+		config:     flags.String("config", "", "controller config `FILE` (binary protobuf or proto-JSON; - for stdin)"),
+		root:       flags.String("root", "", "device root `DIR` to survey"),
+		asJSON:     flags.Bool("json", false, "print the plan as JSON"),
+		socket:     flags.String("containerd", "", "containerd `SOCKET`: survey its content store and plan downloads into it"),
+		ns:         flags.String("namespace", defaultNamespace, "containerd namespace (with --containerd)"),
+		ctrContent: flags.String("containerd-content", "", "containerd's content `DIR` (with --containerd): the survey follows overlays backed by its blobs, and --strategy space plans overlays on them"),
+		grace:      flags.Duration("grace", foreman.DefaultGracePeriod, "keep unneeded blobs this long after their last reference went away"),
+		share:      flags.Float64("mass-delete-share", foreman.DefaultMassDeleteShare, "hold the volume deletes of a plan that deletes more than this share of volumes"),
+		allowMass:  flags.Bool("allow-mass-delete", false, "let a mass delete through"),
+		cleanUp:    flags.Bool("cleanup", false, "delete unknown and broken files instead of only reporting them"),
+		strategy:   strategyFlag(flags),
+		noJournal:  flags.Bool("no-journal", false, "do not read <root>/persist/edgewright/journal.db"),
+		scout:      flags.Bool("scout", false, "ask each VM image download's HTTP(S) datastore for a chunk index first, so the plan says what it fetches (reads the index and the local blobs, writes nothing)"),
+	}
+}
+
 // runPlan prints the plan that would make --root match --config, as text
 // (like terraform plan) or JSON. It changes nothing. Exit 0 whether or not
 // changes are planned; 1 when the config is bad (errors, or not decodable:
@@ -41,103 +70,111 @@ func init() {
 // root cannot be read; 2 on bad usage.
 func runPlan(args []string, stdout, stderr io.Writer) int {
 	flags := newFlags("plan", "wright plan --config FILE --root DIR [--json] [--scout] [--containerd SOCKET [--namespace NS]]", stdout, stderr)
-	config := flags.String("config", "", "controller config `FILE` (binary protobuf or proto-JSON; - for stdin)")
-	root := flags.String("root", "", "device root `DIR` to survey")
-	asJSON := flags.Bool("json", false, "print the plan as JSON")
-	socket := flags.String("containerd", "", "containerd `SOCKET`: survey its content store and plan downloads into it")
-	ns := flags.String("namespace", defaultNamespace, "containerd namespace (with --containerd)")
-	ctrContent := flags.String("containerd-content", "", "containerd's content `DIR` (with --containerd): the survey follows overlays backed by its blobs, and --strategy space plans overlays on them")
-	grace := flags.Duration("grace", foreman.DefaultGracePeriod, "keep unneeded blobs this long after their last reference went away")
-	share := flags.Float64("mass-delete-share", foreman.DefaultMassDeleteShare, "hold the volume deletes of a plan that deletes more than this share of volumes")
-	allowMass := flags.Bool("allow-mass-delete", false, "let a mass delete through")
-	cleanUp := flags.Bool("cleanup", false, "delete unknown and broken files instead of only reporting them")
-	strategy := strategyFlag(flags)
-	noJournal := flags.Bool("no-journal", false, "do not read <root>/persist/edgewright/journal.db")
-	scout := flags.Bool("scout", false, "ask each VM image download's HTTP(S) datastore for a chunk index first, so the plan says what it fetches (reads the index and the local blobs, writes nothing)")
+	pf := addPlanFlags(flags)
 	if code, ok := parseFlags(flags, args, stdout); !ok {
 		return code
 	}
-	if *config == "" || *root == "" || flags.NArg() > 0 {
+	if *pf.config == "" || *pf.root == "" || flags.NArg() > 0 {
 		fmt.Fprintln(stderr, "usage: wright plan --config FILE --root DIR [--json] [--containerd SOCKET --namespace NS]")
 		return exitUsage
 	}
-
-	data, err := readConfig(*config)
+	data, err := readConfig(*pf.config)
 	if err != nil {
 		fmt.Fprintf(stderr, "wright plan: read config: %v\n", err)
 		return exitFailed
 	}
 	bp := architect.Load(data)
-
-	sopts := inspector.Options{Root: *root}
-	if *socket != "" {
-		sopts.Containerd = &ctrsurvey.Daemon{Socket: *socket, Namespace: *ns}
-		sopts.ContainerdContentDir = *ctrContent
-	}
-	if !*noJournal {
-		if j := openJournal("plan", *root, stderr, "no last applied config, in-flight items or grace clocks"); j != nil {
-			defer j.Close()
-			sopts.Journal = j
-		}
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var fp *materials.Floorplan
-	if _, serr := os.Lstat(*root); errors.Is(serr, fs.ErrNotExist) {
-		// apply creates the root: plan what it would do there.
-		fmt.Fprintf(stderr, "wright plan: %s does not exist yet; planning for an empty device\n", *root)
-		fp, err = emptyFloorplan(*root)
-	} else {
-		fp, err = inspector.Survey(ctx, sopts)
-	}
+	fp, closeJournal, err := pf.survey(ctx, stderr)
+	defer closeJournal()
 	if err != nil {
 		fmt.Fprintf(stderr, "wright plan: %v\n", err)
 		return exitFailed
 	}
-
-	opts := foreman.Options{
-		Now:             time.Now(),
-		Space:           fp.Space,
-		GracePeriod:     *grace,
-		MassDeleteShare: *share,
-		AllowMassDelete: *allowMass,
-		CleanUp:         *cleanUp,
-		Strategy:        *strategy,
-	}
-	if *socket != "" {
-		opts.Store = materials.BlobStoreContainerd
-		opts.ContentDirKnown = *ctrContent != ""
-	}
-	plan := foreman.Plan(bp, fp, opts)
-	if *scout {
-		if opts.Offers = scoutOffers(ctx, *root, bp, plan); len(opts.Offers) > 0 {
-			plan = foreman.Plan(bp, fp, opts)
-		}
-	}
-
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		err = enc.Encode(plan)
-	} else {
-		err = remodel.RenderText(stdout, plan)
-	}
-	if err != nil {
+	plan := pf.plan(ctx, bp, fp)
+	if err := printPlan(stdout, plan, *pf.asJSON); err != nil {
 		fmt.Fprintf(stderr, "wright plan: write: %v\n", err)
 		return exitFailed
 	}
+	return planVerdict(stderr, *pf.root, *pf.config, fp, bp)
+}
+
+// survey surveys the root (with its journal unless --no-journal), or
+// makes the Floorplan of an empty device when the root is not there
+// yet. The caller calls the func it gets when done with the Floorplan.
+func (pf *planFlags) survey(ctx context.Context, stderr io.Writer) (*materials.Floorplan, func(), error) {
+	sopts := inspector.Options{Root: *pf.root}
+	if *pf.socket != "" {
+		sopts.Containerd = &ctrsurvey.Daemon{Socket: *pf.socket, Namespace: *pf.ns}
+		sopts.ContainerdContentDir = *pf.ctrContent
+	}
+	done := func() {}
+	if !*pf.noJournal {
+		if j := openJournal("plan", *pf.root, stderr, "no last applied config, in-flight items or grace clocks"); j != nil {
+			done = func() { j.Close() }
+			sopts.Journal = j
+		}
+	}
+	if _, serr := os.Lstat(*pf.root); errors.Is(serr, fs.ErrNotExist) {
+		// apply creates the root: plan what it would do there.
+		fmt.Fprintf(stderr, "wright plan: %s does not exist yet; planning for an empty device\n", *pf.root)
+		fp, err := emptyFloorplan(*pf.root)
+		return fp, done, err
+	}
+	fp, err := inspector.Survey(ctx, sopts)
+	return fp, done, err
+}
+
+// plan is the foreman's plan of fp for bp, scouted for chunk offers
+// with --scout.
+func (pf *planFlags) plan(ctx context.Context, bp *materials.Blueprint, fp *materials.Floorplan) *remodel.Plan {
+	opts := foreman.Options{
+		Now:             time.Now(),
+		Space:           fp.Space,
+		GracePeriod:     *pf.grace,
+		MassDeleteShare: *pf.share,
+		AllowMassDelete: *pf.allowMass,
+		CleanUp:         *pf.cleanUp,
+		Strategy:        *pf.strategy,
+	}
+	if *pf.socket != "" {
+		opts.Store = materials.BlobStoreContainerd
+		opts.ContentDirKnown = *pf.ctrContent != ""
+	}
+	plan := foreman.Plan(bp, fp, opts)
+	if *pf.scout {
+		if opts.Offers = scoutOffers(ctx, *pf.root, bp, plan); len(opts.Offers) > 0 {
+			plan = foreman.Plan(bp, fp, opts)
+		}
+	}
+	return plan
+}
+
+func printPlan(w io.Writer, plan *remodel.Plan, asJSON bool) error {
+	if !asJSON {
+		return remodel.RenderText(w, plan)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(plan)
+}
+
+// planVerdict prints the survey's and the config's diagnostics and says
+// whether the config let every remodel be planned.
+func planVerdict(stderr io.Writer, root, config string, fp *materials.Floorplan, bp *materials.Blueprint) int {
 	for _, d := range fp.Diagnostics {
-		fmt.Fprintf(stderr, "%s: %s\n", *root, d)
+		fmt.Fprintf(stderr, "%s: %s\n", root, d)
 	}
 	for _, d := range bp.Diagnostics {
-		fmt.Fprintf(stderr, "%s: %s\n", *config, d)
+		fmt.Fprintf(stderr, "%s: %s\n", config, d)
 	}
 	if !bp.Valid() {
 		if !bp.Complete {
-			fmt.Fprintf(stderr, "wright plan: %s: the Blueprint is incomplete; no destructive remodel is planned\n", *config)
+			fmt.Fprintf(stderr, "wright plan: %s: the Blueprint is incomplete; no destructive remodel is planned\n", config)
 		} else {
-			fmt.Fprintf(stderr, "wright plan: %s: the config has errors; no destructive remodel is planned\n", *config)
+			fmt.Fprintf(stderr, "wright plan: %s: the config has errors; no destructive remodel is planned\n", config)
 		}
 		return exitFailed
 	}

@@ -241,16 +241,25 @@ func (r Root) ReadFile(p string, max int64) ([]byte, error) {
 	return b, nil
 }
 
-// Lstat describes p's entry itself (never a symlink's target).
-func (r Root) Lstat(p string) (fs.FileMode, int64, error) {
+// StatT is p's entry itself (never a symlink's target), as fstatat says.
+func (r Root) StatT(p string) (unix.Stat_t, error) {
+	var st unix.Stat_t
 	dfd, base, err := r.parent("lstat", p)
 	if err != nil {
-		return 0, 0, err
+		return st, err
 	}
 	defer unix.Close(dfd)
-	var st unix.Stat_t
 	if err := unix.Fstatat(dfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return 0, 0, &fs.PathError{Op: "lstat", Path: p, Err: err}
+		return st, &fs.PathError{Op: "lstat", Path: p, Err: err}
+	}
+	return st, nil
+}
+
+// Lstat describes p's entry itself (never a symlink's target).
+func (r Root) Lstat(p string) (fs.FileMode, int64, error) {
+	st, err := r.StatT(p)
+	if err != nil {
+		return 0, 0, err
 	}
 	var m fs.FileMode
 	switch st.Mode & unix.S_IFMT {

@@ -42,6 +42,16 @@ func (r *Root) Lstat(p string) (fs.FileMode, error) {
 	return mode, err
 }
 
+// Stat is the size and mtime of the file at p (not following a
+// symlink), as the inspector reads them.
+func (r *Root) Stat(p string) (int64, time.Time, error) {
+	st, err := r.fs.StatT(p)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	return st.Size, time.Unix(st.Mtim.Sec, st.Mtim.Nsec).UTC(), nil
+}
+
 // List names dir's entries starting with prefix. The directory itself is
 // opened without following a symlink.
 func (r *Root) List(dir, prefix string) ([]string, error) {
