@@ -50,6 +50,12 @@ func (l Limit) TooLarge(req device.FetchRequest, dst device.Ingest, where string
 // terminal, a body past the bound a *device.TooLargeError, and a body
 // that ends before known a retryable io.ErrUnexpectedEOF. It returns the
 // bytes the ingest holds.
+//
+// progress hears (bytes in the ingest, the total) as device.Fetcher's
+// contract says: the total is 0 while the source declared no length,
+// else the declared length, raised to the bytes written when a body runs
+// past it (so known is never below done). A body longer than declared is
+// not refused here: the caller decides (the digest decides at Commit).
 func (l Limit) Copy(ctx context.Context, req device.FetchRequest, dst device.Ingest, src io.Reader, where string, done, known int64, progress func(done, known int64)) (int64, error) {
 	if l.Bytes > 0 && known > l.Bytes {
 		return done, l.TooLarge(req, dst, where, known, true)
@@ -71,7 +77,7 @@ func (l Limit) Copy(ctx context.Context, req device.FetchRequest, dst device.Ing
 				return done, fmt.Errorf("fetch %s: write ingest: %w", where, werr)
 			}
 			done += int64(n)
-			progress(done, max(known, done))
+			progress(done, reportedTotal(done, known))
 		}
 		if errors.Is(rerr, io.EOF) {
 			break
@@ -87,6 +93,15 @@ func (l Limit) Copy(ctx context.Context, req device.FetchRequest, dst device.Ing
 		return done, device.Retryable(fmt.Errorf("fetch %s: body ended at byte %d of %d: %w", where, done, known, io.ErrUnexpectedEOF))
 	}
 	return done, nil
+}
+
+// reportedTotal is the total progress reports after done bytes of a body
+// that declared known (0: no length declared, and that is what is told).
+func reportedTotal(done, known int64) int64 {
+	if known == 0 {
+		return 0
+	}
+	return max(known, done)
 }
 
 // ParseContentRange reads a Content-Range header, "bytes start-end/total" (total may be "*").
