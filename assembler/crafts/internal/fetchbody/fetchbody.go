@@ -22,12 +22,19 @@ type Limit device.Limit
 // LimitFor is the bound of req's body for an ingest at offset.
 func LimitFor(req device.FetchRequest, offset int64) Limit { return Limit(req.Limit(offset)) }
 
-// Resume is where a fetch into dst starts: the ingest's offset, or 0
-// after dropping a partial longer than any body of req may be
-// (device.FetchRequest.MaxOffset): it is not this body's prefix.
+// Resume is where a fetch into dst starts, the source's size not yet
+// known: the ingest's offset, or 0 after dropping a partial longer than
+// any body of req may be (device.FetchRequest.ResumeFrom): it is not this
+// body's prefix.
 func Resume(req device.FetchRequest, dst device.Ingest) (int64, error) {
+	return ResumeWithin(req, dst, -1)
+}
+
+// ResumeWithin is Resume for a source whose size is known (size >= 0):
+// a partial longer than the source is dropped too.
+func ResumeWithin(req device.FetchRequest, dst device.Ingest, size int64) (int64, error) {
 	offset := dst.Offset()
-	if m := req.MaxOffset(); m > 0 && offset > m {
+	if req.ResumeFrom(offset, size) != offset {
 		if err := dst.Truncate(); err != nil {
 			return 0, err
 		}
