@@ -16,10 +16,19 @@ import (
 )
 
 // blobMap is what the device's two stores share: blob records by digest
-// (the map of one store) and how they are asked for and deleted.
+// (the blob directory's, or containerd's when ctr) and how they are asked
+// for and deleted. It is comparable, as the executor compares stores.
 type blobMap struct {
-	d *Device
-	m map[digest.Digest]*blobRec
+	d   *Device
+	ctr bool
+}
+
+// records is the store's map.
+func (s blobMap) records() map[digest.Digest]*blobRec {
+	if s.ctr {
+		return s.d.ctr.blobs
+	}
+	return s.d.blobs
 }
 
 func (s blobMap) Has(ctx context.Context, dg digest.Digest) (bool, int64, error) {
@@ -29,7 +38,7 @@ func (s blobMap) Has(ctx context.Context, dg digest.Digest) (bool, int64, error)
 	if err := d.alive(); err != nil {
 		return false, 0, err
 	}
-	if b, ok := s.m[dg]; ok && b.complete {
+	if b, ok := s.records()[dg]; ok && b.complete {
 		return true, b.size, nil
 	}
 	return false, 0, nil
@@ -53,7 +62,7 @@ func (s blobMap) Check(ctx context.Context, dg digest.Digest) (int64, digest.Dig
 	if err := d.alive(); err != nil {
 		return 0, "", err
 	}
-	b, ok := s.m[dg]
+	b, ok := s.records()[dg]
 	if !ok || !b.complete {
 		return 0, "", fmt.Errorf("check blob %s: not present", dg)
 	}
@@ -69,9 +78,9 @@ func (s blobMap) Delete(ctx context.Context, dg digest.Digest) error {
 	if err := d.alive(); err != nil {
 		return err
 	}
-	if b, ok := s.m[dg]; ok {
+	if b, ok := s.records()[dg]; ok {
 		d.release(max(b.size, b.offset))
-		delete(s.m, dg)
+		delete(s.records(), dg)
 	}
 	return nil
 }
@@ -79,7 +88,7 @@ func (s blobMap) Delete(ctx context.Context, dg digest.Digest) error {
 // blobStore is the device's blob directory.
 type blobStore struct{ blobMap }
 
-func (d *Device) dirStore() blobStore { return blobStore{blobMap{d, d.blobs}} }
+func (d *Device) dirStore() blobStore { return blobStore{blobMap{d: d}} }
 
 var (
 	_ device.BlobStore = blobStore{}
@@ -108,16 +117,16 @@ func (s blobMap) ingest(b materials.Blob, hold func()) (device.Ingest, error) {
 	if hold != nil {
 		hold()
 	}
-	rec, ok := s.m[b.Digest]
+	rec, ok := s.records()[b.Digest]
 	if ok && rec.complete {
 		return nil, device.ErrAlreadyPresent
 	}
 	if !ok {
 		rec = &blobRec{mod: d.now()}
-		s.m[b.Digest] = rec
+		s.records()[b.Digest] = rec
 	}
 	rec.planted = nil // written from now on: reported as it is
-	return &ingest{d: d, want: b.Digest, rec: rec, store: s.m}, nil
+	return &ingest{d: d, want: b.Digest, rec: rec, store: s.records()}, nil
 }
 
 func (s blobStore) Path(dg digest.Digest) string {

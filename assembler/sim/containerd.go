@@ -52,7 +52,7 @@ const octetStream = "application/octet-stream"
 // the tree's lease, sealed into `<tree id>-<URL>` once whole).
 type ctrStore struct{ blobMap }
 
-func (d *Device) containerdStore() ctrStore { return ctrStore{blobMap{d, d.ctr.blobs}} }
+func (d *Device) containerdStore() ctrStore { return ctrStore{blobMap{d: d, ctr: true}} }
 
 var (
 	_ device.TreeStore    = ctrStore{}

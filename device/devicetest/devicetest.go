@@ -39,6 +39,8 @@ type Rig struct {
 type Shape struct {
 	Volumes []string
 	Blobs   []string
+	// Images are containerd's image records (none without containerd).
+	Images  []string
 	Journal string
 }
 
@@ -202,8 +204,12 @@ func ShapeOf(fp *materials.Floorplan) Shape {
 	for _, b := range fp.Blobs {
 		s.Blobs = append(s.Blobs, fmt.Sprintf("%s %s %s size=%d offset=%d path=%s", b.Digest, b.Store, b.State, b.Size, b.Offset, b.Path))
 	}
+	for _, im := range fp.Images {
+		s.Images = append(s.Images, fmt.Sprintf("%s %s %s blobs=%v", im.Name, im.Target, im.MediaType, im.Blobs))
+	}
 	sort.Strings(s.Volumes)
 	sort.Strings(s.Blobs)
+	sort.Strings(s.Images)
 	var last bytes.Buffer
 	if js := fp.Journal; js != nil {
 		fmt.Fprintf(&last, "inflight=%d unreferenced=%d latches=%d", len(js.InFlight), len(js.Unreferenced), len(js.Latches))
