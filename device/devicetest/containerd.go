@@ -2,12 +2,13 @@ package devicetest
 
 import (
 	"context"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/opencontainers/go-digest"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/edgewright/edgewright/assembler"
 	"github.com/edgewright/edgewright/foreman"
@@ -74,14 +75,7 @@ func ContainerdSpace(t *testing.T, newRig func(t *testing.T) *Rig) []Shape {
 	}
 
 	now := epoch
-	opts := rig.Options
-	opts.Clock = func() time.Time { return now }
-	opts.Logger = zaptest.NewLogger(t)
-	opts.Retry = assembler.RetryPolicy{Attempts: 2, Base: time.Millisecond, Max: time.Millisecond}
-	a, err := assembler.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, _ := newAssembler(t, rig, &now)
 	var shapes []Shape
 	converge := func(step string, b *materials.Blueprint) (*materials.Floorplan, *remodel.Plan) {
 		t.Helper()
@@ -118,39 +112,31 @@ func ContainerdSpace(t *testing.T, newRig func(t *testing.T) *Rig) []Shape {
 			t.Errorf("%s: volume %s is %s %s (%s) backed by %+v, want a whole qcow2 overlay backed by %+v", step, v.Path, v.State, v.Format, v.Reason, v.Backing, want)
 		}
 	}
-	// holds checks which containerd blobs and image records there are,
-	// and that the blob directory holds none.
+	// holds checks which containerd blobs (complete) and image records
+	// there are, and that the blob directory holds none.
 	holds := func(step string, fp *materials.Floorplan, blobs []digest.Digest, images []string) {
 		t.Helper()
-		got := map[digest.Digest]bool{}
+		var got, names []string
 		for _, b := range fp.Blobs {
 			if b.Store != materials.BlobStoreContainerd {
 				t.Errorf("%s: blob %s in store %q; downloads go to containerd", step, b.Digest, b.Store)
-				continue
+			} else if b.State == materials.StateComplete {
+				got = append(got, string(b.Digest))
 			}
-			got[b.Digest] = b.State == materials.StateComplete
 		}
-		for _, d := range blobs {
-			if !got[d] {
-				t.Errorf("%s: blob %s is not complete in containerd", step, d)
-			}
-			delete(got, d)
-		}
-		for d := range got {
-			t.Errorf("%s: blob %s left in containerd", step, d)
-		}
-		names := map[string]bool{}
 		for _, im := range fp.Images {
-			names[im.Name] = true
+			names = append(names, im.Name)
 		}
-		for _, n := range images {
-			if !names[n] {
-				t.Errorf("%s: image record %s is gone", step, n)
-			}
-			delete(names, n)
+		var want []string
+		for _, d := range blobs {
+			want = append(want, string(d))
 		}
-		for n := range names {
-			t.Errorf("%s: image record %s left behind", step, n)
+		sort.Strings(got)
+		sort.Strings(want)
+		sort.Strings(names)
+		sort.Strings(images)
+		if !slices.Equal(got, want) || !slices.Equal(names, images) {
+			t.Errorf("%s: containerd holds blobs %v and image records %v, want %v and %v", step, got, names, want, images)
 		}
 	}
 
