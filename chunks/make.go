@@ -13,6 +13,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/restic/chunker"
 	"golang.org/x/sys/unix"
+
+	"github.com/edgewright/edgewright/internal/durable"
 )
 
 // MakeStats tells what Make wrote.
@@ -124,20 +126,8 @@ func WriteIndexFile(path string, ix *Index) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("write index %s: %w", path, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := durable.Rename(tmp, path); err != nil {
 		return fmt.Errorf("write index %s: %w", path, err)
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
 	}
 	return nil
 }
@@ -226,11 +216,11 @@ func (s *storeWriter) flush() error {
 		}
 	}
 	for sub := range dirs {
-		if err := syncDir(sub); err != nil {
+		if err := durable.SyncDir(sub); err != nil {
 			return err
 		}
 	}
-	if err := syncDir(s.dir); err != nil {
+	if err := durable.SyncDir(s.dir); err != nil {
 		return err
 	}
 	s.pending, s.pendingBytes = s.pending[:0], 0

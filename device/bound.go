@@ -35,3 +35,19 @@ func (r FetchRequest) Limit(offset int64) Limit {
 func (r FetchRequest) MaxOffset() int64 {
 	return FetchRequest{ContentTree: r.ContentTree, Blob: r.Blob}.Limit(0).Bytes
 }
+
+// ResumeFrom is where a fetch whose ingest already holds held bytes
+// starts: at held, or at 0 when the partial cannot be this body's prefix,
+// being longer than any body of the request may be (MaxOffset) or, when
+// the source's size is known (size >= 0; -1 when not), longer than the
+// source. Every fetcher, the in-memory device's too, resumes by it; the
+// caller drops the partial when it says 0 for a held > 0.
+func (r FetchRequest) ResumeFrom(held, size int64) int64 {
+	if m := r.MaxOffset(); m > 0 && held > m {
+		return 0
+	}
+	if size >= 0 && held > size {
+		return 0
+	}
+	return held
+}

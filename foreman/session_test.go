@@ -28,8 +28,12 @@ import (
 // testdata/sessions is one device's story, a series of directives run in
 // order on an in-memory device (assembler/sim) with the real executor:
 //
-//	device [capacity=N]  a new, empty device in the same world (1 TiB
-//	                 unless capacity says); a session starts with one
+//	device [capacity=N] [containerd] [content-dir=PATH]
+//	                 a new, empty device in the same world (1 TiB
+//	                 unless capacity says); a session starts with one;
+//	                 containerd: downloads go to containerd's store (the
+//	                 survey then lists its image records), content-dir:
+//	                 and its content directory PATH is known
 //	world            input: what the datastores serve (below)
 //	config           input: the Blueprint, in the line language's blueprint lines
 //	load             input: a starting disk, in the line language's floorplan
@@ -102,11 +106,15 @@ type session struct {
 	plan    *remodel.Plan
 	crashAt int
 	objects map[digest.Digest]sim.Object
+	// store is where the device's downloads go; ctrDir its containerd
+	// content directory, when known.
+	store  materials.BlobStore
+	ctrDir string
 }
 
 func newSession() *session {
 	s := &session{world: sim.NewWorld(), now: testEpoch, bp: &materials.Blueprint{Complete: true},
-		objects: map[digest.Digest]sim.Object{}}
+		objects: map[digest.Digest]sim.Object{}, store: materials.BlobStoreDir}
 	s.dev = sim.New(s.world, sim.Options{Clock: func() time.Time { return s.now }})
 	return s
 }
@@ -128,7 +136,13 @@ func (s *session) do(t *testing.T, d *datadriven.TestData) (string, error) {
 	switch d.Cmd {
 	case "device":
 		a := parseArgs(words)
-		s.dev = sim.New(s.world, sim.Options{CapacityBytes: size(a.get("capacity", "0")), Clock: func() time.Time { return s.now }})
+		s.ctrDir = a.get("content-dir", "")
+		s.store = materials.BlobStoreDir
+		if a.flag["containerd"] || s.ctrDir != "" {
+			s.store = materials.BlobStoreContainerd
+		}
+		s.dev = sim.New(s.world, sim.Options{CapacityBytes: size(a.get("capacity", "0")), Clock: func() time.Time { return s.now },
+			Containerd: s.store == materials.BlobStoreContainerd, ContainerdContentDir: s.ctrDir})
 		s.plan, s.crashAt = nil, 0
 		return "", nil
 	case "world":
@@ -290,7 +304,8 @@ func (s *session) planCmd(t *testing.T, d *datadriven.TestData, words []string) 
 		return "", fmt.Errorf("survey: %w", err)
 	}
 	// As the reconcile loop plans: the device's space, its store.
-	opts := foreman.Options{Now: s.now, GracePeriod: 24 * time.Hour, Space: fp.Space, Limitations: s.limits, Store: materials.BlobStoreDir}
+	opts := foreman.Options{Now: s.now, GracePeriod: 24 * time.Hour, Space: fp.Space, Limitations: s.limits, Store: s.store,
+		ContentDirKnown: s.ctrDir != ""}
 	asJSON, summary, err := planOptions(words, &opts)
 	if err != nil {
 		return "", err
@@ -475,7 +490,16 @@ func (s *session) survey() (string, error) {
 		} else {
 			l += " " + remodel.Bytes(bl.Size)
 		}
+		if bl.Store == materials.BlobStoreContainerd {
+			l += " in containerd"
+		}
 		line("%s", l)
+	}
+	if len(fp.Images) > 0 {
+		line("images:")
+		for _, im := range fp.Images {
+			line("  %s → %s", im.Name, im.Target)
+		}
 	}
 	j := fp.Journal
 	line("journal:")

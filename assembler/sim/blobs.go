@@ -15,30 +15,96 @@ import (
 	"github.com/edgewright/edgewright/materials"
 )
 
-// blobStore is the device's blob directory.
-type blobStore struct{ d *Device }
+// blobMap is what the device's two stores share: blob records by digest
+// (the blob directory's, or containerd's when ctr) and how they are asked
+// for and deleted. It is comparable, as the executor compares stores.
+type blobMap struct {
+	d   *Device
+	ctr bool
+}
 
-var (
-	_ device.BlobStore = blobStore{}
-	_ device.Checker   = blobStore{}
-)
+// records is the store's map.
+func (s blobMap) records() map[digest.Digest]*blobRec {
+	if s.ctr {
+		return s.d.ctr.blobs
+	}
+	return s.d.blobs
+}
 
-func (s blobStore) Has(ctx context.Context, dg digest.Digest) (bool, int64, error) {
+func (s blobMap) Has(ctx context.Context, dg digest.Digest) (bool, int64, error) {
 	d := s.d
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.alive(); err != nil {
 		return false, 0, err
 	}
-	if b, ok := d.blobs[dg]; ok && b.complete {
+	if b, ok := s.records()[dg]; ok && b.complete {
 		return true, b.size, nil
 	}
 	return false, 0, nil
 }
 
+// Open reads nothing: the sim holds no bytes. The executor verifies
+// through Check instead.
+func (s blobMap) Open(ctx context.Context, dg digest.Digest) (io.ReadCloser, error) {
+	if ok, _, err := s.Has(ctx, dg); err != nil || !ok {
+		return nil, errors.Join(err, fmt.Errorf("open blob %s: not present", dg))
+	}
+	return io.NopCloser(strings.NewReader("")), nil
+}
+
+// Check says what the blob's bytes hash to: what its source served, or a
+// damage planted by Damage.
+func (s blobMap) Check(ctx context.Context, dg digest.Digest) (int64, digest.Digest, error) {
+	d := s.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.alive(); err != nil {
+		return 0, "", err
+	}
+	b, ok := s.records()[dg]
+	if !ok || !b.complete {
+		return 0, "", fmt.Errorf("check blob %s: not present", dg)
+	}
+	return b.size, b.served, nil
+}
+
+// Delete removes the blob and any partial of it (every blob of the sim's
+// containerd store is edgewright's).
+func (s blobMap) Delete(ctx context.Context, dg digest.Digest) error {
+	d := s.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.alive(); err != nil {
+		return err
+	}
+	if b, ok := s.records()[dg]; ok {
+		d.release(max(b.size, b.offset))
+		delete(s.records(), dg)
+	}
+	return nil
+}
+
+// blobStore is the device's blob directory.
+type blobStore struct{ blobMap }
+
+func (d *Device) dirStore() blobStore { return blobStore{blobMap{d: d}} }
+
+var (
+	_ device.BlobStore = blobStore{}
+	_ device.Checker   = blobStore{}
+)
+
 // Ingest opens b's partial (made empty when there is none), as the blob
 // directory opens its ingest file.
 func (s blobStore) Ingest(ctx context.Context, b materials.Blob) (device.Ingest, error) {
+	return s.ingest(b, nil)
+}
+
+// ingest opens b's partial in the store's map (made empty when there is
+// none), after calling hold, under the device's lock, for a blob there
+// or not; a complete blob is device.ErrAlreadyPresent.
+func (s blobMap) ingest(b materials.Blob, hold func()) (device.Ingest, error) {
 	d := s.d
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -48,41 +114,19 @@ func (s blobStore) Ingest(ctx context.Context, b materials.Blob) (device.Ingest,
 	if err := b.Digest.Validate(); err != nil {
 		return nil, fmt.Errorf("ingest %s: %w", b.Digest, err)
 	}
-	rec, ok := d.blobs[b.Digest]
+	if hold != nil {
+		hold()
+	}
+	rec, ok := s.records()[b.Digest]
 	if ok && rec.complete {
 		return nil, device.ErrAlreadyPresent
 	}
 	if !ok {
 		rec = &blobRec{mod: d.now()}
-		d.blobs[b.Digest] = rec
+		s.records()[b.Digest] = rec
 	}
 	rec.planted = nil // written from now on: reported as it is
-	return &ingest{d: d, want: b.Digest, rec: rec}, nil
-}
-
-// Open reads nothing: the sim holds no bytes. The executor verifies
-// through Check instead.
-func (s blobStore) Open(ctx context.Context, dg digest.Digest) (io.ReadCloser, error) {
-	if ok, _, err := s.Has(ctx, dg); err != nil || !ok {
-		return nil, errors.Join(err, fmt.Errorf("open blob %s: not present", dg))
-	}
-	return io.NopCloser(strings.NewReader("")), nil
-}
-
-// Check says what the blob's bytes hash to: what its source served, or a
-// damage planted by Damage.
-func (s blobStore) Check(ctx context.Context, dg digest.Digest) (int64, digest.Digest, error) {
-	d := s.d
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err := d.alive(); err != nil {
-		return 0, "", err
-	}
-	b, ok := d.blobs[dg]
-	if !ok || !b.complete {
-		return 0, "", fmt.Errorf("check blob %s: not present", dg)
-	}
-	return b.size, b.served, nil
+	return &ingest{d: d, want: b.Digest, rec: rec, store: s.records()}, nil
 }
 
 func (s blobStore) Path(dg digest.Digest) string {
@@ -99,20 +143,6 @@ func blobPath(root string, dg digest.Digest) string {
 	return filepath.Join(layout.BlobsPath(root), "sha256", dg.Encoded())
 }
 
-func (s blobStore) Delete(ctx context.Context, dg digest.Digest) error {
-	d := s.d
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err := d.alive(); err != nil {
-		return err
-	}
-	if b, ok := d.blobs[dg]; ok {
-		d.release(max(b.size, b.offset))
-		delete(d.blobs, dg)
-	}
-	return nil
-}
-
 // ingest is a resumable write into the blob directory. The sim's fetcher
 // fills it with what a datastore serves; bytes written directly count,
 // but their digest is unknown and fails the commit.
@@ -120,7 +150,10 @@ type ingest struct {
 	d    *Device
 	want digest.Digest
 	rec  *blobRec
-	done bool
+	// store is the map of the store the ingest writes to (the blob
+	// directory's or containerd's).
+	store map[digest.Digest]*blobRec
+	done  bool
 }
 
 func (in *ingest) Offset() int64 {
@@ -214,9 +247,9 @@ func (in *ingest) Commit(ctx context.Context, expectedSize int64) error {
 
 func (in *ingest) discardLocked() {
 	d := in.d
-	if d.blobs[in.want] == in.rec {
+	if in.store[in.want] == in.rec {
 		d.release(in.rec.offset)
-		delete(d.blobs, in.want)
+		delete(in.store, in.want)
 	}
 }
 

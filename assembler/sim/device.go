@@ -33,6 +33,20 @@ type Options struct {
 	// journal.Options.HistoryLimit does (4096 when 0); a fleet simulator
 	// keeps it small.
 	HistoryLimit int
+	// Containerd models containerd's content store beside the blob
+	// directory, as a device whose downloads go to containerd (wright
+	// apply --containerd): blobs inside each content tree's lease, sealed
+	// into an image record once the tree is whole, taken by containerd's
+	// collector once no lease or image record reaches them.
+	Containerd bool
+	// ContainerdContentDir is containerd's content directory as the
+	// device knows it (wright's --containerd-content): its blobs are
+	// files there, a space overlay is backed by one named by its
+	// absolute path, and Options tells the executor so (space overlays
+	// planned, foreman.Options.ContentDirKnown). Empty: the blobs have
+	// no file, a volume is made from a staged copy and space falls back
+	// to a copy. Setting it implies Containerd.
+	ContainerdContentDir string
 }
 
 // entry is one file or directory under the root.
@@ -52,6 +66,11 @@ type entry struct {
 	backing       digest.Digest
 	backingName   string
 	backingFormat materials.Format
+	// backingCtr: the backing blob is containerd's, not the blob
+	// directory's.
+	backingCtr bool
+	// staged is the blob a Stage copy holds.
+	staged digest.Digest
 }
 
 // blobRec is one blob of the blob directory: complete, or a partial
@@ -77,6 +96,8 @@ type Device struct {
 	mu      sync.Mutex
 	entries map[string]*entry
 	blobs   map[digest.Digest]*blobRec
+	// ctr is containerd's content store; nil when not modelled.
+	ctr     *ctrState
 	journal *journalState
 	planted []materials.VolumeFile
 	locked  bool
@@ -106,8 +127,12 @@ func New(w *World, opts Options) *Device {
 	if opts.HistoryLimit <= 0 {
 		opts.HistoryLimit = historyLimit
 	}
-	return &Device{world: w, root: opts.Root, capacity: opts.CapacityBytes, now: opts.Clock, historyLimit: opts.HistoryLimit,
+	d := &Device{world: w, root: opts.Root, capacity: opts.CapacityBytes, now: opts.Clock, historyLimit: opts.HistoryLimit,
 		entries: map[string]*entry{}, blobs: map[digest.Digest]*blobRec{}, journal: newJournalState()}
+	if opts.Containerd || opts.ContainerdContentDir != "" {
+		d.ctr = newCtrState(opts.ContainerdContentDir)
+	}
+	return d
 }
 
 // Root is the device's root in paths.

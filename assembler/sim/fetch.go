@@ -58,8 +58,9 @@ func (f fetcher) Fetch(ctx context.Context, req device.FetchRequest, dst device.
 	if err != nil {
 		return err
 	}
+	// The resume rule every fetcher applies, the object's size known.
 	offset := in.Offset()
-	if keep := req.MaxOffset(); offset > o.Size || (keep > 0 && offset > keep) {
+	if req.ResumeFrom(offset, o.Size) != offset {
 		if err := in.Truncate(); err != nil {
 			return err
 		}

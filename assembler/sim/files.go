@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/materials"
+	"github.com/opencontainers/go-digest"
 )
 
 // errNoSpace is what a full disk says, so device.NoSpace knows it.
@@ -152,9 +153,11 @@ func (d *Device) removeAll(c string) {
 	}
 }
 
-// Stage makes a private copy of r's bytes' worth under dir. The sim's
-// blob store always names a path, so the executor never stages; this
-// is here for a craft that would.
+// Stage makes a private copy of r's bytes' worth under dir. The blob
+// directory always names a path; the executor stages a blob of
+// containerd's store when the device does not know its content
+// directory. The executor names the copy by the blob's hex (prefix), so
+// the copy holds that blob's content and a volume can be made from it.
 func (d *Device) Stage(ctx context.Context, dir, prefix string, r io.Reader) (string, func(), error) {
 	n, err := io.Copy(io.Discard, r)
 	if err != nil {
@@ -175,7 +178,17 @@ func (d *Device) Stage(ctx context.Context, dir, prefix string, r io.Reader) (st
 	if err := d.mkdirAll(filepath.Dir(c)); err != nil {
 		return "", nil, err
 	}
-	d.entries[c] = &entry{alloc: n, mod: d.now()}
+	e := &entry{alloc: n, mod: d.now()}
+	if dg := digest.NewDigestFromEncoded(digest.SHA256, prefix); dg.Validate() == nil {
+		if b := d.ctrBlobLocked(dg); b != nil {
+			e.alloc, e.staged = b.size, b.served
+			if err := d.reserve(b.size - n); err != nil {
+				d.release(n)
+				return "", nil, err
+			}
+		}
+	}
+	d.entries[c] = e
 	return c, func() { _ = d.RemoveAll(c) }, nil
 }
 

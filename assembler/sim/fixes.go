@@ -69,13 +69,17 @@ func (v volumes) Flatten(ctx context.Context, p string, chain []device.Link, pro
 	return v.fixEntry("flatten", p, func(e *entry) error {
 		if e.backing != "" {
 			// The blob's data is copied in.
-			if b, ok := v.d.blobs[e.backing]; ok {
+			m := v.d.blobs
+			if e.backingCtr && v.d.ctr != nil {
+				m = v.d.ctr.blobs
+			}
+			if b, ok := m[e.backing]; ok {
 				if err := v.d.reserve(b.size); err != nil {
 					return fmt.Errorf("flatten %s: %w", p, err)
 				}
 				e.alloc += b.size
 			}
-			e.backing, e.backingName, e.backingFormat = "", "", ""
+			e.backing, e.backingName, e.backingFormat, e.backingCtr = "", "", "", false
 		}
 		done(progress, e.virtual)
 		return nil

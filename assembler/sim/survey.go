@@ -18,21 +18,27 @@ import (
 
 // Crafts are the device's hands, for assembler.Options.Crafts: one
 // fetcher for every datastore type it serves, the blob directory, the
-// volume and container builders and the tag resolver. It has no image
-// records to delete (no containerd).
+// volume and container builders and the tag resolver; with containerd
+// modelled, its store is the default one and deletes image records.
 func (d *Device) Crafts() device.Crafts {
 	f, v := fetcher{d}, volumes{d}
-	return device.Crafts{
+	c := device.Crafts{
 		Fetchers: map[materials.DatastoreType]device.Fetcher{
 			materials.DatastoreHTTP: f, materials.DatastoreHTTPS: f, materials.DatastoreContainerRegistry: f,
 		},
-		Stores:       map[materials.BlobStore]device.BlobStore{materials.BlobStoreDir: blobStore{d}},
+		Stores:       map[materials.BlobStore]device.BlobStore{materials.BlobStoreDir: d.dirStore()},
 		DefaultStore: materials.BlobStoreDir,
 		Volumes:      v,
 		Containers:   v,
 		Resolver:     f,
 		Snapshots:    snapshots{d},
 	}
+	if d.ctr != nil {
+		c.Stores[materials.BlobStoreContainerd] = d.containerdStore()
+		c.DefaultStore = materials.BlobStoreContainerd
+		c.Images = d.containerdStore()
+	}
+	return c
 }
 
 // Survey is the Floorplan the inspector would return for the device: the
@@ -67,6 +73,7 @@ func (d *Device) Survey(ctx context.Context, j device.Journal) (*materials.Floor
 	for dg, b := range d.blobs {
 		fp.Blobs = append(fp.Blobs, d.blobRecord(dg, b))
 	}
+	d.ctrSurvey(fp)
 	inspector.Settle(fp)
 	return fp, nil
 }
@@ -92,8 +99,8 @@ func (d *Device) volumeFile(p string, e *entry) (materials.VolumeFile, bool) {
 			vf.Backing = append([]materials.BackingLink(nil), vf.Backing...)
 			for i := range vf.Backing {
 				if l := &vf.Backing[i]; l.Blob != "" {
-					b, ok := d.blobs[l.Blob]
-					l.Missing = !ok || !b.complete
+					_, ctr := d.ctrName(l.Name)
+					l.Missing = !d.backingPresent(l.Blob, ctr)
 				}
 			}
 		}
@@ -124,15 +131,16 @@ func (d *Device) volumeFile(p string, e *entry) (materials.VolumeFile, bool) {
 }
 
 // backingOf fills an overlay's backing chain as the inspector reads it:
-// one link to its blob, missing when the blob is not complete in the blob
-// directory (then the volume is broken, the reason returned).
+// one link to its blob, missing when the blob is not complete in its
+// store, the blob directory or containerd's content directory (then the
+// volume is broken, the reason returned).
 func (d *Device) backingOf(e *entry, vf *materials.VolumeFile) string {
 	if e.backing == "" {
 		return ""
 	}
 	vf.BackingFile = e.backingName
 	l := materials.BackingLink{Name: e.backingName, Blob: e.backing, Format: e.backingFormat}
-	if b, ok := d.blobs[e.backing]; !ok || !b.complete {
+	if !d.backingPresent(e.backing, e.backingCtr) {
 		l.Format, l.Missing = "", true
 	}
 	vf.Backing = []materials.BackingLink{l}
@@ -140,6 +148,20 @@ func (d *Device) backingOf(e *entry, vf *materials.VolumeFile) string {
 		return "backing blob " + string(e.backing) + " is missing (fetch it again)"
 	}
 	return ""
+}
+
+// backingPresent says whether an overlay's backing blob is complete in
+// its store (containerd's when ctr). The caller holds d.mu.
+func (d *Device) backingPresent(dg digest.Digest, ctr bool) bool {
+	m := d.blobs
+	if ctr {
+		if d.ctr == nil {
+			return false
+		}
+		m = d.ctr.blobs
+	}
+	b, ok := m[dg]
+	return ok && b.complete
 }
 
 // blobRecord is what the inspector reports for a blob of the directory.
@@ -231,5 +253,9 @@ func (d *Device) loadJournal(js *materials.JournalState) {
 // (Root, Files, Locker, Journals, Crafts, Survey); the caller adds the
 // rest (Clock, Logger, Retry, hooks).
 func (d *Device) Options() assembler.Options {
-	return assembler.Options{Root: d.root, Files: d, Locker: d, Journals: d, Crafts: d.Crafts(), Survey: d.Survey}
+	o := assembler.Options{Root: d.root, Files: d, Locker: d, Journals: d, Crafts: d.Crafts(), Survey: d.Survey}
+	if d.ctr != nil {
+		o.ContainerdContentDir = d.ctr.dir
+	}
+	return o
 }

@@ -67,8 +67,19 @@ func (v volumes) CreateBlank(ctx context.Context, final string, format materials
 	return v.d.put(final, &entry{format: format, virtual: size})
 }
 
-// content is the blob a volume is made from, found by its path.
+// content is the blob a volume is made from, found by its path: a blob
+// file of the blob directory or of containerd's content directory, or a
+// staged copy of a blob.
 func (d *Device) content(src string) (*blobRec, digest.Digest, error) {
+	if dg, ok := d.ctrName(src); ok {
+		if b := d.ctr.blobs[dg]; b != nil && b.complete {
+			return b, dg, nil
+		}
+		return nil, "", &fs.PathError{Op: "open", Path: src, Err: fs.ErrNotExist}
+	}
+	if e := d.entries[filepath.Clean(src)]; e != nil && e.staged != "" {
+		return &blobRec{size: e.alloc, complete: true, served: e.staged}, e.staged, nil
+	}
 	dir, hex := filepath.Split(src)
 	dg := digest.NewDigestFromEncoded(digest.SHA256, hex)
 	b, ok := d.blobs[dg]
@@ -124,8 +135,8 @@ func (v volumes) CreateFrom(ctx context.Context, final string, format materials.
 	return nil
 }
 
-// CreateOverlay makes a space overlay on a blob of the blob directory, by
-// the qemu craft's rules: the blob must be complete and sound content of
+// CreateOverlay makes a space overlay on a blob of the blob directory or
+// of containerd's content directory, by the qemu craft's rules: the blob must be complete and sound content of
 // a raw or qcow2 format, no larger than the volume.
 func (v volumes) CreateOverlay(ctx context.Context, final, backing, backingName string, backingFormat materials.Format, size int64) error {
 	if backingFormat != materials.FormatRaw && backingFormat != materials.FormatQcow2 {
@@ -141,8 +152,13 @@ func (v volumes) CreateOverlay(ctx context.Context, final, backing, backingName 
 	if err != nil {
 		return err
 	}
+	if e := d.entries[filepath.Clean(backing)]; e != nil && e.staged != "" {
+		// A staged copy goes when the build ends: no backing file.
+		return fmt.Errorf("create overlay volume %s on %s: a staged copy is no backing file", final, backing)
+	}
+	_, ctr := d.ctrName(backing)
 	return d.put(final, &entry{format: materials.FormatQcow2, virtual: max(vs, size), alloc: overlayAlloc,
-		backing: dg, backingName: backingName, backingFormat: backingFormat})
+		backing: dg, backingName: backingName, backingFormat: backingFormat, backingCtr: ctr})
 }
 
 func (v volumes) Resize(ctx context.Context, p string, format materials.Format, size int64) error {

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/edgewright/edgewright/internal/durable"
 )
 
 // Build makes the container volume directory final from layers: it
@@ -47,11 +49,8 @@ func Build(ctx context.Context, final string, layers []Layer, opts Options) (st 
 	if err := syncTree(tmp, st); err != nil {
 		return st, fmt.Errorf("container volume %s: sync: %w", final, err)
 	}
-	if err := os.Rename(tmp, final); err != nil {
+	if err := durable.Rename(tmp, final); err != nil {
 		return st, fmt.Errorf("container volume %s: %w", final, err)
-	}
-	if err := syncDir(filepath.Dir(final)); err != nil {
-		return st, fmt.Errorf("container volume %s: sync parent: %w", final, err)
 	}
 	return st, nil
 }
@@ -120,13 +119,4 @@ func syncfs(dir string) error {
 	}
 	defer unix.Close(fd)
 	return unix.Syncfs(fd)
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
 }

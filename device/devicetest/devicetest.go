@@ -39,6 +39,8 @@ type Rig struct {
 type Shape struct {
 	Volumes []string
 	Blobs   []string
+	// Images are containerd's image records (none without containerd).
+	Images  []string
 	Journal string
 }
 
@@ -119,14 +121,7 @@ func Run(t *testing.T, newRig func(t *testing.T) *Rig) []Shape {
 	rig.Publish(t, "os.qcow2", img.qcow2)
 	rig.Publish(t, "data.raw", img.raw)
 	now := epoch
-	opts := rig.Options
-	opts.Clock = func() time.Time { return now }
-	opts.Logger = zaptest.NewLogger(t)
-	opts.Retry = assembler.RetryPolicy{Attempts: 2, Base: time.Millisecond, Max: time.Millisecond}
-	a, err := assembler.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, opts := newAssembler(t, rig, &now)
 	var shapes []Shape
 	for i, bp := range steps(rig.Datastore, img) {
 		var fp *materials.Floorplan
@@ -149,6 +144,21 @@ func Run(t *testing.T, newRig func(t *testing.T) *Rig) []Shape {
 		now = now.Add(time.Hour)
 	}
 	return shapes
+}
+
+// newAssembler is the executor on rig's device, its clock *now, with the
+// test's logger and quick retries; opts are the options it was made with.
+func newAssembler(t *testing.T, rig *Rig, now *time.Time) (*assembler.Assembler, assembler.Options) {
+	t.Helper()
+	opts := rig.Options
+	opts.Clock = func() time.Time { return *now }
+	opts.Logger = zaptest.NewLogger(t)
+	opts.Retry = assembler.RetryPolicy{Attempts: 2, Base: time.Millisecond, Max: time.Millisecond}
+	a, err := assembler.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, opts
 }
 
 // checkHolds checks the device holds every volume of bp, whole, at its
@@ -202,8 +212,12 @@ func ShapeOf(fp *materials.Floorplan) Shape {
 	for _, b := range fp.Blobs {
 		s.Blobs = append(s.Blobs, fmt.Sprintf("%s %s %s size=%d offset=%d path=%s", b.Digest, b.Store, b.State, b.Size, b.Offset, b.Path))
 	}
+	for _, im := range fp.Images {
+		s.Images = append(s.Images, fmt.Sprintf("%s %s %s blobs=%v", im.Name, im.Target, im.MediaType, im.Blobs))
+	}
 	sort.Strings(s.Volumes)
 	sort.Strings(s.Blobs)
+	sort.Strings(s.Images)
 	var last bytes.Buffer
 	if js := fp.Journal; js != nil {
 		fmt.Fprintf(&last, "inflight=%d unreferenced=%d latches=%d", len(js.InFlight), len(js.Unreferenced), len(js.Latches))

@@ -4,7 +4,12 @@
 // through the same sequence of Blueprints on a Rig and checks the
 // Floorplan after each converge against what the Blueprint asks for; it
 // returns those Floorplans normalised to Shapes, so a test can also check
-// that two devices ended every step alike. Journal checks a device's
+// that two devices ended every step alike. ContainerdSpace is the space
+// strategy on a device whose downloads go to containerd, its content
+// directory known: overlay on the containerd blob, its image record kept
+// while the overlay reads it, then record and blob gone after the volume
+// (the real device runs it against a confined containerd, skipping where
+// none can run and failing under CI=true). Journal checks a device's
 // journal against the rules of package journal. RunFetcher checks a
 // device.Fetcher against the contract every fetcher keeps whatever its
 // datastore (resume at the ingest's offset, the body bounds, terminal and

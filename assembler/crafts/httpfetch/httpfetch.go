@@ -2,9 +2,7 @@ package httpfetch
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"path"
@@ -145,48 +143,14 @@ func (f *Fetcher) Fetch(ctx context.Context, req device.FetchRequest, dst device
 	default:
 		return fmt.Errorf("fetch %s: %s", u.Redacted(), resp.Status)
 	}
-	lim := req.Limit(offset)
-	bound, from := lim.Bytes, lim.From
-	tooLarge := func(got int64, declared bool) error {
-		// Terminal, and the partial goes: the same source sends it again.
-		_ = dst.Truncate()
-		return &device.TooLargeError{Blob: req.Blob, URL: u.Redacted(), Bound: bound, From: from, Got: got, Declared: declared}
+	done, err := fetchbody.LimitFor(req, offset).Copy(ctx, req, dst, resp.Body, u.Redacted(), offset, known, progress)
+	if err != nil {
+		return err
 	}
-	if bound > 0 && known > bound {
-		return tooLarge(known, true)
-	}
-	progress(offset, known)
-	buf := make([]byte, 256<<10)
-	done := offset
-	for {
-		room := int64(len(buf))
-		if bound > 0 {
-			// One byte past the bound tells a body that is too long.
-			room = min(room, bound-done+1)
-		}
-		n, rerr := resp.Body.Read(buf[:room])
-		if bound > 0 && done+int64(n) > bound {
-			return tooLarge(done+int64(n), false)
-		}
-		if n > 0 {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return fmt.Errorf("fetch %s: write ingest: %w", u.Redacted(), werr)
-			}
-			done += int64(n)
-			progress(done, known)
-		}
-		if errors.Is(rerr, io.EOF) {
-			break
-		}
-		if rerr != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return device.Retryable(fmt.Errorf("fetch %s: read at byte %d: %w", u.Redacted(), done, rerr))
-		}
-	}
-	if known > 0 && done != known {
-		return device.Retryable(fmt.Errorf("fetch %s: body ended at byte %d of %d: %w", u.Redacted(), done, known, io.ErrUnexpectedEOF))
+	if known > 0 && done > known {
+		// A body past its declared length is not the one declared: retry
+		// rather than hand the digest a body the server says is wrong.
+		return device.Retryable(fmt.Errorf("fetch %s: body ran to byte %d past its declared %d", u.Redacted(), done, known))
 	}
 	return nil
 }

@@ -215,3 +215,50 @@ func TestFetchBodyBounded(t *testing.T) {
 		})
 	}
 }
+
+// What progress tells of the total: the declared length, 0 while none
+// was declared (device.Fetcher's contract); and a 206 body that runs past
+// its declared total is retried, not handed to the digest.
+func TestFetchProgressTotal(t *testing.T) {
+	body := []byte(strings.Repeat("edgewright", 1000))
+	n := int64(len(body))
+	for _, tc := range []struct {
+		name      string
+		h         http.HandlerFunc
+		partial   int64 // bytes the ingest holds before the fetch
+		wantKnown int64
+		retryable bool
+	}{
+		{"Content-Length declared", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+			w.Write(body)
+		}, 0, n, false},
+		{"chunked, no length", func(w http.ResponseWriter, r *http.Request) {
+			w.Write(body[:n/2])
+			w.(http.Flusher).Flush()
+			w.Write(body[n/2:])
+		}, 0, 0, false},
+		{"206 past its declared total", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes 10-%d/%d", n-1, n-5))
+			w.WriteHeader(http.StatusPartialContent)
+			w.(http.Flusher).Flush() // chunked: no Content-Length bounds the body
+			w.Write(body[10:])
+		}, 10, n, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(tc.h)
+			t.Cleanup(srv.Close)
+			in := &memIngest{data: append([]byte(nil), body[:tc.partial]...)}
+			var last [2]int64
+			err := (&Fetcher{}).Fetch(context.Background(), device.FetchRequest{Datastore: credDatastore(srv), ContentTree: materials.ContentTree{ID: "ct", URL: "blob"}}, in,
+				func(done, known int64) { last = [2]int64{done, known} })
+			var re *device.RetryableError
+			if got := err != nil && errors.As(err, &re); got != tc.retryable || (err != nil && !tc.retryable) {
+				t.Fatalf("fetch: %v, want retryable %v", err, tc.retryable)
+			}
+			if last != [2]int64{n, tc.wantKnown} {
+				t.Errorf("last progress %v, want %d of %d", last, n, tc.wantKnown)
+			}
+		})
+	}
+}

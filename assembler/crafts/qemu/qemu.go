@@ -17,8 +17,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/edgewright/edgewright/assembler/crafts/internal/durable"
 	"github.com/edgewright/edgewright/internal/diskimage"
+	"github.com/edgewright/edgewright/internal/durable"
 	"github.com/edgewright/edgewright/internal/rootfs"
 	"github.com/edgewright/edgewright/layout"
 	"github.com/edgewright/edgewright/materials"

@@ -314,16 +314,10 @@ func (f *Fetcher) Fetch(ctx context.Context, req device.FetchRequest, dst device
 		return fmt.Errorf("fetch %s: not a regular file (%v)", where, st.Mode().Type())
 	}
 	known := max(st.Size(), 0)
-	offset, err := fetchbody.Resume(req, dst)
+	// A partial longer than the file is not its prefix either.
+	offset, err := fetchbody.ResumeWithin(req, dst, known)
 	if err != nil {
 		return err
-	}
-	if offset > known {
-		// The partial is longer than the file: not this file's prefix.
-		if err := dst.Truncate(); err != nil {
-			return err
-		}
-		offset = 0
 	}
 	limit := fetchbody.LimitFor(req, offset)
 	if offset == known && (limit.Bytes == 0 || known <= limit.Bytes) {

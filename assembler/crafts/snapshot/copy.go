@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/edgewright/edgewright/assembler/crafts/internal/durable"
+	"github.com/edgewright/edgewright/internal/durable"
 )
 
 // copyChunk bounds one copy_file_range call, so a cancelled context stops

@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/edgewright/edgewright/assembler/crafts/internal/durable"
+	"github.com/edgewright/edgewright/internal/durable"
 )
 
 // exchangeDurable swaps two directory entries in one step (renameat2

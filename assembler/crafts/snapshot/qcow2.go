@@ -12,8 +12,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/edgewright/edgewright/assembler/crafts/internal/durable"
 	"github.com/edgewright/edgewright/internal/diskimage"
+	"github.com/edgewright/edgewright/internal/durable"
 )
 
 // atomicL1 is the largest L1 table qemu-img's in-place revert rewrites in

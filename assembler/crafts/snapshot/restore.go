@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/edgewright/edgewright/assembler/crafts/internal/durable"
 	"github.com/edgewright/edgewright/device"
+	"github.com/edgewright/edgewright/internal/durable"
 	"github.com/edgewright/edgewright/layout"
 	"github.com/edgewright/edgewright/materials"
 )

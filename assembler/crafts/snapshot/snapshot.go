@@ -9,8 +9,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/edgewright/edgewright/assembler/crafts/internal/durable"
 	"github.com/edgewright/edgewright/device"
+	"github.com/edgewright/edgewright/internal/durable"
 	"github.com/edgewright/edgewright/layout"
 	"github.com/edgewright/edgewright/materials"
 )

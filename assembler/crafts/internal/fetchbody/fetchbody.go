@@ -22,12 +22,19 @@ type Limit device.Limit
 // LimitFor is the bound of req's body for an ingest at offset.
 func LimitFor(req device.FetchRequest, offset int64) Limit { return Limit(req.Limit(offset)) }
 
-// Resume is where a fetch into dst starts: the ingest's offset, or 0
-// after dropping a partial longer than any body of req may be
-// (device.FetchRequest.MaxOffset): it is not this body's prefix.
+// Resume is where a fetch into dst starts, the source's size not yet
+// known: the ingest's offset, or 0 after dropping a partial longer than
+// any body of req may be (device.FetchRequest.ResumeFrom): it is not this
+// body's prefix.
 func Resume(req device.FetchRequest, dst device.Ingest) (int64, error) {
+	return ResumeWithin(req, dst, -1)
+}
+
+// ResumeWithin is Resume for a source whose size is known (size >= 0):
+// a partial longer than the source is dropped too.
+func ResumeWithin(req device.FetchRequest, dst device.Ingest, size int64) (int64, error) {
 	offset := dst.Offset()
-	if m := req.MaxOffset(); m > 0 && offset > m {
+	if req.ResumeFrom(offset, size) != offset {
 		if err := dst.Truncate(); err != nil {
 			return 0, err
 		}
@@ -50,6 +57,12 @@ func (l Limit) TooLarge(req device.FetchRequest, dst device.Ingest, where string
 // terminal, a body past the bound a *device.TooLargeError, and a body
 // that ends before known a retryable io.ErrUnexpectedEOF. It returns the
 // bytes the ingest holds.
+//
+// progress hears (bytes in the ingest, the total) as device.Fetcher's
+// contract says: the total is 0 while the source declared no length,
+// else the declared length, raised to the bytes written when a body runs
+// past it (so known is never below done). A body longer than declared is
+// not refused here: the caller decides (the digest decides at Commit).
 func (l Limit) Copy(ctx context.Context, req device.FetchRequest, dst device.Ingest, src io.Reader, where string, done, known int64, progress func(done, known int64)) (int64, error) {
 	if l.Bytes > 0 && known > l.Bytes {
 		return done, l.TooLarge(req, dst, where, known, true)
@@ -71,7 +84,7 @@ func (l Limit) Copy(ctx context.Context, req device.FetchRequest, dst device.Ing
 				return done, fmt.Errorf("fetch %s: write ingest: %w", where, werr)
 			}
 			done += int64(n)
-			progress(done, max(known, done))
+			progress(done, reportedTotal(done, known))
 		}
 		if errors.Is(rerr, io.EOF) {
 			break
@@ -87,6 +100,15 @@ func (l Limit) Copy(ctx context.Context, req device.FetchRequest, dst device.Ing
 		return done, device.Retryable(fmt.Errorf("fetch %s: body ended at byte %d of %d: %w", where, done, known, io.ErrUnexpectedEOF))
 	}
 	return done, nil
+}
+
+// reportedTotal is the total progress reports after done bytes of a body
+// that declared known (0: no length declared, and that is what is told).
+func reportedTotal(done, known int64) int64 {
+	if known == 0 {
+		return 0
+	}
+	return max(known, done)
 }
 
 // ParseContentRange reads a Content-Range header, "bytes start-end/total" (total may be "*").

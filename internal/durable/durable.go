@@ -1,6 +1,8 @@
-// Package durable is how the crafts make a rename or removal survive a
-// crash: the directory that holds the entry is fsynced after it, opened
-// never through a symlink planted at its name.
+// Package durable is how edgewright makes a rename or removal survive a
+// crash (the crafts, the chunk store, the container-volume unpacker): the
+// directory that holds the entry is fsynced after it, opened never
+// through a symlink planted at its name (a symlink there is refused, not
+// followed: the fsync would land on another directory).
 package durable
 
 import (
