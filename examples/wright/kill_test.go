@@ -56,6 +56,29 @@ type meter struct {
 	// under is the current one, so what a handler still writes to a
 	// killed apply's connection after the take is nobody's.
 	epoch int
+	// active counts GETs being served and begun all GETs ever begun, so
+	// quiet can tell when a killed apply's last request has been served.
+	active, begun int
+}
+
+// quiet waits (at most 5 s) until no GET is being served and none began
+// for 100 ms. A request the killed apply sent just before its kill may
+// reach a handler only after the kill's take, under the new epoch (the
+// kernel queued it); its bytes go to a dead socket and are no re-run's.
+func (m *meter) quiet() {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		m.mu.Lock()
+		active, begun := m.active, m.begun
+		m.mu.Unlock()
+		time.Sleep(100 * time.Millisecond)
+		m.mu.Lock()
+		still := m.active == 0 && active == 0 && m.begun == begun
+		m.mu.Unlock()
+		if still {
+			return
+		}
+	}
 }
 
 func (m *meter) add(k string, n int, epoch int) {
@@ -89,7 +112,10 @@ func (m *meter) wrap(h http.Handler, blobOf func(*http.Request) string) http.Han
 		m.mu.Lock()
 		m.starts[k] = append(m.starts[k], from)
 		epoch := m.epoch
+		m.active++
+		m.begun++
 		m.mu.Unlock()
+		defer func() { m.mu.Lock(); m.active--; m.mu.Unlock() }()
 		h.ServeHTTP(&pacedWriter{ResponseWriter: w, m: m, key: k, epoch: epoch}, r)
 	})
 }
@@ -503,7 +529,10 @@ func TestRandomKills(t *testing.T) {
 		<-done
 		ph := phase(root)
 		phases[ph]++
-		// What the killed apply had received and kept of each blob.
+		// What the killed apply had received and kept of each blob,
+		// including what requests it sent just before the kill were
+		// served after it.
+		m.quiet()
 		atKill, _ := m.take()
 		kept := map[string]int64{}
 		for k := range size {
