@@ -238,23 +238,14 @@ func (r *fixRun) run(ctx context.Context, fp *materials.Floorplan, rep check.Rep
 	if err != nil {
 		return r.failed(err, nil)
 	}
-	fplan, err := check.PlanFixes(fp, rep, sel, time.Now(), needs...)
+	fplan, arep, err := r.planAndApply(ctx, fp, rep, sel, needs)
 	if err != nil {
-		fmt.Fprintf(r.stderr, "wright fix: %v\n", err)
-		return exitFailed
-	}
-	r.sv = newStageView(r.progress, fplan)
-	if !*r.ff.asJSON {
-		printSkipped(r.stdout, fplan)
-	}
-	var arep *assembler.Report
-	if len(fplan.Plan.Remodels) > 0 {
-		if arep, err = r.a.Apply(ctx, fplan.Plan); err != nil {
-			return r.failed(err, fplan)
+		var pe *planError
+		if errors.As(err, &pe) {
+			fmt.Fprintf(r.stderr, "wright fix: %v\n", pe.err)
+			return exitFailed
 		}
-		if !*r.ff.asJSON {
-			fmt.Fprintf(r.stdout, "%d fixes run: %d remodels done, %d failed, %d skipped\n", len(fplan.Fixes), arep.Done, arep.Failed, arep.Skipped)
-		}
+		return r.failed(err, fplan)
 	}
 	// Check again: what remains is what the fixes did not cure.
 	_, after, err := r.check(ctx)
@@ -267,6 +258,46 @@ func (r *fixRun) run(ctx context.Context, fp *materials.Floorplan, rep check.Rep
 		return exitFailed
 	}
 	return fixVerdict(arep, after)
+}
+
+// planError is a fix selection the check refused (an unknown id): a
+// usage failure, not an apply's.
+type planError struct{ err error }
+
+func (e *planError) Error() string { return e.err.Error() }
+
+// planAndApply plans the selected fixes and applies them. A root that
+// changed between the check and the apply (the first fix on a root
+// creates its journal, which the check did not see) is checked and
+// planned once more: fix ids are stable, so the selection still holds.
+func (r *fixRun) planAndApply(ctx context.Context, fp *materials.Floorplan, rep check.Report, sel check.Selection, needs []*materials.Blueprint) (*check.FixPlan, *assembler.Report, error) {
+	for attempt := 0; ; attempt++ {
+		fplan, err := check.PlanFixes(fp, rep, sel, time.Now(), needs...)
+		if err != nil {
+			return nil, nil, &planError{err}
+		}
+		r.sv = newStageView(r.progress, fplan)
+		if attempt == 0 && !*r.ff.asJSON {
+			printSkipped(r.stdout, fplan)
+		}
+		if len(fplan.Plan.Remodels) == 0 {
+			return fplan, nil, nil
+		}
+		arep, err := r.a.Apply(ctx, fplan.Plan)
+		if errors.Is(err, assembler.ErrStalePlan) && attempt == 0 {
+			if fp, rep, err = r.check(ctx); err != nil {
+				return fplan, nil, fmt.Errorf("check again: %w", err)
+			}
+			continue
+		}
+		if err != nil {
+			return fplan, nil, err
+		}
+		if !*r.ff.asJSON {
+			fmt.Fprintf(r.stdout, "%d fixes run: %d remodels done, %d failed, %d skipped\n", len(fplan.Fixes), arep.Done, arep.Failed, arep.Skipped)
+		}
+		return fplan, arep, nil
+	}
 }
 
 // settle settles the intents a run that stopped (a killed fix) left in
