@@ -103,12 +103,17 @@
 // The executor records the moved snapshots' lineage on the new generation
 // between the two steps and drops the old generation's records after the
 // rename; a crash in between leaves a record the next plan drops as stale.
-// PrepareMove refuses (ErrNotMovable: the caller then restores by
-// convert) what a rename could not carry whole: a raw or directory volume,
-// two generations in different directories (clear and vault), an old file
-// that is an overlay (its header names a backing file: refused as for
-// every snapshot operation), and an L1 table beyond one sector (the
-// in-place revert would not be one atomic write).
+// PrepareMove and MoveOver refuse with ErrNotMovable, before changing
+// anything, what a rename could not carry whole (the executor then
+// restores by convert): a raw or directory volume (its snapshot is a copy
+// beside the file, named by its generation), two generations in different
+// directories (clear text and vault), a new generation holding internal
+// snapshots of its own (the rename would drop them), and an L1 table
+// beyond one sector (the in-place revert would not be one atomic write).
+// An overlay never gets here: its header names a backing file, which
+// every operation of this craft refuses (diskimage.ErrRefused), so no
+// overlay holds a snapshot of ours; were it to, a rename within the
+// volume directory would still find a backing name relative to it.
 //
 // Leftover temps (<snapshot name>.tmp, the rollback temp) are work in
 // progress: the next operation on the same volume replaces them, and the
