@@ -52,7 +52,8 @@ import (
 //     data (RollbackPayload.Move): it is reverted in place and renamed
 //     over the generation the app uses, and every internal snapshot it
 //     holds moves with it (their lineage too; later rollbacks are in
-//     place). Only when no other remodel of the plan acts on either
+//     place, and as any in-place revert set the snapshot's virtual size,
+//     which the resize rule grows back to maxsizebytes). Only when no other remodel of the plan acts on either
 //     generation: then nothing but its snapshots keeps the older file.
 //     Else, or for raw and directory volumes, the snapshot is copied;
 //     a journal record on either generation of a move is not dropped as
