@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"go.uber.org/zap"
+
 	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/remodel"
@@ -90,9 +92,11 @@ func (w *walk) snapshot(ctx context.Context, r *remodel.Remodel, p *remodel.Snap
 // too so it is not deleted meanwhile.
 func (w *walk) rollback(ctx context.Context, r *remodel.Remodel, p *remodel.RollbackPayload) (outcome, error) {
 	from := map[materials.VolumeKey]materials.Volume{}
+	moves := map[materials.VolumeKey]bool{}
 	for i, f := range p.From {
 		if f.ID != "" && i < len(p.Volumes) && f.Key() != p.Volumes[i].Key() {
 			from[p.Volumes[i].Key()] = f
+			moves[p.Volumes[i].Key()] = p.Moves(i)
 		}
 	}
 	if len(from) == 0 {
@@ -112,9 +116,54 @@ func (w *walk) rollback(ctx context.Context, r *remodel.Remodel, p *remodel.Roll
 			return device.SnapshotResult{}, err
 		}
 		defer unlock()
+		if mv, ok := s.(device.SnapshotMover); ok && moves[v.Key()] {
+			res, err := w.moveFrom(ctx, mv, root, f, snap, v, p.Lineage)
+			if !errors.Is(err, device.ErrNotMovable) {
+				return res, err
+			}
+			w.a.log.Info("rollback across generations: the old generation cannot be moved; restoring a copy",
+				zap.Stringer("from", f.Key()), zap.Stringer("to", v.Key()), zap.Error(err))
+		}
 		return rs.RestoreFrom(ctx, root, f, snap, v)
 	}
 	return w.eachVolume(ctx, r, &p.SnapshotOf, op, false)
+}
+
+// moveFrom rolls to back by moving from's file over it: the craft reverts
+// from in place, the journal then records from's snapshots (lineage, as
+// the plan found it) on to, the craft renames from over to, and the
+// journal drops from's records. A crash before the rename leaves to as it
+// was (and records on to that the next plan's rollback writes again, or
+// drops as stale); after it, records of from, whose file is gone, which
+// the next plan drops as stale.
+func (w *walk) moveFrom(ctx context.Context, mv device.SnapshotMover, root string, from materials.Volume, snap string, to materials.Volume, lineage []materials.SnapshotLineage) (device.SnapshotResult, error) {
+	res, err := mv.PrepareMove(ctx, root, from, snap, to)
+	if err != nil {
+		return res, err
+	}
+	var moved []materials.SnapshotLineage
+	for _, l := range lineage {
+		if l.Volume == from.Key() {
+			l.Volume = to.Key()
+			moved = append(moved, l)
+		}
+	}
+	if len(moved) > 0 {
+		if err := w.s.journal.PutLineage(moved); err != nil {
+			w.setJournalErr(err)
+			return res, err
+		}
+	}
+	if res, err = mv.MoveOver(ctx, root, from, snap, to); err != nil {
+		return res, err
+	}
+	for _, l := range moved {
+		if err := w.s.journal.DropLineage(l.App, l.Snapshot, []materials.VolumeKey{from.Key()}); err != nil {
+			w.setJournalErr(err)
+			return res, err
+		}
+	}
+	return res, nil
 }
 
 // deleteSnapshot deletes the snapshot from each volume, then drops its

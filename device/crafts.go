@@ -78,6 +78,24 @@ type SnapshotRestorer interface {
 	RestoreFrom(ctx context.Context, root string, from materials.Volume, snap string, to materials.Volume) (SnapshotResult, error)
 }
 
+// SnapshotMover is a SnapshotRestorer that can roll back across
+// generations without copying the snapshot's data, when nothing but its
+// snapshots keeps the old generation's file (the planner's
+// RollbackPayload.Move): PrepareMove reverts from's file itself to snap
+// and grows it to to's virtual size (only from's active state changes,
+// which nobody reads; from's snapshots stay), then MoveOver renames it
+// over to and syncs the directory (one atomic step: to is the old bytes
+// or the snapshot's). Every internal snapshot of from then belongs to to;
+// to's own file is gone. The executor writes the journal's lineage of
+// the moved snapshots between the two. Both are idempotent: once from is
+// gone and to holds snap, each reports AlreadyDone. A file that cannot be
+// moved is refused with ErrNotMovable before anything changes.
+type SnapshotMover interface {
+	SnapshotRestorer
+	PrepareMove(ctx context.Context, root string, from materials.Volume, snap string, to materials.Volume) (SnapshotResult, error)
+	MoveOver(ctx context.Context, root string, from materials.Volume, snap string, to materials.Volume) (SnapshotResult, error)
+}
+
 // FetchRequest is one blob to fetch from one datastore.
 type FetchRequest struct {
 	Datastore   materials.Datastore

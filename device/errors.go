@@ -22,6 +22,10 @@ var (
 	ErrTooLarge = errors.New("blob is too large")
 	// ErrNoCraft: no craft is configured for what the remodel needs.
 	ErrNoCraft = errors.New("no craft for this")
+	// ErrNotMovable: a SnapshotMover cannot move this generation's file
+	// over the other (see SnapshotMover); nothing was changed, and the
+	// executor restores by RestoreFrom instead.
+	ErrNotMovable = errors.New("the generation's file cannot be moved")
 )
 
 // RetryableError marks an error worth retrying after a backoff (a flaky

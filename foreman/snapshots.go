@@ -1,6 +1,7 @@
 package foreman
 
 import (
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -45,6 +46,18 @@ import (
 //     own, which the restore would drop). Else a diagnostic and no
 //     rollback. Until a rollback is done the checkpoint keeps the last
 //     applied counter;
+//
+//   - such a restore of a qcow2 from an older qcow2 generation in the same
+//     directory moves the older file instead of copying the snapshot's
+//     data (RollbackPayload.Move): it is reverted in place and renamed
+//     over the generation the app uses, and every internal snapshot it
+//     holds moves with it (their lineage too; later rollbacks are in
+//     place, and as any in-place revert set the snapshot's virtual size,
+//     which the resize rule grows back to maxsizebytes). Only when no other remodel of the plan acts on either
+//     generation: then nothing but its snapshots keeps the older file.
+//     Else, or for raw and directory volumes, the snapshot is copied;
+//     a journal record on either generation of a move is not dropped as
+//     stale (the move writes the records on the new one again);
 //
 //   - a volume file holding a listed snapshot is not deleted: a purge of
 //     that generation becomes a create of the new one (the old one is
@@ -106,6 +119,7 @@ func (p *planner) snapshots(bp *materials.Blueprint) {
 	}
 	p.dropStaleLineage()
 	p.keepSnapshotHolders()
+	p.settleMoves()
 }
 
 // lineage is the journal's record of the snapshots taken.
@@ -134,7 +148,7 @@ func (p *planner) dropStaleLineage() {
 			continue
 		}
 		ref := materials.MaterialRef{Kind: materials.KindSnapshot, ID: materials.SnapshotRefID(l.App, l.Snapshot)}
-		if p.byID[remodel.NewID(remodel.ActionSnapshot, ref)] != nil || p.byID[remodel.NewID(remodel.ActionDeleteSnapshot, ref)] != nil {
+		if p.byID[remodel.NewID(remodel.ActionSnapshot, ref)] != nil || p.byID[remodel.NewID(remodel.ActionDeleteSnapshot, ref)] != nil || p.moving(l.Volume) {
 			continue
 		}
 		st := byRef[ref.ID]
@@ -525,7 +539,7 @@ func (p *planner) rollbackApp(sp *snapPlan) {
 	n := p.add(remodel.Remodel{ID: remodel.NewID(remodel.ActionRollback, ref), Action: remodel.ActionRollback, Target: ref, Bytes: src.bytes,
 		Reason: reason,
 		Payload: &remodel.RollbackPayload{SnapshotOf: remodel.SnapshotOf{App: app.ID, Snapshot: app.ActiveSnapshot, Volumes: src.vols},
-			Counter: app.RollbackCounter, LastCounter: last, From: src.from}})
+			Counter: app.RollbackCounter, LastCounter: last, From: src.from, Move: src.move}})
 	n.app = app.ID
 	p.rollbacks = append(p.rollbacks, n)
 	// Snapshots taken in this plan are of the volumes before the rollback;
@@ -544,7 +558,10 @@ type rollbackSource struct {
 	// from is, per volume, the older generation holding the snapshot, or
 	// the zero Volume when the volume holds it itself; nil when every
 	// volume does (an in-place rollback).
-	from  []materials.Volume
+	from []materials.Volume
+	// move, parallel to from (nil when no entry is true), marks the older
+	// files that can be moved rather than copied, until settleMoves says.
+	move  []bool
 	bytes int64 // disk the restores charge
 }
 
@@ -562,6 +579,7 @@ func (p *planner) rollbackSources(sp *snapPlan) (rollbackSource, string) {
 		src.vols = append(src.vols, p.volumeOf(f))
 		if _, has := holds(f, active); has {
 			src.from = append(src.from, materials.Volume{})
+			src.move = append(src.move, false)
 			src.bytes += snapCost(f)
 			continue
 		}
@@ -577,12 +595,120 @@ func (p *planner) rollbackSources(sp *snapPlan) (rollbackSource, string) {
 		}
 		across = true
 		src.from = append(src.from, p.volumeOf(o))
-		src.bytes += fileBytes(o)
+		src.move = append(src.move, movable(o, f))
+		if !movable(o, f) {
+			src.bytes += fileBytes(o)
+		}
 	}
 	if !across {
 		src.from = nil
 	}
+	if !slices.Contains(src.move, true) {
+		src.move = nil
+	}
 	return src, ""
+}
+
+// movable reports whether older generation o's file can be moved over f
+// (see settleMoves): two qcow2 files (a qcow2's snapshots live inside it)
+// in one directory (a rename within it; an overlay's relative backing
+// name stays valid), f holding no internal snapshot of its own.
+func movable(o, f *materials.VolumeFile) bool {
+	return o.Format == materials.FormatQcow2 && f.Format == materials.FormatQcow2 && !o.Dir && !f.Dir &&
+		o.Legacy == nil && f.Legacy == nil && len(f.Snapshots) == 0 && path.Dir(o.Path) == path.Dir(f.Path)
+}
+
+// moving reports whether a planned rollback moves a file from or onto
+// volume generation k.
+func (p *planner) moving(k materials.VolumeKey) bool {
+	for _, n := range p.rollbacks {
+		pl := n.r.Payload.(*remodel.RollbackPayload)
+		for i, v := range pl.Volumes {
+			if pl.Moves(i) && (v.Key() == k || pl.From[i].Key() == k) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// settleMoves keeps a rollback's move of an older generation's file only
+// when no other remodel of the plan acts on either generation (a snapshot
+// taken, deleted or dropped as stale, a resize, a fix, a delete): the
+// file is then kept for its snapshots alone, and its active state, which
+// the move reverts, is nobody's. Else the snapshot is copied, as before,
+// and charged the older file's size. A kept move carries the lineage of
+// the snapshots the file holds.
+func (p *planner) settleMoves() {
+	for _, n := range p.rollbacks {
+		pl := n.r.Payload.(*remodel.RollbackPayload)
+		var moved []string
+		for i, v := range pl.Volumes {
+			if !pl.Moves(i) {
+				continue
+			}
+			from := pl.From[i]
+			o := p.fileAt(from.Key())
+			if o == nil || p.touched(n, v.Key()) || p.touched(n, from.Key()) {
+				pl.Move[i] = false
+				if o != nil {
+					n.r.Bytes += fileBytes(o)
+				}
+				continue
+			}
+			for _, l := range p.lineage() {
+				if l.Volume == from.Key() {
+					pl.Lineage = append(pl.Lineage, l)
+				}
+			}
+			moved = append(moved, "generation "+itoa(from.Generation)+"'s file, reverted in place, replaces "+v.Key().String()+" with the snapshots it holds ("+snapNames(o)+")")
+		}
+		if len(moved) == 0 {
+			pl.Move = nil
+			continue
+		}
+		n.r.Reason += "; no copy: " + strings.Join(moved, "; ")
+	}
+}
+
+// fileAt is the complete new-layout file of volume generation k.
+func (p *planner) fileAt(k materials.VolumeKey) *materials.VolumeFile {
+	for _, f := range p.facts.filesOf(k.ID) {
+		if f.Generation == k.Generation && f.State == materials.StateComplete {
+			return f
+		}
+	}
+	return nil
+}
+
+// touched reports whether a remodel of the plan other than n acts on
+// volume generation k.
+func (p *planner) touched(n *node, k materials.VolumeKey) bool {
+	for _, o := range p.nodes {
+		if o == n {
+			continue
+		}
+		if o.r.Target.Kind == materials.KindVolume {
+			if vk, err := materials.ParseVolumeKey(o.r.Target.ID); err == nil && vk == k {
+				return true
+			}
+		}
+		var vols []materials.Volume
+		switch pl := o.r.Payload.(type) {
+		case *remodel.SnapshotPayload:
+			vols = pl.Volumes
+		case *remodel.DeleteSnapshotPayload:
+			vols = pl.Volumes
+		case *remodel.RollbackPayload:
+			vols = append(slices.Clone(pl.Volumes), pl.From...)
+		}
+		for _, v := range vols {
+			if v.ID != "" && v.Key() == k {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // olderHolder is the newest complete generation of f's volume below f's

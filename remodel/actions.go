@@ -234,6 +234,21 @@ type RollbackPayload struct {
 	Counter     uint32             `json:"counter"`
 	LastCounter uint32             `json:"lastCounter"`
 	From        []materials.Volume `json:"from,omitempty"`
+	// Move, when set, is parallel to From: Move[i] says nothing but its
+	// snapshots keeps From[i]'s file (a qcow2 beside Volumes[i]'s, which
+	// holds none of its own), so that file is itself reverted to the
+	// snapshot and renamed over Volumes[i] (device.SnapshotMover) instead
+	// of copied; the snapshot, and every other internal snapshot of the
+	// file, then live in Volumes[i]. Lineage are the journal's records of
+	// the snapshots on those files as the plan found them: recorded again
+	// on Volumes[i] before the rename, dropped from From[i] after.
+	Move    []bool                      `json:"move,omitempty"`
+	Lineage []materials.SnapshotLineage `json:"lineage,omitempty"`
+}
+
+// Moves reports whether Volumes[i] is rolled back by moving From[i]'s file.
+func (p *RollbackPayload) Moves(i int) bool {
+	return i < len(p.Move) && p.Move[i] && i < len(p.From) && p.From[i].ID != ""
 }
 
 // Detail names the volume generations restored, and where from when
@@ -243,6 +258,9 @@ func (p *RollbackPayload) Detail(ref materials.MaterialRef) string {
 	for i, f := range p.From {
 		if f.ID != "" && i < len(p.Volumes) && f.Key() != p.Volumes[i].Key() {
 			out += "; " + p.Volumes[i].Key().String() + " from " + f.Key().String()
+			if p.Moves(i) {
+				out += " (moved)"
+			}
 		}
 	}
 	return out

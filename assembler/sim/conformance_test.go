@@ -16,6 +16,7 @@ import (
 	"github.com/edgewright/edgewright/assembler"
 	"github.com/edgewright/edgewright/assembler/crafts"
 	"github.com/edgewright/edgewright/assembler/crafts/rootdir"
+	"github.com/edgewright/edgewright/assembler/crafts/snapshot"
 	"github.com/edgewright/edgewright/assembler/ctrstore"
 	"github.com/edgewright/edgewright/assembler/sim"
 	"github.com/edgewright/edgewright/device"
@@ -78,6 +79,30 @@ func conform(t *testing.T, suite func(*testing.T, func(*testing.T) *devicetest.R
 		t.Run(rig.name, func(t *testing.T) { shapes[i] = suite(t, rig.new) })
 	}
 	if t.Failed() || shapes[0] == nil {
+		return
+	}
+	if d := cmp.Diff(shapes[0], shapes[1]); d != "" {
+		t.Errorf("the in-memory device drifted from the real one (-real +sim):\n%s", d)
+	}
+}
+
+// TestSnapshotConformance runs the snapshot suite (a rollback across
+// generations that moves the old qcow2, one in place, the delete) on the
+// real device with the snapshot craft and on the in-memory one, and
+// checks they end every step alike.
+func TestSnapshotConformance(t *testing.T) {
+	var shapes [2][]devicetest.Shape
+	for i, rig := range []struct {
+		name string
+		new  func(*testing.T) *devicetest.Rig
+	}{{"real", func(t *testing.T) *devicetest.Rig {
+		r := realRig(t)
+		r.Options.Crafts.Snapshots = &snapshot.Snapshotter{Log: zap.NewNop()}
+		return r
+	}}, {"sim", simRig}} {
+		t.Run(rig.name, func(t *testing.T) { shapes[i] = devicetest.Snapshots(t, rig.new) })
+	}
+	if t.Failed() {
 		return
 	}
 	if d := cmp.Diff(shapes[0], shapes[1]); d != "" {

@@ -251,3 +251,89 @@ func (e *entry) plantSnapshots(vf *materials.VolumeFile) {
 		e.snaps = append(e.snaps, sn)
 	}
 }
+
+var _ device.SnapshotMover = snapshots{}
+
+// moveEntries are the entries of a move of from's file over to's, checked
+// as the craft checks them: two qcow2 generations of one volume in one
+// directory, to holding no snapshot of its own (else device.ErrNotMovable,
+// nothing changed). done is true once the move is done (from gone, to
+// holding id). The caller holds d.mu.
+func (d *Device) moveEntries(root string, from materials.Volume, id string, to materials.Volume) (src, dst *entry, fp, tp string, done bool, err error) {
+	if err := d.alive(); err != nil {
+		return nil, nil, "", "", false, err
+	}
+	if from.ID != to.ID || from.Key() == to.Key() || from.Format != materials.FormatQcow2 || to.Format != materials.FormatQcow2 {
+		return nil, nil, "", "", false, fmt.Errorf("move %s over %s: not two qcow2 generations of one volume: %w", from.Key(), to.Key(), device.ErrNotMovable)
+	}
+	if dst, err = d.snapEntry("move onto", root, to, id); err != nil {
+		return nil, nil, "", "", false, err
+	}
+	fp, _ = layout.VolumePath(root, from)
+	tp, _ = layout.VolumePath(root, to)
+	fp, tp = filepath.Clean(fp), filepath.Clean(tp)
+	if filepath.Dir(fp) != filepath.Dir(tp) {
+		return nil, nil, "", "", false, fmt.Errorf("move %s over %s: not in one directory: %w", from.Key(), to.Key(), device.ErrNotMovable)
+	}
+	if _, ok := d.entries[fp]; !ok && dst.snapIndex(id) >= 0 {
+		return nil, dst, fp, tp, true, nil
+	}
+	if len(dst.snaps) > 0 {
+		return nil, nil, "", "", false, fmt.Errorf("move %s over %s: it holds snapshots of its own: %w", from.Key(), to.Key(), device.ErrNotMovable)
+	}
+	if src, err = d.snapEntry("move from", root, from, id); err != nil {
+		return nil, nil, "", "", false, err
+	}
+	if src.backing != "" {
+		return nil, nil, "", "", false, fmt.Errorf("move %s over %s: an overlay: refused", from.Key(), to.Key())
+	}
+	if src.snapIndex(id) < 0 {
+		return nil, nil, "", "", false, fmt.Errorf("move %s over %s: snapshot %s: snapshot not found", from.Key(), to.Key(), id)
+	}
+	return src, dst, fp, tp, false, nil
+}
+
+// moveStep runs one step of a move under d.mu once moveEntries allows it.
+func (s snapshots) moveStep(root string, from materials.Volume, id string, to materials.Volume, step func(d *Device, src, dst *entry, fp, tp string) error) (device.SnapshotResult, error) {
+	d := s.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	src, dst, fp, tp, done, err := d.moveEntries(root, from, id, to)
+	r := device.SnapshotResult{Method: "qcow2-move", AlreadyDone: done}
+	if err != nil || done {
+		return r, err
+	}
+	if src.planted != nil {
+		src.format, src.planted = src.planted.Format, nil
+	}
+	if err := step(d, src, dst, fp, tp); err != nil {
+		return device.SnapshotResult{}, fmt.Errorf("move %s over %s: %w", from.Key(), to.Key(), err)
+	}
+	return r, nil
+}
+
+// PrepareMove is the craft's step one of a move: from's file takes the
+// snapshot's content, grown to to's virtual size; to is not touched.
+func (s snapshots) PrepareMove(ctx context.Context, root string, from materials.Volume, id string, to materials.Volume) (device.SnapshotResult, error) {
+	return s.moveStep(root, from, id, to, func(d *Device, src, dst *entry, _, _ string) error {
+		sn := src.snaps[src.snapIndex(id)]
+		d.release(src.alloc)
+		if err := d.reserve(sn.alloc); err != nil {
+			d.used += src.alloc
+			return err
+		}
+		src.virtual, src.alloc, src.mod = max(sn.virtual, dst.virtual), sn.alloc, d.now()
+		return nil
+	})
+}
+
+// MoveOver is step two: from's entry, with its snapshots, replaces to's in
+// one step, as the craft's rename does.
+func (s snapshots) MoveOver(ctx context.Context, root string, from materials.Volume, id string, to materials.Volume) (device.SnapshotResult, error) {
+	return s.moveStep(root, from, id, to, func(d *Device, src, dst *entry, fp, tp string) error {
+		d.release(dst.alloc)
+		d.entries[tp] = src
+		delete(d.entries, fp)
+		return nil
+	})
+}

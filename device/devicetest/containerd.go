@@ -75,7 +75,7 @@ func ContainerdSpace(t *testing.T, newRig func(t *testing.T) *Rig) []Shape {
 	}
 
 	now := epoch
-	a, _ := newAssembler(t, rig, &now)
+	a := newAssembler(t, rig, &now)
 	var shapes []Shape
 	converge := func(step string, b *materials.Blueprint) (*materials.Floorplan, *remodel.Plan) {
 		t.Helper()

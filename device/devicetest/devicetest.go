@@ -121,34 +121,41 @@ func Run(t *testing.T, newRig func(t *testing.T) *Rig) []Shape {
 	rig.Publish(t, "os.qcow2", img.qcow2)
 	rig.Publish(t, "data.raw", img.raw)
 	now := epoch
-	a, opts := newAssembler(t, rig, &now)
+	a := newAssembler(t, rig, &now)
 	var shapes []Shape
 	for i, bp := range steps(rig.Datastore, img) {
-		var fp *materials.Floorplan
-		res, err := a.Converge(context.Background(), bp, assembler.ConvergeOptions{
-			Foreman: foreman.Options{AllowMassDelete: true}, FixedSpace: true,
-			OnSurvey: func(_ int, f *materials.Floorplan) { fp = f }})
-		if err != nil {
-			t.Fatalf("step %d: converge: %v", i+1, err)
-		}
-		if !res.Converged {
-			t.Fatalf("step %d: not converged: %+v", i+1, res.Plan)
-		}
-		// The last round's survey, with the session's journal: the state
-		// the empty plan was made from.
+		fp := converge(t, a, "step", i+1, bp)
 		checkHolds(t, i+1, bp, fp, img)
 		shapes = append(shapes, ShapeOf(fp))
 		if i == 0 {
-			flattenThin(t, a, opts.Root, bp, fp)
+			flattenThin(t, a, rig.Options.Root, bp, fp)
 		}
 		now = now.Add(time.Hour)
 	}
 	return shapes
 }
 
+// converge converges bp and returns the last round's survey, with the
+// session's journal: the state the empty plan was made from. It fails the
+// test when bp does not converge.
+func converge(t *testing.T, a *assembler.Assembler, suite string, step int, bp *materials.Blueprint) *materials.Floorplan {
+	t.Helper()
+	var fp *materials.Floorplan
+	res, err := a.Converge(context.Background(), bp, assembler.ConvergeOptions{
+		Foreman: foreman.Options{AllowMassDelete: true}, FixedSpace: true,
+		OnSurvey: func(_ int, f *materials.Floorplan) { fp = f }})
+	if err != nil {
+		t.Fatalf("%s %d: converge: %v", suite, step, err)
+	}
+	if !res.Converged {
+		t.Fatalf("%s %d: not converged: %+v", suite, step, res.Plan)
+	}
+	return fp
+}
+
 // newAssembler is the executor on rig's device, its clock *now, with the
-// test's logger and quick retries; opts are the options it was made with.
-func newAssembler(t *testing.T, rig *Rig, now *time.Time) (*assembler.Assembler, assembler.Options) {
+// test's logger and quick retries.
+func newAssembler(t *testing.T, rig *Rig, now *time.Time) *assembler.Assembler {
 	t.Helper()
 	opts := rig.Options
 	opts.Clock = func() time.Time { return *now }
@@ -158,7 +165,7 @@ func newAssembler(t *testing.T, rig *Rig, now *time.Time) (*assembler.Assembler,
 	if err != nil {
 		t.Fatal(err)
 	}
-	return a, opts
+	return a
 }
 
 // checkHolds checks the device holds every volume of bp, whole, at its
@@ -207,6 +214,9 @@ func ShapeOf(fp *materials.Floorplan) Shape {
 		for _, l := range v.Backing {
 			line += fmt.Sprintf(" backing=%s(%s %s missing=%v)", l.Name, l.Blob, l.Format, l.Missing)
 		}
+		for _, sn := range v.Snapshots {
+			line += fmt.Sprintf(" snapshot=%s(%s)", sn.Name, sn.State)
+		}
 		s.Volumes = append(s.Volumes, line)
 	}
 	for _, b := range fp.Blobs {
@@ -228,6 +238,9 @@ func ShapeOf(fp *materials.Floorplan) Shape {
 		}
 		for _, u := range js.Usage {
 			fmt.Fprintf(&last, " usage(%s=%d)", u.Target, u.RefCount)
+		}
+		for _, l := range js.Lineage {
+			fmt.Fprintf(&last, " lineage(%s/%s@%s %s %s)", l.App, l.Snapshot, l.Volume, l.Format, l.Type)
 		}
 	}
 	s.Journal = last.String()

@@ -315,7 +315,10 @@ func (r *snapRig) checkUpdated(root string, s snapState) {
 }
 
 // checkRolledBack: generation 2 (the one the app uses) holds the
-// snapshot's bytes; generation 1 still holds the snapshot.
+// snapshot's bytes. The qcow2's generation 1 file was moved (reverted in
+// place, renamed over generation 2): generation 2 holds the snapshot now
+// and generation 1 is gone; the container's generation 1 still holds its
+// copy. The lineage moved with the qcow2's snapshot.
 func (r *snapRig) checkRolledBack(root string, s snapState) {
 	t := r.t
 	t.Helper()
@@ -325,8 +328,24 @@ func (r *snapRig) checkRolledBack(root string, s snapState) {
 	if got := tree(t, vol(root, e2eCtr, 2)); !slices.Equal(got, s.refTree) {
 		t.Fatalf("container generation 2 after the rollback:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(s.refTree, "\n"))
 	}
-	if got := r.qcowSnapshots(vol(root, e2eQcow, 1)); !slices.Equal(got, []string{e2eSnap}) {
-		t.Fatalf("qcow2 generation 1 lost its snapshot: %v", got)
+	if got := r.qcowSnapshots(vol(root, e2eQcow, 2)); !slices.Equal(got, []string{e2eSnap}) {
+		t.Fatalf("qcow2 generation 2 after the move holds snapshots %v, want [%s]", got, e2eSnap)
+	}
+	if p := vol(root, e2eQcow, 1); p != "" {
+		t.Fatalf("qcow2 generation 1 left after the move: %s", p)
+	}
+	out := filepath.Join(t.TempDir(), "snap.qcow2")
+	r.run(r.qemu, "convert", "-O", "qcow2", "-l", "snapshot.name="+e2eSnap, vol(root, e2eQcow, 2), out)
+	if !r.sameQcow(s.refQcow, out) {
+		t.Fatal("the moved snapshot's bytes are not the volume's before the update")
+	}
+	sp := filepath.Join(filepath.Dir(vol(root, e2eCtr, 1)), fmt.Sprintf("%s#1@%s.container", e2eCtr, e2eSnap))
+	if got := tree(t, sp); !slices.Equal(got, s.refTree) {
+		t.Fatalf("container snapshot tree after the rollback:\n%s", strings.Join(got, "\n"))
+	}
+	want := map[string]string{e2eQcow + "#2": e2eSnap + " version 1 app-update", e2eCtr + "#1": e2eSnap + " version 1 app-update"}
+	if got := lineage(t, root); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("lineage after the rollback %v, want %v", got, want)
 	}
 }
 
@@ -409,8 +428,10 @@ func (r *snapRig) prepare(step string) (string, snapState) {
 // each volume), which first takes the snapshot of generation 1 and keeps
 // generation 1 while it holds it; the app writes again; v3 raises
 // rollback_cmd.counter and the snapshot's bytes are restored from
-// generation 1 into generation 2 (qemu-img compare, a tree compare);
-// v4 drops the snapshot: it is deleted with its lineage, then generation 1.
+// generation 1 into generation 2 (qemu-img compare, a tree compare): the
+// qcow2 by moving generation 1's file over generation 2, the container by
+// a copy; v4 drops the snapshot: it is deleted with its lineage, then
+// generation 1.
 func TestSnapshotRollbackAcrossGenerations(t *testing.T) {
 	r := newSnapRig(t)
 	root, s := r.prepare("update")
@@ -437,7 +458,10 @@ func TestSnapshotRollbackAcrossGenerations(t *testing.T) {
 // TestSnapshotKills SIGKILLs `wright apply` right after each journal write
 // (EDGEWRIGHT_CRASH_AT=N, N = 1, 2, ... until an apply finishes unkilled)
 // of the three steps: the update that takes the snapshot (snapshot
-// remodel, then the new generations), the rollback across generations,
+// remodel, then the new generations), the rollback across generations
+// (the qcow2's move: its lineage written on generation 2 after the revert
+// in place and before the rename, and dropped from generation 1 after it,
+// are journal writes of their own, so a kill lands between each step),
 // and the delete-snapshot (then generation 1's delete). After each kill an
 // apply without a kill must converge (exit 0, then `wright plan` has no
 // changes) with the content the config says, and no temp left.

@@ -67,6 +67,19 @@ func named(snaps []diskimage.Snapshot, name string) []diskimage.Snapshot {
 	return out
 }
 
+// theOne is the one entry of the table named name: ErrNotFound when
+// there is none, ErrAmbiguous when there are more.
+func theOne(path string, snaps []diskimage.Snapshot, name string) (diskimage.Snapshot, error) {
+	switch m := named(snaps, name); len(m) {
+	case 1:
+		return m[0], nil
+	case 0:
+		return diskimage.Snapshot{}, fmt.Errorf("%s: snapshot %s: %w", path, name, ErrNotFound)
+	default:
+		return diskimage.Snapshot{}, fmt.Errorf("%s: snapshot %s: %d entries: %w", path, name, len(m), ErrAmbiguous)
+	}
+}
+
 // run runs qemu-img with args; it dies with us (a half-done qemu-img must
 // not outlive an assembler that will redo the step).
 func (s *Snapshotter) run(ctx context.Context, args ...string) error {
@@ -122,14 +135,11 @@ func (s *Snapshotter) qcow2Rollback(ctx context.Context, path, tmp, snap string)
 	if err != nil {
 		return Result{}, err
 	}
-	m := named(snaps, snap)
-	switch {
-	case len(m) == 0:
-		return Result{}, fmt.Errorf("%s: snapshot %s: %w", path, snap, ErrNotFound)
-	case len(m) > 1:
-		return Result{}, fmt.Errorf("%s: snapshot %s: %d entries: %w", path, snap, len(m), ErrAmbiguous)
+	sn, err := theOne(path, snaps, snap)
+	if err != nil {
+		return Result{}, err
 	}
-	if h.L1Size <= atomicL1 && m[0].L1Size <= atomicL1 {
+	if h.L1Size <= atomicL1 && sn.L1Size <= atomicL1 {
 		if err := s.run(ctx, "snapshot", "-q", "-a", snap, untrusted(path)); err != nil {
 			return Result{}, err
 		}

@@ -86,12 +86,8 @@ func (s *Snapshotter) qcow2RestoreFrom(ctx context.Context, src, snap, dst, tmp 
 	if err != nil {
 		return Result{}, err
 	}
-	m := named(snaps, snap)
-	switch {
-	case len(m) == 0:
-		return Result{}, fmt.Errorf("%s: snapshot %s: %w", src, snap, ErrNotFound)
-	case len(m) > 1:
-		return Result{}, fmt.Errorf("%s: snapshot %s: %d entries: %w", src, snap, len(m), ErrAmbiguous)
+	if _, err := theOne(src, snaps, snap); err != nil {
+		return Result{}, err
 	}
 	var want int64
 	switch out {
