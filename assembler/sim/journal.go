@@ -301,6 +301,9 @@ func (s *journalState) state() *materials.JournalState {
 	for _, in := range s.sortedIntents() {
 		st.InFlight = append(st.InFlight, materials.InFlight{RemodelID: in.RemodelID, Action: in.Action, Target: in.Target, StartedAt: in.StartedAt})
 	}
+	if len(s.usage) > 0 {
+		st.Usage = make([]materials.Usage, 0, len(s.usage))
+	}
 	for _, u := range s.usage {
 		st.Usage = append(st.Usage, u)
 	}
