@@ -45,7 +45,7 @@ func Draw(cfg *eve.EdgeDevConfig) *materials.Blueprint {
 		withheld: map[materials.MaterialRef]bool{},
 		ds:       map[string]*dsEntry{},
 		trees:    map[string]*treeEntry{},
-		vols:     map[string]*volEntry{},
+		vols:     make(map[string]*volEntry, len(cfg.GetVolumes())),
 	}
 	bp.Epoch = cfg.GetControllerEpoch()
 	d.datastores(cfg.GetDatastores())
@@ -806,13 +806,24 @@ func (d *drawer) fill(bp *materials.Blueprint) {
 		e.vol.Generation += e.purge
 		e.vol.AppPurges = e.purge
 	}
+	// Every volume's app list in one array: a device keeps its last
+	// Blueprint, as one object rather than one per volume.
+	n := 0
+	for _, e := range d.vols {
+		n += len(e.apps)
+	}
+	apps := make([]string, 0, n)
 	for id, e := range d.vols {
 		if !e.ok {
 			continue
 		}
 		v := e.vol
-		v.Apps = e.apps
-		slices.Sort(v.Apps)
+		if len(e.apps) > 0 {
+			start := len(apps)
+			apps = append(apps, e.apps...)
+			v.Apps = apps[start:len(apps):len(apps)]
+			slices.Sort(v.Apps)
+		}
 		v.RefCount = len(v.Apps) + 1
 		bp.Volumes = append(bp.Volumes, v)
 		present[materials.MaterialRef{Kind: materials.KindVolume, ID: id}] = true
@@ -820,7 +831,7 @@ func (d *drawer) fill(bp *materials.Blueprint) {
 apps:
 	for _, a := range d.appList {
 		app := a.app
-		app.VolumeRefs = []materials.VolumeRef{}
+		app.VolumeRefs = make([]materials.VolumeRef, 0, len(a.refs))
 		for j, e := range a.refs {
 			if e == nil {
 				continue // referred to twice: the first ref stands

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -358,6 +359,7 @@ func (a *Assembler) apply(ctx context.Context, s *session, plan *remodel.Plan, b
 	if ctx.Err() == nil {
 		w.seal(ctx, bp)
 	}
+	rep.Results = slices.Grow(rep.Results, len(w.nodes))
 	for i := range w.nodes {
 		r := w.nodes[i].result
 		rep.Results = append(rep.Results, r)

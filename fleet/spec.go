@@ -171,8 +171,10 @@ func (g *generator) config(i int) *eve.EdgeDevConfig {
 	cfg := &eve.EdgeDevConfig{
 		Datastores:  []*eve.DatastoreConfig{g.ds},
 		ContentInfo: append([]*eve.ContentTree(nil), g.trees...),
+		Volumes:     make([]*eve.Volume, 0, s.VolumesPerDevice),
+		Apps:        make([]*eve.AppInstanceConfig, 0, len(g.appNames)),
 	}
-	var refs []*eve.VolumeRef
+	refs := make([]*eve.VolumeRef, 0, s.VolumesPerDevice)
 	for j := 0; j < s.VolumesPerDevice; j++ {
 		v := &eve.Volume{Uuid: randomID(r), GenerationCount: 1, DisplayName: g.volNames[j],
 			Origin: &eve.VolumeContentOrigin{Type: eve.VolumeContentOriginType_VCOT_BLANK}, Maxsizebytes: int64(1+r.IntN(8)) << 30}
