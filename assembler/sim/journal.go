@@ -259,6 +259,9 @@ func (j *simJournal) Checkpoint(bp *materials.Blueprint, now time.Time) error {
 	refs := journal.RefCounts(bp)
 	return j.write(func(s *journalState) {
 		s.lastApplied = bp
+		if len(s.usage) == 0 {
+			s.usage = make(map[materials.MaterialRef]materials.Usage, len(refs)) // sized once, not grown
+		}
 		_, stale := journal.LiveLatches(bp, s.sortedLatches())
 		for _, l := range stale {
 			delete(s.latches, latchKey(l.ContentTree, l.Generation))
