@@ -39,6 +39,11 @@ func canonicalUUID(s string) (id, problem string) {
 	if u == uuid.Nil {
 		return "", msgNilUUID
 	}
+	if strings.ToLower(s) == s {
+		// Already canonical (the dashed form, lower case): kept, not
+		// copied, so a Blueprint shares its config's ids.
+		return s, ""
+	}
 	return u.String(), ""
 }
 

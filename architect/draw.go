@@ -3,6 +3,7 @@ package architect
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,7 +45,7 @@ func Draw(cfg *eve.EdgeDevConfig) *materials.Blueprint {
 		withheld: map[materials.MaterialRef]bool{},
 		ds:       map[string]*dsEntry{},
 		trees:    map[string]*treeEntry{},
-		vols:     map[string]*volEntry{},
+		vols:     make(map[string]*volEntry, len(cfg.GetVolumes())),
 	}
 	bp.Epoch = cfg.GetControllerEpoch()
 	d.datastores(cfg.GetDatastores())
@@ -53,6 +54,13 @@ func Draw(cfg *eve.EdgeDevConfig) *materials.Blueprint {
 	d.apps(cfg.GetApps())
 	d.fill(bp)
 	return bp
+}
+
+// addApp notes that app refers to the volume.
+func (e *volEntry) addApp(app string) {
+	if !slices.Contains(e.apps, app) {
+		e.apps = append(e.apps, app)
+	}
 }
 
 type dsEntry struct {
@@ -68,9 +76,10 @@ type treeEntry struct {
 }
 
 type volEntry struct {
-	vol  materials.Volume
-	ok   bool
-	apps map[string]bool
+	vol materials.Volume
+	ok  bool
+	// apps refer to the volume, each once (a handful: a slice, not a map).
+	apps []string
 	// purge is the sum of the purge counters of the apps whose first
 	// volume ref this is, added to the generation in fill.
 	purge int64
@@ -443,7 +452,7 @@ func (d *drawer) volumes(list []*eve.Volume) {
 			d.withhold(materials.KindVolume, id)
 			continue
 		}
-		d.vols[id] = &volEntry{vol: v, ok: ok, apps: map[string]bool{}}
+		d.vols[id] = &volEntry{vol: v, ok: ok}
 		if !ok {
 			d.withhold(materials.KindVolume, id)
 		}
@@ -547,7 +556,7 @@ func (d *drawer) volumeRefs(path, appID string, appOK bool, refs []*eve.VolumeRe
 		out[j] = e
 		dirs[j] = r.GetMountDir()
 		if appOK {
-			e.apps[appID] = true
+			e.addApp(appID)
 		}
 	}
 	return out, dirs, ok
@@ -686,9 +695,9 @@ func (d *drawer) legacyDrives(path string, a *eve.AppInstanceConfig, appID strin
 			d.withhold(materials.KindVolume, v.ID)
 			continue
 		}
-		e := &volEntry{vol: v, ok: ok, apps: map[string]bool{}}
+		e := &volEntry{vol: v, ok: ok}
 		if appOK {
-			e.apps[appID] = true
+			e.addApp(appID)
 		}
 		d.vols[v.ID] = e
 		if !ok {
@@ -767,7 +776,10 @@ func sameTree(a, b materials.ContentTree) bool {
 
 // fill copies the materials that stand into bp and sorts everything.
 func (d *drawer) fill(bp *materials.Blueprint) {
-	present := map[materials.MaterialRef]bool{}
+	// Sized once: a device keeps its last Blueprint (the journal's
+	// checkpoint), so the slack of a doubling append stays with it.
+	present := make(map[materials.MaterialRef]bool, len(d.ds)+len(d.trees)+len(d.vols))
+	bp.Volumes = slices.Grow(bp.Volumes, len(d.vols))
 	for id, e := range d.ds {
 		if e.ok {
 			bp.Datastores = append(bp.Datastores, e.ds)
@@ -794,16 +806,24 @@ func (d *drawer) fill(bp *materials.Blueprint) {
 		e.vol.Generation += e.purge
 		e.vol.AppPurges = e.purge
 	}
+	// Every volume's app list in one array: a device keeps its last
+	// Blueprint, as one object rather than one per volume.
+	n := 0
+	for _, e := range d.vols {
+		n += len(e.apps)
+	}
+	apps := make([]string, 0, n)
 	for id, e := range d.vols {
 		if !e.ok {
 			continue
 		}
 		v := e.vol
-		v.Apps = nil
-		for app := range e.apps {
-			v.Apps = append(v.Apps, app)
+		if len(e.apps) > 0 {
+			start := len(apps)
+			apps = append(apps, e.apps...)
+			v.Apps = apps[start:len(apps):len(apps)]
+			slices.Sort(v.Apps)
 		}
-		sort.Strings(v.Apps)
 		v.RefCount = len(v.Apps) + 1
 		bp.Volumes = append(bp.Volumes, v)
 		present[materials.MaterialRef{Kind: materials.KindVolume, ID: id}] = true
@@ -811,7 +831,7 @@ func (d *drawer) fill(bp *materials.Blueprint) {
 apps:
 	for _, a := range d.appList {
 		app := a.app
-		app.VolumeRefs = []materials.VolumeRef{}
+		app.VolumeRefs = make([]materials.VolumeRef, 0, len(a.refs))
 		for j, e := range a.refs {
 			if e == nil {
 				continue // referred to twice: the first ref stands

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -358,6 +359,7 @@ func (a *Assembler) apply(ctx context.Context, s *session, plan *remodel.Plan, b
 	if ctx.Err() == nil {
 		w.seal(ctx, bp)
 	}
+	rep.Results = slices.Grow(rep.Results, len(w.nodes))
 	for i := range w.nodes {
 		r := w.nodes[i].result
 		rep.Results = append(rep.Results, r)
@@ -474,16 +476,18 @@ func (w *walk) journalErr() error {
 
 func (w *walk) run(ctx context.Context, plan *remodel.Plan) {
 	w.runCtx = ctx
-	byID := map[remodel.ID]int{}
+	byID := make(map[remodel.ID]int, len(plan.Remodels))
 	held := map[remodel.ID]bool{}
 	for _, h := range plan.Held {
 		held[h.RemodelID] = true
 	}
 	w.nodes = make([]*node, len(plan.Remodels))
+	nodes := make([]node, len(plan.Remodels)) // one allocation, not one per remodel
 	dup := map[int]bool{}
 	for i := range plan.Remodels {
 		r := &plan.Remodels[i]
-		w.nodes[i] = &node{r: r, index: i, result: Result{RemodelID: r.ID, Action: r.Action, Target: r.Target}}
+		nodes[i] = node{r: r, index: i, result: Result{RemodelID: r.ID, Action: r.Action, Target: r.Target}}
+		w.nodes[i] = &nodes[i]
 		if _, seen := byID[r.ID]; seen {
 			dup[i] = true // a broken plan: run the first, skip the rest
 			continue

@@ -143,12 +143,21 @@ type generator struct {
 	spec  Spec
 	trees []*eve.ContentTree
 	ds    *eve.DatastoreConfig
+	// volNames and appNames are the display names, the same on every
+	// device: made once, so a device's last Blueprint keeps no copy.
+	volNames, appNames []string
 }
 
 func newGenerator(s Spec) *generator {
 	g := &generator{spec: s, ds: &eve.DatastoreConfig{Id: datastoreID, DType: eve.DsType_DsHttp, Fqdn: s.Datastore, Dpath: "images"}}
 	for _, im := range s.Images {
 		g.trees = append(g.trees, s.contentTree(im))
+	}
+	for j := 0; j < s.VolumesPerDevice; j++ {
+		g.volNames = append(g.volNames, fmt.Sprintf("vol-%d", j))
+	}
+	for a := 0; a*s.VolumesPerApp < s.VolumesPerDevice; a++ {
+		g.appNames = append(g.appNames, fmt.Sprintf("app-%d", a))
 	}
 	return g
 }
@@ -162,10 +171,12 @@ func (g *generator) config(i int) *eve.EdgeDevConfig {
 	cfg := &eve.EdgeDevConfig{
 		Datastores:  []*eve.DatastoreConfig{g.ds},
 		ContentInfo: append([]*eve.ContentTree(nil), g.trees...),
+		Volumes:     make([]*eve.Volume, 0, s.VolumesPerDevice),
+		Apps:        make([]*eve.AppInstanceConfig, 0, len(g.appNames)),
 	}
-	var refs []*eve.VolumeRef
+	refs := make([]*eve.VolumeRef, 0, s.VolumesPerDevice)
 	for j := 0; j < s.VolumesPerDevice; j++ {
-		v := &eve.Volume{Uuid: randomID(r), GenerationCount: 1, DisplayName: fmt.Sprintf("vol-%d", j),
+		v := &eve.Volume{Uuid: randomID(r), GenerationCount: 1, DisplayName: g.volNames[j],
 			Origin: &eve.VolumeContentOrigin{Type: eve.VolumeContentOriginType_VCOT_BLANK}, Maxsizebytes: int64(1+r.IntN(8)) << 30}
 		if r.Float64() >= s.BlankShare && len(s.Images) > 0 {
 			k := r.IntN(len(s.Images))
@@ -180,7 +191,7 @@ func (g *generator) config(i int) *eve.EdgeDevConfig {
 		n := min(s.VolumesPerApp, len(refs))
 		cfg.Apps = append(cfg.Apps, &eve.AppInstanceConfig{
 			Uuidandversion: &eve.UUIDandVersion{Uuid: randomID(r), Version: "1"},
-			Displayname:    fmt.Sprintf("app-%d", a), Activate: true, VolumeRefList: refs[:n]})
+			Displayname:    g.appNames[a], Activate: true, VolumeRefList: refs[:n]})
 		refs = refs[n:]
 	}
 	return cfg

@@ -260,6 +260,9 @@ func (j *simJournal) Checkpoint(bp *materials.Blueprint, now time.Time) error {
 	refs := journal.RefCounts(bp)
 	return j.write(func(s *journalState) {
 		s.lastApplied = bp
+		if len(s.usage) == 0 {
+			s.usage = make(map[materials.MaterialRef]materials.Usage, len(refs)) // sized once, not grown
+		}
 		_, stale := journal.LiveLatches(bp, s.sortedLatches())
 		for _, l := range stale {
 			delete(s.latches, latchKey(l.ContentTree, l.Generation))
@@ -301,6 +304,9 @@ func (s *journalState) state() *materials.JournalState {
 	st := &materials.JournalState{Unreferenced: s.sortedUnreferenced(), Latches: s.sortedLatches(), LastApplied: s.lastApplied}
 	for _, in := range s.sortedIntents() {
 		st.InFlight = append(st.InFlight, materials.InFlight{RemodelID: in.RemodelID, Action: in.Action, Target: in.Target, StartedAt: in.StartedAt})
+	}
+	if len(s.usage) > 0 {
+		st.Usage = make([]materials.Usage, 0, len(s.usage))
 	}
 	for _, u := range s.usage {
 		st.Usage = append(st.Usage, u)

@@ -62,7 +62,8 @@ func (d *Device) Survey(ctx context.Context, j device.Journal) (*materials.Floor
 	if js == nil {
 		js = d.journal.state()
 	}
-	fp := &materials.Floorplan{Root: d.root, Journal: js, Volumes: []materials.VolumeFile{}, Blobs: []materials.BlobRecord{},
+	fp := &materials.Floorplan{Root: d.root, Journal: js,
+		Volumes: make([]materials.VolumeFile, 0, len(d.entries)), Blobs: make([]materials.BlobRecord, 0, len(d.blobs)),
 		Images: []materials.ImageRecord{}, Diagnostics: materials.Diagnostics{},
 		Space: materials.Space{TotalBytes: uint64(d.capacity), FreeBytes: uint64(d.free())}}
 	for p, e := range d.entries {
