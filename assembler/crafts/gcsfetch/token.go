@@ -106,21 +106,9 @@ func parseKey(ds materials.Datastore) (*account, error) {
 	if sa.PrivateKey == "" {
 		return nil, refuse("private_key is empty")
 	}
-	der := []byte(sa.PrivateKey)
-	if b, _ := pem.Decode(der); b != nil {
-		der = b.Bytes
-	}
-	var key *rsa.PrivateKey
-	if k, err := x509.ParsePKCS8PrivateKey(der); err == nil {
-		rk, ok := k.(*rsa.PrivateKey)
-		if !ok {
-			return nil, refuse("private_key is a %T, not an RSA key (RS256 is what Google signs with)", k)
-		}
-		key = rk
-	} else if rk, err := x509.ParsePKCS1PrivateKey(der); err == nil {
-		key = rk
-	} else {
-		return nil, refuse("private_key is not an RSA private key in PKCS #8 or PKCS #1")
+	key, why := rsaKey(sa.PrivateKey)
+	if why != "" {
+		return nil, refuse("%s", why)
 	}
 	a := &account{email: sa.ClientEmail, keyID: sa.PrivateKeyID, key: key, tokenURL: googleTokenURL}
 	if ud := strings.TrimSpace(sa.UniverseDomain); ud != "" && ud != googleUniverse {
@@ -128,20 +116,50 @@ func parseKey(ds materials.Datastore) (*account, error) {
 		return a, nil
 	}
 	if sa.TokenURI != "" {
-		u, err := url.Parse(sa.TokenURI)
-		switch {
-		case err != nil:
-			return nil, refuse("token_uri does not parse")
-		case u.Scheme != "https" && u.Scheme != "http":
-			return nil, refuse("token_uri scheme %q is not http or https", u.Scheme)
-		case u.Host == "":
-			return nil, refuse("token_uri has no host")
-		case u.User != nil:
-			return nil, refuse("token_uri carries credentials")
+		u, why := tokenURI(sa.TokenURI)
+		if why != "" {
+			return nil, refuse("%s", why)
 		}
-		a.tokenURL = u.String()
+		a.tokenURL = u
 	}
 	return a, nil
+}
+
+// rsaKey is the key's RSA private key, PEM or bare DER, PKCS #8 or
+// PKCS #1; else why not (never quoting the key).
+func rsaKey(text string) (*rsa.PrivateKey, string) {
+	der := []byte(text)
+	if b, _ := pem.Decode(der); b != nil {
+		der = b.Bytes
+	}
+	if k, err := x509.ParsePKCS8PrivateKey(der); err == nil {
+		rk, ok := k.(*rsa.PrivateKey)
+		if !ok {
+			return nil, fmt.Sprintf("private_key is a %T, not an RSA key (RS256 is what Google signs with)", k)
+		}
+		return rk, ""
+	}
+	if rk, err := x509.ParsePKCS1PrivateKey(der); err == nil {
+		return rk, ""
+	}
+	return nil, "private_key is not an RSA private key in PKCS #8 or PKCS #1"
+}
+
+// tokenURI is the key's token endpoint, an http(s) URL with a host and
+// no credentials of its own; else why not.
+func tokenURI(raw string) (string, string) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return "", "token_uri does not parse"
+	case u.Scheme != "https" && u.Scheme != "http":
+		return "", fmt.Sprintf("token_uri scheme %q is not http or https", u.Scheme)
+	case u.Host == "":
+		return "", "token_uri has no host"
+	case u.User != nil:
+		return "", "token_uri carries credentials"
+	}
+	return u.String(), ""
 }
 
 // token is an access token and when to stop using it.
@@ -247,6 +265,13 @@ func newToken(ctx context.Context, hc *http.Client, ds materials.Datastore, o Ob
 		}
 		return token{}, &AuthError{Datastore: ds.ID, Bucket: o.Bucket, Code: code}
 	}
+	return tokenFrom(ds, s, body, now)
+}
+
+// tokenFrom reads a token endpoint's 2xx answer: a Bearer access token
+// that can go in a header, renewed earlyExpiry before it expires (or
+// used once when the answer gives no lifetime).
+func tokenFrom(ds materials.Datastore, s int, body []byte, now time.Time) (token, error) {
 	var got struct {
 		AccessToken string `json:"access_token"`
 		TokenType   string `json:"token_type"`
