@@ -210,39 +210,12 @@ func (f *Fetcher) Fetch(ctx context.Context, req device.FetchRequest, dst device
 	case s != http.StatusOK && s != http.StatusPartialContent:
 		return refused(ds, o, resp)
 	}
-	if g := resp.Header.Get("X-Goog-Generation"); g != "" {
-		got, err := strconv.ParseInt(g, 10, 64)
-		if err != nil || got <= 0 {
-			return fmt.Errorf("fetch %s: x-goog-generation %.30q is not a generation", where, g)
-		}
-		if gen > 0 && got != gen {
-			f.unpin(pk)
-			_ = dst.Truncate()
-			return device.Retryable(fmt.Errorf("fetch %s: asked for generation %d, got %d", where, gen, got))
-		}
-		f.pin(pk, got)
+	if err := f.pinGeneration(resp, pk, gen, where, dst); err != nil {
+		return err
 	}
-	known := int64(0)
-	var body io.Reader = resp.Body
-	if s == http.StatusOK {
-		if offset > 0 {
-			// The server ignored the Range: start again from zero.
-			log.Info("server ignored Range, restarting from 0", zap.String("object", where), zap.Int64("offset", offset))
-			_ = dst.Truncate()
-			return device.Retryable(fmt.Errorf("fetch %s: the server ignored Range bytes=%d-", where, offset))
-		}
-		known = max(resp.ContentLength, 0)
-		if want, ok := storedCRC(resp); ok {
-			body = &crcReader{r: resp.Body, want: want, h: crc32.New(castagnoli)}
-		}
-	} else {
-		start, total, ok := fetchbody.ParseContentRange(resp.Header.Get("Content-Range"))
-		if !ok || start != offset {
-			// Not the range asked for: start again from zero next time.
-			_ = dst.Truncate()
-			return device.Retryable(fmt.Errorf("fetch %s: the body starts at byte %d, not %d (Content-Range %.60q)", where, start, offset, resp.Header.Get("Content-Range")))
-		}
-		known = max(total, 0)
+	body, known, err := bodyOf(resp, offset, where, dst, log)
+	if err != nil {
+		return err
 	}
 	done, err := fetchbody.LimitFor(req, offset).Copy(ctx, req, dst, body, where, offset, known, progress)
 	if err != nil {
@@ -257,6 +230,54 @@ func (f *Fetcher) Fetch(ctx context.Context, req device.FetchRequest, dst device
 	f.unpin(pk)
 	log.Debug("google storage fetched", zap.String("datastore", ds.ID), zap.String("object", where), zap.Int64("bytes", done-offset))
 	return nil
+}
+
+// pinGeneration pins the object's generation that the answer comes from,
+// so a resume reads the same one. An answer from another generation than
+// the pinned one voids the partial.
+func (f *Fetcher) pinGeneration(resp *http.Response, pk pinKey, gen int64, where string, dst device.Ingest) error {
+	if g := resp.Header.Get("X-Goog-Generation"); g != "" {
+		got, err := strconv.ParseInt(g, 10, 64)
+		if err != nil || got <= 0 {
+			return fmt.Errorf("fetch %s: x-goog-generation %.30q is not a generation", where, g)
+		}
+		if gen > 0 && got != gen {
+			f.unpin(pk)
+			_ = dst.Truncate()
+			return device.Retryable(fmt.Errorf("fetch %s: asked for generation %d, got %d", where, gen, got))
+		}
+		f.pin(pk, got)
+	}
+	return nil
+}
+
+// bodyOf is the answer's body from offset and the object's size when
+// known: a whole read is checked against the CRC32C the server holds; an
+// answer that is not the range asked for voids the partial.
+func bodyOf(resp *http.Response, offset int64, where string, dst device.Ingest, log *zap.Logger) (io.Reader, int64, error) {
+	known := int64(0)
+	var body io.Reader = resp.Body
+	if resp.StatusCode == http.StatusOK {
+		if offset > 0 {
+			// The server ignored the Range: start again from zero.
+			log.Info("server ignored Range, restarting from 0", zap.String("object", where), zap.Int64("offset", offset))
+			_ = dst.Truncate()
+			return nil, 0, device.Retryable(fmt.Errorf("fetch %s: the server ignored Range bytes=%d-", where, offset))
+		}
+		known = max(resp.ContentLength, 0)
+		if want, ok := storedCRC(resp); ok {
+			body = &crcReader{r: resp.Body, want: want, h: crc32.New(castagnoli)}
+		}
+	} else {
+		start, total, ok := fetchbody.ParseContentRange(resp.Header.Get("Content-Range"))
+		if !ok || start != offset {
+			// Not the range asked for: start again from zero next time.
+			_ = dst.Truncate()
+			return nil, 0, device.Retryable(fmt.Errorf("fetch %s: the body starts at byte %d, not %d (Content-Range %.60q)", where, start, offset, resp.Header.Get("Content-Range")))
+		}
+		known = max(total, 0)
+	}
+	return body, known, nil
 }
 
 // get sends the ranged read, with the datastore's token when it has a
