@@ -592,6 +592,11 @@ func (p *planner) rollbackSources(sp *snapPlan) (rollbackSource, string) {
 			// fresh image: the internal snapshots of this one would go.
 			return src, "volume " + f.Key().String() + " does not hold it and generation " + itoa(o.Generation) +
 				" does, but a restore from there would drop the internal snapshots " + f.Key().String() + " holds (" + snapNames(f) + ")"
+		case f.Format == materials.FormatQcow2 && !f.Dir && len(takingOn(sp, f.Key())) > 0:
+			// This plan takes those snapshots first (takes come before
+			// the rollback): the restore would drop them the same way.
+			return src, "volume " + f.Key().String() + " does not hold it and generation " + itoa(o.Generation) +
+				" does, but a restore from there would drop the snapshots this plan takes of " + f.Key().String() + " first (" + strings.Join(takingOn(sp, f.Key()), ", ") + ")"
 		}
 		across = true
 		src.from = append(src.from, p.volumeOf(o))
@@ -607,6 +612,18 @@ func (p *planner) rollbackSources(sp *snapPlan) (rollbackSource, string) {
 		src.move = nil
 	}
 	return src, ""
+}
+
+// takingOn is the ids of the snapshots this plan takes of volume k, sorted.
+func takingOn(sp *snapPlan, k materials.VolumeKey) []string {
+	var ids []string
+	for id, n := range sp.taking {
+		if pl, ok := n.r.Payload.(*remodel.SnapshotPayload); ok && slices.ContainsFunc(pl.Volumes, func(v materials.Volume) bool { return v.Key() == k }) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // movable reports whether older generation o's file can be moved over f
