@@ -43,7 +43,8 @@ import (
 //     generation since, on an older generation of it (an app-update
 //     snapshot): that one's snapshot is restored into the generation the
 //     app uses (not when that is a qcow2 holding internal snapshots of its
-//     own, which the restore would drop). Else a diagnostic and no
+//     own, or one the same plan snapshots first, which the restore would
+//     drop). Else a diagnostic and no
 //     rollback. Until a rollback is done the checkpoint keeps the last
 //     applied counter;
 //
