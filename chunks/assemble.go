@@ -289,191 +289,207 @@ type slot struct {
 // used. When Start is 0 the whole image's sha256 is checked too, in the
 // same pass. On error dst holds a prefix of the image made of verified
 // chunks, so a later call resumes from it.
-func Assemble(ctx context.Context, p *Plan, dst io.Writer, opts AssembleOptions) (out Result, err error) {
-	var res Result
+func Assemble(ctx context.Context, p *Plan, dst io.Writer, opts AssembleOptions) (Result, error) {
+	opts = opts.withDefaults()
 	ix := p.Index
-	if opts.Parallel <= 0 {
-		opts.Parallel = 8
-	}
-	if opts.Ahead <= 0 {
-		opts.Ahead = 8 * opts.Parallel
-	}
-	if opts.MaxAttempts <= 0 {
-		opts.MaxAttempts = 4
-	}
 	if opts.Start < 0 || opts.Start > ix.ImageSize {
-		return res, fmt.Errorf("assemble: start %d is outside the image's %d bytes", opts.Start, ix.ImageSize)
+		return Result{}, fmt.Errorf("assemble: start %d is outside the image's %d bytes", opts.Start, ix.ImageSize)
 	}
-	first := p.firstFrom(opts.Start)
-	from := p.sourcesFrom(first)
-	if opts.Fetch == nil {
-		for i := first; i < len(ix.Chunks); i++ {
-			if from[i].kind == fromFetch || from[i].kind == fromCache {
-				return res, fmt.Errorf("assemble: chunk %d must be fetched and there is no fetch", i)
-			}
-		}
-	}
-	var whole hash.Hash
-	if opts.Start == 0 {
-		whole = sha256.New()
+	a := newAssembly(p, opts)
+	if err := a.checkFetchable(); err != nil {
+		return Result{}, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-
-	// The fetches count into fetched and refetches (under mu); they join
-	// the result once every fetch has stopped (the deferred wait below),
-	// since a fetch may still be running when the write loop returns.
-	var mu sync.Mutex
-	var fetched int64
-	var refetches int
-	fetchOK := func(i int) ([]byte, error) {
-		c := ix.Chunks[i]
-		var last error
-		for a := 1; a <= opts.MaxAttempts; a++ {
-			if a > 1 {
-				mu.Lock()
-				refetches++
-				mu.Unlock()
-				select {
-				case <-ctx.Done():
-					return nil, ctx.Err()
-				case <-time.After(time.Duration(a-1) * 50 * time.Millisecond):
-				}
-			}
-			data, err := opts.Fetch(ctx, c, a)
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			mu.Lock()
-			fetched += int64(len(data))
-			mu.Unlock()
-			if err != nil {
-				last = err
-				continue
-			}
-			if uint32(len(data)) != c.Size {
-				last = fmt.Errorf("%w: got %d bytes, want %d", ErrChunkDigest, len(data), c.Size)
-				continue
-			}
-			if got := sha256.Sum256(data); got != c.Sum {
-				last = fmt.Errorf("%w: got sha256:%x", ErrChunkDigest, got)
-				continue
-			}
-			return data, nil
-		}
-		return nil, &ChunkError{Index: i, Chunk: c, Attempts: opts.MaxAttempts, Err: last}
+	a.dispatch(ctx)
+	res, err := a.write(ctx, dst)
+	// Stop the dispatcher and its fetches, whatever ended the write: a
+	// fetch may still be running, and its bytes count.
+	cancel()
+	a.wg.Wait()
+	res.Fetched, res.Refetches = a.fetched, a.refetches
+	if err != nil {
+		return res, err
 	}
+	return res, a.verifyWhole(&res)
+}
 
-	// The dispatcher starts fetches in image order, at most Parallel at
-	// once and at most Ahead waiting to be written.
-	slots := make([]*slot, len(ix.Chunks))
-	for i := first; i < len(ix.Chunks); i++ {
-		if from[i].kind == fromFetch {
-			slots[i] = &slot{done: make(chan struct{})}
+func (o AssembleOptions) withDefaults() AssembleOptions {
+	if o.Parallel <= 0 {
+		o.Parallel = 8
+	}
+	if o.Ahead <= 0 {
+		o.Ahead = 8 * o.Parallel
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 4
+	}
+	return o
+}
+
+// assembly is one Assemble call: where each chunk comes from, the
+// fetches in flight, and the chunks kept for their repeats.
+type assembly struct {
+	p     *Plan
+	ix    *Index
+	opts  AssembleOptions
+	first int
+	from  []source
+	whole hash.Hash // nil when resuming: the prefix is not read back
+
+	slots   []*slot // fromFetch chunks, filled by the dispatcher
+	ahead   chan struct{}
+	workers chan struct{}
+	wg      sync.WaitGroup
+
+	// The fetches count into fetched and refetches under mu.
+	mu        sync.Mutex
+	fetched   int64
+	refetches int
+
+	cache     map[[sha256.Size]byte][]byte
+	cacheLeft map[[sha256.Size]byte]int
+	seedBuf   []byte
+}
+
+func newAssembly(p *Plan, opts AssembleOptions) *assembly {
+	ix := p.Index
+	a := &assembly{p: p, ix: ix, opts: opts, first: p.firstFrom(opts.Start)}
+	a.from = p.sourcesFrom(a.first)
+	if opts.Start == 0 {
+		a.whole = sha256.New()
+	}
+	a.slots = make([]*slot, len(ix.Chunks))
+	a.cache = map[[sha256.Size]byte][]byte{}
+	a.cacheLeft = map[[sha256.Size]byte]int{}
+	for i := a.first; i < len(ix.Chunks); i++ {
+		switch a.from[i].kind {
+		case fromFetch:
+			a.slots[i] = &slot{done: make(chan struct{})}
+		case fromCache:
+			a.cacheLeft[ix.Chunks[i].Sum]++
 		}
 	}
-	ahead := make(chan struct{}, opts.Ahead)
-	workers := make(chan struct{}, opts.Parallel)
-	var wg sync.WaitGroup
-	// Stop the dispatcher and its fetches before returning, whatever ends
-	// the write.
-	defer func() {
-		cancel()
-		wg.Wait()
-		out.Fetched += fetched
-		out.Refetches += refetches
-	}()
-	wg.Add(1)
+	a.ahead = make(chan struct{}, opts.Ahead)
+	a.workers = make(chan struct{}, opts.Parallel)
+	a.seedBuf = make([]byte, ix.Params.MaxSize)
+	return a
+}
+
+// checkFetchable refuses a plan that needs fetches when there is none.
+func (a *assembly) checkFetchable() error {
+	if a.opts.Fetch != nil {
+		return nil
+	}
+	for i := a.first; i < len(a.ix.Chunks); i++ {
+		if a.from[i].kind == fromFetch || a.from[i].kind == fromCache {
+			return fmt.Errorf("assemble: chunk %d must be fetched and there is no fetch", i)
+		}
+	}
+	return nil
+}
+
+// dispatch starts the fetches in image order, at most Parallel at once
+// and at most Ahead waiting to be written.
+func (a *assembly) dispatch(ctx context.Context) {
+	a.wg.Add(1)
 	go func() {
-		defer wg.Done()
-		for i := first; i < len(ix.Chunks); i++ {
-			s := slots[i]
+		defer a.wg.Done()
+		for i := a.first; i < len(a.ix.Chunks); i++ {
+			s := a.slots[i]
 			if s == nil {
 				continue
 			}
-			select {
-			case ahead <- struct{}{}:
-			case <-ctx.Done():
+			if !send(ctx, a.ahead) || !send(ctx, a.workers) {
 				return
 			}
-			select {
-			case workers <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			wg.Add(1)
+			a.wg.Add(1)
 			go func(i int, s *slot) {
-				defer wg.Done()
-				s.data, s.err = fetchOK(i)
-				<-workers
+				defer a.wg.Done()
+				s.data, s.err = a.fetchOK(ctx, i)
+				<-a.workers
 				close(s.done)
 			}(i, s)
 		}
 	}()
+}
 
-	cache := map[[sha256.Size]byte][]byte{}
-	cacheLeft := map[[sha256.Size]byte]int{}
-	for i := first; i < len(ix.Chunks); i++ {
-		if from[i].kind == fromCache {
-			cacheLeft[ix.Chunks[i].Sum]++
+// send takes a place in a bounded channel, or says the context ended.
+func send(ctx context.Context, c chan struct{}) bool {
+	select {
+	case c <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// fetchOK fetches chunk i until its bytes match its entry, at most
+// MaxAttempts times, backing off between attempts.
+func (a *assembly) fetchOK(ctx context.Context, i int) ([]byte, error) {
+	c := a.ix.Chunks[i]
+	var last error
+	for n := 1; n <= a.opts.MaxAttempts; n++ {
+		if n > 1 {
+			a.mu.Lock()
+			a.refetches++
+			a.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(time.Duration(n-1) * 50 * time.Millisecond):
+			}
+		}
+		data, err := a.opts.Fetch(ctx, c, n)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		a.mu.Lock()
+		a.fetched += int64(len(data))
+		a.mu.Unlock()
+		if last = checkChunk(c, data, err); last == nil {
+			return data, nil
 		}
 	}
-	seedBuf := make([]byte, ix.Params.MaxSize)
-	written := opts.Start
+	return nil, &ChunkError{Index: i, Chunk: c, Attempts: a.opts.MaxAttempts, Err: last}
+}
+
+// checkChunk is why a fetch's answer cannot be used, or nil.
+func checkChunk(c Chunk, data []byte, err error) error {
+	switch {
+	case err != nil:
+		return err
+	case uint32(len(data)) != c.Size:
+		return fmt.Errorf("%w: got %d bytes, want %d", ErrChunkDigest, len(data), c.Size)
+	}
+	if got := sha256.Sum256(data); got != c.Sum {
+		return fmt.Errorf("%w: got sha256:%x", ErrChunkDigest, got)
+	}
+	return nil
+}
+
+// write writes every chunk from the first on into dst, in order, hashing
+// the whole image as it goes.
+func (a *assembly) write(ctx context.Context, dst io.Writer) (Result, error) {
+	var res Result
+	written := a.opts.Start
 	report := func() {
-		if opts.Progress != nil {
-			opts.Progress(written)
+		if a.opts.Progress != nil {
+			a.opts.Progress(written)
 		}
 	}
 	report()
-	for i := first; i < len(ix.Chunks); i++ {
-		c := ix.Chunks[i]
-		src := from[i]
-		var data []byte
-		switch src.kind {
-		case fromSeed:
-			data = seedBuf[:c.Size]
-			_, err := p.Seeds[src.seed].R.ReadAt(data, src.off)
-			if err == nil && sha256.Sum256(data) == c.Sum {
-				res.FromSeeds += int64(c.Size)
-				break
-			}
-			// The seed changed under us or cannot be read: fetch it.
-			if opts.Fetch == nil {
-				return res, &ChunkError{Index: i, Chunk: c, Attempts: 0, Err: fmt.Errorf("seed %s at %d: %w (and there is no fetch)", p.Seeds[src.seed].Name, src.off, ErrChunkDigest)}
-			}
-			if data, err = fetchOK(i); err != nil {
-				return res, err
-			}
-		case fromZeros:
-			data = seedBuf[:c.Size]
-			clear(data)
-		case fromCache:
-			data = cache[c.Sum]
-			if cacheLeft[c.Sum]--; cacheLeft[c.Sum] == 0 {
-				delete(cache, c.Sum)
-			}
-		case fromFetch:
-			s := slots[i]
-			select {
-			case <-s.done:
-			case <-ctx.Done():
-				return res, ctx.Err()
-			}
-			<-ahead
-			if s.err != nil {
-				return res, s.err
-			}
-			data, s.data = s.data, nil
-			if src.keep {
-				cache[c.Sum] = data
-			}
+	for i := a.first; i < len(a.ix.Chunks); i++ {
+		c := a.ix.Chunks[i]
+		data, err := a.chunk(ctx, i, &res)
+		if err != nil {
+			return res, err
 		}
-		if whole != nil {
-			whole.Write(data)
+		if a.whole != nil {
+			a.whole.Write(data)
 		}
-		if c.Offset < opts.Start {
+		if c.Offset < a.opts.Start {
 			// The chunk holding the resume point: only its tail is new.
-			data = data[opts.Start-c.Offset:]
+			data = data[a.opts.Start-c.Offset:]
 		}
 		if _, err := dst.Write(data); err != nil {
 			return res, fmt.Errorf("assemble: write at byte %d: %w", written, err)
@@ -482,13 +498,78 @@ func Assemble(ctx context.Context, p *Plan, dst io.Writer, opts AssembleOptions)
 		res.Written += int64(len(data))
 		report()
 	}
-	if whole != nil {
-		var got [sha256.Size]byte
-		copy(got[:], whole.Sum(nil))
-		if got != ix.ImageSum {
-			return res, fmt.Errorf("%w: chunks make sha256:%x, the index says sha256:%x", ErrImageDigest, got, ix.ImageSum)
-		}
-		res.WholeVerified = true
-	}
 	return res, nil
+}
+
+// chunk is chunk i's verified bytes, from wherever the plan says.
+func (a *assembly) chunk(ctx context.Context, i int, res *Result) ([]byte, error) {
+	c := a.ix.Chunks[i]
+	switch src := a.from[i]; src.kind {
+	case fromSeed:
+		return a.fromSeed(ctx, i, src, res)
+	case fromZeros:
+		data := a.seedBuf[:c.Size]
+		clear(data)
+		return data, nil
+	case fromCache:
+		data := a.cache[c.Sum]
+		if a.cacheLeft[c.Sum]--; a.cacheLeft[c.Sum] == 0 {
+			delete(a.cache, c.Sum)
+		}
+		return data, nil
+	default:
+		return a.fetchedChunk(ctx, i, src.keep)
+	}
+}
+
+// fromSeed reads chunk i from its seed; a seed that changed under us or
+// cannot be read is fetched instead.
+func (a *assembly) fromSeed(ctx context.Context, i int, src source, res *Result) ([]byte, error) {
+	c := a.ix.Chunks[i]
+	data := a.seedBuf[:c.Size]
+	_, err := a.p.Seeds[src.seed].R.ReadAt(data, src.off)
+	if err == nil && sha256.Sum256(data) == c.Sum {
+		res.FromSeeds += int64(c.Size)
+		return data, nil
+	}
+	if a.opts.Fetch == nil {
+		return nil, &ChunkError{Index: i, Chunk: c, Attempts: 0, Err: fmt.Errorf("seed %s at %d: %w (and there is no fetch)", a.p.Seeds[src.seed].Name, src.off, ErrChunkDigest)}
+	}
+	return a.fetchOK(ctx, i)
+}
+
+// fetchedChunk waits for the dispatcher's fetch of chunk i, keeping its
+// bytes for a later repeat when the plan says so.
+func (a *assembly) fetchedChunk(ctx context.Context, i int, keep bool) ([]byte, error) {
+	s := a.slots[i]
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	<-a.ahead
+	if s.err != nil {
+		return nil, s.err
+	}
+	data := s.data
+	s.data = nil
+	if keep {
+		a.cache[a.ix.Chunks[i].Sum] = data
+	}
+	return data, nil
+}
+
+// verifyWhole checks the whole image's sha256 when this call saw every
+// byte of it.
+func (a *assembly) verifyWhole(res *Result) error {
+	if a.whole == nil {
+		return nil
+	}
+	var got [sha256.Size]byte
+	copy(got[:], a.whole.Sum(nil))
+	if got != a.ix.ImageSum {
+		return fmt.Errorf("%w: chunks make sha256:%x, the index says sha256:%x", ErrImageDigest, got, a.ix.ImageSum)
+	}
+	res.WholeVerified = true
+	return nil
 }
