@@ -218,114 +218,150 @@ func get(ctx context.Context, c *http.Client, ds materials.Datastore, u *url.URL
 	return c.Do(hreq)
 }
 
+// fetchChunked builds the blob from the seeds and the chunks the store
+// serves, each verified, the whole verified in the same pass.
 func (f *Fetcher) fetchChunked(ctx context.Context, req device.FetchRequest, dst device.Ingest, progress func(done, known int64)) (Stats, error) {
 	var st Stats
-	log := f.log()
 	p, err := f.prepare(ctx, req)
 	if err != nil {
 		return st, err
 	}
 	defer p.close()
-	u, client, ix, plan, seeds := p.u, p.client, p.ix, p.plan, p.seeds
+	u, ix, plan := p.u, p.ix, p.plan
 	st.ImageSize = ix.ImageSize
-
-	offset := dst.Offset()
-	if offset > ix.ImageSize {
-		if err := dst.Truncate(); err != nil {
-			return st, err
-		}
-		offset = 0
-	}
-	// The bounds every fetcher applies (maxSizeBytes, the free space), on
-	// the size the index declares, before a byte is written: terminal, as
-	// the whole download's refusal would be.
-	if l := req.Limit(offset); l.Bytes > 0 && ix.ImageSize > l.Bytes {
-		_ = dst.Truncate()
-		return st, &device.TooLargeError{Blob: req.Blob, URL: u.Redacted(), Bound: l.Bytes, From: l.From, Got: ix.ImageSize, Declared: true}
+	offset, err := startOffset(req, dst, ix, u)
+	if err != nil {
+		return st, err
 	}
 	if f.tooLittle(plan) {
 		return st, &fallback{quiet: true, reason: fmt.Sprintf("the seeds hold only %d of %d bytes", plan.SeedBytes, ix.ImageSize)}
 	}
-	log.Info("chunked download", zap.String("url", u.Redacted()), zap.String("digest", string(req.Blob.Digest)),
+	f.log().Info("chunked download", zap.String("url", u.Redacted()), zap.String("digest", string(req.Blob.Digest)),
 		zap.Int64("size", ix.ImageSize), zap.Int64("fetch", plan.FetchBytes), zap.Int("fetchChunks", plan.FetchChunks),
-		zap.Int64("fromSeeds", plan.SeedBytes), zap.Int("seeds", len(seeds)), zap.Int64("offset", offset))
+		zap.Int64("fromSeeds", plan.SeedBytes), zap.Int("seeds", len(p.seeds)), zap.Int64("offset", offset))
 
-	// The store is the index's relative path, below the index's directory:
-	// Parse refuses "..", absolute paths and schemes, so it stays on the
-	// datastore's origin and under the image's directory.
-	su := *u
-	su.Path = path.Join(path.Dir(u.Path), ix.Store) + "/"
-	var fetched atomic.Int64
-	toFetch, _ := plan.FetchFrom(offset)
-	// Chunk fetches run in parallel: the count is read and reported under
-	// one lock, so a report never carries less than one made before it.
-	var reportMu sync.Mutex
-	transfer := func() {
-		if req.Transfer != nil {
-			reportMu.Lock()
-			defer reportMu.Unlock()
-			n := fetched.Load()
-			req.Transfer(n, max(toFetch, n)) // a refetch adds to both
-		}
-	}
 	dec, err := chunks.NewChunkDecoder(ix)
 	if err != nil {
 		return st, err
 	}
 	defer dec.Close()
-	fetch := func(ctx context.Context, c chunks.Chunk, attempt int) ([]byte, error) {
+	m := &meter{report: req.Transfer}
+	m.toFetch, _ = plan.FetchFrom(offset)
+	progress(offset, ix.ImageSize)
+	m.transfer()
+	res, err := chunks.Assemble(ctx, plan, dst, chunks.AssembleOptions{
+		Start: offset, Fetch: f.chunkFetch(p, req, dec, m), Parallel: f.parallel(),
+		Progress: func(w int64) { progress(w, ix.ImageSize) },
+	})
+	st.FromSeeds, st.Fetched, st.Refetches = res.FromSeeds, m.fetched.Load(), res.Refetches
+	if err != nil {
+		return st, f.assembleFailed(ctx, req, dst, u, err)
+	}
+	m.done()
+	f.log().Info("chunked download done", zap.String("digest", string(req.Blob.Digest)), zap.Int64("size", ix.ImageSize),
+		zap.Int64("fromSeeds", res.FromSeeds), zap.Int64("fetched", st.Fetched), zap.Int("refetches", res.Refetches))
+	return st, nil
+}
+
+// startOffset is where the ingest resumes: over the index's image size it
+// starts again. The bounds every fetcher applies (maxSizeBytes, the free
+// space) hold on the size the index declares, before a byte is written:
+// terminal, as the whole download's refusal would be.
+func startOffset(req device.FetchRequest, dst device.Ingest, ix *chunks.Index, u *url.URL) (int64, error) {
+	offset := dst.Offset()
+	if offset > ix.ImageSize {
+		if err := dst.Truncate(); err != nil {
+			return 0, err
+		}
+		offset = 0
+	}
+	if l := req.Limit(offset); l.Bytes > 0 && ix.ImageSize > l.Bytes {
+		_ = dst.Truncate()
+		return 0, &device.TooLargeError{Blob: req.Blob, URL: u.Redacted(), Bound: l.Bytes, From: l.From, Got: ix.ImageSize, Declared: true}
+	}
+	return offset, nil
+}
+
+// meter counts the bytes the chunk store sent and reports them against
+// what the plan fetches. Chunk fetches run in parallel: the count is read
+// and reported under one lock, so a report never carries less than one
+// made before it.
+type meter struct {
+	report  func(done, total int64)
+	toFetch int64
+	fetched atomic.Int64
+	mu      sync.Mutex
+}
+
+func (m *meter) transfer() {
+	if m.report == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := m.fetched.Load()
+	m.report(n, max(m.toFetch, n)) // a refetch adds to both
+}
+
+// done reports the last count as the whole: a compressed store takes
+// less than its chunks' sizes.
+func (m *meter) done() {
+	if m.report == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := m.fetched.Load()
+	m.report(n, n)
+}
+
+// chunkFetch fetches one chunk from the store beside the index. The
+// store is the index's relative path, below the index's directory: Parse
+// refuses "..", absolute paths and schemes, so it stays on the
+// datastore's origin and under the image's directory.
+func (f *Fetcher) chunkFetch(p *prepared, req device.FetchRequest, dec *chunks.ChunkDecoder, m *meter) chunks.FetchFunc {
+	su := *p.u
+	su.Path = path.Join(path.Dir(p.u.Path), p.ix.Store) + "/"
+	return func(ctx context.Context, c chunks.Chunk, attempt int) ([]byte, error) {
 		cu := su
-		cu.Path += ix.ChunkPath(c)
-		b, err := fetchChunk(ctx, client, req.Datastore, &cu, ix.MaxFileSize(c), &fetched)
+		cu.Path += p.ix.ChunkPath(c)
+		b, err := fetchChunk(ctx, p.client, req.Datastore, &cu, p.ix.MaxFileSize(c), &m.fetched)
 		if err == nil {
 			b, err = dec.Decode(c, b)
 		}
 		if err != nil {
-			log.Debug("chunk fetch", zap.String("url", cu.Redacted()), zap.Int("attempt", attempt), zap.Error(err))
+			f.log().Debug("chunk fetch", zap.String("url", cu.Redacted()), zap.Int("attempt", attempt), zap.Error(err))
 		}
-		transfer()
+		m.transfer()
 		return b, err
 	}
-	progress(offset, ix.ImageSize)
-	transfer()
-	res, err := chunks.Assemble(ctx, plan, dst, chunks.AssembleOptions{
-		Start: offset, Fetch: fetch, Parallel: f.parallel(),
-		Progress: func(w int64) { progress(w, ix.ImageSize) },
-	})
-	st.FromSeeds, st.Fetched, st.Refetches = res.FromSeeds, fetched.Load(), res.Refetches
-	if err != nil {
-		if ctx.Err() != nil {
-			return st, ctx.Err()
-		}
-		switch {
-		case errors.Is(err, chunks.ErrImageDigest):
-			// Every chunk matched and the whole did not: the index lies.
-			// What was written is wrong; start over, whole.
-			f.markFailed(req.Blob)
-			if terr := dst.Truncate(); terr != nil {
-				return st, terr
-			}
-			return st, &fallback{reason: "the chunks do not make the blob", err: err}
-		case errors.Is(err, chunks.ErrChunkDigest), errors.Is(err, errStoreRefused):
-			// The store keeps sending wrong bytes for a chunk: what was
-			// written is verified, so Whole resumes after it.
-			f.markFailed(req.Blob)
-			return st, &fallback{reason: "the chunk store does not serve a chunk right", err: err}
-		}
-		var ce *chunks.ChunkError
-		if errors.As(err, &ce) {
-			// The network: the engine retries, and the retry resumes.
-			return st, device.Retryable(fmt.Errorf("chunked download %s: %w", u.Redacted(), err))
-		}
-		return st, fmt.Errorf("chunked download %s: %w", u.Redacted(), err)
+}
+
+// assembleFailed says what a failed assembly means: a lying index or a
+// store that keeps sending wrong bytes falls back to the whole download;
+// the network is retried, and the retry resumes.
+func (f *Fetcher) assembleFailed(ctx context.Context, req device.FetchRequest, dst device.Ingest, u *url.URL, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
-	if req.Transfer != nil {
-		n := fetched.Load()
-		req.Transfer(n, n) // a compressed store takes less than its chunks' sizes
+	switch {
+	case errors.Is(err, chunks.ErrImageDigest):
+		// Every chunk matched and the whole did not: the index lies.
+		// What was written is wrong; start over, whole.
+		f.markFailed(req.Blob)
+		if terr := dst.Truncate(); terr != nil {
+			return terr
+		}
+		return &fallback{reason: "the chunks do not make the blob", err: err}
+	case errors.Is(err, chunks.ErrChunkDigest), errors.Is(err, errStoreRefused):
+		// What was written is verified, so Whole resumes after it.
+		f.markFailed(req.Blob)
+		return &fallback{reason: "the chunk store does not serve a chunk right", err: err}
 	}
-	log.Info("chunked download done", zap.String("digest", string(req.Blob.Digest)), zap.Int64("size", ix.ImageSize),
-		zap.Int64("fromSeeds", res.FromSeeds), zap.Int64("fetched", st.Fetched), zap.Int("refetches", res.Refetches))
-	return st, nil
+	if ce := (*chunks.ChunkError)(nil); errors.As(err, &ce) {
+		return device.Retryable(fmt.Errorf("chunked download %s: %w", u.Redacted(), err))
+	}
+	return fmt.Errorf("chunked download %s: %w", u.Redacted(), err)
 }
 
 // index fetches and parses the index; anything wrong is a fallback.
