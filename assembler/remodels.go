@@ -37,7 +37,6 @@ type outcome struct {
 // runOne runs a remodel under its action's concurrency limit, with intent
 // and completion in the journal and retries with backoff.
 func (w *walk) runOne(ctx context.Context, r *remodel.Remodel) Result {
-	a := w.a
 	if ctx.Err() != nil {
 		return Result{Status: StatusSkipped, Reason: "cancelled before it started"}
 	}
@@ -52,84 +51,110 @@ func (w *walk) runOne(ctx context.Context, r *remodel.Remodel) Result {
 	}
 	defer func() { <-sem }()
 	log := w.log.With(zap.Stringer("remodel", r.ID), zap.String("action", string(r.Action)), zap.Stringer("target", r.Target))
-	in := journal.Intent{ApplyID: w.applyID, RemodelID: string(r.ID), Action: string(r.Action), Target: r.Target, StartedAt: a.now()}
+	in := journal.Intent{ApplyID: w.applyID, RemodelID: string(r.ID), Action: string(r.Action), Target: r.Target, StartedAt: w.a.now()}
 	res := Result{Started: in.StartedAt}
 	if err := w.s.journal.Begin(in); err != nil {
 		w.setJournalErr(err)
 		res.Status, res.Err = StatusFailed, err
 		return res
 	}
-	if a.opts.OnRemodel != nil {
-		a.opts.OnRemodel(RemodelEvent{Remodel: r, At: in.StartedAt})
+	if w.a.opts.OnRemodel != nil {
+		w.a.opts.OnRemodel(RemodelEvent{Remodel: r, At: in.StartedAt})
 	}
-	var err error
-	var out outcome
+	out, err := w.attempts(ctx, r, &res, log)
+	res.Finished = w.a.now()
+	if err == nil {
+		w.finishDone(r, in, out, &res, log)
+		return res
+	}
+	w.finishFailed(ctx, r, in, err, &res, log)
+	return res
+}
+
+// attempts does the remodel's work until it succeeds or its error's class
+// allows no more tries: digest failures and retryable errors each have
+// their own budget, with backoff between tries.
+func (w *walk) attempts(ctx context.Context, r *remodel.Remodel, res *Result, log *zap.Logger) (outcome, error) {
 	retries, digestFails := 0, 0
 	for {
 		res.Attempts++
-		out, err = w.do(ctx, r)
+		out, err := w.do(ctx, r)
 		res.Bytes += out.bytes
 		if err == nil {
-			break
-		}
-		var te *terminalError
-		class := classify(ctx, err)
-		if errors.As(err, &te) && class != classCancelled {
-			class = classTerminal
+			return out, nil
 		}
 		retry := false
-		switch class {
+		switch errorClass(ctx, err) {
 		case classDigest:
 			digestFails++
-			retry = digestFails < a.retry.DigestAttempts
+			retry = digestFails < w.a.retry.DigestAttempts
 		case classRetryable:
 			retries++
-			retry = retries < a.retry.Attempts
+			retry = retries < w.a.retry.Attempts
 		}
 		if !retry {
-			break
+			return out, err
 		}
-		d := a.retry.backoff(retries + digestFails - 1)
+		d := w.a.retry.backoff(retries + digestFails - 1)
 		log.Warn("remodel failed, retrying", zap.Error(err), zap.Int("attempt", res.Attempts), zap.Duration("backoff", d))
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-		}
-		if ctx.Err() != nil {
-			err = ctx.Err()
-			break
+		if !sleep(ctx, d) {
+			return out, ctx.Err()
 		}
 	}
-	res.Finished = a.now()
-	if err == nil {
-		res.Status, res.Reason = StatusDone, out.reason
-		if jerr := w.s.journal.Finish(in, journal.OutcomeDone, "", res.Finished); jerr != nil {
+}
+
+// errorClass is classify's verdict, terminal for a terminalError unless
+// the work was cancelled.
+func errorClass(ctx context.Context, err error) errClass {
+	class := classify(ctx, err)
+	var te *terminalError
+	if errors.As(err, &te) && class != classCancelled {
+		return classTerminal
+	}
+	return class
+}
+
+// sleep waits d, or says the context ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return ctx.Err() == nil
+}
+
+// finishDone journals the completion; a delete also leaves the journal's
+// unreferenced set.
+func (w *walk) finishDone(r *remodel.Remodel, in journal.Intent, out outcome, res *Result, log *zap.Logger) {
+	res.Status, res.Reason = StatusDone, out.reason
+	if jerr := w.s.journal.Finish(in, journal.OutcomeDone, "", res.Finished); jerr != nil {
+		w.setJournalErr(jerr)
+	}
+	if r.Action == remodel.ActionDelete {
+		if jerr := w.s.journal.UpdateUnreferenced(nil, []materials.MaterialRef{r.Target}); jerr != nil {
 			w.setJournalErr(jerr)
 		}
-		if r.Action == remodel.ActionDelete {
-			if jerr := w.s.journal.UpdateUnreferenced(nil, []materials.MaterialRef{r.Target}); jerr != nil {
-				w.setJournalErr(jerr)
-			}
-		}
-		log.Info("remodel done", zap.Int64("bytes", out.bytes), zap.String("reason", out.reason))
-		return res
 	}
+	log.Info("remodel done", zap.Int64("bytes", out.bytes), zap.String("reason", out.reason))
+}
+
+// finishFailed journals the failure, except when interrupted: then the
+// intent stays in flight for the next survey.
+func (w *walk) finishFailed(ctx context.Context, r *remodel.Remodel, in journal.Intent, err error, res *Result, log *zap.Logger) {
 	if noSpace(err) {
 		err = fmt.Errorf("remodel %s: %w", r.ID, err)
 	}
 	res.Status, res.Err = StatusFailed, err
 	if ctx.Err() != nil {
-		// Interrupted: the intent stays in flight for the next survey.
 		log.Info("remodel interrupted", zap.Error(err))
-		return res
+		return
 	}
 	if jerr := w.s.journal.Finish(in, journal.OutcomeFailed, err.Error(), res.Finished); jerr != nil {
 		w.setJournalErr(jerr)
 	}
 	log.Warn("remodel failed", zap.Error(err), zap.Int("attempts", res.Attempts))
-	return res
 }
 
 func (w *walk) setJournalErr(err error) {
@@ -238,6 +263,8 @@ func blobOf(r *remodel.Remodel, b materials.Blob, ct materials.ContentTree) (mat
 	return materials.Blob{}, terminal("remodel %s: no blob digest (resolve the tag first)", r.ID)
 }
 
+// download fetches a content tree's blob into its store, unless another
+// remodel already did.
 func (w *walk) download(ctx context.Context, r *remodel.Remodel, p *remodel.DownloadPayload) (outcome, error) {
 	blob, err := blobOf(r, p.Blob, p.ContentTree)
 	if err != nil {
@@ -256,38 +283,42 @@ func (w *walk) download(ctx context.Context, r *remodel.Remodel, p *remodel.Down
 	if ok, _, err := store.Has(ctx, blob.Digest); err != nil {
 		return outcome{}, err
 	} else if ok {
-		if ts, isTree := store.(TreeStore); isTree {
-			if err := ts.Hold(ctx, ct, blob.Digest); err != nil {
-				return outcome{}, err
-			}
-		}
-		n, err := w.follow(ctx, r, store, ct, blob)
-		if n > 0 || err != nil {
-			return outcome{bytes: n}, err
-		}
-		return outcome{reason: "already present"}, nil
+		return w.alreadyPresent(ctx, r, store, ct, blob)
 	}
 	if len(ct.Datastores) == 0 {
 		return outcome{}, terminal("download %s: content tree %s names no datastore", r.ID, ct.ID)
 	}
-	// Every datastore is tried in order, whatever the one before failed
-	// with: a dead link, a 5xx or a bad body at one says nothing of the
-	// next. The ingest is per digest, so the next resumes from the bytes
-	// the last one wrote (a bad body's were discarded at Commit).
+	return w.fromDatastores(ctx, r, store, ct, blob)
+}
+
+// alreadyPresent holds a blob the store has for the tree and follows its
+// children.
+func (w *walk) alreadyPresent(ctx context.Context, r *remodel.Remodel, store BlobStore, ct materials.ContentTree, blob materials.Blob) (outcome, error) {
+	if ts, isTree := store.(TreeStore); isTree {
+		if err := ts.Hold(ctx, ct, blob.Digest); err != nil {
+			return outcome{}, err
+		}
+	}
+	n, err := w.follow(ctx, r, store, ct, blob)
+	if n > 0 || err != nil {
+		return outcome{bytes: n}, err
+	}
+	return outcome{reason: "already present"}, nil
+}
+
+// fromDatastores tries every datastore of the tree in order, whatever the
+// one before failed with: a dead link, a 5xx or a bad body at one says
+// nothing of the next. The ingest is per digest, so the next resumes from
+// the bytes the last one wrote (a bad body's were discarded at Commit).
+func (w *walk) fromDatastores(ctx context.Context, r *remodel.Remodel, store BlobStore, ct materials.ContentTree, blob materials.Blob) (outcome, error) {
 	var lastErr, curable error
 	var failed []string
 	var written int64
 	for _, dsID := range ct.Datastores {
-		ds, ok := w.datastores[dsID]
-		if !ok {
-			lastErr = terminal("download %s: content tree %s: datastore %q is not in the Blueprint", r.ID, ct.ID, dsID)
-			failed = append(failed, lastErr.Error())
-			continue
-		}
-		f := w.a.crafts.Fetchers[ds.Type]
-		if f == nil {
-			lastErr = terminal("download %s: datastore %s type %q: %w", r.ID, ds.ID, ds.Type, ErrNoCraft)
-			failed = append(failed, lastErr.Error())
+		ds, f, err := w.fetcherFor(r, ct, dsID)
+		if err != nil {
+			lastErr = err
+			failed = append(failed, err.Error())
 			continue
 		}
 		n, err := w.fetchInto(ctx, r, f, store, FetchRequest{Datastore: ds, ContentTree: ct, Blob: blob, FreeBytes: w.a.files.FreeBytes()})
@@ -318,6 +349,20 @@ func (w *walk) download(ctx context.Context, r *remodel.Remodel, p *remodel.Down
 		return outcome{bytes: written}, &datastoresError{err: lastErr, each: failed}
 	}
 	return outcome{bytes: written}, lastErr
+}
+
+// fetcherFor is the Blueprint's datastore dsID and the craft that fetches
+// from its type; either missing is terminal.
+func (w *walk) fetcherFor(r *remodel.Remodel, ct materials.ContentTree, dsID string) (materials.Datastore, Fetcher, error) {
+	ds, ok := w.datastores[dsID]
+	if !ok {
+		return ds, nil, terminal("download %s: content tree %s: datastore %q is not in the Blueprint", r.ID, ct.ID, dsID)
+	}
+	f := w.a.crafts.Fetchers[ds.Type]
+	if f == nil {
+		return ds, nil, terminal("download %s: datastore %s type %q: %w", r.ID, ds.ID, ds.Type, ErrNoCraft)
+	}
+	return ds, f, nil
 }
 
 // datastoresError is a download every datastore of its content tree
