@@ -75,19 +75,28 @@ func runSnapshots(args []string, stdout, stderr io.Writer) int {
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(struct {
+		err = enc.Encode(struct {
 			Snapshots []snapshotLine `json:"snapshots"`
-		}{lines}); err != nil {
-			fmt.Fprintf(stderr, "wright snapshots: write: %v\n", err)
-			return exitFailed
-		}
-		return exitOK
+		}{lines})
+	} else {
+		err = writeSnapshotLines(stdout, lines)
 	}
+	if err != nil {
+		fmt.Fprintf(stderr, "wright snapshots: write: %v\n", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+// writeSnapshotLines writes the lineage as a table: each snapshot with
+// where it is kept, its state, and the app, type and config version the
+// journal records for it.
+func writeSnapshotLines(w io.Writer, lines []snapshotLine) error {
 	if len(lines) == 0 {
-		fmt.Fprintln(stdout, "no snapshots")
-		return exitOK
+		_, err := fmt.Fprintln(w, "no snapshots")
+		return err
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "volume\tsnapshot\ttaken\tkept as\tstate\tapp\ttype\tconfig version")
 	for _, l := range lines {
 		kept := "internal (qcow2)"
@@ -104,8 +113,7 @@ func runSnapshots(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Volume, l.Name, l.Created.UTC().Format(time.RFC3339), kept, dash(string(l.State)), dash(l.App), dash(typ), version)
 	}
-	tw.Flush()
-	return exitOK
+	return tw.Flush()
 }
 
 func dash(s string) string {

@@ -59,51 +59,19 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	if *socket != "" {
 		opts.Containerd = &ctrsurvey.Daemon{Socket: *socket, Namespace: *ns}
 	}
-	in := reporter.Inputs{IO: counters}
-	// While an apply holds the journal, report what the disk says.
-	if j := openJournal("status", *root, stderr, "names, refcounts and usage are missing"); j != nil {
-		defer j.Close()
-		opts.Journal = j
-		hist, err := j.History()
-		if err != nil {
-			fmt.Fprintf(stderr, "wright status: journal history: %v\n", err)
-			return exitFailed
-		}
-		in.Failures = reporter.FailuresFromHistory(hist)
-	}
-	fp, err := inspector.Survey(ctx, opts)
+	in, err := statusInputs(ctx, opts, counters, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "wright status: %v\n", err)
 		return exitFailed
 	}
-	in.Floorplan = fp
-	if fp.Journal != nil {
-		in.Blueprint = fp.Journal.LastApplied
+	fp := in.Floorplan
+	format := "table"
+	if *asJSON {
+		format = "json"
+	} else if *asBinary {
+		format = "binary"
 	}
-	rep := reporter.Build(in)
-	now := time.Now()
-	var msgs []proto.Message
-	for _, m := range rep.InfoMessages(*devID, now) {
-		msgs = append(msgs, m)
-	}
-	// Apps with snapshots: ZInfoApp messages with their ZInfoSnapshots.
-	apps := reporter.AppSnapshots(in)
-	for _, m := range reporter.AppMessages(apps, *devID, now) {
-		msgs = append(msgs, m)
-	}
-	msgs = append(msgs, rep.MetricMessage(*devID, now))
-	switch {
-	case *asJSON:
-		err = reporter.WriteJSONLines(stdout, msgs...)
-	case *asBinary:
-		err = reporter.WriteDelimited(stdout, msgs...)
-	default:
-		err = rep.WriteTable(stdout)
-		if err == nil {
-			err = writeSnapshotTable(stdout, apps)
-		}
-	}
-	if err != nil {
+	if err := writeStatus(stdout, in, format, *devID, time.Now()); err != nil {
 		fmt.Fprintf(stderr, "wright status: write: %v\n", err)
 		return exitFailed
 	}
@@ -112,6 +80,58 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// statusInputs surveys the root: with the journal's history (failures)
+// and last applied Blueprint when it opens, and what the disk says while
+// an apply holds it.
+func statusInputs(ctx context.Context, opts inspector.Options, counters map[string]reporter.IOCounters, stderr io.Writer) (reporter.Inputs, error) {
+	in := reporter.Inputs{IO: counters}
+	if j := openJournal("status", opts.Root, stderr, "names, refcounts and usage are missing"); j != nil {
+		defer j.Close()
+		opts.Journal = j
+		hist, err := j.History()
+		if err != nil {
+			return in, fmt.Errorf("journal history: %w", err)
+		}
+		in.Failures = reporter.FailuresFromHistory(hist)
+	}
+	fp, err := inspector.Survey(ctx, opts)
+	if err != nil {
+		return in, err
+	}
+	in.Floorplan = fp
+	if fp.Journal != nil {
+		in.Blueprint = fp.Journal.LastApplied
+	}
+	return in, nil
+}
+
+// writeStatus writes the report in a format: "json" and "binary" carry
+// the ZInfoMsg records (content trees, volumes, then the apps with
+// snapshots and their ZInfoSnapshots) and a ZMetricMsg; "table" the same
+// as text.
+func writeStatus(w io.Writer, in reporter.Inputs, format, devID string, now time.Time) error {
+	rep := reporter.Build(in)
+	apps := reporter.AppSnapshots(in)
+	if format == "table" {
+		if err := rep.WriteTable(w); err != nil {
+			return err
+		}
+		return writeSnapshotTable(w, apps)
+	}
+	var msgs []proto.Message
+	for _, m := range rep.InfoMessages(devID, now) {
+		msgs = append(msgs, m)
+	}
+	for _, m := range reporter.AppMessages(apps, devID, now) {
+		msgs = append(msgs, m)
+	}
+	msgs = append(msgs, rep.MetricMessage(devID, now))
+	if format == "binary" {
+		return reporter.WriteDelimited(w, msgs...)
+	}
+	return reporter.WriteJSONLines(w, msgs...)
 }
 
 // parseIO reads `uuid=rb:wb:rc:wc` items separated by commas.
