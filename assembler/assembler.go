@@ -357,7 +357,7 @@ func (a *Assembler) apply(ctx context.Context, s *session, plan *remodel.Plan, b
 	}
 	w.run(ctx, plan)
 	if ctx.Err() == nil {
-		w.seal(ctx, bp)
+		w.seal(ctx, sealable(plan, bp))
 	}
 	rep.Results = slices.Grow(rep.Results, len(w.nodes))
 	for i := range w.nodes {
@@ -404,13 +404,31 @@ func (a *Assembler) recordUnreferenced(s *session, plan *remodel.Plan, bp *mater
 	return nil
 }
 
+// sealable are the content trees an apply seals: the Blueprint's, or
+// without one (a fix run) those the plan downloads into, whose leases
+// would else outlive the download.
+func sealable(plan *remodel.Plan, bp *materials.Blueprint) []materials.ContentTree {
+	if bp != nil {
+		return bp.ContentTrees
+	}
+	var out []materials.ContentTree
+	seen := map[string]bool{}
+	for i := range plan.Remodels {
+		if p, ok := plan.Remodels[i].Payload.(*remodel.DownloadPayload); ok && !seen[p.ContentTree.ID] {
+			seen[p.ContentTree.ID] = true
+			out = append(out, p.ContentTree)
+		}
+	}
+	return out
+}
+
 // seal asks each store that keeps blobs per content tree to name every
-// whole tree of the Blueprint (containerd: its image record) and release
-// what held it while it was written. Only trees whose top blob is known
-// are asked. A failure is logged: the next apply tries again, and until
-// then the tree's lease keeps its blobs.
-func (w *walk) seal(ctx context.Context, bp *materials.Blueprint) {
-	if bp == nil {
+// whole tree given (containerd: its image record) and release what held
+// it while it was written. Only trees whose top blob is known are asked.
+// A failure is logged: the next apply tries again, and until then the
+// tree's lease keeps its blobs.
+func (w *walk) seal(ctx context.Context, trees []materials.ContentTree) {
+	if len(trees) == 0 {
 		return
 	}
 	var stores []TreeStore
@@ -430,8 +448,8 @@ func (w *walk) seal(ctx context.Context, bp *materials.Blueprint) {
 	if len(stores) == 0 {
 		return
 	}
-	for i := range bp.ContentTrees {
-		ct := w.pinned(bp.ContentTrees[i])
+	for i := range trees {
+		ct := w.pinned(trees[i])
 		top := ct.Digest()
 		if top == "" || top.Validate() != nil {
 			continue
