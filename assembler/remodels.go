@@ -997,6 +997,18 @@ func (w *walk) delete(ctx context.Context, r *remodel.Remodel, pl *remodel.Delet
 		}
 		defer unlock()
 		return outcome{}, w.a.crafts.Images.DeleteImage(ctx, name)
+	case materials.KindLease:
+		// The lease only: the blobs it held are left to the collector.
+		id := r.Target.ID
+		if w.a.crafts.Leases == nil {
+			return outcome{}, terminal("delete %s: lease %q: %w", r.ID, id, ErrNoCraft)
+		}
+		unlock, err := w.a.keys.lock(ctx, "lease:"+id)
+		if err != nil {
+			return outcome{}, err
+		}
+		defer unlock()
+		return outcome{}, w.a.crafts.Leases.DeleteLease(ctx, id)
 	case materials.KindContentTree:
 		return outcome{}, terminal("delete %s: a content tree is not deleted as such: its blobs and its image records are", r.ID)
 	default:

@@ -148,6 +148,7 @@ func Check(fp *materials.Floorplan, opts Options) Report {
 	}
 	fixes = append(fixes, c.pastGrace()...)
 	fixes = append(fixes, c.pastGraceImages()...)
+	fixes = append(fixes, c.leakedLeases()...)
 	fixes = dedupe(fixes)
 	return Report{Fixes: fixes, Volumes: c.statuses(fixes), opts: opts}
 }

@@ -22,7 +22,13 @@
 //     with RemedyReport; and containerd image records edgewright wrote
 //     (layout.OwnerLabel) whose grace clock has run out, unless the last
 //     applied config names them or an overlay reads through one of their
-//     blobs (the record only: its blobs are containerd's collector's).
+//     blobs (the record only: its blobs are containerd's collector's);
+//     and containerd leases edgewright made (a tree's lease, held while
+//     the tree downloads) older than Options.StaleAfter that outlived
+//     their download: the tree's image record holds it now, or the last
+//     applied config no longer names it. A lease is kept while a download
+//     of its blobs is in flight or when it alone keeps a blob an overlay
+//     reads through; left alone it expires after a day.
 //   - mend repairs a broken volume: a damaged header, a qcow2 with a
 //     backing or data file (the inspector refuses those: qemu would open
 //     another file), a qcow2 whose deep check found corrupted clusters
@@ -103,9 +109,8 @@
 // ("id", "status"); when the apply fails as a whole, "error" instead of
 // the check after.
 //
-// What a survey cannot see is not checked: leases (the Floorplan does not
-// list them), image records without a grace clock, orphan blobs
-// that never got a grace clock (only the foreman, with the current config,
-// knows a blob is unneeded). Check is advisory: a runner re-plans before
+// What a survey cannot see is not checked: image records and orphan
+// blobs that never got a grace clock (only the foreman, with the current
+// config, knows they are unneeded). Check is advisory: a runner re-plans before
 // it deletes anything.
 package check

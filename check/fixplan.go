@@ -132,6 +132,8 @@ func (p *fixPlanner) delete(f Fix, reason string) ([]remodel.ID, string) {
 			Reason: reason, Payload: &remodel.DeletePayload{Path: t.ID}})}, ""
 	case materials.KindImage:
 		return p.deleteImage(f, reason)
+	case materials.KindLease:
+		return p.deleteLease(f, reason)
 	case materials.KindBlob:
 		if f.ID != fixID(f.Type, t) {
 			// A containerd ingest: only while no complete copy is there.

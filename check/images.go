@@ -76,18 +76,22 @@ func (c *checker) imageNeeded(im *materials.ImageRecord, needs []*materials.Blue
 // is needed after all.
 func (p *fixPlanner) deleteImage(f Fix, reason string) ([]remodel.ID, string) {
 	for i := range p.c.fp.Images {
-		im := &p.c.fp.Images[i]
-		if im.Name != f.Target.ID {
-			continue
+		if im := &p.c.fp.Images[i]; im.Name == f.Target.ID {
+			return p.deleteOwned(f, reason, im.Labels, "image record "+im.Name, func() string { return p.c.imageNeeded(im, p.needs) })
 		}
-		if im.Labels[layout.OwnerLabel] != layout.OwnerValue {
-			return nil, "image record " + im.Name + " is not edgewright's"
-		}
-		if why := p.c.imageNeeded(im, p.needs); why != "" {
-			return nil, why
-		}
-		return []remodel.ID{p.add(remodel.Remodel{ID: remodel.NewID(remodel.ActionDelete, f.Target), Action: remodel.ActionDelete,
-			Target: f.Target, Reason: reason, Payload: &remodel.DeletePayload{}})}, ""
 	}
 	return nil, "containerd holds no image record " + f.Target.ID + " any more"
+}
+
+// deleteOwned is the delete of a containerd record (an image record, a
+// lease) of edgewright's that nothing needs; else the refusal.
+func (p *fixPlanner) deleteOwned(f Fix, reason string, labels map[string]string, what string, needed func() string) ([]remodel.ID, string) {
+	if labels[layout.OwnerLabel] != layout.OwnerValue {
+		return nil, what + " is not edgewright's"
+	}
+	if why := needed(); why != "" {
+		return nil, why
+	}
+	return []remodel.ID{p.add(remodel.Remodel{ID: remodel.NewID(remodel.ActionDelete, f.Target), Action: remodel.ActionDelete,
+		Target: f.Target, Reason: reason, Payload: &remodel.DeletePayload{}})}, ""
 }

@@ -218,12 +218,26 @@ func parseFloorplan(t *testing.T, input string) *materials.Floorplan {
 			im := materials.ImageRecord{Name: w[1], Target: digest.Digest("sha256:" + thex(kv["target"]))}
 			if flags["owned"] {
 				im.Labels = map[string]string{"io.edgewright.owner": "edgewright"}
+				if tr := kv["tree"]; tr != "" {
+					im.Labels["io.edgewright.content-tree"] = tr
+				}
 			}
 			fp.Images = append(fp.Images, im)
 			if a := kv["age"]; a != "" {
 				fp.Journal.Unreferenced = append(fp.Journal.Unreferenced, materials.Unreferenced{
 					Target: materials.MaterialRef{Kind: materials.KindImage, ID: im.Name}, Since: tage(t, a)})
 			}
+		case "lease":
+			l := materials.LeaseRecord{ID: "edgewright-" + w[1], CreatedAt: tage(t, kv["age"])}
+			if flags["owned"] {
+				l.Labels = map[string]string{"io.edgewright.owner": "edgewright", "io.edgewright.content-tree": w[1]}
+			}
+			for _, b := range strings.Split(kv["blobs"], ",") {
+				if b != "" {
+					l.Blobs = append(l.Blobs, digest.Digest("sha256:"+thex(b)))
+				}
+			}
+			fp.Leases = append(fp.Leases, l)
 		case "dense":
 			k := tkey(t, w[1])
 			d := materials.DenseFile{Path: vaultDir + k.String() + "." + kv["fmt"], Size: 1 << 20, ModTime: tnow.Add(-24 * time.Hour)}

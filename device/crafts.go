@@ -29,6 +29,9 @@ type Crafts struct {
 	// Images deletes containerd image records (a content tree's delete
 	// names one); nil means such deletes fail with ErrNoCraft.
 	Images ImageDeleter
+	// Leases deletes containerd leases edgewright made (a clean of a
+	// leaked one names it); nil means such deletes fail with ErrNoCraft.
+	Leases LeaseDeleter
 	// Resolver turns an OCI tag into a digest; nil means resolve remodels
 	// fail with ErrNoCraft.
 	Resolver Resolver
@@ -197,6 +200,12 @@ type Resolver interface {
 // the store's garbage collector.
 type ImageDeleter interface {
 	DeleteImage(ctx context.Context, name string) error
+}
+
+// LeaseDeleter removes a lease of edgewright's; the blobs it held are left
+// to the store's garbage collector. A lease already gone is no error.
+type LeaseDeleter interface {
+	DeleteLease(ctx context.Context, id string) error
 }
 
 // TreeStore is a BlobStore that holds blobs per content tree (containerd:

@@ -47,12 +47,19 @@ type Options struct {
 // that this package does not import containerd's gRPC API: a program that
 // surveys only files does not pay for its package init.
 type ContentStore interface {
-	// SurveyStore lists the store's blobs (complete and partial) and image
-	// records. What it cannot read it reports through d; it never fails
+	// SurveyStore lists the store's blobs (complete and partial), image
+	// records and leases. What it cannot read it reports through d; it never fails
 	// the survey. A store that cannot reach its daemon says so with an
 	// error diagnostic at DiagContainerd whose message starts with
 	// MsgContainerdUnreachable.
-	SurveyStore(ctx context.Context, d Diagnoser) ([]materials.BlobRecord, []materials.ImageRecord)
+	SurveyStore(ctx context.Context, d Diagnoser) StoreContents
+}
+
+// StoreContents is what a ContentStore holds.
+type StoreContents struct {
+	Blobs  []materials.BlobRecord
+	Images []materials.ImageRecord
+	Leases []materials.LeaseRecord
 }
 
 // Diagnoser records a survey's diagnostics; the survey gives one to its
@@ -203,9 +210,10 @@ func Survey(ctx context.Context, opts Options) (*materials.Floorplan, error) {
 	fp.Blobs = append(fp.Blobs, blobs...)
 
 	if opts.Containerd != nil {
-		cb, ci := opts.Containerd.SurveyStore(ctx, s)
-		fp.Blobs = append(fp.Blobs, cb...)
-		fp.Images = append(fp.Images, ci...)
+		sc := opts.Containerd.SurveyStore(ctx, s)
+		fp.Blobs = append(fp.Blobs, sc.Blobs...)
+		fp.Images = append(fp.Images, sc.Images...)
+		fp.Leases = append(fp.Leases, sc.Leases...)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("survey %s: %w", abs, err)

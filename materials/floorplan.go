@@ -162,6 +162,18 @@ type ImageRecord struct {
 	UpdatedAt time.Time       `json:"updatedAt"`
 }
 
+// LeaseRecord is a containerd lease: while a content tree is downloaded,
+// its lease keeps the tree's committed blobs from containerd's collector
+// until the tree is sealed into its image record (or the lease expires).
+type LeaseRecord struct {
+	ID     string            `json:"id"`
+	Labels map[string]string `json:"labels,omitempty"`
+	// Blobs are the content the lease holds (read for leases edgewright
+	// made only).
+	Blobs     []digest.Digest `json:"blobs,omitempty"`
+	CreatedAt time.Time       `json:"createdAt"`
+}
+
 // Space is the free and total space of the file system holding the root.
 type Space struct {
 	TotalBytes uint64 `json:"totalBytes"`
@@ -245,6 +257,8 @@ type Floorplan struct {
 	Volumes     []VolumeFile  `json:"volumes"`
 	Blobs       []BlobRecord  `json:"blobs"`
 	Images      []ImageRecord `json:"images"`
+	// Leases are containerd's leases in the namespace surveyed.
+	Leases      []LeaseRecord `json:"leases,omitempty"`
 	Space       Space         `json:"space"`
 	Journal     *JournalState `json:"journal,omitempty"`
 	Diagnostics Diagnostics   `json:"diagnostics"`

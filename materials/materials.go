@@ -245,6 +245,9 @@ const (
 	// (Before this kind, an image record was named as a content tree
 	// whose id is the record's name; journals may still hold such refs.)
 	KindImage MaterialKind = "image"
+	// KindLease is a containerd lease edgewright made to keep a content
+	// tree's blobs while it is downloaded; its ID is the lease's id.
+	KindLease MaterialKind = "lease"
 )
 
 // MaterialRef names one material. For a volume, ID is the uuid (all

@@ -173,7 +173,8 @@ type ResizePayload struct {
 
 // DeletePayload is a delete's. The target says what goes: a blob (from
 // Store), a volume, a containerd image record (materials.KindImage: its
-// blobs are left to containerd's collector) or a file.
+// blobs are left to containerd's collector), a containerd lease
+// (materials.KindLease: likewise) or a file.
 type DeletePayload struct {
 	// Blob is what is known of a blob to delete (its size and media type,
 	// for people and programs); nil for other targets.

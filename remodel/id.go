@@ -46,6 +46,7 @@ func (e *IDError) Error() string { return fmt.Sprintf("remodel id %q: %s", e.Val
 var materialKinds = map[materials.MaterialKind]bool{
 	materials.KindDatastore: true, materials.KindContentTree: true, materials.KindBlob: true,
 	materials.KindVolume: true, materials.KindApp: true, materials.KindFile: true, materials.KindImage: true,
+	materials.KindLease: true,
 }
 
 // ParseID checks s is a remodel ID: a known action, a known material kind,

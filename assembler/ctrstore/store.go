@@ -567,6 +567,29 @@ func (s *Store) ReleaseLease(ctx context.Context, treeID string) error {
 	return nil
 }
 
+// DeleteLease deletes a lease of edgewright's by id, synchronously so
+// containerd's garbage collector runs before it returns; a lease without
+// our ownership label is refused with *ForeignError, one already gone is
+// no error.
+func (s *Store) DeleteLease(ctx context.Context, id string) error {
+	ctx = s.ctx(ctx)
+	all, err := s.lm.List(ctx, "id=="+strconv.Quote(id))
+	if err != nil {
+		return fmt.Errorf("lease %s: %w", id, err)
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	if all[0].Labels[OwnerLabel] != OwnerValue {
+		return &ForeignError{What: "lease " + id}
+	}
+	err = s.lm.Delete(ctx, leases.Lease{ID: id}, leases.SynchronousDelete)
+	if err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("lease %s: delete: %w", id, err)
+	}
+	return nil
+}
+
 // DeleteBlob deletes a committed blob that carries edgewright's label, or
 // aborts edgewright's ingest of it. A committed blob without the label is
 // refused with *ForeignError.

@@ -3,7 +3,9 @@ package sim
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -24,7 +26,9 @@ type ctrState struct {
 	dir    string
 	blobs  map[digest.Digest]*blobRec
 	leases map[string]map[digest.Digest]bool // content tree id -> blobs
-	images map[string]*ctrImage
+	// leaseAt is when each tree's lease was made.
+	leaseAt map[string]time.Time
+	images  map[string]*ctrImage
 }
 
 // ctrImage is one image record edgewright wrote (Seal).
@@ -40,7 +44,8 @@ func newCtrState(dir string) *ctrState {
 	if dir != "" {
 		dir = filepath.Clean(dir)
 	}
-	return &ctrState{dir: dir, blobs: map[digest.Digest]*blobRec{}, leases: map[string]map[digest.Digest]bool{}, images: map[string]*ctrImage{}}
+	return &ctrState{dir: dir, blobs: map[digest.Digest]*blobRec{}, leases: map[string]map[digest.Digest]bool{},
+		leaseAt: map[string]time.Time{}, images: map[string]*ctrImage{}}
 }
 
 // octetStream is the media type of a single-blob tree's image record (a
@@ -69,12 +74,13 @@ func (s ctrStore) Ingest(ctx context.Context, b materials.Blob) (device.Ingest, 
 // IngestFor opens b's ingest inside ct's lease; a committed blob is held
 // for ct instead.
 func (s ctrStore) IngestFor(ctx context.Context, ct materials.ContentTree, b materials.Blob) (device.Ingest, error) {
-	return s.ingest(b, func() { s.d.ctr.hold(ct.ID, b.Digest) })
+	return s.ingest(b, func() { s.d.ctr.hold(ct.ID, b.Digest, s.d.now()) })
 }
 
-func (c *ctrState) hold(tree string, dg digest.Digest) {
+func (c *ctrState) hold(tree string, dg digest.Digest, now time.Time) {
 	if c.leases[tree] == nil {
 		c.leases[tree] = map[digest.Digest]bool{}
+		c.leaseAt[tree] = now
 	}
 	c.leases[tree][dg] = true
 }
@@ -87,7 +93,7 @@ func (s ctrStore) Hold(ctx context.Context, ct materials.ContentTree, dg digest.
 	if err := d.alive(); err != nil {
 		return err
 	}
-	d.ctr.hold(ct.ID, dg)
+	d.ctr.hold(ct.ID, dg, d.now())
 	return nil
 }
 
@@ -141,6 +147,28 @@ func (s ctrStore) DeleteImage(ctx context.Context, name string) error {
 	d.collectLocked()
 	return nil
 }
+
+// DeleteLease deletes a lease by id (the containerd craft's
+// "edgewright-<tree id>"), and the collector runs before it returns.
+func (s ctrStore) DeleteLease(ctx context.Context, id string) error {
+	d := s.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.alive(); err != nil {
+		return err
+	}
+	tree, ok := strings.CutPrefix(id, leasePrefix)
+	if !ok {
+		return device.Terminal("lease %s: not edgewright's", id)
+	}
+	delete(d.ctr.leases, tree)
+	d.collectLocked()
+	return nil
+}
+
+// leasePrefix starts the id of a tree's lease, as the containerd craft
+// names it.
+const leasePrefix = "edgewright-"
 
 // collectLocked is containerd's garbage collector: every blob no lease
 // holds and no image record reaches (its target, an index's manifests, a
@@ -253,6 +281,7 @@ func (d *Device) ctrSurvey(fp *materials.Floorplan) {
 		}
 		fp.Blobs = append(fp.Blobs, r)
 	}
+	fp.Leases = d.leasesLocked()
 	names := make([]string, 0, len(d.ctr.images))
 	for n := range d.ctr.images {
 		names = append(names, n)
@@ -264,4 +293,20 @@ func (d *Device) ctrSurvey(fp *materials.Floorplan) {
 			Labels: map[string]string{layout.OwnerLabel: layout.OwnerValue, layout.ContentTreeLabel: im.tree},
 			Blobs:  d.reachLocked(im.target), CreatedAt: im.created, UpdatedAt: im.updated})
 	}
+}
+
+// leasesLocked are the trees' leases as the survey lists them, by id.
+func (d *Device) leasesLocked() []materials.LeaseRecord {
+	var out []materials.LeaseRecord
+	for tree, blobs := range d.ctr.leases {
+		l := materials.LeaseRecord{ID: leasePrefix + tree, CreatedAt: d.ctr.leaseAt[tree],
+			Labels: map[string]string{layout.OwnerLabel: layout.OwnerValue, layout.ContentTreeLabel: tree}}
+		for dg := range blobs {
+			l.Blobs = append(l.Blobs, dg)
+		}
+		slices.Sort(l.Blobs)
+		out = append(out, l)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
 }

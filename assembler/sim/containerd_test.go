@@ -10,7 +10,9 @@ import (
 
 	"github.com/edgewright/edgewright/assembler"
 	"github.com/edgewright/edgewright/assembler/sim"
+	"github.com/edgewright/edgewright/device"
 	"github.com/edgewright/edgewright/foreman"
+	"github.com/edgewright/edgewright/layout"
 	"github.com/edgewright/edgewright/materials"
 )
 
@@ -84,5 +86,48 @@ func TestContainerdSpace(t *testing.T) {
 				t.Errorf("after the collector the overlay is %s backed by %+v, want broken, its backing missing", v.State, v.Backing)
 			}
 		})
+	}
+}
+
+// A tree's lease shows in the survey with the blobs it holds; deleting
+// it (a clean of a leaked lease) lets the collector take them.
+func TestContainerdLeases(t *testing.T) {
+	dg := digest.Digest("sha256:" + "5a79b911db5b6349a413e15ae37d3aca97f4456569cb36f269e5c37778bcd3d9")
+	w := sim.NewWorld()
+	w.Put(sim.Object{Digest: dg, Size: 1 << 20})
+	w.Serve(httpDS, "a.raw", dg)
+	dev := sim.New(w, sim.Options{Containerd: true})
+	opts := dev.Options()
+	ctx := context.Background()
+	ts := opts.Crafts.Stores[materials.BlobStoreContainerd].(device.TreeStore)
+	ct := materials.ContentTree{ID: "tree-a", URL: "a.raw", SHA256: dg.Encoded(), Datastores: []string{httpDS.ID}}
+	blob := materials.Blob{Digest: dg, Size: 1 << 20}
+	in, err := ts.IngestFor(ctx, ct, blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := device.FetchRequest{Datastore: httpDS, ContentTree: ct, Blob: blob}
+	if err := opts.Crafts.Fetchers[httpDS.Type].Fetch(ctx, req, in, func(int64, int64) {}); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Commit(ctx, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	fp, err := dev.Survey(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fp.Leases) != 1 || fp.Leases[0].ID != "edgewright-tree-a" || len(fp.Leases[0].Blobs) != 1 || fp.Leases[0].Blobs[0] != dg ||
+		fp.Leases[0].Labels[layout.ContentTreeLabel] != "tree-a" || len(fp.Blobs) != 1 {
+		t.Fatalf("leases %+v, blobs %+v; want tree-a's lease holding its blob", fp.Leases, fp.Blobs)
+	}
+	if err := opts.Crafts.Leases.DeleteLease(ctx, "edgewright-tree-a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := opts.Crafts.Leases.DeleteLease(ctx, "someone-else"); err == nil {
+		t.Errorf("a lease not named as edgewright's was deleted")
+	}
+	if fp, err = dev.Survey(ctx, nil); err != nil || len(fp.Leases) != 0 || len(fp.Blobs) != 0 {
+		t.Errorf("after the delete: leases %+v, blobs %+v (%v); want none: the collector takes what only the lease held", fp.Leases, fp.Blobs, err)
 	}
 }

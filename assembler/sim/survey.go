@@ -37,6 +37,7 @@ func (d *Device) Crafts() device.Crafts {
 		c.Stores[materials.BlobStoreContainerd] = d.containerdStore()
 		c.DefaultStore = materials.BlobStoreContainerd
 		c.Images = d.containerdStore()
+		c.Leases = d.containerdStore()
 	}
 	return c
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/edgewright/edgewright/check"
 	"github.com/edgewright/edgewright/foreman"
 	"github.com/edgewright/edgewright/internal/testenv"
+	"github.com/edgewright/edgewright/layout"
 	"github.com/edgewright/edgewright/materials"
 	"github.com/edgewright/edgewright/remodel"
 )
@@ -39,8 +40,10 @@ type Rig struct {
 type Shape struct {
 	Volumes []string
 	Blobs   []string
-	// Images are containerd's image records (none without containerd).
+	// Images and Leases are containerd's image records and leases (none
+	// without containerd).
 	Images  []string
+	Leases  []string
 	Journal string
 }
 
@@ -227,7 +230,11 @@ func ShapeOf(fp *materials.Floorplan) Shape {
 	}
 	sort.Strings(s.Volumes)
 	sort.Strings(s.Blobs)
+	for _, l := range fp.Leases {
+		s.Leases = append(s.Leases, fmt.Sprintf("%s %s blobs=%v", l.ID, l.Labels[layout.ContentTreeLabel], l.Blobs))
+	}
 	sort.Strings(s.Images)
+	sort.Strings(s.Leases)
 	var last bytes.Buffer
 	if js := fp.Journal; js != nil {
 		fmt.Fprintf(&last, "inflight=%d unreferenced=%d latches=%d", len(js.InFlight), len(js.Unreferenced), len(js.Latches))

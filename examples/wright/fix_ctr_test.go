@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"os"
@@ -9,17 +10,23 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/edgewright/edgewright/assembler/ctrstore"
 )
 
 // TestFixContainerd fixes a root whose blobs are in a real containerd
 // (`wright apply --containerd --containerd-content DIR --strategy
 // space` made its volumes overlays on containerd's blobs): with the
 // content blob of two overlays removed from containerd and one of them
-// truncated, and the image record of a dropped content tree past its
-// grace period, `wright fix --containerd ... --all` fetches the blob
-// again into containerd, re-creates the truncated volume as an overlay
-// on it, deletes the image record, and checks a root with nothing left
-// to fix.
+// truncated, the image record of a dropped content tree past its
+// grace period, and a leaked lease (the lease a download of a tree no
+// config names left, holding that record's blob), `wright fix
+// --containerd ... --all` fetches the blob again into containerd,
+// re-creates the truncated volume as an overlay on it, deletes the image
+// record and the lease (containerd's collector then takes the blob), and
+// checks a root with nothing left to fix.
 func TestFixContainerd(t *testing.T) {
 	const (
 		dsID   = "5b8c3c1e-4f0e-4a8e-9f4d-2a7c1b6e0d41"
@@ -28,6 +35,7 @@ func TestFixContainerd(t *testing.T) {
 		volOv  = "7d1f0c2a-9e3b-4d5c-8a6f-1b2c3d4e5f41"
 		volBad = "7d1f0c2a-9e3b-4d5c-8a6f-1b2c3d4e5f42"
 		volB   = "7d1f0c2a-9e3b-4d5c-8a6f-1b2c3d4e5f43"
+		treeC  = "0a5e7c9d-3b21-4c8f-8e1a-6f2d4b9c7e43"
 	)
 	rig := newCtrRig(t, dsID, "wright-fix")
 	tree, vol, config, ctr, hasImage := rig.tree, rig.vol, rig.config, rig.ctr, rig.hasImage
@@ -64,9 +72,24 @@ func TestFixContainerd(t *testing.T) {
 	if err := os.Truncate(bad, 64); err != nil {
 		t.Fatal(err)
 	}
+	// The leak: tree C's download stopped with blob B in its lease (as
+	// the containerd craft keeps a blob another tree already holds), and
+	// C is in no config.
+	leaseC := ctrstore.LeaseID(treeC)
+	st, err := ctrstore.Open(context.Background(), ctrstore.Options{Socket: ctrd.Address, Namespace: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Keep(context.Background(), treeC, digest.NewDigestFromBytes(digest.SHA256, sumB[:])); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if !strings.Contains(ctr("leases", "ls"), leaseC) {
+		t.Fatalf("containerd lists no lease %s", leaseC)
+	}
 
 	var out, errb bytes.Buffer
-	code := run(append([]string{"fix", "--all", "--json", "--grace", "0s"}, ctrArgs...), &out, &errb)
+	code := run(append([]string{"fix", "--all", "--json", "--grace", "0s", "--stale-after", "1ns"}, ctrArgs...), &out, &errb)
 	t.Logf("wright fix --containerd --all --json: exit %d\n%s%s", code, out.String(), errb.String())
 	var res fixJSON
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
@@ -76,7 +99,7 @@ func TestFixContainerd(t *testing.T) {
 	for _, s := range res.Selected {
 		got[s.ID] = s.Outcome + s.Error + s.Why
 	}
-	for _, id := range []string{"mend:volume/" + volOv + "#1", "mend:volume/" + volBad + "#1", "clean:image/" + imageB} {
+	for _, id := range []string{"mend:volume/" + volOv + "#1", "mend:volume/" + volBad + "#1", "clean:image/" + imageB, "clean:lease/" + leaseC} {
 		if got[id] != "applied" {
 			t.Errorf("fix %s: %q, want applied", id, got[id])
 		}
@@ -112,6 +135,12 @@ func TestFixContainerd(t *testing.T) {
 	}
 	if hasImage(imageB) {
 		t.Errorf("image record %s survived its clean", imageB)
+	}
+	if strings.Contains(ctr("leases", "ls"), leaseC) {
+		t.Errorf("lease %s survived its clean", leaseC)
+	}
+	if strings.Contains(ctr("content", "ls"), "sha256:"+hex.EncodeToString(sumB[:])) {
+		t.Errorf("blob B is still in containerd with its record and its lease gone")
 	}
 	if !hasImage(treeA + "-a.raw") {
 		t.Errorf("image record of tree A, in the last applied config, is gone")

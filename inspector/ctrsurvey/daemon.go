@@ -12,6 +12,7 @@ import (
 
 	contentapi "github.com/containerd/containerd/api/services/content/v1"
 	imagesapi "github.com/containerd/containerd/api/services/images/v1"
+	leasesapi "github.com/containerd/containerd/api/services/leases/v1"
 	versionapi "github.com/containerd/containerd/api/services/version/v1"
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/content/proxy"
@@ -26,6 +27,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/edgewright/edgewright/inspector"
+	"github.com/edgewright/edgewright/layout"
 	"github.com/edgewright/edgewright/materials"
 )
 
@@ -68,21 +70,21 @@ type survey struct {
 	cs  content.Store
 }
 
-// SurveyStore surveys the namespace's blobs, partial ingests and image
-// records. Failures are diagnostics; an unreachable daemon is an error
+// SurveyStore surveys the namespace's blobs, partial ingests, image
+// records and leases. Failures are diagnostics; an unreachable daemon is an error
 // diagnostic that inspector.ContainerdUnreachable recognises.
-func (o *Daemon) SurveyStore(ctx context.Context, diags inspector.Diagnoser) ([]materials.BlobRecord, []materials.ImageRecord) {
+func (o *Daemon) SurveyStore(ctx context.Context, diags inspector.Diagnoser) inspector.StoreContents {
 	s := &survey{d: diags, log: o.Logger}
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
 	if o.Socket == "" {
 		s.d.Diag(materials.SeverityError, inspector.DiagContainerd, nil, inspector.MsgContainerdUnreachable+": no socket given")
-		return nil, nil
+		return inspector.StoreContents{}
 	}
 	if o.Namespace == "" {
 		s.d.Diag(materials.SeverityError, inspector.DiagContainerd, nil, "containerd namespace is empty; not surveyed")
-		return nil, nil
+		return inspector.StoreContents{}
 	}
 	timeout := o.Timeout
 	if timeout <= 0 {
@@ -97,13 +99,13 @@ func (o *Daemon) SurveyStore(ctx context.Context, diags inspector.Diagnoser) ([]
 	if path := strings.TrimPrefix(o.Socket, "unix://"); !strings.Contains(path, "://") {
 		if _, err := os.Stat(path); err != nil {
 			s.unreachable(o.Socket, err)
-			return nil, nil
+			return inspector.StoreContents{}
 		}
 	}
 	conn, err := dialContainerd(o.Socket)
 	if err != nil {
 		s.unreachable(o.Socket, err)
-		return nil, nil
+		return inspector.StoreContents{}
 	}
 	defer conn.Close()
 	// The connection is lazy: ask for the version so that a daemon that is
@@ -111,7 +113,7 @@ func (o *Daemon) SurveyStore(ctx context.Context, diags inspector.Diagnoser) ([]
 	v, err := versionapi.NewVersionClient(conn).Version(ctx, &emptypb.Empty{})
 	if err != nil {
 		s.unreachable(o.Socket, errgrpc.ToNative(err))
-		return nil, nil
+		return inspector.StoreContents{}
 	}
 	s.log.Debug("containerd", zap.String("socket", o.Socket), zap.String("version", v.Version),
 		zap.String("namespace", o.Namespace))
@@ -207,8 +209,37 @@ func (o *Daemon) SurveyStore(ctx context.Context, diags inspector.Diagnoser) ([]
 		r.Blobs = s.reachable(ctx, blobs, byDigest, target, where+"/images/"+r.Name)
 		out = append(out, r)
 	}
-	s.log.Debug("surveyed containerd", zap.Int("blobs", len(blobs)), zap.Int("images", len(out)))
-	return blobs, out
+	leases := s.leases(ctx, leasesapi.NewLeasesClient(conn), where)
+	s.log.Debug("surveyed containerd", zap.Int("blobs", len(blobs)), zap.Int("images", len(out)), zap.Int("leases", len(leases)))
+	return inspector.StoreContents{Blobs: blobs, Images: out, Leases: leases}
+}
+
+// leases lists the namespace's leases, and the content each of
+// edgewright's holds (a leaked one keeps that content from the
+// collector; others' leases are listed, never read further).
+func (s *survey) leases(ctx context.Context, lc leasesapi.LeasesClient, where string) []materials.LeaseRecord {
+	resp, err := lc.List(ctx, &leasesapi.ListRequest{})
+	if err != nil {
+		s.d.Diag(materials.SeverityError, where, errgrpc.ToNative(err), "cannot list leases; leases are missing")
+		return nil
+	}
+	var out []materials.LeaseRecord
+	for _, l := range resp.GetLeases() {
+		r := materials.LeaseRecord{ID: l.GetID(), Labels: copyLabels(l.GetLabels()), CreatedAt: protoTime(l.GetCreatedAt())}
+		if r.Labels[layout.OwnerLabel] == layout.OwnerValue {
+			res, err := lc.ListResources(ctx, &leasesapi.ListResourcesRequest{ID: r.ID})
+			if err != nil {
+				s.d.Diag(materials.SeverityWarning, where+"/leases/"+r.ID, errgrpc.ToNative(err), "cannot list the lease's resources")
+			}
+			for _, x := range res.GetResources() {
+				if d, err := digest.Parse(x.GetID()); x.GetType() == "content" && err == nil {
+					r.Blobs = append(r.Blobs, d)
+				}
+			}
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // dialContainerd connects to containerd's gRPC API directly, with the

@@ -66,7 +66,8 @@ func Open(ctx context.Context, opts ctrstore.Options) (*Store, error) {
 // Close closes the connection to containerd.
 func (c *Store) Close() error { return c.Store.Close() }
 
-// Install makes c the crafts' default blob store and its image deleter.
+// Install makes c the crafts' default blob store and its image and lease
+// deleter.
 func (c *Store) Install(cr *device.Crafts) {
 	if cr.Stores == nil {
 		cr.Stores = map[materials.BlobStore]device.BlobStore{}
@@ -74,6 +75,7 @@ func (c *Store) Install(cr *device.Crafts) {
 	cr.Stores[materials.BlobStoreContainerd] = c
 	cr.DefaultStore = materials.BlobStoreContainerd
 	cr.Images = c
+	cr.Leases = c
 }
 
 // SurveyOptions is the survey of the same containerd and namespace, for
@@ -187,6 +189,17 @@ func (c *Store) Delete(ctx context.Context, d digest.Digest) error {
 // lease; containerd's garbage collector takes the blobs.
 func (c *Store) DeleteImage(ctx context.Context, name string) error {
 	err := c.Store.DeleteImage(ctx, name)
+	var fe *ctrstore.ForeignError
+	if errors.As(err, &fe) {
+		return &device.TerminalError{Err: err}
+	}
+	return err
+}
+
+// DeleteLease deletes a lease of edgewright's (a leaked one a clean
+// names); containerd's garbage collector takes the blobs only it held.
+func (c *Store) DeleteLease(ctx context.Context, id string) error {
+	err := c.Store.DeleteLease(ctx, id)
 	var fe *ctrstore.ForeignError
 	if errors.As(err, &fe) {
 		return &device.TerminalError{Err: err}
