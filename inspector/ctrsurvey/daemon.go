@@ -71,20 +71,12 @@ type survey struct {
 }
 
 // SurveyStore surveys the namespace's blobs, partial ingests, image
-// records and leases. Failures are diagnostics; an unreachable daemon is an error
-// diagnostic that inspector.ContainerdUnreachable recognises.
+// records and leases. Failures are diagnostics; an unreachable daemon is
+// an error diagnostic that inspector.ContainerdUnreachable recognises.
 func (o *Daemon) SurveyStore(ctx context.Context, diags inspector.Diagnoser) inspector.StoreContents {
 	s := &survey{d: diags, log: o.Logger}
 	if s.log == nil {
 		s.log = zap.NewNop()
-	}
-	if o.Socket == "" {
-		s.d.Diag(materials.SeverityError, inspector.DiagContainerd, nil, inspector.MsgContainerdUnreachable+": no socket given")
-		return inspector.StoreContents{}
-	}
-	if o.Namespace == "" {
-		s.d.Diag(materials.SeverityError, inspector.DiagContainerd, nil, "containerd namespace is empty; not surveyed")
-		return inspector.StoreContents{}
 	}
 	timeout := o.Timeout
 	if timeout <= 0 {
@@ -93,36 +85,66 @@ func (o *Daemon) SurveyStore(ctx context.Context, diags inspector.Diagnoser) ins
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	ctx = namespaces.WithNamespace(ctx, o.Namespace)
+	conn := o.connect(ctx, s)
+	if conn == nil {
+		return inspector.StoreContents{}
+	}
+	defer conn.Close()
+	where := "containerd/" + o.Namespace
 
+	s.cs = proxy.NewContentStore(contentapi.NewContentClient(conn))
+	blobs, byDigest := s.blobs(ctx, where)
+	blobs = append(blobs, s.ingests(ctx, where)...)
+	images := s.images(ctx, imagesapi.NewImagesClient(conn), where, blobs, byDigest)
+	leases := s.leases(ctx, leasesapi.NewLeasesClient(conn), where)
+	s.log.Debug("surveyed containerd", zap.Int("blobs", len(blobs)), zap.Int("images", len(images)), zap.Int("leases", len(leases)))
+	return inspector.StoreContents{Blobs: blobs, Images: images, Leases: leases}
+}
+
+// connect dials the daemon and asks for its version, so that a daemon
+// that is not there is told apart from an empty store; nil when it
+// cannot be reached (said as a diagnostic).
+func (o *Daemon) connect(ctx context.Context, s *survey) *grpc.ClientConn {
+	if o.Socket == "" {
+		s.d.Diag(materials.SeverityError, inspector.DiagContainerd, nil, inspector.MsgContainerdUnreachable+": no socket given")
+		return nil
+	}
+	if o.Namespace == "" {
+		s.d.Diag(materials.SeverityError, inspector.DiagContainerd, nil, "containerd namespace is empty; not surveyed")
+		return nil
+	}
 	// containerd's dialer waits for a missing socket to appear until its
 	// timeout; a socket that is not there is unreachable now.
 	if path := strings.TrimPrefix(o.Socket, "unix://"); !strings.Contains(path, "://") {
 		if _, err := os.Stat(path); err != nil {
 			s.unreachable(o.Socket, err)
-			return inspector.StoreContents{}
+			return nil
 		}
 	}
 	conn, err := dialContainerd(o.Socket)
 	if err != nil {
 		s.unreachable(o.Socket, err)
-		return inspector.StoreContents{}
+		return nil
 	}
-	defer conn.Close()
-	// The connection is lazy: ask for the version so that a daemon that is
-	// not there is told apart from an empty store.
 	v, err := versionapi.NewVersionClient(conn).Version(ctx, &emptypb.Empty{})
 	if err != nil {
+		conn.Close()
 		s.unreachable(o.Socket, errgrpc.ToNative(err))
-		return inspector.StoreContents{}
+		return nil
 	}
 	s.log.Debug("containerd", zap.String("socket", o.Socket), zap.String("version", v.Version),
 		zap.String("namespace", o.Namespace))
-	where := "containerd/" + o.Namespace
+	return conn
+}
 
-	s.cs = proxy.NewContentStore(contentapi.NewContentClient(conn))
+// blobs lists the committed blobs with their gc children, and reads each
+// index or manifest among them (a blob with gc children; it is small) for
+// its media type and what it says of each child, so that the children's
+// downloads know their sizes before any image record names the tree.
+func (s *survey) blobs(ctx context.Context, where string) ([]materials.BlobRecord, map[digest.Digest]int) {
 	byDigest := map[digest.Digest]int{}
 	var blobs []materials.BlobRecord
-	err = s.cs.Walk(ctx, func(info content.Info) error {
+	err := s.cs.Walk(ctx, func(info content.Info) error {
 		b := materials.BlobRecord{
 			Digest:    info.Digest,
 			Store:     materials.BlobStoreContainerd,
@@ -135,20 +157,7 @@ func (o *Daemon) SurveyStore(ctx context.Context, diags inspector.Diagnoser) ins
 		if info.UpdatedAt.IsZero() {
 			b.UpdatedAt = b.CreatedAt // containerd 1.6 leaves it unset until a label changes
 		}
-		set := map[digest.Digest]bool{}
-		for k, val := range info.Labels {
-			if !strings.HasPrefix(k, gcRefPrefix) {
-				continue
-			}
-			d, err := digest.Parse(val)
-			if err != nil {
-				s.d.Diag(materials.SeverityWarning, where+"/blobs/"+string(info.Digest), nil,
-					"label "+k+" is not a digest: "+val)
-				continue
-			}
-			set[d] = true
-		}
-		b.Children = sortedDigests(set)
+		b.Children = s.gcChildren(info, where)
 		byDigest[b.Digest] = len(blobs)
 		blobs = append(blobs, b)
 		return nil
@@ -156,21 +165,40 @@ func (o *Daemon) SurveyStore(ctx context.Context, diags inspector.Diagnoser) ins
 	if err != nil {
 		s.d.Diag(materials.SeverityError, where, err, "cannot walk the content store; its blob list is incomplete")
 	}
-
-	// A blob with gc children is an index or a manifest: read it (it is
-	// small) for its media type and what it says of each child, so that
-	// the children's downloads know their sizes before any image record
-	// names the tree.
 	for i := range blobs {
 		if b := &blobs[i]; len(b.Children) > 0 && b.MediaType == "" && b.Size > 0 && b.Size < inspector.MaxManifestSize {
 			s.sniff(ctx, b)
 		}
 	}
+	return blobs, byDigest
+}
 
+// gcChildren are the digests a blob's gc labels keep alive.
+func (s *survey) gcChildren(info content.Info, where string) []digest.Digest {
+	set := map[digest.Digest]bool{}
+	for k, val := range info.Labels {
+		if !strings.HasPrefix(k, gcRefPrefix) {
+			continue
+		}
+		d, err := digest.Parse(val)
+		if err != nil {
+			s.d.Diag(materials.SeverityWarning, where+"/blobs/"+string(info.Digest), nil,
+				"label "+k+" is not a digest: "+val)
+			continue
+		}
+		set[d] = true
+	}
+	return sortedDigests(set)
+}
+
+// ingests are the partial downloads, by the digest they expect (or the
+// one their ref names: containerd 1.6 leaves Expected empty).
+func (s *survey) ingests(ctx context.Context, where string) []materials.BlobRecord {
 	statuses, err := s.cs.ListStatuses(ctx)
 	if err != nil {
 		s.d.Diag(materials.SeverityError, where, err, "cannot list ingests; partial downloads are missing")
 	}
+	var out []materials.BlobRecord
 	for _, st := range statuses {
 		d := st.Expected
 		if d == "" {
@@ -178,7 +206,7 @@ func (o *Daemon) SurveyStore(ctx context.Context, diags inspector.Diagnoser) ins
 				d = digest.Digest(m)
 			}
 		}
-		blobs = append(blobs, materials.BlobRecord{
+		out = append(out, materials.BlobRecord{
 			Digest:    d,
 			Store:     materials.BlobStoreContainerd,
 			Size:      st.Total,
@@ -190,8 +218,13 @@ func (o *Daemon) SurveyStore(ctx context.Context, diags inspector.Diagnoser) ins
 			UpdatedAt: st.UpdatedAt.UTC(),
 		})
 	}
+	return out
+}
 
-	resp, err := imagesapi.NewImagesClient(conn).List(ctx, &imagesapi.ListImagesRequest{})
+// images are the image records, each with every blob reachable from
+// its target.
+func (s *survey) images(ctx context.Context, ic imagesapi.ImagesClient, where string, blobs []materials.BlobRecord, byDigest map[digest.Digest]int) []materials.ImageRecord {
+	resp, err := ic.List(ctx, &imagesapi.ListImagesRequest{})
 	if err != nil {
 		s.d.Diag(materials.SeverityError, where, errgrpc.ToNative(err), "cannot list images; image records are missing")
 	}
@@ -209,9 +242,7 @@ func (o *Daemon) SurveyStore(ctx context.Context, diags inspector.Diagnoser) ins
 		r.Blobs = s.reachable(ctx, blobs, byDigest, target, where+"/images/"+r.Name)
 		out = append(out, r)
 	}
-	leases := s.leases(ctx, leasesapi.NewLeasesClient(conn), where)
-	s.log.Debug("surveyed containerd", zap.Int("blobs", len(blobs)), zap.Int("images", len(out)), zap.Int("leases", len(leases)))
-	return inspector.StoreContents{Blobs: blobs, Images: out, Leases: leases}
+	return out
 }
 
 // leases lists the namespace's leases, and the content each of
