@@ -3,6 +3,8 @@ package journal
 import (
 	"encoding/json"
 	"fmt"
+	"path"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -44,4 +46,30 @@ func (j *Journal) Dense() ([]materials.DenseFile, error) {
 		})
 	})
 	return out, err
+}
+
+// LiveDense is the dense rule of a checkpoint: once bp is the last
+// applied Blueprint (its volumes, and the dropped ones still on disk),
+// a record of a volume generation bp does not have is of a file deleted
+// or about to be, and goes in the checkpoint's own write; without this
+// rule every raw volume ever sparsified would keep its record. A record
+// whose path names no volume generation is kept. Both journals apply it.
+func LiveDense(bp *materials.Blueprint, dense []materials.DenseFile) (keep, drop []materials.DenseFile) {
+	if bp == nil {
+		return dense, nil
+	}
+	have := make(map[materials.VolumeKey]bool, len(bp.Volumes))
+	for _, v := range bp.Volumes {
+		have[v.Key()] = true
+	}
+	for _, d := range dense {
+		base := path.Base(d.Path)
+		k, err := materials.ParseVolumeKey(strings.TrimSuffix(base, path.Ext(base)))
+		if err != nil || have[k] {
+			keep = append(keep, d)
+		} else {
+			drop = append(drop, d)
+		}
+	}
+	return keep, drop
 }

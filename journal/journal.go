@@ -511,12 +511,22 @@ func (j *Journal) Checkpoint(bp *materials.Blueprint, now time.Time) error {
 		return fmt.Errorf("journal checkpoint: %w", err)
 	}
 	_, stale := LiveLatches(bp, latches)
+	dense, err := j.Dense()
+	if err != nil {
+		return fmt.Errorf("journal checkpoint: %w", err)
+	}
+	_, gone := LiveDense(bp, dense)
 	err = j.update(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketMeta).Put(keyLastApplied, v); err != nil {
 			return err
 		}
 		for _, l := range stale {
 			if err := tx.Bucket(bucketLatches).Delete(latchKey(l.ContentTree, l.Generation)); err != nil {
+				return err
+			}
+		}
+		for _, d := range gone {
+			if err := tx.Bucket(bucketDense).Delete([]byte(d.Path)); err != nil {
 				return err
 			}
 		}

@@ -2,6 +2,8 @@ package sim
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -266,6 +268,12 @@ func (j *simJournal) Checkpoint(bp *materials.Blueprint, now time.Time) error {
 		_, stale := journal.LiveLatches(bp, s.sortedLatches())
 		for _, l := range stale {
 			delete(s.latches, latchKey(l.ContentTree, l.Generation))
+		}
+		if len(s.dense) > 0 {
+			_, gone := journal.LiveDense(bp, slices.Collect(maps.Values(s.dense)))
+			for _, d := range gone {
+				delete(s.dense, d.Path)
+			}
 		}
 		for r := range s.usage {
 			if _, ok := refs[r]; !ok {

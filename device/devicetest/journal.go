@@ -167,6 +167,21 @@ func Journal(t *testing.T, newDevice func(t *testing.T) device.JournalOpener) {
 		t.Errorf("latches after a checkpoint without b, e and a's generation 1 (-want +got):\n%s", d)
 	}
 
+	// A checkpoint drops the dense records of volume generations it no
+	// longer has (a sparsified volume since deleted), keeping those of
+	// its volumes and any whose path names no generation.
+	dense := func(p string) materials.DenseFile { return materials.DenseFile{Path: p, Size: 1 << 20, ModTime: t1} }
+	kept := []materials.DenseFile{dense("persist/vault/volumes/notes"), dense("persist/vault/volumes/v#1.raw")}
+	for _, d := range append([]materials.DenseFile{dense("persist/vault/volumes/gone#4.raw")}, kept...) {
+		must(j.PutDense(d))
+	}
+	must(j.Checkpoint(&materials.Blueprint{Complete: true, ContentTrees: bp3.ContentTrees, Volumes: bp3.Volumes[:1], Withheld: bp3.Withheld}, t3))
+	st, err = j.JournalState(context.Background())
+	must(err)
+	if d := cmp.Diff(kept, st.Dense); d != "" {
+		t.Errorf("dense records after a checkpoint without gone#4 (-want +got):\n%s", d)
+	}
+
 	// Snapshot lineage: one record per app, snapshot and volume
 	// generation, replaced by a put of the same key, one write per call,
 	// dropped per volume (an absent one is no error), listed sorted.
