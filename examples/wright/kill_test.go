@@ -121,22 +121,37 @@ func (m *meter) wrap(h http.Handler, blobOf func(*http.Request) string) http.Han
 }
 
 // pacedWriter hides the ResponseWriter's ReaderFrom so every body byte
-// goes through Write, 64 KiB at a time.
+// goes through Write, 64 KiB at a time. Only a 200's or a 206's body is
+// the blob's bytes: a 416's text (the answer to a partial that already
+// holds the whole blob, when a kill fell between its last write and its
+// commit) is not counted as served.
 type pacedWriter struct {
 	http.ResponseWriter
-	m     *meter
-	key   string
-	epoch int
+	m      *meter
+	key    string
+	epoch  int
+	status int
+}
+
+func (p *pacedWriter) WriteHeader(code int) {
+	p.status = code
+	p.ResponseWriter.WriteHeader(code)
 }
 
 func (p *pacedWriter) Write(b []byte) (int, error) {
 	const chunk = 64 << 10
+	if p.status == 0 {
+		p.status = http.StatusOK
+	}
+	blob := p.status == http.StatusOK || p.status == http.StatusPartialContent
 	n := 0
 	for len(b) > 0 {
 		c := min(len(b), chunk)
 		k, err := p.ResponseWriter.Write(b[:c])
 		n += k
-		p.m.add(p.key, k, p.epoch)
+		if blob {
+			p.m.add(p.key, k, p.epoch)
+		}
 		if err != nil {
 			return n, err
 		}
