@@ -66,85 +66,121 @@ const CacheBytes = 64 << 20
 // skipped (its error is returned only when ctx ends).
 func NewPlan(ctx context.Context, ix *Index, seeds []Seed) (*Plan, error) {
 	p := &Plan{Index: ix, Seeds: seeds, from: make([]source, len(ix.Chunks)), SeedUse: make([]int, len(seeds))}
-	zeroSum := map[uint32][sha256.Size]byte{}
-	for _, sz := range []uint32{ix.Params.MinSize, ix.Params.MaxSize} {
-		zeroSum[sz] = sha256.Sum256(make([]byte, sz))
-	}
-	isZeros := func(c Chunk) bool { z, ok := zeroSum[c.Size]; return ok && z == c.Sum }
-	// Zero chunks are made, not looked for: they would make any seed look
-	// related.
-	want := make(map[[sha256.Size]byte]int, len(ix.Chunks)) // sum -> -1 (not found) or loc index
-	sizes := map[uint32]bool{}
-	for _, c := range ix.Chunks {
-		if !isZeros(c) {
-			want[c.Sum] = -1
-			sizes[c.Size] = true
-		}
-	}
-	type loc struct {
-		seed int
-		off  int64
-	}
-	var locs []loc
-	found := 0
-	buf := make([]byte, ix.Params.MaxSize)
+	w := newWanted(ix)
 	for si, s := range seeds {
-		if found == len(want) {
+		if w.found == len(w.at) {
 			break
 		}
-		ck := chunker.NewWithBoundaries(io.NewSectionReader(s.R, 0, s.Size), ix.Params.Pol, uint(ix.Params.MinSize), uint(ix.Params.MaxSize))
-		ck.SetAverageBits(int(ix.Params.AvgBits))
-		off := int64(0)
-		matched := 0
-		for {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			// A seed with no chunk of the image in its first
-			// unrelatedSeedBytes is another image: not worth reading
-			// to its end.
-			if matched == 0 && off >= unrelatedSeedBytes {
-				break
-			}
-			c, err := ck.Next(buf)
-			if err != nil {
-				// io.EOF, or a seed that cannot be read: what was cut
-				// so far is still good (each use is verified again).
-				break
-			}
-			// Only chunk sizes the index has can match: skip hashing
-			// the rest.
-			if sizes[uint32(c.Length)] {
-				sum := sha256.Sum256(c.Data)
-				if l, ok := want[sum]; ok && l < 0 {
-					want[sum] = len(locs)
-					locs = append(locs, loc{si, off})
-					found++
-					matched++
-				}
-			}
-			off += int64(c.Length)
+		if err := w.cut(ctx, si, s); err != nil {
+			return nil, err
 		}
 	}
+	occ := p.fromSeedsAndZeros(w)
+	p.fetchOrCache(occ)
+	return p, nil
+}
+
+// wanted are the index's chunk sums looked for in the seeds and where
+// the first copy of each was found.
+type wanted struct {
+	ix      *Index
+	zeroSum map[uint32][sha256.Size]byte
+	at      map[[sha256.Size]byte]int // sum -> -1 (not found) or index in locs
+	sizes   map[uint32]bool
+	locs    []seedLoc
+	found   int
+	buf     []byte
+}
+
+type seedLoc struct {
+	seed int
+	off  int64
+}
+
+// newWanted lists every chunk sum but the all-zero ones: zero chunks are
+// made, not looked for (they would make any seed look related).
+func newWanted(ix *Index) *wanted {
+	w := &wanted{ix: ix, zeroSum: map[uint32][sha256.Size]byte{}, at: make(map[[sha256.Size]byte]int, len(ix.Chunks)),
+		sizes: map[uint32]bool{}, buf: make([]byte, ix.Params.MaxSize)}
+	for _, sz := range []uint32{ix.Params.MinSize, ix.Params.MaxSize} {
+		w.zeroSum[sz] = sha256.Sum256(make([]byte, sz))
+	}
+	for _, c := range ix.Chunks {
+		if !w.isZeros(c) {
+			w.at[c.Sum] = -1
+			w.sizes[c.Size] = true
+		}
+	}
+	return w
+}
+
+func (w *wanted) isZeros(c Chunk) bool { z, ok := w.zeroSum[c.Size]; return ok && z == c.Sum }
+
+// cut cuts seed si with the index's parameters and records where each
+// wanted chunk not found yet is in it.
+func (w *wanted) cut(ctx context.Context, si int, s Seed) error {
+	p := w.ix.Params
+	ck := chunker.NewWithBoundaries(io.NewSectionReader(s.R, 0, s.Size), p.Pol, uint(p.MinSize), uint(p.MaxSize))
+	ck.SetAverageBits(int(p.AvgBits))
+	off := int64(0)
+	matched := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// A seed with no chunk of the image in its first
+		// unrelatedSeedBytes is another image: not worth reading to its
+		// end.
+		if matched == 0 && off >= unrelatedSeedBytes {
+			return nil
+		}
+		c, err := ck.Next(w.buf)
+		if err != nil {
+			// io.EOF, or a seed that cannot be read: what was cut so far
+			// is still good (each use is verified again).
+			return nil
+		}
+		// Only chunk sizes the index has can match: skip hashing the rest.
+		if w.sizes[uint32(c.Length)] {
+			sum := sha256.Sum256(c.Data)
+			if l, ok := w.at[sum]; ok && l < 0 {
+				w.at[sum] = len(w.locs)
+				w.locs = append(w.locs, seedLoc{si, off})
+				w.found++
+				matched++
+			}
+		}
+		off += int64(c.Length)
+	}
+}
+
+// fromSeedsAndZeros maps each chunk a seed holds to it and each zero
+// chunk to zeros, and counts how often each other sum occurs.
+func (p *Plan) fromSeedsAndZeros(w *wanted) map[[sha256.Size]byte]int {
 	occ := map[[sha256.Size]byte]int{}
-	for i, c := range ix.Chunks {
-		if l, ok := want[c.Sum]; ok && l >= 0 {
-			p.from[i] = source{kind: fromSeed, seed: locs[l].seed, off: locs[l].off}
+	for i, c := range p.Index.Chunks {
+		if l, ok := w.at[c.Sum]; ok && l >= 0 {
+			loc := w.locs[l]
+			p.from[i] = source{kind: fromSeed, seed: loc.seed, off: loc.off}
 			p.SeedBytes += int64(c.Size)
-			p.SeedUse[locs[l].seed]++
+			p.SeedUse[loc.seed]++
 			continue
 		}
-		if isZeros(c) {
+		if w.isZeros(c) {
 			p.from[i] = source{kind: fromZeros}
 			continue
 		}
 		occ[c.Sum]++
 	}
-	// Repeats of a fetched chunk are served from memory while the cache
-	// has room, else fetched again.
+	return occ
+}
+
+// fetchOrCache maps the rest to fetches: repeats of a fetched chunk are
+// served from memory while the cache has room, else fetched again.
+func (p *Plan) fetchOrCache(occ map[[sha256.Size]byte]int) {
 	live := map[[sha256.Size]byte]bool{}
 	liveBytes := int64(0)
-	for i, c := range ix.Chunks {
+	for i, c := range p.Index.Chunks {
 		if p.from[i].kind == fromSeed || p.from[i].kind == fromZeros {
 			continue
 		}
@@ -166,7 +202,6 @@ func NewPlan(ctx context.Context, ix *Index, seeds []Seed) (*Plan, error) {
 			liveBytes += int64(c.Size)
 		}
 	}
-	return p, nil
 }
 
 // WithSeeds is the same plan over seeds reopened in the same order (a
