@@ -46,99 +46,122 @@ func AppSnapshots(in Inputs) []*eve.ZInfoApp {
 	if bp == nil {
 		return nil
 	}
-	// Every snapshot found per volume uuid, any generation: an app-update
-	// snapshot lives on the generation the update replaced.
-	found := map[string][]materials.SnapshotInfo{}
+	x := indexSnapshots(in)
+	var out []*eve.ZInfoApp
+	for i := range bp.Apps {
+		if a := x.app(&bp.Apps[i]); len(a.Snapshots) > 0 {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// snapIndex is what AppSnapshots knows of every snapshot: found on
+// disk, wanted by the config, failed, worked on now, and its lineage.
+type snapIndex struct {
+	bp *materials.Blueprint
+	// found is every snapshot per volume uuid, any generation: an
+	// app-update snapshot lives on the generation the update replaced.
+	found    map[string][]materials.SnapshotInfo
+	failures map[string]*Failure
+	lv       *view
+	// lineage is the journal's, by snapshot ref id: whose snapshot, for
+	// which config version, taken when.
+	lineage map[string][]materials.SnapshotLineage
+	wanted  map[string]*materials.Snapshot
+	owner   map[string]string // snapshot id -> the app the config lists it for
+}
+
+func indexSnapshots(in Inputs) *snapIndex {
+	bp := in.Blueprint
+	x := &snapIndex{bp: bp, found: map[string][]materials.SnapshotInfo{}, failures: map[string]*Failure{}, lv: in.Live.view(),
+		lineage: map[string][]materials.SnapshotLineage{}, wanted: map[string]*materials.Snapshot{}, owner: map[string]string{}}
 	if fp := in.Floorplan; fp != nil {
 		for i := range fp.Volumes {
 			f := &fp.Volumes[i]
 			if f.ID == "" || f.Legacy != nil || f.State == materials.StateUnknown || f.Temp {
 				continue
 			}
-			found[f.ID] = append(found[f.ID], f.Snapshots...)
+			x.found[f.ID] = append(x.found[f.ID], f.Snapshots...)
 		}
-	}
-	failures := map[string]*Failure{}
-	for i := range in.Failures {
-		if f := &in.Failures[i]; f.Target.Kind == materials.KindSnapshot {
-			failures[f.Target.ID] = f
-		}
-	}
-	lv := in.Live.view()
-	// The journal's lineage, by snapshot ref id: whose snapshot, for
-	// which config version, taken when.
-	lineage := map[string][]materials.SnapshotLineage{}
-	if fp := in.Floorplan; fp != nil {
 		for _, l := range fp.Journal.GetLineage() {
 			ref := materials.SnapshotRefID(l.App, l.Snapshot)
-			lineage[ref] = append(lineage[ref], l)
+			x.lineage[ref] = append(x.lineage[ref], l)
 		}
 	}
-	wanted := map[string]*materials.Snapshot{}
-	owner := map[string]string{} // snapshot id -> the app the config lists it for
+	for i := range in.Failures {
+		if f := &in.Failures[i]; f.Target.Kind == materials.KindSnapshot {
+			x.failures[f.Target.ID] = f
+		}
+	}
 	for i := range bp.Snapshots {
-		wanted[bp.Snapshots[i].Ref().ID] = &bp.Snapshots[i]
-		owner[bp.Snapshots[i].ID] = bp.Snapshots[i].App
+		x.wanted[bp.Snapshots[i].Ref().ID] = &bp.Snapshots[i]
+		x.owner[bp.Snapshots[i].ID] = bp.Snapshots[i].App
 	}
-	var out []*eve.ZInfoApp
-	for i := range bp.Apps {
-		app := &bp.Apps[i]
-		a := &eve.ZInfoApp{AppID: app.ID, AppVersion: app.Version, AppName: app.DisplayName}
-		for _, r := range app.VolumeRefs {
-			a.VolumeRefs = append(a.VolumeRefs, r.Volume)
-		}
-		// The snapshot ids to consider: the config's, and our own found
-		// on any of the app's volumes.
-		ids := map[string]bool{}
-		for _, s := range bp.Snapshots {
-			if s.App == app.ID {
-				ids[s.ID] = true
-			}
-		}
-		for _, r := range app.VolumeRefs {
-			for _, s := range found[r.Volume] {
-				if o, listed := owner[s.Name]; isOurs(s.Name) && (!listed || o == app.ID) {
-					ids[s.Name] = true
-				}
-			}
-		}
-		// And those this apply is working on or failed on.
-		for ref := range lv.snaps {
-			if a, id, ok := strings.Cut(ref, "/"); ok && a == app.ID {
-				ids[id] = true
-			}
-		}
-		for id := range ids {
-			ref := materials.SnapshotRefID(app.ID, id)
-			if lv.gone[materials.MaterialRef{Kind: materials.KindSnapshot, ID: ref}] {
-				continue // deleted in this apply; the survey is older
-			}
-			var live *snapLive
-			if l, ok := lv.snaps[ref]; ok {
-				live = &l
-			}
-			if zs := snapshotInfo(app, id, wanted[ref], failures[ref], found, lineage[ref], live); zs != nil {
-				a.Snapshots = append(a.Snapshots, zs)
-			}
-		}
-		if len(a.Snapshots) == 0 {
-			continue
-		}
-		sort.Slice(a.Snapshots, func(i, j int) bool {
-			x, y := a.Snapshots[i], a.Snapshots[j]
-			tx, ty := x.GetCreateTime().AsTime(), y.GetCreateTime().AsTime()
-			if x.CreateTime == nil || y.CreateTime == nil {
-				if (x.CreateTime == nil) != (y.CreateTime == nil) {
-					return x.CreateTime != nil // failed before being taken: last
-				}
-			} else if !tx.Equal(ty) {
-				return tx.Before(ty)
-			}
-			return x.Id < y.Id
-		})
-		out = append(out, a)
+	return x
+}
+
+// app is app's ZInfoApp with its snapshots, oldest first.
+func (x *snapIndex) app(app *materials.App) *eve.ZInfoApp {
+	a := &eve.ZInfoApp{AppID: app.ID, AppVersion: app.Version, AppName: app.DisplayName}
+	for _, r := range app.VolumeRefs {
+		a.VolumeRefs = append(a.VolumeRefs, r.Volume)
 	}
-	return out
+	for id := range x.ids(app) {
+		ref := materials.SnapshotRefID(app.ID, id)
+		if x.lv.gone[materials.MaterialRef{Kind: materials.KindSnapshot, ID: ref}] {
+			continue // deleted in this apply; the survey is older
+		}
+		var live *snapLive
+		if l, ok := x.lv.snaps[ref]; ok {
+			live = &l
+		}
+		if zs := snapshotInfo(app, id, x.wanted[ref], x.failures[ref], x.found, x.lineage[ref], live); zs != nil {
+			a.Snapshots = append(a.Snapshots, zs)
+		}
+	}
+	sort.Slice(a.Snapshots, func(i, j int) bool { return takenBefore(a.Snapshots[i], a.Snapshots[j]) })
+	return a
+}
+
+// ids are the snapshot ids to report for app: the config's, our own
+// found on any of the app's volumes, and those this apply is working on
+// or failed on.
+func (x *snapIndex) ids(app *materials.App) map[string]bool {
+	ids := map[string]bool{}
+	for _, s := range x.bp.Snapshots {
+		if s.App == app.ID {
+			ids[s.ID] = true
+		}
+	}
+	for _, r := range app.VolumeRefs {
+		for _, s := range x.found[r.Volume] {
+			if o, listed := x.owner[s.Name]; isOurs(s.Name) && (!listed || o == app.ID) {
+				ids[s.Name] = true
+			}
+		}
+	}
+	for ref := range x.lv.snaps {
+		if a, id, ok := strings.Cut(ref, "/"); ok && a == app.ID {
+			ids[id] = true
+		}
+	}
+	return ids
+}
+
+// takenBefore orders snapshots by creation time, those failed before
+// being taken (no time) last, then by id.
+func takenBefore(x, y *eve.ZInfoSnapshot) bool {
+	if x.CreateTime == nil || y.CreateTime == nil {
+		if (x.CreateTime == nil) != (y.CreateTime == nil) {
+			return x.CreateTime != nil
+		}
+		return x.Id < y.Id
+	}
+	if tx, ty := x.GetCreateTime().AsTime(), y.GetCreateTime().AsTime(); !tx.Equal(ty) {
+		return tx.Before(ty)
+	}
+	return x.Id < y.Id
 }
 
 // isOurs: edgewright names its snapshots by their lower-case uuid.
