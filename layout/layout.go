@@ -32,6 +32,14 @@ const (
 	ContentTreeLabel = "io.edgewright.content-tree"
 )
 
+// LeaseID is the containerd lease that holds a content tree's blobs
+// while the tree is written.
+func LeaseID(treeID string) string { return "edgewright-" + treeID }
+
+// IngestRef is containerd's ingest ref for a blob: the same digest always
+// resumes the same ingest, whichever content tree asks.
+func IngestRef(d digest.Digest) string { return "edgewright-" + d.String() }
+
 // TempSuffix marks work in progress: <final>.tmp.
 const TempSuffix = ".tmp"
 

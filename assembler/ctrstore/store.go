@@ -126,11 +126,11 @@ func (s *Store) ctx(ctx context.Context) context.Context {
 
 // LeaseID is the lease that holds a content tree's blobs while they are
 // written.
-func LeaseID(treeID string) string { return "edgewright-" + treeID }
+func LeaseID(treeID string) string { return layout.LeaseID(treeID) }
 
 // IngestRef is the ingest ref for a blob: the same digest always resumes
 // the same ingest, whichever content tree asks.
-func IngestRef(d digest.Digest) string { return "edgewright-" + d.String() }
+func IngestRef(d digest.Digest) string { return layout.IngestRef(d) }
 
 // ImageName is the image record's name for a content tree.
 func ImageName(treeID, url string) string { return treeID + "-" + url }

@@ -148,8 +148,8 @@ func (s ctrStore) DeleteImage(ctx context.Context, name string) error {
 	return nil
 }
 
-// DeleteLease deletes a lease by id (the containerd craft's
-// "edgewright-<tree id>"), and the collector runs before it returns.
+// DeleteLease deletes a tree's lease by id (layout.LeaseID), and the
+// collector runs before it returns; one already gone is no error.
 func (s ctrStore) DeleteLease(ctx context.Context, id string) error {
 	d := s.d
 	d.mu.Lock()
@@ -157,7 +157,7 @@ func (s ctrStore) DeleteLease(ctx context.Context, id string) error {
 	if err := d.alive(); err != nil {
 		return err
 	}
-	tree, ok := strings.CutPrefix(id, leasePrefix)
+	tree, ok := strings.CutPrefix(id, layout.LeaseID(""))
 	if !ok {
 		return device.Terminal("lease %s: not edgewright's", id)
 	}
@@ -165,10 +165,6 @@ func (s ctrStore) DeleteLease(ctx context.Context, id string) error {
 	d.collectLocked()
 	return nil
 }
-
-// leasePrefix starts the id of a tree's lease, as the containerd craft
-// names it.
-const leasePrefix = "edgewright-"
 
 // collectLocked is containerd's garbage collector: every blob no lease
 // holds and no image record reaches (its target, an index's manifests, a
@@ -271,7 +267,7 @@ func (d *Device) ctrSurvey(fp *materials.Floorplan) {
 		r := materials.BlobRecord{Digest: dg, Store: materials.BlobStoreContainerd, CreatedAt: b.mod, UpdatedAt: b.mod}
 		if !b.complete {
 			r.State, r.Reason, r.Offset = materials.StatePartial, "partial ingest", b.offset
-			r.Ref = "edgewright-" + dg.String() // the containerd craft's ingest ref
+			r.Ref = layout.IngestRef(dg)
 		} else {
 			r.State, r.Size = materials.StateComplete, b.size
 			r.Labels = map[string]string{layout.OwnerLabel: layout.OwnerValue}
@@ -299,7 +295,7 @@ func (d *Device) ctrSurvey(fp *materials.Floorplan) {
 func (d *Device) leasesLocked() []materials.LeaseRecord {
 	var out []materials.LeaseRecord
 	for tree, blobs := range d.ctr.leases {
-		l := materials.LeaseRecord{ID: leasePrefix + tree, CreatedAt: d.ctr.leaseAt[tree],
+		l := materials.LeaseRecord{ID: layout.LeaseID(tree), CreatedAt: d.ctr.leaseAt[tree],
 			Labels: map[string]string{layout.OwnerLabel: layout.OwnerValue, layout.ContentTreeLabel: tree}}
 		for dg := range blobs {
 			l.Blobs = append(l.Blobs, dg)
