@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/edgewright/edgewright/layout"
 	"github.com/edgewright/edgewright/materials"
 )
 
@@ -32,6 +33,10 @@ type checker struct {
 	linked  map[string]bool
 	// dense are the journal's records of what a sparsify left, by path.
 	dense map[string]materials.DenseFile
+	// imageHeld are the blobs some image record keeps from containerd's
+	// collector; sealedTrees the trees an image record of ours names.
+	imageHeld   map[string]bool
+	sealedTrees map[string]bool
 }
 
 func newChecker(fp *materials.Floorplan, opts Options) *checker {
@@ -46,6 +51,17 @@ func newChecker(fp *materials.Floorplan, opts Options) *checker {
 		backing:   map[string]bool{},
 		linked:    map[string]bool{},
 		dense:     map[string]materials.DenseFile{},
+		imageHeld: map[string]bool{}, sealedTrees: map[string]bool{},
+	}
+	for i := range fp.Images {
+		im := &fp.Images[i]
+		c.imageHeld[string(im.Target)] = true
+		for _, d := range im.Blobs {
+			c.imageHeld[string(d)] = true
+		}
+		if t := im.Labels[layout.ContentTreeLabel]; t != "" && im.Labels[layout.OwnerLabel] == layout.OwnerValue {
+			c.sealedTrees[t] = true
+		}
 	}
 	for i := range fp.Volumes {
 		v := &fp.Volumes[i]

@@ -53,12 +53,11 @@ func (c *checker) leaseNeeded(l *materials.LeaseRecord, needs []*materials.Bluep
 	if c.inflight[materials.MaterialRef{Kind: materials.KindContentTree, ID: tree}] {
 		return "lease " + l.ID + ": content tree " + tree + " is in flight"
 	}
-	held := c.imageHeld()
 	for _, d := range l.Blobs {
 		if c.inflight[materials.MaterialRef{Kind: materials.KindBlob, ID: string(d)}] {
 			return "lease " + l.ID + ": the download of its blob " + string(d) + " is in flight"
 		}
-		if c.backing[string(d)] && !held[string(d)] {
+		if c.backing[string(d)] && !c.imageHeld[string(d)] {
 			return "lease " + l.ID + " alone keeps blob " + string(d) + " from containerd's collector, and an overlay reads through it"
 		}
 	}
@@ -80,35 +79,14 @@ func (c *checker) leaseNeeded(l *materials.LeaseRecord, needs []*materials.Bluep
 
 // sealed says whether an image record of edgewright's names l's tree.
 func (c *checker) sealed(l *materials.LeaseRecord) bool {
-	tree := l.Labels[layout.ContentTreeLabel]
-	for i := range c.fp.Images {
-		im := &c.fp.Images[i]
-		if tree != "" && im.Labels[layout.OwnerLabel] == layout.OwnerValue && im.Labels[layout.ContentTreeLabel] == tree {
-			return true
-		}
-	}
-	return false
-}
-
-// imageHeld are the blobs some image record keeps from the collector.
-func (c *checker) imageHeld() map[string]bool {
-	held := map[string]bool{}
-	for i := range c.fp.Images {
-		im := &c.fp.Images[i]
-		held[string(im.Target)] = true
-		for _, d := range im.Blobs {
-			held[string(d)] = true
-		}
-	}
-	return held
+	return c.sealedTrees[l.Labels[layout.ContentTreeLabel]]
 }
 
 // leaseOnly is the size of l's complete blobs no image record holds.
 func (c *checker) leaseOnly(l *materials.LeaseRecord) int64 {
-	held := c.imageHeld()
 	var n int64
 	for _, d := range l.Blobs {
-		if !held[string(d)] {
+		if !c.imageHeld[string(d)] {
 			n += c.blobSize[string(d)]
 		}
 	}
