@@ -293,26 +293,24 @@ type meter struct {
 	mu      sync.Mutex
 }
 
-func (m *meter) transfer() {
-	if m.report == nil {
-		return
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	n := m.fetched.Load()
-	m.report(n, max(m.toFetch, n)) // a refetch adds to both
-}
+func (m *meter) transfer() { m.send(false) }
 
 // done reports the last count as the whole: a compressed store takes
 // less than its chunks' sizes.
-func (m *meter) done() {
+func (m *meter) done() { m.send(true) }
+
+func (m *meter) send(whole bool) {
 	if m.report == nil {
 		return
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := m.fetched.Load()
-	m.report(n, n)
+	if whole {
+		m.report(n, n)
+		return
+	}
+	m.report(n, max(m.toFetch, n)) // a refetch adds to both
 }
 
 // chunkFetch fetches one chunk from the store beside the index. The
