@@ -177,29 +177,24 @@ func (c *Store) Path(d digest.Digest) string {
 // Delete deletes a blob edgewright wrote (or aborts its ingest); a blob
 // without the ownership label is refused.
 func (c *Store) Delete(ctx context.Context, d digest.Digest) error {
-	err := c.Store.DeleteBlob(ctx, d)
-	var fe *ctrstore.ForeignError
-	if errors.As(err, &fe) {
-		return &device.TerminalError{Err: err}
-	}
-	return err
+	return refuseForeign(c.Store.DeleteBlob(ctx, d))
 }
 
 // DeleteImage deletes an image record of edgewright's and its tree's
 // lease; containerd's garbage collector takes the blobs.
 func (c *Store) DeleteImage(ctx context.Context, name string) error {
-	err := c.Store.DeleteImage(ctx, name)
-	var fe *ctrstore.ForeignError
-	if errors.As(err, &fe) {
-		return &device.TerminalError{Err: err}
-	}
-	return err
+	return refuseForeign(c.Store.DeleteImage(ctx, name))
 }
 
 // DeleteLease deletes a lease of edgewright's (a leaked one a clean
 // names); containerd's garbage collector takes the blobs only it held.
 func (c *Store) DeleteLease(ctx context.Context, id string) error {
-	err := c.Store.DeleteLease(ctx, id)
+	return refuseForeign(c.Store.DeleteLease(ctx, id))
+}
+
+// refuseForeign makes a refusal to touch what is not edgewright's
+// terminal: a retry would be refused the same way.
+func refuseForeign(err error) error {
 	var fe *ctrstore.ForeignError
 	if errors.As(err, &fe) {
 		return &device.TerminalError{Err: err}
